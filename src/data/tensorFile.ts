@@ -1,0 +1,158 @@
+/**
+ * p2phd tensor files: safetensors whose `__metadata__.p2phd` is a JSON string
+ * `{"kind": ..., "version": 1, ...}`. This module reads and writes them from
+ * paths, stdin and stdout, checks the kind, and writes atomically. The
+ * per-kind modules (sample, checkpoint, features, clusters) sit on top.
+ */
+import { promises as fsp } from 'node:fs';
+import { InputError, UsageError, describePath } from '../errors.js';
+import {
+  buildHeader,
+  parseSafetensors,
+  tensorBytes,
+  type Metadata,
+  type SafetensorsFile,
+  type Tensor,
+} from './safetensors.js';
+import { writeAtomically } from './atomicWrite.js';
+
+export const FILE_KINDS = ['sample', 'checkpoint', 'optimizer', 'features', 'clusters'] as const;
+export type FileKind = (typeof FILE_KINDS)[number];
+export const FORMAT_VERSION = 1;
+
+/** The parsed `p2phd` metadata entry. Extra keys are per kind. */
+export interface P2phdMetadata {
+  kind: FileKind;
+  version: number;
+  [key: string]: unknown;
+}
+
+export interface TensorFile<M extends P2phdMetadata = P2phdMetadata> extends SafetensorsFile {
+  /** The file as named by the user (for messages). */
+  source: string;
+  p2phd: M;
+}
+
+async function readAllStdin(): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/**
+ * Reads a whole file into one buffer. fs.readFile refuses files above 2 GB,
+ * and checkpoints of the default architecture come close, so read by chunks.
+ */
+async function readWholeFile(path: string): Promise<Buffer> {
+  let handle: fsp.FileHandle;
+  try {
+    handle = await fsp.open(path, 'r');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new InputError(`${path}: no such file`);
+    if (code === 'EISDIR') throw new InputError(`${path}: is a folder, expected a tensor file`);
+    throw new InputError(`${path}: cannot open (${code ?? (error as Error).message})`);
+  }
+  try {
+    const { size } = await handle.stat();
+    if (!(await handle.stat()).isFile()) throw new InputError(`${path}: not a regular file`);
+    const buffer = Buffer.allocUnsafeSlow(size);
+    let offset = 0;
+    while (offset < size) {
+      const { bytesRead } = await handle.read(buffer, offset, Math.min(size - offset, 1 << 30), offset);
+      if (bytesRead === 0) break;
+      offset += bytesRead;
+    }
+    return offset === size ? buffer : buffer.subarray(0, offset);
+  } catch (error) {
+    if (error instanceof InputError) throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EISDIR') throw new InputError(`${path}: is a folder, expected a tensor file`);
+    throw new InputError(`${path}: cannot read (${code ?? (error as Error).message})`);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Reads any safetensors file (no p2phd kind required), from a path or '-' (stdin). */
+export async function readSafetensorsFile(path: string): Promise<SafetensorsFile> {
+  const bytes = path === '-' ? await readAllStdin() : await readWholeFile(path);
+  return parseSafetensors(bytes, describePath(path));
+}
+
+/** Parses the p2phd metadata entry; InputError when absent or malformed. */
+export function parseP2phdMetadata(metadata: Metadata, source: string): P2phdMetadata {
+  const raw = metadata['p2phd'];
+  if (raw === undefined) throw new InputError(`${source}: not a p2phd file (its safetensors metadata has no "p2phd" entry)`);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw new InputError(`${source}: the "p2phd" metadata entry is not valid JSON`);
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new InputError(`${source}: the "p2phd" metadata entry is not a JSON object`);
+  }
+  const record = parsed as Record<string, unknown>;
+  if (typeof record['kind'] !== 'string' || !(FILE_KINDS as readonly string[]).includes(record['kind'])) {
+    throw new InputError(`${source}: unknown p2phd file kind ${JSON.stringify(record['kind'])}`);
+  }
+  if (record['version'] !== FORMAT_VERSION) {
+    throw new InputError(`${source}: p2phd file version ${JSON.stringify(record['version'])} is not supported (this p2phd reads version ${FORMAT_VERSION})`);
+  }
+  return record as P2phdMetadata;
+}
+
+/**
+ * Reads a p2phd tensor file and checks its kind. A file of another kind is
+ * refused with exit 3 naming both kinds.
+ */
+export async function readTensorFile(path: string, kind: FileKind): Promise<TensorFile> {
+  const source = describePath(path);
+  const file = await readSafetensorsFile(path);
+  const p2phd = parseP2phdMetadata(file.metadata, source);
+  if (p2phd.kind !== kind) {
+    throw new InputError(`${source}: is a ${p2phd.kind} file, expected a ${kind} file`);
+  }
+  return { ...file, source, p2phd };
+}
+
+/** Reads a p2phd tensor file of any kind (for inspect). */
+export async function readAnyTensorFile(path: string): Promise<TensorFile> {
+  const source = describePath(path);
+  const file = await readSafetensorsFile(path);
+  return { ...file, source, p2phd: parseP2phdMetadata(file.metadata, source) };
+}
+
+/** Looks up a tensor that must exist, with the expected dtypes. */
+export function requireTensor(file: { tensors: Map<string, Tensor>; source?: string }, name: string, dtypes?: readonly string[]): Tensor {
+  const tensor = file.tensors.get(name);
+  const source = file.source ?? 'tensor file';
+  if (!tensor) throw new InputError(`${source}: has no tensor "${name}"`);
+  if (dtypes && !dtypes.includes(tensor.dtype)) {
+    throw new InputError(`${source}: tensor "${name}" is ${tensor.dtype}, expected ${dtypes.join(' or ')}`);
+  }
+  return tensor;
+}
+
+/**
+ * Writes a p2phd tensor file atomically ('-' = stdout). `meta` joins kind and
+ * version in the p2phd metadata entry; the data is streamed tensor by tensor,
+ * never concatenated, so multi-GB checkpoints need no second copy.
+ */
+export async function writeTensorFile(
+  path: string,
+  kind: FileKind,
+  tensors: ReadonlyMap<string, Tensor>,
+  meta: Record<string, unknown> = {},
+): Promise<void> {
+  if (path === '-' && process.stdout.isTTY) {
+    throw new UsageError(`refusing to write a binary ${kind} file to a terminal: give an output path or pipe stdout`);
+  }
+  const metadata: Metadata = { p2phd: JSON.stringify({ kind, version: FORMAT_VERSION, ...meta }) };
+  const { header } = buildHeader(tensors, metadata);
+  await writeAtomically(path, async (sink) => {
+    await sink.write(header);
+    for (const tensor of tensors.values()) await sink.write(tensorBytes(tensor));
+  });
+}
