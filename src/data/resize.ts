@@ -1,0 +1,106 @@
+/**
+ * Output sizes of the reference's `--resize_or_crop` modes, and the exact
+ * nearest-neighbour resize for label and instance maps.
+ *
+ * Sizes follow the reference's data/base_dataset.py:
+ * - resize_and_crop: load_size x load_size;
+ * - scale_width, scale_width_and_crop: width = load_size, height =
+ *   int(load_size * h / w) (float division, truncated), unchanged when the
+ *   width already is load_size;
+ * - crop: unchanged;
+ * - none: each side rounded to a multiple of `base` (2^n_downsample_global,
+ *   times 2^n_local_enhancers for the local generator) with Python's round,
+ *   which rounds halves to even (`__make_power_2`).
+ * The crop itself (fine_size, random position) happens at training time.
+ */
+import { UsageError } from '../errors.js';
+
+export const RESIZE_MODES = Object.freeze(['resize_and_crop', 'crop', 'scale_width', 'scale_width_and_crop', 'none'] as const);
+export type ResizeMode = (typeof RESIZE_MODES)[number];
+
+export function isResizeMode(value: string): value is ResizeMode {
+  return (RESIZE_MODES as readonly string[]).includes(value);
+}
+
+export interface Size {
+  width: number;
+  height: number;
+}
+
+export interface ResizeSettings {
+  mode: ResizeMode;
+  loadSize: number;
+  /** Side of training's random crop (recorded only). */
+  fineSize: number;
+  /** Multiple that 'none' rounds sizes to (the reference's 2^n_downsample_global). */
+  sizeBase: number;
+}
+
+/** Python 3's round(): halves go to the even neighbour. */
+export function roundHalfEven(value: number): number {
+  const floor = Math.floor(value);
+  const fraction = value - floor;
+  if (fraction > 0.5) return floor + 1;
+  if (fraction < 0.5) return floor;
+  return floor % 2 === 0 ? floor : floor + 1;
+}
+
+/** The size a `width x height` input is resized to before any crop. */
+export function targetSize(input: Size, settings: ResizeSettings): Size {
+  const { width, height } = input;
+  switch (settings.mode) {
+    case 'resize_and_crop':
+      return { width: settings.loadSize, height: settings.loadSize };
+    case 'scale_width':
+    case 'scale_width_and_crop':
+      if (width === settings.loadSize) return { width, height };
+      // int(target_width * oh / ow): a float product and division, then truncation.
+      return { width: settings.loadSize, height: Math.trunc((settings.loadSize * height) / width) };
+    case 'crop':
+      return { width, height };
+    case 'none': {
+      const base = settings.sizeBase;
+      return {
+        width: Math.max(base, roundHalfEven(width / base) * base),
+        height: Math.max(base, roundHalfEven(height / base) * base),
+      };
+    }
+  }
+}
+
+/** Checks a resize's output is usable (nonzero); the message names the input. */
+export function checkTargetSize(target: Size, input: Size, source: string): void {
+  if (target.width < 1 || target.height < 1) {
+    throw new UsageError(`${source}: resizing ${input.width}x${input.height} gives an empty ${target.width}x${target.height} image (check --load-size)`);
+  }
+}
+
+/**
+ * Source index of each destination index for nearest sampling by the
+ * pixel-centre rule: floor((dst + 0.5) * srcSize / dstSize), computed in
+ * integers as floor((2 dst + 1) srcSize / (2 dstSize)) so no rounding error
+ * can move a boundary. 2048 -> 512 gives 2, 6, 10, ... (4x + 2), as PIL.
+ */
+export function nearestIndices(srcSize: number, dstSize: number): Int32Array {
+  const indices = new Int32Array(dstSize);
+  for (let dst = 0; dst < dstSize; dst++) {
+    indices[dst] = Math.min(srcSize - 1, Math.floor(((2 * dst + 1) * srcSize) / (2 * dstSize)));
+  }
+  return indices;
+}
+
+type IntArray = Uint8Array | Uint16Array | Int32Array;
+
+/** Nearest resize of a single-channel map into a new array of the same type. */
+export function resizeNearest<T extends IntArray>(source: T, from: Size, to: Size): T {
+  if (from.width === to.width && from.height === to.height) return source.slice() as T;
+  const columns = nearestIndices(from.width, to.width);
+  const rows = nearestIndices(from.height, to.height);
+  const out = new (source.constructor as new (length: number) => T)(to.width * to.height);
+  for (let y = 0; y < to.height; y++) {
+    const sourceRow = rows[y]! * from.width;
+    const outRow = y * to.width;
+    for (let x = 0; x < to.width; x++) out[outRow + x] = source[sourceRow + columns[x]!]!;
+  }
+  return out;
+}
