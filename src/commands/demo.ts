@@ -1,6 +1,20 @@
 import type { Command } from 'commander';
-import { addCommonOptions, notImplemented } from './common.js';
+import { action, addCommonOptions } from './common.js';
+
+interface DemoFlags {
+  out: string;
+}
 
 export function registerDemo(program: Command): void {
-  addCommonOptions(program.command('demo').description('the whole pipeline on the bundled fixtures')).action(notImplemented('demo'));
+  const demo = program
+    .command('demo')
+    .description('the whole pipeline on the bundled fixtures: preprocess, train global/local/joint, encode, cluster, synthesize')
+    .option('--out <dir>', 'output folder (must not exist yet, or be empty)', './p2phd-demo');
+  addCommonOptions(demo).action(
+    action<DemoFlags>(async (flags, context) => {
+      const { runDemo } = await import('../pipeline/demo.js');
+      const summary = await runDemo({ out: flags.out, seed: context.seed, backend: context.common.backend, verbose: context.common.verbose }, context.log);
+      context.emitJson(summary);
+    }),
+  );
 }
