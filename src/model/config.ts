@@ -1,0 +1,166 @@
+/**
+ * The architecture configuration: every option needed to rebuild the
+ * networks, under the reference's option names, which are also the keys of
+ * a checkpoint's `config` metadata. Validated once, on a copy, into a frozen
+ * object; nothing downstream re-specifies it.
+ *
+ * Training options (no_lsgan, no_ganFeat_loss, lambda_feat, ...) are not
+ * architecture and live with the training command.
+ */
+import { UsageError } from '../errors.js';
+
+/** Generator kinds, as the reference's --netG. */
+export const GENERATORS = Object.freeze({
+  global: 'the global generator G1 alone',
+  local: 'G1 (ngf * 2^n_local_enhancers) inside n_local_enhancers local enhancers G2',
+} as const);
+export type GeneratorKind = keyof typeof GENERATORS;
+
+/** Normalisation layers, as the reference's --norm. */
+export const NORMS = Object.freeze({
+  instance: 'InstanceNorm2d without affine parameters (eps 1e-5)',
+  batch: 'BatchNorm2d with affine parameters and running statistics',
+} as const);
+export type NormKind = keyof typeof NORMS;
+
+export interface ArchConfig {
+  /** Number of label classes; 0 means the input is an RGB image (3 channels). */
+  readonly label_nc: number;
+  /** Instance boundaries (edges) are an input channel (the reference's `not no_instance`). */
+  readonly instance: boolean;
+  /** Per-instance features from the encoder E are input channels. */
+  readonly instance_feat: boolean;
+  readonly feat_num: number;
+  readonly netG: GeneratorKind;
+  readonly ngf: number;
+  readonly n_downsample_global: number;
+  readonly n_blocks_global: number;
+  readonly n_local_enhancers: number;
+  readonly n_blocks_local: number;
+  readonly norm: NormKind;
+  readonly output_nc: number;
+  readonly nef: number;
+  readonly n_downsample_E: number;
+  readonly num_D: number;
+  readonly n_layers_D: number;
+  readonly ndf: number;
+}
+
+/** The reference's defaults (options/base_options.py, train_options.py). */
+export const DEFAULT_CONFIG: ArchConfig = Object.freeze({
+  label_nc: 35,
+  instance: true,
+  instance_feat: false,
+  feat_num: 3,
+  netG: 'global',
+  ngf: 64,
+  n_downsample_global: 4,
+  n_blocks_global: 9,
+  n_local_enhancers: 1,
+  n_blocks_local: 3,
+  norm: 'instance',
+  output_nc: 3,
+  nef: 16,
+  n_downsample_E: 4,
+  num_D: 2,
+  n_layers_D: 3,
+  ndf: 64,
+});
+
+export const CONFIG_KEYS = Object.freeze(Object.keys(DEFAULT_CONFIG) as Array<keyof ArchConfig>);
+
+type IntegerKey = { [K in keyof ArchConfig]: ArchConfig[K] extends number ? K : never }[keyof ArchConfig];
+
+/** Smallest allowed value of each integer option (the reference accepts the same). */
+const INTEGER_MINIMUM: Readonly<Record<IntegerKey, number>> = Object.freeze({
+  label_nc: 0,
+  feat_num: 1,
+  ngf: 1,
+  n_downsample_global: 0,
+  n_blocks_global: 0,
+  n_local_enhancers: 1,
+  n_blocks_local: 0,
+  output_nc: 1,
+  nef: 1,
+  n_downsample_E: 0,
+  num_D: 1,
+  n_layers_D: 1,
+  ndf: 1,
+});
+
+function isIntegerKey(key: keyof ArchConfig): key is IntegerKey {
+  return Object.prototype.hasOwnProperty.call(INTEGER_MINIMUM, key);
+}
+
+/**
+ * Fills defaults into `overrides` and validates the result. Every problem is
+ * reported through `fail` (UsageError by default: flags; checkpoint readers
+ * pass an InputError factory naming the file), with the bad value and what is
+ * allowed. Unknown keys are refused so that a misspelt option cannot vanish.
+ */
+export function resolveConfig(
+  overrides: unknown = {},
+  fail: (message: string) => Error = (message) => new UsageError(message),
+): ArchConfig {
+  if (overrides === null || typeof overrides !== 'object' || Array.isArray(overrides)) {
+    throw fail(`architecture config must be an object, got ${JSON.stringify(overrides)}`);
+  }
+  const given = overrides as Record<string, unknown>;
+  for (const key of Object.keys(given)) {
+    if (!(CONFIG_KEYS as readonly string[]).includes(key)) {
+      throw fail(`unknown architecture option "${key}"; known: ${CONFIG_KEYS.join(', ')}`);
+    }
+  }
+  const merged: Record<string, unknown> = { ...DEFAULT_CONFIG };
+  for (const [key, value] of Object.entries(given)) if (value !== undefined) merged[key] = value;
+
+  for (const key of CONFIG_KEYS) {
+    const value = merged[key];
+    if (isIntegerKey(key)) {
+      const minimum = INTEGER_MINIMUM[key];
+      if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < minimum) {
+        throw fail(`architecture option ${key} must be an integer >= ${minimum}, got ${JSON.stringify(value)}`);
+      }
+    } else if (key === 'netG') {
+      if (typeof value !== 'string' || !Object.prototype.hasOwnProperty.call(GENERATORS, value)) {
+        throw fail(`architecture option netG must be one of ${Object.keys(GENERATORS).join(', ')}, got ${JSON.stringify(value)}`);
+      }
+    } else if (key === 'norm') {
+      if (typeof value !== 'string' || !Object.prototype.hasOwnProperty.call(NORMS, value)) {
+        throw fail(`architecture option norm must be one of ${Object.keys(NORMS).join(', ')}, got ${JSON.stringify(value)}`);
+      }
+    } else if (typeof value !== 'boolean') {
+      throw fail(`architecture option ${key} must be true or false, got ${JSON.stringify(value)}`);
+    }
+  }
+  return Object.freeze(merged as unknown as ArchConfig);
+}
+
+/** Channels of the label part of the input: one-hot classes, or an RGB image when label_nc is 0. */
+export function labelChannels(config: ArchConfig): number {
+  return config.label_nc !== 0 ? config.label_nc : 3;
+}
+
+/** G's input: labels, + the instance-boundary map, + the encoder's features. */
+export function generatorInputChannels(config: ArchConfig): number {
+  return labelChannels(config) + (config.instance ? 1 : 0) + (config.instance_feat ? config.feat_num : 0);
+}
+
+/** D's input: G's input without the features, concatenated with an image. */
+export function discriminatorInputChannels(config: ArchConfig): number {
+  return labelChannels(config) + (config.instance ? 1 : 0) + config.output_nc;
+}
+
+/** The encoder sees the photo. */
+export function encoderInputChannels(config: ArchConfig): number {
+  return config.output_nc;
+}
+
+/**
+ * Spatial sizes must survive every stride-2 step exactly for G's skip sum and
+ * output size to line up: H and W must be multiples of this.
+ */
+export function generatorSizeMultiple(config: ArchConfig): number {
+  const enhancers = config.netG === 'local' ? config.n_local_enhancers : 0;
+  return 2 ** (config.n_downsample_global + enhancers);
+}

@@ -1,0 +1,94 @@
+/**
+ * The multi-scale PatchGAN discriminator (pix2pixHD, section 3.2): num_D
+ * identical n_layers_D discriminators on an image pyramid, each returning the
+ * output of every layer for the feature-matching loss.
+ *
+ * Layer j of the discriminator at state-dict scale s is `D.scale{s}_layer{j}`.
+ * The reference wires scale names backwards: the full-resolution input goes
+ * through `scale{num_D-1}`, the coarsest through `scale0`. Outputs are
+ * returned in pyramid order (index 0 = full resolution), as the reference
+ * returns them, so losses index them the same way.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { avgPoolDownsample } from '../backend/ops.js';
+import { conv2dLayer, leakyRelu, normLayer, runSequential, sequentialSpecs, type ForwardOptions, type Layer, type ParamSpec, type Params, type Sequential } from './layers.js';
+import type { NormKind } from './config.js';
+
+export interface DiscriminatorShape {
+  readonly inputChannels: number;
+  readonly ndf: number;
+  readonly nLayers: number;
+  readonly numD: number;
+  readonly norm: NormKind;
+}
+
+const KERNEL = 4;
+/** ceil((kernel - 1) / 2), as the reference: outputs grow by one pixel at stride 1. */
+const PADDING = 2;
+const MAX_CHANNELS = 512;
+const LEAKY_SLOPE = 0.2;
+
+/** The n_layers_D + 2 layer groups of one discriminator at state-dict scale `scale`. */
+export function singleDiscriminator(shape: DiscriminatorShape, scale: number): Sequential[] {
+  const { inputChannels, ndf, nLayers, norm } = shape;
+  const groups: Layer[][] = [[conv2dLayer(inputChannels, ndf, KERNEL, 2, PADDING), leakyRelu(LEAKY_SLOPE)]];
+  let channels = ndf;
+  for (let n = 1; n < nLayers; n++) {
+    const previous = channels;
+    channels = Math.min(channels * 2, MAX_CHANNELS);
+    groups.push([conv2dLayer(previous, channels, KERNEL, 2, PADDING), normLayer(norm, channels), leakyRelu(LEAKY_SLOPE)]);
+  }
+  const previous = channels;
+  channels = Math.min(channels * 2, MAX_CHANNELS);
+  groups.push([conv2dLayer(previous, channels, KERNEL, 1, PADDING), normLayer(norm, channels), leakyRelu(LEAKY_SLOPE)]);
+  groups.push([conv2dLayer(channels, 1, KERNEL, 1, PADDING)]);
+  return groups.map((layers, j) => ({ name: `D.scale${scale}_layer${j}`, layers }));
+}
+
+/** Specs in the reference's state_dict order: scale0_layer0, ..., scale0_layer{n+1}, scale1_layer0, ... */
+export function discriminatorSpecs(shape: DiscriminatorShape): ParamSpec[] {
+  const specs: ParamSpec[] = [];
+  for (let scale = 0; scale < shape.numD; scale++) {
+    for (const group of singleDiscriminator(shape, scale)) specs.push(...sequentialSpecs(group));
+  }
+  return specs;
+}
+
+export interface DiscriminatorOptions extends ForwardOptions {
+  /**
+   * The reference's use_sigmoid (training with --no_lsgan): a sigmoid is
+   * appended as one more layer, so each scale then returns n_layers_D + 3
+   * outputs and feature matching (all but the last) includes the last conv.
+   */
+  readonly sigmoid?: boolean;
+}
+
+/**
+ * D on an NHWC input (labels [+ edges] concatenated with an image).
+ * Returns outputs[i][j]: pyramid level i (0 = full resolution), layer j.
+ */
+export function discriminatorForward(
+  shape: DiscriminatorShape,
+  params: Params,
+  input: tf.Tensor4D,
+  options: DiscriminatorOptions,
+): tf.Tensor4D[][] {
+  // tidy frees the pyramid's intermediate inputs and keeps every returned
+  // output (never dispose by hand here: under tf.grads the tape needs them).
+  return tf.tidy(() => {
+    const results: tf.Tensor4D[][] = [];
+    let levelInput = input;
+    for (let level = 0; level < shape.numD; level++) {
+      const outputs: tf.Tensor4D[] = [];
+      let x = levelInput;
+      for (const group of singleDiscriminator(shape, shape.numD - 1 - level)) {
+        x = runSequential(group, x, params, options);
+        outputs.push(x);
+      }
+      if (options.sigmoid) outputs.push(tf.sigmoid(x));
+      results.push(outputs);
+      if (level !== shape.numD - 1) levelInput = avgPoolDownsample(levelInput);
+    }
+    return results;
+  });
+}

@@ -1,0 +1,272 @@
+/**
+ * The building blocks of the reference's networks, described as data: a
+ * `Sequential` is a list of layers under a state_dict prefix, exactly like a
+ * PyTorch nn.Sequential, so a layer's parameter names (`<prefix>.<index>.weight`)
+ * follow from its position and match the reference's state_dict keys by
+ * construction. The same description yields the parameter specs (names,
+ * shapes, roles) and runs the forward pass over a parameter map.
+ *
+ * Everything is NHWC; weights are in tfjs layouts (conv [kh, kw, in, out],
+ * transposed conv [kh, kw, out, in]); conversion to the reference's layouts
+ * happens only at the checkpoint boundary (params.ts).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { conv2d, conv2dTranspose, instanceNorm, reflectPad } from '../backend/ops.js';
+import type { NormKind } from './config.js';
+
+export type Layer =
+  | { readonly kind: 'reflectPad'; readonly pad: number }
+  | {
+      readonly kind: 'conv';
+      readonly inChannels: number;
+      readonly outChannels: number;
+      readonly kernel: number;
+      readonly stride: number;
+      /** Zero padding on every side. */
+      readonly pad: number;
+    }
+  | {
+      readonly kind: 'convTranspose';
+      readonly inChannels: number;
+      readonly outChannels: number;
+      readonly kernel: number;
+      readonly stride: number;
+      readonly pad: number;
+      readonly outputPadding: number;
+    }
+  | { readonly kind: 'norm'; readonly norm: NormKind; readonly channels: number }
+  | { readonly kind: 'relu' }
+  | { readonly kind: 'leakyRelu'; readonly slope: number }
+  | { readonly kind: 'tanh' }
+  /** The reference's ResnetBlock: x + convBlock(x), its layers named `<index>.conv_block.<j>`. */
+  | { readonly kind: 'resnetBlock'; readonly convBlock: readonly Layer[] };
+
+export interface Sequential {
+  /** The state_dict prefix, network letter included: `G.model`, `G.model1_2`, `D.scale0_layer1`. */
+  readonly name: string;
+  readonly layers: readonly Layer[];
+}
+
+/** What a parameter is, which fixes its layout conversion and its initialisation. */
+export type ParamRole =
+  | 'convWeight'
+  | 'convTransposeWeight'
+  | 'convBias'
+  | 'normWeight'
+  | 'normBias'
+  | 'runningMean'
+  | 'runningVar'
+  | 'numBatchesTracked';
+
+export interface ParamSpec {
+  /** The checkpoint name: network letter + the reference's state_dict key. */
+  readonly key: string;
+  readonly role: ParamRole;
+  /** tfjs layout. */
+  readonly shape: readonly number[];
+  /** For conv biases: PyTorch's fan_in, which bounds their default uniform init. */
+  readonly fanIn: number;
+}
+
+/** Buffers, not parameters: the optimiser must leave them alone. */
+export function isTrainable(spec: ParamSpec): boolean {
+  return spec.role !== 'runningMean' && spec.role !== 'runningVar' && spec.role !== 'numBatchesTracked';
+}
+
+// ---------------------------------------------------------------------------
+// Layer constructors, named after the PyTorch modules they stand for.
+
+export const reflectionPad2d = (pad: number): Layer => ({ kind: 'reflectPad', pad });
+export const conv2dLayer = (inChannels: number, outChannels: number, kernel: number, stride = 1, pad = 0): Layer => ({
+  kind: 'conv',
+  inChannels,
+  outChannels,
+  kernel,
+  stride,
+  pad,
+});
+export const convTranspose2dLayer = (
+  inChannels: number,
+  outChannels: number,
+  kernel: number,
+  stride: number,
+  pad: number,
+  outputPadding: number,
+): Layer => ({ kind: 'convTranspose', inChannels, outChannels, kernel, stride, pad, outputPadding });
+export const normLayer = (norm: NormKind, channels: number): Layer => ({ kind: 'norm', norm, channels });
+export const relu: Layer = Object.freeze({ kind: 'relu' });
+export const tanh: Layer = Object.freeze({ kind: 'tanh' });
+export const leakyRelu = (slope: number): Layer => ({ kind: 'leakyRelu', slope });
+
+/** ResnetBlock(dim, reflect padding): pad, conv 3x3, norm, ReLU, pad, conv 3x3, norm. */
+export function resnetBlock(dim: number, norm: NormKind): Layer {
+  return {
+    kind: 'resnetBlock',
+    convBlock: [
+      reflectionPad2d(1),
+      conv2dLayer(dim, dim, 3),
+      normLayer(norm, dim),
+      relu,
+      reflectionPad2d(1),
+      conv2dLayer(dim, dim, 3),
+      normLayer(norm, dim),
+    ],
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Parameter specs.
+
+function layerSpecs(prefix: string, layer: Layer, out: ParamSpec[]): void {
+  switch (layer.kind) {
+    case 'conv': {
+      const { inChannels, outChannels, kernel } = layer;
+      const fanIn = inChannels * kernel * kernel;
+      out.push({ key: `${prefix}.weight`, role: 'convWeight', shape: [kernel, kernel, inChannels, outChannels], fanIn });
+      out.push({ key: `${prefix}.bias`, role: 'convBias', shape: [outChannels], fanIn });
+      return;
+    }
+    case 'convTranspose': {
+      const { inChannels, outChannels, kernel } = layer;
+      // PyTorch computes fan_in from dim 1 of the weight, which for a
+      // transposed conv ([in, out, kh, kw]) is the output channel count.
+      const fanIn = outChannels * kernel * kernel;
+      out.push({ key: `${prefix}.weight`, role: 'convTransposeWeight', shape: [kernel, kernel, outChannels, inChannels], fanIn });
+      out.push({ key: `${prefix}.bias`, role: 'convBias', shape: [outChannels], fanIn });
+      return;
+    }
+    case 'norm': {
+      if (layer.norm !== 'batch') return; // InstanceNorm2d(affine=False) has no state.
+      const c = layer.channels;
+      out.push({ key: `${prefix}.weight`, role: 'normWeight', shape: [c], fanIn: 0 });
+      out.push({ key: `${prefix}.bias`, role: 'normBias', shape: [c], fanIn: 0 });
+      out.push({ key: `${prefix}.running_mean`, role: 'runningMean', shape: [c], fanIn: 0 });
+      out.push({ key: `${prefix}.running_var`, role: 'runningVar', shape: [c], fanIn: 0 });
+      out.push({ key: `${prefix}.num_batches_tracked`, role: 'numBatchesTracked', shape: [], fanIn: 0 });
+      return;
+    }
+    case 'resnetBlock':
+      layer.convBlock.forEach((inner, j) => layerSpecs(`${prefix}.conv_block.${j}`, inner, out));
+      return;
+    default:
+      return; // padding and activations hold no parameters
+  }
+}
+
+/** The parameter specs of a Sequential, in state_dict order. */
+export function sequentialSpecs(sequential: Sequential): ParamSpec[] {
+  const out: ParamSpec[] = [];
+  sequential.layers.forEach((layer, index) => layerSpecs(`${sequential.name}.${index}`, layer, out));
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Forward.
+
+/** A parameter map: checkpoint name -> tensor (tf.Variable while training) in tfjs layout. */
+export type Params = ReadonlyMap<string, tf.Tensor>;
+
+export interface ForwardOptions {
+  /**
+   * Batch norm in training mode normalises with the batch's statistics and
+   * updates the running statistics (when they are tf.Variables, as in
+   * training); otherwise it uses the running statistics. Instance norm is the
+   * same in both modes (the reference does not track its statistics).
+   */
+  readonly training: boolean;
+}
+
+/** Batch-norm momentum and epsilon: PyTorch's defaults, which the reference keeps. */
+const BATCH_NORM_MOMENTUM = 0.1;
+const NORM_EPS = 1e-5;
+
+export function getParam(params: Params, key: string): tf.Tensor {
+  const value = params.get(key);
+  if (value === undefined) throw new Error(`parameter "${key}" is missing from the parameter map`);
+  return value;
+}
+
+/**
+ * BatchNorm2d. In training mode the running statistics move towards the
+ * batch's (unbiased variance, as PyTorch) by assignment; the assignment sits
+ * outside the gradient tape, so the loss's gradients are unaffected.
+ */
+function batchNorm(x: tf.Tensor4D, prefix: string, params: Params, options: ForwardOptions): tf.Tensor4D {
+  const weight = getParam(params, `${prefix}.weight`);
+  const bias = getParam(params, `${prefix}.bias`);
+  const runningMean = getParam(params, `${prefix}.running_mean`);
+  const runningVar = getParam(params, `${prefix}.running_var`);
+  if (!options.training) {
+    return tf.add(tf.mul(tf.div(tf.sub(x, runningMean), tf.sqrt(tf.add(runningVar, NORM_EPS))), weight), bias) as tf.Tensor4D;
+  }
+  const { mean, variance } = tf.moments(x, [0, 1, 2]);
+  const y = tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, NORM_EPS))), weight), bias) as tf.Tensor4D;
+  const count = x.shape[0] * x.shape[1] * x.shape[2];
+  const tracked = params.get(`${prefix}.num_batches_tracked`);
+  if (runningMean instanceof tf.Variable && runningVar instanceof tf.Variable) {
+    tf.tidy(() => {
+      const unbiased = tf.mul(variance, count > 1 ? count / (count - 1) : 1);
+      runningMean.assign(tf.add(tf.mul(runningMean, 1 - BATCH_NORM_MOMENTUM), tf.mul(mean, BATCH_NORM_MOMENTUM)));
+      runningVar.assign(tf.add(tf.mul(runningVar, 1 - BATCH_NORM_MOMENTUM), tf.mul(unbiased, BATCH_NORM_MOMENTUM)));
+      if (tracked instanceof tf.Variable) tracked.assign(tf.add(tracked, tf.scalar(1, tracked.dtype)));
+    });
+  }
+  return y;
+}
+
+function runLayer(layer: Layer, prefix: string, x: tf.Tensor4D, params: Params, options: ForwardOptions): tf.Tensor4D {
+  switch (layer.kind) {
+    case 'reflectPad':
+      return reflectPad(x, layer.pad);
+    case 'conv': {
+      const w = getParam(params, `${prefix}.weight`) as tf.Tensor4D;
+      return tf.add(conv2d(x, w, layer.stride, layer.pad), getParam(params, `${prefix}.bias`));
+    }
+    case 'convTranspose': {
+      const w = getParam(params, `${prefix}.weight`) as tf.Tensor4D;
+      const y = conv2dTranspose(x, w, layer.stride, layer.pad, layer.outputPadding);
+      return tf.add(y, getParam(params, `${prefix}.bias`));
+    }
+    case 'norm':
+      return layer.norm === 'instance' ? instanceNorm(x, NORM_EPS) : batchNorm(x, prefix, params, options);
+    case 'relu':
+      return tf.relu(x);
+    case 'leakyRelu':
+      return tf.leakyRelu(x, layer.slope);
+    case 'tanh':
+      return tf.tanh(x);
+    case 'resnetBlock':
+      return tf.add(x, runLayers(layer.convBlock, `${prefix}.conv_block`, x, params, options));
+  }
+}
+
+function runLayers(
+  layers: readonly Layer[],
+  prefix: string,
+  x: tf.Tensor4D,
+  params: Params,
+  options: ForwardOptions,
+): tf.Tensor4D {
+  return tf.tidy(() => {
+    let y = x;
+    layers.forEach((layer, index) => {
+      y = runLayer(layer, `${prefix}.${index}`, y, params, options);
+    });
+    return y;
+  });
+}
+
+/** Runs a Sequential on NHWC input. Intermediate tensors are disposed. */
+export function runSequential(sequential: Sequential, x: tf.Tensor4D, params: Params, options: ForwardOptions): tf.Tensor4D {
+  return runLayers(sequential.layers, sequential.name, x, params, options);
+}
+
+/** Number of scalars a list of specs holds (no tensors allocated). */
+export function countParameters(specs: readonly ParamSpec[], which: 'trainable' | 'all' = 'trainable'): number {
+  let total = 0;
+  for (const spec of specs) {
+    if (which === 'trainable' && !isTrainable(spec)) continue;
+    total += spec.shape.reduce((a, b) => a * b, 1);
+  }
+  return total;
+}

@@ -1,0 +1,119 @@
+/**
+ * The networks of one architecture config: their parameter specs (names are
+ * the reference's state_dict keys) and their forward passes, chosen by the
+ * config. This is the entry point training, encode and synthesize use.
+ */
+import type * as tf from '@tensorflow/tfjs-core';
+import {
+  discriminatorInputChannels,
+  encoderInputChannels,
+  generatorInputChannels,
+  type ArchConfig,
+} from './config.js';
+import { discriminatorForward, discriminatorSpecs, type DiscriminatorOptions, type DiscriminatorShape } from './discriminator.js';
+import { encoderForward, encoderRawForward, encoderSpecs, type EncoderShape, type InstanceSegments } from './encoder.js';
+import { globalGeneratorForward, globalGeneratorSpecs, type GlobalGeneratorShape } from './globalGenerator.js';
+import type { ForwardOptions, ParamSpec, Params } from './layers.js';
+import { localEnhancerForward, localEnhancerSpecs, type LocalEnhancerShape } from './localEnhancer.js';
+
+/** The three networks, by their checkpoint prefix letter. */
+export const NETWORKS = Object.freeze({
+  G: 'generator',
+  D: 'multi-scale discriminator',
+  E: 'instance-feature encoder',
+} as const);
+export type NetworkName = keyof typeof NETWORKS;
+
+export function globalGeneratorShape(config: ArchConfig): GlobalGeneratorShape {
+  return {
+    inputChannels: generatorInputChannels(config),
+    outputChannels: config.output_nc,
+    ngf: config.ngf,
+    nDownsampling: config.n_downsample_global,
+    nBlocks: config.n_blocks_global,
+    norm: config.norm,
+  };
+}
+
+export function localEnhancerShape(config: ArchConfig): LocalEnhancerShape {
+  return {
+    inputChannels: generatorInputChannels(config),
+    outputChannels: config.output_nc,
+    ngf: config.ngf,
+    nDownsamplingGlobal: config.n_downsample_global,
+    nBlocksGlobal: config.n_blocks_global,
+    nLocalEnhancers: config.n_local_enhancers,
+    nBlocksLocal: config.n_blocks_local,
+    norm: config.norm,
+  };
+}
+
+export function discriminatorShape(config: ArchConfig): DiscriminatorShape {
+  return {
+    inputChannels: discriminatorInputChannels(config),
+    ndf: config.ndf,
+    nLayers: config.n_layers_D,
+    numD: config.num_D,
+    norm: config.norm,
+  };
+}
+
+export function encoderShape(config: ArchConfig): EncoderShape {
+  return {
+    inputChannels: encoderInputChannels(config),
+    outputChannels: config.feat_num,
+    nef: config.nef,
+    nDownsampling: config.n_downsample_E,
+    norm: config.norm,
+  };
+}
+
+/** Parameter specs of one network (the encoder's exist whatever instance_feat says; callers decide whether they need E). */
+export function networkSpecs(config: ArchConfig, network: NetworkName): ParamSpec[] {
+  switch (network) {
+    case 'G':
+      return config.netG === 'global' ? globalGeneratorSpecs(globalGeneratorShape(config)) : localEnhancerSpecs(localEnhancerShape(config));
+    case 'D':
+      return discriminatorSpecs(discriminatorShape(config));
+    case 'E':
+      return encoderSpecs(encoderShape(config));
+  }
+}
+
+/** Specs of several networks, in G, D, E order. */
+export function modelSpecs(config: ArchConfig, networks: readonly NetworkName[]): ParamSpec[] {
+  return (['G', 'D', 'E'] as const).filter((n) => networks.includes(n)).flatMap((n) => networkSpecs(config, n));
+}
+
+/** The networks a training run of this config has: G and D, and E with instance features. */
+export function trainingNetworks(config: ArchConfig): NetworkName[] {
+  return config.instance_feat ? ['G', 'D', 'E'] : ['G', 'D'];
+}
+
+/** G (global or local, per the config) on NHWC input [labels | edges | features]; output NHWC in [-1, 1]. */
+export function generate(config: ArchConfig, params: Params, input: tf.Tensor4D, options: ForwardOptions): tf.Tensor4D {
+  return config.netG === 'global'
+    ? globalGeneratorForward(globalGeneratorShape(config), params, input, options)
+    : localEnhancerForward(localEnhancerShape(config), params, input, options);
+}
+
+/** D on NHWC [labels | edges | image]; outputs[i][j], level i (0 = full resolution), layer j. */
+export function discriminate(config: ArchConfig, params: Params, input: tf.Tensor4D, options: DiscriminatorOptions): tf.Tensor4D[][] {
+  return discriminatorForward(discriminatorShape(config), params, input, options);
+}
+
+/** E on an NHWC photo in [-1, 1], pooled per instance. */
+export function encodeFeatures(
+  config: ArchConfig,
+  params: Params,
+  image: tf.Tensor4D,
+  segments: InstanceSegments,
+  options: ForwardOptions,
+): tf.Tensor4D {
+  return encoderForward(encoderShape(config), params, image, segments, options);
+}
+
+/** E's output before pooling. */
+export function encodeFeaturesRaw(config: ArchConfig, params: Params, image: tf.Tensor4D, options: ForwardOptions): tf.Tensor4D {
+  return encoderRawForward(encoderShape(config), params, image, options);
+}

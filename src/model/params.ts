@@ -1,0 +1,181 @@
+/**
+ * Parameter maps and the checkpoint boundary: conversion between tfjs
+ * layouts (inside) and the reference's PyTorch layouts (in files), and
+ * loading a file's tensors into the parameters a config needs, strictly or
+ * partially.
+ *
+ * Both conv layouts convert by the same permutation: PyTorch [A, B, kh, kw]
+ * (conv [out, in], transposed [in, out]) <-> tfjs [kh, kw, B, A]
+ * (conv [in, out], transposed [out, in]).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { InputError } from '../errors.js';
+import { makeTensor, type Tensor } from '../data/safetensors.js';
+import { initialTensor } from './init.js';
+import { isTrainable, type ParamSpec, type Params } from './layers.js';
+
+function isConvWeight(spec: ParamSpec): boolean {
+  return spec.role === 'convWeight' || spec.role === 'convTransposeWeight';
+}
+
+/** The shape the reference stores `spec` with. */
+export function referenceShape(spec: ParamSpec): number[] {
+  if (!isConvWeight(spec)) return [...spec.shape];
+  const [kh, kw, b, a] = spec.shape as [number, number, number, number];
+  return [a, b, kh, kw];
+}
+
+/** The file dtype of a parameter: num_batches_tracked is a PyTorch long. */
+export function referenceDtype(spec: ParamSpec): 'F32' | 'I64' {
+  return spec.role === 'numBatchesTracked' ? 'I64' : 'F32';
+}
+
+/** [A, B, kh, kw] -> [kh, kw, B, A]. */
+function referenceToTfjs(data: Float32Array, a: number, b: number, kh: number, kw: number): Float32Array {
+  const out = new Float32Array(data.length);
+  const k = kh * kw;
+  for (let i = 0; i < a; i++) {
+    for (let j = 0; j < b; j++) {
+      const source = (i * b + j) * k;
+      for (let s = 0; s < k; s++) out[(s * b + j) * a + i] = data[source + s]!;
+    }
+  }
+  return out;
+}
+
+/** [kh, kw, B, A] -> [A, B, kh, kw]. */
+function tfjsToReference(data: Float32Array, a: number, b: number, kh: number, kw: number): Float32Array {
+  const out = new Float32Array(data.length);
+  const k = kh * kw;
+  for (let i = 0; i < a; i++) {
+    for (let j = 0; j < b; j++) {
+      const target = (i * b + j) * k;
+      for (let s = 0; s < k; s++) out[target + s] = data[(s * b + j) * a + i]!;
+    }
+  }
+  return out;
+}
+
+/** A parameter (tfjs layout) as a file tensor in the reference's layout. Reads the data back from the backend. */
+export function toReferenceTensor(spec: ParamSpec, value: tf.Tensor): Tensor {
+  const shape = referenceShape(spec);
+  if (spec.role === 'numBatchesTracked') {
+    const counts = value.dataSync();
+    return makeTensor('I64', shape, BigInt64Array.from(counts, (n) => BigInt(Math.round(n))));
+  }
+  const data = value.dataSync() as Float32Array;
+  if (!isConvWeight(spec)) return makeTensor('F32', shape, Float32Array.from(data));
+  const [a, b, kh, kw] = shape as [number, number, number, number];
+  return makeTensor('F32', shape, tfjsToReference(data, a, b, kh, kw));
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((dim, i) => dim === b[i]);
+}
+
+/** Why a file tensor cannot be `spec`, or null when it fits. */
+function misfit(spec: ParamSpec, tensor: Tensor): string | null {
+  const expected = referenceShape(spec);
+  if (!sameShape(expected, tensor.shape)) {
+    return `has shape [${tensor.shape.join(', ')}], expected [${expected.join(', ')}]`;
+  }
+  const allowed = spec.role === 'numBatchesTracked' ? ['I64', 'I32'] : ['F32'];
+  if (!allowed.includes(tensor.dtype)) return `is ${tensor.dtype}, expected ${allowed.join(' or ')}`;
+  return null;
+}
+
+/** A file tensor (reference layout) as a parameter in tfjs layout; the caller has checked it fits. */
+export function fromReferenceTensor(spec: ParamSpec, tensor: Tensor): tf.Tensor {
+  if (spec.role === 'numBatchesTracked') {
+    const data = tensor.data as BigInt64Array | Int32Array;
+    return tf.tensor(Int32Array.from(data as ArrayLike<number | bigint>, (n) => Number(n)), [...spec.shape], 'int32');
+  }
+  const data = tensor.data as Float32Array;
+  if (!isConvWeight(spec)) return tf.tensor(Float32Array.from(data), [...spec.shape], 'float32');
+  const [a, b, kh, kw] = tensor.shape as [number, number, number, number];
+  return tf.tensor(referenceToTfjs(data, a, b, kh, kw), [...spec.shape], 'float32');
+}
+
+/** Fresh parameters for every spec. */
+export function initParams(specs: readonly ParamSpec[], seed: number): Map<string, tf.Tensor> {
+  return new Map(specs.map((spec) => [spec.key, initialTensor(spec, seed)]));
+}
+
+export interface LoadOptions {
+  /** Names the file in messages. */
+  readonly source: string;
+  /**
+   * strict: every spec must be in the file with its shape (exit 3 naming the
+   * first that is missing or does not fit). partial (train --init): tensors
+   * that fit are loaded, the rest freshly initialised from `seed`.
+   */
+  readonly mode: 'strict' | 'partial';
+  /** Seed of the fresh tensors in partial mode. */
+  readonly seed?: number;
+}
+
+export interface LoadResult {
+  readonly params: Map<string, tf.Tensor>;
+  /** Keys taken from the file. */
+  readonly loaded: string[];
+  /** Keys freshly initialised, with the reason (partial mode only). */
+  readonly initialised: Array<{ key: string; reason: string }>;
+  /** File tensors of the requested networks that no spec uses (e.g. G1's output conv in a local enhancer). */
+  readonly unused: string[];
+}
+
+/**
+ * Loads the parameters `specs` describes from file tensors (reference names
+ * and layouts). Loading is by name, as the reference's own load_network: a G1
+ * checkpoint fits the global part of a local enhancer (same `G.model.N` keys),
+ * and a D with another num_D keeps the scales whose names exist.
+ */
+export function loadParams(specs: readonly ParamSpec[], tensors: ReadonlyMap<string, Tensor>, options: LoadOptions): LoadResult {
+  const params = new Map<string, tf.Tensor>();
+  const loaded: string[] = [];
+  const initialised: Array<{ key: string; reason: string }> = [];
+  try {
+    for (const spec of specs) {
+      const tensor = tensors.get(spec.key);
+      const problem = tensor === undefined ? 'is missing' : misfit(spec, tensor);
+      if (problem === null) {
+        params.set(spec.key, fromReferenceTensor(spec, tensor!));
+        loaded.push(spec.key);
+        continue;
+      }
+      if (options.mode === 'strict') {
+        throw new InputError(
+          tensor === undefined
+            ? `${options.source}: has no tensor "${spec.key}" (shape [${referenceShape(spec).join(', ')}]), which its architecture config needs`
+            : `${options.source}: tensor "${spec.key}" ${problem} for this architecture config`,
+        );
+      }
+      params.set(spec.key, initialTensor(spec, options.seed ?? 0));
+      initialised.push({ key: spec.key, reason: problem });
+    }
+  } catch (error) {
+    disposeParams(params);
+    throw error;
+  }
+  const wanted = new Set(specs.map((spec) => spec.key));
+  const networks = new Set(specs.map((spec) => spec.key.slice(0, spec.key.indexOf('.') + 1)));
+  const unused = [...tensors.keys()].filter(
+    (key) => !wanted.has(key) && networks.has(key.slice(0, key.indexOf('.') + 1)),
+  );
+  return { params, loaded, initialised, unused };
+}
+
+/** Parameters as tf.Variables for training; running statistics are not trainable. */
+export function toVariables(params: Params, specs: readonly ParamSpec[]): Map<string, tf.Variable> {
+  const variables = new Map<string, tf.Variable>();
+  for (const spec of specs) {
+    const value = params.get(spec.key);
+    if (value === undefined) throw new Error(`toVariables: parameter "${spec.key}" is missing`);
+    variables.set(spec.key, tf.variable(value, isTrainable(spec)));
+  }
+  return variables;
+}
+
+export function disposeParams(params: Params): void {
+  for (const value of params.values()) value.dispose();
+}
