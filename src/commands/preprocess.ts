@@ -1,6 +1,131 @@
-import type { Command } from 'commander';
-import { addCommonOptions, notImplemented } from './common.js';
+/**
+ * `p2phd preprocess`: raw label / instance / photo files -> sample files.
+ * Thin: flags -> one PreprocessConfig -> src/data/preprocess.ts -> report.
+ * No tfjs here, so the command starts fast.
+ */
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { Option, type Command } from 'commander';
+import { UsageError, InputError } from '../errors.js';
+import { createProgress } from '../log.js';
+import { action, addCommonOptions, integerFlag, parseShard, takeShard, type Shard } from './common.js';
+import { folderExists, listFiles, outputNames, pairInputs, type InputLists } from '../data/inputs.js';
+import { RESIZE_MODES, type ResizeMode } from '../data/resize.js';
+import { preprocess, type PreprocessConfig } from '../data/preprocess.js';
+
+/** The reference's defaults (options/base_options.py). */
+export const PREPROCESS_DEFAULTS = Object.freeze({
+  phase: 'train',
+  labelNc: 35,
+  resizeOrCrop: 'scale_width' as ResizeMode,
+  loadSize: 1024,
+  fineSize: 512,
+  /** 2^n_downsample_global with the reference's default of 4. */
+  sizeBase: 16,
+});
+
+interface PreprocessFlags {
+  dataroot?: string;
+  phase: string;
+  labels?: string;
+  instances?: string;
+  images?: string;
+  labelNc: number;
+  instance: boolean;
+  resizeOrCrop: ResizeMode;
+  loadSize: number;
+  fineSize: number;
+  sizeBase: number;
+  onehot: boolean;
+  shard?: Shard;
+  out?: string;
+  jobs: number;
+}
+
+/** Which file lists the flags name: the --dataroot layout or explicit globs. */
+function inputLists(flags: PreprocessFlags): InputLists {
+  if (flags.dataroot !== undefined && (flags.labels !== undefined || flags.instances !== undefined || flags.images !== undefined)) {
+    throw new UsageError('--dataroot conflicts with --labels/--instances/--images: give one or the other');
+  }
+  if (flags.instances !== undefined && !flags.instance) throw new UsageError('--instances conflicts with --no-instance');
+  const colourLabels = flags.labelNc === 0;
+  if (flags.dataroot === undefined) {
+    if (flags.labels === undefined) throw new UsageError('give --dataroot DIR (with --phase) or --labels GLOB');
+    const lists: InputLists = { labels: { pattern: flags.labels, files: listFiles(flags.labels, 'label maps') } };
+    if (flags.instances !== undefined) lists.instances = { pattern: flags.instances, files: listFiles(flags.instances, 'instance maps') };
+    if (flags.images !== undefined) lists.images = { pattern: flags.images, files: listFiles(flags.images, 'photos') };
+    return lists;
+  }
+  // The reference's layout: <phase>_label, <phase>_inst, <phase>_img (<phase>_A, <phase>_B for colour labels).
+  const labelDir = join(flags.dataroot, `${flags.phase}_${colourLabels ? 'A' : 'label'}`);
+  const instDir = join(flags.dataroot, `${flags.phase}_inst`);
+  const imageDir = join(flags.dataroot, `${flags.phase}_${colourLabels ? 'B' : 'img'}`);
+  if (!folderExists(labelDir)) throw new InputError(`${labelDir}: no such folder (--dataroot ${flags.dataroot} --phase ${flags.phase})`);
+  const lists: InputLists = { labels: { pattern: labelDir, files: listFiles(labelDir, 'label maps') } };
+  if (flags.instance) {
+    if (!folderExists(instDir)) throw new InputError(`${instDir}: no such folder (pass --no-instance for data without instance maps)`);
+    lists.instances = { pattern: instDir, files: listFiles(instDir, 'instance maps') };
+  }
+  // Photos are optional (a test phase may have none).
+  if (folderExists(imageDir)) lists.images = { pattern: imageDir, files: listFiles(imageDir, 'photos') };
+  return lists;
+}
+
+function buildConfig(flags: PreprocessFlags): PreprocessConfig {
+  if (flags.out === undefined) throw new UsageError('--out DIR is required (the folder the sample files go to)');
+  if (flags.onehot && flags.labelNc === 0) throw new UsageError('--onehot needs class ids: it cannot be used with --label-nc 0');
+  const pairs = takeShard(pairInputs(inputLists(flags)), flags.shard);
+  return {
+    pairs,
+    outputNames: outputNames(pairs, '.safetensors'),
+    outDir: flags.out,
+    labelNc: flags.labelNc,
+    onehot: flags.onehot,
+    resize: { mode: flags.resizeOrCrop, loadSize: flags.loadSize, fineSize: flags.fineSize, sizeBase: flags.sizeBase },
+    concurrency: flags.jobs,
+  };
+}
 
 export function registerPreprocess(program: Command): void {
-  addCommonOptions(program.command('preprocess').description('raw label/instance/photo files -> sample files')).action(notImplemented('preprocess'));
+  const defaultJobs = Math.max(2, availableParallelism() * 2);
+  const command = program.command('preprocess')
+    .description('raw label/instance/photo files -> sample files')
+    .option('--dataroot <dir>', 'dataset folder in the reference layout: <phase>_label, <phase>_inst, <phase>_img (<phase>_A, <phase>_B with --label-nc 0)')
+    .option('--phase <name>', 'which split of --dataroot', PREPROCESS_DEFAULTS.phase)
+    .option('--labels <glob>', 'label maps: a quoted glob or a folder (instead of --dataroot)')
+    .option('--instances <glob>', 'instance maps, paired with the labels in sorted order')
+    .option('--images <glob>', 'photos, paired with the labels in sorted order')
+    .option('--label-nc <n>', 'number of label classes (0: label maps are colour images)', integerFlag('--label-nc', 0, 65536), PREPROCESS_DEFAULTS.labelNc)
+    .option('--no-instance', 'no instance maps (no inst or edges tensors)')
+    .addOption(new Option('--resize-or-crop <mode>', 'resize mode (crops happen at training time)').choices([...RESIZE_MODES]).default(PREPROCESS_DEFAULTS.resizeOrCrop))
+    .option('--load-size <n>', 'resize target: width (scale_width*) or side (resize_and_crop)', integerFlag('--load-size', 1), PREPROCESS_DEFAULTS.loadSize)
+    .option('--fine-size <n>', "side of training's random crop (recorded in the samples)", integerFlag('--fine-size', 1), PREPROCESS_DEFAULTS.fineSize)
+    .option('--size-base <n>', "with --resize-or-crop none: round sizes to a multiple of this (the reference's 2^n_downsample_global; 32 for one local enhancer)", integerFlag('--size-base', 1), PREPROCESS_DEFAULTS.sizeBase)
+    .option('--onehot', 'also store the one-hot label tensor', false)
+    .option('--shard <index/count>', 'take every COUNT-th pair starting at INDEX (0-based)', parseShard)
+    .option('--out <dir>', 'output folder (created if missing; files of the same name are replaced)')
+    .option('--jobs <n>', 'pairs processed at once', integerFlag('--jobs', 1, 64), defaultJobs);
+  addCommonOptions(command).action(action<PreprocessFlags>(async (flags, context) => {
+    const config = buildConfig(flags);
+    const { log } = context;
+    const started = Date.now();
+    log.info(`preprocess: ${config.pairs.length} pair(s) -> ${config.outDir} (label_nc ${config.labelNc}, ${config.resize.mode}, load ${config.resize.loadSize}, fine ${config.resize.fineSize})`);
+    const progress = createProgress('preprocess', config.pairs.length, { logger: log });
+    let results;
+    try {
+      results = await preprocess(config, () => progress.tick());
+    } finally {
+      progress.stop();
+    }
+    const seconds = (Date.now() - started) / 1000;
+    const perSample = results.length > 0 ? seconds / results.length : 0;
+    log.info(`wrote ${results.length} sample(s) in ${seconds.toFixed(2)} s (${perSample.toFixed(3)} s per pair)`);
+    context.emitJson({
+      command: 'preprocess',
+      out: config.outDir,
+      samples: results.map((result) => ({ file: result.path, ...result.sources, size: result.size, source_size: result.sourceSize })),
+      count: results.length,
+      seconds,
+    });
+  }));
 }

@@ -17,6 +17,8 @@ sharp.cache(false);
 export interface RgbImage extends Size {
   /** Interleaved RGB bytes, row-major. */
   data: Uint8Array;
+  /** The file's own size (before any resize). */
+  sourceSize: Size;
 }
 
 function describeSharpFailure(path: string, error: unknown): InputError {
@@ -59,7 +61,7 @@ export async function readRgbImage(
       pipeline = pipeline.resize(target.width, target.height, { kernel: 'cubic', fit: 'fill' });
     }
     const { data, info } = await pipeline.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
-    return { width: info.width, height: info.height, data: toRgb(data, info.channels, info.width * info.height) };
+    return { width: info.width, height: info.height, data: toRgb(data, info.channels, info.width * info.height), sourceSize: source };
   } catch (error) {
     if (error instanceof P2phdError) throw error;
     throw describeSharpFailure(path, error);

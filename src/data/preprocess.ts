@@ -1,0 +1,179 @@
+/**
+ * Preprocessing: raw label / instance / photo files -> sample files, the
+ * reference's aligned_dataset loading done once ahead of training.
+ *
+ * Per pair: the label and instance PNGs are decoded exactly (png.ts), checked
+ * to have one size, resized by nearest sampling, label ids range-checked, and
+ * edges computed on the resized instance map; the photo is decoded and
+ * resized bicubically by sharp. Pairs run a few at a time: zlib inflate runs
+ * on libuv's thread pool and sharp on its own threads, so both cores work
+ * while the main thread unfilters and resizes the next maps.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { InputError, UsageError } from '../errors.js';
+import { readIdMap, type IdMap } from './png.js';
+import { readRgbImage, type RgbImage } from './image.js';
+import { checkTargetSize, resizeNearest, targetSize, type ResizeSettings, type Size } from './resize.js';
+import { checkLabelRange, instanceEdges, oneHot } from './labels.js';
+import { writeSample, type Sample, type SampleMetadata } from './sample.js';
+import type { InputPair } from './inputs.js';
+
+export interface PreprocessConfig {
+  pairs: InputPair[];
+  /** Output file name of each pair (same order). */
+  outputNames: string[];
+  outDir: string;
+  /** 0: the label maps are colour images (label_rgb). */
+  labelNc: number;
+  onehot: boolean;
+  resize: ResizeSettings;
+  /** Pairs processed at once. */
+  concurrency: number;
+}
+
+export interface PreprocessedSample {
+  path: string;
+  sources: InputPair;
+  size: [number, number];
+  sourceSize: [number, number];
+}
+
+function sameSize(a: Size, b: Size): boolean {
+  return a.width === b.width && a.height === b.height;
+}
+
+function sizeMismatch(file: string, size: Size, reference: string, referenceSize: Size): InputError {
+  return new InputError(
+    `${file}: is ${size.width}x${size.height} but its label map ${reference} is ${referenceSize.width}x${referenceSize.height} (paired files must have one size)`,
+  );
+}
+
+/** Widens 16-bit ids to the I32 the sample schema stores. */
+function toInt32(ids: Uint16Array): Int32Array {
+  const out = new Int32Array(ids.length);
+  out.set(ids);
+  return out;
+}
+
+/** Turns one pair into a sample in memory (no file written). */
+export async function buildSample(pair: InputPair, labelNc: number, withOnehot: boolean, settings: ResizeSettings): Promise<{ sample: Sample; sourceSize: Size }> {
+  const labelIsColour = labelNc === 0;
+  // Label and instance maps decode concurrently (inflate on the thread pool).
+  const [labelMap, labelRgbSource, instMap] = await Promise.all([
+    labelIsColour ? undefined : readIdMap(pair.label),
+    labelIsColour ? readRgbImage(pair.label, { target: (size) => targetSize(size, settings) }) : undefined,
+    pair.inst ? readIdMap(pair.inst) : undefined,
+  ]);
+  const sourceSize: Size = labelMap ?? labelRgbSource!.sourceSize;
+  const target = targetSize(sourceSize, settings);
+  checkTargetSize(target, sourceSize, pair.label);
+  if (instMap && !sameSize(instMap, sourceSize)) throw sizeMismatch(pair.inst!, instMap, pair.label, sourceSize);
+
+  const imagePromise: Promise<RgbImage | undefined> = pair.image
+    ? readRgbImage(pair.image, {
+      check: (size) => {
+        if (!sameSize(size, sourceSize)) throw sizeMismatch(pair.image!, size, pair.label, sourceSize);
+      },
+      target: () => target,
+    })
+    : Promise.resolve(undefined);
+  // The photo decodes on sharp's threads while this thread handles the maps.
+  imagePromise.catch(() => undefined);
+
+  const sample: Sample = { height: target.height, width: target.width, labelNc };
+  if (labelMap) {
+    sample.label = resizedLabels(labelMap, labelNc, target, pair.label);
+    if (withOnehot) sample.onehot = oneHot(sample.label, labelNc);
+  } else {
+    sample.labelRgb = labelRgbSource!.data;
+  }
+  if (instMap) {
+    const inst = toInt32(resizeNearest(instMap.ids, instMap, target));
+    sample.inst = inst;
+    sample.edges = instanceEdges(inst, target.width, target.height);
+  }
+  const image = await imagePromise;
+  if (image) sample.image = image.data;
+  return { sample, sourceSize };
+}
+
+/** Range-checks label ids on the source map (so the position names a source pixel), then resizes. */
+function resizedLabels(map: IdMap, labelNc: number, target: Size, source: string): Uint8Array | Uint16Array {
+  checkLabelRange(map.ids, map.width, labelNc, source);
+  const resized = resizeNearest(map.ids, map, target);
+  if (labelNc > 256) return resized;
+  const narrow = new Uint8Array(resized.length);
+  narrow.set(resized);
+  return narrow;
+}
+
+function sampleMetadata(pair: InputPair, labelNc: number, sample: Sample, sourceSize: Size, settings: ResizeSettings): SampleMetadata {
+  const sources: SampleMetadata['sources'] = { label: pair.label };
+  if (pair.inst) sources.inst = pair.inst;
+  if (pair.image) sources.image = pair.image;
+  return {
+    label_nc: labelNc,
+    size: [sample.height, sample.width],
+    sources,
+    resize: {
+      mode: settings.mode,
+      load_size: settings.loadSize,
+      fine_size: settings.fineSize,
+      size_base: settings.sizeBase,
+      source_size: [sourceSize.height, sourceSize.width],
+      map_filter: 'nearest',
+      image_filter: 'bicubic',
+    },
+  };
+}
+
+/** Creates the output folder; a file in its place is a usage error. */
+export function prepareOutputFolder(outDir: string): void {
+  try {
+    mkdirSync(outDir, { recursive: true });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new UsageError(`--out ${outDir}: cannot create the output folder (${code === 'EEXIST' || code === 'ENOTDIR' ? 'a file is in the way' : code ?? (error as Error).message})`);
+  }
+}
+
+/**
+ * Runs preprocessing over every pair, `concurrency` at a time, writing each
+ * sample atomically (an existing file of the same name is replaced).
+ * `onDone` is called after each file (progress). Stops at the first error.
+ */
+export async function preprocess(config: PreprocessConfig, onDone: (result: PreprocessedSample) => void = () => undefined): Promise<PreprocessedSample[]> {
+  prepareOutputFolder(config.outDir);
+  const results: PreprocessedSample[] = new Array(config.pairs.length);
+  let next = 0;
+  let failed = false;
+  const worker = async (): Promise<void> => {
+    while (!failed && next < config.pairs.length) {
+      const index = next++;
+      const pair = config.pairs[index]!;
+      try {
+        const { sample, sourceSize } = await buildSample(pair, config.labelNc, config.onehot, config.resize);
+        const path = join(config.outDir, config.outputNames[index]!);
+        await writeSample(path, sample, sampleMetadata(pair, config.labelNc, sample, sourceSize, config.resize));
+        const result: PreprocessedSample = {
+          path,
+          sources: pair,
+          size: [sample.height, sample.width],
+          sourceSize: [sourceSize.height, sourceSize.width],
+        };
+        results[index] = result;
+        onDone(result);
+      } catch (error) {
+        failed = true;
+        throw error;
+      }
+    }
+  };
+  const workers = Array.from({ length: Math.max(1, Math.min(config.concurrency, config.pairs.length)) }, worker);
+  // Wait for every worker (no write left half-way), then report the first failure.
+  const settled = await Promise.allSettled(workers);
+  const failure = settled.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
+  if (failure) throw failure.reason;
+  return results;
+}
