@@ -1,0 +1,145 @@
+/**
+ * Checkpoint files (`kind: "checkpoint"`), per the contract: tensors
+ * `G.*`, `D.*`, `E.*` named by the reference's state_dict keys in its
+ * layouts, and metadata {stage, epoch, step, lr, config} from which every
+ * reader rebuilds the networks. Layout conversion lives in model/params.ts;
+ * this module adds the file: reading, validating the metadata, writing.
+ */
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type * as tf from '@tensorflow/tfjs-core';
+import { InputError } from '../errors.js';
+import { resolveConfig, type ArchConfig } from '../model/config.js';
+import type { ParamSpec, Params } from '../model/layers.js';
+import { modelSpecs, type NetworkName } from '../model/networks.js';
+import { loadParams, toReferenceTensor, type LoadResult } from '../model/params.js';
+import type { Tensor } from './safetensors.js';
+import { readTensorFile, writeTensorFile } from './tensorFile.js';
+
+/** Training stages, as `p2phd train <stage>`. */
+export const STAGES = Object.freeze({
+  global: 'the global generator G1 (+ D, + E)',
+  local: 'a local enhancer on a frozen G1',
+  joint: 'every generator stage together',
+} as const);
+export type Stage = keyof typeof STAGES;
+
+export interface CheckpointMeta {
+  readonly stage: Stage;
+  readonly epoch: number;
+  readonly step: number;
+  readonly lr: number;
+  readonly config: ArchConfig;
+}
+
+export interface Checkpoint {
+  /** The file as named in messages. */
+  readonly source: string;
+  readonly meta: CheckpointMeta;
+  /** Reference names and layouts, as stored. */
+  readonly tensors: ReadonlyMap<string, Tensor>;
+  /** The networks the file holds tensors for. */
+  readonly networks: readonly NetworkName[];
+}
+
+/** The file a checkpoint folder stands for. */
+export const LATEST_CHECKPOINT = 'latest.safetensors';
+
+/** `--checkpoint DIR` means DIR/latest.safetensors; a file path (or '-') stays as given. */
+export async function resolveCheckpointPath(path: string): Promise<string> {
+  if (path === '-') return path;
+  try {
+    if ((await stat(path)).isDirectory()) return join(path, LATEST_CHECKPOINT);
+  } catch {
+    // Not there: reading reports the missing file by its name.
+  }
+  return path;
+}
+
+function parseMeta(raw: Record<string, unknown>, source: string): CheckpointMeta {
+  const fail = (message: string): InputError => new InputError(`${source}: ${message}`);
+  const stage = raw['stage'];
+  if (typeof stage !== 'string' || !Object.prototype.hasOwnProperty.call(STAGES, stage)) {
+    throw fail(`checkpoint stage ${JSON.stringify(stage)} is not one of ${Object.keys(STAGES).join(', ')}`);
+  }
+  for (const key of ['epoch', 'step'] as const) {
+    const value = raw[key];
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+      throw fail(`checkpoint ${key} must be a non-negative integer, got ${JSON.stringify(value)}`);
+    }
+  }
+  const lr = raw['lr'];
+  if (typeof lr !== 'number' || !Number.isFinite(lr) || lr < 0) {
+    throw fail(`checkpoint lr must be a non-negative number, got ${JSON.stringify(lr)}`);
+  }
+  if (raw['config'] === undefined) throw fail('checkpoint metadata has no architecture config');
+  const config = resolveConfig(raw['config'], (message) => fail(`checkpoint config: ${message}`));
+  return { stage: stage as Stage, epoch: raw['epoch'] as number, step: raw['step'] as number, lr, config };
+}
+
+/** Reads and validates a checkpoint (a folder means its latest.safetensors; '-' is stdin). */
+export async function readCheckpoint(path: string): Promise<Checkpoint> {
+  const file = await readTensorFile(await resolveCheckpointPath(path), 'checkpoint');
+  const meta = parseMeta(file.p2phd, file.source);
+  const networks = (['G', 'D', 'E'] as const).filter((n) => [...file.tensors.keys()].some((key) => key.startsWith(`${n}.`)));
+  for (const key of file.tensors.keys()) {
+    if (!/^[GDE]\./.test(key)) throw new InputError(`${file.source}: tensor "${key}" belongs to no network (names start with G., D. or E.)`);
+  }
+  return { source: file.source, meta, tensors: file.tensors, networks };
+}
+
+/**
+ * The parameters of `networks` for the checkpoint's own config, strictly:
+ * a tensor that is missing or does not fit is exit 3 naming it.
+ */
+export function checkpointParams(checkpoint: Checkpoint, networks: readonly NetworkName[]): Map<string, tf.Tensor> {
+  for (const network of networks) {
+    if (!checkpoint.networks.includes(network)) {
+      throw new InputError(`${checkpoint.source}: holds no ${network}.* tensors${network === 'E' ? ' (train with --instance-feat to have an encoder)' : ''}`);
+    }
+  }
+  return loadParams(modelSpecs(checkpoint.meta.config, networks), checkpoint.tensors, {
+    source: checkpoint.source,
+    mode: 'strict',
+  }).params;
+}
+
+/**
+ * `train --init`: the parameters of `networks` for `config` (which may differ
+ * from the checkpoint's: a local enhancer over a G1, another num_D); tensors
+ * that fit by name and shape are loaded, the others freshly initialised from
+ * `seed`. The lists say which is which, for the log.
+ */
+export function initialiseFromCheckpoint(
+  checkpoint: Checkpoint,
+  config: ArchConfig,
+  networks: readonly NetworkName[],
+  seed: number,
+): LoadResult {
+  return loadParams(modelSpecs(config, networks), checkpoint.tensors, { source: checkpoint.source, mode: 'partial', seed });
+}
+
+/**
+ * Writes a checkpoint atomically: the parameters of every network `params`
+ * holds, in the reference's layouts and state_dict order. Every key must be
+ * one of the config's (a stray key is a bug, not something to save quietly).
+ */
+export async function writeCheckpoint(path: string, params: Params, meta: CheckpointMeta): Promise<void> {
+  const specs: ParamSpec[] = modelSpecs(meta.config, ['G', 'D', 'E']);
+  const known = new Set(specs.map((spec) => spec.key));
+  for (const key of params.keys()) {
+    if (!known.has(key)) throw new Error(`writeCheckpoint: "${key}" is not a parameter of this architecture config`);
+  }
+  // A network is saved whole or not at all: a checkpoint missing half of G
+  // would only fail later, in another command.
+  const present = new Set([...params.keys()].map((key) => key.slice(0, 2)));
+  const tensors = new Map<string, Tensor>();
+  for (const spec of specs) {
+    if (!present.has(spec.key.slice(0, 2))) continue;
+    const value = params.get(spec.key);
+    if (value === undefined) throw new Error(`writeCheckpoint: parameter "${spec.key}" is missing`);
+    tensors.set(spec.key, toReferenceTensor(spec, value));
+  }
+  const { stage, epoch, step, lr, config } = meta;
+  await writeTensorFile(path, 'checkpoint', tensors, { stage, epoch, step, lr, config });
+}
