@@ -1,0 +1,72 @@
+/**
+ * Heap guard for the wasm backend.
+ *
+ * tfjs-backend-wasm allocates every tensor with the module's `_malloc` and
+ * never checks the result. When the 4 GB wasm32 heap cannot grow, malloc
+ * returns 0 and tfjs writes the tensor over whatever lives at offset 0; a
+ * request of 4 GB or more is worse still, since the size wraps around to a
+ * small number when it crosses into wasm. Either way other tensors are
+ * silently corrupted. The guard turns both cases into an error thrown before
+ * anything is written.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { ExitCode, P2phdError } from '../errors';
+
+/** The part of the Emscripten module the guard needs. */
+export interface WasmHeapModule {
+  _malloc(bytes: number): number;
+  _free(pointer: number): void;
+  HEAPU8: Uint8Array;
+}
+
+/** Emscripten's getHeapMax() for this build: 65536 short of 4 GiB. */
+export const WASM_HEAP_MAX_BYTES = 4294901760;
+
+const MIB = 1024 * 1024;
+
+export class WasmHeapError extends P2phdError {
+  constructor(readonly requestedBytes: number, heapBytes: number) {
+    super(
+      `wasm heap exhausted: cannot allocate ${(requestedBytes / MIB).toFixed(1)} MiB ` +
+        `(heap at ${(heapBytes / MIB).toFixed(0)} MiB, hard limit ${(WASM_HEAP_MAX_BYTES / MIB).toFixed(0)} MiB); ` +
+        'use a smaller --batch-size or image size, or --backend tensorflow',
+      ExitCode.internal,
+    );
+  }
+}
+
+const GUARDED = Symbol('p2phd.heapGuard');
+
+/** Wraps `module._malloc` in place so that a failed or oversize allocation throws. Idempotent. */
+export function guardMalloc(module: WasmHeapModule): void {
+  const marked = module as WasmHeapModule & { [GUARDED]?: true };
+  if (marked[GUARDED]) return;
+  // Emscripten's exported `_malloc` is a lazy stub that, on first call,
+  // replaces Module._malloc with the raw wasm export: a plain wrapper would be
+  // overwritten. Keep the guard as the property's value and let such
+  // assignments update only the function it forwards to.
+  let unguardedMalloc = module._malloc.bind(module);
+  const guardedMalloc = (bytes: number): number => {
+    if (!(bytes <= WASM_HEAP_MAX_BYTES)) throw new WasmHeapError(bytes, module.HEAPU8.length);
+    const pointer = unguardedMalloc(bytes);
+    // Zero-byte tensors may legitimately get any pointer; anything else at 0 is a failure.
+    if (pointer === 0 && bytes > 0) throw new WasmHeapError(bytes, module.HEAPU8.length);
+    return pointer;
+  };
+  Object.defineProperty(module, '_malloc', {
+    configurable: true,
+    enumerable: true,
+    get: () => guardedMalloc,
+    set: (replacement: (bytes: number) => number) => {
+      unguardedMalloc = replacement;
+    },
+  });
+  marked[GUARDED] = true;
+}
+
+/** Installs the guard on the initialised wasm backend. */
+export function installHeapGuard(): void {
+  const backend = tf.findBackend('wasm') as unknown as { wasm?: WasmHeapModule } | null;
+  if (backend?.wasm == null) throw new Error('installHeapGuard: the wasm backend is not initialised');
+  guardMalloc(backend.wasm);
+}

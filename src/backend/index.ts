@@ -1,0 +1,189 @@
+/**
+ * Backend selection: the only module that imports a tfjs backend package.
+ *
+ * Everything else in p2phd imports ops from @tensorflow/tfjs-core and runs on
+ * whichever backend this module made current. `auto` prefers the native
+ * TensorFlow binding (tfjs-node-gpu, then tfjs-node), then wasm, then the pure
+ * JS cpu backend; a binding that fails to load costs one warning line.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { UsageError } from '../errors';
+import { registerAllGradients } from './gradients';
+import { installHeapGuard } from './heap-guard';
+import { registerWasmKernels } from './wasm/kernels';
+
+export const BACKEND_CHOICES = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
+export type BackendChoice = (typeof BACKEND_CHOICES)[number];
+
+export interface BackendInfo {
+  name: 'tensorflow' | 'wasm' | 'cpu';
+  simd: boolean;
+  threads: number;
+  detail: string;
+}
+
+export interface InitBackendOptions {
+  log?: (line: string) => void;
+  warn?: (line: string) => void;
+}
+
+/** npm packages that provide the native 'tensorflow' backend, in order of preference. */
+const NATIVE_BINDING_PACKAGES = Object.freeze(['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'] as const);
+
+/** Thrown inside this module when one candidate backend cannot be used; carries the reason. */
+class BackendUnavailable extends Error {}
+
+function reasonOf(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  // Native loader errors can span many lines (dlopen paths, npm hints); one line is enough.
+  return message.split('\n')[0]!.trim();
+}
+
+async function activate(name: string): Promise<void> {
+  let ok: boolean;
+  try {
+    ok = await tf.setBackend(name);
+  } catch (error) {
+    throw new BackendUnavailable(reasonOf(error));
+  }
+  if (!ok) throw new BackendUnavailable(`tfjs could not initialise the '${name}' backend`);
+  await tf.ready();
+}
+
+/** Thrown when a native binding is simply not installed: normal, so never worth a warning in auto mode. */
+class BindingNotInstalled extends BackendUnavailable {}
+
+function nativeInitialiser(packageName: (typeof NATIVE_BINDING_PACKAGES)[number]): () => Promise<BackendInfo> {
+  return async () => {
+    try {
+      // A plain require: the binding is optional, has no types here, and
+      // registers its backend as a side effect of loading.
+      require(packageName);
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      if (code === 'MODULE_NOT_FOUND' && reasonOf(error).includes(packageName)) {
+        throw new BindingNotInstalled(`${packageName} is not installed`);
+      }
+      throw new BackendUnavailable(`${packageName} failed to load: ${reasonOf(error)}`);
+    }
+    if (tf.findBackendFactory('tensorflow') == null) {
+      // The binding brought its own copy of tfjs-core (a version mismatch):
+      // its backend is invisible to the core every other module uses.
+      throw new BackendUnavailable(`${packageName} registered its backend with another copy of @tensorflow/tfjs-core`);
+    }
+    await activate('tensorflow');
+    return { name: 'tensorflow', simd: true, threads: 0, detail: `native TensorFlow via ${packageName}` };
+  };
+}
+
+/** --backend tensorflow: whichever native binding loads first. */
+async function initNative(): Promise<BackendInfo> {
+  const reasons: string[] = [];
+  for (const packageName of NATIVE_BINDING_PACKAGES) {
+    try {
+      return await nativeInitialiser(packageName)();
+    } catch (error) {
+      if (!(error instanceof BackendUnavailable)) throw error;
+      reasons.push(error.message);
+    }
+  }
+  throw new BackendUnavailable(reasons.join('; '));
+}
+
+async function initWasm(): Promise<BackendInfo> {
+  let wasmPackage: typeof import('@tensorflow/tfjs-backend-wasm');
+  try {
+    wasmPackage = require('@tensorflow/tfjs-backend-wasm') as typeof import('@tensorflow/tfjs-backend-wasm');
+  } catch (error) {
+    throw new BackendUnavailable(`@tensorflow/tfjs-backend-wasm: ${reasonOf(error)}`);
+  }
+  await activate('wasm');
+  const simd = (await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) === true;
+  installHeapGuard();
+  registerWasmKernels();
+  const threads = wasmPackage.getThreadsCount();
+  return {
+    name: 'wasm',
+    simd,
+    threads,
+    detail: `tfjs-backend-wasm ${wasmPackage.version_wasm}${simd ? ' SIMD' : ''}, p2phd training kernels`,
+  };
+}
+
+async function initCpu(): Promise<BackendInfo> {
+  require('@tensorflow/tfjs-backend-cpu');
+  await activate('cpu');
+  // The cpu backend prints a multi-line "install tfjs-node" banner on first use;
+  // our one log line already says which backend runs and why.
+  const cpuBackend = tf.findBackend('cpu') as unknown as { firstUse?: boolean } | null;
+  if (cpuBackend != null) cpuBackend.firstUse = false;
+  return { name: 'cpu', simd: false, threads: 1, detail: 'tfjs-backend-cpu (pure JavaScript, slow)' };
+}
+
+const INITIALISERS = Object.freeze({
+  tensorflow: initNative,
+  wasm: initWasm,
+  cpu: initCpu,
+} as const);
+
+function describe(info: BackendInfo): string {
+  const threads = info.threads > 0 ? `${info.threads} thread${info.threads === 1 ? '' : 's'}` : 'native threads';
+  return `backend: ${info.name} (${info.simd ? 'SIMD' : 'no SIMD'}, ${threads}; ${info.detail})`;
+}
+
+/** What auto tries, in order. */
+const AUTO_CANDIDATES: ReadonlyArray<{ label: string; init: () => Promise<BackendInfo> }> = Object.freeze([
+  ...NATIVE_BINDING_PACKAGES.map((packageName) => ({ label: packageName, init: nativeInitialiser(packageName) })),
+  { label: 'wasm', init: initWasm },
+  { label: 'cpu', init: initCpu },
+]);
+
+async function select(choice: BackendChoice, warn: (line: string) => void): Promise<BackendInfo> {
+  if (choice !== 'auto') {
+    try {
+      return await INITIALISERS[choice]();
+    } catch (error) {
+      if (error instanceof BackendUnavailable) {
+        throw new UsageError(`--backend ${choice} is not available here: ${error.message}`);
+      }
+      throw error;
+    }
+  }
+  for (const candidate of AUTO_CANDIDATES) {
+    try {
+      return await candidate.init();
+    } catch (error) {
+      if (error instanceof BindingNotInstalled) continue;
+      if (!(error instanceof BackendUnavailable)) throw error;
+      warn(`warning: ${candidate.label} unavailable, trying the next backend: ${error.message}`);
+    }
+  }
+  throw new UsageError('--backend auto: no tfjs backend could be initialised');
+}
+
+let current: { choice: BackendChoice; info: Promise<BackendInfo> } | undefined;
+
+/**
+ * Selects and initialises the backend once (idempotent per choice), registers
+ * p2phd's kernels, and logs one line naming the backend in use. Asking for a
+ * different choice later switches backends (tests compare wasm with cpu).
+ */
+export async function initBackend(choice: BackendChoice, options: InitBackendOptions = {}): Promise<BackendInfo> {
+  if (!(BACKEND_CHOICES as readonly string[]).includes(choice)) {
+    throw new UsageError(`--backend ${String(choice)}: expected one of ${BACKEND_CHOICES.join(', ')}`);
+  }
+  if (current?.choice === choice) return current.info;
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const warn = options.warn ?? log;
+  const info = select(choice, warn).then(async (selected) => {
+    await registerAllGradients();
+    log(describe(selected));
+    return selected;
+  });
+  current = { choice, info };
+  // A failed selection must not be cached: a later call may try again.
+  info.catch(() => {
+    if (current?.info === info) current = undefined;
+  });
+  return info;
+}

@@ -1,0 +1,185 @@
+/**
+ * The differentiable building blocks pix2pixHD needs, with PyTorch semantics,
+ * NHWC float32, and gradients that are correct on every backend.
+ *
+ * These are written against @tensorflow/tfjs-core only. Speed on wasm comes
+ * from the kernels that `initBackend` registers (see ./wasm/); the functions
+ * here stay backend-agnostic so the cpu backend is their reference.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+
+/** Explicit NHWC padding with the same amount on every spatial side. */
+function symmetricPadding(pad: number): [[number, number], [number, number], [number, number], [number, number]] {
+  return [
+    [0, 0],
+    [pad, pad],
+    [pad, pad],
+    [0, 0],
+  ];
+}
+
+function assertNonNegativeInteger(value: number, what: string): void {
+  if (!Number.isInteger(value) || value < 0) {
+    throw new RangeError(`${what} must be a non-negative integer, got ${value}`);
+  }
+}
+
+/**
+ * Sum of the reflected borders of `dy` folded back onto the interior along one
+ * spatial axis: the adjoint of reflection padding along that axis.
+ *
+ * Padded index j < pad is a copy of input index pad - j; padded index
+ * pad + size + k is a copy of input index size - 2 - k. Reversing each border
+ * puts its entries in input order, starting at input index 1 (leading border)
+ * and size - 1 - pad (trailing border).
+ */
+function foldReflectedAxis(dy: tf.Tensor4D, pad: number, axis: 1 | 2, size: number): tf.Tensor4D {
+  const begin = (start: number): [number, number, number, number] =>
+    axis === 1 ? [0, start, 0, 0] : [0, 0, start, 0];
+  const extent = (length: number): [number, number, number, number] =>
+    axis === 1 ? [-1, length, -1, -1] : [-1, -1, length, -1];
+  const padAlong = (before: number, after: number): Array<[number, number]> =>
+    axis === 1
+      ? [[0, 0], [before, after], [0, 0], [0, 0]]
+      : [[0, 0], [0, 0], [before, after], [0, 0]];
+
+  const interior = tf.slice(dy, begin(pad), extent(size));
+  const leading = tf.reverse(tf.slice(dy, begin(0), extent(pad)), axis);
+  const trailing = tf.reverse(tf.slice(dy, begin(pad + size), extent(pad)), axis);
+  return tf.addN([
+    interior,
+    tf.pad(leading, padAlong(1, size - 1 - pad)),
+    tf.pad(trailing, padAlong(size - 1 - pad, 1)),
+  ]);
+}
+
+/**
+ * PyTorch ReflectionPad2d(pad) on NHWC. The gradient folds the reflected
+ * border contributions back onto the input (tfjs's own MirrorPad gradient
+ * slices dy and drops them, so it must not be used for training).
+ */
+export function reflectPad(x: tf.Tensor4D, pad: number): tf.Tensor4D {
+  assertNonNegativeInteger(pad, 'reflectPad: pad');
+  if (pad === 0) return x.clone();
+  const [, height, width] = x.shape;
+  if (pad >= height || pad >= width) {
+    throw new RangeError(
+      `reflectPad: pad ${pad} must be smaller than the spatial size ${height}x${width}`,
+    );
+  }
+  const padWithFoldingGradient = tf.customGrad((...inputs) => {
+    const input = inputs[0] as tf.Tensor4D;
+    const value = tf.mirrorPad(input, symmetricPadding(pad), 'reflect');
+    const gradFunc = (dy: tf.Tensor4D): tf.Tensor4D =>
+      tf.tidy(() => foldReflectedAxis(foldReflectedAxis(dy, pad, 1, height), pad, 2, width));
+    return { value, gradFunc };
+  });
+  return padWithFoldingGradient(x) as tf.Tensor4D;
+}
+
+/**
+ * PyTorch InstanceNorm2d(affine=False): per sample and channel, normalise
+ * over H and W with the biased variance. The gradient is the closed form
+ * dx = (dy - mean(dy) - y * mean(dy * y)) / sigma, which is both cheaper and
+ * more accurate than differentiating the forward graph op by op.
+ */
+export function instanceNorm(x: tf.Tensor4D, eps = 1e-5): tf.Tensor4D {
+  const spatialAxes = [1, 2];
+  const normalise = tf.customGrad((...inputs) => {
+    const save = inputs[1] as tf.GradSaveFunc;
+    const { y, invStd } = tf.tidy(() => {
+      const input = inputs[0] as tf.Tensor4D;
+      const centred = tf.sub(input, tf.mean(input, spatialAxes, true));
+      const variance = tf.mean(tf.square(centred), spatialAxes, true);
+      const invStd = tf.rsqrt(tf.add(variance, eps));
+      return { y: tf.mul(centred, invStd) as tf.Tensor4D, invStd };
+    });
+    save([y, invStd]);
+    const gradFunc = (dy: tf.Tensor4D, saved: tf.Tensor[]): tf.Tensor4D =>
+      tf.tidy(() => {
+        const [savedY, savedInvStd] = saved as [tf.Tensor4D, tf.Tensor4D];
+        const meanDy = tf.mean(dy, spatialAxes, true);
+        const meanDyY = tf.mean(tf.mul(dy, savedY), spatialAxes, true);
+        return tf.mul(tf.sub(tf.sub(dy, meanDy), tf.mul(savedY, meanDyY)), savedInvStd) as tf.Tensor4D;
+      });
+    return { value: y, gradFunc };
+  });
+  return normalise(x) as tf.Tensor4D;
+}
+
+/** Number of in-bounds taps of each output position of a 3-wide, stride-2, pad-1 window. */
+function validTapCounts(inputSize: number): number[] {
+  const outputSize = Math.floor((inputSize - 1) / 2) + 1;
+  const counts: number[] = [];
+  for (let o = 0; o < outputSize; o++) {
+    const first = Math.max(2 * o - 1, 0);
+    const last = Math.min(2 * o + 1, inputSize - 1);
+    counts.push(last - first + 1);
+  }
+  return counts;
+}
+
+/**
+ * PyTorch AvgPool2d(3, stride=2, padding=1, count_include_pad=False): the
+ * reference's downsampler for the discriminator and enhancer pyramids.
+ *
+ * Computed as a zero-padded 3x3 mean (which counts the padding) rescaled by
+ * 9 / (number of in-bounds taps), so it does not depend on how a backend's
+ * AvgPool treats padding.
+ */
+export function avgPoolDownsample(x: tf.Tensor4D): tf.Tensor4D {
+  const [, height, width] = x.shape;
+  const rowCounts = validTapCounts(height);
+  const colCounts = validTapCounts(width);
+  const scale = new Float32Array(rowCounts.length * colCounts.length);
+  rowCounts.forEach((rows, i) =>
+    colCounts.forEach((cols, j) => {
+      scale[i * colCounts.length + j] = 9 / (rows * cols);
+    }),
+  );
+  return tf.tidy(() => {
+    const meanIncludingPadding = tf.avgPool(tf.pad(x, symmetricPadding(1)), 3, 2, 'valid');
+    return tf.mul(meanIncludingPadding, tf.tensor4d(scale, [1, rowCounts.length, colCounts.length, 1]));
+  });
+}
+
+/** PyTorch Conv2d (no bias): zero padding `pad` on all sides, w [kh, kw, in, out]. */
+export function conv2d(x: tf.Tensor4D, w: tf.Tensor4D, stride: number, pad: number): tf.Tensor4D {
+  assertNonNegativeInteger(pad, 'conv2d: pad');
+  return tf.conv2d(x, w, stride, pad === 0 ? 'valid' : symmetricPadding(pad));
+}
+
+/**
+ * PyTorch ConvTranspose2d (no bias): output size (H - 1) * stride - 2 * pad +
+ * k + outputPadding; w in tfjs layout [kh, kw, out, in].
+ *
+ * This is the input gradient of a conv2d with the same stride and symmetric
+ * padding `pad` whose input has the output's size: that conv maps the output
+ * size back to H for any outputPadding < stride.
+ */
+export function conv2dTranspose(
+  x: tf.Tensor4D,
+  w: tf.Tensor4D,
+  stride: number,
+  pad: number,
+  outputPadding: number,
+): tf.Tensor4D {
+  assertNonNegativeInteger(pad, 'conv2dTranspose: pad');
+  assertNonNegativeInteger(outputPadding, 'conv2dTranspose: outputPadding');
+  if (outputPadding >= stride) {
+    throw new RangeError(
+      `conv2dTranspose: outputPadding ${outputPadding} must be smaller than stride ${stride}`,
+    );
+  }
+  const [batch, height, width] = x.shape;
+  const [kernelHeight, kernelWidth, outChannels] = w.shape;
+  const outHeight = (height - 1) * stride - 2 * pad + kernelHeight + outputPadding;
+  const outWidth = (width - 1) * stride - 2 * pad + kernelWidth + outputPadding;
+  return tf.conv2dTranspose(
+    x,
+    w,
+    [batch, outHeight, outWidth, outChannels],
+    stride,
+    pad === 0 ? 'valid' : symmetricPadding(pad),
+  );
+}

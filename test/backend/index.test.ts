@@ -1,0 +1,43 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs-core';
+import { UsageError } from '../../src/errors';
+import { BACKEND_CHOICES, initBackend } from '../../src/backend';
+
+describe('initBackend', () => {
+  it('refuses an explicitly requested backend that is not installed, naming --backend and why', async () => {
+    await assert.rejects(initBackend('tensorflow', { log: () => {} }), (error: unknown) => {
+      assert.ok(error instanceof UsageError);
+      assert.equal(error.exitCode, 2);
+      assert.match(error.message, /^--backend tensorflow is not available here: .*tfjs-node-gpu.*not installed/);
+      return true;
+    });
+  });
+
+  it('auto falls back to wasm, logs one line, warns about nothing merely not installed', async () => {
+    const logged: string[] = [];
+    const warned: string[] = [];
+    const info = await initBackend('auto', { log: (l) => logged.push(l), warn: (l) => warned.push(l) });
+    assert.equal(info.name, 'wasm');
+    assert.equal(tf.getBackend(), 'wasm');
+    assert.equal(logged.length, 1);
+    assert.match(logged[0]!, /^backend: wasm \((SIMD|no SIMD), 1 thread/);
+    assert.deepEqual(warned, []);
+    // Idempotent: the same choice again initialises and logs nothing more.
+    assert.deepEqual(await initBackend('auto', { log: (l) => logged.push(l) }), info);
+    assert.equal(logged.length, 1);
+  });
+
+  it('selects cpu on request and registers gradients', async () => {
+    const info = await initBackend('cpu', { log: () => {} });
+    assert.equal(info.name, 'cpu');
+    assert.equal(tf.getBackend(), 'cpu');
+    const gradient = tf.grad((x) => tf.sum(tf.square(x)))(tf.tensor1d([1, -2]));
+    assert.deepEqual(Array.from(gradient.dataSync()), [2, -4]);
+  });
+
+  it('rejects an unknown choice as a usage error', async () => {
+    assert.deepEqual([...BACKEND_CHOICES], ['auto', 'tensorflow', 'wasm', 'cpu']);
+    await assert.rejects(initBackend('gpu' as never, { log: () => {} }), UsageError);
+  });
+});

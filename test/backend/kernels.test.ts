@@ -1,0 +1,131 @@
+/**
+ * Every kernel p2phd registers for wasm, against the cpu backend on random
+ * shapes: strides 1-3, kernels 1-7, same/valid/explicit padding, batch 1-2,
+ * odd sizes. Relative L2 error < 1e-5.
+ */
+import { before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs-core';
+import { leakedTensors, randomGenerator, randomInt, randomValues, relativeError, setUpBackends, useBackend } from './helpers';
+
+type Padding = 'same' | 'valid' | [[number, number], [number, number], [number, number], [number, number]];
+type Shape4 = [number, number, number, number];
+
+interface ConvCase {
+  label: string;
+  xShape: Shape4;
+  filterShape: Shape4;
+  stride: number;
+  pad: Padding;
+  dyShape: Shape4;
+}
+
+/** Random conv geometry; the output shape comes from tfjs's own shape logic. */
+function randomConvCases(seed: number, count: number): ConvCase[] {
+  const random = randomGenerator(seed);
+  const cases: ConvCase[] = [];
+  while (cases.length < count) {
+    const kernel = randomInt(random, 1, 7);
+    const stride = randomInt(random, 1, 3);
+    const choice = randomInt(random, 0, 2);
+    let pad: Padding;
+    if (choice === 0) pad = 'same';
+    else if (choice === 1) pad = 'valid';
+    else {
+      const p = (): number => randomInt(random, 0, kernel);
+      pad = [[0, 0], [p(), p()], [p(), p()], [0, 0]];
+    }
+    const xShape: Shape4 = [randomInt(random, 1, 2), randomInt(random, 1, 13), randomInt(random, 1, 13), randomInt(random, 1, 6)];
+    const filterShape: Shape4 = [kernel, kernel, xShape[3], randomInt(random, 1, 6)];
+    let info: tf.backend_util.Conv2DInfo;
+    try {
+      info = tf.backend_util.computeConv2DInfo(xShape, filterShape, stride, 1, pad);
+    } catch {
+      continue;
+    }
+    if (info.outHeight <= 0 || info.outWidth <= 0) continue;
+    const padLabel = typeof pad === 'string' ? pad : `[${pad[1]}],[${pad[2]}]`;
+    cases.push({
+      label: `x${xShape} k${kernel} s${stride} ${padLabel}`,
+      xShape,
+      filterShape,
+      stride,
+      pad,
+      dyShape: info.outShape as Shape4,
+    });
+  }
+  return cases;
+}
+
+/** tfjs-core does not export conv2DBackpropFilter; run its kernel directly. */
+function filterGradient(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: Shape4, stride: number, pad: Padding): tf.Tensor {
+  const attrs = { strides: stride, pad, dataFormat: 'NHWC', filterShape };
+  return tf.engine().runKernel(tf.Conv2DBackpropFilter, { x, dy }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
+}
+
+async function onBoth(fn: () => tf.Tensor): Promise<{ wasm: Float32Array; cpu: Float32Array; shape: number[] }> {
+  await useBackend('cpu');
+  const expected = fn();
+  const cpu = expected.dataSync() as Float32Array;
+  const shape = expected.shape;
+  expected.dispose();
+  await useBackend('wasm');
+  const actual = fn();
+  assert.deepEqual(actual.shape, shape);
+  const wasm = actual.dataSync() as Float32Array;
+  actual.dispose();
+  return { wasm, cpu, shape };
+}
+
+before(setUpBackends);
+
+describe('wasm kernels match the cpu backend', () => {
+  it('Conv2DBackpropFilter', async () => {
+    const random = randomGenerator(11);
+    for (const c of randomConvCases(12, 40)) {
+      const xValues = randomValues(random, c.xShape.reduce((a, b) => a * b));
+      const dyValues = randomValues(random, c.dyShape.reduce((a, b) => a * b));
+      const { wasm, cpu } = await onBoth(() =>
+        tf.tidy(() => filterGradient(tf.tensor4d(xValues, c.xShape), tf.tensor4d(dyValues, c.dyShape), c.filterShape, c.stride, c.pad)),
+      );
+      assert.ok(relativeError(wasm, cpu) < 1e-5, c.label);
+    }
+  });
+
+  it('Conv2DBackpropInput', async () => {
+    const random = randomGenerator(13);
+    for (const c of randomConvCases(14, 40)) {
+      const filterValues = randomValues(random, c.filterShape.reduce((a, b) => a * b));
+      const dyValues = randomValues(random, c.dyShape.reduce((a, b) => a * b));
+      const { wasm, cpu } = await onBoth(() =>
+        tf.tidy(() => tf.conv2dTranspose(tf.tensor4d(dyValues, c.dyShape), tf.tensor4d(filterValues, c.filterShape), c.xShape, c.stride, c.pad)),
+      );
+      assert.ok(relativeError(wasm, cpu) < 1e-5, c.label);
+    }
+  });
+
+  it('Conv2D', async () => {
+    const random = randomGenerator(15);
+    for (const c of randomConvCases(16, 40)) {
+      const xValues = randomValues(random, c.xShape.reduce((a, b) => a * b));
+      const filterValues = randomValues(random, c.filterShape.reduce((a, b) => a * b));
+      const { wasm, cpu } = await onBoth(() =>
+        tf.tidy(() => tf.conv2d(tf.tensor4d(xValues, c.xShape), tf.tensor4d(filterValues, c.filterShape), c.stride, c.pad)),
+      );
+      assert.ok(relativeError(wasm, cpu) < 1e-5, c.label);
+    }
+  });
+
+  it('kernels leave no tensors behind', async () => {
+    await useBackend('wasm');
+    const x = tf.randomNormal([2, 9, 7, 3]) as tf.Tensor4D;
+    const w = tf.randomNormal([3, 3, 3, 5]) as tf.Tensor4D;
+    const dy = tf.randomNormal([2, 5, 4, 5]) as tf.Tensor4D;
+    const leaked = leakedTensors(() => {
+      filterGradient(x, dy, [3, 3, 3, 5], 2, 'same').dispose();
+      tf.conv2dTranspose(dy, w, [2, 9, 7, 3], 2, 'same').dispose();
+    });
+    assert.equal(leaked, 0);
+    tf.dispose([x, w, dy]);
+  });
+});
