@@ -1,0 +1,220 @@
+/**
+ * Ops benchmark: per op and shape, milliseconds and GFLOP/s on each available
+ * backend. Shapes are pix2pixHD's (the issue's target is [1,128,128,64] 3x3).
+ *
+ *   npm run bench -- ops [--json] [--backends=wasm,cpu] [--filter=conv] [--min-ms=600]
+ *
+ * Conv-type rows count 2 * multiply-adds of the ideal computation (work on
+ * inserted zeros or padding is not counted). Other ops report elements/s.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend, type BackendChoice, type BackendInfo } from '../src/backend';
+import { avgPoolDownsample, conv2d, conv2dTranspose, instanceNorm, reflectPad } from '../src/backend/ops';
+import { UsageError } from '../src/errors';
+import type { BenchArgs, BenchRow, StageResult } from './run';
+
+type Shape4 = [number, number, number, number];
+
+interface OpCase {
+  name: string;
+  shape: string;
+  /** Floating-point operations of one call, or null for memory-bound ops. */
+  flops: number | null;
+  /** Output elements of one call (for memory-bound ops). */
+  elements: number;
+  /** Creates inputs and returns the timed call, plus a disposer. */
+  setUp: () => { call: () => tf.Tensor | tf.Tensor[]; inputs: tf.Tensor[] };
+}
+
+const convFlops = (n: number, ho: number, wo: number, k: number, ci: number, co: number): number =>
+  2 * n * ho * wo * k * k * ci * co;
+
+function filterGradient(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: Shape4, stride: number, pad: number): tf.Tensor {
+  const attrs = { strides: stride, pad: [[0, 0], [pad, pad], [pad, pad], [0, 0]], dataFormat: 'NHWC', filterShape };
+  return tf.engine().runKernel(tf.Conv2DBackpropFilter, { x, dy }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
+}
+
+/** Forward, input gradient and filter gradient of one convolution. */
+function convCases(label: string, xShape: Shape4, kernel: number, outChannels: number, stride: number, pad: number): OpCase[] {
+  const [n, h, w, ci] = xShape;
+  const ho = Math.floor((h + 2 * pad - kernel) / stride) + 1;
+  const wo = Math.floor((w + 2 * pad - kernel) / stride) + 1;
+  const filterShape: Shape4 = [kernel, kernel, ci, outChannels];
+  const dyShape: Shape4 = [n, ho, wo, outChannels];
+  const flops = convFlops(n, ho, wo, kernel, ci, outChannels);
+  const shape = `${xShape.join('x')} k${kernel} s${stride} p${pad} ->${outChannels}`;
+  const explicit: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], [pad, pad], [pad, pad], [0, 0]];
+  return [
+    {
+      name: `${label} conv2d`,
+      shape,
+      flops,
+      elements: n * ho * wo * outChannels,
+      setUp: () => {
+        const x = tf.randomNormal(xShape) as tf.Tensor4D;
+        const f = tf.randomNormal(filterShape) as tf.Tensor4D;
+        return { inputs: [x, f], call: () => conv2d(x, f, stride, pad) };
+      },
+    },
+    {
+      name: `${label} input grad`,
+      shape,
+      flops,
+      elements: n * h * w * ci,
+      setUp: () => {
+        const dy = tf.randomNormal(dyShape) as tf.Tensor4D;
+        const f = tf.randomNormal(filterShape) as tf.Tensor4D;
+        return { inputs: [dy, f], call: () => tf.conv2dTranspose(dy, f, xShape, stride, pad === 0 ? 'valid' : explicit) };
+      },
+    },
+    {
+      name: `${label} filter grad`,
+      shape,
+      flops,
+      elements: kernel * kernel * ci * outChannels,
+      setUp: () => {
+        const x = tf.randomNormal(xShape) as tf.Tensor4D;
+        const dy = tf.randomNormal(dyShape) as tf.Tensor4D;
+        return { inputs: [x, dy], call: () => filterGradient(x, dy, filterShape, stride, pad) };
+      },
+    },
+  ];
+}
+
+/** Forward, and forward plus backward (vector-Jacobian product with a fixed dy), of a unary op. */
+function unaryCases(name: string, xShape: Shape4, op: (x: tf.Tensor4D) => tf.Tensor4D, outElements: number): OpCase[] {
+  const shape = xShape.join('x');
+  return [
+    {
+      name: `${name} fwd`,
+      shape,
+      flops: null,
+      elements: outElements,
+      setUp: () => {
+        const x = tf.randomNormal(xShape) as tf.Tensor4D;
+        return { inputs: [x], call: () => op(x) };
+      },
+    },
+    {
+      name: `${name} fwd+bwd`,
+      shape,
+      flops: null,
+      elements: outElements,
+      setUp: () => {
+        const x = tf.randomNormal(xShape) as tf.Tensor4D;
+        const dy = tf.tidy(() => tf.randomNormal(op(x).shape));
+        // tf.grad with an explicit dy is the vector-Jacobian product: no extra loss ops timed.
+        const gradient = tf.grad((input: tf.Tensor) => op(input as tf.Tensor4D));
+        return { inputs: [x, dy], call: () => gradient(x, dy) };
+      },
+    },
+  ];
+}
+
+function allCases(): OpCase[] {
+  const base: Shape4 = [1, 128, 128, 64];
+  const elements = base.reduce((a, b) => a * b);
+  return [
+    ...convCases('3x3', base, 3, 64, 1, 1),
+    ...convCases('3x3/2', base, 3, 128, 2, 1),
+    ...convCases('7x7', [1, 134, 134, 36], 7, 64, 1, 0),
+    ...convCases('1x1', base, 1, 64, 1, 0),
+    ...convCases('D 4x4/2', base, 4, 128, 2, 2),
+    ...convCases('D 4x4', [1, 17, 17, 256], 4, 512, 1, 2),
+    {
+      name: 'transposed 3x3/2 op1',
+      shape: '1x64x64x128 ->1x128x128x64',
+      flops: convFlops(1, 64, 64, 3, 128, 64),
+      elements,
+      setUp: () => {
+        const x = tf.randomNormal([1, 64, 64, 128]) as tf.Tensor4D;
+        const w = tf.randomNormal([3, 3, 64, 128]) as tf.Tensor4D;
+        return { inputs: [x, w], call: () => conv2dTranspose(x, w, 2, 1, 1) };
+      },
+    },
+    ...unaryCases('reflectPad 1', base, (x) => reflectPad(x, 1), 130 * 130 * 64),
+    ...unaryCases('reflectPad 3', [1, 128, 128, 36], (x) => reflectPad(x, 3), 134 * 134 * 36),
+    ...unaryCases('instanceNorm', base, (x) => instanceNorm(x), elements),
+    ...unaryCases('avgPoolDownsample', base, (x) => avgPoolDownsample(x), 64 * 64 * 64),
+    ...unaryCases('relu', base, (x) => tf.relu(x), elements),
+    ...unaryCases('leakyRelu 0.2', base, (x) => tf.leakyRelu(x, 0.2), elements),
+    ...unaryCases('tanh', [1, 256, 256, 3], (x) => tf.tanh(x), 256 * 256 * 3),
+    ...unaryCases('concat C', base, (x) => tf.concat([x, x], 3), 2 * elements),
+    ...unaryCases('slice C', base, (x) => tf.slice(x, [0, 0, 0, 0], [-1, -1, -1, 32]), elements / 2),
+  ];
+}
+
+interface Timing {
+  medianMs: number;
+  runs: number;
+}
+
+function time(call: () => tf.Tensor | tf.Tensor[], minMs: number): Timing {
+  const once = (): number => {
+    const start = performance.now();
+    const out = call();
+    // wasm and cpu are synchronous; reading one value forces lazy backends too.
+    const first = Array.isArray(out) ? out[0]! : out;
+    first.dataSync();
+    const elapsed = performance.now() - start;
+    tf.dispose(out);
+    return elapsed;
+  };
+  const warmup = once();
+  const samples: number[] = [];
+  // Slow cases (the cpu backend's filter gradient takes seconds) are timed once.
+  const maxRuns = warmup > 1000 ? 1 : 25;
+  let total = 0;
+  while (samples.length < maxRuns && (total < minMs || samples.length < 3)) {
+    const ms = once();
+    samples.push(ms);
+    total += ms;
+  }
+  samples.sort((a, b) => a - b);
+  return { medianMs: samples[Math.floor(samples.length / 2)]!, runs: samples.length };
+}
+
+function option(rest: string[], name: string): string | undefined {
+  const prefix = `--${name}=`;
+  return rest.find((arg) => arg.startsWith(prefix))?.slice(prefix.length);
+}
+
+export async function runBench(args: BenchArgs): Promise<StageResult> {
+  const backends = (option(args.rest, 'backends') ?? 'tensorflow,wasm,cpu').split(',') as BackendChoice[];
+  const filter = option(args.rest, 'filter');
+  const minMs = Number(option(args.rest, 'min-ms') ?? 600);
+  const cases = allCases().filter((c) => filter == null || c.name.includes(filter));
+  const rows: BenchRow[] = [];
+  const notes: string[] = [];
+  for (const backend of backends) {
+    let info: BackendInfo;
+    try {
+      info = await initBackend(backend, { log: () => {} });
+    } catch (error) {
+      if (!(error instanceof UsageError)) throw error;
+      notes.push(`${backend}: skipped (${error.message})`);
+      continue;
+    }
+    notes.push(`${backend}: ${info.detail}; SIMD ${info.simd}; threads ${info.threads}`);
+    for (const c of cases) {
+      const { call, inputs } = c.setUp();
+      const before = tf.memory().numTensors;
+      const { medianMs, runs } = time(call, minMs);
+      const leaked = tf.memory().numTensors - before;
+      tf.dispose(inputs);
+      const row: BenchRow = {
+        op: c.name,
+        shape: c.shape,
+        backend,
+        ms: Number(medianMs.toFixed(3)),
+        'GFLOP/s': c.flops == null ? null : Number((c.flops / medianMs / 1e6).toFixed(2)),
+        'Melem/s': c.flops == null ? Number((c.elements / medianMs / 1e3).toFixed(1)) : null,
+        runs,
+      };
+      if (leaked !== 0) row['leaked'] = leaked;
+      rows.push(row);
+      args.progress(`ops: ${backend} ${c.name} ${c.shape}: ${medianMs.toFixed(2)} ms`);
+    }
+  }
+  return { stage: 'ops', notes, rows };
+}
