@@ -15,6 +15,9 @@
  * so the instance-feature encoder has a style to learn.
  *
  * Usage: node dist/scripts/make-fixtures.js OUT_DIR [--train N] [--test N]
+ *          [--width W --height H] [--png-photos]
+ * The defaults make the committed fixtures; `--width 2048 --height 1024
+ * --png-photos` makes Cityscapes-sized triples for the preprocess benchmark.
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -251,29 +254,40 @@ function sceneName(index: number): string {
 }
 
 /** Writes `count` scenes of one phase. */
-async function writePhase(outDir: string, phase: string, count: number, firstIndex: number, random: () => number): Promise<void> {
+interface PhaseOptions {
+  width: number;
+  height: number;
+  /** PNG photos (as Cityscapes' leftImg8bit) instead of the compact JPEGs. */
+  pngPhotos: boolean;
+}
+
+async function writePhase(outDir: string, phase: string, count: number, firstIndex: number, random: () => number, options: PhaseOptions): Promise<void> {
   const dirs = { label: join(outDir, `${phase}_label`), inst: join(outDir, `${phase}_inst`), img: join(outDir, `${phase}_img`) };
   for (const dir of Object.values(dirs)) {
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
   }
   for (let i = 0; i < count; i++) {
-    const scene = drawScene(FIXTURE_WIDTH, FIXTURE_HEIGHT, random);
+    const size = { width: options.width, height: options.height };
+    const scene = drawScene(size.width, size.height, random);
     const name = sceneName(firstIndex + i);
-    const size = { width: FIXTURE_WIDTH, height: FIXTURE_HEIGHT };
     writeFileSync(join(dirs.label, `${name}_gtFine_labelIds.png`),
       encodePng({ ...size, bitDepth: 8, colorType: PngColorType.gray, samples: scene.label }));
     writeFileSync(join(dirs.inst, `${name}_gtFine_instanceIds.png`),
       encodePng({ ...size, bitDepth: 16, colorType: PngColorType.gray, samples: scene.inst }));
     // JPEG keeps the textured photos small; sharp's encoder output is stable for one libvips version.
-    const jpeg = await sharp(Buffer.from(scene.photo), { raw: { ...size, channels: 3 } }).jpeg({ quality: 92, chromaSubsampling: '4:4:4' }).toBuffer();
-    writeFileSync(join(dirs.img, `${name}_leftImg8bit.jpg`), jpeg);
+    const photo = sharp(Buffer.from(scene.photo), { raw: { ...size, channels: 3 } });
+    if (options.pngPhotos) {
+      writeFileSync(join(dirs.img, `${name}_leftImg8bit.png`), await photo.png().toBuffer());
+    } else {
+      writeFileSync(join(dirs.img, `${name}_leftImg8bit.jpg`), await photo.jpeg({ quality: 92, chromaSubsampling: '4:4:4' }).toBuffer());
+    }
   }
 }
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
-  const outDir = args.find((arg) => !arg.startsWith('--')) ?? 'fixtures';
+  const outDir = args[0] !== undefined && !args[0].startsWith('--') ? args[0] : 'fixtures';
   const option = (flag: string, fallback: number): number => {
     const at = args.indexOf(flag);
     return at >= 0 ? Number(args[at + 1]) : fallback;
@@ -281,9 +295,14 @@ async function main(): Promise<void> {
   const trainCount = option('--train', 24);
   const testCount = option('--test', 8);
   // One PRNG per phase, so changing the test count leaves the train scenes alone.
-  await writePhase(outDir, 'train', trainCount, 0, createRandom(FIXTURE_SEED));
-  await writePhase(outDir, 'test', testCount, 1000, createRandom(FIXTURE_SEED + 1));
-  process.stderr.write(`fixtures: ${trainCount} train + ${testCount} test scenes (${FIXTURE_WIDTH}x${FIXTURE_HEIGHT}) in ${outDir}\n`);
+  const options: PhaseOptions = {
+    width: option('--width', FIXTURE_WIDTH),
+    height: option('--height', FIXTURE_HEIGHT),
+    pngPhotos: args.includes('--png-photos'),
+  };
+  await writePhase(outDir, 'train', trainCount, 0, createRandom(FIXTURE_SEED), options);
+  if (testCount > 0) await writePhase(outDir, 'test', testCount, 1000, createRandom(FIXTURE_SEED + 1), options);
+  process.stderr.write(`fixtures: ${trainCount} train + ${testCount} test scenes (${options.width}x${options.height}) in ${outDir}\n`);
 }
 
 if (require.main === module) {
