@@ -8,7 +8,7 @@ import type { Logger } from '../log.js';
 import { writeClustersFile } from '../data/clusters.js';
 import { concatFeatureTables, featureRowCount, readFeaturesFile, type FeatureTable } from '../data/features.js';
 import { clusterFeatures, type ClassReport } from './clustering.js';
-import { expandInput } from './inputs.js';
+import { listFiles } from '../data/inputs.js';
 
 export interface ClusterStageConfig {
   /** Paths, folders, glob patterns, or '-' (stdin, at most once). */
@@ -34,7 +34,7 @@ export async function readFeatureInputs(argumentsGiven: readonly string[]): Prom
   const paths: string[] = [];
   for (const argument of argumentsGiven) {
     if (argument === '-') paths.push('-');
-    else paths.push(...(await expandInput(argument, ['.safetensors'], 'features files')));
+    else paths.push(...listFiles(argument, 'features files', ['safetensors']));
   }
   const tables: FeatureTable[] = [];
   for (const path of paths) {

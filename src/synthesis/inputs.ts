@@ -1,41 +1,116 @@
 /**
- * Expanding file arguments: a path, a directory (its files of the wanted
- * extension) or a quoted glob pattern, always in sorted order so that shards
- * and pairings are the same on every machine.
+ * Inputs of encode and synthesize: label PNGs (+ instance PNGs, + photos),
+ * paired in sorted order, or sample files. Decoding, pairing, size and id
+ * checks are preprocess's own (data/inputs.ts, data/preprocess.ts,
+ * data/sample.ts), so a file that preprocess accepts is accepted here and
+ * one it refuses is refused with the same message. Nothing is resized.
  */
-import { promises as fsp } from 'node:fs';
-import { join } from 'node:path';
-import fg from 'fast-glob';
-import { InputError } from '../errors.js';
+import { InputError, UsageError } from '../errors.js';
+import { fileStem, listFiles, outputNames, pairInputs, type InputPair } from '../data/inputs.js';
+import { buildSample } from '../data/preprocess.js';
+import type { ResizeSettings } from '../data/resize.js';
+import { readSample } from '../data/sample.js';
 
-const GLOB_MAGIC = /[*?[\]{}]/;
+/** Where the inputs come from. */
+export type InputSource =
+  | { readonly kind: 'files'; readonly labels: string; readonly instances?: string; readonly images?: string }
+  | { readonly kind: 'samples'; readonly data: string };
 
-/** Byte-wise sort, independent of the locale. */
-export function sortPaths(paths: readonly string[]): string[] {
-  return [...paths].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+/** One input, decoded, at its own size. Maps are row-major [H, W]; RGB interleaved. */
+export interface LoadedInput {
+  /** Names the input in messages. */
+  readonly source: string;
+  readonly height: number;
+  readonly width: number;
+  readonly labels?: Uint8Array | Uint16Array;
+  readonly labelRgb?: Uint8Array;
+  readonly instanceMap?: Int32Array;
+  readonly edges?: Uint8Array;
+  readonly photo?: Uint8Array;
 }
 
-/**
- * Files named by one argument. `extensions` (lower case, with the dot)
- * filters directory listings; glob patterns are taken as written.
- * Nothing found is an input error naming the argument.
- */
-export async function expandInput(argument: string, extensions: readonly string[], what: string): Promise<string[]> {
-  if (GLOB_MAGIC.test(argument)) {
-    const found = await fg(argument, { onlyFiles: true, dot: false, unique: true });
-    if (found.length === 0) throw new InputError(`${argument}: no ${what} matched this pattern`);
-    return sortPaths(found);
+export interface InputItem {
+  /** Output file stem: the label (or sample) file's stem. */
+  readonly stem: string;
+  readonly source: string;
+  load(): Promise<LoadedInput>;
+}
+
+/** 'crop' resizes nothing at load time (the crop itself is training's). */
+const KEEP_SIZE: ResizeSettings = Object.freeze({ mode: 'crop', loadSize: 0, fineSize: 0, sizeBase: 1 });
+
+/** The inputs in sorted order (before sharding), for a model of `labelNc` classes. */
+export function listInputItems(source: InputSource, labelNc: number): InputItem[] {
+  if (source.kind === 'samples') {
+    const paths = listFiles(source.data, 'sample files', ['safetensors']);
+    const stems = new Map<string, string>();
+    return paths.map((path) => {
+      const stem = fileStem(path);
+      const previous = stems.get(stem);
+      if (previous !== undefined) throw new InputError(`${previous} and ${path}: both would be written as ${stem} (sample file names must be unique)`);
+      stems.set(stem, path);
+      return {
+        stem,
+        source: path,
+        load: async () => {
+          const sample = await readSample(path);
+          if (sample.labelNc !== labelNc) {
+            throw new InputError(`${path}: sample has label_nc ${sample.labelNc} but the model was trained with label_nc ${labelNc}`);
+          }
+          const loaded: LoadedInput = {
+            source: path,
+            height: sample.height,
+            width: sample.width,
+            ...(sample.label ? { labels: sample.label } : {}),
+            ...(sample.labelRgb ? { labelRgb: sample.labelRgb } : {}),
+            ...(sample.inst ? { instanceMap: sample.inst } : {}),
+            ...(sample.edges ? { edges: sample.edges } : {}),
+            ...(sample.image ? { photo: sample.image } : {}),
+          };
+          return loaded;
+        },
+      };
+    });
   }
-  let stats;
-  try {
-    stats = await fsp.stat(argument);
-  } catch {
-    throw new InputError(`${argument}: no such file or folder`);
+  const pairs: InputPair[] = pairInputs({
+    labels: { pattern: source.labels, files: listFiles(source.labels, 'label maps') },
+    ...(source.instances ? { instances: { pattern: source.instances, files: listFiles(source.instances, 'instance maps') } } : {}),
+    ...(source.images ? { images: { pattern: source.images, files: listFiles(source.images, 'photos') } } : {}),
+  });
+  const stems = outputNames(pairs, '');
+  return pairs.map((pair, i) => ({
+    stem: stems[i]!,
+    source: pair.label,
+    load: async () => {
+      const { sample } = await buildSample(pair, labelNc, false, KEEP_SIZE);
+      return {
+        source: pair.label,
+        height: sample.height,
+        width: sample.width,
+        ...(sample.label ? { labels: sample.label } : {}),
+        ...(sample.labelRgb ? { labelRgb: sample.labelRgb } : {}),
+        ...(sample.inst ? { instanceMap: sample.inst } : {}),
+        ...(sample.edges ? { edges: sample.edges } : {}),
+        ...(sample.image ? { photo: sample.image } : {}),
+      };
+    },
+  }));
+}
+
+/** `--labels` or `--data`, exactly one. */
+export function inputSourceFromFlags(flags: { labels?: string; instances?: string; images?: string; data?: string }, allowImages: boolean): InputSource {
+  if (flags.data !== undefined && flags.labels !== undefined) throw new UsageError('give either --labels (with --instances) or --data, not both');
+  if (flags.data !== undefined) {
+    if (flags.instances !== undefined) throw new UsageError('--instances goes with --labels; sample files (--data) hold their instance maps');
+    if (flags.images !== undefined) throw new UsageError('--images goes with --labels; sample files (--data) hold their photos');
+    return { kind: 'samples', data: flags.data };
   }
-  if (stats.isDirectory()) {
-    const names = (await fsp.readdir(argument)).filter((name) => extensions.some((ext) => name.toLowerCase().endsWith(ext)));
-    if (names.length === 0) throw new InputError(`${argument}: folder holds no ${what} (${extensions.join(', ')})`);
-    return sortPaths(names.map((name) => join(argument, name)));
-  }
-  return [argument];
+  if (flags.labels === undefined) throw new UsageError('give the inputs: --labels GLOB [--instances GLOB] or --data DIR (sample files)');
+  if (flags.images !== undefined && !allowImages) throw new UsageError('--images is only used with --use-encoded');
+  return {
+    kind: 'files',
+    labels: flags.labels,
+    ...(flags.instances !== undefined ? { instances: flags.instances } : {}),
+    ...(flags.images !== undefined ? { images: flags.images } : {}),
+  };
 }

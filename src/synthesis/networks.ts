@@ -1,0 +1,69 @@
+/**
+ * Running the loaded networks on one image at any size: G over a prepared
+ * input (padded to a size G takes, cropped back), and E over a photo, pooled
+ * per instance. The only module of synthesis that touches tfjs.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { generatorSizeMultiple, type ArchConfig } from '../model/config.js';
+import type { Params } from '../model/layers.js';
+import { encodeFeaturesRaw, generate } from '../model/networks.js';
+import { instanceAveragePool, instanceSegments } from '../model/encoder.js';
+import { cropPadding, padReflect, paddingFor } from './padding.js';
+import { photoToUnitRange } from './generatorInput.js';
+
+const INFERENCE = Object.freeze({ training: false });
+
+/**
+ * G on an HWC input of any size: reflect-padded to the next multiple of
+ * 2^(downsamplings), run, cropped back. Returns HWC output_nc values in [-1, 1].
+ */
+export function runGenerator(config: ArchConfig, params: Params, input: Float32Array, height: number, width: number, channels: number): Float32Array {
+  const padding = paddingFor(height, width, generatorSizeMultiple(config));
+  const paddedHeight = height + padding.top + padding.bottom;
+  const paddedWidth = width + padding.left + padding.right;
+  const padded = padReflect(input, height, width, channels, padding);
+  const output = tf.tidy(() => generate(config, params, tf.tensor4d(padded, [1, paddedHeight, paddedWidth, channels]), INFERENCE));
+  try {
+    const values = output.dataSync() as Float32Array;
+    return cropPadding(values, paddedHeight, paddedWidth, config.output_nc, padding);
+  } finally {
+    output.dispose();
+  }
+}
+
+/**
+ * E's per-instance features for a photo (interleaved RGB bytes) and its
+ * instance map, HWC [height * width * feat_num]. The photo is padded only
+ * for E's convolutions; E's raw output is cropped back before pooling, so
+ * each instance's vector is the mean over its own pixels, as the reference's
+ * Encoder at a size it takes.
+ */
+export function encodeInstanceFeatures(
+  config: ArchConfig,
+  params: Params,
+  photo: Uint8Array,
+  instanceMap: Int32Array,
+  height: number,
+  width: number,
+): Float32Array {
+  const padding = paddingFor(height, width, 2 ** config.n_downsample_E);
+  const paddedHeight = height + padding.top + padding.bottom;
+  const paddedWidth = width + padding.left + padding.right;
+  const padded = padReflect(photoToUnitRange(photo), height, width, 3, padding);
+  const raw = tf.tidy(() => encodeFeaturesRaw(config, params, tf.tensor4d(padded, [1, paddedHeight, paddedWidth, 3]), INFERENCE));
+  let rawValues: Float32Array;
+  try {
+    rawValues = cropPadding(raw.dataSync() as Float32Array, paddedHeight, paddedWidth, config.feat_num, padding);
+  } finally {
+    raw.dispose();
+  }
+  const pooled = tf.tidy(() => instanceAveragePool(
+    tf.tensor4d(rawValues, [1, height, width, config.feat_num]),
+    instanceSegments(instanceMap, 1, height, width),
+  ));
+  try {
+    return pooled.dataSync() as Float32Array;
+  } finally {
+    pooled.dispose();
+  }
+}

@@ -1,0 +1,254 @@
+/**
+ * `p2phd synthesize` as a library call: the checkpoint's architecture and G
+ * (and E with --use-encoded) loaded once, then the inputs streamed through
+ * one at a time: decode, build G's input at the input's own size, run G
+ * (padded to a size it takes and cropped back), write the PNG.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { UsageError, InputError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { createProgress } from '../log.js';
+import { takeShard, type Shard } from '../commands/common.js';
+import { checkpointParams, readCheckpoint, type Checkpoint } from '../data/checkpoint.js';
+import { maxClusterCount, readClustersFile, type ClusterSet } from '../data/clusters.js';
+import { writeFileAtomically } from '../data/atomicWrite.js';
+import { instanceEdges } from '../data/labels.js';
+import { prepareOutputFolder } from '../data/preprocess.js';
+import { generatorInputChannels, type ArchConfig } from '../model/config.js';
+import type { Params } from '../model/layers.js';
+import { disposeParams } from '../model/params.js';
+import { Random } from '../model/random.js';
+import { distinctInstanceIds } from './featureRows.js';
+import { buildGeneratorInput, toImageBytes } from './generatorInput.js';
+import { listInputItems, type InputItem, type InputSource, type LoadedInput } from './inputs.js';
+import { encodeInstanceFeatures, runGenerator } from './networks.js';
+import {
+  checkStyleMap,
+  chooseStyles,
+  parseStyleMap,
+  styleFeatureMap,
+  unknownStyleMapIds,
+  type StyleMap,
+  type StyleMode,
+  type StyleRule,
+} from './styles.js';
+
+export interface SynthesizeStageConfig {
+  readonly checkpoint: string;
+  readonly inputs: InputSource;
+  readonly out: string;
+  readonly clusters?: string;
+  readonly style: StyleMode;
+  readonly styleMap?: string;
+  readonly useEncoded: boolean;
+  readonly shard?: Shard;
+  readonly seed: number;
+}
+
+export interface SynthesizeSummary {
+  readonly inputs: number;
+  readonly outputs: string[];
+  readonly modelLoadSeconds: number;
+  readonly synthesisSeconds: number;
+}
+
+/** How the feature channels are filled, decided once from the flags and the checkpoint. */
+type FeatureSource =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'encoded' }
+  | { readonly kind: 'clusters'; readonly clusters: ClusterSet; readonly styleMap: StyleMap };
+
+/** Output file name of style `index` for `--style all`: `<stem>_s<NN>.png`. */
+export function styleOutputName(stem: string, index: number): string {
+  return `${stem}_s${String(index).padStart(2, '0')}.png`;
+}
+
+/** Flags that the checkpoint's architecture makes wrong or useless: refused (exit 2) or warned about. */
+function checkFlagsAgainstModel(config: SynthesizeStageConfig, arch: ArchConfig, checkpoint: Checkpoint, log: Logger): void {
+  if (!arch.instance_feat) {
+    const unused = [
+      config.clusters !== undefined ? '--clusters' : undefined,
+      config.styleMap !== undefined ? '--style-map' : undefined,
+      config.useEncoded ? '--use-encoded' : undefined,
+    ].filter((flag): flag is string => flag !== undefined);
+    if (unused.length > 0) log.warn(`${checkpoint.source}: the model has no instance features; ${unused.join(', ')} ignored`);
+    return;
+  }
+  if (config.useEncoded && config.clusters !== undefined) {
+    throw new UsageError('--use-encoded and --clusters exclude each other: features come either from the photos or from the cluster centres');
+  }
+  if (!config.useEncoded && config.clusters === undefined) {
+    throw new UsageError(
+      `${checkpoint.source}: the model was trained with instance features; give --clusters FILE (from p2phd cluster) or --use-encoded --images GLOB`,
+    );
+  }
+  if (config.useEncoded) {
+    if (config.styleMap !== undefined) throw new UsageError('--style-map chooses cluster centres; it needs --clusters, not --use-encoded');
+    if (config.style !== 'random') log.warn(`--style ${config.style} ignored: with --use-encoded the features come from the photos`);
+    if (config.inputs.kind === 'files' && config.inputs.images === undefined) {
+      throw new UsageError('--use-encoded needs the photos: --images GLOB (paired with the labels in sorted order)');
+    }
+  }
+}
+
+async function loadFeatureSource(config: SynthesizeStageConfig, arch: ArchConfig): Promise<FeatureSource> {
+  if (!arch.instance_feat) return { kind: 'none' };
+  if (config.useEncoded) return { kind: 'encoded' };
+  const clusters = await readClustersFile(config.clusters!);
+  if (clusters.centers.size > 0 && clusters.featNum !== arch.feat_num) {
+    throw new InputError(`${config.clusters}: centres have ${clusters.featNum} features but the model takes feat_num ${arch.feat_num}`);
+  }
+  let styleMap: StyleMap = new Map();
+  if (config.styleMap !== undefined) {
+    let text: string;
+    try {
+      text = await readFile(config.styleMap, 'utf8');
+    } catch (error) {
+      throw new InputError(`--style-map ${config.styleMap}: cannot read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+    }
+    styleMap = parseStyleMap(text, config.styleMap);
+    checkStyleMap(styleMap, clusters, config.styleMap);
+  }
+  return { kind: 'clusters', clusters, styleMap };
+}
+
+/** The instance map G's edges and features come from: the input's own, or its label map standing in. */
+function instanceMapOf(input: LoadedInput): Int32Array | undefined {
+  if (input.instanceMap) return input.instanceMap;
+  if (input.labels) return Int32Array.from(input.labels);
+  if (input.labelRgb) {
+    // Colour label maps: each colour is one region.
+    const ids = new Int32Array(input.height * input.width);
+    for (let p = 0; p < ids.length; p++) ids[p] = (input.labelRgb[3 * p]! << 16) | (input.labelRgb[3 * p + 1]! << 8) | input.labelRgb[3 * p + 2]!;
+    return ids;
+  }
+  return undefined;
+}
+
+/**
+ * Before any output is written: every instance id the style map names must
+ * be in at least one input's instance map (a typo otherwise). Under --shard
+ * the other shards' inputs are not read, so this is a warning there.
+ */
+async function checkStyleMapIds(items: readonly InputItem[], styleMap: StyleMap, source: string, sharded: boolean, log: Logger): Promise<void> {
+  if (styleMap.size === 0) return;
+  const seen = new Set<number>();
+  for (const item of items) {
+    const instances = instanceMapOf(await item.load());
+    if (instances) for (const id of instances) seen.add(id);
+  }
+  const unknown = unknownStyleMapIds(styleMap, seen);
+  if (unknown.length === 0) return;
+  const message = `--style-map ${source}: instance id(s) ${unknown.join(', ')} are in none of the ${sharded ? "shard's " : ''}instance maps`;
+  if (sharded) log.warn(message);
+  else throw new UsageError(message);
+}
+
+export async function runSynthesizeStage(config: SynthesizeStageConfig, log: Logger): Promise<SynthesizeSummary> {
+  const loadStart = performance.now();
+  const checkpoint = await readCheckpoint(config.checkpoint);
+  const arch = checkpoint.meta.config;
+  checkFlagsAgainstModel(config, arch, checkpoint, log);
+  const features = await loadFeatureSource(config, arch);
+
+  const allItems = listInputItems(config.inputs, arch.label_nc);
+  const items = takeShard(allItems, config.shard);
+  if (items.length === 0) {
+    log.warn(`shard ${config.shard!.index}/${config.shard!.count} has no inputs (${allItems.length} in all)`);
+  }
+  if (features.kind === 'clusters' && config.styleMap !== undefined) {
+    await checkStyleMapIds(items, features.styleMap, config.styleMap, config.shard !== undefined && config.shard.count > 1, log);
+  }
+  prepareOutputFolder(config.out);
+
+  const params = checkpointParams(checkpoint, features.kind === 'encoded' ? ['G', 'E'] : ['G']);
+  const modelLoadSeconds = (performance.now() - loadStart) / 1000;
+  log.info(`model: ${arch.netG} generator, label_nc ${arch.label_nc}${arch.instance ? ', instance edges' : ''}${arch.instance_feat ? `, ${arch.feat_num} instance features` : ''}; loaded in ${modelLoadSeconds.toFixed(2)} s`);
+
+  const stylesPerInput = features.kind === 'clusters' && config.style === 'all' ? Math.max(1, maxClusterCount(features.clusters)) : 1;
+  const outputs: string[] = [];
+  const progress = createProgress('synthesize', items.length, { logger: log });
+  const synthesisStart = performance.now();
+  let warnedStandIn = false;
+  try {
+    for (const item of items) {
+      const input = await item.load();
+      const needsInstances = arch.instance || arch.instance_feat;
+      if (needsInstances && !input.instanceMap && !warnedStandIn) {
+        log.warn('no instance maps given for a model trained with instance maps: each label map stands in for its instance map (every class region is one instance)');
+        warnedStandIn = true;
+      }
+      const instanceMap = needsInstances ? instanceMapOf(input) : undefined;
+      const edges = arch.instance ? (input.instanceMap && input.edges ? input.edges : instanceEdges(instanceMap!, input.width, input.height)) : undefined;
+
+      const featureMaps = featureMapsFor(item, input, instanceMap, features, config, arch, params, stylesPerInput);
+      for (const [name, buildFeatureMap] of featureMaps) {
+        const featureMap = buildFeatureMap();
+        const generatorInput = buildGeneratorInput(arch, {
+          height: input.height,
+          width: input.width,
+          ...(input.labels ? { labels: input.labels } : {}),
+          ...(input.labelRgb ? { labelRgb: input.labelRgb } : {}),
+          ...(edges ? { edges } : {}),
+          ...(featureMap ? { features: featureMap } : {}),
+        });
+        const output = runGenerator(arch, params, generatorInput, input.height, input.width, generatorInputChannels(arch));
+        const path = join(config.out, name);
+        await writePng(path, toImageBytes(output), input.width, input.height, arch.output_nc);
+        outputs.push(path);
+      }
+      progress.tick();
+    }
+  } finally {
+    progress.stop();
+    disposeParams(params);
+  }
+  const synthesisSeconds = (performance.now() - synthesisStart) / 1000;
+  log.info(`synthesize: ${outputs.length} image(s) from ${items.length} input(s) in ${synthesisSeconds.toFixed(1)} s -> ${config.out}`);
+  return { inputs: items.length, outputs, modelLoadSeconds, synthesisSeconds };
+}
+
+/**
+ * The outputs of one input: file name -> the feature map G gets (undefined
+ * without instance features), built only when that output's turn comes.
+ */
+function featureMapsFor(
+  item: InputItem,
+  input: LoadedInput,
+  instanceMap: Int32Array | undefined,
+  features: FeatureSource,
+  config: SynthesizeStageConfig,
+  arch: ArchConfig,
+  params: Params,
+  stylesPerInput: number,
+): Array<[string, () => Float32Array | undefined]> {
+  switch (features.kind) {
+    case 'none':
+      return [[`${item.stem}.png`, () => undefined]];
+    case 'encoded': {
+      if (!input.photo) throw new InputError(`${item.source}: --use-encoded needs a photo, and this input has none`);
+      const photo = input.photo;
+      return [[`${item.stem}.png`, () => encodeInstanceFeatures(arch, params, photo, instanceMap!, input.height, input.width)]];
+    }
+    case 'clusters': {
+      const ids = distinctInstanceIds(instanceMap!);
+      const mapFor = (rule: StyleRule): Float32Array => styleFeatureMap(instanceMap!, features.clusters, chooseStyles(ids, features.clusters, rule, features.styleMap));
+      if (config.style === 'all') {
+        return Array.from({ length: stylesPerInput }, (_, s) => [styleOutputName(item.stem, s), () => mapFor({ mode: 'index', index: s })]);
+      }
+      // Seeded per input by its name, so an image's styles do not depend on
+      // which other inputs (or shard) share the run.
+      const rule: StyleRule = config.style === 'first' ? { mode: 'first' } : { mode: 'random', random: Random.forLabel(config.seed, item.stem) };
+      return [[`${item.stem}.png`, () => mapFor(rule)]];
+    }
+  }
+}
+
+/** Writes 8-bit pixels (1 = gray, 3 = RGB, interleaved) as a PNG, atomically. */
+export async function writePng(path: string, pixels: Uint8Array, width: number, height: number, channels: number): Promise<void> {
+  if (channels !== 1 && channels !== 3 && channels !== 4) throw new UsageError(`cannot write a ${channels}-channel image as PNG (output_nc must be 1, 3 or 4)`);
+  const png = await sharp(Buffer.from(pixels.buffer, pixels.byteOffset, pixels.byteLength), { raw: { width, height, channels } }).png().toBuffer();
+  await writeFileAtomically(path, png);
+}

@@ -1,0 +1,151 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { readdirSync, writeFileSync } from 'node:fs';
+import { initBackend } from '../../src/backend/index';
+import { createLogger } from '../../src/log';
+import { writeTensorFile } from '../../src/data/tensorFile';
+import { writeClustersFile, type ClusterSet } from '../../src/data/clusters';
+import { makeTensor, type Tensor } from '../../src/data/safetensors';
+import { resolveConfig, type ArchConfig } from '../../src/model/config';
+import { modelSpecs } from '../../src/model/networks';
+import { referenceShape } from '../../src/model/params';
+import { Random } from '../../src/model/random';
+import { runSynthesizeStage, type SynthesizeStageConfig } from '../../src/synthesis/synthesizeStage';
+import { goldenTensor, readGolden, readPngPixels, temporaryFolder, writeIdPng } from './helpers';
+
+const quiet = createLogger({ quiet: true });
+
+/** A checkpoint of random G weights for `config` (N(0, 0.2), so outputs are far from flat). */
+async function writeRandomCheckpoint(path: string, config: ArchConfig, seed: number): Promise<void> {
+  const random = new Random(seed);
+  const tensors = new Map<string, Tensor>();
+  for (const spec of modelSpecs(config, ['G'])) {
+    const shape = referenceShape(spec);
+    const values = new Float32Array(shape.reduce((a, b) => a * b, 1));
+    tensors.set(spec.key, makeTensor('F32', shape, random.fillNormal(values, 0, 0.2)));
+  }
+  await writeTensorFile(path, 'checkpoint', tensors, { stage: 'global', epoch: 0, step: 0, lr: 0.0002, config });
+}
+
+describe('p2phd synthesize (stage)', () => {
+  const folder = temporaryFolder('synthesize');
+  before(async () => {
+    await initBackend('wasm', { log: () => {} });
+  });
+  after(() => folder.remove());
+
+  it('reproduces golden global_generator from label and instance PNGs (within 1 grey level)', async () => {
+    const golden = await readGolden('global_generator');
+    const preprocess = await readGolden('preprocess');
+    const goldenConfig = JSON.parse(golden.metadata['config']!) as Record<string, number | string>;
+    const config = resolveConfig({
+      label_nc: 5, instance: true, instance_feat: false, netG: 'global', output_nc: goldenConfig['output_nc'],
+      ngf: goldenConfig['ngf'], n_downsample_global: goldenConfig['n_downsample_global'], n_blocks_global: goldenConfig['n_blocks_global'], norm: goldenConfig['norm'],
+    });
+    const dir = join(folder.path, 'golden');
+    const checkpoint = join(folder.path, 'golden.safetensors');
+    const tensors = new Map([...golden.tensors].filter(([name]) => name.startsWith('G.')));
+    await writeTensorFile(checkpoint, 'checkpoint', tensors, { stage: 'global', epoch: 0, step: 0, lr: 0, config });
+    const label = goldenTensor(preprocess, 'label');
+    const inst = goldenTensor(preprocess, 'inst');
+    const [, , height, width] = label.shape as [number, number, number, number];
+    await import('node:fs').then((fs) => { fs.mkdirSync(join(dir, 'labels'), { recursive: true }); fs.mkdirSync(join(dir, 'inst'), { recursive: true }); });
+    await writeIdPng(join(dir, 'labels', 'scene.png'), label.data as Int32Array, width, height);
+    await writeIdPng(join(dir, 'inst', 'scene.png'), inst.data as Int32Array, width, height);
+    const out = join(dir, 'out');
+    await runSynthesizeStage({
+      checkpoint, out, style: 'random', useEncoded: false, seed: 0,
+      inputs: { kind: 'files', labels: join(dir, 'labels'), instances: join(dir, 'inst') },
+    }, quiet);
+    const image = await readPngPixels(join(out, 'scene.png'));
+    assert.deepEqual([image.width, image.height, image.channels], [width, height, 3]);
+    const reference = goldenTensor(golden, 'output').data as Float32Array;
+    let worst = 0;
+    for (let c = 0; c < 3; c++) {
+      for (let p = 0; p < width * height; p++) {
+        const expected = Math.min(255, Math.max(0, Math.round(((reference[c * width * height + p]! + 1) / 2) * 255)));
+        worst = Math.max(worst, Math.abs(image.data[p * 3 + c]! - expected));
+      }
+    }
+    assert.ok(worst <= 1, `worst difference ${worst} grey levels`);
+  });
+
+  describe('with a small instance-feature model', () => {
+    const config = resolveConfig({
+      label_nc: 4, instance: true, instance_feat: true, feat_num: 3, netG: 'global', ngf: 4,
+      n_downsample_global: 2, n_blocks_global: 1, norm: 'instance', output_nc: 3,
+    });
+    const checkpoint = join(folder.path, 'feat.safetensors');
+    const clustersPath = join(folder.path, 'clusters.safetensors');
+    const labels = join(folder.path, 'feat-labels');
+    const instances = join(folder.path, 'feat-inst');
+    const width = 250;
+    const height = 130;
+    // Class 1 stuff on the left, two class-2 things (2000, 2001) and class 3 (no centres) on the right.
+    const labelIds = new Int32Array(width * height);
+    const instanceIds = new Int32Array(width * height);
+    for (let y = 0; y < height; y++) {
+      for (let x = 0; x < width; x++) {
+        const p = y * width + x;
+        if (x < 100) { labelIds[p] = 1; instanceIds[p] = 1; }
+        else if (y < 60) { labelIds[p] = 2; instanceIds[p] = x < 175 ? 2000 : 2001; }
+        else { labelIds[p] = 3; instanceIds[p] = 3; }
+      }
+    }
+    const clusters: ClusterSet = {
+      featNum: 3, k: 4, minArea: 0.5, seed: 0,
+      centers: new Map([
+        [1, { count: 2, values: Float32Array.of(0.5, -0.5, 0.2, -0.4, 0.3, 0.9) }],
+        [2, { count: 4, values: Float32Array.of(1, 0, 0, 0, 1, 0, 0, 0, 1, -1, -1, -1) }],
+      ]),
+    };
+    const base = (out: string): SynthesizeStageConfig => ({
+      checkpoint, out, style: 'first', useEncoded: false, seed: 1, clusters: clustersPath,
+      inputs: { kind: 'files', labels, instances },
+    });
+
+    before(async () => {
+      const fs = await import('node:fs');
+      fs.mkdirSync(labels, { recursive: true });
+      fs.mkdirSync(instances, { recursive: true });
+      await writeRandomCheckpoint(checkpoint, config, 7);
+      await writeClustersFile(clustersPath, clusters);
+      await writeIdPng(join(labels, 'odd.png'), labelIds, width, height);
+      await writeIdPng(join(instances, 'odd.png'), instanceIds, width, height);
+    });
+
+    it('gives an odd-sized input (250x130) an output of the same size', async () => {
+      const out = join(folder.path, 'odd-out');
+      await runSynthesizeStage(base(out), quiet);
+      const image = await readPngPixels(join(out, 'odd.png'));
+      assert.deepEqual([image.width, image.height], [width, height]);
+    });
+
+    it('--style all writes one image per cluster index, and they differ', async () => {
+      const out = join(folder.path, 'all-out');
+      const summary = await runSynthesizeStage({ ...base(out), style: 'all' }, quiet);
+      assert.deepEqual(readdirSync(out).sort(), ['odd_s00.png', 'odd_s01.png', 'odd_s02.png', 'odd_s03.png']);
+      assert.equal(summary.outputs.length, 4);
+      const first = await readPngPixels(join(out, 'odd_s00.png'));
+      const second = await readPngPixels(join(out, 'odd_s01.png'));
+      assert.notDeepEqual(first.data, second.data);
+    });
+
+    it('exits 2 without --clusters for an instance-feature model', async () => {
+      const { clusters: _unused, ...withoutClusters } = base(join(folder.path, 'none'));
+      await assert.rejects(runSynthesizeStage(withoutClusters, quiet), (error: Error & { exitCode?: number }) => error.exitCode === 2 && /--clusters/.test(error.message));
+    });
+
+    it('refuses style-map entries for unknown instances or out-of-range indices (exit 2)', async () => {
+      const unknown = join(folder.path, 'unknown.json');
+      writeFileSync(unknown, JSON.stringify({ 2005: 1 }));
+      await assert.rejects(runSynthesizeStage({ ...base(join(folder.path, 'u')), styleMap: unknown }, quiet),
+        (error: Error & { exitCode?: number }) => error.exitCode === 2 && /2005/.test(error.message));
+      const outOfRange = join(folder.path, 'range.json');
+      writeFileSync(outOfRange, JSON.stringify({ 1: 2 }));
+      await assert.rejects(runSynthesizeStage({ ...base(join(folder.path, 'r')), styleMap: outOfRange }, quiet),
+        (error: Error & { exitCode?: number }) => error.exitCode === 2 && /class 1 has 2 centres/.test(error.message));
+    });
+  });
+});
