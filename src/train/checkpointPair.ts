@@ -1,0 +1,100 @@
+/**
+ * A checkpoint and its optimizer file, written as a pair.
+ *
+ * Both files are written completely under `.pending` names first (each one
+ * atomically, by writeTensorFile), then renamed into place: optimizer first,
+ * checkpoint second. Both carry the same random `pair_id`. A crash can only
+ * land between the two renames, leaving a new optimizer file beside the old
+ * checkpoint while the new checkpoint waits, complete, under its pending
+ * name; reading the pair notices the mismatched ids and finishes the rename
+ * (roll forward). Any other mismatch is refused rather than resumed from.
+ */
+import { promises as fsp } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { InputError } from '../errors.js';
+import type { Tensor } from '../data/safetensors.js';
+import { readTensorFile, writeTensorFile, type TensorFile } from '../data/tensorFile.js';
+
+export const PENDING_SUFFIX = '.pending';
+
+export interface PairPaths {
+  checkpoint: string;
+  optimizer: string;
+}
+
+export interface PairContents {
+  checkpointTensors: ReadonlyMap<string, Tensor>;
+  checkpointMeta: Record<string, unknown>;
+  optimizerTensors: ReadonlyMap<string, Tensor>;
+  optimizerMeta: Record<string, unknown>;
+}
+
+export function newPairId(): string {
+  return randomBytes(8).toString('hex');
+}
+
+/** Writes both files of a pair; either the old pair or the new one is in place at every moment but one rename apart. */
+export async function writePair(paths: PairPaths, contents: PairContents): Promise<string> {
+  const pairId = newPairId();
+  const pendingOptimizer = `${paths.optimizer}${PENDING_SUFFIX}`;
+  const pendingCheckpoint = `${paths.checkpoint}${PENDING_SUFFIX}`;
+  await writeTensorFile(pendingOptimizer, 'optimizer', contents.optimizerTensors, { ...contents.optimizerMeta, pair_id: pairId });
+  await writeTensorFile(pendingCheckpoint, 'checkpoint', contents.checkpointTensors, { ...contents.checkpointMeta, pair_id: pairId });
+  await fsp.rename(pendingOptimizer, paths.optimizer);
+  await fsp.rename(pendingCheckpoint, paths.checkpoint);
+  return pairId;
+}
+
+async function pairIdOf(path: string, kind: 'checkpoint' | 'optimizer'): Promise<string | undefined> {
+  // Only the header is needed, but checkpoints are read whole by the caller
+  // next anyway; a small header read keeps the roll-forward check cheap.
+  const handle = await fsp.open(path, 'r');
+  try {
+    const lengthBytes = Buffer.alloc(8);
+    await handle.read(lengthBytes, 0, 8, 0);
+    const length = Number(lengthBytes.readBigUInt64LE(0));
+    if (length > 100 * 1024 * 1024) return undefined;
+    const header = Buffer.alloc(length);
+    await handle.read(header, 0, length, 8);
+    const parsed = JSON.parse(header.toString('utf8')) as { __metadata__?: { p2phd?: string } };
+    const p2phd = JSON.parse(parsed.__metadata__?.p2phd ?? '{}') as { kind?: string; pair_id?: string };
+    return p2phd.kind === kind ? p2phd.pair_id : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    await handle.close();
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await fsp.access(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Reads a pair, finishing an interrupted write first when that is what happened. */
+export async function readPair(paths: PairPaths, log: (line: string) => void): Promise<{ checkpoint: TensorFile; optimizer: TensorFile }> {
+  if (!(await exists(paths.optimizer))) {
+    throw new InputError(`${paths.optimizer}: missing; --resume needs the optimizer state saved beside ${paths.checkpoint}`);
+  }
+  const optimizerId = await pairIdOf(paths.optimizer, 'optimizer');
+  const checkpointId = await pairIdOf(paths.checkpoint, 'checkpoint');
+  if (optimizerId === undefined || optimizerId !== checkpointId) {
+    const pendingCheckpoint = `${paths.checkpoint}${PENDING_SUFFIX}`;
+    if (optimizerId !== undefined && (await exists(pendingCheckpoint)) && (await pairIdOf(pendingCheckpoint, 'checkpoint')) === optimizerId) {
+      log(`finishing an interrupted save: ${pendingCheckpoint} -> ${paths.checkpoint}`);
+      await fsp.rename(pendingCheckpoint, paths.checkpoint);
+    } else {
+      throw new InputError(
+        `${paths.checkpoint} and ${paths.optimizer} are not from the same save (pair ids ${String(checkpointId)} and ${String(optimizerId)}); ` +
+          'resuming from them would mix two moments of training',
+      );
+    }
+  }
+  const checkpoint = await readTensorFile(paths.checkpoint, 'checkpoint');
+  const optimizer = await readTensorFile(paths.optimizer, 'optimizer');
+  return { checkpoint, optimizer };
+}

@@ -1,0 +1,365 @@
+/**
+ * Training data: a folder of sample files (written by preprocess) turned
+ * into batches the way the reference's AlignedDataset + DataLoader do it.
+ *
+ * - Order: per epoch, a shuffle drawn from (seed, epoch), or sorted order
+ *   with --serial. The reference drops the last partial batch (its dataset
+ *   length is n // batch * batch); so do we.
+ * - Augmentation (reference get_params): a crop position x, y and a flip
+ *   coin per sample, drawn from (seed, epoch, position in the epoch). The
+ *   crop to fine_size x fine_size applies where the sample's resize mode ends
+ *   in "crop"; the flip unless --no-flip.
+ * - Edges are recomputed on the cropped (and flipped) instance map, as the
+ *   reference's get_edges runs on the transformed map.
+ * - The network input is concat(one-hot(label), edges) in NHWC; label_nc 0
+ *   means an RGB label image scaled to [-1, 1]. Photos are scaled to [-1, 1]
+ *   with torchvision's float32 arithmetic: (x / 255 - 0.5) / 0.5.
+ *
+ * Randomness is a pure function of (seed, epoch, position), so resuming at
+ * any step reproduces the order and the crops of an uninterrupted run with
+ * no generator state to save.
+ *
+ * Sizes the generator cannot take: G needs H and W to be multiples of
+ * 2^(n_downsample_global [+ n_local_enhancers]). A sample (after the
+ * fine_size crop, if any) that is not is trimmed to the largest such size by
+ * a centred crop of the excess (at most multiple - 1 pixels per side pair),
+ * and training says so once. A sample smaller than the multiple is refused
+ * up front (exit 3, naming the file); so are samples of different sizes in
+ * one batch (--batch-size > 1 needs equal sizes after cropping).
+ */
+import { promises as fsp } from 'node:fs';
+import { join } from 'node:path';
+import { InputError, UsageError } from '../errors.js';
+import { instanceEdges } from '../data/labels.js';
+import { readSample, type LoadedSample } from '../data/sample.js';
+import { Random } from '../model/random.js';
+
+/** What training needs to know about one sample file before reading it whole. */
+export interface SampleInfo {
+  path: string;
+  labelNc: number;
+  height: number;
+  width: number;
+  hasInstance: boolean;
+  hasImage: boolean;
+  /** The resize mode recorded by preprocess, and the crop side for the *crop modes. */
+  mode: string;
+  fineSize: number;
+}
+
+export interface SampleFolder {
+  dir: string;
+  samples: SampleInfo[];
+  labelNc: number;
+  instance: boolean;
+}
+
+/** Reads only the safetensors header of a file (its p2phd metadata and tensor names). */
+async function readHeader(path: string): Promise<{ p2phd: Record<string, unknown>; names: string[] }> {
+  const handle = await fsp.open(path, 'r').catch((error: NodeJS.ErrnoException) => {
+    throw new InputError(`${path}: cannot open (${error.code ?? error.message})`);
+  });
+  try {
+    const lengthBytes = Buffer.alloc(8);
+    const { bytesRead } = await handle.read(lengthBytes, 0, 8, 0);
+    if (bytesRead !== 8) throw new InputError(`${path}: too short to be a safetensors file`);
+    const headerLength = Number(lengthBytes.readBigUInt64LE(0));
+    if (headerLength > 100 * 1024 * 1024) throw new InputError(`${path}: safetensors header length ${headerLength} is implausible`);
+    const headerBytes = Buffer.alloc(headerLength);
+    await handle.read(headerBytes, 0, headerLength, 8);
+    let header: Record<string, unknown>;
+    try {
+      header = JSON.parse(headerBytes.toString('utf8')) as Record<string, unknown>;
+    } catch {
+      throw new InputError(`${path}: the safetensors header is not valid JSON`);
+    }
+    const metadata = (header['__metadata__'] ?? {}) as Record<string, string>;
+    if (typeof metadata['p2phd'] !== 'string') throw new InputError(`${path}: not a p2phd file (no "p2phd" metadata)`);
+    const p2phd = JSON.parse(metadata['p2phd']) as Record<string, unknown>;
+    if (p2phd['kind'] !== 'sample') throw new InputError(`${path}: is a ${String(p2phd['kind'])} file, expected a sample file`);
+    return { p2phd, names: Object.keys(header).filter((name) => name !== '__metadata__') };
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Lists and checks the samples of a preprocess output folder. */
+export async function openSampleFolder(dir: string): Promise<SampleFolder> {
+  let entries: string[];
+  try {
+    entries = await fsp.readdir(dir);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new UsageError(`--data ${dir}: ${code === 'ENOENT' ? 'no such folder' : code === 'ENOTDIR' ? 'not a folder' : `cannot read (${code})`}`);
+  }
+  const files = entries.filter((name) => name.endsWith('.safetensors') && !name.startsWith('.')).sort();
+  if (files.length === 0) throw new InputError(`--data ${dir}: holds no .safetensors sample files (write them with p2phd preprocess)`);
+  const samples: SampleInfo[] = [];
+  for (const name of files) {
+    const path = join(dir, name);
+    const { p2phd, names } = await readHeader(path);
+    const size = p2phd['size'];
+    const labelNc = p2phd['label_nc'];
+    if (!Array.isArray(size) || size.length !== 2 || typeof labelNc !== 'number') {
+      throw new InputError(`${path}: sample metadata lacks label_nc or size`);
+    }
+    const resize = (p2phd['resize'] ?? {}) as Record<string, unknown>;
+    samples.push({
+      path,
+      labelNc,
+      height: size[0] as number,
+      width: size[1] as number,
+      hasInstance: names.includes('inst'),
+      hasImage: names.includes('image'),
+      mode: typeof resize['mode'] === 'string' ? resize['mode'] : 'none',
+      fineSize: typeof resize['fine_size'] === 'number' ? resize['fine_size'] : 0,
+    });
+  }
+  const first = samples[0]!;
+  for (const sample of samples) {
+    if (sample.labelNc !== first.labelNc) {
+      throw new InputError(`${sample.path}: label_nc ${sample.labelNc} differs from ${first.path}'s ${first.labelNc}; one run trains on one label set`);
+    }
+    if (sample.hasInstance !== first.hasInstance) {
+      throw new InputError(`${sample.path}: ${sample.hasInstance ? 'has' : 'lacks'} an instance map, unlike ${first.path}`);
+    }
+    if (!sample.hasImage) throw new InputError(`${sample.path}: has no photo ("image" tensor); training needs label/photo pairs`);
+  }
+  return { dir, samples, labelNc: first.labelNc, instance: first.hasInstance };
+}
+
+/** Whether preprocess's resize mode leaves the crop to training. */
+export function modeCrops(mode: string): boolean {
+  return mode.endsWith('crop');
+}
+
+export interface CropPlan {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+  flip: boolean;
+}
+
+/**
+ * The crop and flip of one sample. Draws x, y, flip in the reference's
+ * order (get_params), always, so the stream does not depend on the mode.
+ */
+export function planCrop(info: Pick<SampleInfo, 'height' | 'width' | 'mode' | 'fineSize'>, multiple: number, random: Random, allowFlip: boolean): CropPlan {
+  const cropping = modeCrops(info.mode) && info.fineSize > 0;
+  // random.randint(0, max(0, size - fine)) is inclusive.
+  const x = random.nextInt(Math.max(0, info.width - info.fineSize) + 1);
+  const y = random.nextInt(Math.max(0, info.height - info.fineSize) + 1);
+  const flip = random.nextFloat() > 0.5;
+  let plan: CropPlan = cropping
+    ? { x: Math.min(x, Math.max(0, info.width - info.fineSize)), y: Math.min(y, Math.max(0, info.height - info.fineSize)), width: Math.min(info.fineSize, info.width), height: Math.min(info.fineSize, info.height), flip }
+    : { x: 0, y: 0, width: info.width, height: info.height, flip };
+  plan = fitToMultiple(plan, multiple);
+  return { ...plan, flip: allowFlip && flip };
+}
+
+/** Trims a crop to the largest multiple of `multiple` per side, centred. */
+export function fitToMultiple(plan: CropPlan, multiple: number): CropPlan {
+  const height = Math.floor(plan.height / multiple) * multiple;
+  const width = Math.floor(plan.width / multiple) * multiple;
+  return {
+    ...plan,
+    x: plan.x + Math.floor((plan.width - width) / 2),
+    y: plan.y + Math.floor((plan.height - height) / 2),
+    width,
+    height,
+  };
+}
+
+/**
+ * Checks up front that G can take every sample (after its crop) and, when
+ * `uniform` (batches above 1, or an image pool), that all train at one size.
+ * Returns the first sample's training size.
+ */
+export function checkTrainingSizes(folder: SampleFolder, multiple: number, uniform: { batchSize: number; poolSize: number }, warn: (line: string) => void): { height: number; width: number } {
+  const needOneSize = uniform.batchSize > 1 || uniform.poolSize > 0;
+  let size: { height: number; width: number; path: string } | undefined;
+  let trimmed: string | undefined;
+  for (const sample of folder.samples) {
+    const cropping = modeCrops(sample.mode) && sample.fineSize > 0;
+    const height = cropping ? Math.min(sample.fineSize, sample.height) : sample.height;
+    const width = cropping ? Math.min(sample.fineSize, sample.width) : sample.width;
+    const fitted = fitToMultiple({ x: 0, y: 0, width, height, flip: false }, multiple);
+    if (fitted.height === 0 || fitted.width === 0) {
+      throw new InputError(`${sample.path}: ${width}x${height} is smaller than the ${multiple}x${multiple} the generator needs (2^downsamplings); preprocess at a larger size or use fewer downsamplings`);
+    }
+    if ((fitted.height !== height || fitted.width !== width) && trimmed === undefined) {
+      trimmed = `${sample.path} is ${width}x${height}: the generator needs sides that are multiples of ${multiple}, so training uses centred ${fitted.width}x${fitted.height} crops of such samples`;
+    }
+    if (size && needOneSize && (size.height !== fitted.height || size.width !== fitted.width)) {
+      throw new InputError(
+        `${sample.path}: trains at ${fitted.width}x${fitted.height} but ${size.path} at ${size.width}x${size.height}; ` +
+          `--batch-size ${uniform.batchSize} and --pool-size ${uniform.poolSize} need one size (preprocess with a crop mode, or use --batch-size 1 and --pool-size 0)`,
+      );
+    }
+    size ??= { height: fitted.height, width: fitted.width, path: sample.path };
+  }
+  if (trimmed) warn(trimmed);
+  return { height: size!.height, width: size!.width };
+}
+
+/** One batch, NHWC, ready to become tensors. */
+export interface Batch {
+  count: number;
+  height: number;
+  width: number;
+  /** concat(one-hot labels | RGB label, edges): [count, H, W, inputChannels]. */
+  input: Float32Array;
+  inputChannels: number;
+  /** Photos in [-1, 1]: [count, H, W, 3]. */
+  image: Float32Array;
+  /** Instance ids [count, H, W] (for the encoder's instance-wise pooling), when the samples have them. */
+  inst?: Int32Array;
+  /** Class ids of the first sample (or its RGB label), for sample strips. */
+  firstLabel: { ids?: Uint8Array | Uint16Array; rgb?: Uint8Array };
+  /** Sample files, for messages. */
+  sources: string[];
+}
+
+/** (x / 255 - 0.5) / 0.5 in float32 steps, as torchvision's ToTensor + Normalize. */
+const UNIT_TO_SIGNED: Float32Array = (() => {
+  const table = new Float32Array(256);
+  for (let value = 0; value < 256; value++) table[value] = Math.fround(Math.fround(Math.fround(value / 255) - 0.5) / 0.5);
+  return table;
+})();
+
+function cropMap<T extends Uint8Array | Uint16Array | Int32Array>(map: T, sourceWidth: number, plan: CropPlan, channels: number): T {
+  const out = new (map.constructor as new (length: number) => T)(plan.width * plan.height * channels);
+  for (let row = 0; row < plan.height; row++) {
+    for (let col = 0; col < plan.width; col++) {
+      const sourceCol = plan.flip ? plan.x + plan.width - 1 - col : plan.x + col;
+      const from = ((plan.y + row) * sourceWidth + sourceCol) * channels;
+      const to = (row * plan.width + col) * channels;
+      for (let c = 0; c < channels; c++) out[to + c] = map[from + c]!;
+    }
+  }
+  return out;
+}
+
+/** Writes one cropped sample into the batch arrays at position `b`. */
+function fillBatchItem(batch: Batch, b: number, sample: LoadedSample, plan: CropPlan, labelNc: number, instance: boolean): void {
+  const { height, width, inputChannels } = batch;
+  const pixels = height * width;
+  const inputBase = b * pixels * inputChannels;
+  if (labelNc > 0) {
+    const ids = cropMap(sample.label!, sample.width, plan, 1);
+    for (let p = 0; p < pixels; p++) batch.input[inputBase + p * inputChannels + ids[p]!] = 1;
+    if (b === 0) batch.firstLabel = { ids };
+  } else {
+    const rgb = cropMap(sample.labelRgb!, sample.width, plan, 3);
+    for (let p = 0; p < pixels; p++) {
+      for (let c = 0; c < 3; c++) batch.input[inputBase + p * inputChannels + c] = UNIT_TO_SIGNED[rgb[p * 3 + c]!]!;
+    }
+    if (b === 0) batch.firstLabel = { rgb };
+  }
+  if (instance) {
+    const inst = cropMap(sample.inst!, sample.width, plan, 1);
+    const edges = instanceEdges(inst, width, height);
+    const edgeChannel = inputChannels - 1;
+    for (let p = 0; p < pixels; p++) batch.input[inputBase + p * inputChannels + edgeChannel] = edges[p]!;
+    batch.inst!.set(inst, b * pixels);
+  }
+  const photo = cropMap(sample.image!, sample.width, plan, 3);
+  const imageBase = b * pixels * 3;
+  for (let i = 0; i < pixels * 3; i++) batch.image[imageBase + i] = UNIT_TO_SIGNED[photo[i]!]!;
+}
+
+export interface LoaderOptions {
+  seed: number;
+  batchSize: number;
+  serial: boolean;
+  flip: boolean;
+  /** G's size multiple, 2^(downsamplings [+ enhancers]). */
+  multiple: number;
+}
+
+/** Steps per epoch: the reference drops the last partial batch. */
+export function stepsPerEpoch(folder: SampleFolder, batchSize: number): number {
+  return Math.floor(folder.samples.length / batchSize);
+}
+
+/** The sample order of `epoch` (1-based). */
+export function epochOrder(count: number, epoch: number, seed: number, serial: boolean): number[] {
+  const order = Array.from({ length: count }, (_, i) => i);
+  return serial ? order : Random.forLabel(seed, `data-order/epoch-${epoch}`).shuffle(order);
+}
+
+/**
+ * Batches by (epoch, index in epoch). `prefetch` starts reading and
+ * augmenting a batch ahead so that it overlaps the current step's compute
+ * (file reads run on libuv's thread pool while tfjs computes).
+ */
+export class BatchLoader {
+  private readonly orders = new Map<number, number[]>();
+  private pending: { key: string; batch: Promise<Batch> } | undefined;
+
+  constructor(readonly folder: SampleFolder, readonly options: LoaderOptions) {}
+
+  private order(epoch: number): number[] {
+    let order = this.orders.get(epoch);
+    if (!order) {
+      order = epochOrder(this.folder.samples.length, epoch, this.options.seed, this.options.serial);
+      this.orders.clear();
+      this.orders.set(epoch, order);
+    }
+    return order;
+  }
+
+  /** Starts preparing the batch (epoch, index) if it is not already under way. */
+  prefetch(epoch: number, index: number): void {
+    const key = `${epoch}/${index}`;
+    if (this.pending?.key === key) return;
+    const batch = this.build(epoch, index);
+    // A prefetched batch that is never awaited must not become an unhandled rejection.
+    batch.catch(() => undefined);
+    this.pending = { key, batch };
+  }
+
+  async batch(epoch: number, index: number): Promise<Batch> {
+    this.prefetch(epoch, index);
+    const batch = this.pending!.batch;
+    this.pending = undefined;
+    return batch;
+  }
+
+  private async build(epoch: number, index: number): Promise<Batch> {
+    const { batchSize, multiple, seed, flip } = this.options;
+    const { labelNc, instance } = this.folder;
+    const order = this.order(epoch);
+    const positions = Array.from({ length: batchSize }, (_, b) => index * batchSize + b);
+    const loaded = await Promise.all(positions.map((position) => readSample(this.folder.samples[order[position]!]!.path)));
+    const plans = positions.map((position, b) => {
+      const sample = loaded[b]!;
+      const info = this.folder.samples[order[position]!]!;
+      const random = Random.forLabel(seed, `augment/epoch-${epoch}/position-${position}`);
+      return planCrop({ ...info, height: sample.height, width: sample.width }, multiple, random, flip);
+    });
+    const { height, width } = plans[0]!;
+    const inputChannels = (labelNc > 0 ? labelNc : 3) + (instance ? 1 : 0);
+    const pixels = height * width;
+    const batch: Batch = {
+      count: batchSize,
+      height,
+      width,
+      input: new Float32Array(batchSize * pixels * inputChannels),
+      inputChannels,
+      image: new Float32Array(batchSize * pixels * 3),
+      inst: instance ? new Int32Array(batchSize * pixels) : undefined,
+      firstLabel: {},
+      sources: loaded.map((sample) => sample.source),
+    };
+    plans.forEach((plan, b) => {
+      const sample = loaded[b]!;
+      if (plan.height !== height || plan.width !== width) {
+        throw new InputError(`${sample.source}: crops to ${plan.width}x${plan.height}, not the ${width}x${height} of the rest of the batch`);
+      }
+      fillBatchItem(batch, b, sample, plan, labelNc, instance);
+    });
+    return batch;
+  }
+}

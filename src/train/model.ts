@@ -1,0 +1,154 @@
+/**
+ * The networks being trained: their parameters as tf.Variables, which of
+ * them each optimizer updates (by stage), and the Adam state of each
+ * optimizer, with conversion to and from the checkpoint and optimizer files.
+ *
+ * Optimizers follow the reference: optimizer_G holds G's parameters (only
+ * the outermost enhancer's, `G.model{n}_*`, when training a local enhancer
+ * on a fixed G1) plus E's with --instance-feat; optimizer_D holds D's.
+ * Batch-norm running statistics are buffers, updated by the forward pass,
+ * never by Adam.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { InputError } from '../errors.js';
+import type { Stage } from '../data/checkpoint.js';
+import type { Tensor } from '../data/safetensors.js';
+import type { ArchConfig } from '../model/config.js';
+import { isTrainable, type ParamSpec } from '../model/layers.js';
+import { modelSpecs, trainingNetworks, type NetworkName } from '../model/networks.js';
+import { fromReferenceTensor, referenceShape, toReferenceTensor, toVariables } from '../model/params.js';
+import { adamUpdate, createSlot, type AdamHyperparameters, type AdamSlot } from './adam.js';
+
+export const OPTIMIZERS = Object.freeze({
+  G: 'generator (+ encoder) parameters, stepped on loss_G',
+  D: 'discriminator parameters, stepped on loss_D',
+} as const);
+export type OptimizerName = keyof typeof OPTIMIZERS;
+
+/** One Adam optimizer: its step count and a slot per parameter. */
+export class AdamState {
+  step = 0;
+  readonly slots = new Map<string, AdamSlot>();
+
+  constructor(readonly keys: readonly string[], variables: ReadonlyMap<string, tf.Variable>) {
+    for (const key of keys) {
+      // The master copy of the weights lives here, outside the tensor heap.
+      this.slots.set(key, createSlot(Float32Array.from(variables.get(key)!.dataSync() as Float32Array)));
+    }
+  }
+}
+
+export interface TrainingModel {
+  readonly config: ArchConfig;
+  readonly stage: Stage;
+  readonly networks: readonly NetworkName[];
+  readonly specs: readonly ParamSpec[];
+  readonly specByKey: ReadonlyMap<string, ParamSpec>;
+  readonly variables: Map<string, tf.Variable>;
+  readonly optimizers: Readonly<Record<OptimizerName, AdamState>>;
+}
+
+/** The G parameter keys a stage trains (E's join them in optimizer_G). */
+export function trainedGeneratorKeys(config: ArchConfig, stage: Stage, specs: readonly ParamSpec[]): string[] {
+  const enhancerPrefix = `G.model${config.n_local_enhancers}_`;
+  return specs
+    .filter((spec) => isTrainable(spec))
+    .filter((spec) => spec.key.startsWith('E.') || (spec.key.startsWith('G.') && (stage !== 'local' || spec.key.startsWith(enhancerPrefix))))
+    .map((spec) => spec.key);
+}
+
+/** Takes ownership of `params` (tfjs layouts, every key of the config's training networks). */
+export function createTrainingModel(config: ArchConfig, stage: Stage, params: Map<string, tf.Tensor>): TrainingModel {
+  const networks = trainingNetworks(config);
+  const specs = modelSpecs(config, networks);
+  const variables = toVariables(params, specs);
+  for (const value of params.values()) value.dispose();
+  const generatorKeys = trainedGeneratorKeys(config, stage, specs);
+  const discriminatorKeys = specs.filter((spec) => isTrainable(spec) && spec.key.startsWith('D.')).map((spec) => spec.key);
+  return {
+    config,
+    stage,
+    networks,
+    specs,
+    specByKey: new Map(specs.map((spec) => [spec.key, spec])),
+    variables,
+    optimizers: {
+      G: new AdamState(generatorKeys, variables),
+      D: new AdamState(discriminatorKeys, variables),
+    },
+  };
+}
+
+export function disposeTrainingModel(model: TrainingModel): void {
+  for (const variable of model.variables.values()) variable.dispose();
+  model.variables.clear();
+}
+
+/**
+ * One Adam step of `optimizer` from `gradients` (disposed here), writing
+ * the new weights into the variables.
+ */
+export function applyAdam(model: TrainingModel, name: OptimizerName, gradients: Map<string, tf.Tensor>, hyper: AdamHyperparameters): void {
+  const optimizer = model.optimizers[name];
+  optimizer.step += 1;
+  for (const key of optimizer.keys) {
+    const gradient = gradients.get(key);
+    if (gradient === undefined) throw new Error(`applyAdam: no gradient for ${key}`);
+    const slot = optimizer.slots.get(key)!;
+    adamUpdate(slot, gradient.dataSync() as Float32Array, optimizer.step, hyper);
+    gradient.dispose();
+    gradients.delete(key);
+    const variable = model.variables.get(key)!;
+    const updated = tf.tensor(slot.weights, variable.shape, 'float32');
+    variable.assign(updated);
+    updated.dispose();
+  }
+}
+
+/** Every parameter in the reference's names and layouts, for the checkpoint file. */
+export function checkpointTensors(model: TrainingModel): Map<string, Tensor> {
+  const tensors = new Map<string, Tensor>();
+  for (const spec of model.specs) tensors.set(spec.key, toReferenceTensor(spec, model.variables.get(spec.key)!));
+  return tensors;
+}
+
+/** Moment tensor names in the optimizer file: `<param key>.exp_avg` / `.exp_avg_sq`, as torch's Adam state names them. */
+const MOMENT_SUFFIXES = Object.freeze({ m: '.exp_avg', v: '.exp_avg_sq' } as const);
+
+/** The Adam moments in the reference's layouts, for the optimizer file. */
+export function optimizerTensors(model: TrainingModel): Map<string, Tensor> {
+  const tensors = new Map<string, Tensor>();
+  for (const optimizer of Object.values(model.optimizers)) {
+    for (const [key, slot] of optimizer.slots) {
+      const spec = model.specByKey.get(key)!;
+      for (const moment of ['m', 'v'] as const) {
+        const tensor = tf.tensor(slot[moment], spec.shape as number[], 'float32');
+        tensors.set(`${key}${MOMENT_SUFFIXES[moment]}`, toReferenceTensor(spec, tensor));
+        tensor.dispose();
+      }
+    }
+  }
+  return tensors;
+}
+
+/** Restores the Adam moments and step counts saved by optimizerTensors. */
+export function restoreOptimizers(model: TrainingModel, tensors: ReadonlyMap<string, Tensor>, steps: Record<OptimizerName, number>, source: string): void {
+  for (const [name, optimizer] of Object.entries(model.optimizers) as Array<[OptimizerName, AdamState]>) {
+    optimizer.step = steps[name];
+    for (const [key, slot] of optimizer.slots) {
+      const spec = model.specByKey.get(key)!;
+      for (const moment of ['m', 'v'] as const) {
+        const file = tensors.get(`${key}${MOMENT_SUFFIXES[moment]}`);
+        const name = `${key}${MOMENT_SUFFIXES[moment]}`;
+        if (file === undefined) throw new InputError(`${source}: has no tensor "${name}"`);
+        const expected = referenceShape(spec);
+        if (file.dtype !== 'F32' || file.shape.join() !== expected.join()) {
+          throw new InputError(`${source}: tensor "${name}" is ${file.dtype} [${file.shape.join(', ')}], expected F32 [${expected.join(', ')}]`);
+        }
+        const restored = fromReferenceTensor(spec, file);
+        slot[moment].set(restored.dataSync() as Float32Array);
+        restored.dispose();
+      }
+    }
+  }
+}

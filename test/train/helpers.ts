@@ -1,0 +1,52 @@
+/**
+ * Shared helpers of the training tests: backend, golden train-step files,
+ * and NCHW -> NHWC at the boundary.
+ */
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend } from '../../src/backend/index.js';
+import { readSafetensorsFile } from '../../src/data/tensorFile.js';
+import type { SafetensorsFile, Tensor } from '../../src/data/safetensors.js';
+import { CONFIG_KEYS, resolveConfig, type ArchConfig } from '../../src/model/config.js';
+
+export async function setUpBackend(): Promise<void> {
+  await initBackend('wasm', { log: () => {} });
+}
+
+/** Source tree paths, from dist/test/train. */
+export const REPO_ROOT = join(__dirname, '..', '..', '..');
+export const GOLDEN_DIR = join(REPO_ROOT, 'test', 'golden');
+export const CLI = join(REPO_ROOT, 'bin', 'p2phd');
+
+export interface GoldenStep extends SafetensorsFile {
+  config: ArchConfig;
+  /** The non-architecture part of the golden config (lsgan, lambda_feat, lr, ...). */
+  training: Record<string, unknown>;
+}
+
+export async function readGoldenStep(name: string): Promise<GoldenStep> {
+  const file = await readSafetensorsFile(join(GOLDEN_DIR, `${name}.safetensors`));
+  const raw = JSON.parse(file.metadata['config']!) as Record<string, unknown>;
+  const architecture: Record<string, unknown> = {};
+  const training: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(raw)) {
+    if ((CONFIG_KEYS as readonly string[]).includes(key)) architecture[key] = value;
+    else training[key] = value;
+  }
+  return { ...file, config: resolveConfig(architecture), training };
+}
+
+export function tensorOf(file: SafetensorsFile, name: string): Tensor {
+  const tensor = file.tensors.get(name);
+  if (tensor === undefined) throw new Error(`golden file has no tensor ${name}`);
+  return tensor;
+}
+
+export function nchwToNhwc(tensor: Tensor): tf.Tensor4D {
+  const [n, c, h, w] = tensor.shape as [number, number, number, number];
+  return tf.tidy(() => tf.transpose(tf.tensor4d(Float32Array.from(tensor.data as Float32Array), [n, c, h, w]), [0, 2, 3, 1]));
+}
+
+export function relativeDifference(actual: number, expected: number): number {
+  return Math.abs(actual - expected) / Math.max(Math.abs(expected), 1e-12);
+}
