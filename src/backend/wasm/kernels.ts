@@ -4,6 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { conv2dFilterGradient } from './conv2d-backprop-filter';
+import { conv2dInputGradient } from './conv2d-backprop-input';
 import { registerTensorKernel } from './tensor-kernel';
 
 const WASM = 'wasm';
@@ -30,6 +31,22 @@ function registerConv2dBackpropFilter(): void {
   });
 }
 
+function registerConv2dBackpropInput(): void {
+  registerTensorKernel<tf.Conv2DBackpropInputAttrs>(tf.Conv2DBackpropInput, WASM, (inputs, attrs) => {
+    const dy = inputs['dy'] as tf.Tensor4D;
+    const filter = inputs['filter'] as tf.Tensor4D;
+    if (attrs.dataFormat === 'NCHW') throw new Error('wasm Conv2DBackpropInput: only NHWC is supported');
+    const inputShape = attrs.inputShape as [number, number, number, number];
+    const info = tf.backend_util.computeConv2DInfo(inputShape, filter.shape, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode);
+    return conv2dInputGradient(dy, filter, inputShape, {
+      strideHeight: info.strideHeight,
+      strideWidth: info.strideWidth,
+      padTop: info.padInfo.top,
+      padLeft: info.padInfo.left,
+    });
+  });
+}
+
 let registered = false;
 
 /** Registers p2phd's wasm kernels once. */
@@ -37,4 +54,5 @@ export function registerWasmKernels(): void {
   if (registered) return;
   registered = true;
   registerConv2dBackpropFilter();
+  registerConv2dBackpropInput();
 }

@@ -1,0 +1,117 @@
+/**
+ * Conv2DBackpropInput for wasm as phase-decomposed XNNPACK conv2d.
+ *
+ * tfjs 4.22's wasm kernel is a naive loop (about 3.4 GFLOP/s here). It is the
+ * input gradient of every convolution and the forward pass of every
+ * transposed convolution, so it is rebuilt from the fast forward conv2d:
+ *
+ *   dx[h] = sum over k with (h + padTop - k) divisible by s of dy[(h + padTop - k) / s] * w[k]
+ *
+ * (per spatial axis). Output rows h with the same residue of h + padTop mod s
+ * only meet taps k of that residue, so each of the s*s output phases is a
+ * stride-1 correlation of dy with a flipped sub-filter w[r::s] (in and out
+ * channels swapped), done as one valid conv2d on a padded/cropped window of
+ * dy. No work is spent on the zeros a strided transposed convolution inserts.
+ * The phases are then interleaved into dx.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { spatialWindow } from './conv-geometry';
+
+export interface InputGradientGeometry {
+  strideHeight: number;
+  strideWidth: number;
+  padTop: number;
+  padLeft: number;
+}
+
+/** One output phase along one axis. */
+interface AxisPhase {
+  /** Tap residue: the phase uses taps k = residue, residue + s, ... */
+  residue: number;
+  /** Number of taps of that residue (may be 0 when the kernel is smaller than the stride). */
+  taps: number;
+  /** First dy index the phase's first output reads through its last tap. */
+  firstQuotient: number;
+  /** Output position of the phase's first element (0 <= offset < s). */
+  offset: number;
+  /** Number of outputs in the phase: positions offset, offset + s, ... below size. */
+  count: number;
+}
+
+function axisPhases(size: number, kernel: number, stride: number, pad: number): AxisPhase[] {
+  const phases: AxisPhase[] = [];
+  for (let residue = 0; residue < stride; residue++) {
+    const taps = Math.max(0, Math.ceil((kernel - residue) / stride));
+    // Output h belongs to this phase iff (h + pad) % stride === residue, i.e. h = q*stride + residue - pad.
+    const firstQuotient = Math.ceil((pad - residue) / stride);
+    const offset = firstQuotient * stride + residue - pad;
+    const count = offset < size ? Math.ceil((size - offset) / stride) : 0;
+    phases.push({ residue, taps, firstQuotient, offset, count });
+  }
+  return phases;
+}
+
+/** Flipped sub-filter w[rh::sh, rw::sw] with channels swapped: [th, tw, outC, inC]. */
+function phaseFilter(filter: tf.Tensor4D, rowPhase: AxisPhase, colPhase: AxisPhase, sh: number, sw: number): tf.Tensor4D {
+  const [kernelHeight, kernelWidth, inChannels, outChannels] = filter.shape;
+  let sub: tf.Tensor4D = filter;
+  if (sh !== 1 || sw !== 1) {
+    sub = tf.stridedSlice(
+      filter,
+      [rowPhase.residue, colPhase.residue, 0, 0],
+      [kernelHeight, kernelWidth, inChannels, outChannels],
+      [sh, sw, 1, 1],
+    ) as tf.Tensor4D;
+  }
+  return tf.transpose(tf.reverse(sub, [0, 1]), [0, 1, 3, 2]);
+}
+
+export function conv2dInputGradient(
+  dy: tf.Tensor4D,
+  filter: tf.Tensor4D,
+  inputShape: [number, number, number, number],
+  geometry: InputGradientGeometry,
+): tf.Tensor4D {
+  const [batch, height, width, inChannels] = inputShape;
+  const [kernelHeight, kernelWidth] = filter.shape;
+  const { strideHeight: sh, strideWidth: sw, padTop, padLeft } = geometry;
+  const rowPhases = axisPhases(height, kernelHeight, sh, padTop);
+  const colPhases = axisPhases(width, kernelWidth, sw, padLeft);
+
+  const phaseOutput = (rows: AxisPhase, cols: AxisPhase, padToRows: number, padToCols: number): tf.Tensor4D => {
+    if (rows.count === 0 || cols.count === 0 || rows.taps === 0 || cols.taps === 0) {
+      return tf.zeros([batch, padToRows, padToCols, inChannels]);
+    }
+    const window = spatialWindow(
+      dy,
+      rows.firstQuotient - rows.taps + 1,
+      rows.count + rows.taps - 1,
+      cols.firstQuotient - cols.taps + 1,
+      cols.count + cols.taps - 1,
+    );
+    const out = tf.conv2d(window, phaseFilter(filter, rows, cols, sh, sw), 1, 'valid');
+    if (rows.count === padToRows && cols.count === padToCols) return out;
+    return tf.pad(out, [
+      [0, 0],
+      [0, padToRows - rows.count],
+      [0, padToCols - cols.count],
+      [0, 0],
+    ]);
+  };
+
+  if (sh === 1 && sw === 1) return phaseOutput(rowPhases[0]!, colPhases[0]!, height, width);
+
+  // Interleave: phases indexed by output offset; every phase padded to the largest count.
+  const rowsPerPhase = Math.ceil(height / sh);
+  const colsPerPhase = Math.ceil(width / sw);
+  const byOffset = <T extends { offset: number }>(phases: T[]): T[] => [...phases].sort((a, b) => a.offset - b.offset);
+  const phaseRows = byOffset(rowPhases).map((rows) => {
+    const columns = byOffset(colPhases).map((cols) => phaseOutput(rows, cols, rowsPerPhase, colsPerPhase));
+    // [N, R, C, sw, Ci] -> [N, R, C*sw, Ci]: columns of the phases alternate.
+    return tf.reshape(tf.stack(columns, 3), [batch, rowsPerPhase, colsPerPhase * sw, inChannels]);
+  });
+  // [N, R, sh, C*sw, Ci] -> [N, R*sh, C*sw, Ci]: rows alternate.
+  const interleaved = tf.reshape(tf.stack(phaseRows, 2), [batch, rowsPerPhase * sh, colsPerPhase * sw, inChannels]);
+  if (rowsPerPhase * sh === height && colsPerPhase * sw === width) return interleaved as tf.Tensor4D;
+  return tf.slice(interleaved, [0, 0, 0, 0], [-1, height, width, -1]) as tf.Tensor4D;
+}
