@@ -164,3 +164,13 @@ export function generatorSizeMultiple(config: ArchConfig): number {
   const enhancers = config.netG === 'local' ? config.n_local_enhancers : 0;
   return 2 ** (config.n_downsample_global + enhancers);
 }
+
+/**
+ * What H and W of a network input must be multiples of: G's requirement,
+ * and E's (its output is concatenated to G's input) with instance features.
+ * Both are powers of two, so the larger is a multiple of the smaller.
+ */
+export function inputSizeMultiple(config: ArchConfig): number {
+  const generator = generatorSizeMultiple(config);
+  return config.instance_feat ? Math.max(generator, 2 ** config.n_downsample_E) : generator;
+}

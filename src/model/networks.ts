@@ -90,6 +90,20 @@ export function trainingNetworks(config: ArchConfig): NetworkName[] {
   return config.instance_feat ? ['G', 'D', 'E'] : ['G', 'D'];
 }
 
+/**
+ * The generator parameters `train local` updates, as the reference's
+ * niter_fix_global: those whose state_dict key starts with
+ * `model{n_local_enhancers}`, i.e. the finest enhancer's front and back end
+ * (every other generator parameter stays frozen).
+ */
+export function finestEnhancerKeys(config: ArchConfig): string[] {
+  if (config.netG !== 'local') throw new Error('finestEnhancerKeys: the config has no local enhancer');
+  const prefix = `G.model${config.n_local_enhancers}_`;
+  return networkSpecs(config, 'G')
+    .map((spec) => spec.key)
+    .filter((key) => key.startsWith(prefix));
+}
+
 /** G (global or local, per the config) on NHWC input [labels | edges | features]; output NHWC in [-1, 1]. */
 export function generate(config: ArchConfig, params: Params, input: tf.Tensor4D, options: ForwardOptions): tf.Tensor4D {
   return config.netG === 'global'

@@ -119,9 +119,44 @@ export class Random {
     return mean + std * radius * Math.cos(angle);
   }
 
-  /** Fills `out` with N(mean, std) samples. */
+  /**
+   * Fills `out` with N(mean, std) samples. This initialises up to ~180M
+   * weights, so it is the hot loop: the generator is inlined on local
+   * variables and normals come in pairs from Marsaglia's polar method
+   * (no trigonometry) on 32-bit uniforms, which float32 weights cannot tell
+   * from finer ones.
+   */
   fillNormal(out: Float32Array, mean: number, std: number): Float32Array {
-    for (let i = 0; i < out.length; i++) out[i] = this.normal(mean, std);
+    let s0 = this.s0 | 0;
+    let s1 = this.s1 | 0;
+    let s2 = this.s2 | 0;
+    let s3 = this.s3 | 0;
+    const next = (): number => {
+      const result = Math.imul(rotl(Math.imul(s1, 5), 7), 9) >>> 0;
+      const t = s1 << 9;
+      s2 ^= s0;
+      s3 ^= s1;
+      s1 ^= s2;
+      s0 ^= s3;
+      s2 ^= t;
+      s3 = (s3 << 11) | (s3 >>> 21);
+      return result;
+    };
+    const scale = 2 / 4294967296;
+    let i = 0;
+    while (i < out.length) {
+      const u = next() * scale - 1;
+      const v = next() * scale - 1;
+      const r = u * u + v * v;
+      if (r >= 1 || r === 0) continue;
+      const factor = std * Math.sqrt((-2 * Math.log(r)) / r);
+      out[i++] = mean + u * factor;
+      if (i < out.length) out[i++] = mean + v * factor;
+    }
+    this.s0 = s0;
+    this.s1 = s1;
+    this.s2 = s2;
+    this.s3 = s3;
     return out;
   }
 
