@@ -9,10 +9,19 @@ import { InputError } from '../../src/errors.js';
 import { createRandom } from '../../scripts/make-fixtures.js';
 import { temporaryFolder } from './helpers.js';
 
-/** Samples with structure (runs, gradients) and noise, so every filter type gets real work. */
+/**
+ * Samples with structure (gradients), full-range noise and noise over a few
+ * values (which makes Paeth's tie rules matter), so every filter type and
+ * every branch of its reversal gets real work.
+ */
 function sampleData(count: number, maxValue: number, seed: number): number[] {
   const random = createRandom(seed);
-  return Array.from({ length: count }, (_, i) => (i % 7 < 3 ? Math.floor(random() * (maxValue + 1)) : (i * 37) % (maxValue + 1)));
+  return Array.from({ length: count }, (_, i) => {
+    const kind = Math.floor(i / 97) % 3;
+    if (kind === 0) return Math.floor(random() * (maxValue + 1));
+    if (kind === 1) return Math.min(maxValue, Math.floor(random() * 4) * 3);
+    return (i * 37) % (maxValue + 1);
+  });
 }
 
 const FILTERS: FilterChoice[] = [0, 1, 2, 3, 4, 'adaptive'];
@@ -27,7 +36,7 @@ async function roundTrip(image: PngImage, filter: FilterChoice): Promise<void> {
 test('gray PNGs of every bit depth round-trip exactly through every filter type', async () => {
   // Odd widths make rows end mid-byte at depths below 8.
   for (const bitDepth of [1, 2, 4, 8, 16] as const) {
-    const [width, height] = [13, 5];
+    const [width, height] = [61, 17];
     const samples = sampleData(width * height, 2 ** bitDepth - 1, bitDepth);
     for (const filter of FILTERS) await roundTrip({ width, height, bitDepth, colorType: PngColorType.gray, samples }, filter);
   }
@@ -36,8 +45,8 @@ test('gray PNGs of every bit depth round-trip exactly through every filter type'
 test('RGB, RGBA and gray+alpha at 8 and 16 bits round-trip exactly', async () => {
   for (const [colorType, channels] of [[PngColorType.rgb, 3], [PngColorType.rgba, 4], [PngColorType.grayAlpha, 2]] as const) {
     for (const bitDepth of [8, 16] as const) {
-      const samples = sampleData(9 * 4 * channels, 2 ** bitDepth - 1, colorType * 100 + bitDepth);
-      for (const filter of FILTERS) await roundTrip({ width: 9, height: 4, bitDepth, colorType, samples }, filter);
+      const samples = sampleData(29 * 11 * channels, 2 ** bitDepth - 1, colorType * 100 + bitDepth);
+      for (const filter of FILTERS) await roundTrip({ width: 29, height: 11, bitDepth, colorType, samples }, filter);
     }
   }
 });
