@@ -1,6 +1,33 @@
 import type { Command } from 'commander';
-import { addCommonOptions, notImplemented } from './common.js';
+import { UsageError } from '../errors.js';
+import { action, addCommonOptions, parseShard, type Shard } from './common.js';
+
+interface EncodeFlags {
+  data: string;
+  checkpoint: string;
+  out: string;
+  shard?: Shard;
+}
 
 export function registerEncode(program: Command): void {
-  addCommonOptions(program.command('encode').description('run a trained encoder E over samples -> per-instance features')).action(notImplemented('encode'));
+  addCommonOptions(
+    program
+      .command('encode')
+      .description('run a trained encoder E over samples -> per-instance features')
+      .requiredOption('--data <dir>', 'sample files (from preprocess, with photos and instance maps)')
+      .requiredOption('--checkpoint <file|dir>', 'checkpoint with an encoder (trained with --instance-feat); a run folder means its latest.safetensors')
+      .requiredOption('--out <file>', 'features file to write ("-" = stdout, e.g. piped into p2phd cluster --features -)')
+      .option('--shard <index/count>', 'take every COUNT-th sample from INDEX (0-based); merge the shards with p2phd cluster', parseShard),
+  ).action(
+    action<EncodeFlags>(async (flags, context) => {
+      if (flags.out === '-' && context.common.json) throw new UsageError('--json and --out - both want stdout: write the features file to a path, or drop --json');
+      const { runEncodeStage } = await import('../synthesis/encodeStage.js');
+      await context.useBackend();
+      const summary = await runEncodeStage(
+        { data: flags.data, checkpoint: flags.checkpoint, out: flags.out, ...(flags.shard !== undefined ? { shard: flags.shard } : {}) },
+        context.log,
+      );
+      context.emitJson(summary);
+    }),
+  );
 }
