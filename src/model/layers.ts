@@ -240,6 +240,12 @@ function runLayer(layer: Layer, prefix: string, x: tf.Tensor4D, params: Params, 
   }
 }
 
+/**
+ * Runs layers one by one, freeing each intermediate as soon as the next
+ * exists: at inference the peak is about two activations instead of every
+ * layer's (GBs for the default G at 1024x512). Under tf.grads this is safe:
+ * the engine keeps its own clones of what backprop needs.
+ */
 function runLayers(
   layers: readonly Layer[],
   prefix: string,
@@ -247,16 +253,17 @@ function runLayers(
   params: Params,
   options: ForwardOptions,
 ): tf.Tensor4D {
-  return tf.tidy(() => {
-    let y = x;
-    layers.forEach((layer, index) => {
-      y = runLayer(layer, `${prefix}.${index}`, y, params, options);
-    });
-    return y;
+  let y = x;
+  layers.forEach((layer, index) => {
+    const input = y;
+    y = tf.tidy(() => runLayer(layer, `${prefix}.${index}`, input, params, options));
+    if (input !== x) input.dispose();
   });
+  // Never hand back the caller's own tensor: the result is always the caller's to dispose.
+  return y === x ? x.clone() : y;
 }
 
-/** Runs a Sequential on NHWC input. Intermediate tensors are disposed. */
+/** Runs a Sequential on NHWC input; returns a new tensor, intermediates freed. */
 export function runSequential(sequential: Sequential, x: tf.Tensor4D, params: Params, options: ForwardOptions): tf.Tensor4D {
   return runLayers(sequential.layers, sequential.name, x, params, options);
 }
