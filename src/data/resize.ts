@@ -77,16 +77,28 @@ export function checkTargetSize(target: Size, input: Size, source: string): void
 
 /**
  * Source index of each destination index for nearest sampling by the
- * pixel-centre rule: floor((dst + 0.5) * srcSize / dstSize), computed in
- * integers as floor((2 dst + 1) srcSize / (2 dstSize)) so no rounding error
- * can move a boundary. 2048 -> 512 gives 2, 6, 10, ... (4x + 2), as PIL.
+ * pixel-centre rule, floor((dst + 0.5) * srcSize / dstSize), computed the way
+ * PIL computes it (ImagingScaleAffine): the position starts at scale / 2 and
+ * grows by scale = srcSize / dstSize in double precision, truncated at each
+ * step. The running sum matters: where the exact value is an integer (a tie,
+ * e.g. 2 -> 7 at x = 3, or 292 -> 286 at x = 214) PIL's sum lands just below
+ * it and takes the lower index, and the reference's label maps were made by
+ * PIL. For power-of-two ratios (2048 -> 1024, 512: 4x + 2) both agree exactly.
  */
 export function nearestIndices(srcSize: number, dstSize: number): Int32Array {
   const indices = new Int32Array(dstSize);
+  const scale = srcSize / dstSize;
+  let position = scale * 0.5;
   for (let dst = 0; dst < dstSize; dst++) {
-    indices[dst] = Math.min(srcSize - 1, Math.floor(((2 * dst + 1) * srcSize) / (2 * dstSize)));
+    indices[dst] = Math.min(srcSize - 1, Math.trunc(position));
+    position += scale;
   }
   return indices;
+}
+
+/** The pixel-centre rule in exact integer arithmetic (differs from PIL only at ties; see nearestIndices). */
+export function exactNearestIndex(dst: number, srcSize: number, dstSize: number): number {
+  return Math.floor(((2 * dst + 1) * srcSize) / (2 * dstSize));
 }
 
 type IntArray = Uint8Array | Uint16Array | Int32Array;

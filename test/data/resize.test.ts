@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { nearestIndices, resizeNearest, roundHalfEven, targetSize, type ResizeSettings } from '../../src/data/resize.js';
+import { exactNearestIndex, nearestIndices, resizeNearest, roundHalfEven, targetSize, type ResizeSettings } from '../../src/data/resize.js';
 
 const settings = (mode: ResizeSettings['mode'], loadSize = 1024): ResizeSettings => ({ mode, loadSize, fineSize: 512, sizeBase: 16 });
 
@@ -19,6 +19,20 @@ test('nearest indices follow the pixel-centre rule floor((dst + 0.5) * src / dst
   assert.deepEqual([...nearestIndices(2, 5)], [0, 0, 1, 1, 1]);
   // Upscale by 2 repeats each index twice.
   assert.deepEqual([...nearestIndices(3, 6)], [0, 0, 1, 1, 2, 2]);
+});
+
+test("at exact ties the indices follow PIL's running double sum, not exact arithmetic", () => {
+  // 2 -> 7, x = 3: (3.5) * 2/7 = 1 exactly, but PIL's sum of 2/7 steps is 0.9999999999999999 -> 0.
+  assert.equal(exactNearestIndex(3, 2, 7), 1);
+  assert.equal(nearestIndices(2, 7)[3], 0);
+  // A downscale (resize_and_crop to 286): 292 -> 286, x = 214: exact 219, PIL 218.
+  assert.equal(exactNearestIndex(214, 292, 286), 219);
+  assert.equal(nearestIndices(292, 286)[214], 218);
+  // Away from ties the two agree everywhere.
+  for (const [src, dst] of [[2048, 1024], [2048, 512], [1024, 256], [5, 3], [3, 8]] as const) {
+    const indices = nearestIndices(src, dst);
+    for (let x = 0; x < dst; x++) assert.equal(indices[x], exactNearestIndex(x, src, dst), `${src} -> ${dst} at ${x}`);
+  }
 });
 
 test('resizeNearest picks rows and columns by those indices and keeps the array type', () => {
