@@ -63,16 +63,16 @@ function filterGradient(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: Shape4, st
   return tf.engine().runKernel(tf.Conv2DBackpropFilter, { x, dy }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
 }
 
-async function onBoth(fn: () => tf.Tensor): Promise<{ wasm: Float32Array; cpu: Float32Array; shape: number[] }> {
+async function onBoth(fn: () => tf.Tensor): Promise<{ wasm: tf.TypedArray; cpu: tf.TypedArray; shape: number[] }> {
   await useBackend('cpu');
   const expected = fn();
-  const cpu = expected.dataSync() as Float32Array;
+  const cpu = expected.dataSync() as tf.TypedArray;
   const shape = expected.shape;
   expected.dispose();
   await useBackend('wasm');
   const actual = fn();
   assert.deepEqual(actual.shape, shape);
-  const wasm = actual.dataSync() as Float32Array;
+  const wasm = actual.dataSync() as tf.TypedArray;
   actual.dispose();
   return { wasm, cpu, shape };
 }
@@ -113,6 +113,20 @@ describe('wasm kernels match the cpu backend', () => {
         tf.tidy(() => tf.conv2d(tf.tensor4d(xValues, c.xShape), tf.tensor4d(filterValues, c.filterShape), c.stride, c.pad)),
       );
       assert.ok(relativeError(wasm, cpu) < 1e-5, c.label);
+    }
+  });
+
+  it('Slice (ranks 1-5, partial and whole dimensions, int32 too)', async () => {
+    const random = randomGenerator(17);
+    for (let trial = 0; trial < 60; trial++) {
+      const rank = randomInt(random, 1, 5);
+      const shape = Array.from({ length: rank }, () => randomInt(random, 1, 6));
+      const begin = shape.map((extent) => randomInt(random, 0, extent - 1));
+      const size = shape.map((extent, d) => (random() < 0.3 ? -1 : randomInt(random, 0, extent - begin[d]!)));
+      const dtype = random() < 0.2 ? 'int32' : 'float32';
+      const values = Array.from(randomValues(random, shape.reduce((a, b) => a * b)), (v) => (dtype === 'int32' ? Math.round(v * 100) : v));
+      const { wasm, cpu } = await onBoth(() => tf.tidy(() => tf.slice(tf.tensor(values, shape, dtype), begin, size)));
+      assert.deepEqual(Array.from(wasm), Array.from(cpu), `shape ${shape} begin ${begin} size ${size}`);
     }
   });
 

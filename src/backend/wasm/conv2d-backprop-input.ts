@@ -51,19 +51,38 @@ function axisPhases(size: number, kernel: number, stride: number, pad: number): 
   return phases;
 }
 
-/** Flipped sub-filter w[rh::sh, rw::sw] with channels swapped: [th, tw, outC, inC]. */
-function phaseFilter(filter: tf.Tensor4D, rowPhase: AxisPhase, colPhase: AxisPhase, sh: number, sw: number): tf.Tensor4D {
-  const [kernelHeight, kernelWidth, inChannels, outChannels] = filter.shape;
-  let sub: tf.Tensor4D = filter;
-  if (sh !== 1 || sw !== 1) {
-    sub = tf.stridedSlice(
-      filter,
-      [rowPhase.residue, colPhase.residue, 0, 0],
-      [kernelHeight, kernelWidth, inChannels, outChannels],
-      [sh, sw, 1, 1],
-    ) as tf.Tensor4D;
+/**
+ * Flipped sub-filter w[rh::sh, rw::sw] with channels swapped, [th, tw, outC, inC],
+ * built in JS: filters are small, and tfjs's wasm StridedSlice and Reverse are
+ * naive loops that cost more than the arithmetic here.
+ */
+function phaseFilter(
+  filterValues: Float32Array,
+  filterShape: readonly number[],
+  rowPhase: AxisPhase,
+  colPhase: AxisPhase,
+  sh: number,
+  sw: number,
+): tf.Tensor4D {
+  const [, kernelWidth, inChannels, outChannels] = filterShape as [number, number, number, number];
+  const rows = rowPhase.taps;
+  const cols = colPhase.taps;
+  const out = new Float32Array(rows * cols * outChannels * inChannels);
+  for (let m = 0; m < rows; m++) {
+    // Flip: output tap m reads filter row residue + s * (taps - 1 - m).
+    const kh = rowPhase.residue + sh * (rows - 1 - m);
+    for (let n = 0; n < cols; n++) {
+      const kw = colPhase.residue + sw * (cols - 1 - n);
+      const source = (kh * kernelWidth + kw) * inChannels * outChannels;
+      const target = (m * cols + n) * outChannels * inChannels;
+      for (let ci = 0; ci < inChannels; ci++) {
+        for (let co = 0; co < outChannels; co++) {
+          out[target + co * inChannels + ci] = filterValues[source + ci * outChannels + co]!;
+        }
+      }
+    }
   }
-  return tf.transpose(tf.reverse(sub, [0, 1]), [0, 1, 3, 2]);
+  return tf.tensor4d(out, [rows, cols, outChannels, inChannels]);
 }
 
 export function conv2dInputGradient(
@@ -75,6 +94,7 @@ export function conv2dInputGradient(
   const [batch, height, width, inChannels] = inputShape;
   const [kernelHeight, kernelWidth] = filter.shape;
   const { strideHeight: sh, strideWidth: sw, padTop, padLeft } = geometry;
+  const filterValues = filter.dataSync() as Float32Array;
   const rowPhases = axisPhases(height, kernelHeight, sh, padTop);
   const colPhases = axisPhases(width, kernelWidth, sw, padLeft);
 
@@ -89,7 +109,7 @@ export function conv2dInputGradient(
       cols.firstQuotient - cols.taps + 1,
       cols.count + cols.taps - 1,
     );
-    const out = tf.conv2d(window, phaseFilter(filter, rows, cols, sh, sw), 1, 'valid');
+    const out = tf.conv2d(window, phaseFilter(filterValues, filter.shape, rows, cols, sh, sw), 1, 'valid');
     if (rows.count === padToRows && cols.count === padToCols) return out;
     return tf.pad(out, [
       [0, 0],

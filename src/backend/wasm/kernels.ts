@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { conv2dFilterGradient } from './conv2d-backprop-filter';
 import { conv2dInputGradient } from './conv2d-backprop-input';
+import { asWasmBackend, copyBox } from './heap-views';
 import { registerTensorKernel } from './tensor-kernel';
 
 const WASM = 'wasm';
@@ -47,12 +48,40 @@ function registerConv2dBackpropInput(): void {
   });
 }
 
+/**
+ * Slice without tfjs's full copy of the input (its wasm Slice reads the whole
+ * tensor out of the heap on every call): views and one `set` per contiguous run.
+ */
+function registerSlice(): void {
+  const original = tf.getKernel(tf.Slice, WASM);
+  if (original == null) throw new Error('tfjs-backend-wasm has no Slice kernel to replace');
+  const originalKernel = original.kernelFunc;
+  tf.unregisterKernel(tf.Slice, WASM);
+  tf.registerKernel({
+    kernelName: tf.Slice,
+    backendName: WASM,
+    kernelFunc: (args) => {
+      const x = args.inputs['x']!;
+      if (x.dtype === 'string') return originalKernel(args);
+      const attrs = args.attrs as unknown as tf.SliceAttrs;
+      const [begin, size] = tf.slice_util.parseSliceParams(x, attrs.begin, attrs.size) as [number[], number[]];
+      const backend = asWasmBackend(args.backend);
+      const out = backend.makeOutput(size, x.dtype);
+      if (size.every((extent) => extent > 0)) {
+        copyBox(backend.typedArrayFromHeap(x), x.shape, begin, size, backend.typedArrayFromHeap(out));
+      }
+      return out;
+    },
+  });
+}
+
 let registered = false;
 
 /** Registers p2phd's wasm kernels once. */
 export function registerWasmKernels(): void {
   if (registered) return;
   registered = true;
+  registerSlice();
   registerConv2dBackpropFilter();
   registerConv2dBackpropInput();
 }

@@ -1,0 +1,65 @@
+/**
+ * Direct access to tensors on the wasm heap, for kernels written in
+ * TypeScript. tfjs's own `readSync` copies the whole tensor out of the heap
+ * (its Slice kernel does that on every call, for any slice size); views do not.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+
+/** The part of tfjs-backend-wasm's BackendWasm these kernels use. */
+export interface WasmBackendLike {
+  typedArrayFromHeap(info: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+}
+
+export function asWasmBackend(backend: unknown): WasmBackendLike {
+  return backend as WasmBackendLike;
+}
+
+/**
+ * Copies the box `begin`..`begin + size` of a row-major array of shape
+ * `shape` into `out`. Trailing dimensions taken whole are merged into one
+ * contiguous run, so the inner loop is a single `set` per run.
+ */
+export function copyBox(
+  source: Float32Array | Int32Array | Uint8Array,
+  shape: readonly number[],
+  begin: readonly number[],
+  size: readonly number[],
+  out: Float32Array | Int32Array | Uint8Array,
+): void {
+  const rank = shape.length;
+  if (rank === 0) {
+    out[0] = source[0]!;
+    return;
+  }
+  const strides = new Array<number>(rank);
+  strides[rank - 1] = 1;
+  for (let d = rank - 2; d >= 0; d--) strides[d] = strides[d + 1]! * shape[d + 1]!;
+  // Innermost dimension of the run: everything after it is taken whole.
+  let runDim = rank - 1;
+  while (runDim > 0 && size[runDim] === shape[runDim] && begin[runDim] === 0) runDim--;
+  const runLength = size[runDim]! * strides[runDim]!;
+  let start = 0;
+  for (let d = 0; d < rank; d++) start += begin[d]! * strides[d]!;
+  if (runDim === 0) {
+    out.set(source.subarray(start, start + runLength));
+    return;
+  }
+  // Odometer over the dimensions before runDim.
+  const index = new Array<number>(runDim).fill(0);
+  let outOffset = 0;
+  let sourceOffset = start;
+  for (;;) {
+    out.set(source.subarray(sourceOffset, sourceOffset + runLength), outOffset);
+    outOffset += runLength;
+    let d = runDim - 1;
+    for (; d >= 0; d--) {
+      index[d]!++;
+      sourceOffset += strides[d]!;
+      if (index[d]! < size[d]!) break;
+      sourceOffset -= index[d]! * strides[d]!;
+      index[d] = 0;
+    }
+    if (d < 0) return;
+  }
+}
