@@ -52,6 +52,8 @@ export interface SynthesizeSummary {
   readonly outputs: string[];
   readonly modelLoadSeconds: number;
   readonly synthesisSeconds: number;
+  /** Per input: decoding, every style's G pass and PNG writing. */
+  readonly imageSeconds: number[];
 }
 
 /** How the feature channels are filled, decided once from the flags and the checkpoint. */
@@ -149,6 +151,7 @@ async function checkStyleMapIds(items: readonly InputItem[], styleMap: StyleMap,
 export async function runSynthesizeStage(config: SynthesizeStageConfig, log: Logger): Promise<SynthesizeSummary> {
   const loadStart = performance.now();
   const checkpoint = await readCheckpoint(config.checkpoint);
+  const readSeconds = (performance.now() - loadStart) / 1000;
   const arch = checkpoint.meta.config;
   checkFlagsAgainstModel(config, arch, checkpoint, log);
   const features = await loadFeatureSource(config, arch);
@@ -163,17 +166,22 @@ export async function runSynthesizeStage(config: SynthesizeStageConfig, log: Log
   }
   prepareOutputFolder(config.out);
 
+  // Model load time = reading the file + building the parameter tensors
+  // (input listing and style-map checks in between are not counted).
+  const paramsStart = performance.now();
   const params = checkpointParams(checkpoint, features.kind === 'encoded' ? ['G', 'E'] : ['G']);
-  const modelLoadSeconds = (performance.now() - loadStart) / 1000;
+  const modelLoadSeconds = readSeconds + (performance.now() - paramsStart) / 1000;
   log.info(`model: ${arch.netG} generator, label_nc ${arch.label_nc}${arch.instance ? ', instance edges' : ''}${arch.instance_feat ? `, ${arch.feat_num} instance features` : ''}; loaded in ${modelLoadSeconds.toFixed(2)} s`);
 
   const stylesPerInput = features.kind === 'clusters' && config.style === 'all' ? Math.max(1, maxClusterCount(features.clusters)) : 1;
   const outputs: string[] = [];
+  const imageSeconds: number[] = [];
   const progress = createProgress('synthesize', items.length, { logger: log });
   const synthesisStart = performance.now();
   let warnedStandIn = false;
   try {
     for (const item of items) {
+      const imageStart = performance.now();
       const input = await item.load();
       const needsInstances = arch.instance || arch.instance_feat;
       if (needsInstances && !input.instanceMap && !warnedStandIn) {
@@ -199,6 +207,7 @@ export async function runSynthesizeStage(config: SynthesizeStageConfig, log: Log
         await writePng(path, toImageBytes(output), input.width, input.height, arch.output_nc);
         outputs.push(path);
       }
+      imageSeconds.push((performance.now() - imageStart) / 1000);
       progress.tick();
     }
   } finally {
@@ -207,7 +216,7 @@ export async function runSynthesizeStage(config: SynthesizeStageConfig, log: Log
   }
   const synthesisSeconds = (performance.now() - synthesisStart) / 1000;
   log.info(`synthesize: ${outputs.length} image(s) from ${items.length} input(s) in ${synthesisSeconds.toFixed(1)} s -> ${config.out}`);
-  return { inputs: items.length, outputs, modelLoadSeconds, synthesisSeconds };
+  return { inputs: items.length, outputs, modelLoadSeconds, synthesisSeconds, imageSeconds };
 }
 
 /**
