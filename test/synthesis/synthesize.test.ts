@@ -1,14 +1,15 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import sharp from 'sharp';
 import { initBackend } from '../../src/backend/index';
 import { createLogger } from '../../src/log';
 import { writeTensorFile } from '../../src/data/tensorFile';
 import { writeClustersFile, type ClusterSet } from '../../src/data/clusters';
 import { makeTensor, type Tensor } from '../../src/data/safetensors';
 import { resolveConfig, type ArchConfig } from '../../src/model/config';
-import { modelSpecs } from '../../src/model/networks';
+import { modelSpecs, type NetworkName } from '../../src/model/networks';
 import { referenceShape } from '../../src/model/params';
 import { Random } from '../../src/model/random';
 import { runSynthesizeStage, type SynthesizeStageConfig } from '../../src/synthesis/synthesizeStage';
@@ -17,10 +18,10 @@ import { goldenTensor, readGolden, readPngPixels, temporaryFolder, writeIdPng } 
 const quiet = createLogger({ quiet: true });
 
 /** A checkpoint of random G weights for `config` (N(0, 0.2), so outputs are far from flat). */
-async function writeRandomCheckpoint(path: string, config: ArchConfig, seed: number): Promise<void> {
+async function writeRandomCheckpoint(path: string, config: ArchConfig, seed: number, networks: NetworkName[] = ['G']): Promise<void> {
   const random = new Random(seed);
   const tensors = new Map<string, Tensor>();
-  for (const spec of modelSpecs(config, ['G'])) {
+  for (const spec of modelSpecs(config, networks)) {
     const shape = referenceShape(spec);
     const values = new Float32Array(shape.reduce((a, b) => a * b, 1));
     tensors.set(spec.key, makeTensor('F32', shape, random.fillNormal(values, 0, 0.2)));
@@ -130,6 +131,25 @@ describe('p2phd synthesize (stage)', () => {
       const first = await readPngPixels(join(out, 'odd_s00.png'));
       const second = await readPngPixels(join(out, 'odd_s01.png'));
       assert.notDeepEqual(first.data, second.data);
+    });
+
+    it('--use-encoded: E encodes the paired photos (any size), one output per input', async () => {
+      const withEncoder = join(folder.path, 'feat-e.safetensors');
+      await writeRandomCheckpoint(withEncoder, config, 7, ['G', 'E']);
+      const photos = join(folder.path, 'photos');
+      mkdirSync(photos, { recursive: true });
+      const random = new Random(3);
+      const photo = Uint8Array.from({ length: width * height * 3 }, () => random.nextInt(256));
+      await sharp(Buffer.from(photo), { raw: { width, height, channels: 3 } }).png().toFile(join(photos, 'odd.png'));
+      const out = join(folder.path, 'encoded-out');
+      const { clusters: _unused, ...withoutClusters } = base(out);
+      await runSynthesizeStage({ ...withoutClusters, checkpoint: withEncoder, useEncoded: true, inputs: { kind: 'files', labels, instances, images: photos } }, quiet);
+      const image = await readPngPixels(join(out, 'odd.png'));
+      assert.deepEqual([image.width, image.height], [width, height]);
+      await assert.rejects(
+        runSynthesizeStage({ ...withoutClusters, checkpoint: withEncoder, useEncoded: true }, quiet),
+        (error: Error & { exitCode?: number }) => error.exitCode === 2 && /--images/.test(error.message),
+      );
     });
 
     it('exits 2 without --clusters for an instance-feature model', async () => {
