@@ -1,9 +1,54 @@
+/**
+ * `p2phd train global | local | joint`: flags in, one request out, the
+ * training module does the rest (src/train/trainer.ts). Heavy modules load
+ * only when a stage runs, so `--help` stays instant.
+ */
 import type { Command } from 'commander';
-import { addCommonOptions, notImplemented } from './common.js';
+import type { Stage } from '../data/checkpoint.js';
+import { action, addCommonOptions } from './common.js';
+import { TRAIN_FLAGS, trainOptions, type TrainFlagName, type TrainFlagValues } from '../train/flags.js';
+
+const STAGE_HELP: Readonly<Record<Stage, string>> = Object.freeze({
+  global: 'train the global generator G1 (+ D, + E)',
+  local: 'train a local enhancer on top of a trained G1 (G1 frozen; needs --init)',
+  joint: 'fine-tune all generator stages (+ D, + E) together',
+});
+
+const SIZES_NOTE = `
+Samples whose size (after the fine_size crop of the *crop resize modes) is not
+a multiple of 2^(n_downsample_global [+ n_local_enhancers]) are trained on
+centred crops of the largest size that is; samples smaller than that multiple
+are refused (exit 3).
+
+Exit codes: 0 done (or --max-steps reached), 2 usage (a run folder holding a
+checkpoint without --resume), 3 bad input, 75 stopped by SIGTERM/SIGINT or
+--time-limit after saving latest.safetensors (continue with --resume).`;
+
+/** The flags the user typed (not defaulted), for --resume's consistency check. */
+function explicitFlags(command: Command): Set<TrainFlagName> {
+  return new Set((Object.keys(TRAIN_FLAGS) as TrainFlagName[]).filter((name) => command.getOptionValueSource(name) === 'cli'));
+}
 
 export function registerTrain(program: Command): void {
   const train = program.command('train').description('train a generator stage (global, local, joint)');
-  addCommonOptions(train.command('global').description('train the global generator G1 (+ D, + E)')).action(notImplemented('train global'));
-  addCommonOptions(train.command('local').description('train a local enhancer on top of a trained G1 (G1 frozen)')).action(notImplemented('train local'));
-  addCommonOptions(train.command('joint').description('fine-tune all generator stages (+ D, + E) together')).action(notImplemented('train joint'));
+  for (const stage of Object.keys(STAGE_HELP) as Stage[]) {
+    const command = addCommonOptions(train.command(stage).description(STAGE_HELP[stage]));
+    for (const option of trainOptions()) command.addOption(option);
+    command.addHelpText('after', SIZES_NOTE);
+    command.action(
+      action<TrainFlagValues>(async (flags, context) => {
+        const { runTraining } = await import('../train/trainer.js');
+        const summary = await runTraining({
+          stage,
+          values: flags,
+          explicit: explicitFlags(command),
+          seed: context.seed,
+          seedExplicit: command.getOptionValueSource('seed') === 'cli',
+          log: context.log,
+          useBackend: context.useBackend,
+        });
+        context.emitJson(summary);
+      }),
+    );
+  }
 }

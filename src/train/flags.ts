@@ -34,13 +34,21 @@ interface FlagSpec<T> {
   readonly type?: T;
 }
 
+/** A flag whose value is undefined when it is not given. */
 function valued<T>(spec: FlagSpec<T>): FlagSpec<T> {
   return Object.freeze(spec);
 }
 
+type Defaulted<T> = FlagSpec<T> & { readonly defaultValue: T };
+
+/** A flag with a commander default: its value is always present. */
+function defaulted<T>(spec: Defaulted<T>): Defaulted<T> {
+  return Object.freeze(spec);
+}
+
 /** A boolean switch; `--no-x` switches default to true (commander's negatable form). */
-function toggle(flags: string, help: string, group: FlagGroup, extra: Partial<FlagSpec<boolean>> = {}): FlagSpec<boolean> {
-  return Object.freeze({ flags, help, group, defaultValue: flags.startsWith('--no-'), ...extra });
+function toggle(flags: string, help: string, group: FlagGroup, extra: Partial<FlagSpec<boolean>> = {}): Defaulted<boolean> {
+  return Object.freeze({ flags, help, group, ...extra, defaultValue: flags.startsWith('--no-') });
 }
 
 const optionalString = (value: string): string => value;
@@ -57,11 +65,11 @@ export const TRAIN_FLAGS = Object.freeze({
   resume: toggle('--resume', 'continue the run in --out from its latest checkpoint', 'paths', { changeableOnResume: true }),
   init: valued<string>({ flags: '--init <ckpt>', help: 'start from this checkpoint (a folder means its latest.safetensors); tensors that fit are loaded', group: 'paths', parse: optionalString }),
 
-  epochs: valued<number>({ flags: '--epochs <n>', help: 'epochs at the initial learning rate (reference niter)', group: 'optimizer', parse: integerFlag('--epochs', 0), defaultValue: 100 }),
-  decayEpochs: valued<number>({ flags: '--decay-epochs <n>', help: 'then epochs of linear decay to zero (reference niter_decay)', group: 'optimizer', parse: integerFlag('--decay-epochs', 0), defaultValue: 100 }),
-  batchSize: valued<number>({ flags: '--batch-size <n>', help: 'samples per step', group: 'optimizer', parse: integerFlag('--batch-size', 1), defaultValue: 1 }),
-  lr: valued<number>({ flags: '--lr <rate>', help: 'initial Adam learning rate', group: 'optimizer', parse: numberFlag('--lr', 0), defaultValue: 0.0002 }),
-  beta1: valued<number>({ flags: '--beta1 <b>', help: 'Adam beta1 (beta2 is 0.999)', group: 'optimizer', parse: numberFlag('--beta1', 0, 0.999999), defaultValue: 0.5 }),
+  epochs: defaulted<number>({ flags: '--epochs <n>', help: 'epochs at the initial learning rate (reference niter)', group: 'optimizer', parse: integerFlag('--epochs', 0), defaultValue: 100 }),
+  decayEpochs: defaulted<number>({ flags: '--decay-epochs <n>', help: 'then epochs of linear decay to zero (reference niter_decay)', group: 'optimizer', parse: integerFlag('--decay-epochs', 0), defaultValue: 100 }),
+  batchSize: defaulted<number>({ flags: '--batch-size <n>', help: 'samples per step', group: 'optimizer', parse: integerFlag('--batch-size', 1), defaultValue: 1 }),
+  lr: defaulted<number>({ flags: '--lr <rate>', help: 'initial Adam learning rate', group: 'optimizer', parse: numberFlag('--lr', 0), defaultValue: 0.0002 }),
+  beta1: defaulted<number>({ flags: '--beta1 <b>', help: 'Adam beta1 (beta2 is 0.999)', group: 'optimizer', parse: numberFlag('--beta1', 0, 0.999999), defaultValue: 0.5 }),
 
   ngf: valued<number>({ flags: '--ngf <n>', help: 'generator filters in the first layer', group: 'architecture', parse: integerFlag('--ngf', 1), defaultHelp: '64 for global; for local, half the --init G1\'s' }),
   nDownsampleGlobal: valued<number>({ flags: '--n-downsample-global <n>', help: 'stride-2 convolutions in G1', group: 'architecture', parse: integerFlag('--n-downsample-global', 0, 10), defaultHelp: '4' }),
@@ -77,19 +85,20 @@ export const TRAIN_FLAGS = Object.freeze({
   nef: valued<number>({ flags: '--nef <n>', help: 'encoder filters in the first layer', group: 'architecture', parse: integerFlag('--nef', 1), defaultHelp: '16' }),
   nDownsampleE: valued<number>({ flags: '--n-downsample-e <n>', help: 'stride-2 convolutions in the encoder', group: 'architecture', parse: integerFlag('--n-downsample-e', 0, 10), defaultHelp: '4' }),
 
-  lambdaFeat: valued<number>({ flags: '--lambda-feat <w>', help: 'weight of the feature-matching and VGG losses', group: 'loss', parse: numberFlag('--lambda-feat', 0), defaultValue: 10 }),
+  lambdaFeat: defaulted<number>({ flags: '--lambda-feat <w>', help: 'weight of the feature-matching and VGG losses', group: 'loss', parse: numberFlag('--lambda-feat', 0), defaultValue: 10 }),
   ganFeatLoss: toggle('--no-gan-feat-loss', 'turn off discriminator feature matching', 'loss'),
   lsgan: toggle('--no-lsgan', 'vanilla GAN loss (sigmoid + BCE) instead of least squares', 'loss'),
   vggWeights: valued<string>({ flags: '--vgg-weights <file>', help: 'safetensors of torchvision vgg19().features: enables the VGG loss', group: 'loss', parse: optionalString }),
-  poolSize: valued<number>({ flags: '--pool-size <n>', help: 'image pool of past fakes shown to D (0: none)', group: 'loss', parse: integerFlag('--pool-size', 0), defaultValue: 0 }),
+  poolSize: defaulted<number>({ flags: '--pool-size <n>', help: 'image pool of past fakes shown to D (0: none)', group: 'loss', parse: integerFlag('--pool-size', 0), defaultValue: 0 }),
 
   flip: toggle('--no-flip', 'no random horizontal flips', 'data'),
   serial: toggle('--serial', 'keep the samples in sorted order (no shuffling)', 'data'),
 
   maxSteps: valued<number>({ flags: '--max-steps <n>', help: 'stop (exit 0) after this many steps in total', group: 'control', parse: integerFlag('--max-steps', 1), changeableOnResume: true }),
   timeLimit: valued<number>({ flags: '--time-limit <minutes>', help: 'save and exit 75 before this much wall time has passed', group: 'control', parse: numberFlag('--time-limit', 0), changeableOnResume: true }),
-  saveEvery: valued<number>({ flags: '--save-every <steps>', help: 'write latest.safetensors every this many steps', group: 'control', parse: integerFlag('--save-every', 1), defaultValue: 1000, changeableOnResume: true }),
-  sampleEvery: valued<number>({ flags: '--sample-every <steps>', help: 'write a samples/ PNG strip every this many steps (and at epoch ends)', group: 'control', parse: integerFlag('--sample-every', 1), defaultValue: 100, changeableOnResume: true }),
+  saveEvery: defaulted<number>({ flags: '--save-every <steps>', help: 'write latest.safetensors every this many steps', group: 'control', parse: integerFlag('--save-every', 1), defaultValue: 1000, changeableOnResume: true }),
+  saveEpochEvery: defaulted<number>({ flags: '--save-epoch-every <n>', help: 'keep an epoch_NNN checkpoint every this many epochs, and after the last (reference save_epoch_freq)', group: 'control', parse: integerFlag('--save-epoch-every', 1), defaultValue: 10, changeableOnResume: true }),
+  sampleEvery: defaulted<number>({ flags: '--sample-every <steps>', help: 'write a samples/ PNG strip every this many steps (and at epoch ends)', group: 'control', parse: integerFlag('--sample-every', 1), defaultValue: 100, changeableOnResume: true }),
 });
 
 export type TrainFlagName = keyof typeof TRAIN_FLAGS;

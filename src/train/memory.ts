@@ -1,0 +1,158 @@
+/**
+ * Does a training configuration fit the wasm heap? Checked before the first
+ * step, so that a run that cannot fit fails at once with a suggestion, never
+ * hours in (and never by tfjs writing past a failed allocation).
+ *
+ * What lives in the tensor heap during a step: every parameter (weights and
+ * buffers), a gradient per trained parameter, and the activations the
+ * backward pass keeps. Adam's moments and the master weights live outside
+ * (see adam.ts). Activations are counted by walking the networks' layer
+ * lists at the training size: the output of every layer is kept by the tape
+ * (the reflect-pad, conv, norm, activation outputs), and the backward pass
+ * holds about as much again at its peak. D runs three times per step (fake
+ * detached, real, fake) and all three tapes stay alive until the backward
+ * pass.
+ */
+import { UsageError } from '../errors.js';
+import type { Stage } from '../data/checkpoint.js';
+import type { ArchConfig } from '../model/config.js';
+import { discriminatorInputChannels, encoderInputChannels, generatorInputChannels } from '../model/config.js';
+import { singleDiscriminator } from '../model/discriminator.js';
+import { encoder } from '../model/encoder.js';
+import { globalGenerator } from '../model/globalGenerator.js';
+import { countParameters, isTrainable, type Layer } from '../model/layers.js';
+import { localEnhancer } from '../model/localEnhancer.js';
+import { discriminatorShape, encoderShape, globalGeneratorShape, localEnhancerShape, modelSpecs, trainingNetworks } from '../model/networks.js';
+import { trainedGeneratorKeys } from './model.js';
+
+/** The wasm32 heap's hard ceiling (tfjs-backend-wasm's build), with room for the runtime and fragmentation. */
+const WASM_HEAP_BYTES = 4294901760;
+const USABLE_FRACTION = 0.85;
+/** Backward-pass working set relative to the forward activations. */
+const BACKWARD_FACTOR = 2;
+
+interface Activation {
+  height: number;
+  width: number;
+  channels: number;
+  /** Floats of every layer output so far. */
+  floats: number;
+}
+
+function walk(layers: readonly Layer[], start: Activation): Activation {
+  let state = { ...start };
+  for (const layer of layers) {
+    switch (layer.kind) {
+      case 'reflectPad':
+        state = { ...state, height: state.height + 2 * layer.pad, width: state.width + 2 * layer.pad };
+        break;
+      case 'conv':
+        state = {
+          ...state,
+          height: Math.floor((state.height + 2 * layer.pad - layer.kernel) / layer.stride) + 1,
+          width: Math.floor((state.width + 2 * layer.pad - layer.kernel) / layer.stride) + 1,
+          channels: layer.outChannels,
+        };
+        break;
+      case 'convTranspose':
+        state = {
+          ...state,
+          height: (state.height - 1) * layer.stride - 2 * layer.pad + layer.kernel + layer.outputPadding,
+          width: (state.width - 1) * layer.stride - 2 * layer.pad + layer.kernel + layer.outputPadding,
+          channels: layer.outChannels,
+        };
+        break;
+      case 'resnetBlock': {
+        const inner = walk(layer.convBlock, { ...state, floats: 0 });
+        state = { ...state, floats: state.floats + inner.floats };
+        break;
+      }
+      default:
+        break;
+    }
+    // Conv and norm outputs carry a bias add / statistics: count two tensors for them.
+    const perOutput = layer.kind === 'conv' || layer.kind === 'convTranspose' || layer.kind === 'norm' ? 2 : 1;
+    if (layer.kind !== 'resnetBlock') state.floats += perOutput * state.height * state.width * state.channels;
+  }
+  return state;
+}
+
+/** Forward activation floats of one sample at height x width, per network pass. */
+export function activationFloats(config: ArchConfig, height: number, width: number): { G: number; D: number; E: number } {
+  const start = (channels: number, h = height, w = width): Activation => ({ height: h, width: w, channels, floats: h * w * channels });
+  let generator = 0;
+  if (config.netG === 'global') {
+    generator = walk(globalGenerator(globalGeneratorShape(config)).layers, start(generatorInputChannels(config))).floats;
+  } else {
+    const { global, enhancers } = localEnhancer(localEnhancerShape(config));
+    const n = enhancers.length;
+    generator = walk(global.layers, start(generatorInputChannels(config), Math.ceil(height / 2 ** n), Math.ceil(width / 2 ** n))).floats;
+    enhancers.forEach(({ frontEnd, backEnd }, index) => {
+      const scale = 2 ** (n - 1 - index);
+      const front = walk(frontEnd.layers, start(generatorInputChannels(config), Math.ceil(height / scale), Math.ceil(width / scale)));
+      generator += front.floats + walk(backEnd.layers, { ...front, floats: 0 }).floats;
+    });
+  }
+  let discriminator = 0;
+  const dShape = discriminatorShape(config);
+  let h = height;
+  let w = width;
+  for (let level = 0; level < config.num_D; level++) {
+    let state = start(discriminatorInputChannels(config), h, w);
+    for (const group of singleDiscriminator(dShape, 0)) state = walk(group.layers, state);
+    discriminator += state.floats;
+    h = Math.floor((h - 1) / 2) + 1;
+    w = Math.floor((w - 1) / 2) + 1;
+  }
+  const encoderFloats = config.instance_feat ? walk(encoder(encoderShape(config)).layers, start(encoderInputChannels(config))).floats : 0;
+  return { G: generator, D: discriminator, E: encoderFloats };
+}
+
+export interface MemoryEstimate {
+  parameterBytes: number;
+  gradientBytes: number;
+  activationBytes: number;
+  totalBytes: number;
+  /** Outside the tensor heap: Adam moments and master weights. */
+  hostBytes: number;
+}
+
+export function estimateTrainingMemory(config: ArchConfig, stage: Stage, size: { height: number; width: number }, batchSize: number): MemoryEstimate {
+  const specs = modelSpecs(config, trainingNetworks(config));
+  const trainedG = new Set(trainedGeneratorKeys(config, stage, specs));
+  const trained = specs.filter((spec) => isTrainable(spec) && (spec.key.startsWith('D.') || trainedG.has(spec.key)));
+  const parameterBytes = 4 * countParameters(specs, 'all');
+  const gradientBytes = 4 * countParameters(trained, 'all');
+  const floats = activationFloats(config, size.height, size.width);
+  const activationBytes = 4 * batchSize * BACKWARD_FACTOR * (floats.G + floats.E + 3 * floats.D);
+  return {
+    parameterBytes,
+    gradientBytes,
+    activationBytes,
+    totalBytes: parameterBytes + gradientBytes + activationBytes,
+    hostBytes: 3 * gradientBytes,
+  };
+}
+
+const GIB = 1024 ** 3;
+
+/** Fails up front (exit 2) when the wasm heap cannot hold a step of this configuration. */
+export function checkTrainingMemory(config: ArchConfig, stage: Stage, size: { height: number; width: number }, batchSize: number, backend: string): MemoryEstimate {
+  const estimate = estimateTrainingMemory(config, stage, size, batchSize);
+  if (backend !== 'wasm') return estimate;
+  const budget = WASM_HEAP_BYTES * USABLE_FRACTION;
+  if (estimate.totalBytes > budget) {
+    const suggestions: string[] = [];
+    if (batchSize > 1) suggestions.push(`--batch-size ${Math.max(1, Math.floor((batchSize * (budget - estimate.parameterBytes - estimate.gradientBytes)) / estimate.activationBytes))}`);
+    suggestions.push('smaller samples (preprocess with a smaller --load-size or a crop mode)');
+    if (config.ngf > 32) suggestions.push(`--ngf ${config.ngf / 2}`);
+    if (config.n_blocks_global > 3) suggestions.push(`--n-blocks-global ${Math.ceil(config.n_blocks_global / 2)}`);
+    suggestions.push('--backend tensorflow (no 4 GB cap) where the native binding installs');
+    throw new UsageError(
+      `this configuration needs about ${(estimate.totalBytes / GIB).toFixed(1)} GiB of tensor memory per step at ${size.width}x${size.height}, batch ${batchSize} ` +
+        `(weights ${(estimate.parameterBytes / GIB).toFixed(2)}, gradients ${(estimate.gradientBytes / GIB).toFixed(2)}, activations ${(estimate.activationBytes / GIB).toFixed(2)}); ` +
+        `the wasm backend's heap stops at 4 GiB. Try: ${suggestions.join('; or ')}`,
+    );
+  }
+  return estimate;
+}

@@ -1,0 +1,457 @@
+/**
+ * `p2phd train <stage>`: everything between parsed flags and exit code.
+ *
+ * Prepare (cheap checks first, so refusals are instant): the run folder,
+ * the options (new, or the stored ones on --resume), the samples, the
+ * architecture, the parameters (fresh, --init, or the latest checkpoint with
+ * its optimizer state); then the loop of the reference's train.py: epochs of
+ * steps, the lr stepped at epoch ends, `latest` every --save-every steps and
+ * at epoch ends, epoch checkpoints, sample strips, one log.jsonl line per
+ * step; stopping for --max-steps (exit 0), a signal or --time-limit (save,
+ * exit 75), or a non-finite loss (no save: the last good checkpoint stays).
+ */
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { ExitCode, InputError, P2phdError, StoppedError, UsageError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { createProgress } from '../log.js';
+import type { BackendInfo } from '../backend/index.js';
+import { initialiseFromCheckpoint, readCheckpoint, type Stage } from '../data/checkpoint.js';
+import { makeTensor } from '../data/safetensors.js';
+import { writeTensorFile, type TensorFile } from '../data/tensorFile.js';
+import { generatorSizeMultiple, resolveConfig, type ArchConfig } from '../model/config.js';
+import { instanceSegments } from '../model/encoder.js';
+import { disposeVgg19, readVgg19, type Vgg19 } from '../model/losses.js';
+import { modelSpecs, trainingNetworks } from '../model/networks.js';
+import { initParams, loadParams } from '../model/params.js';
+import { Random } from '../model/random.js';
+import { VERSION } from '../version.js';
+import { readPair, writePair } from './checkpointPair.js';
+import { BatchLoader, checkTrainingSizes, openSampleFolder, stepsPerEpoch, type Batch, type SampleFolder } from './data.js';
+import { TRAIN_FLAGS, requirePaths, type TrainFlagName, type TrainFlagValues } from './flags.js';
+import { ImagePool } from './imagePool.js';
+import { checkTrainingMemory } from './memory.js';
+import { checkpointTensors, createTrainingModel, disposeTrainingModel, optimizerTensors, restoreOptimizers, type TrainingModel } from './model.js';
+import { RUN_FILES, RunFolder, StepLog } from './runFolder.js';
+import { writeStrip } from './sampleStrip.js';
+import { learningRateForEpoch, totalEpochs, type Schedule } from './schedule.js';
+import {
+  ADAM_BETA2,
+  ADAM_EPSILON,
+  architectureOverrides,
+  checkResumeFlags,
+  resolveTrainingArchitecture,
+  settingsFromFlags,
+  type TrainSettings,
+} from './settings.js';
+import { applyStep, computeStepGradients, LOSS_NAMES, nonFiniteLoss, type LossSettings, type LossValues } from './step.js';
+import { StopControl } from './stopControl.js';
+
+export interface TrainRequest {
+  stage: Stage;
+  values: TrainFlagValues;
+  /** Flags given on the command line (not defaulted). */
+  explicit: ReadonlySet<TrainFlagName>;
+  seed: number;
+  seedExplicit: boolean;
+  log: Logger;
+  useBackend: () => Promise<BackendInfo>;
+}
+
+export interface TrainSummary {
+  stage: Stage;
+  out: string;
+  step: number;
+  epoch: number;
+  latest: string;
+  losses?: LossValues;
+  secondsPerStep?: number;
+  stopped?: string;
+}
+
+/** Where the loop stands: the next batch is (epoch, index); `step` steps are done. */
+export interface Position {
+  epoch: number;
+  index: number;
+  step: number;
+}
+
+/** What options.json holds. */
+interface StoredOptions {
+  p2phd_version: string;
+  run_id: string;
+  stage: Stage;
+  settings: TrainSettings;
+  config: ArchConfig;
+}
+
+/** Run-control flags take this invocation's values on --resume. */
+const PER_INVOCATION: readonly TrainFlagName[] = (Object.keys(TRAIN_FLAGS) as TrainFlagName[]).filter(
+  (name) => (TRAIN_FLAGS[name] as { changeableOnResume?: boolean }).changeableOnResume,
+);
+
+function parseStoredOptions(raw: Record<string, unknown>, source: string): StoredOptions {
+  const stage = raw['stage'];
+  if (stage !== 'global' && stage !== 'local' && stage !== 'joint') throw new UsageError(`${source}: no valid "stage"`);
+  if (typeof raw['settings'] !== 'object' || raw['settings'] === null) throw new UsageError(`${source}: no "settings"`);
+  const config = resolveConfig(raw['config'], (message) => new UsageError(`${source}: ${message}`));
+  return { p2phd_version: String(raw['p2phd_version']), run_id: String(raw['run_id']), stage, settings: raw['settings'] as TrainSettings, config };
+}
+
+/** Checkpoint metadata the trainer reads back (the checkpoint module validates the rest). */
+function checkpointConfig(file: TensorFile): ArchConfig {
+  return resolveConfig(file.p2phd['config'], (message) => new InputError(`${file.source}: checkpoint config: ${message}`));
+}
+
+function numberField(file: TensorFile, path: string[], fallback?: number): number {
+  let value: unknown = file.p2phd;
+  for (const key of path) value = (value as Record<string, unknown> | undefined)?.[key];
+  if (typeof value === 'number' && Number.isFinite(value)) return value;
+  if (fallback !== undefined) return fallback;
+  throw new InputError(`${file.source}: optimizer metadata has no valid ${path.join('.')}`);
+}
+
+function formatLosses(losses: LossValues): Record<string, string> {
+  const fields: Record<string, string> = {};
+  for (const name of LOSS_NAMES) fields[name] = losses[name].toFixed(3);
+  return fields;
+}
+
+export async function runTraining(request: TrainRequest): Promise<TrainSummary> {
+  const { stage, values, log } = request;
+  const paths = requirePaths(values);
+  const run = new RunFolder(paths.out);
+
+  // --- Options: new, or the run's own on --resume (cheap checks first). ---
+  let stored: StoredOptions | undefined;
+  let settings: TrainSettings;
+  if (values.resume) {
+    await run.prepareResume();
+    stored = parseStoredOptions(await run.readOptions(), run.options);
+    checkResumeFlags(
+      { stage: stored.stage, settings: stored.settings as unknown as Record<string, unknown>, config: stored.config },
+      stage,
+      request.explicit,
+      values,
+      request.seedExplicit ? request.seed : undefined,
+    );
+    const current: Record<string, unknown> = { ...stored.settings, data: paths.data, resume: true };
+    for (const name of PER_INVOCATION) current[name] = values[name];
+    settings = Object.freeze(current) as TrainSettings;
+  } else {
+    if (stage === 'local' && values.init === undefined) {
+      throw new UsageError('train local needs --init: a G1 checkpoint (from train global) whose weights the enhancer builds on');
+    }
+    await run.prepareNew();
+    settings = settingsFromFlags(values, stage, request.seed, paths);
+  }
+  const runId = stored?.run_id ?? randomBytes(6).toString('hex');
+  const seed = settings.seed;
+  const folder = await openSampleFolder(settings.data);
+  const data = { label_nc: folder.labelNc, instance: folder.instance };
+
+  await request.useBackend();
+
+  // --- Architecture and parameters. ---
+  const networksFor = (config: ArchConfig): ReturnType<typeof trainingNetworks> => trainingNetworks(config);
+  let config: ArchConfig;
+  let params: Map<string, tf.Tensor>;
+  let resumeState: { optimizer: TensorFile; position: Position } | undefined;
+  if (stored) {
+    const pair = await readPair({ checkpoint: run.checkpoint(RUN_FILES.latest), optimizer: run.optimizer(RUN_FILES.latest) }, (line) => log.info(line));
+    config = checkpointConfig(pair.checkpoint);
+    if (config.label_nc !== data.label_nc || config.instance !== data.instance) {
+      throw new UsageError(`--resume: the samples in ${settings.data} (label_nc ${data.label_nc}${data.instance ? ', instances' : ''}) do not match the run's (label_nc ${config.label_nc}${config.instance ? ', instances' : ''})`);
+    }
+    params = loadParams(modelSpecs(config, networksFor(config)), pair.checkpoint.tensors, { source: pair.checkpoint.source, mode: 'strict' }).params;
+    const position: Position = {
+      epoch: numberField(pair.optimizer, ['resume_at', 'epoch']),
+      index: numberField(pair.optimizer, ['resume_at', 'index']),
+      step: numberField(pair.optimizer, ['step']),
+    };
+    resumeState = { optimizer: pair.optimizer, position };
+    log.info(`resuming ${run.checkpoint(RUN_FILES.latest)} at step ${position.step} (epoch ${position.epoch}, batch ${position.index})`);
+  } else if (settings.init !== undefined) {
+    const checkpoint = await readCheckpoint(settings.init);
+    config = resolveTrainingArchitecture(stage, architectureOverrides(values), data, checkpoint.meta.config);
+    const result = initialiseFromCheckpoint(checkpoint, config, networksFor(config), seed);
+    params = result.params;
+    log.info(`--init ${checkpoint.source} (a ${checkpoint.meta.stage} checkpoint): loaded ${result.loaded.length} tensors, freshly initialised ${result.initialised.length}`);
+    if (result.initialised.length > 0) log.info(`  initialised: ${result.initialised.map((entry) => `${entry.key} (${entry.reason})`).join(', ')}`);
+    if (result.unused.length > 0) log.debug(`  not used from --init: ${result.unused.join(', ')}`);
+    log.debug(`  loaded: ${result.loaded.join(', ')}`);
+  } else {
+    config = resolveTrainingArchitecture(stage, architectureOverrides(values), data);
+    params = initParams(modelSpecs(config, networksFor(config)), seed);
+  }
+  if (config.instance_feat && !data.instance) {
+    tf.dispose([...params.values()]);
+    throw new UsageError('--instance-feat needs instance maps, and the samples have none (preprocessed with --no-instance)');
+  }
+
+  const multiple = generatorSizeMultiple(config);
+  const size = checkTrainingSizes(folder, multiple, { batchSize: settings.batchSize, poolSize: settings.poolSize }, (line) => log.warn(line));
+  try {
+    checkTrainingMemory(config, stage, size, settings.batchSize, (await request.useBackend()).name);
+  } catch (error) {
+    tf.dispose([...params.values()]);
+    throw error;
+  }
+  const perEpoch = stepsPerEpoch(folder, settings.batchSize);
+  if (perEpoch === 0) {
+    tf.dispose([...params.values()]);
+    throw new UsageError(`--batch-size ${settings.batchSize} is larger than the ${folder.samples.length} samples in ${settings.data}`);
+  }
+
+  const model = createTrainingModel(config, stage, params);
+  const pool = new ImagePool(settings.poolSize);
+  let position: Position = { epoch: 1, index: 0, step: 0 };
+  if (resumeState) {
+    const { optimizer } = resumeState;
+    restoreOptimizers(model, optimizer.tensors, { G: numberField(optimizer, ['adam_steps', 'G']), D: numberField(optimizer, ['adam_steps', 'D']) }, optimizer.source);
+    pool.restore(restorePool(optimizer, numberField(optimizer, ['pool', 'count'], 0)));
+    position = resumeState.position;
+  }
+
+  let vgg: Vgg19 | undefined;
+  if (settings.vggWeights !== undefined) vgg = await readVgg19(settings.vggWeights);
+  else log.info('VGG loss off: no --vgg-weights given (the reference downloads torchvision weights; p2phd cannot)');
+
+  if (!stored) {
+    const options: StoredOptions = { p2phd_version: VERSION, run_id: runId, stage, settings, config };
+    await run.writeOptions({ ...options, data: { samples: folder.samples.length, label_nc: data.label_nc, instance: data.instance, train_size: [size.height, size.width] } });
+  }
+  log.info(
+    `train ${stage}: ${folder.samples.length} samples, ${perEpoch} steps per epoch, ${totalEpochs(settings)} epochs; ` +
+      `G ${config.netG} ngf ${config.ngf}, D ${config.num_D}x${config.n_layers_D} ndf ${config.ndf}${config.instance_feat ? `, E nef ${config.nef}` : ''}; ` +
+      `optimizer G ${model.optimizers.G.keys.length} tensors, D ${model.optimizers.D.keys.length}`,
+  );
+
+  try {
+    return await trainLoop({
+      request,
+      settings,
+      run,
+      folder,
+      model,
+      pool,
+      vgg,
+      position,
+      perEpoch,
+      multiple,
+      resumed: stored !== undefined,
+      runId,
+    });
+  } finally {
+    if (vgg) disposeVgg19(vgg);
+    disposeTrainingModel(model);
+  }
+}
+
+function restorePool(optimizer: TensorFile, count: number): Float32Array[] {
+  const images: Float32Array[] = [];
+  for (let i = 0; i < count; i++) {
+    const tensor = optimizer.tensors.get(`pool.${i}`);
+    if (tensor === undefined || tensor.dtype !== 'F32') throw new InputError(`${optimizer.source}: image pool entry "pool.${i}" is missing or not F32`);
+    images.push(Float32Array.from(tensor.data as Float32Array));
+  }
+  return images;
+}
+
+interface LoopContext {
+  request: TrainRequest;
+  settings: TrainSettings;
+  run: RunFolder;
+  folder: SampleFolder;
+  model: TrainingModel;
+  pool: ImagePool;
+  vgg: Vgg19 | undefined;
+  position: Position;
+  perEpoch: number;
+  multiple: number;
+  resumed: boolean;
+  runId: string;
+}
+
+async function trainLoop(context: LoopContext): Promise<TrainSummary> {
+  const { request, settings, run, folder, model, pool, vgg, perEpoch } = context;
+  const { log, stage } = request;
+  const schedule: Schedule = { lr: settings.lr, epochs: settings.epochs, decayEpochs: settings.decayEpochs };
+  const epochs = totalEpochs(schedule);
+  const lossSettings: LossSettings = { gan: settings.lsgan ? 'lsgan' : 'vanilla', ganFeatLoss: settings.ganFeatLoss, lambdaFeat: settings.lambdaFeat, vgg };
+  const loader = new BatchLoader(folder, { seed: settings.seed, batchSize: settings.batchSize, serial: settings.serial, flip: settings.flip, multiple: context.multiple });
+  const saveEpochEvery = settings.saveEpochEvery;
+  const position = { ...context.position };
+  const latestPath = run.checkpoint(RUN_FILES.latest);
+  let haveCheckpoint = context.resumed;
+  let lastSavedStep = context.resumed ? position.step : -1;
+  let lastLosses: LossValues | undefined;
+  let stepSecondsTotal = 0;
+  let stepsThisRun = 0;
+
+  const stop = new StopControl({
+    timeLimitMinutes: settings.timeLimit,
+    onFirstSignal: (signal) => log.info(`${signal}: finishing this step, then saving and exiting 75 (send it again to exit at once)`),
+    onSecondSignal: (signal) => {
+      log.info(`second ${signal}: exiting now; ${haveCheckpoint ? `the last saved checkpoint (${latestPath}) is intact` : 'no checkpoint was saved yet'}`);
+      process.exit(haveCheckpoint ? ExitCode.stopped : 128 + (signal === 'SIGINT' ? 2 : 15));
+    },
+  });
+  stop.install();
+
+  const plannedSteps = Math.min(settings.maxSteps ?? Infinity, perEpoch * epochs);
+  const progress = createProgress(`train ${stage}`, Math.max(0, plannedSteps - position.step), { logger: log });
+
+  /** The weights' epoch: the epoch in progress, or the one just finished at a boundary. */
+  const weightsEpoch = (): number => (position.index === 0 ? position.epoch - 1 : position.epoch);
+  const currentLr = (): number => learningRateForEpoch(schedule, Math.min(position.epoch, Math.max(epochs, 1)));
+
+  const save = async (epochCheckpoint: boolean): Promise<void> => {
+    const started = Date.now();
+    const tensors = checkpointTensors(model);
+    const checkpointMeta = { stage, epoch: weightsEpoch(), step: position.step, lr: currentLr(), config: model.config };
+    if (epochCheckpoint) await writeTensorFile(run.checkpoint(run.epochName(weightsEpoch())), 'checkpoint', tensors, checkpointMeta);
+    const optimizer = optimizerTensors(model);
+    pool.stored().forEach((image, i) => optimizer.set(`pool.${i}`, makeTensor('F32', [image.length], image)));
+    await writePair(
+      { checkpoint: latestPath, optimizer: run.optimizer(RUN_FILES.latest) },
+      {
+        checkpointTensors: tensors,
+        checkpointMeta,
+        optimizerTensors: optimizer,
+        optimizerMeta: {
+          stage,
+          run_id: context.runId,
+          step: position.step,
+          resume_at: { epoch: position.epoch, index: position.index },
+          adam_steps: { G: model.optimizers.G.step, D: model.optimizers.D.step },
+          adam: { lr: currentLr(), beta1: settings.beta1, beta2: ADAM_BETA2, eps: ADAM_EPSILON },
+          pool: { count: pool.size, capacity: pool.capacity },
+          // Data order, augmentation and pool draws are functions of
+          // (seed, epoch, position, step): no generator state to save.
+          rng: { seed: settings.seed, scheme: 'counter-based: data-order/epoch-E, augment/epoch-E/position-P, image-pool/step-S' },
+        },
+      },
+    );
+    haveCheckpoint = true;
+    lastSavedStep = position.step;
+    stop.recordSave((Date.now() - started) / 1000);
+    log.debug(`saved ${latestPath} at step ${position.step}${epochCheckpoint ? ` and ${run.epochName(weightsEpoch())}` : ''}`);
+  };
+
+  const logFile = await StepLog.open(run.log, context.resumed ? position.step : undefined);
+  let stopReason: string | undefined;
+  try {
+    outer: while (position.epoch <= epochs) {
+      const lr = learningRateForEpoch(schedule, position.epoch);
+      const hyper = { lr, beta1: settings.beta1, beta2: ADAM_BETA2, epsilon: ADAM_EPSILON };
+      while (position.index < perEpoch) {
+        if (settings.maxSteps !== undefined && position.step >= settings.maxSteps) break outer;
+        stopReason = stop.reasonToStop();
+        if (stopReason) break outer;
+
+        const started = Date.now();
+        const batch = await loader.batch(position.epoch, position.index);
+        // Start reading the next batch; it overlaps this step's compute.
+        if (position.index + 1 < perEpoch) loader.prefetch(position.epoch, position.index + 1);
+        else if (position.epoch < epochs) loader.prefetch(position.epoch + 1, 0);
+
+        const sampleThisStep = (position.step + 1) % settings.sampleEvery === 0 || position.index + 1 === perEpoch;
+        const result = runStep(model, batch, lossSettings, pool, settings.seed, position.step, sampleThisStep, hyper);
+        const bad = nonFiniteLoss(result.losses);
+        if (bad) {
+          throw new P2phdError(
+            `step ${position.step + 1} (epoch ${position.epoch}): loss ${bad} is ${result.losses[bad]}; training stopped without saving it. ` +
+              (haveCheckpoint ? `The last good checkpoint is ${latestPath} (step ${lastSavedStep}).` : 'No checkpoint was saved yet.') +
+              ' Try a lower --lr.',
+            ExitCode.internal,
+          );
+        }
+        position.step += 1;
+        position.index += 1;
+        const seconds = (Date.now() - started) / 1000;
+        stop.recordStep(seconds);
+        stepSecondsTotal += seconds;
+        stepsThisRun += 1;
+        lastLosses = result.losses;
+        await logFile.append({ epoch: position.epoch, step: position.step, ...result.losses, lr, seconds });
+        progress.tick(1, { epoch: String(position.epoch), step: String(position.step), ...formatLosses(result.losses), 's/step': (stepSecondsTotal / stepsThisRun).toFixed(2) });
+
+        if (result.strip) {
+          await writeStrip(join(run.samples, `epoch_${String(position.epoch).padStart(3, '0')}_step_${String(position.step).padStart(7, '0')}.png`), {
+            ...result.strip,
+            labelNc: folder.labelNc,
+          });
+        }
+        if (position.index === perEpoch) break; // epoch end: saved below, after the lr bookkeeping
+        if (position.step % settings.saveEvery === 0) await save(false);
+      }
+      // End of epoch (reference: save latest + epoch file, then update_learning_rate).
+      const finished = position.epoch;
+      position.epoch += 1;
+      position.index = 0;
+      log.info(`end of epoch ${finished} / ${epochs} (step ${position.step})`);
+      await save(finished % saveEpochEvery === 0 || finished === epochs);
+    }
+    if (lastSavedStep !== position.step || !haveCheckpoint) await save(false);
+  } finally {
+    progress.stop();
+    stop.uninstall();
+    await logFile.close();
+  }
+  const summary: TrainSummary = {
+    stage,
+    out: run.dir,
+    step: position.step,
+    epoch: position.epoch,
+    latest: latestPath,
+    losses: lastLosses,
+    secondsPerStep: stepsThisRun > 0 ? stepSecondsTotal / stepsThisRun : undefined,
+    stopped: stopReason,
+  };
+  if (stopReason) {
+    throw new StoppedError(`${stopReason}: saved ${latestPath} at step ${position.step}; continue with --resume`);
+  }
+  return summary;
+}
+
+interface StepOutcome {
+  losses: LossValues;
+  strip?: { width: number; height: number; label: Batch['firstLabel']; synthesized: Float32Array; real: Float32Array };
+}
+
+/** One step on one batch: tensors in, losses out, parameters updated (unless a loss is not finite). */
+function runStep(
+  model: TrainingModel,
+  batch: Batch,
+  losses: LossSettings,
+  pool: ImagePool,
+  seed: number,
+  stepDone: number,
+  keepFake: boolean,
+  hyper: { lr: number; beta1: number; beta2: number; epsilon: number },
+): StepOutcome {
+  const { count, height, width } = batch;
+  const input = tf.tensor4d(batch.input, [count, height, width, batch.inputChannels]);
+  const real = tf.tensor4d(batch.image, [count, height, width, 3]);
+  try {
+    const segments = model.config.instance_feat && batch.inst ? instanceSegments(batch.inst, count, height, width) : undefined;
+    const poolRandom = Random.forLabel(seed, `image-pool/step-${stepDone + 1}`);
+    const result = computeStepGradients(model, { input, real, segments }, losses, { pool: { pool, random: poolRandom }, keepFake });
+    let strip: StepOutcome['strip'];
+    if (result.fake) {
+      const first = tf.tidy(() => tf.slice(result.fake!, [0, 0, 0, 0], [1, height, width, 3]).dataSync() as Float32Array);
+      result.fake.dispose();
+      strip = { width, height, label: batch.firstLabel, synthesized: Float32Array.from(first), real: batch.image.subarray(0, height * width * 3) };
+    }
+    if (nonFiniteLoss(result.losses)) {
+      for (const gradient of result.gradients.values()) gradient.dispose();
+      return { losses: result.losses };
+    }
+    applyStep(model, result.gradients, hyper);
+    return { losses: result.losses, strip };
+  } finally {
+    tf.dispose([input, real]);
+  }
+}
