@@ -7,6 +7,12 @@
  * here stay backend-agnostic so the cpu backend is their reference.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { P2phdKernel } from './kernel-names';
+
+/** True when the current backend has p2phd's fused kernel `name` (wasm does). */
+function hasFusedKernel(name: string): boolean {
+  return tf.getKernel(name, tf.getBackend()) != null;
+}
 
 /** Explicit NHWC padding with the same amount on every spatial side. */
 function symmetricPadding(pad: number): [[number, number], [number, number], [number, number], [number, number]] {
@@ -69,9 +75,14 @@ export function reflectPad(x: tf.Tensor4D, pad: number): tf.Tensor4D {
   }
   const padWithFoldingGradient = tf.customGrad((...inputs) => {
     const input = inputs[0] as tf.Tensor4D;
-    const value = tf.mirrorPad(input, symmetricPadding(pad), 'reflect');
+    const attrs = { pad } as unknown as tf.NamedAttrMap;
+    const value = hasFusedKernel(P2phdKernel.reflectPad)
+      ? (tf.engine().runKernel(P2phdKernel.reflectPad, { x: input }, attrs) as tf.Tensor4D)
+      : tf.mirrorPad(input, symmetricPadding(pad), 'reflect');
     const gradFunc = (dy: tf.Tensor4D): tf.Tensor4D =>
-      tf.tidy(() => foldReflectedAxis(foldReflectedAxis(dy, pad, 1, height), pad, 2, width));
+      hasFusedKernel(P2phdKernel.reflectPadGrad)
+        ? (tf.engine().runKernel(P2phdKernel.reflectPadGrad, { dy }, attrs) as tf.Tensor4D)
+        : tf.tidy(() => foldReflectedAxis(foldReflectedAxis(dy, pad, 1, height), pad, 2, width));
     return { value, gradFunc };
   });
   return padWithFoldingGradient(x) as tf.Tensor4D;
@@ -85,9 +96,14 @@ export function reflectPad(x: tf.Tensor4D, pad: number): tf.Tensor4D {
  */
 export function instanceNorm(x: tf.Tensor4D, eps = 1e-5): tf.Tensor4D {
   const spatialAxes = [1, 2];
+  const fusedForward = (input: tf.Tensor4D): { y: tf.Tensor4D; invStd: tf.Tensor4D } => {
+    const attrs = { eps } as unknown as tf.NamedAttrMap;
+    const [y, invStd] = tf.engine().runKernel(P2phdKernel.instanceNorm, { x: input }, attrs) as tf.Tensor4D[];
+    return { y: y!, invStd: invStd! };
+  };
   const normalise = tf.customGrad((...inputs) => {
     const save = inputs[1] as tf.GradSaveFunc;
-    const { y, invStd } = tf.tidy(() => {
+    const { y, invStd } = hasFusedKernel(P2phdKernel.instanceNorm) ? fusedForward(inputs[0] as tf.Tensor4D) : tf.tidy(() => {
       const input = inputs[0] as tf.Tensor4D;
       const centred = tf.sub(input, tf.mean(input, spatialAxes, true));
       const variance = tf.mean(tf.square(centred), spatialAxes, true);
@@ -98,6 +114,9 @@ export function instanceNorm(x: tf.Tensor4D, eps = 1e-5): tf.Tensor4D {
     const gradFunc = (dy: tf.Tensor4D, saved: tf.Tensor[]): tf.Tensor4D =>
       tf.tidy(() => {
         const [savedY, savedInvStd] = saved as [tf.Tensor4D, tf.Tensor4D];
+        if (hasFusedKernel(P2phdKernel.instanceNormGrad)) {
+          return tf.engine().runKernel(P2phdKernel.instanceNormGrad, { dy, y: savedY, invStd: savedInvStd }, {}) as tf.Tensor4D;
+        }
         const meanDy = tf.mean(dy, spatialAxes, true);
         const meanDyY = tf.mean(tf.mul(dy, savedY), spatialAxes, true);
         return tf.mul(tf.sub(tf.sub(dy, meanDy), tf.mul(savedY, meanDyY)), savedInvStd) as tf.Tensor4D;

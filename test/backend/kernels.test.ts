@@ -6,6 +6,7 @@
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
+import { instanceNorm, reflectPad } from '../../src/backend/ops';
 import { leakedTensors, randomGenerator, randomInt, randomValues, relativeError, setUpBackends, useBackend } from './helpers';
 
 type Padding = 'same' | 'valid' | [[number, number], [number, number], [number, number], [number, number]];
@@ -130,6 +131,71 @@ describe('wasm kernels match the cpu backend', () => {
     }
   });
 
+  it('LeakyRelu (tfjs LeakyRelu kernel replaced)', async () => {
+    const random = randomGenerator(19);
+    for (const alpha of [0.2, 0, 1.5]) {
+      const values = Array.from(randomValues(random, 257));
+      values[3] = 0;
+      const { wasm, cpu } = await onBoth(() => tf.tidy(() => tf.leakyRelu(tf.tensor(values), alpha)));
+      assert.deepEqual(Array.from(wasm), Array.from(cpu));
+    }
+  });
+
+  it('AvgPoolGrad (windows 1-5, strides 1-3, same/valid/explicit padding)', async () => {
+    const random = randomGenerator(21);
+    let done = 0;
+    while (done < 30) {
+      const window = randomInt(random, 1, 5);
+      const stride = randomInt(random, 1, 3);
+      const xShape: Shape4 = [randomInt(random, 1, 2), randomInt(random, window, 12), randomInt(random, window, 12), randomInt(random, 1, 5)];
+      const choice = randomInt(random, 0, 2);
+      const pad: Padding =
+        choice === 0 ? 'same' : choice === 1 ? 'valid' : [[0, 0], [randomInt(random, 0, 1), randomInt(random, 0, 1)], [randomInt(random, 0, 1), randomInt(random, 0, 1)], [0, 0]];
+      let outShape: number[];
+      try {
+        outShape = tf.backend_util.computePool2DInfo(xShape, window, stride, 1, pad).outShape;
+      } catch {
+        continue;
+      }
+      if (outShape.some((extent) => extent <= 0)) continue;
+      done++;
+      const xValues = randomValues(random, xShape.reduce((a, b) => a * b));
+      const dyValues = randomValues(random, outShape.reduce((a, b) => a * b));
+      const { wasm, cpu } = await onBoth(() =>
+        tf.tidy(() => {
+          const attrs = { filterSize: window, strides: stride, pad } as unknown as tf.NamedAttrMap;
+          return tf.engine().runKernel(tf.AvgPoolGrad, { dy: tf.tensor(dyValues, outShape), input: tf.tensor(xValues, xShape) }, attrs) as tf.Tensor;
+        }),
+      );
+      assert.ok(relativeError(wasm, cpu) < 1e-5, `x${xShape} w${window} s${stride} ${JSON.stringify(pad)}`);
+    }
+  });
+
+  it('fused reflectPad and instanceNorm, forward and backward, match the cpu compositions', async () => {
+    const random = randomGenerator(23);
+    for (let trial = 0; trial < 12; trial++) {
+      const shape: Shape4 = [randomInt(random, 1, 2), randomInt(random, 2, 11), randomInt(random, 2, 11), randomInt(random, 1, 7)];
+      const pad = randomInt(random, 1, Math.min(shape[1], shape[2]) - 1);
+      const xValues = randomValues(random, shape.reduce((a, b) => a * b));
+      const paddedShape = [shape[0], shape[1] + 2 * pad, shape[2] + 2 * pad, shape[3]];
+      const dyPadded = randomValues(random, paddedShape.reduce((a, b) => a * b));
+      const dy = randomValues(random, xValues.length);
+      const label = `x${shape} pad ${pad}`;
+      const pads = await onBoth(() => tf.tidy(() => reflectPad(tf.tensor4d(xValues, shape), pad)));
+      assert.ok(relativeError(pads.wasm, pads.cpu) === 0, label);
+      const padGrads = await onBoth(() =>
+        tf.tidy(() => tf.grad((x: tf.Tensor) => reflectPad(x as tf.Tensor4D, pad))(tf.tensor4d(xValues, shape), tf.tensor(dyPadded, paddedShape))),
+      );
+      assert.ok(relativeError(padGrads.wasm, padGrads.cpu) < 1e-6, label);
+      const norms = await onBoth(() => tf.tidy(() => instanceNorm(tf.tensor4d(xValues, shape))));
+      assert.ok(relativeError(norms.wasm, norms.cpu) < 1e-5, label);
+      const normGrads = await onBoth(() =>
+        tf.tidy(() => tf.grad((x: tf.Tensor) => instanceNorm(x as tf.Tensor4D))(tf.tensor4d(xValues, shape), tf.tensor(dy, shape))),
+      );
+      assert.ok(relativeError(normGrads.wasm, normGrads.cpu) < 1e-5, label);
+    }
+  });
+
   it('kernels leave no tensors behind', async () => {
     await useBackend('wasm');
     const x = tf.randomNormal([2, 9, 7, 3]) as tf.Tensor4D;
@@ -138,6 +204,10 @@ describe('wasm kernels match the cpu backend', () => {
     const leaked = leakedTensors(() => {
       filterGradient(x, dy, [3, 3, 3, 5], 2, 'same').dispose();
       tf.conv2dTranspose(dy, w, [2, 9, 7, 3], 2, 'same').dispose();
+      tf.slice(x, [0, 1, 1, 0], [1, 3, 3, 2]).dispose();
+      tf.leakyRelu(x, 0.2).dispose();
+      const { value, grads } = tf.valueAndGrads((input: tf.Tensor) => instanceNorm(reflectPad(input as tf.Tensor4D, 2)))([x]);
+      tf.dispose([value, ...grads]);
     });
     assert.equal(leaked, 0);
     tf.dispose([x, w, dy]);

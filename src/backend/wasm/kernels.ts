@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { conv2dFilterGradient } from './conv2d-backprop-filter';
 import { conv2dInputGradient } from './conv2d-backprop-input';
 import { asWasmBackend, copyBox } from './heap-views';
+import { registerJsKernels } from './js-kernels';
 import { registerTensorKernel } from './tensor-kernel';
 
 const WASM = 'wasm';
@@ -84,4 +85,5 @@ export function registerWasmKernels(): void {
   registerSlice();
   registerConv2dBackpropFilter();
   registerConv2dBackpropInput();
+  registerJsKernels();
 }
