@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import sharp from 'sharp';
+import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../src/backend/index';
 import { createLogger } from '../../src/log';
 import { writeTensorFile } from '../../src/data/tensorFile';
@@ -118,7 +119,9 @@ describe('p2phd synthesize (stage)', () => {
 
     it('gives an odd-sized input (250x130) an output of the same size', async () => {
       const out = join(folder.path, 'odd-out');
+      const tensorsBefore = tf.memory().numTensors;
       await runSynthesizeStage(base(out), quiet);
+      assert.equal(tf.memory().numTensors, tensorsBefore, 'synthesize leaves no tensors behind (model included)');
       const image = await readPngPixels(join(out, 'odd.png'));
       assert.deepEqual([image.width, image.height], [width, height]);
     });
@@ -143,7 +146,9 @@ describe('p2phd synthesize (stage)', () => {
       await sharp(Buffer.from(photo), { raw: { width, height, channels: 3 } }).png().toFile(join(photos, 'odd.png'));
       const out = join(folder.path, 'encoded-out');
       const { clusters: _unused, ...withoutClusters } = base(out);
+      const tensorsBefore = tf.memory().numTensors;
       await runSynthesizeStage({ ...withoutClusters, checkpoint: withEncoder, useEncoded: true, inputs: { kind: 'files', labels, instances, images: photos } }, quiet);
+      assert.equal(tf.memory().numTensors, tensorsBefore, 'G, E and pooling leave no tensors behind');
       const image = await readPngPixels(join(out, 'odd.png'));
       assert.deepEqual([image.width, image.height], [width, height]);
       await assert.rejects(
