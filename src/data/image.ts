@@ -2,14 +2,16 @@
  * Photos (and colour label maps when label_nc = 0): decoded by sharp (any
  * format it reads), converted to 8-bit RGB the way PIL's convert('RGB') does
  * (alpha dropped, gray replicated), and resized with a bicubic filter as the
- * reference does with PIL's BICUBIC. sharp's 'cubic' kernel is the same
- * Catmull-Rom cubic (a = -0.5) with its support widened when shrinking, as
- * PIL's is; the remaining difference is measured in test/data/image.test.ts.
- * sharp runs on its own threads, so several photos resize in parallel.
+ * reference does with PIL's BICUBIC. Shrinking uses sharp's 'cubic' kernel,
+ * the same Catmull-Rom cubic (a = -0.5) with its support widened by the
+ * scale, as PIL's; enlarging uses bicubic.ts (libvips enlarges differently).
+ * The differences from PIL are measured in test/data/image.test.ts. sharp
+ * runs on its own threads, so several photos resize in parallel.
  */
 import sharp from 'sharp';
 import { InputError, P2phdError } from '../errors.js';
 import type { Size } from './resize.js';
+import { resizeBicubic } from './bicubic.js';
 
 // Each file is read once: libvips' operation cache would only hold memory.
 sharp.cache(false);
@@ -57,11 +59,14 @@ export async function readRgbImage(
     options.check?.(source);
     const target = options.target ? options.target(source) : source;
     let pipeline = image.removeAlpha().toColourspace('srgb');
-    if (target.width !== source.width || target.height !== source.height) {
-      pipeline = pipeline.resize(target.width, target.height, { kernel: 'cubic', fit: 'fill' });
-    }
+    const resizing = target.width !== source.width || target.height !== source.height;
+    // libvips shrinks much like PIL but enlarges differently: enlarge with our own PIL-style bicubic.
+    const enlarging = target.width > source.width || target.height > source.height;
+    if (resizing && !enlarging) pipeline = pipeline.resize(target.width, target.height, { kernel: 'cubic', fit: 'fill' });
     const { data, info } = await pipeline.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
-    return { width: info.width, height: info.height, data: toRgb(data, info.channels, info.width * info.height), sourceSize: source };
+    let rgb = toRgb(data, info.channels, info.width * info.height);
+    if (enlarging) rgb = resizeBicubic(rgb, info.width, info.height, 3, target.width, target.height);
+    return { width: target.width, height: target.height, data: rgb, sourceSize: source };
   } catch (error) {
     if (error instanceof P2phdError) throw error;
     throw describeSharpFailure(path, error);
