@@ -30,7 +30,8 @@ export class StopControl {
 
   constructor(private readonly options: StopControlOptions) {
     this.now = options.now ?? Date.now;
-    this.started = this.now();
+    // The limit counts from the process's start, as a batch system's wall clock does.
+    this.started = options.now ? this.now() : Date.now() - process.uptime() * 1000;
     this.deadline = options.timeLimitMinutes === undefined ? undefined : this.started + options.timeLimitMinutes * 60_000;
   }
 

@@ -416,13 +416,13 @@ async function trainLoop(context: LoopContext): Promise<TrainSummary> {
   return summary;
 }
 
-interface StepOutcome {
+export interface StepOutcome {
   losses: LossValues;
   strip?: { width: number; height: number; label: Batch['firstLabel']; synthesized: Float32Array; real: Float32Array };
 }
 
 /** One step on one batch: tensors in, losses out, parameters updated (unless a loss is not finite). */
-function runStep(
+export function runStep(
   model: TrainingModel,
   batch: Batch,
   losses: LossSettings,

@@ -1,0 +1,65 @@
+/**
+ * Running `p2phd` as a user would (a child process), for the training tests
+ * that need real exits and signals; plus a small sample folder from the
+ * bundled fixtures and a reader that compares run files tensor by tensor.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readSafetensorsFile } from '../../src/data/tensorFile.js';
+import { CLI, REPO_ROOT } from './helpers.js';
+
+export interface Finished {
+  code: number | null;
+  stderr: string;
+  stdout: string;
+}
+
+export function startCli(args: string[]): { child: ChildProcess; done: Promise<Finished> } {
+  const child = spawn(process.execPath, [CLI, ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  let stdout = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  const done = new Promise<Finished>((resolve) => child.on('close', (code) => resolve({ code, stderr, stdout })));
+  return { child, done };
+}
+
+export async function runCli(args: string[]): Promise<Finished> {
+  return startCli(args).done;
+}
+
+/** A tiny architecture that trains in a fraction of a second per step. */
+export const TINY = Object.freeze(['--ngf', '8', '--n-downsample-global', '2', '--n-blocks-global', '1', '--ndf', '8', '--n-layers-d', '2', '--backend', 'wasm']);
+
+/** 24 fixture pairs preprocessed to 64x32 samples, in a fresh temporary folder. */
+export async function fixtureSamples(): Promise<{ root: string; samples: string }> {
+  const root = await mkdtemp(join(tmpdir(), 'p2phd-train-'));
+  const samples = join(root, 'samples');
+  const result = await runCli(['preprocess', '--dataroot', join(REPO_ROOT, 'fixtures'), '--phase', 'train', '--label-nc', '35', '--resize-or-crop', 'scale_width', '--load-size', '64', '--out', samples]);
+  if (result.code !== 0) throw new Error(`preprocess failed (${result.code}): ${result.stderr}`);
+  return { root, samples };
+}
+
+/** Tensors of a file as raw bytes, and its p2phd metadata without the per-save ids. */
+export async function fileContents(path: string): Promise<{ meta: Record<string, unknown>; tensors: Map<string, Buffer> }> {
+  const file = await readSafetensorsFile(path);
+  const meta = JSON.parse(file.metadata['p2phd']!) as Record<string, unknown>;
+  delete meta['pair_id'];
+  delete meta['run_id'];
+  const tensors = new Map<string, Buffer>();
+  for (const [name, tensor] of file.tensors) tensors.set(name, Buffer.from(tensor.data.buffer, tensor.data.byteOffset, tensor.data.byteLength));
+  return { meta, tensors };
+}
+
+export async function logLines(path: string): Promise<Array<Record<string, number>>> {
+  try {
+    return (await readFile(path, 'utf8'))
+      .split('\n')
+      .filter((line) => line.trim() !== '')
+      .map((line) => JSON.parse(line) as Record<string, number>);
+  } catch {
+    return [];
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * Memory stays flat over a run: the live tensor count after step 2 equals
+ * the count after step 20, through the step the command runs (data loader,
+ * encoder features, image pool, sample-strip fake, Adam), and the up-front
+ * wasm memory check refuses what cannot fit with a suggestion.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { rm } from 'node:fs/promises';
+import * as tf from '@tensorflow/tfjs-core';
+import { UsageError } from '../../src/errors.js';
+import { DEFAULT_CONFIG, generatorSizeMultiple, resolveConfig } from '../../src/model/config.js';
+import { modelSpecs, trainingNetworks } from '../../src/model/networks.js';
+import { initParams } from '../../src/model/params.js';
+import { BatchLoader, openSampleFolder } from '../../src/train/data.js';
+import { ImagePool } from '../../src/train/imagePool.js';
+import { checkTrainingMemory, estimateTrainingMemory } from '../../src/train/memory.js';
+import { createTrainingModel, disposeTrainingModel } from '../../src/train/model.js';
+import { runStep } from '../../src/train/trainer.js';
+import { fixtureSamples } from './cli.js';
+import { setUpBackend } from './helpers.js';
+
+describe('training memory', () => {
+  let root = '';
+  let samples = '';
+  before(async () => {
+    await setUpBackend();
+    ({ root, samples } = await fixtureSamples());
+  });
+  after(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('tf.memory().numTensors is the same after step 2 and step 20', async () => {
+    const config = resolveConfig({ ngf: 4, n_downsample_global: 2, n_blocks_global: 1, ndf: 4, n_layers_D: 2, instance_feat: true, nef: 4, n_downsample_E: 1 });
+    const model = createTrainingModel(config, 'global', initParams(modelSpecs(config, trainingNetworks(config)), 1));
+    const folder = await openSampleFolder(samples);
+    const loader = new BatchLoader(folder, { seed: 1, batchSize: 2, serial: false, flip: true, multiple: generatorSizeMultiple(config) });
+    const pool = new ImagePool(3);
+    const hyper = { lr: 2e-4, beta1: 0.5, beta2: 0.999, epsilon: 1e-8 };
+    const counts: number[] = [];
+    try {
+      for (let step = 0; step < 20; step++) {
+        const batch = await loader.batch(1 + Math.floor(step / 12), step % 12);
+        const outcome = runStep(model, batch, { gan: 'lsgan', ganFeatLoss: true, lambdaFeat: 10 }, pool, 1, step, step % 3 === 0, hyper);
+        assert.ok(Number.isFinite(outcome.losses.G_GAN));
+        counts.push(tf.memory().numTensors);
+      }
+    } finally {
+      disposeTrainingModel(model);
+    }
+    assert.equal(counts[19], counts[1], `live tensors: ${counts.join(', ')}`);
+  });
+
+  it('the default architecture at 256x128 fits the wasm heap; 2048x1024 is refused up front with suggestions', () => {
+    const config = resolveConfig({ ...DEFAULT_CONFIG });
+    const fits = checkTrainingMemory(config, 'global', { height: 128, width: 256 }, 1, 'wasm');
+    assert.ok(fits.totalBytes < 4 * 1024 ** 3, `estimate ${fits.totalBytes}`);
+    assert.ok(fits.hostBytes > 2e9, 'Adam moments and master weights of 182.5M parameters live outside the heap');
+    assert.throws(() => checkTrainingMemory(config, 'global', { height: 1024, width: 2048 }, 1, 'wasm'), (error: unknown) => {
+      assert.ok(error instanceof UsageError);
+      assert.match(error.message, /GiB/);
+      assert.match(error.message, /Try:/);
+      return true;
+    });
+    const local = estimateTrainingMemory(resolveConfig({ ...DEFAULT_CONFIG, netG: 'local', ngf: 32 }), 'local', { height: 512, width: 1024 }, 1);
+    assert.ok(local.gradientBytes < local.parameterBytes / 10, 'train local holds gradients for the enhancer only');
+  });
+});

@@ -1,0 +1,84 @@
+/**
+ * Unattended safety through the real command: a run stopped by SIGTERM
+ * (exit 75) and resumed ends bit-equal to an uninterrupted run; a folder
+ * that holds a checkpoint is refused without --resume (exit 2); --resume
+ * with a changed architecture flag is refused; --time-limit stops with 75.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileContents, fixtureSamples, logLines, runCli, startCli, TINY } from './cli.js';
+
+const STEPS = 8;
+
+describe('train: stop, resume, refuse', () => {
+  let root = '';
+  let samples = '';
+  before(async () => {
+    ({ root, samples } = await fixtureSamples());
+  });
+  after(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  const common = (out: string, limit: string[] = ['--max-steps', String(STEPS)]): string[] => [
+    'train', 'global', '--data', samples, '--out', out, ...TINY,
+    '--seed', '7', '--pool-size', '2', '--instance-feat', '--nef', '4', '--n-downsample-e', '1',
+    '--save-every', '3', '--sample-every', '100', ...limit,
+  ];
+
+  it('SIGTERM (exit 75) then --resume ends bit-equal to an uninterrupted run', async () => {
+    const straight = join(root, 'straight');
+    const interrupted = join(root, 'interrupted');
+    const uninterrupted = await runCli(common(straight));
+    assert.equal(uninterrupted.code, 0, uninterrupted.stderr);
+
+    const { child, done } = startCli(common(interrupted));
+    // Signal once half of the steps are logged; the step in flight finishes first.
+    while ((await logLines(join(interrupted, 'log.jsonl'))).length < STEPS / 2) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    child.kill('SIGTERM');
+    const stopped = await done;
+    assert.equal(stopped.code, 75, stopped.stderr);
+    assert.match(stopped.stderr, /SIGTERM/);
+    const stoppedAt = (await fileContents(join(interrupted, 'latest.safetensors'))).meta['step'] as number;
+    assert.ok(stoppedAt >= STEPS / 2 && stoppedAt < STEPS, `stopped at step ${stoppedAt}`);
+
+    const refused = await runCli(common(interrupted));
+    assert.equal(refused.code, 2, 'a folder holding a checkpoint is refused without --resume');
+    assert.match(refused.stderr, /--resume/);
+
+    const changed = await runCli([...common(interrupted), '--resume', '--ndf', '16']);
+    assert.equal(changed.code, 2, 'a resumed run keeps its architecture');
+
+    const resumed = await runCli([...common(interrupted), '--resume']);
+    assert.equal(resumed.code, 0, resumed.stderr);
+
+    for (const name of ['latest.safetensors', 'latest.optim.safetensors']) {
+      const expected = await fileContents(join(straight, name));
+      const actual = await fileContents(join(interrupted, name));
+      assert.deepEqual(actual.meta, expected.meta, `${name} metadata`);
+      assert.deepEqual([...actual.tensors.keys()], [...expected.tensors.keys()], `${name} tensor names`);
+      for (const [tensor, bytes] of expected.tensors) {
+        assert.ok(bytes.equals(actual.tensors.get(tensor)!), `${name}: ${tensor} differs after stop + resume`);
+      }
+    }
+    const straightLog = await logLines(join(straight, 'log.jsonl'));
+    const resumedLog = await logLines(join(interrupted, 'log.jsonl'));
+    assert.deepEqual(resumedLog.map((line) => line['step']), straightLog.map((line) => line['step']));
+    assert.deepEqual(resumedLog.map((line) => line['G_GAN']), straightLog.map((line) => line['G_GAN']));
+  });
+
+  it('--time-limit saves and exits 75 before the limit', async () => {
+    const out = join(root, 'limited');
+    const started = Date.now();
+    const result = await runCli(common(out, ['--time-limit', '0.01']));
+    assert.equal(result.code, 75, result.stderr);
+    assert.match(result.stderr, /--time-limit/);
+    assert.ok(Date.now() - started < 60_000);
+    const saved = await fileContents(join(out, 'latest.safetensors'));
+    assert.equal(typeof saved.meta['step'], 'number');
+  });
+});
