@@ -7,6 +7,7 @@ export * from './config.js';
 export {
   countParameters,
   isTrainable,
+  REFERENCE_INFERENCE,
   type ForwardOptions,
   type ParamRole,
   type ParamSpec,

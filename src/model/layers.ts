@@ -168,13 +168,22 @@ export type Params = ReadonlyMap<string, tf.Tensor>;
 
 export interface ForwardOptions {
   /**
-   * Batch norm in training mode normalises with the batch's statistics and
-   * updates the running statistics (when they are tf.Variables, as in
-   * training); otherwise it uses the running statistics. Instance norm is the
-   * same in both modes (the reference does not track its statistics).
+   * Training mode: batch norm updates its running statistics (when they are
+   * tf.Variables, as in training). Instance norm is the same in both modes
+   * (the reference does not track its statistics).
    */
   readonly training: boolean;
+  /**
+   * The statistics batch norm normalises with; by default the batch's when
+   * training, the running ones otherwise. The reference's test.py never calls
+   * eval(), so its synthesized images come from batch statistics: use
+   * REFERENCE_INFERENCE to reproduce them.
+   */
+  readonly batchNormStatistics?: 'batch' | 'running';
 }
+
+/** Inference exactly as the reference's test.py runs it (batch norm on batch statistics, nothing updated). */
+export const REFERENCE_INFERENCE: ForwardOptions = Object.freeze({ training: false, batchNormStatistics: 'batch' });
 
 /** Batch-norm momentum and epsilon: PyTorch's defaults, which the reference keeps. */
 const BATCH_NORM_MOMENTUM = 0.1;
@@ -196,14 +205,15 @@ function batchNorm(x: tf.Tensor4D, prefix: string, params: Params, options: Forw
   const bias = getParam(params, `${prefix}.bias`);
   const runningMean = getParam(params, `${prefix}.running_mean`);
   const runningVar = getParam(params, `${prefix}.running_var`);
-  if (!options.training) {
+  const statistics = options.batchNormStatistics ?? (options.training ? 'batch' : 'running');
+  if (statistics === 'running') {
     return tf.add(tf.mul(tf.div(tf.sub(x, runningMean), tf.sqrt(tf.add(runningVar, NORM_EPS))), weight), bias) as tf.Tensor4D;
   }
   const { mean, variance } = tf.moments(x, [0, 1, 2]);
   const y = tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, NORM_EPS))), weight), bias) as tf.Tensor4D;
   const count = x.shape[0] * x.shape[1] * x.shape[2];
   const tracked = params.get(`${prefix}.num_batches_tracked`);
-  if (runningMean instanceof tf.Variable && runningVar instanceof tf.Variable) {
+  if (options.training && runningMean instanceof tf.Variable && runningVar instanceof tf.Variable) {
     tf.tidy(() => {
       const unbiased = tf.mul(variance, count > 1 ? count / (count - 1) : 1);
       runningMean.assign(tf.add(tf.mul(runningMean, 1 - BATCH_NORM_MOMENTUM), tf.mul(mean, BATCH_NORM_MOMENTUM)));

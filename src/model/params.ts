@@ -79,7 +79,8 @@ function misfit(spec: ParamSpec, tensor: Tensor): string | null {
   if (!sameShape(expected, tensor.shape)) {
     return `has shape [${tensor.shape.join(', ')}], expected [${expected.join(', ')}]`;
   }
-  const allowed = spec.role === 'numBatchesTracked' ? ['I64', 'I32'] : ['F32'];
+  // F64 is accepted (and narrowed) for weights exported from a double-precision state_dict.
+  const allowed = spec.role === 'numBatchesTracked' ? ['I64', 'I32'] : ['F32', 'F64'];
   if (!allowed.includes(tensor.dtype)) return `is ${tensor.dtype}, expected ${allowed.join(' or ')}`;
   return null;
 }
@@ -90,8 +91,8 @@ export function fromReferenceTensor(spec: ParamSpec, tensor: Tensor): tf.Tensor 
     const data = tensor.data as BigInt64Array | Int32Array;
     return tf.tensor(Int32Array.from(data as ArrayLike<number | bigint>, (n) => Number(n)), [...spec.shape], 'int32');
   }
-  const data = tensor.data as Float32Array;
-  if (!isConvWeight(spec)) return tf.tensor(Float32Array.from(data), [...spec.shape], 'float32');
+  const data = tensor.data instanceof Float32Array ? tensor.data : Float32Array.from(tensor.data as Float64Array);
+  if (!isConvWeight(spec)) return tf.tensor(data === tensor.data ? Float32Array.from(data) : data, [...spec.shape], 'float32');
   const [a, b, kh, kw] = tensor.shape as [number, number, number, number];
   return tf.tensor(referenceToTfjs(data, a, b, kh, kw), [...spec.shape], 'float32');
 }
@@ -143,7 +144,10 @@ export function loadParams(specs: readonly ParamSpec[], tensors: ReadonlyMap<str
         loaded.push(spec.key);
         continue;
       }
-      if (options.mode === 'strict') {
+      // PyTorch before 0.4.1 saved no num_batches_tracked, and nothing but
+      // training's momentum schedule would read it: a count of 0 is harmless.
+      const optional = tensor === undefined && spec.role === 'numBatchesTracked';
+      if (options.mode === 'strict' && !optional) {
         throw new InputError(
           tensor === undefined
             ? `${options.source}: has no tensor "${spec.key}" (shape [${referenceShape(spec).join(', ')}]), which its architecture config needs`
@@ -151,7 +155,7 @@ export function loadParams(specs: readonly ParamSpec[], tensors: ReadonlyMap<str
         );
       }
       params.set(spec.key, initialTensor(spec, options.seed ?? 0));
-      initialised.push({ key: spec.key, reason: problem });
+      if (!optional) initialised.push({ key: spec.key, reason: problem });
     }
   } catch (error) {
     disposeParams(params);

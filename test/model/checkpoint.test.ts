@@ -22,7 +22,7 @@ import { writeTensorFile } from '../../src/data/tensorFile.js';
 import { makeTensor } from '../../src/data/safetensors.js';
 import { resolveConfig } from '../../src/model/config.js';
 import { modelSpecs, networkSpecs } from '../../src/model/networks.js';
-import { disposeParams, initParams, referenceShape } from '../../src/model/params.js';
+import { disposeParams, initParams, loadParams, referenceShape } from '../../src/model/params.js';
 import { setUpBackend } from './helpers.js';
 
 const SMALL = {
@@ -77,6 +77,13 @@ describe('checkpoint files', () => {
     }
     disposeParams(params);
     disposeParams(reloaded);
+
+    // A state_dict from PyTorch < 0.4.1 has no num_batches_tracked: still loads.
+    const old = new Map([...checkpoint.tensors].filter(([key]) => !key.endsWith('num_batches_tracked')));
+    const { params: fromOld, initialised } = loadParams(specs, old, { source: 'old', mode: 'strict' });
+    assert.equal(fromOld.get('G.model.2.num_batches_tracked')!.dataSync()[0], 0);
+    assert.deepEqual(initialised, []);
+    disposeParams(fromOld);
   });
 
   it('a tensor that does not fit the config is exit 3 naming it, its expected and found shapes', async () => {

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { instanceAveragePool, instanceSegments } from '../../src/model/encoder.js';
 import { initialValues } from '../../src/model/init.js';
-import { runSequential, normLayer, type ParamSpec } from '../../src/model/layers.js';
+import { REFERENCE_INFERENCE, runSequential, normLayer, type ParamSpec } from '../../src/model/layers.js';
 import { Random } from '../../src/model/random.js';
 import { leakedTensors, setUpBackend } from './helpers.js';
 
@@ -54,6 +54,11 @@ describe('batch norm', () => {
       assert.ok(Math.abs(evalOut[i]! - expected) < 1e-4);
     });
     assert.equal(params.get('N.0.num_batches_tracked')!.dataSync()[0], 1, 'eval leaves the statistics alone');
+    // The reference's test.py never calls eval(): batch statistics, nothing updated.
+    const asReference = runSequential(sequential, x, params, REFERENCE_INFERENCE).dataSync();
+    assert.deepEqual(Array.from(asReference).map((v) => v.toFixed(4)), Array.from(out).map((v) => v.toFixed(4)));
+    assert.equal(params.get('N.0.num_batches_tracked')!.dataSync()[0], 1);
+    assert.ok(Math.abs(params.get('N.0.running_mean')!.dataSync()[0]! - rm[0]!) < 1e-7);
     assert.equal(leakedTensors(() => tf.tidy(() => { runSequential(sequential, x, params, { training: true }); })), 0);
     tf.dispose([x, y, ...params.values()]);
   });
