@@ -9,7 +9,7 @@ import { InputError, UsageError } from '../errors.js';
 import { fileStem, listFiles, outputNames, pairInputs, type InputPair } from '../data/inputs.js';
 import { buildSample } from '../data/preprocess.js';
 import type { ResizeSettings } from '../data/resize.js';
-import { readSample } from '../data/sample.js';
+import { readSample, type Sample } from '../data/sample.js';
 
 /** Where the inputs come from. */
 export type InputSource =
@@ -36,6 +36,20 @@ export interface InputItem {
   load(): Promise<LoadedInput>;
 }
 
+/** The parts of a decoded sample that encode and synthesize use. */
+function loadedInput(source: string, sample: Sample): LoadedInput {
+  return {
+    source,
+    height: sample.height,
+    width: sample.width,
+    ...(sample.label ? { labels: sample.label } : {}),
+    ...(sample.labelRgb ? { labelRgb: sample.labelRgb } : {}),
+    ...(sample.inst ? { instanceMap: sample.inst } : {}),
+    ...(sample.edges ? { edges: sample.edges } : {}),
+    ...(sample.image ? { photo: sample.image } : {}),
+  };
+}
+
 /** 'crop' resizes nothing at load time (the crop itself is training's). */
 const KEEP_SIZE: ResizeSettings = Object.freeze({ mode: 'crop', loadSize: 0, fineSize: 0, sizeBase: 1 });
 
@@ -57,17 +71,7 @@ export function listInputItems(source: InputSource, labelNc: number): InputItem[
           if (sample.labelNc !== labelNc) {
             throw new InputError(`${path}: sample has label_nc ${sample.labelNc} but the model was trained with label_nc ${labelNc}`);
           }
-          const loaded: LoadedInput = {
-            source: path,
-            height: sample.height,
-            width: sample.width,
-            ...(sample.label ? { labels: sample.label } : {}),
-            ...(sample.labelRgb ? { labelRgb: sample.labelRgb } : {}),
-            ...(sample.inst ? { instanceMap: sample.inst } : {}),
-            ...(sample.edges ? { edges: sample.edges } : {}),
-            ...(sample.image ? { photo: sample.image } : {}),
-          };
-          return loaded;
+          return loadedInput(path, sample);
         },
       };
     });
@@ -83,16 +87,7 @@ export function listInputItems(source: InputSource, labelNc: number): InputItem[
     source: pair.label,
     load: async () => {
       const { sample } = await buildSample(pair, labelNc, false, KEEP_SIZE);
-      return {
-        source: pair.label,
-        height: sample.height,
-        width: sample.width,
-        ...(sample.label ? { labels: sample.label } : {}),
-        ...(sample.labelRgb ? { labelRgb: sample.labelRgb } : {}),
-        ...(sample.inst ? { instanceMap: sample.inst } : {}),
-        ...(sample.edges ? { edges: sample.edges } : {}),
-        ...(sample.image ? { photo: sample.image } : {}),
-      };
+      return loadedInput(pair.label, sample);
     },
   }));
 }

@@ -5,7 +5,8 @@ import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import sharp from 'sharp';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../src/backend/index';
-import { createLogger } from '../../src/log';
+import { createLogger, type Logger } from '../../src/log';
+import { writeSample } from '../../src/data/sample';
 import { writeTensorFile } from '../../src/data/tensorFile';
 import { writeClustersFile, type ClusterSet } from '../../src/data/clusters';
 import { makeTensor, type Tensor } from '../../src/data/safetensors';
@@ -155,6 +156,24 @@ describe('p2phd synthesize (stage)', () => {
         runSynthesizeStage({ ...withoutClusters, checkpoint: withEncoder, useEncoded: true }, quiet),
         (error: Error & { exitCode?: number }) => error.exitCode === 2 && /--images/.test(error.message),
       );
+    });
+
+    it('--data: sample files; without instance maps the label map stands in, with one warning', async () => {
+      const data = join(folder.path, 'samples');
+      mkdirSync(data, { recursive: true });
+      for (const name of ['a', 'b']) {
+        await writeSample(join(data, `${name}.safetensors`), { height, width, labelNc: 4, label: Uint8Array.from(labelIds) }, {
+          label_nc: 4, size: [height, width], sources: { label: `${name}.png` },
+          resize: { mode: 'none', load_size: 0, fine_size: 0, size_base: 1, source_size: [height, width], map_filter: 'nearest', image_filter: 'bicubic' },
+        });
+      }
+      const warnings: string[] = [];
+      const log: Logger = { ...quiet, warn: (line) => warnings.push(line) };
+      const out = join(folder.path, 'data-out');
+      const summary = await runSynthesizeStage({ ...base(out), inputs: { kind: 'samples', data } }, log);
+      assert.deepEqual(readdirSync(out).sort(), ['a.png', 'b.png']);
+      assert.equal(summary.inputs, 2);
+      assert.equal(warnings.filter((line) => /stands in/.test(line)).length, 1);
     });
 
     it('exits 2 without --clusters for an instance-feature model', async () => {
