@@ -81,4 +81,17 @@ describe('train: stop, resume, refuse', () => {
     const saved = await fileContents(join(out, 'latest.safetensors'));
     assert.equal(typeof saved.meta['step'], 'number');
   });
+
+  it('a non-finite loss stops the run naming the step and the loss, keeping the last good checkpoint', async () => {
+    const out = join(root, 'diverged');
+    // lr 1e30: the first Adam step moves every weight by ~1e30, the next forward overflows.
+    const result = await runCli(['train', 'global', '--data', samples, '--out', out, ...TINY, '--seed', '1', '--lr', '1e30', '--save-every', '1', '--max-steps', '5']);
+    assert.equal(result.code, 1, result.stderr);
+    assert.match(result.stderr, /step \d+ \(epoch 1\): loss \w+ is (NaN|-?Infinity)/);
+    assert.doesNotMatch(result.stderr, /internal error/);
+    const kept = await fileContents(join(out, 'latest.safetensors'));
+    const failedAt = Number(/step (\d+) \(epoch/.exec(result.stderr)![1]);
+    assert.equal(kept.meta['step'], failedAt - 1, 'latest is the last good step');
+  });
 });
+
