@@ -54,6 +54,22 @@ export function discriminatorSpecs(shape: DiscriminatorShape): ParamSpec[] {
   return specs;
 }
 
+/**
+ * The name the reference gives a D parameter when it was built without
+ * intermediate features (trained with --no_ganFeat_loss): each scale is one
+ * flat nn.Sequential `D.layer{s}`, so `D.scale{s}_layer{j}.{m}.{param}`
+ * becomes `D.layer{s}.{flat}.{param}`, the groups being 2 (conv, LeakyReLU),
+ * then 3 (conv, norm, LeakyReLU) modules long. Null for other keys.
+ */
+export function flatDiscriminatorKey(key: string): string | null {
+  const match = /^D\.scale(\d+)_layer(\d+)\.(\d+)\.(.+)$/.exec(key);
+  if (match === null) return null;
+  const [, scale, group, member, param] = match as unknown as [string, string, string, string, string];
+  const j = Number(group);
+  const flat = (j === 0 ? 0 : 2 + 3 * (j - 1)) + Number(member);
+  return `D.layer${scale}.${flat}.${param}`;
+}
+
 export interface DiscriminatorOptions extends ForwardOptions {
   /**
    * The reference's use_sigmoid (training with --no_lsgan): a sigmoid is

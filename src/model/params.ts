@@ -11,6 +11,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { InputError } from '../errors.js';
 import { makeTensor, type Tensor } from '../data/safetensors.js';
+import { flatDiscriminatorKey } from './discriminator.js';
 import { initialTensor } from './init.js';
 import { isTrainable, type ParamSpec, type Params } from './layers.js';
 
@@ -121,6 +122,8 @@ export interface LoadResult {
   readonly loaded: string[];
   /** Keys freshly initialised, with the reason (partial mode only). */
   readonly initialised: Array<{ key: string; reason: string }>;
+  /** Keys loaded from the reference's other naming (a D saved without intermediate features). */
+  readonly renamed: Array<{ key: string; from: string }>;
   /** File tensors of the requested networks that no spec uses (e.g. G1's output conv in a local enhancer). */
   readonly unused: string[];
 }
@@ -135,13 +138,20 @@ export function loadParams(specs: readonly ParamSpec[], tensors: ReadonlyMap<str
   const params = new Map<string, tf.Tensor>();
   const loaded: string[] = [];
   const initialised: Array<{ key: string; reason: string }> = [];
+  const consumed = new Set<string>();
+  const renamed: Array<{ key: string; from: string }> = [];
   try {
     for (const spec of specs) {
-      const tensor = tensors.get(spec.key);
+      // A D saved by the reference without intermediate features uses flat names.
+      const flatKey = tensors.has(spec.key) ? null : flatDiscriminatorKey(spec.key);
+      const storedKey = flatKey !== null && tensors.has(flatKey) ? flatKey : spec.key;
+      consumed.add(storedKey);
+      const tensor = tensors.get(storedKey);
       const problem = tensor === undefined ? 'is missing' : misfit(spec, tensor);
       if (problem === null) {
         params.set(spec.key, fromReferenceTensor(spec, tensor!));
         loaded.push(spec.key);
+        if (storedKey !== spec.key) renamed.push({ key: spec.key, from: storedKey });
         continue;
       }
       // PyTorch before 0.4.1 saved no num_batches_tracked, and nothing but
@@ -151,7 +161,7 @@ export function loadParams(specs: readonly ParamSpec[], tensors: ReadonlyMap<str
         throw new InputError(
           tensor === undefined
             ? `${options.source}: has no tensor "${spec.key}" (shape [${referenceShape(spec).join(', ')}]), which its architecture config needs`
-            : `${options.source}: tensor "${spec.key}" ${problem} for this architecture config`,
+            : `${options.source}: tensor "${storedKey}" ${problem} for this architecture config`,
         );
       }
       params.set(spec.key, initialTensor(spec, options.seed ?? 0));
@@ -164,9 +174,9 @@ export function loadParams(specs: readonly ParamSpec[], tensors: ReadonlyMap<str
   const wanted = new Set(specs.map((spec) => spec.key));
   const networks = new Set(specs.map((spec) => spec.key.slice(0, spec.key.indexOf('.') + 1)));
   const unused = [...tensors.keys()].filter(
-    (key) => !wanted.has(key) && networks.has(key.slice(0, key.indexOf('.') + 1)),
+    (key) => !wanted.has(key) && !consumed.has(key) && networks.has(key.slice(0, key.indexOf('.') + 1)),
   );
-  return { params, loaded, initialised, unused };
+  return { params, loaded, initialised, unused, renamed };
 }
 
 /** Parameters as tf.Variables for training; running statistics are not trainable. */

@@ -7,6 +7,7 @@ import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { avgPoolDownsample } from '../../src/backend/ops.js';
+import { flatDiscriminatorKey } from '../../src/model/discriminator.js';
 import { instanceSegments } from '../../src/model/encoder.js';
 import { disposeParams, loadParams } from '../../src/model/params.js';
 import {
@@ -139,7 +140,16 @@ describe('golden parity with the reference', () => {
       }
     }
     assert.equal(leakedTensors(() => tf.tidy(() => { discriminate(config, params, input, { training: false }); })), 0);
-    tf.dispose([input, ...outputs.flat()]);
+    // The same weights under the reference's flat naming (a D trained with --no_ganFeat_loss) load too.
+    const flat = new Map([...golden.tensors].map(([key, tensor]) => [flatDiscriminatorKey(key) ?? key, tensor]));
+    assert.ok(flat.has('D.layer1.8.weight'));
+    const fromFlat = loadParams(networkSpecs(config, 'D'), flat, { source: 'flat', mode: 'strict' });
+    assert.equal(fromFlat.renamed.length, fromFlat.loaded.length);
+    assert.deepEqual(fromFlat.unused, []);
+    const again = discriminate(config, fromFlat.params, input, { training: false });
+    assert.ok(relativeL2(again[1]![3]!, goldenTensor(golden, 'output.1.3')) <= TOLERANCE);
+    tf.dispose([input, ...outputs.flat(), ...again.flat()]);
     disposeParams(params);
+    disposeParams(fromFlat.params);
   });
 });

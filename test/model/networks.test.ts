@@ -9,6 +9,7 @@ import { UsageError } from '../../src/errors.js';
 import { DEFAULT_CONFIG, discriminatorInputChannels, generatorInputChannels, resolveConfig } from '../../src/model/config.js';
 import { countParameters } from '../../src/model/layers.js';
 import { networkSpecs } from '../../src/model/networks.js';
+import { flatDiscriminatorKey } from '../../src/model/discriminator.js';
 import { referenceShape } from '../../src/model/params.js';
 
 const count = (overrides: Record<string, unknown>, network: 'G' | 'D' | 'E'): number =>
@@ -98,6 +99,15 @@ describe('state_dict key names', () => {
     assert.deepEqual(shapes.get('D.scale2_layer5.0.weight'), [512, 512, 4, 4]);
     assert.deepEqual(shapes.get('D.scale2_layer6.0.weight'), [1, 512, 4, 4]);
     assert.deepEqual(shapes.get('D.scale0_layer1.1.num_batches_tracked'), []);
+  });
+
+  it("D saved by the reference without intermediate features (flat nn.Sequential per scale) maps to ours", () => {
+    // n_layers_D 3: [conv, lrelu], [conv, norm, lrelu] x 3, [conv] -> flat indices 0, 2/3, 5/6, 8/9, 11.
+    assert.equal(flatDiscriminatorKey('D.scale0_layer0.0.weight'), 'D.layer0.0.weight');
+    assert.equal(flatDiscriminatorKey('D.scale1_layer1.1.running_var'), 'D.layer1.3.running_var');
+    assert.equal(flatDiscriminatorKey('D.scale1_layer3.0.bias'), 'D.layer1.8.bias');
+    assert.equal(flatDiscriminatorKey('D.scale2_layer4.0.weight'), 'D.layer2.11.weight');
+    assert.equal(flatDiscriminatorKey('G.model.1.weight'), null);
   });
 
   it('G1 with batch norm names its norms as the reference (model.2, conv_block.2 and .6)', () => {
