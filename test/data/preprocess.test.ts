@@ -153,3 +153,45 @@ test('conflicting or missing flags: exit 2', () => {
     assert.equal(cli.status, 2, `${args.join(' ')}: ${cli.stderr}`);
   }
 });
+
+test('--label-nc 0: colour label maps from <phase>_A become label_rgb, photos from <phase>_B', async () => {
+  const folder = temporaryFolder('rgb');
+  try {
+    const data = join(folder.path, 'data');
+    cpSync(join(FIXTURES_DIR, 'test_img'), join(data, 'test_A'), { recursive: true });
+    cpSync(join(FIXTURES_DIR, 'test_img'), join(data, 'test_B'), { recursive: true });
+    const out = join(folder.path, 'o');
+    const cli = runCli(['preprocess', '--dataroot', data, '--phase', 'test', '--label-nc', '0', '--no-instance', '--load-size', '128', '--out', out]);
+    assert.equal(cli.status, 0, cli.stderr);
+    const files = readdirSync(out).sort();
+    assert.equal(files.length, readdirSync(join(FIXTURES_DIR, 'test_img')).length);
+    const sample = await readSample(join(out, files[0]!));
+    assert.equal(sample.label, undefined);
+    assert.deepEqual([sample.labelRgb!.length, sample.image!.length], [64 * 128 * 3, 64 * 128 * 3]);
+    // Same source, same filter: the colour label map equals the photo.
+    assert.deepEqual([...sample.labelRgb!], [...sample.image!]);
+  } finally {
+    folder.remove();
+  }
+});
+
+test('palette label maps: the class id is the palette index, not the colour', async () => {
+  const folder = temporaryFolder('palette');
+  try {
+    const labels = join(folder.path, 'labels');
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(labels);
+    // Palette entry 3 is bright red, entry 26 is blue: ids must come out as 3 and 26.
+    const palette = new Uint8Array(27 * 3);
+    palette.set([255, 0, 0], 3 * 3);
+    palette.set([0, 0, 255], 26 * 3);
+    writeFileSync(join(labels, 'a.png'), encodePng({ width: 4, height: 2, bitDepth: 8, colorType: PngColorType.palette, palette, samples: [3, 3, 26, 26, 3, 3, 26, 26] }));
+    const out = join(folder.path, 'o');
+    const cli = runCli(['preprocess', '--labels', labels, '--label-nc', '35', '--resize-or-crop', 'crop', '--out', out]);
+    assert.equal(cli.status, 0, cli.stderr);
+    const sample = await readSample(join(out, 'a.safetensors'));
+    assert.deepEqual([...sample.label!], [3, 3, 26, 26, 3, 3, 26, 26]);
+  } finally {
+    folder.remove();
+  }
+});
