@@ -8,8 +8,10 @@
  * KMeans (which the reference calls with n_init = 10), several seeded
  * initialisations are tried and the one with the lowest inertia is kept, so
  * an unlucky first draw does not merge two well-separated styles. Every
- * class uses the same seeds, so the result depends only on the seed and on
- * the rows in input order.
+ * class uses the same seeds, and each class's rows are put in a canonical
+ * (lexicographic) order before clustering, so the result depends only on the
+ * seed and on the set of rows: encode shards merged in any order give the
+ * centres of the unsharded run.
  */
 import { kmeans } from 'ml-kmeans';
 import type { ClassCenters, ClusterSet } from '../data/clusters.js';
@@ -54,6 +56,11 @@ function inertia(points: readonly number[][], centers: readonly number[][]): num
     total += best;
   }
   return total;
+}
+
+function compareLexicographic(a: readonly number[], b: readonly number[]): number {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
+  return 0;
 }
 
 /** Distinct points in first-appearance order. */
@@ -116,7 +123,7 @@ export function clusterFeatures(table: FeatureTable, options: ClusterOptions): {
   const centers = new Map<number, ClassCenters>();
   const report: ClassReport[] = [];
   for (const classId of [...pointsByClass.keys()].sort((a, b) => a - b)) {
-    const points = pointsByClass.get(classId)!;
+    const points = pointsByClass.get(classId)!.sort(compareLexicographic);
     const count = Math.min(options.k, points.length);
     const result = kmeansCenters(points, count, options.seed, options.restarts, options.maxIterations);
     const values = new Float32Array(count * table.featNum);
