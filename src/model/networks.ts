@@ -13,7 +13,7 @@ import {
 import { discriminatorForward, discriminatorSpecs, type DiscriminatorOptions, type DiscriminatorShape } from './discriminator.js';
 import { encoderForward, encoderRawForward, encoderSpecs, type EncoderShape, type InstanceSegments } from './encoder.js';
 import { globalGeneratorForward, globalGeneratorSpecs, type GlobalGeneratorShape } from './globalGenerator.js';
-import type { ForwardOptions, ParamSpec, Params } from './layers.js';
+import { isTrainable, type ForwardOptions, type ParamSpec, type Params } from './layers.js';
 import { localEnhancerForward, localEnhancerSpecs, type LocalEnhancerShape } from './localEnhancer.js';
 
 /** The three networks, by their checkpoint prefix letter. */
@@ -99,9 +99,10 @@ export function trainingNetworks(config: ArchConfig): NetworkName[] {
 export function finestEnhancerKeys(config: ArchConfig): string[] {
   if (config.netG !== 'local') throw new Error('finestEnhancerKeys: the config has no local enhancer');
   const prefix = `G.model${config.n_local_enhancers}_`;
+  // Parameters only, as named_parameters(): batch-norm buffers are never optimised.
   return networkSpecs(config, 'G')
-    .map((spec) => spec.key)
-    .filter((key) => key.startsWith(prefix));
+    .filter((spec) => isTrainable(spec) && spec.key.startsWith(prefix))
+    .map((spec) => spec.key);
 }
 
 /** G (global or local, per the config) on NHWC input [labels | edges | features]; output NHWC in [-1, 1]. */
