@@ -11,7 +11,7 @@ import { createProgress } from '../log.js';
 import { action, addCommonOptions, integerFlag, parseShard, takeShard, type Shard } from './common.js';
 import { folderExists, listFiles, outputNames, pairInputs, type InputLists } from '../data/inputs.js';
 import { RESIZE_MODES, type ResizeMode } from '../data/resize.js';
-import { preprocess, type PreprocessConfig } from '../data/preprocess.js';
+import { preprocess, type PreprocessConfig, type PreprocessedSample } from '../data/preprocess.js';
 
 /** The reference's defaults (options/base_options.py). */
 export const PREPROCESS_DEFAULTS = Object.freeze({
@@ -74,10 +74,13 @@ function inputLists(flags: PreprocessFlags): InputLists {
 function buildConfig(flags: PreprocessFlags): PreprocessConfig {
   if (flags.out === undefined) throw new UsageError('--out DIR is required (the folder the sample files go to)');
   if (flags.onehot && flags.labelNc === 0) throw new UsageError('--onehot needs class ids: it cannot be used with --label-nc 0');
-  const pairs = takeShard(pairInputs(inputLists(flags)), flags.shard);
+  const allPairs = pairInputs(inputLists(flags));
+  // Names come from the whole set, so every shard of a job array sees the same clashes.
+  const names = outputNames(allPairs, '.safetensors');
+  const indices = takeShard(allPairs.map((_, i) => i), flags.shard);
   return {
-    pairs,
-    outputNames: outputNames(pairs, '.safetensors'),
+    pairs: indices.map((i) => allPairs[i]!),
+    outputNames: indices.map((i) => names[i]!),
     outDir: flags.out,
     labelNc: flags.labelNc,
     onehot: flags.onehot,
@@ -111,7 +114,7 @@ export function registerPreprocess(program: Command): void {
     const started = Date.now();
     log.info(`preprocess: ${config.pairs.length} pair(s) -> ${config.outDir} (label_nc ${config.labelNc}, ${config.resize.mode}, load ${config.resize.loadSize}, fine ${config.resize.fineSize})`);
     const progress = createProgress('preprocess', config.pairs.length, { logger: log });
-    let results;
+    let results: PreprocessedSample[];
     try {
       results = await preprocess(config, () => progress.tick());
     } finally {
