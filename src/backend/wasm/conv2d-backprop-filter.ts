@@ -10,8 +10,14 @@
  * dy zero-padded from Wo to Wq columns, the rows a tap needs are one
  * contiguous run of the flattened phase starting at offset*Wq + shift: the
  * columns that run past Wo meet zeros in dy. Each tap is then one matmul
- * dyT [Co, K] x window [K, Ci], with K = N * Ho * Wq, for about
- * (Wq / Wo) of the ideal work.
+ * windowT [Ci, K] x dy [K, Co] with K = N * Ho * Wq, for about (Wq / Wo) of
+ * the ideal work.
+ *
+ * Operand order matters on wasm: tfjs's BatchMatMul packs its right operand
+ * into XNNPACK's weight layout on every call unless that tensor was already
+ * packed (the cache is keyed by tensor id). dy is the right operand of every
+ * tap, so it is packed once per call; each phase is transposed once so that
+ * the taps' left operands are plain column slices.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { spatialWindow } from './conv-geometry';
@@ -39,12 +45,13 @@ export function conv2dFilterGradient(
   const phaseWidth = outWidth + Math.floor((kernelWidth - 1) / sw);
   const padded = spatialWindow(x, -padTop, phaseHeight * sh, -padLeft, phaseWidth * sw);
 
+  // Each phase transposed to [Ci, N, Hq*Wq], so a tap's window is a column range.
   const phases = new Map<string, tf.Tensor3D>();
   const phase = (a: number, b: number): tf.Tensor3D => {
     const key = `${a},${b}`;
-    let found = phases.get(key);
-    if (found == null) {
-      found =
+    const cached = phases.get(key);
+    if (cached != null) return cached;
+    const flat: tf.Tensor =
         sh === 1 && sw === 1
           ? tf.reshape(padded, [batch, phaseHeight * phaseWidth, inChannels])
           : tf.reshape(
@@ -55,27 +62,25 @@ export function conv2dFilterGradient(
               ),
               [batch, phaseHeight * phaseWidth, inChannels],
             );
-      phases.set(key, found);
-    }
-    return found;
+    const transposed = tf.transpose(flat, [2, 0, 1]) as tf.Tensor3D;
+    phases.set(key, transposed);
+    return transposed;
   };
 
   const rows = batch * outHeight * phaseWidth;
-  const dyWide = spatialWindow(dy, 0, outHeight, 0, phaseWidth);
-  const dyTransposed = tf.transpose(tf.reshape(dyWide, [rows, outChannels])); // [Co, K]
+  const dyWide = tf.reshape(spatialWindow(dy, 0, outHeight, 0, phaseWidth), [rows, outChannels]);
 
   const taps: tf.Tensor2D[] = [];
   for (let i = 0; i < kernelHeight; i++) {
     for (let j = 0; j < kernelWidth; j++) {
       const start = Math.floor(i / sh) * phaseWidth + Math.floor(j / sw);
-      const window = tf.reshape(
-        tf.slice(phase(i % sh, j % sw), [0, start, 0], [-1, outHeight * phaseWidth, -1]),
-        [rows, inChannels],
+      const windowTransposed = tf.reshape(
+        tf.slice(phase(i % sh, j % sw), [0, 0, start], [-1, -1, outHeight * phaseWidth]),
+        [inChannels, rows],
       );
-      taps.push(tf.matMul(dyTransposed, window)); // [Co, Ci]
+      taps.push(tf.matMul(windowTransposed, dyWide)); // [Ci, Co]
     }
   }
-  // [kh*kw, Co, Ci] -> [kh, kw, Ci, Co]
-  const stacked = tf.stack(taps) as tf.Tensor3D;
-  return tf.reshape(tf.transpose(stacked, [0, 2, 1]), filterShape);
+  // [kh*kw, Ci, Co] is already the filter layout.
+  return tf.reshape(tf.stack(taps), filterShape);
 }
