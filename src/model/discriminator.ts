@@ -64,10 +64,9 @@ export function discriminatorSpecs(shape: DiscriminatorShape): ParamSpec[] {
 export function flatDiscriminatorKey(key: string): string | null {
   const match = /^D\.scale(\d+)_layer(\d+)\.(\d+)\.(.+)$/.exec(key);
   if (match === null) return null;
-  const [, scale, group, member, param] = match as unknown as [string, string, string, string, string];
-  const j = Number(group);
-  const flat = (j === 0 ? 0 : 2 + 3 * (j - 1)) + Number(member);
-  return `D.layer${scale}.${flat}.${param}`;
+  const group = Number(match[2]);
+  const flat = (group === 0 ? 0 : 2 + 3 * (group - 1)) + Number(match[3]);
+  return `D.layer${match[1]!}.${flat}.${match[4]!}`;
 }
 
 export interface DiscriminatorOptions extends ForwardOptions {
