@@ -52,16 +52,16 @@ export function conv2dFilterGradient(
     const cached = phases.get(key);
     if (cached != null) return cached;
     const flat: tf.Tensor =
-        sh === 1 && sw === 1
-          ? tf.reshape(padded, [batch, phaseHeight * phaseWidth, inChannels])
-          : tf.reshape(
-              tf.slice(
-                tf.reshape(padded, [batch * phaseHeight, sh, phaseWidth, sw * inChannels]),
-                [0, a, 0, b * inChannels],
-                [-1, 1, -1, inChannels],
-              ),
-              [batch, phaseHeight * phaseWidth, inChannels],
-            );
+      sh === 1 && sw === 1
+        ? tf.reshape(padded, [batch, phaseHeight * phaseWidth, inChannels])
+        : tf.reshape(
+            tf.slice(
+              tf.reshape(padded, [batch * phaseHeight, sh, phaseWidth, sw * inChannels]),
+              [0, a, 0, b * inChannels],
+              [-1, 1, -1, inChannels],
+            ),
+            [batch, phaseHeight * phaseWidth, inChannels],
+          );
     const transposed = tf.transpose(flat, [2, 0, 1]) as tf.Tensor3D;
     phases.set(key, transposed);
     return transposed;

@@ -1,14 +1,16 @@
 /**
  * Memory-bound kernels for wasm written as single JavaScript passes over the
  * wasm heap. tfjs's wasm versions of these are naive C++ loops (MirrorPad,
- * AvgPoolGrad, LeakyRelu) or chains of several full passes (instance norm as
- * mean/sub/square/mean/rsqrt/mul); one fused pass in V8 beats both.
+ * AvgPoolGrad, LeakyRelu) or chains of several passes (the reflection pad's
+ * gradient as slices, reverses, pads and adds); one pass in V8 beats both.
+ * (Where XNNPACK can do the arithmetic, as for instance norm, it wins: a V8
+ * loop is scalar.)
  *
  * Views of the heap are taken only after every output has been allocated:
  * an allocation may grow the heap, which detaches earlier views.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { P2phdKernel, type InstanceNormAttrs, type ReflectPadAttrs } from '../kernel-names';
+import { P2phdKernel, type ReflectPadAttrs } from '../kernel-names';
 import { asWasmBackend } from './heap-views';
 
 const WASM = 'wasm';
@@ -89,89 +91,6 @@ function reflectPadGradKernel({ inputs, attrs, backend }: Parameters<tf.KernelFu
   return out;
 }
 
-function instanceNormKernel({ inputs, attrs, backend }: Parameters<tf.KernelFunc>[0]): tf.TensorInfo[] {
-  const x = inputs['x']!;
-  const { eps } = attrs as unknown as InstanceNormAttrs;
-  const [batch, height, width, channels] = x.shape as Shape4;
-  const wasm = asWasmBackend(backend);
-  const out = wasm.makeOutput(x.shape, 'float32');
-  const invStdOut = wasm.makeOutput([batch, 1, 1, channels], 'float32');
-  const source = wasm.typedArrayFromHeap(x) as Float32Array;
-  const target = wasm.typedArrayFromHeap(out) as Float32Array;
-  const invStdValues = wasm.typedArrayFromHeap(invStdOut) as Float32Array;
-  const pixels = height * width;
-  // Two passes in float64: the mean, then the centred second moment (no cancellation).
-  const mean = new Float64Array(channels);
-  const moment = new Float64Array(channels);
-  for (let n = 0; n < batch; n++) {
-    const base = n * pixels * channels;
-    const end = base + pixels * channels;
-    mean.fill(0);
-    moment.fill(0);
-    for (let i = base; i < end; i += channels) {
-      for (let c = 0; c < channels; c++) mean[c]! += source[i + c]!;
-    }
-    for (let c = 0; c < channels; c++) mean[c]! /= pixels;
-    for (let i = base; i < end; i += channels) {
-      for (let c = 0; c < channels; c++) {
-        const d = source[i + c]! - mean[c]!;
-        moment[c]! += d * d;
-      }
-    }
-    for (let c = 0; c < channels; c++) {
-      const invStd = 1 / Math.sqrt(moment[c]! / pixels + eps);
-      moment[c] = invStd;
-      invStdValues[n * channels + c] = invStd;
-    }
-    for (let i = base; i < end; i += channels) {
-      for (let c = 0; c < channels; c++) target[i + c] = (source[i + c]! - mean[c]!) * moment[c]!;
-    }
-  }
-  return [out, invStdOut];
-}
-
-/** dx = invStd * (dy - mean(dy) - y * mean(dy * y)), per sample and channel. */
-function instanceNormGradKernel({ inputs, backend }: Parameters<tf.KernelFunc>[0]): tf.TensorInfo {
-  const dy = inputs['dy']!;
-  const y = inputs['y']!;
-  const invStd = inputs['invStd']!;
-  const [batch, height, width, channels] = dy.shape as Shape4;
-  const wasm = asWasmBackend(backend);
-  const out = wasm.makeOutput(dy.shape, 'float32');
-  const dyValues = wasm.typedArrayFromHeap(dy) as Float32Array;
-  const yValues = wasm.typedArrayFromHeap(y) as Float32Array;
-  const invStdValues = wasm.typedArrayFromHeap(invStd) as Float32Array;
-  const target = wasm.typedArrayFromHeap(out) as Float32Array;
-  const pixels = height * width;
-  const meanDy = new Float64Array(channels);
-  const meanDyY = new Float64Array(channels);
-  const scale = new Float64Array(channels);
-  for (let n = 0; n < batch; n++) {
-    const base = n * pixels * channels;
-    const end = base + pixels * channels;
-    meanDy.fill(0);
-    meanDyY.fill(0);
-    for (let i = base; i < end; i += channels) {
-      for (let c = 0; c < channels; c++) {
-        const g = dyValues[i + c]!;
-        meanDy[c]! += g;
-        meanDyY[c]! += g * yValues[i + c]!;
-      }
-    }
-    for (let c = 0; c < channels; c++) {
-      meanDy[c]! /= pixels;
-      meanDyY[c]! /= pixels;
-      scale[c] = invStdValues[n * channels + c]!;
-    }
-    for (let i = base; i < end; i += channels) {
-      for (let c = 0; c < channels; c++) {
-        target[i + c] = scale[c]! * (dyValues[i + c]! - meanDy[c]! - yValues[i + c]! * meanDyY[c]!);
-      }
-    }
-  }
-  return out;
-}
-
 /** tfjs's LeakyRelu semantics: x where x > 0 (NaN passes through), else alpha * x. */
 function leakyReluKernel({ inputs, attrs, backend }: Parameters<tf.KernelFunc>[0]): tf.TensorInfo {
   const x = inputs['x']!;
@@ -237,8 +156,6 @@ function avgPoolGradKernel({ inputs, attrs, backend }: Parameters<tf.KernelFunc>
 export function registerJsKernels(): void {
   register(P2phdKernel.reflectPad, reflectPadKernel);
   register(P2phdKernel.reflectPadGrad, reflectPadGradKernel);
-  register(P2phdKernel.instanceNorm, instanceNormKernel);
-  register(P2phdKernel.instanceNormGrad, instanceNormGradKernel);
   register(tf.LeakyRelu, leakyReluKernel);
   register(tf.AvgPoolGrad, avgPoolGradKernel);
 }

@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { conv2dFilterGradient } from './conv2d-backprop-filter';
 import { conv2dInputGradient } from './conv2d-backprop-input';
 import { asWasmBackend, copyBox } from './heap-views';
+import { registerInstanceNormKernels } from './instance-norm';
 import { registerJsKernels } from './js-kernels';
 import { registerTensorKernel } from './tensor-kernel';
 
@@ -86,4 +87,5 @@ export function registerWasmKernels(): void {
   registerConv2dBackpropFilter();
   registerConv2dBackpropInput();
   registerJsKernels();
+  registerInstanceNormKernels(WASM);
 }

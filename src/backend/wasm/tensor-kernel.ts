@@ -10,7 +10,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 
-export type TensorKernelBody<Attrs> = (inputs: Record<string, tf.Tensor>, attrs: Attrs) => tf.Tensor;
+export type TensorKernelBody<Attrs> = (inputs: Record<string, tf.Tensor>, attrs: Attrs) => tf.Tensor | tf.Tensor[];
 
 /** Wraps a TensorInfo as a Tensor that shares (and references) its data. */
 function wrapInput(info: tf.TensorInfo, backend: tf.KernelBackend): tf.Tensor {
@@ -19,7 +19,7 @@ function wrapInput(info: tf.TensorInfo, backend: tf.KernelBackend): tf.Tensor {
   return tf.engine().makeTensorFromTensorInfo(info, backend);
 }
 
-/** Registers `body` as `kernelName` on `backendName`, replacing any existing kernel. */
+/** Registers `body` as `kernelName` on `backendName`, replacing any existing kernel. `body` may return several outputs. */
 export function registerTensorKernel<Attrs>(kernelName: string, backendName: string, body: TensorKernelBody<Attrs>): void {
   if (tf.getKernel(kernelName, backendName) != null) tf.unregisterKernel(kernelName, backendName);
   tf.registerKernel({
