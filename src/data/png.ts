@@ -263,12 +263,7 @@ export function decodeImageData(header: PngHeader, raw: Uint8Array, source: stri
   const bpp = Math.max(1, (channels * bitDepth) >> 3);
   const samples = new Uint16Array(width * height * channels);
   const passes = header.interlaced ? ADAM7 : [[0, 0, 1, 1] as const];
-  let expected = 0;
-  for (const [x0, y0, dx, dy] of passes) {
-    const passWidth = Math.ceil((width - x0) / dx);
-    const passHeight = Math.ceil((height - y0) / dy);
-    if (passWidth > 0 && passHeight > 0) expected += passHeight * (1 + rowBytes(passWidth, channels, bitDepth));
-  }
+  const expected = filteredDataSize(header);
   if (raw.length < expected) {
     throw new InputError(`${source}: PNG image data is truncated (${raw.length} of ${expected} bytes after inflating)`);
   }
@@ -289,16 +284,39 @@ export function decodeImageData(header: PngHeader, raw: Uint8Array, source: stri
   return samples;
 }
 
-/** Decodes PNG bytes; `source` names the file in error messages. */
-export async function decodePng(bytes: Uint8Array, source: string): Promise<DecodedPng> {
-  const { header, palette, compressed } = readPngChunks(bytes, source);
-  let raw: Buffer;
+/** Bytes of the filtered image data (all passes, filter bytes included). */
+export function filteredDataSize(header: PngHeader): number {
+  const channels = CHANNELS[header.colorType]!;
+  const passes = header.interlaced ? ADAM7 : [[0, 0, 1, 1] as const];
+  let total = 0;
+  for (const [x0, y0, dx, dy] of passes) {
+    const passWidth = Math.ceil((header.width - x0) / dx);
+    const passHeight = Math.ceil((header.height - y0) / dy);
+    if (passWidth > 0 && passHeight > 0) total += passHeight * (1 + rowBytes(passWidth, channels, header.bitDepth));
+  }
+  return total;
+}
+
+/**
+ * Inflates the IDAT stream on libuv's thread pool. The output size is known
+ * from the header, so zlib writes it as one chunk: no per-chunk callbacks and
+ * no concatenation on the main thread (which profiling showed costing as much
+ * as the unfiltering).
+ */
+async function inflateImageData(header: PngHeader, compressed: Buffer, source: string): Promise<Buffer> {
+  const expected = filteredDataSize(header);
   try {
-    raw = await inflateAsync(compressed);
+    return await inflateAsync(compressed, { chunkSize: Math.max(64, expected + 1) });
   } catch (error) {
     const reason = (error as Error).message;
     throw new InputError(`${source}: PNG image data is corrupt or truncated (zlib: ${reason})`);
   }
+}
+
+/** Decodes PNG bytes; `source` names the file in error messages. */
+export async function decodePng(bytes: Uint8Array, source: string): Promise<DecodedPng> {
+  const { header, palette, compressed } = readPngChunks(bytes, source);
+  const raw = await inflateImageData(header, compressed, source);
   const samples = decodeImageData(header, raw, source);
   const decoded: DecodedPng = { ...header, channels: CHANNELS[header.colorType]!, samples };
   if (palette) decoded.palette = palette;
@@ -354,9 +372,87 @@ export function idsFromPng(png: DecodedPng, source: string): IdMap {
   return { width, height, ids };
 }
 
-/** Reads and decodes a label or instance map PNG into ids. */
+export interface ResizedIdMap extends IdMap {
+  /** The file's own size. */
+  sourceSize: { width: number; height: number };
+  /** The largest id anywhere in the source (not only where sampled), for range checks. */
+  maxId: number;
+}
+
+function maxOf(ids: Uint16Array): number {
+  let max = 0;
+  for (let i = 0; i < ids.length; i++) if (ids[i]! > max) max = ids[i]!;
+  return max;
+}
+
+/** Reads and decodes a label or instance map PNG into ids, at its own size. */
 export async function readIdMap(path: string): Promise<IdMap> {
   const bytes = await readInputFile(path);
   const png = await decodePng(bytes, path);
   return idsFromPng(png, path);
+}
+
+/**
+ * Reads a label or instance map and samples it to `target(sourceSize)` by
+ * nearest-neighbour `indices(srcSize, dstSize)` (resize.ts passes PIL's).
+ * For the common case (one 8- or 16-bit channel, not interlaced) the ids are
+ * gathered straight from the unfiltered rows, never unpacked at full size;
+ * other PNGs are decoded whole, then sampled. Either way `maxId` covers every
+ * source pixel, so a range check sees ids the sampling skips.
+ */
+export async function readIdMapResized(
+  path: string,
+  target: (source: { width: number; height: number }) => { width: number; height: number },
+  indices: (srcSize: number, dstSize: number) => Int32Array,
+): Promise<ResizedIdMap> {
+  const bytes = await readInputFile(path);
+  const { header, palette, compressed } = readPngChunks(bytes, path);
+  const sourceSize = { width: header.width, height: header.height };
+  const size = target(sourceSize);
+  const raw = await inflateImageData(header, compressed, path);
+  const columns = indices(header.width, size.width);
+  const rows = indices(header.height, size.height);
+  const ids = new Uint16Array(size.width * size.height);
+  const singleChannel = header.colorType === PngColorType.gray || header.colorType === PngColorType.palette;
+  if (singleChannel && header.bitDepth >= 8 && !header.interlaced) {
+    const sampleBytes = header.bitDepth >> 3;
+    const stride = header.width * sampleBytes;
+    if (raw.length < filteredDataSize(header)) {
+      throw new InputError(`${path}: PNG image data is truncated (${raw.length} of ${filteredDataSize(header)} bytes after inflating)`);
+    }
+    unfilterRows(raw, 0, header.height, stride, sampleBytes, path);
+    let maxId = 0;
+    for (let y = 0; y < header.height; y++) {
+      const row = y * (stride + 1) + 1;
+      if (sampleBytes === 1) {
+        for (let i = row, end = row + stride; i < end; i++) if (raw[i]! > maxId) maxId = raw[i]!;
+      } else {
+        for (let i = row, end = row + stride; i < end; i += 2) {
+          const id = (raw[i]! << 8) | raw[i + 1]!;
+          if (id > maxId) maxId = id;
+        }
+      }
+    }
+    for (let y = 0; y < size.height; y++) {
+      const row = rows[y]! * (stride + 1) + 1;
+      const out = y * size.width;
+      if (sampleBytes === 1) {
+        for (let x = 0; x < size.width; x++) ids[out + x] = raw[row + columns[x]!]!;
+      } else {
+        for (let x = 0; x < size.width; x++) {
+          const at = row + 2 * columns[x]!;
+          ids[out + x] = (raw[at]! << 8) | raw[at + 1]!;
+        }
+      }
+    }
+    return { width: size.width, height: size.height, ids, sourceSize, maxId };
+  }
+  const decoded: DecodedPng = { ...header, channels: CHANNELS[header.colorType]!, samples: decodeImageData(header, raw, path) };
+  if (palette) decoded.palette = palette;
+  const full = idsFromPng(decoded, path);
+  for (let y = 0; y < size.height; y++) {
+    const row = rows[y]! * header.width;
+    for (let x = 0; x < size.width; x++) ids[y * size.width + x] = full.ids[row + columns[x]!]!;
+  }
+  return { width: size.width, height: size.height, ids, sourceSize, maxId: maxOf(full.ids) };
 }

@@ -12,9 +12,9 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { InputError, UsageError } from '../errors.js';
-import { readIdMap, type IdMap } from './png.js';
+import { readIdMap, readIdMapResized } from './png.js';
 import { readRgbImage, type RgbImage } from './image.js';
-import { checkTargetSize, resizeNearest, targetSize, type ResizeSettings, type Size } from './resize.js';
+import { checkTargetSize, nearestIndices, targetSize, type ResizeSettings, type Size } from './resize.js';
 import { checkLabelRange, instanceEdges, oneHot } from './labels.js';
 import { writeSample, type Sample, type SampleMetadata } from './sample.js';
 import type { InputPair } from './inputs.js';
@@ -59,16 +59,21 @@ function toInt32(ids: Uint16Array): Int32Array {
 /** Turns one pair into a sample in memory (no file written). */
 export async function buildSample(pair: InputPair, labelNc: number, withOnehot: boolean, settings: ResizeSettings): Promise<{ sample: Sample; sourceSize: Size }> {
   const labelIsColour = labelNc === 0;
-  // Label and instance maps decode concurrently (inflate on the thread pool).
-  const [labelMap, labelRgbSource, instMap] = await Promise.all([
-    labelIsColour ? undefined : readIdMap(pair.label),
-    labelIsColour ? readRgbImage(pair.label, { target: (size) => targetSize(size, settings) }) : undefined,
-    pair.inst ? readIdMap(pair.inst) : undefined,
+  const resizeTo = (source: string) => (size: Size): Size => {
+    const target = targetSize(size, settings);
+    checkTargetSize(target, size, source);
+    return target;
+  };
+  // Label and instance maps decode concurrently (inflate on the thread pool),
+  // each sampled to its target size as it is unfiltered.
+  const [labelMap, labelRgb, instMap] = await Promise.all([
+    labelIsColour ? undefined : readIdMapResized(pair.label, resizeTo(pair.label), nearestIndices),
+    labelIsColour ? readRgbImage(pair.label, { target: resizeTo(pair.label) }) : undefined,
+    pair.inst ? readIdMapResized(pair.inst, resizeTo(pair.inst), nearestIndices) : undefined,
   ]);
-  const sourceSize: Size = labelMap ?? labelRgbSource!.sourceSize;
+  const sourceSize: Size = labelMap?.sourceSize ?? labelRgb!.sourceSize;
   const target = targetSize(sourceSize, settings);
-  checkTargetSize(target, sourceSize, pair.label);
-  if (instMap && !sameSize(instMap, sourceSize)) throw sizeMismatch(pair.inst!, instMap, pair.label, sourceSize);
+  if (instMap && !sameSize(instMap.sourceSize, sourceSize)) throw sizeMismatch(pair.inst!, instMap.sourceSize, pair.label, sourceSize);
 
   const imagePromise: Promise<RgbImage | undefined> = pair.image
     ? readRgbImage(pair.image, {
@@ -78,18 +83,20 @@ export async function buildSample(pair: InputPair, labelNc: number, withOnehot: 
       target: () => target,
     })
     : Promise.resolve(undefined);
-  // The photo decodes on sharp's threads while this thread handles the maps.
+  // The photo decodes on sharp's threads while this thread handles the maps;
+  // a failure is reported below, when it is awaited.
   imagePromise.catch(() => undefined);
 
   const sample: Sample = { height: target.height, width: target.width, labelNc };
   if (labelMap) {
-    sample.label = resizedLabels(labelMap, labelNc, target, pair.label);
+    if (labelMap.maxId >= labelNc) await reportLabelOutOfRange(pair.label, labelNc);
+    sample.label = labelNc > 256 ? labelMap.ids : narrowToBytes(labelMap.ids);
     if (withOnehot) sample.onehot = oneHot(sample.label, labelNc);
   } else {
-    sample.labelRgb = labelRgbSource!.data;
+    sample.labelRgb = labelRgb!.data;
   }
   if (instMap) {
-    const inst = toInt32(resizeNearest(instMap.ids, instMap, target));
+    const inst = toInt32(instMap.ids);
     sample.inst = inst;
     sample.edges = instanceEdges(inst, target.width, target.height);
   }
@@ -98,13 +105,16 @@ export async function buildSample(pair: InputPair, labelNc: number, withOnehot: 
   return { sample, sourceSize };
 }
 
-/** Range-checks label ids on the source map (so the position names a source pixel), then resizes. */
-function resizedLabels(map: IdMap, labelNc: number, target: Size, source: string): Uint8Array | Uint16Array {
-  checkLabelRange(map.ids, map.width, labelNc, source);
-  const resized = resizeNearest(map.ids, map, target);
-  if (labelNc > 256) return resized;
-  const narrow = new Uint8Array(resized.length);
-  narrow.set(resized);
+/** Slow path, only on failure: decodes the whole map to name the first out-of-range pixel. */
+async function reportLabelOutOfRange(path: string, labelNc: number): Promise<never> {
+  const map = await readIdMap(path);
+  checkLabelRange(map.ids, map.width, labelNc, path);
+  throw new Error(`${path}: label range check disagreed with the decoder`);
+}
+
+function narrowToBytes(ids: Uint16Array): Uint8Array {
+  const narrow = new Uint8Array(ids.length);
+  narrow.set(ids);
   return narrow;
 }
 

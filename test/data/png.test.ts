@@ -151,3 +151,37 @@ test('readIdMap reads a file from disk', async () => {
     folder.remove();
   }
 });
+
+test('readIdMapResized equals decode-then-resize on every path, and maxId sees pixels the sampling skips', async () => {
+  const { readIdMapResized } = await import('../../src/data/png.js');
+  const { nearestIndices, resizeNearest } = await import('../../src/data/resize.js');
+  const folder = temporaryFolder('resized');
+  try {
+    const [width, height] = [37, 21];
+    const target = { width: 12, height: 9 };
+    const ids8 = sampleData(width * height, 200, 77);
+    ids8[0] = 250; // pixel (0, 0) is never sampled at 37 -> 12
+    const ids16 = sampleData(width * height, 65535, 78);
+    const gray = ids8.flatMap((v) => [v, v, v]);
+    const palette = new Uint8Array(16 * 3).map((_, i) => i);
+    const ids4 = sampleData(width * height, 15, 79);
+    const cases: Array<[string, Buffer, number[]]> = [
+      ['gray8', encodePng({ width, height, bitDepth: 8, colorType: PngColorType.gray, samples: ids8 }), ids8],
+      ['gray16', encodePng({ width, height, bitDepth: 16, colorType: PngColorType.gray, samples: ids16 }), ids16],
+      ['rgb-equal', encodePng({ width, height, bitDepth: 8, colorType: PngColorType.rgb, samples: gray }), ids8],
+      ['palette4', encodePng({ width, height, bitDepth: 4, colorType: PngColorType.palette, samples: ids4, palette }), ids4],
+      ['adam7', await sharp(Buffer.from(ids8), { raw: { width, height, channels: 1 } }).toColourspace('b-w').png({ progressive: true }).toBuffer(), ids8],
+    ];
+    for (const [name, bytes, ids] of cases) {
+      const path = join(folder.path, `${name}.png`);
+      writeFileSync(path, bytes);
+      const resized = await readIdMapResized(path, () => target, nearestIndices);
+      const expected = resizeNearest(Uint16Array.from(ids), { width, height }, target);
+      assert.deepEqual([...resized.ids], [...expected], name);
+      assert.deepEqual(resized.sourceSize, { width, height });
+      assert.equal(resized.maxId, Math.max(...ids), name);
+    }
+  } finally {
+    folder.remove();
+  }
+});
