@@ -108,7 +108,11 @@ describe('checkpoint files', () => {
     const path = join(dir, 'badmeta.safetensors');
     const tensors = new Map([['G.model.1.bias', makeTensor('F32', [4], new Float32Array(4))]]);
     await writeTensorFile(path, 'checkpoint', tensors, { stage: 'global', epoch: 0, step: 0, lr: 0.1, config: { norm: 'layer' } });
-    await assert.rejects(readCheckpoint(path), (e: unknown) => e instanceof InputError && e.message.startsWith(path) && /norm/.test(e.message));
+    await assert.rejects(readCheckpoint(path), (e: unknown) => e instanceof InputError && e.message.startsWith(path) && /lacks label_nc, instance/.test(e.message));
+    await writeTensorFile(path, 'checkpoint', tensors, { stage: 'global', epoch: 0, step: 0, lr: 0.1, config: { ...resolveConfig(), norm: 'layer' } });
+    await assert.rejects(readCheckpoint(path), (e: unknown) => e instanceof InputError && e.message.startsWith(path) && /norm must be one of instance, batch, got "layer"/.test(e.message));
+    await writeTensorFile(path, 'checkpoint', tensors, { stage: 'finetune', epoch: 0, step: 0, lr: 0.1, config: resolveConfig() });
+    await assert.rejects(readCheckpoint(path), /stage "finetune" is not one of global, local, joint/);
     await assert.rejects(readCheckpoint(join(dir, 'absent.safetensors')), InputError);
   });
 
