@@ -13,12 +13,27 @@ import { photoToUnitRange } from './generatorInput.js';
 
 const INFERENCE = Object.freeze({ training: false });
 
+/** Reflection pads need more pixels than they add: ReflectionPad2d(p) takes sides > p. */
+const FIRST_LAYER_PAD = 3;
+
+/**
+ * The smallest side G runs on: its 7x7 input layer reflects 3 pixels (so at
+ * least 4 at the global part's input, which a local enhancer halves per
+ * enhancer), and its residual blocks reflect 1 (so at least 2 at the
+ * bottleneck: twice the size multiple). Tiny inputs are padded up to it.
+ */
+export function generatorMinimumSide(config: ArchConfig): number {
+  const enhancers = config.netG === 'local' ? config.n_local_enhancers : 0;
+  const bottleneck = config.n_blocks_global > 0 || config.n_blocks_local > 0 ? 2 * generatorSizeMultiple(config) : 1;
+  return Math.max(bottleneck, (FIRST_LAYER_PAD + 1) * 2 ** enhancers);
+}
+
 /**
  * G on an HWC input of any size: reflect-padded to the next multiple of
  * 2^(downsamplings), run, cropped back. Returns HWC output_nc values in [-1, 1].
  */
 export function runGenerator(config: ArchConfig, params: Params, input: Float32Array, height: number, width: number, channels: number): Float32Array {
-  const padding = paddingFor(height, width, generatorSizeMultiple(config));
+  const padding = paddingFor(height, width, generatorSizeMultiple(config), generatorMinimumSide(config));
   const paddedHeight = height + padding.top + padding.bottom;
   const paddedWidth = width + padding.left + padding.right;
   const padded = padReflect(input, height, width, channels, padding);
@@ -46,7 +61,8 @@ export function encodeInstanceFeatures(
   height: number,
   width: number,
 ): Float32Array {
-  const padding = paddingFor(height, width, 2 ** config.n_downsample_E);
+  // E's first and last layers reflect 3 pixels; it has no residual blocks.
+  const padding = paddingFor(height, width, 2 ** config.n_downsample_E, FIRST_LAYER_PAD + 1);
   const paddedHeight = height + padding.top + padding.bottom;
   const paddedWidth = width + padding.left + padding.right;
   const padded = padReflect(photoToUnitRange(photo), height, width, 3, padding);

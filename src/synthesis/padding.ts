@@ -27,10 +27,13 @@ export function nextMultiple(size: number, multiple: number): number {
   return Math.ceil(size / multiple) * multiple;
 }
 
-/** The padding that brings height x width to multiples of `multiple`, split evenly (the extra pixel after). */
-export function paddingFor(height: number, width: number, multiple: number): Padding {
-  const extraH = nextMultiple(height, multiple) - height;
-  const extraW = nextMultiple(width, multiple) - width;
+/**
+ * The padding that brings height x width to multiples of `multiple` of at
+ * least `minimum` pixels, split evenly (the extra pixel after).
+ */
+export function paddingFor(height: number, width: number, multiple: number, minimum = 1): Padding {
+  const extraH = nextMultiple(Math.max(height, minimum), multiple) - height;
+  const extraW = nextMultiple(Math.max(width, minimum), multiple) - width;
   const top = Math.floor(extraH / 2);
   const left = Math.floor(extraW / 2);
   return { top, bottom: extraH - top, left, right: extraW - left };

@@ -193,3 +193,30 @@ describe('p2phd synthesize (stage)', () => {
     });
   });
 });
+
+describe('runGenerator / encodeInstanceFeatures at any size', () => {
+  before(async () => {
+    await initBackend('wasm', { log: () => {} });
+  });
+
+  it('take tiny and odd sizes (padded up for the reflection pads) and return the input size', async () => {
+    const { runGenerator, encodeInstanceFeatures } = await import('../../src/synthesis/networks.js');
+    const { initParams } = await import('../../src/model/params.js');
+    const { generatorInputChannels } = await import('../../src/model/config.js');
+    for (const netG of ['global', 'local'] as const) {
+      const config = resolveConfig({ label_nc: 3, netG, ngf: 4, n_downsample_global: 2, n_blocks_global: 1, n_blocks_local: 1, instance_feat: true, nef: 4, n_downsample_E: 2 });
+      const params = initParams(modelSpecs(config, ['G', 'E']), 1);
+      const channels = generatorInputChannels(config);
+      try {
+        for (const [height, width] of [[1, 1], [3, 7], [37, 53]] as const) {
+          const output = runGenerator(config, params, new Float32Array(height * width * channels).fill(0.5), height, width, channels);
+          assert.equal(output.length, height * width * 3, `${netG} ${height}x${width}`);
+          const features = encodeInstanceFeatures(config, params, new Uint8Array(height * width * 3).fill(128), new Int32Array(height * width), height, width);
+          assert.equal(features.length, height * width * 3);
+        }
+      } finally {
+        for (const value of params.values()) value.dispose();
+      }
+    }
+  });
+});
