@@ -9,7 +9,7 @@ import { Option, type Command } from 'commander';
 import { UsageError, InputError } from '../errors.js';
 import { createProgress } from '../log.js';
 import { action, addCommonOptions, integerFlag, parseShard, takeShard, type Shard } from './common.js';
-import { folderExists, listFiles, outputNames, pairInputs, type InputLists } from '../data/inputs.js';
+import { findMisnamedPair, folderExists, listFiles, outputNames, pairInputs, type InputLists } from '../data/inputs.js';
 import { RESIZE_MODES, type ResizeMode } from '../data/resize.js';
 import { preprocess, type PreprocessConfig, type PreprocessedSample } from '../data/preprocess.js';
 
@@ -71,10 +71,12 @@ function inputLists(flags: PreprocessFlags): InputLists {
   return lists;
 }
 
-function buildConfig(flags: PreprocessFlags): PreprocessConfig {
+function buildConfig(flags: PreprocessFlags, warn: (line: string) => void): PreprocessConfig {
   if (flags.out === undefined) throw new UsageError('--out DIR is required (the folder the sample files go to)');
   if (flags.onehot && flags.labelNc === 0) throw new UsageError('--onehot needs class ids: it cannot be used with --label-nc 0');
   const allPairs = pairInputs(inputLists(flags));
+  const misnamed = findMisnamedPair(allPairs);
+  if (misnamed) warn(`files are paired in sorted order, and ${misnamed.label} is paired with ${misnamed.other}, whose name differs: check that no file is missing`);
   // Names come from the whole set, so every shard of a job array sees the same clashes.
   const names = outputNames(allPairs, '.safetensors');
   const indices = takeShard(allPairs.map((_, i) => i), flags.shard);
@@ -109,7 +111,7 @@ export function registerPreprocess(program: Command): void {
     .option('--out <dir>', 'output folder (created if missing; files of the same name are replaced)')
     .option('--jobs <n>', 'pairs processed at once', integerFlag('--jobs', 1, 64), defaultJobs);
   addCommonOptions(command).action(action<PreprocessFlags>(async (flags, context) => {
-    const config = buildConfig(flags);
+    const config = buildConfig(flags, (line) => context.log.warn(line));
     const { log } = context;
     const started = Date.now();
     log.info(`preprocess: ${config.pairs.length} pair(s) -> ${config.outDir} (label_nc ${config.labelNc}, ${config.resize.mode}, load ${config.resize.loadSize}, fine ${config.resize.fineSize})`);

@@ -60,12 +60,27 @@ export interface InputLists {
   images?: { pattern: string; files: string[] };
 }
 
+/** Stems minus the suffix all of them share: `x_gtFine_labelIds` and `x_leftImg8bit` both give `x`. */
+function baseNames(files: readonly string[]): string[] {
+  const stems = files.map(fileStem);
+  const suffix = commonSuffix(stems);
+  return stems.map((stem) => stem.slice(0, stem.length - suffix.length));
+}
+
 function describeCountMismatch(a: { pattern: string; files: string[] }, b: { pattern: string; files: string[] }): string {
-  const shorter = Math.min(a.files.length, b.files.length);
-  const longer = a.files.length > b.files.length ? a : b;
-  const extra = longer.files.slice(shorter, shorter + 3).join(', ');
-  return `${a.files.length} files in ${a.pattern} but ${b.files.length} in ${b.pattern}; ` +
-    `files are paired in sorted order, so ${longer.pattern} has unpaired files from ${extra}${longer.files.length - shorter > 3 ? ', ...' : ''}`;
+  const counts = `${a.files.length} files in ${a.pattern} but ${b.files.length} in ${b.pattern}`;
+  const [longer, shorter] = a.files.length > b.files.length ? [a, b] : [b, a];
+  // Name the files whose base name has no counterpart, when names make that clear.
+  const shorterBases = new Set(baseNames(shorter.files));
+  const longerBases = baseNames(longer.files);
+  const unmatched = longer.files.filter((_, i) => !shorterBases.has(longerBases[i]!));
+  if (unmatched.length > 0 && unmatched.length <= longer.files.length - shorter.files.length) {
+    const listed = unmatched.slice(0, 3).join(', ') + (unmatched.length > 3 ? ', ...' : '');
+    return `${counts}: no counterpart in ${shorter.pattern} for ${listed}`;
+  }
+  const extra = longer.files.slice(shorter.files.length, shorter.files.length + 3).join(', ');
+  return `${counts}; files are paired in sorted order, so ${longer.pattern} has unpaired files from ${extra}` +
+    (longer.files.length - shorter.files.length > 3 ? ', ...' : '');
 }
 
 /** Pairs the lists by sorted position; differing counts are an InputError naming both patterns and the unpaired files. */
@@ -106,4 +121,34 @@ export function outputNames(pairs: readonly InputPair[], suffix: string): string
 /** Whether `path` is an existing folder (for optional dataroot sub-folders). */
 export function folderExists(path: string): boolean {
   return isDirectory(path);
+}
+
+/** The longest suffix every string of the list ends with. */
+function commonSuffix(names: readonly string[]): string {
+  if (names.length === 0) return '';
+  let suffix = names[0]!;
+  for (const name of names) {
+    while (!name.endsWith(suffix)) suffix = suffix.slice(1);
+  }
+  return suffix;
+}
+
+/**
+ * A sanity check the reference does not make: pairing is by sorted position
+ * only, so a missing file shifts every later pair silently when counts still
+ * match. Each list's stems minus the suffix all its stems share (e.g.
+ * `_gtFine_labelIds`, `_leftImg8bit`) should agree pair by pair. Returns the
+ * first pair whose bases differ, or undefined.
+ */
+export function findMisnamedPair(pairs: readonly InputPair[]): { label: string; other: string } | undefined {
+  const kinds: Array<(pair: InputPair) => string | undefined> = [(pair) => pair.inst, (pair) => pair.image];
+  const labelBases = baseNames(pairs.map((pair) => pair.label));
+  for (const pick of kinds) {
+    const others = pairs.map(pick);
+    if (others.some((other) => other === undefined)) continue;
+    const otherBases = baseNames(others as string[]);
+    const i = labelBases.findIndex((base, k) => base !== otherBases[k]);
+    if (i >= 0) return { label: pairs[i]!.label, other: others[i]! };
+  }
+  return undefined;
 }
