@@ -105,8 +105,16 @@ export function finestEnhancerKeys(config: ArchConfig): string[] {
     .map((spec) => spec.key);
 }
 
+/** Input layout errors are caller bugs; name them instead of letting a conv fail obscurely. */
+function checkInput(what: string, input: tf.Tensor4D, channels: number): void {
+  if (input.rank !== 4 || input.shape[3] !== channels) {
+    throw new Error(`${what}: expected an NHWC input with ${channels} channels, got shape [${input.shape.join(', ')}]`);
+  }
+}
+
 /** G (global or local, per the config) on NHWC input [labels | edges | features]; output NHWC in [-1, 1]. */
 export function generate(config: ArchConfig, params: Params, input: tf.Tensor4D, options: ForwardOptions): tf.Tensor4D {
+  checkInput('generate', input, generatorInputChannels(config));
   return config.netG === 'global'
     ? globalGeneratorForward(globalGeneratorShape(config), params, input, options)
     : localEnhancerForward(localEnhancerShape(config), params, input, options);
@@ -114,6 +122,7 @@ export function generate(config: ArchConfig, params: Params, input: tf.Tensor4D,
 
 /** D on NHWC [labels | edges | image]; outputs[i][j], level i (0 = full resolution), layer j. */
 export function discriminate(config: ArchConfig, params: Params, input: tf.Tensor4D, options: DiscriminatorOptions): tf.Tensor4D[][] {
+  checkInput('discriminate', input, discriminatorInputChannels(config));
   return discriminatorForward(discriminatorShape(config), params, input, options);
 }
 
@@ -125,10 +134,12 @@ export function encodeFeatures(
   segments: InstanceSegments,
   options: ForwardOptions,
 ): tf.Tensor4D {
+  checkInput('encodeFeatures', image, encoderInputChannels(config));
   return encoderForward(encoderShape(config), params, image, segments, options);
 }
 
 /** E's output before pooling. */
 export function encodeFeaturesRaw(config: ArchConfig, params: Params, image: tf.Tensor4D, options: ForwardOptions): tf.Tensor4D {
+  checkInput('encodeFeaturesRaw', image, encoderInputChannels(config));
   return encoderRawForward(encoderShape(config), params, image, options);
 }
