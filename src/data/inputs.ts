@@ -60,10 +60,29 @@ export interface InputLists {
   images?: { pattern: string; files: string[] };
 }
 
-/** Stems minus the suffix all of them share: `x_gtFine_labelIds` and `x_leftImg8bit` both give `x`. */
+/**
+ * The suffix that names a list's kind (`_gtFine_labelIds`, `_leftImg8bit`):
+ * the suffix all stems share, starting at a separator (a partial word belongs
+ * to the base), without leading all-digit segments (a frame number every file
+ * happens to share belongs to the base too).
+ */
+export function kindSuffix(stems: readonly string[]): string {
+  let suffix = commonSuffix(stems);
+  const isSeparator = (c: string | undefined): boolean => c === '_' || c === '-' || c === '.';
+  if (suffix.length > 0 && !isSeparator(suffix[0])) {
+    const next = [...suffix].findIndex(isSeparator);
+    suffix = next < 0 ? '' : suffix.slice(next);
+  }
+  for (let digits = /^[_.-]\d+(?=[_.-]|$)/.exec(suffix); digits; digits = /^[_.-]\d+(?=[_.-]|$)/.exec(suffix)) {
+    suffix = suffix.slice(digits[0].length);
+  }
+  return suffix;
+}
+
+/** Stems minus their kind suffix: `x_gtFine_labelIds` and `x_leftImg8bit` both give `x`. */
 function baseNames(files: readonly string[]): string[] {
   const stems = files.map(fileStem);
-  const suffix = commonSuffix(stems);
+  const suffix = kindSuffix(stems);
   return stems.map((stem) => stem.slice(0, stem.length - suffix.length));
 }
 

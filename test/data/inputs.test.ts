@@ -27,3 +27,11 @@ test('output names are label stems; two labels with one stem are refused', () =>
   assert.deepEqual(outputNames([{ label: 'a/x.png' }, { label: 'a/y.png' }], '.safetensors'), ['x.safetensors', 'y.safetensors']);
   assert.throws(() => outputNames([{ label: 'a/x.png' }, { label: 'b/x.png' }], '.safetensors'), /a\/x\.png and b\/x\.png: both would be written as x\.safetensors/);
 });
+
+test('kindSuffix keeps frame numbers and partial words in the base', async () => {
+  const { kindSuffix } = await import('../../src/data/inputs.js');
+  assert.equal(kindSuffix(['a_000001_leftImg8bit', 'b_000001_leftImg8bit']), '_leftImg8bit');
+  assert.equal(kindSuffix(['synthcity_000000_000019_gtFine_labelIds', 'synthcity_000001_000019_gtFine_labelIds']), '_gtFine_labelIds');
+  assert.equal(kindSuffix(['only_000001_gtFine_labelIds']), '_gtFine_labelIds');
+  assert.equal(kindSuffix(['x1', 'y1']), '');
+});
