@@ -9,9 +9,12 @@ import { readSafetensorsFile } from '../../src/data/tensorFile.js';
 import type { SafetensorsFile, Tensor } from '../../src/data/safetensors.js';
 import { resolveConfig, type ArchConfig } from '../../src/model/config.js';
 
-/** wasm: the product's default CPU backend, with p2phd's kernels. */
+/**
+ * wasm: the product's default CPU backend, with p2phd's kernels.
+ * P2PHD_TEST_BACKEND=cpu reruns the model tests on tfjs's reference backend.
+ */
 export async function setUpBackend(): Promise<void> {
-  await initBackend('wasm', { log: () => {} });
+  await initBackend(process.env['P2PHD_TEST_BACKEND'] === 'cpu' ? 'cpu' : 'wasm', { log: () => {} });
 }
 
 /** The golden files sit in test/golden, two levels above dist/test/model. */
