@@ -375,7 +375,7 @@ export function idsFromPng(png: DecodedPng, source: string): IdMap {
 export interface ResizedIdMap extends IdMap {
   /** The file's own size. */
   sourceSize: { width: number; height: number };
-  /** The largest id anywhere in the source (not only where sampled), for range checks. */
+  /** The largest id anywhere in the source (not only where sampled), for range checks; -1 unless asked for. */
   maxId: number;
 }
 
@@ -398,13 +398,16 @@ export async function readIdMap(path: string): Promise<IdMap> {
  * For the common case (one 8- or 16-bit channel, not interlaced) the ids are
  * gathered straight from the unfiltered rows, never unpacked at full size;
  * other PNGs are decoded whole, then sampled. Either way `maxId` covers every
- * source pixel, so a range check sees ids the sampling skips.
+ * source pixel, so a range check sees ids the sampling skips (instance maps,
+ * which need no range check, skip that scan with scanMaxId: false).
  */
 export async function readIdMapResized(
   path: string,
   target: (source: { width: number; height: number }) => { width: number; height: number },
   indices: (srcSize: number, dstSize: number) => Int32Array,
+  options: { scanMaxId?: boolean } = {},
 ): Promise<ResizedIdMap> {
+  const scanMaxId = options.scanMaxId ?? true;
   const bytes = await readInputFile(path);
   const { header, palette, compressed } = readPngChunks(bytes, path);
   const sourceSize = { width: header.width, height: header.height };
@@ -421,8 +424,8 @@ export async function readIdMapResized(
       throw new InputError(`${path}: PNG image data is truncated (${raw.length} of ${filteredDataSize(header)} bytes after inflating)`);
     }
     unfilterRows(raw, 0, header.height, stride, sampleBytes, path);
-    let maxId = 0;
-    for (let y = 0; y < header.height; y++) {
+    let maxId = scanMaxId ? 0 : -1;
+    for (let y = 0; scanMaxId && y < header.height; y++) {
       const row = y * (stride + 1) + 1;
       if (sampleBytes === 1) {
         for (let i = row, end = row + stride; i < end; i++) if (raw[i]! > maxId) maxId = raw[i]!;
@@ -454,5 +457,5 @@ export async function readIdMapResized(
     const row = rows[y]! * header.width;
     for (let x = 0; x < size.width; x++) ids[y * size.width + x] = full.ids[row + columns[x]!]!;
   }
-  return { width: size.width, height: size.height, ids, sourceSize, maxId: maxOf(full.ids) };
+  return { width: size.width, height: size.height, ids, sourceSize, maxId: scanMaxId ? maxOf(full.ids) : -1 };
 }

@@ -69,7 +69,7 @@ export async function buildSample(pair: InputPair, labelNc: number, withOnehot: 
   const [labelMap, labelRgb, instMap] = await Promise.all([
     labelIsColour ? undefined : readIdMapResized(pair.label, resizeTo(pair.label), nearestIndices),
     labelIsColour ? readRgbImage(pair.label, { target: resizeTo(pair.label) }) : undefined,
-    pair.inst ? readIdMapResized(pair.inst, resizeTo(pair.inst), nearestIndices) : undefined,
+    pair.inst ? readIdMapResized(pair.inst, resizeTo(pair.inst), nearestIndices, { scanMaxId: false }) : undefined,
   ]);
   const sourceSize: Size = labelMap?.sourceSize ?? labelRgb!.sourceSize;
   const target = targetSize(sourceSize, settings);
