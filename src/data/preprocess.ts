@@ -5,15 +5,15 @@
  * Per pair: the label and instance PNGs are decoded exactly (png.ts), checked
  * to have one size, resized by nearest sampling, label ids range-checked, and
  * edges computed on the resized instance map; the photo is decoded and
- * resized bicubically by sharp. Pairs run a few at a time: zlib inflate runs
- * on libuv's thread pool and sharp on its own threads, so both cores work
- * while the main thread unfilters and resizes the next maps.
+ * resized bicubically (image.ts). Pairs run a few at a time: zlib inflate
+ * runs on libuv's thread pool and sharp on its own threads, so both cores
+ * work while the main thread unfilters and samples the maps.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { InputError, UsageError } from '../errors.js';
 import { readIdMap, readIdMapResized } from './png.js';
-import { readRgbImage, type RgbImage } from './image.js';
+import { readRgbImage } from './image.js';
 import { checkTargetSize, nearestIndices, targetSize, type ResizeSettings, type Size } from './resize.js';
 import { checkLabelRange, instanceEdges, oneHot } from './labels.js';
 import { writeSample, type Sample, type SampleMetadata } from './sample.js';
@@ -64,28 +64,19 @@ export async function buildSample(pair: InputPair, labelNc: number, withOnehot: 
     checkTargetSize(target, size, source);
     return target;
   };
-  // Label and instance maps decode concurrently (inflate on the thread pool),
-  // each sampled to its target size as it is unfiltered.
-  const [labelMap, labelRgb, instMap] = await Promise.all([
+  // All three decode at once: the photo on sharp's threads, the maps'
+  // inflate on the thread pool while this thread unfilters and samples them.
+  // Each file is resized by its own size; sizes are compared afterwards.
+  const [labelMap, labelRgb, instMap, image] = await Promise.all([
     labelIsColour ? undefined : readIdMapResized(pair.label, resizeTo(pair.label), nearestIndices),
     labelIsColour ? readRgbImage(pair.label, { target: resizeTo(pair.label) }) : undefined,
     pair.inst ? readIdMapResized(pair.inst, resizeTo(pair.inst), nearestIndices, { scanMaxId: false }) : undefined,
+    pair.image ? readRgbImage(pair.image, { target: resizeTo(pair.image) }) : undefined,
   ]);
   const sourceSize: Size = labelMap?.sourceSize ?? labelRgb!.sourceSize;
   const target = targetSize(sourceSize, settings);
   if (instMap && !sameSize(instMap.sourceSize, sourceSize)) throw sizeMismatch(pair.inst!, instMap.sourceSize, pair.label, sourceSize);
-
-  const imagePromise: Promise<RgbImage | undefined> = pair.image
-    ? readRgbImage(pair.image, {
-      check: (size) => {
-        if (!sameSize(size, sourceSize)) throw sizeMismatch(pair.image!, size, pair.label, sourceSize);
-      },
-      target: () => target,
-    })
-    : Promise.resolve(undefined);
-  // The photo decodes on sharp's threads while this thread handles the maps;
-  // a failure is reported below, when it is awaited.
-  imagePromise.catch(() => undefined);
+  if (image && !sameSize(image.sourceSize, sourceSize)) throw sizeMismatch(pair.image!, image.sourceSize, pair.label, sourceSize);
 
   const sample: Sample = { height: target.height, width: target.width, labelNc };
   if (labelMap) {
@@ -100,7 +91,6 @@ export async function buildSample(pair: InputPair, labelNc: number, withOnehot: 
     sample.inst = inst;
     sample.edges = instanceEdges(inst, target.width, target.height);
   }
-  const image = await imagePromise;
   if (image) sample.image = image.data;
   return { sample, sourceSize };
 }
