@@ -173,24 +173,25 @@ export function unfilterRows(data: Uint8Array, start: number, rows: number, stri
     const row = at + 1;
     const end = row + stride;
     const lead = Math.min(stride, bpp);
+    // Stores into a Uint8Array wrap modulo 256, which is the filters' byte arithmetic.
     switch (filter) {
       case 0:
         break;
       case 1:
-        for (let i = row + bpp; i < end; i++) data[i] = (data[i]! + data[i - bpp]!) & 0xff;
+        for (let i = row + bpp; i < end; i++) data[i] = data[i]! + data[i - bpp]!;
         break;
       case 2:
-        for (let i = 0; i < stride; i++) data[row + i] = (data[row + i]! + above[aboveAt + i]!) & 0xff;
+        for (let i = row, up = aboveAt; i < end; i++, up++) data[i] = data[i]! + above[up]!;
         break;
       case 3:
-        for (let i = 0; i < lead; i++) data[row + i] = (data[row + i]! + (above[aboveAt + i]! >> 1)) & 0xff;
+        for (let i = 0; i < lead; i++) data[row + i] = data[row + i]! + (above[aboveAt + i]! >> 1);
         for (let i = lead; i < stride; i++) {
-          data[row + i] = (data[row + i]! + ((data[row + i - bpp]! + above[aboveAt + i]!) >> 1)) & 0xff;
+          data[row + i] = data[row + i]! + ((data[row + i - bpp]! + above[aboveAt + i]!) >> 1);
         }
         break;
       case 4:
         // With no left neighbour, Paeth predicts from above.
-        for (let i = 0; i < lead; i++) data[row + i] = (data[row + i]! + above[aboveAt + i]!) & 0xff;
+        for (let i = 0; i < lead; i++) data[row + i] = data[row + i]! + above[aboveAt + i]!;
         for (let i = lead; i < stride; i++) {
           const left = data[row + i - bpp]!;
           const up = above[aboveAt + i]!;
@@ -200,8 +201,7 @@ export function unfilterRows(data: Uint8Array, start: number, rows: number, stri
           const dUp = left > upLeft ? left - upLeft : upLeft - left;
           const sum = left + up - 2 * upLeft;
           const dUpLeft = sum < 0 ? -sum : sum;
-          const predicted = dLeft <= dUp && dLeft <= dUpLeft ? left : dUp <= dUpLeft ? up : upLeft;
-          data[row + i] = (data[row + i]! + predicted) & 0xff;
+          data[row + i] = data[row + i]! + (dLeft <= dUp && dLeft <= dUpLeft ? left : dUp <= dUpLeft ? up : upLeft);
         }
         break;
       default:
