@@ -17,6 +17,8 @@ export interface WasmHeapModule {
   _malloc(bytes: number): number;
   _free(pointer: number): void;
   HEAPU8: Uint8Array;
+  /** Present in the threaded build, whose heap is a growable SharedArrayBuffer. */
+  wasmMemory?: { readonly buffer: ArrayBufferLike };
 }
 
 /** Emscripten's getHeapMax() for this build: 65536 short of 4 GiB. */
@@ -51,6 +53,10 @@ export function guardMalloc(module: WasmHeapModule): void {
     const pointer = unguardedMalloc(bytes);
     // Zero-byte tensors may legitimately get any pointer; anything else at 0 is a failure.
     if (pointer === 0 && bytes > 0) throw new WasmHeapError(bytes, module.HEAPU8.length);
+    // A shared heap grown by another thread leaves the main thread's view at
+    // the old size (tfjs writes through Module.HEAPU8 right after malloc).
+    const memory = module.wasmMemory;
+    if (memory != null && module.HEAPU8.buffer !== memory.buffer) module.HEAPU8 = new Uint8Array(memory.buffer);
     return pointer;
   };
   Object.defineProperty(module, '_malloc', {

@@ -11,6 +11,7 @@ import { UsageError } from '../errors';
 import { registerAllGradients } from './gradients';
 import { installHeapGuard } from './heap-guard';
 import { registerWasmKernels } from './wasm/kernels';
+import { useThreadedWasm } from './wasm/threads';
 
 export const BACKEND_CHOICES = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendChoice = (typeof BACKEND_CHOICES)[number];
@@ -90,6 +91,20 @@ async function initNative(): Promise<BackendInfo> {
   throw new BackendUnavailable(reasons.join('; '));
 }
 
+/**
+ * Threads for the wasm backend: P2PHD_WASM_THREADS=N (1 = the single-threaded
+ * SIMD build, as tfjs ships it for Node).
+ */
+function requestedWasmThreads(): number {
+  const raw = process.env['P2PHD_WASM_THREADS'];
+  if (raw == null || raw === '') return 1;
+  const threads = Number(raw);
+  if (!Number.isInteger(threads) || threads < 1 || threads > 8) {
+    throw new UsageError(`P2PHD_WASM_THREADS=${raw}: expected an integer from 1 to 8`);
+  }
+  return threads;
+}
+
 async function initWasm(): Promise<BackendInfo> {
   let wasmPackage: typeof import('@tensorflow/tfjs-backend-wasm');
   try {
@@ -97,16 +112,28 @@ async function initWasm(): Promise<BackendInfo> {
   } catch (error) {
     throw new BackendUnavailable(`@tensorflow/tfjs-backend-wasm: ${reasonOf(error)}`);
   }
+  const threads = requestedWasmThreads();
+  if (threads > 1 && tf.findBackend('wasm') == null) {
+    const restore = useThreadedWasm(threads);
+    try {
+      await activate('wasm');
+    } catch (error) {
+      // The threaded build is a workaround over tfjs internals: fall back to
+      // the build tfjs itself uses rather than failing.
+      restore();
+      process.emitWarning(`p2phd: threaded wasm unavailable (${reasonOf(error)}); using one thread`);
+    }
+  }
   await activate('wasm');
   const simd = (await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) === true;
   installHeapGuard();
   registerWasmKernels();
-  const threads = wasmPackage.getThreadsCount();
+  const actualThreads = wasmPackage.getThreadsCount();
   return {
     name: 'wasm',
     simd,
-    threads,
-    detail: `tfjs-backend-wasm ${wasmPackage.version_wasm}${simd ? ' SIMD' : ''}, p2phd training kernels`,
+    threads: actualThreads,
+    detail: `tfjs-backend-wasm ${wasmPackage.version_wasm}${simd ? ' SIMD' : ''}${actualThreads > 1 ? ' threaded' : ''}, p2phd training kernels`,
   };
 }
 

@@ -21,7 +21,7 @@ describe('initBackend', () => {
     assert.equal(info.name, 'wasm');
     assert.equal(tf.getBackend(), 'wasm');
     assert.equal(logged.length, 1);
-    assert.match(logged[0]!, /^backend: wasm \((SIMD|no SIMD), 1 thread/);
+    assert.match(logged[0]!, /^backend: wasm \((SIMD|no SIMD), \d+ threads?;/);
     assert.deepEqual(warned, []);
     // Idempotent: the same choice again initialises and logs nothing more.
     assert.deepEqual(await initBackend('auto', { log: (l) => logged.push(l) }), info);
