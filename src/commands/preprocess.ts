@@ -73,6 +73,7 @@ function inputLists(flags: PreprocessFlags): InputLists {
 
 function buildConfig(flags: PreprocessFlags, warn: (line: string) => void): PreprocessConfig {
   if (flags.out === undefined) throw new UsageError('--out DIR is required (the folder the sample files go to)');
+  if (flags.out === '-') throw new UsageError('--out must be a folder: preprocess writes one sample file per pair, not a stream');
   if (flags.onehot && flags.labelNc === 0) throw new UsageError('--onehot needs class ids: it cannot be used with --label-nc 0');
   const allPairs = pairInputs(inputLists(flags));
   const misnamed = findMisnamedPair(allPairs);
