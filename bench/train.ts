@@ -1,0 +1,197 @@
+/**
+ * Training-step benchmark: seconds per step of the step `p2phd train` runs
+ * (runStep: forward, one backward for G and D, Adam on both), on synthetic
+ * street-like batches, for
+ *
+ *   default  the reference's default architecture (label_nc 35 + instance,
+ *            G1 ngf 64, 4 downsamplings, 9 blocks, 182.5M parameters;
+ *            D 2 scales x 3 layers, ndf 64) at 256x128, batch 1;
+ *   small    G1 ngf 32, 2 downsamplings, 2 blocks, default D, at 128x128.
+ *
+ *   npm run bench -- train [--json] [--backend=wasm] [--configs=small,default] [--steps=3] [--profile] [--pytorch]
+ *
+ * Reported: the first step (kernel set-up included) and the mean of the
+ * following steps; the wasm heap's size after the run (it only grows, so
+ * this is its peak) and the process's peak RSS (the heap plus Adam's moments
+ * and master weights in ordinary memory); with --profile, the kernels that
+ * dominate one step. With --pytorch, the same step in PyTorch (Debian's
+ * python3-torch, if installed: /usr/bin/python3) runs side by side from
+ * bench/train_step_torch.py, for a ratio measured on this machine.
+ * Issue 5's reference points (PyTorch 1.13 CPU, 2 threads): 6.6 s (default),
+ * 0.80 s (small).
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend, type BackendChoice } from '../src/backend/index.js';
+import { DEFAULT_CONFIG, generatorInputChannels, labelChannels, resolveConfig, type ArchConfig } from '../src/model/config.js';
+import { countParameters } from '../src/model/layers.js';
+import { modelSpecs, trainingNetworks } from '../src/model/networks.js';
+import { initParams } from '../src/model/params.js';
+import { Random } from '../src/model/random.js';
+import type { Batch } from '../src/train/data.js';
+import { ImagePool } from '../src/train/imagePool.js';
+import { estimateTrainingMemory } from '../src/train/memory.js';
+import { createTrainingModel, disposeTrainingModel } from '../src/train/model.js';
+import { runStep } from '../src/train/trainer.js';
+import type { BenchArgs, BenchRow, StageResult } from './run.js';
+
+const MIB = 1024 * 1024;
+
+interface BenchConfig {
+  name: string;
+  config: ArchConfig;
+  height: number;
+  width: number;
+  /** Issue 5's PyTorch 1.13 CPU (2 threads) seconds per step on this machine class. */
+  pytorchSeconds: number;
+}
+
+const CONFIGS: Readonly<Record<string, BenchConfig>> = Object.freeze({
+  small: { name: 'small', config: resolveConfig({ ...DEFAULT_CONFIG, ngf: 32, n_downsample_global: 2, n_blocks_global: 2 }), height: 128, width: 128, pytorchSeconds: 0.8 },
+  default: { name: 'default', config: resolveConfig({ ...DEFAULT_CONFIG }), height: 128, width: 256, pytorchSeconds: 6.6 },
+});
+
+function option(rest: readonly string[], name: string, fallback: string): string {
+  const prefix = `--${name}=`;
+  return rest.find((arg) => arg.startsWith(prefix))?.slice(prefix.length) ?? fallback;
+}
+
+/** A street-like batch: sky, buildings, road, cars as instances; a noisy photo. */
+export function syntheticBatch(config: ArchConfig, height: number, width: number, seed: number): Batch {
+  const random = new Random(seed);
+  const channels = generatorInputChannels({ ...config, instance_feat: false });
+  const pixels = height * width;
+  const input = new Float32Array(pixels * channels);
+  const inst = new Int32Array(pixels);
+  const ids = new Uint8Array(pixels);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const v = y / height;
+      let label = v < 0.3 ? 23 : v < 0.6 ? 11 : 7;
+      let instance = label;
+      const car = Math.floor((x / width) * 5);
+      if (v > 0.55 && v < 0.75 && (x / width) * 5 - car < 0.6) {
+        label = 26;
+        instance = 26000 + car;
+      }
+      const p = y * width + x;
+      ids[p] = label % labelChannels(config);
+      inst[p] = instance;
+      input[p * channels + ids[p]!] = 1;
+    }
+  }
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const p = y * width + x;
+      const differs = (q: number): boolean => inst[q] !== inst[p];
+      const edge = (x > 0 && differs(p - 1)) || (x + 1 < width && differs(p + 1)) || (y > 0 && differs(p - width)) || (y + 1 < height && differs(p + width));
+      if (config.instance) input[p * channels + channels - 1] = edge ? 1 : 0;
+    }
+  }
+  const image = new Float32Array(pixels * 3);
+  for (let i = 0; i < image.length; i++) image[i] = random.uniform(-1, 1);
+  return { count: 1, height, width, input, inputChannels: channels, image, inst, firstLabel: { ids }, sources: ['synthetic'] };
+}
+
+function wasmHeapBytes(): number | null {
+  const backend = tf.findBackend('wasm') as unknown as { wasm?: { HEAPU8: Uint8Array } } | null;
+  return backend?.wasm ? backend.wasm.HEAPU8.length : null;
+}
+
+function topKernels(profile: Awaited<ReturnType<typeof tf.profile>>, count: number): string {
+  const totals = new Map<string, number>();
+  for (const kernel of profile.kernels) totals.set(kernel.name, (totals.get(kernel.name) ?? 0) + (kernel.kernelTimeMs as number));
+  const all = [...totals.values()].reduce((a, b) => a + b, 0);
+  return [...totals.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, count)
+    .map(([name, ms]) => `${name} ${(ms / 1000).toFixed(2)} s (${((100 * ms) / all).toFixed(0)}%)`)
+    .join(', ');
+}
+
+/** The PyTorch step of the same configuration, when Debian's python3-torch is installed. */
+function pytorchSecondsPerStep(bench: BenchConfig, steps: number, progress: (line: string) => void): number | null {
+  const python = '/usr/bin/python3';
+  const script = join(__dirname, '..', '..', 'bench', 'train_step_torch.py');
+  if (!existsSync(python) || !existsSync(script)) return null;
+  const { config } = bench;
+  const args = [script, `--height=${bench.height}`, `--width=${bench.width}`, `--ngf=${config.ngf}`, `--n-downsample=${config.n_downsample_global}`,
+    `--n-blocks=${config.n_blocks_global}`, `--ndf=${config.ndf}`, `--n-layers-d=${config.n_layers_D}`, `--num-d=${config.num_D}`,
+    `--input-nc=${generatorInputChannels(config)}`, `--steps=${steps}`, '--threads=2'];
+  progress(`train bench: PyTorch ${bench.name} (${python} ${args.join(' ')})`);
+  const result = spawnSync(python, args, { encoding: 'utf8' });
+  if (result.status !== 0) {
+    progress(`train bench: PyTorch unavailable: ${(result.stderr || result.error?.message || '').split('\n').filter(Boolean).pop() ?? 'failed'}`);
+    return null;
+  }
+  const match = /seconds_per_step=([\d.]+)/.exec(result.stdout);
+  return match ? Number(match[1]) : null;
+}
+
+export async function runBench(args: BenchArgs): Promise<StageResult> {
+  const backend = option(args.rest, 'backend', 'wasm') as BackendChoice;
+  const steps = Number(option(args.rest, 'steps', '3'));
+  const names = option(args.rest, 'configs', 'small,default').split(',');
+  const profile = args.rest.includes('--profile');
+  const withPytorch = args.rest.includes('--pytorch');
+  const info = await initBackend(backend, { log: () => {} });
+  const notes = [
+    `backend ${info.name} (${info.simd ? 'SIMD' : 'no SIMD'}, ${info.threads} thread(s)); ${cpus().length} CPU(s) ${cpus()[0]?.model ?? ''}`,
+    'step = p2phd runStep: E/G forward, D on fake.detach() / real / fake, LSGAN + feature matching, one backward, Adam on G then D (moments in JS memory)',
+  ];
+  const rows: BenchRow[] = [];
+  let peakRss = process.memoryUsage().rss;
+  for (const name of names) {
+    const bench = CONFIGS[name];
+    if (!bench) throw new Error(`unknown config ${name}; known: ${Object.keys(CONFIGS).join(', ')}`);
+    const { config } = bench;
+    const specs = modelSpecs(config, trainingNetworks(config));
+    args.progress(`train bench: ${name} (${(countParameters(specs) / 1e6).toFixed(1)}M parameters) at ${bench.width}x${bench.height}`);
+    const model = createTrainingModel(config, 'global', initParams(specs, 1));
+    const pool = new ImagePool(0);
+    const hyper = { lr: 0.0002, beta1: 0.5, beta2: 0.999, epsilon: 1e-8 };
+    const losses = { gan: 'lsgan', ganFeatLoss: true, lambdaFeat: 10 } as const;
+    const times: number[] = [];
+    try {
+      for (let step = 0; step <= steps; step++) {
+        const batch = syntheticBatch(config, bench.height, bench.width, step);
+        const started = process.hrtime.bigint();
+        runStep(model, batch, losses, pool, 1, step, false, hyper);
+        times.push(Number(process.hrtime.bigint() - started) / 1e9);
+        peakRss = Math.max(peakRss, process.memoryUsage().rss);
+        args.progress(`train bench: ${name} step ${step + 1}/${steps + 1}: ${times[times.length - 1]!.toFixed(2)} s`);
+      }
+      if (profile) {
+        const batch = syntheticBatch(config, bench.height, bench.width, 99);
+        const profiled = await tf.profile(() => {
+          runStep(model, batch, losses, pool, 1, 99, false, hyper);
+        });
+        notes.push(`${name} profile (one step): ${topKernels(profiled, 8)}`);
+      }
+    } finally {
+      disposeTrainingModel(model);
+    }
+    const steady = times.slice(1);
+    const mean = steady.reduce((a, b) => a + b, 0) / Math.max(1, steady.length);
+    const heap = wasmHeapBytes();
+    const estimate = estimateTrainingMemory(config, 'global', { height: bench.height, width: bench.width }, 1);
+    const pytorch = withPytorch ? pytorchSecondsPerStep(bench, steps, args.progress) : null;
+    rows.push({
+      config: name,
+      size: `${bench.width}x${bench.height}`,
+      params_M: Number((countParameters(specs) / 1e6).toFixed(1)),
+      first_step_s: Number(times[0]!.toFixed(2)),
+      s_per_step: Number(mean.toFixed(2)),
+      pytorch_s: pytorch ?? bench.pytorchSeconds,
+      pytorch_source: pytorch === null ? 'issue 5' : 'measured',
+      ratio: Number((mean / (pytorch ?? bench.pytorchSeconds)).toFixed(2)),
+      wasm_heap_MiB: heap === null ? null : Math.round(heap / MIB),
+      estimate_MiB: Math.round(estimate.totalBytes / MIB),
+      peak_rss_MiB: Math.round(peakRss / MIB),
+    });
+  }
+  return { stage: 'train', notes, rows };
+}
