@@ -29,6 +29,8 @@ type StageRunner = (args: BenchArgs) => Promise<StageResult>;
 /** Stage name -> lazy loader; other stages add a line here. */
 const STAGES: Readonly<Record<string, () => Promise<StageRunner>>> = Object.freeze({
   ops: async () => (await import('./ops.js')).runBench,
+  train: async () => (await import('./train.js')).runBench,
+  synthesize: async () => (await import('./synthesize.js')).runBench,
 });
 
 function formatTable(result: StageResult): string {
