@@ -69,7 +69,7 @@ const ADAM7: ReadonlyArray<readonly [number, number, number, number]> = [
 ];
 
 /** Largest image we accept: guards allocations against absurd headers. */
-const MAX_PIXELS = 1 << 28;
+const MAX_PIXELS = 1 << 27;
 
 function readU32(bytes: Uint8Array, at: number): number {
   return ((bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!) >>> 0;
@@ -306,8 +306,17 @@ export function filteredDataSize(header: PngHeader): number {
 async function inflateImageData(header: PngHeader, compressed: Buffer, source: string): Promise<Buffer> {
   const expected = filteredDataSize(header);
   try {
-    return await inflateAsync(compressed, { chunkSize: Math.max(64, expected + 1) });
+    // The chunk is allocated up front, so a header alone must not make it huge
+    // (capped at 64 MB), and a stream may not inflate far past what the header
+    // declares (a decompression bomb is refused as corrupt data).
+    return await inflateAsync(compressed, {
+      chunkSize: Math.min(Math.max(64, expected + 1), 1 << 26),
+      maxOutputLength: expected + (1 << 16),
+    });
   } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
+      throw new InputError(`${source}: PNG is corrupt (its image data inflates to more than the ${header.width}x${header.height} its header declares)`);
+    }
     const reason = (error as Error).message;
     throw new InputError(`${source}: PNG image data is corrupt or truncated (zlib: ${reason})`);
   }

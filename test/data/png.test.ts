@@ -185,3 +185,18 @@ test('readIdMapResized equals decode-then-resize on every path, and maxId sees p
     folder.remove();
   }
 });
+
+test('a decompression bomb (image data far larger than the header declares) is refused as corrupt', async () => {
+  const { deflateSync, crc32 } = await import('node:zlib');
+  const png = encodePng({ width: 4, height: 4, bitDepth: 8, colorType: PngColorType.gray, samples: new Array<number>(16).fill(0) });
+  const idatStart = png.indexOf('IDAT') - 4;
+  const idatLength = png.readUInt32BE(idatStart);
+  const bomb = deflateSync(Buffer.alloc(10_000_000));
+  const chunk = Buffer.alloc(12 + bomb.length);
+  chunk.writeUInt32BE(bomb.length, 0);
+  chunk.write('IDAT', 4, 'latin1');
+  bomb.copy(chunk, 8);
+  chunk.writeUInt32BE(crc32(chunk.subarray(4, 8 + bomb.length)), 8 + bomb.length);
+  const bytes = Buffer.concat([png.subarray(0, idatStart), chunk, png.subarray(idatStart + 12 + idatLength)]);
+  await assert.rejects(decodePng(bytes, 'bomb.png'), (error: unknown) => error instanceof InputError && /^bomb\.png: PNG is corrupt \(its image data inflates to more/.test(error.message));
+});
