@@ -2,10 +2,12 @@
  * Ops benchmark: per op and shape, milliseconds and GFLOP/s on each available
  * backend. Shapes are pix2pixHD's (the issue's target is [1,128,128,64] 3x3).
  *
- *   npm run bench -- ops [--json] [--backends=wasm,wasm:2,cpu] [--filter=conv] [--min-ms=600]
+ *   npm run bench -- ops [--json] [--backends=wasm,wasm:2,cpu,torch:1,torch:2] [--filter=conv] [--min-ms=600]
  *
  * `wasm:N` is the wasm backend with N threads (P2PHD_WASM_THREADS), measured
- * in a child process since a process picks its wasm build once.
+ * in a child process since a process picks its wasm build once. `torch:N`
+ * runs the same cases in PyTorch with N threads (bench/ops_torch.py, needs
+ * Debian's python3-torch at /usr/bin/python3), for a ratio on this machine.
  *
  * Each case is warmed up, then run until --min-ms have passed (at least 3
  * runs; one for cases slower than a second). `ms` is the median; GFLOP/s and
@@ -16,6 +18,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { availableParallelism, loadavg } from 'node:os';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend, type BackendChoice, type BackendInfo } from '../src/backend';
 import { avgPoolDownsample, conv2d, conv2dTranspose, instanceNorm, reflectPad } from '../src/backend/ops';
@@ -24,8 +27,15 @@ import type { BenchArgs, BenchRow, StageResult } from './run';
 
 type Shape4 = [number, number, number, number];
 
+/** How bench/ops_torch.py rebuilds a case in PyTorch. */
+type TorchSpec =
+  | { kind: 'conv' | 'convInput' | 'convFilter'; xShape: Shape4; kernel: number; outChannels: number; stride: number; pad: number }
+  | { kind: 'transposed'; xShape: Shape4; kernel: number; outChannels: number; stride: number; pad: number; outputPadding: number }
+  | { kind: 'fwd' | 'fwdbwd'; xShape: Shape4; op: string };
+
 interface OpCase {
   name: string;
+  torch: TorchSpec;
   shape: string;
   /** Floating-point operations of one call, or null for memory-bound ops. */
   flops: number | null;
@@ -53,9 +63,11 @@ function convCases(label: string, xShape: Shape4, kernel: number, outChannels: n
   const flops = convFlops(n, ho, wo, kernel, ci, outChannels);
   const shape = `${xShape.join('x')} k${kernel} s${stride} p${pad} ->${outChannels}`;
   const explicit: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], [pad, pad], [pad, pad], [0, 0]];
+  const geometry = { xShape, kernel, outChannels, stride, pad };
   return [
     {
       name: `${label} conv2d`,
+      torch: { kind: 'conv', ...geometry },
       shape,
       flops,
       elements: n * ho * wo * outChannels,
@@ -67,6 +79,7 @@ function convCases(label: string, xShape: Shape4, kernel: number, outChannels: n
     },
     {
       name: `${label} input grad`,
+      torch: { kind: 'convInput', ...geometry },
       shape,
       flops,
       elements: n * h * w * ci,
@@ -78,6 +91,7 @@ function convCases(label: string, xShape: Shape4, kernel: number, outChannels: n
     },
     {
       name: `${label} filter grad`,
+      torch: { kind: 'convFilter', ...geometry },
       shape,
       flops,
       elements: kernel * kernel * ci * outChannels,
@@ -96,6 +110,7 @@ function unaryCases(name: string, xShape: Shape4, op: (x: tf.Tensor4D) => tf.Ten
   return [
     {
       name: `${name} fwd`,
+      torch: { kind: 'fwd', xShape, op: name },
       shape,
       flops: null,
       elements: outElements,
@@ -106,6 +121,7 @@ function unaryCases(name: string, xShape: Shape4, op: (x: tf.Tensor4D) => tf.Ten
     },
     {
       name: `${name} fwd+bwd`,
+      torch: { kind: 'fwdbwd', xShape, op: name },
       shape,
       flops: null,
       elements: outElements,
@@ -132,6 +148,7 @@ function allCases(): OpCase[] {
     ...convCases('D 4x4', [1, 17, 17, 256], 4, 512, 1, 2),
     {
       name: 'transposed 3x3/2 op1',
+      torch: { kind: 'transposed', xShape: [1, 64, 64, 128], kernel: 3, outChannels: 64, stride: 2, pad: 1, outputPadding: 1 },
       shape: '1x64x64x128 ->1x128x128x64',
       flops: convFlops(1, 64, 64, 3, 128, 64),
       elements,
@@ -208,6 +225,27 @@ function runThreadedChild(threads: number, args: BenchArgs): { rows: BenchRow[];
   };
 }
 
+const TORCH_PYTHON = '/usr/bin/python3';
+
+/** Runs the same cases in PyTorch (Debian's python3-torch) with `threads` threads. */
+function runTorch(threads: number, cases: OpCase[], minMs: number): { rows: BenchRow[]; notes: string[] } {
+  const script = join(__dirname, '..', '..', 'bench', 'ops_torch.py');
+  const input = JSON.stringify(
+    cases.map((c) => ({ name: c.name, shape: c.shape, flops: c.flops, elements: c.elements, ...c.torch })),
+  );
+  const child = spawnSync(TORCH_PYTHON, [script, '--threads', String(threads), '--min-ms', String(minMs)], {
+    input,
+    encoding: 'utf8',
+    stdio: ['pipe', 'pipe', 'inherit'],
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  if (child.error != null || child.status !== 0) {
+    return { rows: [], notes: [`torch:${threads}: skipped (${child.error?.message ?? `exit ${child.status}`}; needs ${TORCH_PYTHON} with torch)`] };
+  }
+  const parsed = JSON.parse(child.stdout) as { torch: string; rows: BenchRow[] };
+  return { rows: parsed.rows, notes: [`torch:${threads}: PyTorch ${parsed.torch} CPU, ${threads} thread(s), NCHW`] };
+}
+
 function defaultBackends(): string[] {
   const cores = Math.min(availableParallelism(), 8);
   return ['tensorflow', 'wasm', ...(cores > 1 ? [`wasm:${cores}`] : []), 'cpu'];
@@ -221,6 +259,13 @@ export async function runBench(args: BenchArgs): Promise<StageResult> {
   const rows: BenchRow[] = [];
   const notes: string[] = [`load average at start ${loadavg().map((l) => l.toFixed(2)).join(' ')} on ${availableParallelism()} cores`];
   for (const backend of backends) {
+    const torch = /^torch:(\d+)$/.exec(backend);
+    if (torch != null) {
+      const result = runTorch(Number(torch[1]), cases, minMs);
+      rows.push(...result.rows);
+      notes.push(...result.notes);
+      continue;
+    }
     const threaded = /^wasm:(\d+)$/.exec(backend);
     if (threaded != null) {
       const child = runThreadedChild(Number(threaded[1]), args);
