@@ -110,10 +110,20 @@ function leakyReluKernel({ inputs, attrs, backend }: Parameters<tf.KernelFunc>[0
   return out;
 }
 
+/** The output windows [first, last] that cover input index i along one axis. */
+function coveringWindows(i: number, pad: number, filter: number, stride: number, outSize: number): [number, number] {
+  const first = Math.max(0, Math.ceil((i + pad - filter + 1) / stride));
+  const last = Math.min(outSize - 1, Math.floor((i + pad) / stride));
+  return [first, last];
+}
+
 /**
- * AvgPoolGrad for any 2-D window: each dy spreads dy / (window area) over its
- * window, clipped to the input (tfjs divides by the full area in the gradient,
- * as its cpu backend does).
+ * AvgPoolGrad for any 2-D window: dx = the sum of dy / (window area) over the
+ * windows covering each input pixel (tfjs divides by the full area in the
+ * gradient, as its cpu backend does). The window is a uniform rectangle, so
+ * this is done separably: sum along the width into [N, Ho, W, C], then along
+ * the height, whole rows at a time. Each pass reads every value about
+ * filter / stride times, against filterHeight * filterWidth for a scatter.
  */
 function avgPoolGradKernel({ inputs, attrs, backend }: Parameters<tf.KernelFunc>[0]): tf.TensorInfo {
   const dy = inputs['dy']!;
@@ -123,31 +133,47 @@ function avgPoolGradKernel({ inputs, attrs, backend }: Parameters<tf.KernelFunc>
   };
   const info = tf.backend_util.computePool2DInfo(input.shape as Shape4, filterSize, strides, 1, pad, dimRoundingMode);
   const [batch, height, width, channels] = input.shape as Shape4;
+  const { outHeight, outWidth, strideHeight, strideWidth, filterHeight, filterWidth } = info;
+  const top = info.padInfo.top;
+  const left = info.padInfo.left;
+  const multiplier = 1 / (filterHeight * filterWidth);
   const wasm = asWasmBackend(backend);
   const out = wasm.makeOutput(input.shape, 'float32');
   const dyValues = wasm.typedArrayFromHeap(dy) as Float32Array;
   const target = wasm.typedArrayFromHeap(out) as Float32Array;
-  target.fill(0);
-  const multiplier = 1 / (info.filterHeight * info.filterWidth);
-  const { outHeight, outWidth, strideHeight, strideWidth } = info;
-  const top = info.padInfo.top;
-  const left = info.padInfo.left;
-  let dyOffset = 0;
-  for (let n = 0; n < batch; n++) {
-    for (let oh = 0; oh < outHeight; oh++) {
-      const h0 = Math.max(oh * strideHeight - top, 0);
-      const h1 = Math.min(oh * strideHeight - top + info.filterHeight, height);
-      for (let ow = 0; ow < outWidth; ow++) {
-        const w0 = Math.max(ow * strideWidth - left, 0);
-        const w1 = Math.min(ow * strideWidth - left + info.filterWidth, width);
-        for (let h = h0; h < h1; h++) {
-          for (let w = w0; w < w1; w++) {
-            const to = ((n * height + h) * width + w) * channels;
-            for (let c = 0; c < channels; c++) target[to + c]! += dyValues[dyOffset + c]! * multiplier;
-          }
-        }
-        dyOffset += channels;
+
+  // Pass 1, along the width: rows [N, Ho, W, C].
+  const rowLength = width * channels;
+  const rows = new Float32Array(batch * outHeight * rowLength);
+  const columnRanges = Array.from({ length: width }, (_, w) => coveringWindows(w, left, filterWidth, strideWidth, outWidth));
+  for (let row = 0; row < batch * outHeight; row++) {
+    const dyRow = row * outWidth * channels;
+    let to = row * rowLength;
+    for (let w = 0; w < width; w++) {
+      const [first, last] = columnRanges[w]!;
+      for (let o = first; o <= last; o++) {
+        const from = dyRow + o * channels;
+        for (let c = 0; c < channels; c++) rows[to + c]! += dyValues[from + c]!;
       }
+      to += channels;
+    }
+  }
+  // Pass 2, along the height: whole rows.
+  for (let n = 0; n < batch; n++) {
+    for (let h = 0; h < height; h++) {
+      const [first, last] = coveringWindows(h, top, filterHeight, strideHeight, outHeight);
+      const to = (n * height + h) * rowLength;
+      if (first > last) {
+        target.fill(0, to, to + rowLength);
+        continue;
+      }
+      const firstRow = (n * outHeight + first) * rowLength;
+      for (let k = 0; k < rowLength; k++) target[to + k] = rows[firstRow + k]!;
+      for (let o = first + 1; o <= last; o++) {
+        const from = (n * outHeight + o) * rowLength;
+        for (let k = 0; k < rowLength; k++) target[to + k]! += rows[from + k]!;
+      }
+      for (let k = 0; k < rowLength; k++) target[to + k]! *= multiplier;
     }
   }
   return out;
