@@ -105,7 +105,7 @@ function requestedWasmThreads(): number {
   return threads;
 }
 
-async function initWasm(): Promise<BackendInfo> {
+async function initWasm(warn: (line: string) => void): Promise<BackendInfo> {
   let wasmPackage: typeof import('@tensorflow/tfjs-backend-wasm');
   try {
     wasmPackage = require('@tensorflow/tfjs-backend-wasm') as typeof import('@tensorflow/tfjs-backend-wasm');
@@ -121,7 +121,7 @@ async function initWasm(): Promise<BackendInfo> {
       // The threaded build is a workaround over tfjs internals: fall back to
       // the build tfjs itself uses rather than failing.
       restore();
-      process.emitWarning(`p2phd: threaded wasm unavailable (${reasonOf(error)}); using one thread`);
+      warn(`warning: threaded wasm unavailable (${reasonOf(error)}); using one thread`);
     }
   }
   await activate('wasm');
@@ -147,7 +147,9 @@ async function initCpu(): Promise<BackendInfo> {
   return { name: 'cpu', simd: false, threads: 1, detail: 'tfjs-backend-cpu (pure JavaScript, slow)' };
 }
 
-const INITIALISERS = Object.freeze({
+type Initialiser = (warn: (line: string) => void) => Promise<BackendInfo>;
+
+const INITIALISERS: Readonly<Record<Exclude<BackendChoice, 'auto'>, Initialiser>> = Object.freeze({
   tensorflow: initNative,
   wasm: initWasm,
   cpu: initCpu,
@@ -159,7 +161,7 @@ function describe(info: BackendInfo): string {
 }
 
 /** What auto tries, in order. */
-const AUTO_CANDIDATES: ReadonlyArray<{ label: string; init: () => Promise<BackendInfo> }> = Object.freeze([
+const AUTO_CANDIDATES: ReadonlyArray<{ label: string; init: Initialiser }> = Object.freeze([
   ...NATIVE_BINDING_PACKAGES.map((packageName) => ({ label: packageName, init: nativeInitialiser(packageName) })),
   { label: 'wasm', init: initWasm },
   { label: 'cpu', init: initCpu },
@@ -168,7 +170,7 @@ const AUTO_CANDIDATES: ReadonlyArray<{ label: string; init: () => Promise<Backen
 async function select(choice: BackendChoice, warn: (line: string) => void): Promise<BackendInfo> {
   if (choice !== 'auto') {
     try {
-      return await INITIALISERS[choice]();
+      return await INITIALISERS[choice](warn);
     } catch (error) {
       if (error instanceof BackendUnavailable) {
         throw new UsageError(`--backend ${choice} is not available here: ${error.message}`);
@@ -178,7 +180,7 @@ async function select(choice: BackendChoice, warn: (line: string) => void): Prom
   }
   for (const candidate of AUTO_CANDIDATES) {
     try {
-      return await candidate.init();
+      return await candidate.init(warn);
     } catch (error) {
       if (error instanceof BindingNotInstalled) continue;
       if (!(error instanceof BackendUnavailable)) throw error;
