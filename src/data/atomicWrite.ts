@@ -46,8 +46,12 @@ function describeWriteFailure(path: string, error: unknown): P2phdError {
     : new InputError(`cannot write ${path}: ${reason}`);
 }
 
-/** Test hook: lets the bad-input audit simulate a full disk. */
-export const writeFaults = { failAfterBytes: -1 };
+/**
+ * Test hook: the bad-input audit simulates a full disk by setting
+ * P2PHD_SIMULATE_FULL_DISK_AFTER=<bytes> (each output file fails with ENOSPC
+ * once that many bytes would be written to it).
+ */
+export const writeFaults = { failAfterBytes: Number(process.env['P2PHD_SIMULATE_FULL_DISK_AFTER'] ?? -1) };
 
 /**
  * Writes `path` atomically by calling `produce` with a sink. `path === '-'`
