@@ -114,13 +114,17 @@ async function initWasm(warn: (line: string) => void): Promise<BackendInfo> {
   }
   const threads = requestedWasmThreads();
   if (threads > 1 && tf.findBackend('wasm') == null) {
-    const restore = useThreadedWasm(threads);
+    // The threaded build is a workaround over tfjs internals: on any failure,
+    // fall back to the build tfjs itself uses rather than failing.
     try {
-      await activate('wasm');
+      const threaded = useThreadedWasm(threads);
+      try {
+        await activate('wasm');
+      } catch (error) {
+        threaded.restore();
+        throw new Error(threaded.failure() ?? reasonOf(error));
+      }
     } catch (error) {
-      // The threaded build is a workaround over tfjs internals: fall back to
-      // the build tfjs itself uses rather than failing.
-      restore();
       warn(`warning: threaded wasm unavailable (${reasonOf(error)}); using one thread`);
     }
   }

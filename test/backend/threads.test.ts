@@ -42,6 +42,23 @@ describe('threaded wasm (P2PHD_WASM_THREADS=2)', () => {
     assert.ok(result.relativeError < 1e-5, `relative error ${result.relativeError}`);
   });
 
+  it('falls back to one thread with a warning when the threaded build cannot be prepared', () => {
+    const script = `const { initBackend } = require(${JSON.stringify(BACKEND)});
+      const warnings = [];
+      initBackend('wasm', { log: () => {}, warn: (line) => warnings.push(line) })
+        .then((info) => process.stdout.write(JSON.stringify({ threads: info.threads, warnings })));`;
+    const output = execFileSync(process.execPath, ['-e', script], {
+      // An unusable temporary directory: the worker script cannot be written.
+      env: { ...process.env, P2PHD_WASM_THREADS: '2', TMPDIR: '/nonexistent/p2phd-test' },
+      timeout: 60_000,
+      encoding: 'utf8',
+    });
+    const result = JSON.parse(output) as { threads: number; warnings: string[] };
+    assert.equal(result.threads, 1);
+    assert.equal(result.warnings.length, 1);
+    assert.match(result.warnings[0]!, /^warning: threaded wasm unavailable \(ENOENT.*\); using one thread$/);
+  });
+
   it('rejects a malformed thread count as a usage error', () => {
     const script = `require(${JSON.stringify(BACKEND)}).initBackend('wasm', { log: () => {} })
       .catch((e) => { process.stdout.write(e.name + ' ' + e.exitCode + ' ' + e.message); });`;

@@ -69,12 +69,20 @@ function writeWorkerScript(workerSource: string): string {
   return path;
 }
 
+export interface ThreadedWasmInstall {
+  /** Puts tfjs's own wasm factory back (after a failed initialisation). */
+  restore(): void;
+  /** Why the threaded factory failed, if it did. */
+  failure(): string | undefined;
+}
+
 /**
  * Replaces the 'wasm' backend factory with one that loads the threaded SIMD
  * build with `threads` threads. Must run before the wasm backend is first
- * initialised. Returns a function that restores the original factory.
+ * initialised. Throws (changing nothing) if the build's files cannot be
+ * prepared.
  */
-export function useThreadedWasm(threads: number): () => void {
+export function useThreadedWasm(threads: number): ThreadedWasmInstall {
   const wasmPackage = require(WASM_PACKAGE) as typeof import('@tensorflow/tfjs-backend-wasm');
   const outDir = dirname(require.resolve(`${WASM_PACKAGE}/wasm-out/${GLUE_FILE}`));
   const distDir = dirname(require.resolve(WASM_PACKAGE));
@@ -82,49 +90,56 @@ export function useThreadedWasm(threads: number): () => void {
   const { wasmWorkerContents } = require(join(outDir, WORKER_FILE)) as { wasmWorkerContents: string };
 
   const original = tf.findBackendFactory('wasm');
-  if (original == null) throw new Error('useThreadedWasm: no wasm backend registered');
+  if (original == null) throw new Error('no wasm backend registered');
+  const workerScript = writeWorkerScript(wasmWorkerContents);
+  let failure: string | undefined;
   const restore = (): void => {
     tf.removeBackend('wasm');
     tf.registerBackend('wasm', original, 2);
   };
 
+  const createBackend = async (): Promise<tf.KernelBackend> => {
+    const module = await factory({
+      locateFile: (path, prefix) => {
+        if (path.endsWith('.worker.js')) return workerScript;
+        if (path.endsWith('.wasm')) return join(distDir, BINARY_FILE);
+        return prefix + path;
+      },
+      mainScriptUrlOrBlob: join(outDir, GLUE_FILE),
+      instantiateWasm: (imports, receive) => {
+        // backend.cc caps its pool at emscripten_num_logical_cores() / 2.
+        imports.env['emscripten_num_logical_cores'] = () => 2 * threads;
+        // Synchronous, so that a failure throws here and Emscripten rejects the factory's promise.
+        const compiled = new webAssembly.Module(readFileSync(join(distDir, BINARY_FILE)));
+        const instance = new webAssembly.Instance(compiled, imports);
+        receive(instance, compiled);
+        return instance.exports;
+      },
+    });
+    module.tfjs = {
+      init: module.cwrap('init', null, []),
+      initWithThreadsCount: module.cwrap('init_with_threads_count', null, ['number']),
+      getThreadsCount: module.cwrap('get_threads_count', 'number', []),
+      registerTensor: module.cwrap('register_tensor', null, ['number', 'number', 'number']),
+      disposeData: module.cwrap('dispose_data', null, ['number']),
+      dispose: module.cwrap('dispose', null, []),
+    };
+    wasmPackage.setThreadsCount(threads);
+    const backend = new wasmPackage.BackendWasm(module as never) as unknown as tf.KernelBackend;
+    // The pool's threads are running pthreads, which Emscripten keeps ref'd.
+    for (const worker of module.PThread?.runningWorkers ?? []) worker.unref();
+    return backend;
+  };
+
   tf.removeBackend('wasm');
   tf.registerBackend(
     'wasm',
-    async () => {
-      const workerScript = writeWorkerScript(wasmWorkerContents);
-      const module = await factory({
-        locateFile: (path, prefix) => {
-          if (path.endsWith('.worker.js')) return workerScript;
-          if (path.endsWith('.wasm')) return join(distDir, BINARY_FILE);
-          return prefix + path;
-        },
-        mainScriptUrlOrBlob: join(outDir, GLUE_FILE),
-        instantiateWasm: (imports, receive) => {
-          // backend.cc caps its pool at emscripten_num_logical_cores() / 2.
-          imports.env['emscripten_num_logical_cores'] = () => 2 * threads;
-          // Synchronous, so that a failure throws here and Emscripten rejects the factory's promise.
-          const compiled = new webAssembly.Module(readFileSync(join(distDir, BINARY_FILE)));
-          const instance = new webAssembly.Instance(compiled, imports);
-          receive(instance, compiled);
-          return instance.exports;
-        },
-      });
-      module.tfjs = {
-        init: module.cwrap('init', null, []),
-        initWithThreadsCount: module.cwrap('init_with_threads_count', null, ['number']),
-        getThreadsCount: module.cwrap('get_threads_count', 'number', []),
-        registerTensor: module.cwrap('register_tensor', null, ['number', 'number', 'number']),
-        disposeData: module.cwrap('dispose_data', null, ['number']),
-        dispose: module.cwrap('dispose', null, []),
-      };
-      wasmPackage.setThreadsCount(threads);
-      const backend = new wasmPackage.BackendWasm(module as never);
-      // The pool's threads are running pthreads, which Emscripten keeps ref'd.
-      for (const worker of module.PThread?.runningWorkers ?? []) worker.unref();
-      return backend;
-    },
+    () =>
+      createBackend().catch((error: unknown) => {
+        failure = error instanceof Error ? error.message : String(error);
+        throw error;
+      }),
     2,
   );
-  return restore;
+  return { restore, failure: () => failure };
 }
