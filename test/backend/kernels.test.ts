@@ -6,7 +6,7 @@
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
-import { instanceNorm, reflectPad } from '../../src/backend/ops';
+import { conv2d, conv2dTranspose, instanceNorm, reflectPad } from '../../src/backend/ops';
 import { leakedTensors, randomGenerator, randomInt, randomValues, relativeError, setUpBackends, useBackend } from './helpers';
 
 type Padding = 'same' | 'valid' | [[number, number], [number, number], [number, number], [number, number]];
@@ -194,6 +194,36 @@ describe('wasm kernels match the cpu backend', () => {
         tf.tidy(() => tf.grad((x: tf.Tensor) => instanceNorm(x as tf.Tensor4D))(tf.tensor4d(xValues, shape), tf.tensor(dy, shape))),
       );
       assert.ok(relativeError(normGrads.wasm, normGrads.cpu) < 1e-5, label);
+    }
+  });
+
+  it('gradients of conv2d and conv2dTranspose (input and weights) through autodiff', async () => {
+    const random = randomGenerator(25);
+    const layers: Array<{ label: string; transposed: boolean; k: number; s: number; p: number; op: number }> = [
+      { label: 'G downsample 3x3/2', transposed: false, k: 3, s: 2, p: 1, op: 0 },
+      { label: 'G 7x7', transposed: false, k: 7, s: 1, p: 0, op: 0 },
+      { label: 'D 4x4/2 pad 2', transposed: false, k: 4, s: 2, p: 2, op: 0 },
+      { label: 'D 4x4 pad 2', transposed: false, k: 4, s: 1, p: 2, op: 0 },
+      { label: 'G upsample 3x3/2 op 1', transposed: true, k: 3, s: 2, p: 1, op: 1 },
+    ];
+    for (const layer of layers) {
+      const xShape: Shape4 = [2, randomInt(random, 7, 11), randomInt(random, 7, 11), 3];
+      const wShape: Shape4 = [layer.k, layer.k, layer.transposed ? 4 : 3, layer.transposed ? 3 : 4];
+      const xValues = randomValues(random, xShape.reduce((a, b) => a * b));
+      const wValues = randomValues(random, wShape.reduce((a, b) => a * b));
+      const f = (x: tf.Tensor, w: tf.Tensor): tf.Tensor => {
+        const y = layer.transposed
+          ? conv2dTranspose(x as tf.Tensor4D, w as tf.Tensor4D, layer.s, layer.p, layer.op)
+          : conv2d(x as tf.Tensor4D, w as tf.Tensor4D, layer.s, layer.p);
+        // A non-uniform upstream gradient: sum(y^2) / 2.
+        return tf.mul(tf.sum(tf.square(y)), 0.5);
+      };
+      for (const which of [0, 1]) {
+        const { wasm, cpu } = await onBoth(() =>
+          tf.tidy(() => tf.grads(f)([tf.tensor4d(xValues, xShape), tf.tensor4d(wValues, wShape)])[which]!),
+        );
+        assert.ok(relativeError(wasm, cpu) < 1e-5, `${layer.label}: d/d${which === 0 ? 'x' : 'w'}`);
+      }
     }
   });
 
