@@ -85,19 +85,18 @@ export function disposeTrainingModel(model: TrainingModel): void {
 }
 
 /**
- * One Adam step of `optimizer` from `gradients` (disposed here), writing
- * the new weights into the variables.
+ * One Adam step of `optimizer` from `gradients` (JavaScript memory),
+ * writing the new weights into the variables.
  */
-export function applyAdam(model: TrainingModel, name: OptimizerName, gradients: Map<string, tf.Tensor>, hyper: AdamHyperparameters): void {
+export function applyAdam(model: TrainingModel, name: OptimizerName, gradients: ReadonlyMap<string, Float32Array>, hyper: AdamHyperparameters): void {
   const optimizer = model.optimizers[name];
   optimizer.step += 1;
   for (const key of optimizer.keys) {
     const gradient = gradients.get(key);
+    // Every trained parameter lies on the loss's path; a missing gradient is a bug.
     if (gradient === undefined) throw new Error(`applyAdam: no gradient for ${key}`);
     const slot = optimizer.slots.get(key)!;
-    adamUpdate(slot, gradient.dataSync() as Float32Array, optimizer.step, hyper);
-    gradient.dispose();
-    gradients.delete(key);
+    adamUpdate(slot, gradient, optimizer.step, hyper);
     const variable = model.variables.get(key)!;
     const updated = tf.tensor(slot.weights, variable.shape, 'float32');
     variable.assign(updated);

@@ -15,15 +15,25 @@
  * Both gradients come from one forward pass and one backward pass: we
  * differentiate loss_G + loss_D with respect to G's, E's and D's trained
  * parameters, with D's parameters detached in the forward pass that feeds
- * loss_G. loss_D reaches G only through fake.detach() (zero), and loss_G
+ * loss_G (they enter it outside the gradient sinks below). loss_D reaches G only through fake.detach() (zero), and loss_G
  * reaches D only through the detached copies (zero), so each parameter gets
  * exactly the gradient the reference's separate backward passes give it
  * (PyTorch's loss_G.backward() also fills D's .grad, but optimizer_D
  * zeroes it before loss_D.backward()).
+ *
+ * Memory: tfjs keeps every gradient it computes until the whole backward
+ * pass ends, so differentiating with respect to the weights would hold a
+ * second copy of every trained weight in the tensor heap (0.75 GB for the
+ * default architecture, on top of the weights and XNNPACK's packed copies of
+ * them). Instead each trained weight enters the forward pass through a
+ * "gradient sink": an identity whose backward copies the incoming gradient
+ * into JavaScript memory and frees it at once. The sinks take a shared
+ * scalar anchor as a second input; differentiating with respect to the
+ * anchor alone puts every sink on the backward path, so the weights'
+ * gradients are produced, moved out, and never accumulate on the heap.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { InstanceSegments } from '../model/encoder.js';
-import type { Params } from '../model/layers.js';
 import { featureMatchingLoss, ganLoss, stopGradient, vggLoss, type GanMode, type Vgg19 } from '../model/losses.js';
 import { discriminate, encodeFeatures, generate } from '../model/networks.js';
 import type { Random } from '../model/random.js';
@@ -61,17 +71,60 @@ export interface PoolDraw {
 
 export interface StepGradients {
   readonly losses: LossValues;
-  /** Gradients by parameter key (caller disposes, or applyStep does). */
-  readonly gradients: Map<string, tf.Tensor>;
+  /** Gradients by parameter key, in JavaScript memory (tfjs layout). */
+  readonly gradients: Map<string, Float32Array>;
   /** The generated batch, when asked for (for sample strips). */
   readonly fake?: tf.Tensor4D;
 }
 
-/** The parameter map with D's trained parameters detached (their buffers stay live, as in PyTorch). */
-function withDetachedDiscriminator(model: TrainingModel, params: Params): Map<string, tf.Tensor> {
-  const detached = new Map(params);
-  for (const key of model.optimizers.D.keys) detached.set(key, stopGradient(params.get(key)!));
-  return detached;
+/**
+ * The parameter map the forward passes read: a trained weight is put behind
+ * its gradient sink at its first use, not up front. The backward pass walks
+ * the tape in reverse, so a sink recorded just before the layer that uses
+ * it receives its gradient right after that layer's backward step; sinks
+ * recorded at the start would all fire at the very end, after every weight
+ * gradient had piled up on the heap.
+ */
+class SinkingParams extends Map<string, tf.Tensor> {
+  constructor(
+    variables: ReadonlyMap<string, tf.Variable>,
+    private readonly trained: ReadonlySet<string>,
+    private readonly anchor: tf.Scalar,
+    private readonly gradients: Map<string, Float32Array>,
+  ) {
+    super(variables);
+  }
+
+  override get(key: string): tf.Tensor | undefined {
+    const value = super.get(key);
+    if (value === undefined || !this.trained.has(key) || !(value instanceof tf.Variable)) return value;
+    const sunk = gradientSink(value, this.anchor, (gradient) => this.gradients.set(key, gradient));
+    this.set(key, sunk);
+    return sunk;
+  }
+}
+
+/**
+ * `weight` forward; backward, its gradient is handed to `receive` (as a
+ * Float32Array copy) and the tensor freed. `anchor` only puts the sink on
+ * the backward path; it gets a zero gradient.
+ */
+function gradientSink(weight: tf.Tensor, anchor: tf.Scalar, receive: (gradient: Float32Array) => void): tf.Tensor {
+  const sink = tf.customGrad((...inputs) => {
+    const [value] = inputs as [tf.Tensor, tf.Scalar];
+    return {
+      // A reshape to the same shape shares the data; clone() would copy it
+      // on wasm (and XNNPACK would pack the copy again).
+      value: tf.reshape(value, value.shape),
+      gradFunc: (dy: tf.Tensor) => {
+        receive(dy.dataSync() as Float32Array);
+        // No later node reads this gradient: free it now, not at the end of the backward pass.
+        dy.dispose();
+        return [tf.scalar(0), tf.scalar(0)];
+      },
+    };
+  });
+  return sink(weight, anchor) as tf.Tensor;
 }
 
 /**
@@ -85,14 +138,17 @@ export function computeStepGradients(
   options: { pool?: PoolDraw; keepFake?: boolean } = {},
 ): StepGradients {
   const { config } = model;
-  const params: Params = model.variables;
   const forward = { training: true } as const;
   const discriminatorOptions = { training: true, sigmoid: settings.gan === 'vanilla' } as const;
-  const trained = [...model.optimizers.G.keys, ...model.optimizers.D.keys].map((key) => model.variables.get(key)!);
   const scalars: Partial<Record<LossName, tf.Scalar>> = {};
+  const gradients = new Map<string, Float32Array>();
   let keptFake: tf.Tensor4D | undefined;
+  const anchor = tf.tidy(() => tf.variable(tf.scalar(0), true));
+
+  const trained = new Set([...model.optimizers.G.keys, ...model.optimizers.D.keys]);
 
   const { value, grads } = tf.variableGrads(() => {
+    const params = new SinkingParams(model.variables, trained, anchor, gradients);
     let generatorInput = inputs.input;
     if (config.instance_feat) {
       if (!inputs.segments) throw new Error('computeStepGradients: --instance-feat needs the instance segments');
@@ -108,7 +164,9 @@ export function computeStepGradients(
     }
     const predFakePool = discriminate(config, params, poolInput, discriminatorOptions);
     const predReal = discriminate(config, params, tf.concat([inputs.input, inputs.real], 3), discriminatorOptions);
-    const predFake = discriminate(config, withDetachedDiscriminator(model, params), tf.concat([inputs.input, fake], 3), discriminatorOptions);
+    // D's weights enter this pass directly, not through sinks: they are off
+    // the backward path, so loss_G reaches G (through fake) but not D.
+    const predFake = discriminate(config, model.variables, tf.concat([inputs.input, fake], 3), discriminatorOptions);
 
     const losses: Record<LossName, tf.Scalar> = {
       D_fake: ganLoss(predFakePool, false, settings.gan),
@@ -123,18 +181,15 @@ export function computeStepGradients(
     const lossG = tf.addN([losses.G_GAN, losses.G_GAN_Feat, losses.G_VGG]);
     const lossD = tf.mul(tf.add(losses.D_fake, losses.D_real), 0.5);
     return tf.add(lossG, lossD) as tf.Scalar;
-  }, trained);
+  }, [anchor]);
   value.dispose();
+  tf.dispose(Object.values(grads));
+  anchor.dispose();
 
   const losses = {} as LossValues;
   for (const name of LOSS_NAMES) {
     losses[name] = scalars[name]!.dataSync()[0]!;
     scalars[name]!.dispose();
-  }
-  const gradients = new Map<string, tf.Tensor>();
-  for (const [key, variable] of model.variables) {
-    const gradient = grads[variable.name];
-    if (gradient !== undefined) gradients.set(key, gradient);
   }
   return { losses, gradients, fake: keptFake };
 }
@@ -144,13 +199,8 @@ export function nonFiniteLoss(losses: LossValues): LossName | undefined {
   return LOSS_NAMES.find((name) => !Number.isFinite(losses[name]));
 }
 
-/** Adam on G (+ E) then on D, from one step's gradients (which are disposed). */
-export function applyStep(model: TrainingModel, gradients: Map<string, tf.Tensor>, hyper: AdamHyperparameters): void {
-  try {
-    applyAdam(model, 'G', gradients, hyper);
-    applyAdam(model, 'D', gradients, hyper);
-  } finally {
-    for (const gradient of gradients.values()) gradient.dispose();
-    gradients.clear();
-  }
+/** Adam on G (+ E) then on D, from one step's gradients. */
+export function applyStep(model: TrainingModel, gradients: ReadonlyMap<string, Float32Array>, hyper: AdamHyperparameters): void {
+  applyAdam(model, 'G', gradients, hyper);
+  applyAdam(model, 'D', gradients, hyper);
 }

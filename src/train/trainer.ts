@@ -445,10 +445,7 @@ export function runStep(
       result.fake.dispose();
       strip = { width, height, label: batch.firstLabel, synthesized: Float32Array.from(first), real: batch.image.subarray(0, height * width * 3) };
     }
-    if (nonFiniteLoss(result.losses)) {
-      for (const gradient of result.gradients.values()) gradient.dispose();
-      return { losses: result.losses };
-    }
+    if (nonFiniteLoss(result.losses)) return { losses: result.losses };
     applyStep(model, result.gradients, hyper);
     return { losses: result.losses, strip };
   } finally {
