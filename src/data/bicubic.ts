@@ -11,7 +11,9 @@
  * Catmull-Rom cubic (a = -0.5) centred at (x + 0.5) * scale, its support
  * widened by the scale when shrinking, weights normalised to sum 1 and turned
  * into 22-bit fixed point; a horizontal pass into 8-bit rows, then a vertical
- * pass, each rounding half up and clamping to 0..255.
+ * pass, each rounding half up and clamping to 0..255. Bit for bit equal to
+ * PIL 9.4's BICUBIC, shrinking and enlarging (test/data/pil-golden.test.ts;
+ * on real Cityscapes photos too), but slower than sharp when shrinking.
  */
 
 /** Fixed-point fraction bits of the weights (PIL: 32 - 8 - 2). */
