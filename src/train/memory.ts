@@ -3,15 +3,20 @@
  * step, so that a run that cannot fit fails at once with a suggestion, never
  * hours in (and never by tfjs writing past a failed allocation).
  *
- * What lives in the tensor heap during a step: every parameter (weights and
- * buffers), a gradient per trained parameter, and the activations the
- * backward pass keeps. Adam's moments and the master weights live outside
- * (see adam.ts). Activations are counted by walking the networks' layer
- * lists at the training size: the output of every layer is kept by the tape
- * (the reflect-pad, conv, norm, activation outputs), and the backward pass
- * holds about as much again at its peak. D runs three times per step (fake
- * detached, real, fake) and all three tapes stay alive until the backward
- * pass.
+ * What lives in the wasm heap during a step, as measured on tfjs 4.22:
+ * - every parameter (weights and buffers);
+ * - XNNPACK's packed copy of every convolution weight (the wasm conv2d
+ *   caches one per filter tensor);
+ * - the activations the tape keeps and the gradients the backward pass
+ *   computes, which tfjs holds until the whole backward pass ends: about 4x
+ *   the forward layer outputs (counted by walking the layer lists at the
+ *   training size; D runs three times per step);
+ * - allocator overhead: the heap peaked at ~1.45x the sum above (the
+ *   default architecture at 256x128: 3.9 GiB; the small bench config at
+ *   128x128: 0.65 GiB).
+ * Weight gradients leave the heap as they are produced, and Adam's moments
+ * and master weights live outside it (step.ts, adam.ts): they count toward
+ * the process's memory (hostBytes), not the heap.
  */
 import { UsageError } from '../errors.js';
 import type { Stage } from '../data/checkpoint.js';
@@ -25,11 +30,12 @@ import { localEnhancer } from '../model/localEnhancer.js';
 import { discriminatorShape, encoderShape, globalGeneratorShape, localEnhancerShape, modelSpecs, trainingNetworks } from '../model/networks.js';
 import { trainedGeneratorKeys } from './model.js';
 
-/** The wasm32 heap's hard ceiling (tfjs-backend-wasm's build), with room for the runtime and fragmentation. */
+/** The wasm32 heap's hard ceiling (tfjs-backend-wasm's build). */
 const WASM_HEAP_BYTES = 4294901760;
-const USABLE_FRACTION = 0.85;
-/** Backward-pass working set relative to the forward activations. */
-const BACKWARD_FACTOR = 2;
+/** Tape-held activations plus retained gradients, relative to the forward layer outputs (measured). */
+const ACTIVATION_FACTOR = 4;
+/** Heap size at its peak relative to the live bytes above (measured: allocator overhead and fragmentation). */
+const ALLOCATOR_OVERHEAD = 1.45;
 
 interface Activation {
   height: number;
@@ -110,10 +116,12 @@ export function activationFloats(config: ArchConfig, height: number, width: numb
 
 export interface MemoryEstimate {
   parameterBytes: number;
-  gradientBytes: number;
+  /** XNNPACK's packed convolution weights (wasm). */
+  packedBytes: number;
   activationBytes: number;
+  /** The heap at its peak, overhead included. */
   totalBytes: number;
-  /** Outside the tensor heap: Adam moments and master weights. */
+  /** Outside the tensor heap: Adam's two moments and the master weights of every trained parameter. */
   hostBytes: number;
 }
 
@@ -122,15 +130,15 @@ export function estimateTrainingMemory(config: ArchConfig, stage: Stage, size: {
   const trainedG = new Set(trainedGeneratorKeys(config, stage, specs));
   const trained = specs.filter((spec) => isTrainable(spec) && (spec.key.startsWith('D.') || trainedG.has(spec.key)));
   const parameterBytes = 4 * countParameters(specs, 'all');
-  const gradientBytes = 4 * countParameters(trained, 'all');
+  const packedBytes = 4 * countParameters(specs.filter((spec) => spec.role === 'convWeight' || spec.role === 'convTransposeWeight'), 'all');
   const floats = activationFloats(config, size.height, size.width);
-  const activationBytes = 4 * batchSize * BACKWARD_FACTOR * (floats.G + floats.E + 3 * floats.D);
+  const activationBytes = 4 * batchSize * ACTIVATION_FACTOR * (floats.G + floats.E + 3 * floats.D);
   return {
     parameterBytes,
-    gradientBytes,
+    packedBytes,
     activationBytes,
-    totalBytes: parameterBytes + gradientBytes + activationBytes,
-    hostBytes: 3 * gradientBytes,
+    totalBytes: ALLOCATOR_OVERHEAD * (parameterBytes + packedBytes + activationBytes),
+    hostBytes: 3 * 4 * countParameters(trained, 'all'),
   };
 }
 
@@ -140,17 +148,19 @@ const GIB = 1024 ** 3;
 export function checkTrainingMemory(config: ArchConfig, stage: Stage, size: { height: number; width: number }, batchSize: number, backend: string): MemoryEstimate {
   const estimate = estimateTrainingMemory(config, stage, size, batchSize);
   if (backend !== 'wasm') return estimate;
-  const budget = WASM_HEAP_BYTES * USABLE_FRACTION;
+  const budget = WASM_HEAP_BYTES;
   if (estimate.totalBytes > budget) {
     const suggestions: string[] = [];
-    if (batchSize > 1) suggestions.push(`--batch-size ${Math.max(1, Math.floor((batchSize * (budget - estimate.parameterBytes - estimate.gradientBytes)) / estimate.activationBytes))}`);
+    const fixedBytes = ALLOCATOR_OVERHEAD * (estimate.parameterBytes + estimate.packedBytes);
+    const fittingBatch = Math.floor((batchSize * (budget - fixedBytes)) / (ALLOCATOR_OVERHEAD * estimate.activationBytes));
+    if (batchSize > 1 && fittingBatch >= 1) suggestions.push(`--batch-size ${fittingBatch}`);
     suggestions.push('smaller samples (preprocess with a smaller --load-size or a crop mode)');
     if (config.ngf > 32) suggestions.push(`--ngf ${config.ngf / 2}`);
     if (config.n_blocks_global > 3) suggestions.push(`--n-blocks-global ${Math.ceil(config.n_blocks_global / 2)}`);
     suggestions.push('--backend tensorflow (no 4 GB cap) where the native binding installs');
     throw new UsageError(
       `this configuration needs about ${(estimate.totalBytes / GIB).toFixed(1)} GiB of tensor memory per step at ${size.width}x${size.height}, batch ${batchSize} ` +
-        `(weights ${(estimate.parameterBytes / GIB).toFixed(2)}, gradients ${(estimate.gradientBytes / GIB).toFixed(2)}, activations ${(estimate.activationBytes / GIB).toFixed(2)}); ` +
+        `(weights ${(estimate.parameterBytes / GIB).toFixed(2)}, XNNPACK's packed weights ${(estimate.packedBytes / GIB).toFixed(2)}, activations and gradients ${(estimate.activationBytes / GIB).toFixed(2)}, allocator overhead x${ALLOCATOR_OVERHEAD}); ` +
         `the wasm backend's heap stops at 4 GiB. Try: ${suggestions.join('; or ')}`,
     );
   }
