@@ -11,6 +11,8 @@ export const P2phdKernel = Object.freeze({
   instanceNorm: 'P2phdInstanceNorm',
   /** inputs {dy, y, invStd}: dx. */
   instanceNormGrad: 'P2phdInstanceNormGrad',
+  /** inputs {x} [B, R, C]: [B, C, R], cache-blocked (wasm's Transpose thrashes on large matrices). */
+  batchTranspose: 'P2phdBatchTranspose',
 } as const);
 
 export interface ReflectPadAttrs {
