@@ -80,7 +80,31 @@ export class RunFolder {
     } catch {
       throw new UsageError(`--resume: ${this.options} does not exist; the folder does not look like a p2phd run`);
     }
+    await this.removeStaleTemporaries();
     await this.createFolders();
+  }
+
+  /**
+   * Removes temporaries that a killed process left (a second signal ends the
+   * process without its exit hook): hidden `.<name>.<pid>.<hex>.tmp` files
+   * whose process is gone. Complete `.pending` files stay: resuming may
+   * need one to finish an interrupted save.
+   */
+  async removeStaleTemporaries(): Promise<string[]> {
+    let entries: string[];
+    try {
+      entries = await fsp.readdir(this.dir);
+    } catch {
+      return [];
+    }
+    const removed: string[] = [];
+    for (const name of entries) {
+      const match = /^\..+\.(\d+)\.[0-9a-f]{8}\.tmp$/.exec(name);
+      if (!match || processAlive(Number(match[1]))) continue;
+      await fsp.unlink(join(this.dir, name)).catch(() => undefined);
+      removed.push(name);
+    }
+    return removed;
   }
 
   private async createFolders(): Promise<void> {
@@ -102,6 +126,16 @@ export class RunFolder {
     } catch {
       throw new UsageError(`--resume: ${this.options} is not valid JSON`);
     }
+  }
+}
+
+function processAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

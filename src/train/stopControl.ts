@@ -3,6 +3,14 @@
  * exit 75), a second signal (exit at once; the last checkpoint on disk stays
  * intact because every save is write-then-rename), and --time-limit (stop
  * early enough that the step in flight and the save both fit).
+ *
+ * A training step is one long synchronous computation, and Node runs signal
+ * listeners only between such computations. So the first signal's listener
+ * (which runs once the step ends) removes itself: a later signal then takes
+ * Node's default action and ends the process immediately, even mid-step or
+ * mid-save (exit 128 + signal number: 143 for SIGTERM, 130 for SIGINT). Two
+ * signals that both arrive during one step reach the listener together; the
+ * second then exits at once through `onSecondSignal`.
  */
 
 export interface StopControlOptions {
@@ -41,6 +49,7 @@ export class StopControl {
         if (this.signal !== undefined) this.options.onSecondSignal(signal);
         this.signal = signal;
         this.options.onFirstSignal(signal);
+        this.uninstall();
       };
       process.on(signal, handler);
       this.handlers.push([signal, handler]);

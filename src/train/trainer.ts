@@ -292,7 +292,7 @@ async function trainLoop(context: LoopContext): Promise<TrainSummary> {
 
   const stop = new StopControl({
     timeLimitMinutes: settings.timeLimit,
-    onFirstSignal: (signal) => log.info(`${signal}: finishing this step, then saving and exiting 75 (send it again to exit at once)`),
+    onFirstSignal: (signal) => log.info(`${signal}: saving and exiting 75 after this step (a second signal ends the process at once; ${latestPath} stays intact)`),
     onSecondSignal: (signal) => {
       log.info(`second ${signal}: exiting now; ${haveCheckpoint ? `the last saved checkpoint (${latestPath}) is intact` : 'no checkpoint was saved yet'}`);
       process.exit(haveCheckpoint ? ExitCode.stopped : 128 + (signal === 'SIGINT' ? 2 : 15));

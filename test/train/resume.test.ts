@@ -93,5 +93,22 @@ describe('train: stop, resume, refuse', () => {
     const failedAt = Number(/step (\d+) \(epoch/.exec(result.stderr)![1]);
     assert.equal(kept.meta['step'], failedAt - 1, 'latest is the last good step');
   });
+
+  it('a second signal ends the run at once; the last saved checkpoint stays resumable', async () => {
+    const out = join(root, 'twice');
+    const { child, done } = startCli(common(out, ['--max-steps', '200', '--save-every', '2']));
+    while ((await logLines(join(out, 'log.jsonl'))).length < 3) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    child.kill('SIGTERM');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    child.kill('SIGTERM');
+    const killed = await done;
+    // 75 when both signals reached the listener together, else Node's default for SIGTERM (128 + 15).
+    assert.ok(killed.code === 75 || killed.code === 143 || killed.code === null, `exit ${killed.code}: ${killed.stderr}`);
+    const resumed = await runCli([...common(out, ['--max-steps', '6']), '--resume']);
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.equal((await fileContents(join(out, 'latest.safetensors'))).meta['step'], 6);
+  });
 });
 
