@@ -7,6 +7,7 @@ import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { conv2d, conv2dTranspose, instanceNorm, reflectPad } from '../../src/backend/ops';
+import { preferTapGemm } from '../../src/backend/wasm/conv2d-tap-gemm';
 import { leakedTensors, randomGenerator, randomInt, randomValues, relativeError, setUpBackends, useBackend } from './helpers';
 
 type Padding = 'same' | 'valid' | [[number, number], [number, number], [number, number], [number, number]];
@@ -114,6 +115,36 @@ describe('wasm kernels match the cpu backend', () => {
         tf.tidy(() => tf.conv2d(tf.tensor4d(xValues, c.xShape), tf.tensor4d(filterValues, c.filterShape), c.stride, c.pad)),
       );
       assert.ok(relativeError(wasm, cpu) < 1e-5, c.label);
+    }
+  });
+
+  it('Conv2D and Conv2DBackpropInput in the tap-matmul form (small images, large filters)', async () => {
+    const random = randomGenerator(27);
+    const cases: Array<{ xShape: Shape4; filterShape: Shape4; stride: number; pad: Padding }> = [
+      { xShape: [1, 6, 9, 96], filterShape: [3, 3, 96, 96], stride: 1, pad: [[0, 0], [1, 1], [1, 1], [0, 0]] },
+      { xShape: [2, 5, 4, 96], filterShape: [3, 3, 96, 80], stride: 1, pad: 'valid' },
+      { xShape: [1, 9, 11, 72], filterShape: [3, 3, 72, 112], stride: 2, pad: 'same' },
+      { xShape: [1, 7, 8, 64], filterShape: [4, 4, 64, 80], stride: 1, pad: [[0, 0], [2, 2], [2, 2], [0, 0]] },
+      { xShape: [2, 8, 7, 64], filterShape: [4, 4, 64, 80], stride: 2, pad: [[0, 0], [2, 2], [2, 2], [0, 0]] },
+    ];
+    for (const c of cases) {
+      const info = tf.backend_util.computeConv2DInfo(c.xShape, c.filterShape, c.stride, 1, c.pad);
+      const label = `x${c.xShape} w${c.filterShape} s${c.stride} ${JSON.stringify(c.pad)}`;
+      const filterSize = c.filterShape.reduce((a, b) => a * b);
+      assert.ok(preferTapGemm(info.batchSize * info.outHeight * info.outWidth, filterSize), `${label} takes the tap path`);
+      const xValues = randomValues(random, c.xShape.reduce((a, b) => a * b));
+      const filterValues = randomValues(random, filterSize);
+      const dyValues = randomValues(random, info.outShape.reduce((a, b) => a * b));
+      const forward = await onBoth(() =>
+        tf.tidy(() => tf.conv2d(tf.tensor4d(xValues, c.xShape), tf.tensor4d(filterValues, c.filterShape), c.stride, c.pad)),
+      );
+      assert.ok(relativeError(forward.wasm, forward.cpu) < 1e-5, `forward ${label}`);
+      const inputGrad = await onBoth(() =>
+        tf.tidy(() =>
+          tf.conv2dTranspose(tf.tensor4d(dyValues, info.outShape as Shape4), tf.tensor4d(filterValues, c.filterShape), c.xShape, c.stride, c.pad),
+        ),
+      );
+      assert.ok(relativeError(inputGrad.wasm, inputGrad.cpu) < 1e-5, `input gradient ${label}`);
     }
   });
 

@@ -13,9 +13,17 @@
  * channels swapped), done as one valid conv2d on a padded/cropped window of
  * dy. No work is spent on the zeros a strided transposed convolution inserts.
  * The phases are then interleaved into dx.
+ *
+ * For small images with large filters (the generator's bottleneck), a phase
+ * is computed as one matmul per tap instead (see ./conv2d-tap-gemm): there
+ * each tap's operand is a contiguous [Ci, Co] block of the filter as it is,
+ * so neither the JS flip nor XNNPACK's filter packing is needed.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { spatialWindow } from './conv-geometry';
+import { tapWindows } from './conv-taps';
+import { preferTapGemm } from './conv2d-tap-gemm';
+import { batchTranspose } from './js-kernels';
 
 export interface InputGradientGeometry {
   strideHeight: number;
@@ -94,9 +102,44 @@ export function conv2dInputGradient(
   const [batch, height, width, inChannels] = inputShape;
   const [kernelHeight, kernelWidth] = filter.shape;
   const { strideHeight: sh, strideWidth: sw, padTop, padLeft } = geometry;
-  const filterValues = filter.dataSync() as Float32Array;
+  const outChannels = filter.shape[3];
   const rowPhases = axisPhases(height, kernelHeight, sh, padTop);
   const colPhases = axisPhases(width, kernelWidth, sw, padLeft);
+  const useTapGemm = preferTapGemm(batch * Math.ceil(height / sh) * Math.ceil(width / sw), filter.size);
+  let filterValues: Float32Array | undefined;
+
+  /** The phase as one stride-1 correlation of a dy window with the flipped sub-filter. */
+  const phaseCorrelation = (window: tf.Tensor4D, rows: AxisPhase, cols: AxisPhase): tf.Tensor4D => {
+    if (!useTapGemm) {
+      filterValues ??= filter.dataSync() as Float32Array;
+      return tf.conv2d(window, phaseFilter(filterValues, filter.shape, rows, cols, sh, sw), 1, 'valid');
+    }
+    const windows = tapWindows(window, rows.taps, cols.taps, rows.count, cols.count, {
+      strideHeight: 1,
+      strideWidth: 1,
+      padTop: 0,
+      padLeft: 0,
+    });
+    const products: tf.Tensor2D[] = [];
+    for (let m = 0; m < rows.taps; m++) {
+      for (let n = 0; n < cols.taps; n++) {
+        // Correlation tap (m, n) is filter tap (residue + s * (taps - 1 - m), ...), read as [Ci, Co].
+        const kh = rows.residue + sh * (rows.taps - 1 - m);
+        const kw = cols.residue + sw * (cols.taps - 1 - n);
+        const tapFilter = tf.reshape(tf.slice(filter, [kh, kw, 0, 0], [1, 1, -1, -1]), [inChannels, outChannels]);
+        products.push(tf.matMul(tapFilter, windows.window(m, n)));
+      }
+    }
+    const summed = products.length === 1 ? products[0]! : tf.addN(products); // [Ci, N*count*wide]
+    const wide = tf.reshape(batchTranspose(tf.reshape(summed, [1, inChannels, windows.columns])), [
+      batch,
+      rows.count,
+      windows.wideWidth,
+      inChannels,
+    ]);
+    if (windows.wideWidth === cols.count) return wide as tf.Tensor4D;
+    return tf.slice(wide, [0, 0, 0, 0], [-1, -1, cols.count, -1]) as tf.Tensor4D;
+  };
 
   const phaseOutput = (rows: AxisPhase, cols: AxisPhase, padToRows: number, padToCols: number): tf.Tensor4D => {
     if (rows.count === 0 || cols.count === 0 || rows.taps === 0 || cols.taps === 0) {
@@ -109,7 +152,7 @@ export function conv2dInputGradient(
       cols.firstQuotient - cols.taps + 1,
       cols.count + cols.taps - 1,
     );
-    const out = tf.conv2d(window, phaseFilter(filterValues, filter.shape, rows, cols, sh, sw), 1, 'valid');
+    const out = phaseCorrelation(window, rows, cols);
     if (rows.count === padToRows && cols.count === padToCols) return out;
     return tf.pad(out, [
       [0, 0],

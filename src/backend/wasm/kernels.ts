@@ -8,7 +8,8 @@ import { conv2dInputGradient } from './conv2d-backprop-input';
 import { asWasmBackend, copyBox } from './heap-views';
 import { registerInstanceNormKernels } from './instance-norm';
 import { registerJsKernels } from './js-kernels';
-import { registerTensorKernel } from './tensor-kernel';
+import { conv2dTapGemm, preferTapGemm } from './conv2d-tap-gemm';
+import { registerTensorKernel, runTensorKernel } from './tensor-kernel';
 
 const WASM = 'wasm';
 
@@ -77,6 +78,47 @@ function registerSlice(): void {
   });
 }
 
+/**
+ * Conv2D: tfjs's XNNPACK kernel, except for small outputs with large
+ * filters, where re-packing the filter costs more than the arithmetic (see
+ * ./conv2d-tap-gemm).
+ */
+function registerConv2d(): void {
+  const original = tf.getKernel(tf.Conv2D, WASM);
+  if (original == null) throw new Error('tfjs-backend-wasm has no Conv2D kernel to wrap');
+  const xnnpackConv2d = original.kernelFunc;
+  tf.unregisterKernel(tf.Conv2D, WASM);
+  tf.registerKernel({
+    kernelName: tf.Conv2D,
+    backendName: WASM,
+    setupFunc: original.setupFunc,
+    kernelFunc: (args) => {
+      const attrs = args.attrs as unknown as tf.Conv2DAttrs;
+      const x = args.inputs['x']!;
+      const filter = args.inputs['filter']!;
+      const info = tf.backend_util.computeConv2DInfo(
+        x.shape as [number, number, number, number],
+        filter.shape as [number, number, number, number],
+        attrs.strides,
+        attrs.dilations,
+        attrs.pad,
+        attrs.dimRoundingMode,
+      );
+      const usable = attrs.dataFormat !== 'NCHW' && info.dilationHeight === 1 && info.dilationWidth === 1;
+      const outputPixels = info.batchSize * info.outHeight * info.outWidth;
+      if (!usable || !preferTapGemm(outputPixels, tf.util.sizeFromShape(filter.shape))) return xnnpackConv2d(args);
+      return runTensorKernel<tf.Conv2DAttrs>(args, (inputs) =>
+        conv2dTapGemm(inputs['x'] as tf.Tensor4D, inputs['filter'] as tf.Tensor4D, info.outHeight, info.outWidth, {
+          strideHeight: info.strideHeight,
+          strideWidth: info.strideWidth,
+          padTop: info.padInfo.top,
+          padLeft: info.padInfo.left,
+        }),
+      );
+    },
+  });
+}
+
 let registered = false;
 
 /** Registers p2phd's wasm kernels once. */
@@ -84,6 +126,7 @@ export function registerWasmKernels(): void {
   if (registered) return;
   registered = true;
   registerSlice();
+  registerConv2d();
   registerConv2dBackpropFilter();
   registerConv2dBackpropInput();
   registerJsKernels();

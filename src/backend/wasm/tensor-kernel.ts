@@ -19,19 +19,20 @@ function wrapInput(info: tf.TensorInfo, backend: tf.KernelBackend): tf.Tensor {
   return tf.engine().makeTensorFromTensorInfo(info, backend);
 }
 
+/** Runs `body` as the kernel for `args`: inputs wrapped as Tensors, everything but the outputs freed. */
+export function runTensorKernel<Attrs>(args: Parameters<tf.KernelFunc>[0], body: TensorKernelBody<Attrs>): tf.Tensor | tf.Tensor[] {
+  const { inputs, attrs, backend } = args;
+  return tf.tidy(() => {
+    const wrapped: Record<string, tf.Tensor> = {};
+    for (const [name, info] of Object.entries(inputs)) {
+      if (info != null) wrapped[name] = wrapInput(info, backend as tf.KernelBackend);
+    }
+    return body(wrapped, attrs as unknown as Attrs);
+  });
+}
+
 /** Registers `body` as `kernelName` on `backendName`, replacing any existing kernel. `body` may return several outputs. */
 export function registerTensorKernel<Attrs>(kernelName: string, backendName: string, body: TensorKernelBody<Attrs>): void {
   if (tf.getKernel(kernelName, backendName) != null) tf.unregisterKernel(kernelName, backendName);
-  tf.registerKernel({
-    kernelName,
-    backendName,
-    kernelFunc: ({ inputs, attrs, backend }) =>
-      tf.tidy(() => {
-        const wrapped: Record<string, tf.Tensor> = {};
-        for (const [name, info] of Object.entries(inputs)) {
-          if (info != null) wrapped[name] = wrapInput(info, backend as tf.KernelBackend);
-        }
-        return body(wrapped, attrs as unknown as Attrs);
-      }),
-  });
+  tf.registerKernel({ kernelName, backendName, kernelFunc: (args) => runTensorKernel(args, body) });
 }
