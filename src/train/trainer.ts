@@ -17,7 +17,7 @@ import { ExitCode, InputError, P2phdError, StoppedError, UsageError } from '../e
 import type { Logger } from '../log.js';
 import { createProgress } from '../log.js';
 import type { BackendInfo } from '../backend/index.js';
-import { initialiseFromCheckpoint, readCheckpoint, type Stage } from '../data/checkpoint.js';
+import { initialiseFromCheckpoint, readCheckpoint, type Checkpoint, type Stage } from '../data/checkpoint.js';
 import { makeTensor } from '../data/safetensors.js';
 import { writeTensorFile, type TensorFile } from '../data/tensorFile.js';
 import { generatorSizeMultiple, resolveConfig, type ArchConfig } from '../model/config.js';
@@ -153,82 +153,83 @@ export async function runTraining(request: TrainRequest): Promise<TrainSummary> 
 
   await request.useBackend();
 
-  // --- Architecture and parameters. ---
-  const networksFor = (config: ArchConfig): ReturnType<typeof trainingNetworks> => trainingNetworks(config);
+  // --- Architecture: from the run's checkpoint, --init, or flags and defaults. ---
   let config: ArchConfig;
-  let params: Map<string, tf.Tensor>;
-  let resumeState: { optimizer: TensorFile; position: Position } | undefined;
+  let source: { kind: 'resume'; checkpoint: TensorFile; optimizer: TensorFile } | { kind: 'init'; checkpoint: Checkpoint } | { kind: 'fresh' };
   if (stored) {
     const pair = await readPair({ checkpoint: run.checkpoint(RUN_FILES.latest), optimizer: run.optimizer(RUN_FILES.latest) }, (line) => log.info(line));
     config = checkpointConfig(pair.checkpoint);
     if (config.label_nc !== data.label_nc || config.instance !== data.instance) {
       throw new UsageError(`--resume: the samples in ${settings.data} (label_nc ${data.label_nc}${data.instance ? ', instances' : ''}) do not match the run's (label_nc ${config.label_nc}${config.instance ? ', instances' : ''})`);
     }
-    params = loadParams(modelSpecs(config, networksFor(config)), pair.checkpoint.tensors, { source: pair.checkpoint.source, mode: 'strict' }).params;
-    const position: Position = {
-      epoch: numberField(pair.optimizer, ['resume_at', 'epoch']),
-      index: numberField(pair.optimizer, ['resume_at', 'index']),
-      step: numberField(pair.optimizer, ['step']),
-    };
-    resumeState = { optimizer: pair.optimizer, position };
-    log.info(`resuming ${run.checkpoint(RUN_FILES.latest)} at step ${position.step} (epoch ${position.epoch}, batch ${position.index})`);
+    source = { kind: 'resume', ...pair };
   } else if (settings.init !== undefined) {
     const checkpoint = await readCheckpoint(settings.init);
     config = resolveTrainingArchitecture(stage, architectureOverrides(values), data, checkpoint.meta.config);
-    const result = initialiseFromCheckpoint(checkpoint, config, networksFor(config), seed);
+    source = { kind: 'init', checkpoint };
+  } else {
+    config = resolveTrainingArchitecture(stage, architectureOverrides(values), data);
+    source = { kind: 'fresh' };
+  }
+  if (config.instance_feat && !data.instance) {
+    throw new UsageError('--instance-feat needs instance maps, and the samples have none (preprocessed with --no-instance)');
+  }
+
+  // --- Checks that need no tensors: sizes, steps, memory. ---
+  const multiple = generatorSizeMultiple(config);
+  const size = checkTrainingSizes(folder, multiple, { batchSize: settings.batchSize, poolSize: settings.poolSize }, (line) => log.warn(line));
+  const perEpoch = stepsPerEpoch(folder, settings.batchSize);
+  if (perEpoch === 0) {
+    throw new UsageError(`--batch-size ${settings.batchSize} is larger than the ${folder.samples.length} samples in ${settings.data}`);
+  }
+  const backend = await request.useBackend();
+  checkTrainingMemory(config, stage, size, settings.batchSize, backend.name);
+
+  // --- Parameters and optimizer state. ---
+  const networks = trainingNetworks(config);
+  let params: Map<string, tf.Tensor>;
+  if (source.kind === 'resume') {
+    params = loadParams(modelSpecs(config, networks), source.checkpoint.tensors, { source: source.checkpoint.source, mode: 'strict' }).params;
+  } else if (source.kind === 'init') {
+    const result = initialiseFromCheckpoint(source.checkpoint, config, networks, seed);
     params = result.params;
-    log.info(`--init ${checkpoint.source} (a ${checkpoint.meta.stage} checkpoint): loaded ${result.loaded.length} tensors, freshly initialised ${result.initialised.length}`);
+    log.info(`--init ${source.checkpoint.source} (a ${source.checkpoint.meta.stage} checkpoint): loaded ${result.loaded.length} tensors, freshly initialised ${result.initialised.length}`);
     if (result.initialised.length > 0) log.info(`  initialised: ${result.initialised.map((entry) => `${entry.key} (${entry.reason})`).join(', ')}`);
     if (result.unused.length > 0) log.debug(`  not used from --init: ${result.unused.join(', ')}`);
     log.debug(`  loaded: ${result.loaded.join(', ')}`);
   } else {
-    config = resolveTrainingArchitecture(stage, architectureOverrides(values), data);
-    params = initParams(modelSpecs(config, networksFor(config)), seed);
+    params = initParams(modelSpecs(config, networks), seed);
   }
-  if (config.instance_feat && !data.instance) {
-    tf.dispose([...params.values()]);
-    throw new UsageError('--instance-feat needs instance maps, and the samples have none (preprocessed with --no-instance)');
-  }
-
-  const multiple = generatorSizeMultiple(config);
-  const size = checkTrainingSizes(folder, multiple, { batchSize: settings.batchSize, poolSize: settings.poolSize }, (line) => log.warn(line));
-  try {
-    checkTrainingMemory(config, stage, size, settings.batchSize, (await request.useBackend()).name);
-  } catch (error) {
-    tf.dispose([...params.values()]);
-    throw error;
-  }
-  const perEpoch = stepsPerEpoch(folder, settings.batchSize);
-  if (perEpoch === 0) {
-    tf.dispose([...params.values()]);
-    throw new UsageError(`--batch-size ${settings.batchSize} is larger than the ${folder.samples.length} samples in ${settings.data}`);
-  }
-
   const model = createTrainingModel(config, stage, params);
-  const pool = new ImagePool(settings.poolSize);
-  let position: Position = { epoch: 1, index: 0, step: 0 };
-  if (resumeState) {
-    const { optimizer } = resumeState;
-    restoreOptimizers(model, optimizer.tensors, { G: numberField(optimizer, ['adam_steps', 'G']), D: numberField(optimizer, ['adam_steps', 'D']) }, optimizer.source);
-    pool.restore(restorePool(optimizer, numberField(optimizer, ['pool', 'count'], 0)));
-    position = resumeState.position;
-  }
-
   let vgg: Vgg19 | undefined;
-  if (settings.vggWeights !== undefined) vgg = await readVgg19(settings.vggWeights);
-  else log.info('VGG loss off: no --vgg-weights given (the reference downloads torchvision weights; p2phd cannot)');
-
-  if (!stored) {
-    const options: StoredOptions = { p2phd_version: VERSION, run_id: runId, stage, settings, config };
-    await run.writeOptions({ ...options, data: { samples: folder.samples.length, label_nc: data.label_nc, instance: data.instance, train_size: [size.height, size.width] } });
-  }
-  log.info(
-    `train ${stage}: ${folder.samples.length} samples, ${perEpoch} steps per epoch, ${totalEpochs(settings)} epochs; ` +
-      `G ${config.netG} ngf ${config.ngf}, D ${config.num_D}x${config.n_layers_D} ndf ${config.ndf}${config.instance_feat ? `, E nef ${config.nef}` : ''}; ` +
-      `optimizer G ${model.optimizers.G.keys.length} tensors, D ${model.optimizers.D.keys.length}`,
-  );
-
   try {
+    const pool = new ImagePool(settings.poolSize);
+    let position: Position = { epoch: 1, index: 0, step: 0 };
+    if (source.kind === 'resume') {
+      const { optimizer } = source;
+      restoreOptimizers(model, optimizer.tensors, { G: numberField(optimizer, ['adam_steps', 'G']), D: numberField(optimizer, ['adam_steps', 'D']) }, optimizer.source);
+      pool.restore(restorePool(optimizer, numberField(optimizer, ['pool', 'count'], 0)));
+      position = {
+        epoch: numberField(optimizer, ['resume_at', 'epoch']),
+        index: numberField(optimizer, ['resume_at', 'index']),
+        step: numberField(optimizer, ['step']),
+      };
+      log.info(`resuming ${run.checkpoint(RUN_FILES.latest)} at step ${position.step} (epoch ${position.epoch}, batch ${position.index})`);
+    }
+
+    if (settings.vggWeights !== undefined) vgg = await readVgg19(settings.vggWeights);
+    else log.info('VGG loss off: no --vgg-weights given (the reference downloads torchvision weights; p2phd cannot)');
+
+    if (!stored) {
+      const options: StoredOptions = { p2phd_version: VERSION, run_id: runId, stage, settings, config };
+      await run.writeOptions({ ...options, data: { samples: folder.samples.length, label_nc: data.label_nc, instance: data.instance, train_size: [size.height, size.width] } });
+    }
+    log.info(
+      `train ${stage}: ${folder.samples.length} samples, ${perEpoch} steps per epoch, ${totalEpochs(settings)} epochs; ` +
+        `G ${config.netG} ngf ${config.ngf}, D ${config.num_D}x${config.n_layers_D} ndf ${config.ndf}${config.instance_feat ? `, E nef ${config.nef}` : ''}; ` +
+        `optimizer G ${model.optimizers.G.keys.length} tensors, D ${model.optimizers.D.keys.length}`,
+    );
+
     return await trainLoop({
       request,
       settings,
