@@ -5,13 +5,19 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { generatorInputChannels, generatorSizeMultiple, type ArchConfig } from '../model/config.js';
-import type { Params } from '../model/layers.js';
+import { REFERENCE_INFERENCE, type Params } from '../model/layers.js';
 import { encodeFeaturesRaw, generate } from '../model/networks.js';
 import { instanceAveragePool, instanceSegments } from '../model/encoder.js';
 import { cropPadding, padReflect, paddingFor } from './padding.js';
 import { photoToUnitRange } from './generatorInput.js';
 
-const INFERENCE = Object.freeze({ training: false });
+/**
+ * As the reference's test.py, which never calls eval(): batch norm
+ * normalises with the image's own statistics, not the running ones (instance
+ * norm is the same either way). On a padded input those statistics include
+ * the padding, as they would include the reference's resized pixels.
+ */
+const INFERENCE = REFERENCE_INFERENCE;
 
 /** Reflection pads need more pixels than they add: ReflectionPad2d(p) takes sides > p. */
 const FIRST_LAYER_PAD = 3;
