@@ -29,6 +29,7 @@
  */
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { InputError, UsageError } from '../errors.js';
 import { instanceEdges } from '../data/labels.js';
 import { readSample, type LoadedSample } from '../data/sample.js';
@@ -290,31 +291,104 @@ export function epochOrder(count: number, epoch: number, seed: number, serial: b
 }
 
 /**
- * Batches by (epoch, index in epoch). `prefetch` starts reading and
- * augmenting a batch ahead so that it overlaps the current step's compute
- * (file reads run on libuv's thread pool while tfjs computes).
+ * Builds batch (epoch, index): reads the samples, plans each crop from
+ * (seed, epoch, position), and fills the arrays. Pure given the files, so
+ * the worker and the in-thread fallback produce identical batches.
+ */
+export async function buildBatch(folder: SampleFolder, options: LoaderOptions, order: readonly number[], epoch: number, index: number): Promise<Batch> {
+  const { batchSize, multiple, seed, flip } = options;
+  const { labelNc, instance } = folder;
+  const positions = Array.from({ length: batchSize }, (_, b) => index * batchSize + b);
+  const loaded = await Promise.all(positions.map((position) => readSample(folder.samples[order[position]!]!.path)));
+  const plans = positions.map((position, b) => {
+    const sample = loaded[b]!;
+    const info = folder.samples[order[position]!]!;
+    const random = Random.forLabel(seed, `augment/epoch-${epoch}/position-${position}`);
+    return planCrop({ ...info, height: sample.height, width: sample.width }, multiple, random, flip);
+  });
+  const { height, width } = plans[0]!;
+  const inputChannels = (labelNc > 0 ? labelNc : 3) + (instance ? 1 : 0);
+  const pixels = height * width;
+  const batch: Batch = {
+    count: batchSize,
+    height,
+    width,
+    input: new Float32Array(batchSize * pixels * inputChannels),
+    inputChannels,
+    image: new Float32Array(batchSize * pixels * 3),
+    inst: instance ? new Int32Array(batchSize * pixels) : undefined,
+    firstLabel: {},
+    sources: loaded.map((sample) => sample.source),
+  };
+  plans.forEach((plan, b) => {
+    const sample = loaded[b]!;
+    if (plan.height !== height || plan.width !== width) {
+      throw new InputError(`${sample.source}: crops to ${plan.width}x${plan.height}, not the ${width}x${height} of the rest of the batch`);
+    }
+    fillBatchItem(batch, b, sample, plan, labelNc, instance);
+  });
+  return batch;
+}
+
+/** The last epoch's order, recomputed only when the epoch changes. */
+export class EpochOrders {
+  private epoch = 0;
+  private order: number[] = [];
+
+  constructor(private readonly count: number, private readonly seed: number, private readonly serial: boolean) {}
+
+  of(epoch: number): number[] {
+    if (epoch !== this.epoch) {
+      this.order = epochOrder(this.count, epoch, this.seed, this.serial);
+      this.epoch = epoch;
+    }
+    return this.order;
+  }
+}
+
+/** What the batch worker receives at start-up. */
+export interface BatchWorkerData {
+  folder: SampleFolder;
+  options: LoaderOptions;
+}
+
+/** A request to the worker and its answer (errors travel as their class name, message and exit code). */
+export interface BatchRequest {
+  id: number;
+  epoch: number;
+  index: number;
+}
+export type BatchReply = { id: number; batch: Batch } | { id: number; error: { name: string; message: string; stack?: string } };
+
+/** The arrays of a batch, moved (not copied) between threads. */
+export function batchTransferList(batch: Batch): ArrayBuffer[] {
+  const buffers = [batch.input.buffer, batch.image.buffer];
+  if (batch.inst) buffers.push(batch.inst.buffer);
+  return buffers as ArrayBuffer[];
+}
+
+/**
+ * Batches by (epoch, index in epoch). `prefetch` starts preparing a batch
+ * ahead. With `worker` (the default), reading, decoding and augmentation run
+ * on a worker thread, truly in parallel with the synchronous training step
+ * on the main thread; otherwise only the file reads overlap it.
  */
 export class BatchLoader {
-  private readonly orders = new Map<number, number[]>();
+  private readonly orders: EpochOrders;
   private pending: { key: string; batch: Promise<Batch> } | undefined;
+  private worker: Worker | undefined;
+  private nextId = 0;
+  private readonly waiting = new Map<number, { resolve: (batch: Batch) => void; reject: (error: Error) => void }>();
 
-  constructor(readonly folder: SampleFolder, readonly options: LoaderOptions) {}
-
-  private order(epoch: number): number[] {
-    let order = this.orders.get(epoch);
-    if (!order) {
-      order = epochOrder(this.folder.samples.length, epoch, this.options.seed, this.options.serial);
-      this.orders.clear();
-      this.orders.set(epoch, order);
-    }
-    return order;
+  constructor(readonly folder: SampleFolder, readonly options: LoaderOptions & { worker?: boolean }) {
+    this.orders = new EpochOrders(folder.samples.length, options.seed, options.serial);
   }
 
   /** Starts preparing the batch (epoch, index) if it is not already under way. */
   prefetch(epoch: number, index: number): void {
     const key = `${epoch}/${index}`;
     if (this.pending?.key === key) return;
-    const batch = this.build(epoch, index);
+    const batch = this.options.worker === false ? buildBatch(this.folder, this.options, this.orders.of(epoch), epoch, index) : this.requestFromWorker(epoch, index);
     // A prefetched batch that is never awaited must not become an unhandled rejection.
     batch.catch(() => undefined);
     this.pending = { key, batch };
@@ -327,39 +401,41 @@ export class BatchLoader {
     return batch;
   }
 
-  private async build(epoch: number, index: number): Promise<Batch> {
-    const { batchSize, multiple, seed, flip } = this.options;
-    const { labelNc, instance } = this.folder;
-    const order = this.order(epoch);
-    const positions = Array.from({ length: batchSize }, (_, b) => index * batchSize + b);
-    const loaded = await Promise.all(positions.map((position) => readSample(this.folder.samples[order[position]!]!.path)));
-    const plans = positions.map((position, b) => {
-      const sample = loaded[b]!;
-      const info = this.folder.samples[order[position]!]!;
-      const random = Random.forLabel(seed, `augment/epoch-${epoch}/position-${position}`);
-      return planCrop({ ...info, height: sample.height, width: sample.width }, multiple, random, flip);
-    });
-    const { height, width } = plans[0]!;
-    const inputChannels = (labelNc > 0 ? labelNc : 3) + (instance ? 1 : 0);
-    const pixels = height * width;
-    const batch: Batch = {
-      count: batchSize,
-      height,
-      width,
-      input: new Float32Array(batchSize * pixels * inputChannels),
-      inputChannels,
-      image: new Float32Array(batchSize * pixels * 3),
-      inst: instance ? new Int32Array(batchSize * pixels) : undefined,
-      firstLabel: {},
-      sources: loaded.map((sample) => sample.source),
-    };
-    plans.forEach((plan, b) => {
-      const sample = loaded[b]!;
-      if (plan.height !== height || plan.width !== width) {
-        throw new InputError(`${sample.source}: crops to ${plan.width}x${plan.height}, not the ${width}x${height} of the rest of the batch`);
-      }
-      fillBatchItem(batch, b, sample, plan, labelNc, instance);
-    });
-    return batch;
+  /** Stops the worker (the process would otherwise stay alive for it). */
+  async close(): Promise<void> {
+    const worker = this.worker;
+    this.worker = undefined;
+    if (worker) await worker.terminate();
   }
+
+  private requestFromWorker(epoch: number, index: number): Promise<Batch> {
+    if (!this.worker) {
+      const workerData: BatchWorkerData = { folder: this.folder, options: { ...this.options } };
+      this.worker = new Worker(join(__dirname, 'batchWorker.js'), { workerData });
+      this.worker.on('message', (reply: BatchReply) => {
+        const waiter = this.waiting.get(reply.id);
+        if (!waiter) return;
+        this.waiting.delete(reply.id);
+        if ('batch' in reply) waiter.resolve(reply.batch);
+        else waiter.reject(reviveError(reply.error));
+      });
+      this.worker.on('error', (error) => {
+        for (const waiter of this.waiting.values()) waiter.reject(error);
+        this.waiting.clear();
+      });
+    }
+    const id = this.nextId++;
+    const request: BatchRequest = { id, epoch, index };
+    return new Promise<Batch>((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      this.worker!.postMessage(request);
+    });
+  }
+}
+
+/** Rebuilds a worker's error as the class the CLI maps to an exit code. */
+function reviveError(error: { name: string; message: string; stack?: string }): Error {
+  const revived = error.name === 'InputError' ? new InputError(error.message) : error.name === 'UsageError' ? new UsageError(error.message) : new Error(error.message);
+  if (error.stack) revived.stack = error.stack;
+  return revived;
 }

@@ -400,6 +400,7 @@ async function trainLoop(context: LoopContext): Promise<TrainSummary> {
     progress.stop();
     stop.uninstall();
     await logFile.close();
+    await loader.close();
   }
   const summary: TrainSummary = {
     stage,

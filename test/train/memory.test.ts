@@ -47,6 +47,7 @@ describe('training memory', () => {
         counts.push(tf.memory().numTensors);
       }
     } finally {
+      await loader.close();
       disposeTrainingModel(model);
     }
     assert.equal(counts[19], counts[1], `live tensors: ${counts.join(', ')}`);
