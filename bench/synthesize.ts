@@ -6,9 +6,8 @@
  *
  *   npm run bench -- synthesize [--json] [--backend=wasm] [--sizes=256x128,1024x512] [--images=3]
  *
- * Model load includes the backend's one-time weight packing (synthesize
- * warms G up on a tiny input); the best image time after the first is the
- * steady state. CPU seconds are reported too: on a shared machine they show
+ * The first image may carry one-time backend costs (weight packing on first
+ * use of a filter); the best image time after it is the steady state. CPU seconds are reported too: on a shared machine they show
  * what the work cost when the wall clock does not (wasm runs one thread). Reference point (issue 6): PyTorch 1.13 CPU,
  * 2 threads, G1 forward at 256x128 in 1.45 s on the same machine class; G1's
  * cost is linear in pixels, so 1024x512 (16x the pixels) is about 23 s there.

@@ -4,7 +4,7 @@
  * per instance. The only module of synthesis that touches tfjs.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { generatorInputChannels, generatorSizeMultiple, type ArchConfig } from '../model/config.js';
+import { generatorSizeMultiple, type ArchConfig } from '../model/config.js';
 import { REFERENCE_INFERENCE, type Params } from '../model/layers.js';
 import { encodeFeaturesRaw, generate } from '../model/networks.js';
 import { instanceAveragePool, instanceSegments } from '../model/encoder.js';
@@ -32,24 +32,6 @@ export function generatorMinimumSide(config: ArchConfig): number {
   const enhancers = config.netG === 'local' ? config.n_local_enhancers : 0;
   const bottleneck = config.n_blocks_global > 0 || config.n_blocks_local > 0 ? 2 * generatorSizeMultiple(config) : 1;
   return Math.max(bottleneck, (FIRST_LAYER_PAD + 1) * 2 ** enhancers);
-}
-
-/**
- * One G pass on the smallest input it takes. The first use of each
- * convolution filter costs far more than later ones (the wasm backend packs
- * the weights into its kernel's layout then: about 3.6 s for the default G1
- * whatever the image size), so this is part of loading the model, not of
- * the first image; the pass itself is cheap (32x32 for the default G1).
- */
-export function warmUpGenerator(config: ArchConfig, params: Params): void {
-  const side = generatorMinimumSide(config);
-  const channels = generatorInputChannels(config);
-  const output = tf.tidy(() => generate(config, params, tf.zeros([1, side, side, channels]) as tf.Tensor4D, INFERENCE));
-  try {
-    output.dataSync();
-  } finally {
-    output.dispose();
-  }
 }
 
 /**

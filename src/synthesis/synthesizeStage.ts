@@ -23,7 +23,7 @@ import { Random } from '../model/random.js';
 import { distinctInstanceIds } from './featureRows.js';
 import { buildGeneratorInput, toImageBytes } from './generatorInput.js';
 import { listInputItems, type InputItem, type InputSource, type LoadedInput } from './inputs.js';
-import { encodeInstanceFeatures, runGenerator, warmUpGenerator } from './networks.js';
+import { encodeInstanceFeatures, runGenerator } from './networks.js';
 import {
   checkStyleMap,
   chooseStyles,
@@ -168,19 +168,10 @@ export async function runSynthesizeStage(config: SynthesizeStageConfig, log: Log
   }
   prepareOutputFolder(config.out);
 
-  // Model load time = reading the file + building the parameter tensors +
-  // the backend's one-time weight packing (input listing and style-map
-  // checks in between are not counted).
+  // Model load time = reading the file + building the parameter tensors
+  // (input listing and style-map checks in between are not counted).
   const paramsStart = performance.now();
   const params = checkpointParams(checkpoint, features.kind === 'encoded' ? ['G', 'E'] : ['G']);
-  if (items.length > 0) {
-    try {
-      warmUpGenerator(arch, params);
-    } catch (error) {
-      disposeParams(params);
-      throw error;
-    }
-  }
   const modelLoadSeconds = readSeconds + (performance.now() - paramsStart) / 1000;
   log.info(`model: ${arch.netG} generator, label_nc ${arch.label_nc}${arch.instance ? ', instance edges' : ''}${arch.instance_feat ? `, ${arch.feat_num} instance features` : ''}; loaded in ${modelLoadSeconds.toFixed(2)} s`);
 
