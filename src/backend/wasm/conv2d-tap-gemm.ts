@@ -19,8 +19,14 @@ import * as tf from '@tensorflow/tfjs-core';
 import { tapWindows, type ConvGeometry } from './conv-taps';
 import { batchTranspose } from './js-kernels';
 
-/** Output pixels (N*Ho*Wo) up to which the tap-matmul form is used. */
-export const TAP_GEMM_MAX_OUTPUT_PIXELS = 2048;
+/**
+ * Output pixels (N*Ho*Wo) up to which the tap-matmul form is used. Cost
+ * model from measurements on [1,10,18,1024] 3x3: XNNPACK spends ~30 ns per
+ * filter element re-packing plus its GEMM at ~30 GFLOP/s; the tap form ~4 ns
+ * per element transposing plus GEMMs at ~18 GFLOP/s. They break even near
+ * 600 output pixels.
+ */
+export const TAP_GEMM_MAX_OUTPUT_PIXELS = 512;
 /** Filter elements from which the tap-matmul form is used (smaller filters pack cheaply). */
 export const TAP_GEMM_MIN_FILTER_ELEMENTS = 65536;
 
