@@ -46,11 +46,9 @@ export function tapWindows(
   const padded = spatialWindow(x, -padTop, phaseHeight * sh, -padLeft, phaseWidth * sw);
   const phaseSize = phaseHeight * phaseWidth;
 
-  const phases = new Map<string, tf.Tensor3D>();
-  const phase = (a: number, b: number): tf.Tensor3D => {
-    const key = `${a},${b}`;
-    const cached = phases.get(key);
-    if (cached != null) return cached;
+  // Built eagerly, in the caller's scope: windows are often taken inside
+  // per-tap tidy() scopes, which must not free a phase other taps still read.
+  const makePhase = (a: number, b: number): tf.Tensor3D => {
     const flat =
       sh === 1 && sw === 1
         ? tf.reshape(padded, [batch, phaseSize, inChannels])
@@ -63,13 +61,15 @@ export function tapWindows(
             [batch, phaseSize, inChannels],
           );
     // [Ci, N, Hq*Wq]: the blocked transpose when N = 1 (the usual case), tfjs's otherwise.
-    const transposed =
-      batch === 1
-        ? tf.reshape(batchTranspose(flat as tf.Tensor3D), [inChannels, 1, phaseSize])
-        : (tf.transpose(flat, [2, 0, 1]) as tf.Tensor3D);
-    phases.set(key, transposed as tf.Tensor3D);
-    return transposed as tf.Tensor3D;
+    return batch === 1
+      ? (tf.reshape(batchTranspose(flat as tf.Tensor3D), [inChannels, 1, phaseSize]) as tf.Tensor3D)
+      : (tf.transpose(flat, [2, 0, 1]) as tf.Tensor3D);
   };
+  const phases = new Map<string, tf.Tensor3D>();
+  for (let a = 0; a < Math.min(sh, kernelHeight); a++) {
+    for (let b = 0; b < Math.min(sw, kernelWidth); b++) phases.set(`${a},${b}`, makePhase(a, b));
+  }
+  const phase = (a: number, b: number): tf.Tensor3D => phases.get(`${a},${b}`)!;
 
   const columns = batch * outHeight * phaseWidth;
   return {

@@ -29,7 +29,10 @@ export function conv2dFilterGradient(
   const dyWide = tf.reshape(spatialWindow(dy, 0, outHeight, 0, windows.wideWidth), [windows.columns, outChannels]);
   const taps: tf.Tensor2D[] = [];
   for (let i = 0; i < kernelHeight; i++) {
-    for (let j = 0; j < kernelWidth; j++) taps.push(tf.matMul(windows.window(i, j), dyWide)); // [Ci, Co]
+    for (let j = 0; j < kernelWidth; j++) {
+      // Each window is freed as soon as it is used: 49 windows of a large image would not fit the heap.
+      taps.push(tf.tidy(() => tf.matMul(windows.window(i, j), dyWide))); // [Ci, Co]
+    }
   }
   // [kh*kw, Ci, Co] is already the filter layout.
   return tf.reshape(tf.stack(taps), filterShape);

@@ -126,8 +126,12 @@ export function conv2dInputGradient(
         // Correlation tap (m, n) is filter tap (residue + s * (taps - 1 - m), ...), read as [Ci, Co].
         const kh = rows.residue + sh * (rows.taps - 1 - m);
         const kw = cols.residue + sw * (cols.taps - 1 - n);
-        const tapFilter = tf.reshape(tf.slice(filter, [kh, kw, 0, 0], [1, 1, -1, -1]), [inChannels, outChannels]);
-        products.push(tf.matMul(tapFilter, windows.window(m, n)));
+        products.push(
+          tf.tidy(() => {
+            const tapFilter = tf.reshape(tf.slice(filter, [kh, kw, 0, 0], [1, 1, -1, -1]), [inChannels, outChannels]);
+            return tf.matMul(tapFilter, windows.window(m, n));
+          }),
+        );
       }
     }
     const summed = products.length === 1 ? products[0]! : tf.addN(products); // [Ci, N*count*wide]

@@ -51,8 +51,13 @@ export function conv2dTapGemm(
   for (let i = 0; i < kernelHeight; i++) {
     for (let j = 0; j < kernelWidth; j++) {
       const tap = i * kernelWidth + j;
-      const tapFilter = tf.reshape(tf.slice(filterTransposed, [tap, 0, 0], [1, -1, -1]), [outChannels, inChannels]);
-      products.push(tf.matMul(tapFilter, windows.window(i, j)));
+      // Per-tap operands are freed as soon as they are used.
+      products.push(
+        tf.tidy(() => {
+          const tapFilter = tf.reshape(tf.slice(filterTransposed, [tap, 0, 0], [1, -1, -1]), [outChannels, inChannels]);
+          return tf.matMul(tapFilter, windows.window(i, j));
+        }),
+      );
     }
   }
   const summed = products.length === 1 ? products[0]! : tf.addN(products); // [Co, N*Ho*Wq]
