@@ -31,7 +31,15 @@ type Shape4 = [number, number, number, number];
 
 /** How bench/ops_torch.py rebuilds a case in PyTorch. */
 type TorchSpec =
-  | { kind: 'conv' | 'convInput' | 'convFilter'; xShape: Shape4; kernel: number; outChannels: number; stride: number; pad: number }
+  | {
+      kind: 'conv' | 'convInput' | 'convFilter';
+      xShape: Shape4;
+      kernel: number;
+      outChannels: number;
+      stride: number;
+      pad: number;
+      freshWeights?: boolean;
+    }
   | { kind: 'transposed'; xShape: Shape4; kernel: number; outChannels: number; stride: number; pad: number; outputPadding: number }
   | { kind: 'fwd' | 'fwdbwd'; xShape: Shape4; op: string };
 
@@ -55,8 +63,22 @@ function filterGradient(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: Shape4, st
   return tf.engine().runKernel(tf.Conv2DBackpropFilter, { x, dy }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
 }
 
-/** Forward, input gradient and filter gradient of one convolution. */
-function convCases(label: string, xShape: Shape4, kernel: number, outChannels: number, stride: number, pad: number): OpCase[] {
+/**
+ * Forward, input gradient and filter gradient of one convolution. With
+ * `freshWeights` every call gets a new copy of the filter, as in training
+ * (the weights change every step), so that backends that cache a packed
+ * filter per tensor pay the packing as they would in training; the copy is
+ * included in the time.
+ */
+function convCases(
+  label: string,
+  xShape: Shape4,
+  kernel: number,
+  outChannels: number,
+  stride: number,
+  pad: number,
+  freshWeights = false,
+): OpCase[] {
   const [n, h, w, ci] = xShape;
   const ho = Math.floor((h + 2 * pad - kernel) / stride) + 1;
   const wo = Math.floor((w + 2 * pad - kernel) / stride) + 1;
@@ -65,7 +87,8 @@ function convCases(label: string, xShape: Shape4, kernel: number, outChannels: n
   const flops = convFlops(n, ho, wo, kernel, ci, outChannels);
   const shape = `${xShape.join('x')} k${kernel} s${stride} p${pad} ->${outChannels}`;
   const explicit: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], [pad, pad], [pad, pad], [0, 0]];
-  const geometry = { xShape, kernel, outChannels, stride, pad };
+  const geometry = { xShape, kernel, outChannels, stride, pad, freshWeights };
+  const weights = (f: tf.Tensor4D): tf.Tensor4D => (freshWeights ? tf.clone(f) : f);
   return [
     {
       name: `${label} conv2d`,
@@ -76,7 +99,7 @@ function convCases(label: string, xShape: Shape4, kernel: number, outChannels: n
       setUp: () => {
         const x = tf.randomNormal(xShape) as tf.Tensor4D;
         const f = tf.randomNormal(filterShape) as tf.Tensor4D;
-        return { inputs: [x, f], call: () => conv2d(x, f, stride, pad) };
+        return { inputs: [x, f], call: () => tf.tidy(() => conv2d(x, weights(f), stride, pad)) };
       },
     },
     {
@@ -88,7 +111,10 @@ function convCases(label: string, xShape: Shape4, kernel: number, outChannels: n
       setUp: () => {
         const dy = tf.randomNormal(dyShape) as tf.Tensor4D;
         const f = tf.randomNormal(filterShape) as tf.Tensor4D;
-        return { inputs: [dy, f], call: () => tf.conv2dTranspose(dy, f, xShape, stride, pad === 0 ? 'valid' : explicit) };
+        return {
+          inputs: [dy, f],
+          call: () => tf.tidy(() => tf.conv2dTranspose(dy, weights(f), xShape, stride, pad === 0 ? 'valid' : explicit)),
+        };
       },
     },
     {
@@ -148,6 +174,8 @@ function allCases(): OpCase[] {
     ...convCases('1x1', base, 1, 64, 1, 0),
     ...convCases('D 4x4/2', base, 4, 128, 2, 2),
     ...convCases('D 4x4', [1, 17, 17, 256], 4, 512, 1, 2),
+    // The reference generator's residual blocks at 256x128: 8x16 pixels, 1024 channels, weights new every step.
+    ...convCases('G res 3x3 fresh w', [1, 10, 18, 1024], 3, 1024, 1, 0, true),
     {
       name: 'transposed 3x3/2 op1',
       torch: { kind: 'transposed', xShape: [1, 64, 64, 128], kernel: 3, outChannels: 64, stride: 2, pad: 1, outputPadding: 1 },

@@ -41,12 +41,14 @@ def make_call(case):
         x = torch.randn(nchw(case['xShape']))
         k, co, s, p = case['kernel'], case['outChannels'], case['stride'], case['pad']
         w = torch.randn(co, x.shape[1], k, k)
+        # As in ops.ts: with freshWeights every call copies the filter (training changes it every step).
+        weights = (lambda: w.clone()) if case.get('freshWeights') else (lambda: w)
         if kind == 'conv':
-            return lambda: F.conv2d(x, w, stride=s, padding=p)
+            return lambda: F.conv2d(x, weights(), stride=s, padding=p)
         y = F.conv2d(x, w, stride=s, padding=p)
         dy = torch.randn_like(y)
         if kind == 'convInput':
-            return lambda: torch.nn.grad.conv2d_input(x.shape, w, dy, stride=s, padding=p)
+            return lambda: torch.nn.grad.conv2d_input(x.shape, weights(), dy, stride=s, padding=p)
         return lambda: torch.nn.grad.conv2d_weight(x, w.shape, dy, stride=s, padding=p)
     if kind == 'transposed':
         x = torch.randn(nchw(case['xShape']))
