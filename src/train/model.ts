@@ -3,9 +3,13 @@
  * them each optimizer updates (by stage), and the Adam state of each
  * optimizer, with conversion to and from the checkpoint and optimizer files.
  *
- * Optimizers follow the reference: optimizer_G holds G's parameters (only
- * the outermost enhancer's, `G.model{n}_*`, when training a local enhancer
- * on a fixed G1) plus E's with --instance-feat; optimizer_D holds D's.
+ * Optimizers follow the reference: optimizer_G holds G's parameters plus
+ * E's with --instance-feat; optimizer_D holds D's. `train local` keeps the
+ * global part (`G.model.*`) fixed and trains every enhancer (`G.model{k}_*`).
+ * (The reference's niter_fix_global trains only the outermost enhancer,
+ * `G.model{n}_*`; with one enhancer, the default, the two are the same, and
+ * with more, an enhancer freshly initialised and then frozen would be of no
+ * use.)
  * Batch-norm running statistics are buffers, updated by the forward pass,
  * never by Adam.
  */
@@ -50,10 +54,10 @@ export interface TrainingModel {
 
 /** The G parameter keys a stage trains (E's join them in optimizer_G). */
 export function trainedGeneratorKeys(config: ArchConfig, stage: Stage, specs: readonly ParamSpec[]): string[] {
-  const enhancerPrefix = `G.model${config.n_local_enhancers}_`;
+  const enhancer = /^G\.model\d+_/;
   return specs
     .filter((spec) => isTrainable(spec))
-    .filter((spec) => spec.key.startsWith('E.') || (spec.key.startsWith('G.') && (stage !== 'local' || spec.key.startsWith(enhancerPrefix))))
+    .filter((spec) => spec.key.startsWith('E.') || (spec.key.startsWith('G.') && (stage !== 'local' || enhancer.test(spec.key))))
     .map((spec) => spec.key);
 }
 
