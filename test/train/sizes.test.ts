@@ -1,0 +1,48 @@
+/**
+ * Sizes the generator cannot take (not multiples of 2^downsamplings): the
+ * command trains on centred crops of the largest size that is, and says so;
+ * samples smaller than the multiple are refused with exit 3.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileContents, runCli, TINY } from './cli.js';
+import { REPO_ROOT } from './helpers.js';
+
+describe('train: sample sizes the generator cannot take', () => {
+  let root = '';
+  before(async () => {
+    root = await mkdtemp(join(tmpdir(), 'p2phd-sizes-'));
+  });
+  after(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  async function samplesOfWidth(width: number): Promise<string> {
+    const out = join(root, `samples_${width}`);
+    const result = await runCli(['preprocess', '--dataroot', join(REPO_ROOT, 'fixtures'), '--phase', 'train', '--label-nc', '35', '--resize-or-crop', 'scale_width', '--load-size', String(width), '--out', out]);
+    assert.equal(result.code, 0, result.stderr);
+    return out;
+  }
+
+  it('trains 58x29 samples on centred 56x28 crops (G needs multiples of 4), with a warning', async () => {
+    const samples = await samplesOfWidth(58);
+    const out = join(root, 'run_58');
+    const result = await runCli(['train', 'global', '--data', samples, '--out', out, ...TINY, '--max-steps', '1', '--sample-every', '1']);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stderr, /multiples of 4/);
+    assert.match(result.stderr, /56x28/);
+    const saved = await fileContents(join(out, 'latest.safetensors'));
+    assert.equal(saved.meta['step'], 1);
+  });
+
+  it('refuses samples smaller than the multiple (exit 3, naming a file)', async () => {
+    const samples = await samplesOfWidth(6);
+    const result = await runCli(['train', 'global', '--data', samples, '--out', join(root, 'run_6'), ...TINY, '--n-downsample-global', '3', '--max-steps', '1']);
+    assert.equal(result.code, 3, result.stderr);
+    assert.match(result.stderr, /smaller than the 8x8/);
+    assert.match(result.stderr, /\.safetensors/);
+  });
+});
