@@ -209,6 +209,13 @@ function batchNorm(x: tf.Tensor4D, prefix: string, params: Params, options: Forw
   if (statistics === 'running') {
     return tf.add(tf.mul(tf.div(tf.sub(x, runningMean), tf.sqrt(tf.add(runningVar, NORM_EPS))), weight), bias) as tf.Tensor4D;
   }
+  if (!options.training && x.shape[0] === 1) {
+    // One image's batch statistics are its per-channel statistics over H and
+    // W: instance norm's, whose kernel is also the more precise (tf.moments
+    // on wasm keeps one float32 running total per channel, off by a grey
+    // level of the output against the reference at 1024x512).
+    return tf.add(tf.mul(instanceNorm(x, NORM_EPS), weight), bias) as tf.Tensor4D;
+  }
   const { mean, variance } = tf.moments(x, [0, 1, 2]);
   const y = tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, NORM_EPS))), weight), bias) as tf.Tensor4D;
   const count = x.shape[0] * x.shape[1] * x.shape[2];
