@@ -16,11 +16,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { InputError } from '../errors.js';
 import type { Stage } from '../data/checkpoint.js';
-import type { Tensor } from '../data/safetensors.js';
+import { makeTensor, type Tensor } from '../data/safetensors.js';
 import type { ArchConfig } from '../model/config.js';
 import { isTrainable, type ParamSpec } from '../model/layers.js';
 import { modelSpecs, trainingNetworks, type NetworkName } from '../model/networks.js';
-import { fromReferenceTensor, referenceShape, toReferenceTensor, toVariables } from '../model/params.js';
+import { referenceShape, toReferenceTensor, toVariables } from '../model/params.js';
 import { adamUpdate, createSlot, type AdamHyperparameters, type AdamSlot } from './adam.js';
 
 export const OPTIMIZERS = Object.freeze({
@@ -115,6 +115,46 @@ export function checkpointTensors(model: TrainingModel): Map<string, Tensor> {
   return tensors;
 }
 
+function isConvWeight(spec: ParamSpec): boolean {
+  return spec.role === 'convWeight' || spec.role === 'convTransposeWeight';
+}
+
+/**
+ * A moment (tfjs layout) in the reference's layout: conv weights
+ * [kh, kw, B, A] -> [A, B, kh, kw], everything else as is. Done in plain
+ * JavaScript so that saving the moments (2x the trained weights) never
+ * passes them through the tensor heap.
+ */
+export function momentToReference(spec: ParamSpec, data: Float32Array): Float32Array {
+  if (!isConvWeight(spec)) return data;
+  const [kh, kw, b, a] = spec.shape as [number, number, number, number];
+  const out = new Float32Array(data.length);
+  const taps = kh * kw;
+  for (let tap = 0; tap < taps; tap++) {
+    for (let j = 0; j < b; j++) {
+      const from = (tap * b + j) * a;
+      for (let i = 0; i < a; i++) out[(i * b + j) * taps + tap] = data[from + i]!;
+    }
+  }
+  return out;
+}
+
+/** The inverse of momentToReference, into `target`. */
+export function momentFromReference(spec: ParamSpec, data: Float32Array, target: Float32Array): void {
+  if (!isConvWeight(spec)) {
+    target.set(data);
+    return;
+  }
+  const [kh, kw, b, a] = spec.shape as [number, number, number, number];
+  const taps = kh * kw;
+  for (let tap = 0; tap < taps; tap++) {
+    for (let j = 0; j < b; j++) {
+      const to = (tap * b + j) * a;
+      for (let i = 0; i < a; i++) target[to + i] = data[(i * b + j) * taps + tap]!;
+    }
+  }
+}
+
 /** Moment tensor names in the optimizer file: `<param key>.exp_avg` / `.exp_avg_sq`, as torch's Adam state names them. */
 const MOMENT_SUFFIXES = Object.freeze({ m: '.exp_avg', v: '.exp_avg_sq' } as const);
 
@@ -125,9 +165,7 @@ export function optimizerTensors(model: TrainingModel): Map<string, Tensor> {
     for (const [key, slot] of optimizer.slots) {
       const spec = model.specByKey.get(key)!;
       for (const moment of ['m', 'v'] as const) {
-        const tensor = tf.tensor(slot[moment], spec.shape as number[], 'float32');
-        tensors.set(`${key}${MOMENT_SUFFIXES[moment]}`, toReferenceTensor(spec, tensor));
-        tensor.dispose();
+        tensors.set(`${key}${MOMENT_SUFFIXES[moment]}`, makeTensor('F32', referenceShape(spec), momentToReference(spec, slot[moment])));
       }
     }
   }
@@ -148,9 +186,7 @@ export function restoreOptimizers(model: TrainingModel, tensors: ReadonlyMap<str
         if (file.dtype !== 'F32' || file.shape.join() !== expected.join()) {
           throw new InputError(`${source}: tensor "${name}" is ${file.dtype} [${file.shape.join(', ')}], expected F32 [${expected.join(', ')}]`);
         }
-        const restored = fromReferenceTensor(spec, file);
-        slot[moment].set(restored.dataSync() as Float32Array);
-        restored.dispose();
+        momentFromReference(spec, file.data as Float32Array, slot[moment]);
       }
     }
   }

@@ -166,3 +166,27 @@ describe('data order and crops', () => {
     assert.deepEqual(fitToMultiple({ x: 0, y: 0, width: 32, height: 32, flip: true }, 16), { x: 0, y: 0, width: 32, height: 32, flip: true });
   });
 });
+
+describe('optimizer file layouts', () => {
+  it('moments of conv weights are stored in the reference layout, as checkpoints store weights', async () => {
+    const tf = await import('@tensorflow/tfjs-core');
+    await import('@tensorflow/tfjs-backend-cpu');
+    await tf.setBackend('cpu');
+    const { toReferenceTensor } = await import('../../src/model/params.js');
+    const { momentFromReference, momentToReference } = await import('../../src/train/model.js');
+    const random = new Random(4);
+    for (const spec of [
+      { key: 'G.model.1.weight', role: 'convWeight', shape: [7, 7, 6, 4], fanIn: 294 },
+      { key: 'G.model.12.weight', role: 'convTransposeWeight', shape: [3, 3, 8, 16], fanIn: 72 },
+      { key: 'G.model.1.bias', role: 'convBias', shape: [4], fanIn: 294 },
+    ] as const) {
+      const data = random.fillNormal(new Float32Array(spec.shape.reduce((a, b) => a * b, 1)), 0, 1);
+      const expected = toReferenceTensor(spec, tf.tensor(data, [...spec.shape]));
+      const ours = momentToReference(spec, data);
+      assert.deepEqual([...ours], [...(expected.data as Float32Array)], spec.key);
+      const back = new Float32Array(data.length);
+      momentFromReference(spec, ours, back);
+      assert.deepEqual([...back], [...data]);
+    }
+  });
+});
