@@ -4,7 +4,7 @@
  * `p2phd synthesize` code path (PNG decode, input building, G, PNG write),
  * with model load reported separately from per-image time.
  *
- *   npm run bench -- synthesize [--json] [--backend=wasm] [--sizes=256x128,1024x512] [--images=3]
+ *   npm run bench -- synthesize [--json] [--backend=wasm] [--sizes=256x128,1024x512] [--images=3] [--pytorch]
  *
  * The first image may carry one-time backend costs (weight packing on first
  * use of a filter); the best image time after it is the steady state. CPU seconds are reported too: on a shared machine they show
@@ -12,7 +12,8 @@
  * 2 threads, G1 forward at 256x128 in 1.45 s on the same machine class; G1's
  * cost is linear in pixels, so 1024x512 (16x the pixels) is about 23 s there.
  */
-import { mkdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,6 +33,37 @@ import type { BenchArgs, BenchRow, StageResult } from './run.js';
 
 /** PyTorch 1.13 CPU, 2 threads, G1 forward at 256x128 (issue 6). */
 const PYTORCH_SECONDS_256x128 = 1.45;
+
+/** G1 forward timed in PyTorch (the generator of bench/train_step_torch.py). */
+const PYTORCH_FORWARD = `
+import sys, time, torch
+sys.path.insert(0, sys.argv[1])
+from train_step_torch import global_generator
+torch.set_num_threads(int(sys.argv[2]))
+width, height, runs = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+g = global_generator(36, 64, 4, 9)
+x = torch.zeros(1, 36, height, width)
+times = []
+with torch.no_grad():
+    for _ in range(runs + 1):
+        start = time.perf_counter()
+        g(x)
+        times.append(time.perf_counter() - start)
+print('seconds=%f' % min(times[1:]))
+`;
+
+function pytorchForwardSeconds(width: number, height: number, runs: number, progress: (line: string) => void): number | null {
+  const python = '/usr/bin/python3';
+  if (!existsSync(python)) return null;
+  progress(`synthesize bench: PyTorch G1 forward at ${width}x${height}, 2 threads`);
+  const result = spawnSync(python, ['-c', PYTORCH_FORWARD, __dirname.replace(/dist[\\/]bench$/, 'bench'), '2', String(width), String(height), String(runs)], { encoding: 'utf8' });
+  const match = /seconds=([\d.]+)/.exec(result.stdout ?? '');
+  if (result.status !== 0 || !match) {
+    progress(`synthesize bench: PyTorch unavailable (${(result.stderr ?? '').trim().split('\n').pop() ?? 'no output'})`);
+    return null;
+  }
+  return Number(match[1]);
+}
 
 function option(rest: readonly string[], name: string, fallback: string): string {
   const prefix = `--${name}=`;
@@ -100,14 +132,16 @@ export async function runBench(args: BenchArgs): Promise<StageResult> {
       const afterFirst = <T>(list: T[]): T[] => (list.length > 1 ? list.slice(1) : list);
       const steadySeconds = Math.min(...afterFirst(summary.imageSeconds));
       const steadyCpuSeconds = Math.min(...afterFirst(summary.imageCpuSeconds));
-      const pytorch = PYTORCH_SECONDS_256x128 * ((width * height) / (256 * 128));
+      const measured = args.rest.includes('--pytorch') ? pytorchForwardSeconds(width, height, imagesPerSize, args.progress) : null;
+      const pytorch = measured ?? PYTORCH_SECONDS_256x128 * ((width * height) / (256 * 128));
       rows.push({
         size: `${width}x${height}`,
         'model load s': Number(summary.modelLoadSeconds.toFixed(2)),
         'first image s': Number(summary.imageSeconds[0]!.toFixed(2)),
         'image s (best after first)': Number(steadySeconds.toFixed(2)),
         'image CPU s': Number(steadyCpuSeconds.toFixed(2)),
-        'PyTorch CPU s (issue, scaled)': Number(pytorch.toFixed(2)),
+        'PyTorch s': Number(pytorch.toFixed(2)),
+        'PyTorch source': measured === null ? 'issue 6, scaled by pixels' : 'measured, 2 threads',
         'ratio to PyTorch': Number((steadySeconds / pytorch).toFixed(2)),
       });
     }
@@ -119,7 +153,7 @@ export async function runBench(args: BenchArgs): Promise<StageResult> {
     notes: [
       `backend ${info.name}: ${info.detail}${info.threads ? `, ${info.threads} threads` : ''}; ${cpus().length} CPUs`,
       'default G1: label_nc 35 + edges, ngf 64, 4 downsamplings, 9 blocks; image time = decode + G + PNG write, model load separate',
-      `PyTorch reference: ${PYTORCH_SECONDS_256x128} s at 256x128 (PyTorch 1.13 CPU, 2 threads, from issue 6; not measured here), scaled by pixel count`,
+      `PyTorch reference: measured with --pytorch (G1 forward only, no_grad, 2 threads), else ${PYTORCH_SECONDS_256x128} s at 256x128 from issue 6 scaled by pixel count`,
     ],
     rows,
   };
