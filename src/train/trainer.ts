@@ -300,6 +300,10 @@ async function trainLoop(context: LoopContext): Promise<TrainSummary> {
     },
   });
   stop.install();
+  // Until a save has been timed, assume one at 100 MB/s (checkpoint + both moments), so --time-limit leaves room for the first.
+  const trainedCount = [...Object.values(model.optimizers)].reduce((total, optimizer) => total + [...optimizer.slots.values()].reduce((n, slot) => n + slot.weights.length, 0), 0);
+  const allCount = [...model.variables.values()].reduce((total, variable) => total + variable.size, 0);
+  stop.recordSave((4 * allCount + 8 * trainedCount) / 100e6);
 
   const plannedSteps = Math.min(settings.maxSteps ?? Infinity, perEpoch * epochs);
   const progress = createProgress(`train ${stage}`, Math.max(0, plannedSteps - position.step), { logger: log });
