@@ -21,16 +21,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { spatialWindow } from './conv-geometry';
-import { tapWindows } from './conv-taps';
+import { tapWindows, type ConvGeometry } from './conv-taps';
 import { preferTapGemm } from './conv2d-tap-gemm';
 import { batchTranspose } from './js-kernels';
-
-export interface InputGradientGeometry {
-  strideHeight: number;
-  strideWidth: number;
-  padTop: number;
-  padLeft: number;
-}
 
 /** One output phase along one axis. */
 interface AxisPhase {
@@ -97,7 +90,7 @@ export function conv2dInputGradient(
   dy: tf.Tensor4D,
   filter: tf.Tensor4D,
   inputShape: [number, number, number, number],
-  geometry: InputGradientGeometry,
+  geometry: ConvGeometry,
 ): tf.Tensor4D {
   const [batch, height, width, inChannels] = inputShape;
   const [kernelHeight, kernelWidth] = filter.shape;

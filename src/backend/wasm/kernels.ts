@@ -5,10 +5,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { conv2dFilterGradient } from './conv2d-backprop-filter';
 import { conv2dInputGradient } from './conv2d-backprop-input';
+import { conv2dTapGemm, preferTapGemm } from './conv2d-tap-gemm';
 import { asWasmBackend, copyBox } from './heap-views';
 import { registerInstanceNormKernels } from './instance-norm';
 import { registerJsKernels } from './js-kernels';
-import { conv2dTapGemm, preferTapGemm } from './conv2d-tap-gemm';
 import { registerTensorKernel, runTensorKernel } from './tensor-kernel';
 
 const WASM = 'wasm';
