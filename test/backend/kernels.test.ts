@@ -7,6 +7,7 @@ import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { conv2d, conv2dTranspose, instanceNorm, reflectPad } from '../../src/backend/ops';
+import { P2phdKernel } from '../../src/backend/kernel-names';
 import { preferTapGemm } from '../../src/backend/wasm/conv2d-tap-gemm';
 import { leakedTensors, randomGenerator, randomInt, randomValues, relativeError, setUpBackends, useBackend } from './helpers';
 
@@ -145,6 +146,18 @@ describe('wasm kernels match the cpu backend', () => {
         ),
       );
       assert.ok(relativeError(inputGrad.wasm, inputGrad.cpu) < 1e-5, `input gradient ${label}`);
+    }
+  });
+
+  it('P2phdBatchTranspose (tiled) against tfjs transpose', async () => {
+    const random = randomGenerator(29);
+    for (const shape of [[1, 1, 1], [2, 3, 5], [1, 64, 64], [3, 65, 130], [1, 200, 7]] as Array<[number, number, number]>) {
+      const values = randomValues(random, shape[0] * shape[1] * shape[2]);
+      await useBackend('cpu');
+      const expected = tf.tidy(() => tf.transpose(tf.tensor3d(values, shape), [0, 2, 1]).dataSync());
+      await useBackend('wasm');
+      const actual = tf.tidy(() => (tf.engine().runKernel(P2phdKernel.batchTranspose, { x: tf.tensor3d(values, shape) }, {}) as tf.Tensor).dataSync());
+      assert.deepEqual(Array.from(actual), Array.from(expected), `shape ${shape}`);
     }
   });
 
