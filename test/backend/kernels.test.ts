@@ -119,7 +119,7 @@ describe('wasm kernels match the cpu backend', () => {
     }
   });
 
-  it('Conv2D and Conv2DBackpropInput in the tap-matmul form (small images, large filters)', async () => {
+  it('Conv2D, Conv2DBackpropInput and Conv2DBackpropFilter on small images with large filters', async () => {
     const random = randomGenerator(27);
     const cases: Array<{ xShape: Shape4; filterShape: Shape4; stride: number; pad: Padding }> = [
       { xShape: [1, 6, 9, 96], filterShape: [3, 3, 96, 96], stride: 1, pad: [[0, 0], [1, 1], [1, 1], [0, 0]] },
@@ -146,6 +146,13 @@ describe('wasm kernels match the cpu backend', () => {
         ),
       );
       assert.ok(relativeError(inputGrad.wasm, inputGrad.cpu) < 1e-5, `input gradient ${label}`);
+      // Few output pixels, many channels: the filter gradient's single-matmul branch.
+      const filterGrad = await onBoth(() =>
+        tf.tidy(() =>
+          filterGradient(tf.tensor4d(xValues, c.xShape), tf.tensor4d(dyValues, info.outShape as Shape4), c.filterShape, c.stride, c.pad),
+        ),
+      );
+      assert.ok(relativeError(filterGrad.wasm, filterGrad.cpu) < 1e-5, `filter gradient ${label}`);
     }
   });
 

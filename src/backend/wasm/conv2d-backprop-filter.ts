@@ -27,6 +27,16 @@ export function conv2dFilterGradient(
   const [kernelHeight, kernelWidth] = filterShape;
   const windows = tapWindows(x, kernelHeight, kernelWidth, outHeight, outWidth, geometry);
   const dyWide = tf.reshape(spatialWindow(dy, 0, outHeight, 0, windows.wideWidth), [windows.columns, outChannels]);
+  if (windows.columns <= outChannels) {
+    // Small images: the windows are smaller than the per-tap results, so stack
+    // the windows instead and do one matmul [kh*kw*Ci, K] x [K, Co], whose
+    // result is already the filter layout.
+    const stacked: tf.Tensor2D[] = [];
+    for (let i = 0; i < kernelHeight; i++) {
+      for (let j = 0; j < kernelWidth; j++) stacked.push(windows.window(i, j));
+    }
+    return tf.reshape(tf.matMul(tf.concat(stacked, 0), dyWide), filterShape);
+  }
   const taps: tf.Tensor2D[] = [];
   for (let i = 0; i < kernelHeight; i++) {
     for (let j = 0; j < kernelWidth; j++) {
