@@ -20,9 +20,12 @@ a multiple of 2^(n_downsample_global [+ n_local_enhancers]) are trained on
 centred crops of the largest size that is; samples smaller than that multiple
 are refused (exit 3).
 
-Exit codes: 0 done (or --max-steps reached), 2 usage (a run folder holding a
+Exit codes: 0 done (or --max-steps reached), 1 a loss became NaN or infinite
+(latest.safetensors stays the last good one), 2 usage (a run folder holding a
 checkpoint without --resume), 3 bad input, 75 stopped by SIGTERM/SIGINT or
---time-limit after saving latest.safetensors (continue with --resume).`;
+--time-limit after saving latest.safetensors (continue with --resume). A second
+signal ends the process at once (143/130); the last saved checkpoint is intact.
+More: src/train/README.md.`;
 
 /** The flags the user typed (not defaulted), for --resume's consistency check. */
 function explicitFlags(command: Command): Set<TrainFlagName> {
