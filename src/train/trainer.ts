@@ -146,6 +146,33 @@ export async function runTraining(request: TrainRequest): Promise<TrainSummary> 
     await run.prepareNew();
     settings = settingsFromFlags(values, stage, request.seed, paths);
   }
+  // Signals are caught from here on, so one that arrives while the run is
+  // still setting up (reading a large checkpoint, say) stops it at its first
+  // step with a save and exit 75, instead of killing it.
+  const latestPath = run.checkpoint(RUN_FILES.latest);
+  const saved = { exists: stored !== undefined };
+  const stop = new StopControl({
+    timeLimitMinutes: settings.timeLimit,
+    onFirstSignal: (signal) => log.info(`${signal}: saving and exiting 75 after this step (a second signal ends the process at once; ${latestPath} stays intact)`),
+    onSecondSignal: (signal) => {
+      log.info(`second ${signal}: exiting now; ${saved.exists ? `the last saved checkpoint (${latestPath}) is intact` : 'no checkpoint was saved yet'}`);
+      process.exit(saved.exists ? ExitCode.stopped : 128 + (signal === 'SIGINT' ? 2 : 15));
+    },
+  });
+  stop.install();
+  try {
+    return await prepareAndTrain(request, { stored, settings, run, stop, saved });
+  } finally {
+    stop.uninstall();
+  }
+}
+
+async function prepareAndTrain(
+  request: TrainRequest,
+  prepared: { stored: StoredOptions | undefined; settings: TrainSettings; run: RunFolder; stop: StopControl; saved: { exists: boolean } },
+): Promise<TrainSummary> {
+  const { stage, values, log } = request;
+  const { stored, settings, run } = prepared;
   const runId = stored?.run_id ?? randomBytes(6).toString('hex');
   const seed = settings.seed;
   const folder = await openSampleFolder(settings.data);
@@ -243,6 +270,8 @@ export async function runTraining(request: TrainRequest): Promise<TrainSummary> 
       multiple,
       resumed: stored !== undefined,
       runId,
+      stop: prepared.stop,
+      saved: prepared.saved,
     });
   } finally {
     if (vgg) disposeVgg19(vgg);
@@ -273,6 +302,9 @@ interface LoopContext {
   multiple: number;
   resumed: boolean;
   runId: string;
+  stop: StopControl;
+  /** Whether a resumable checkpoint is on disk (read by the second-signal handler). */
+  saved: { exists: boolean };
 }
 
 async function trainLoop(context: LoopContext): Promise<TrainSummary> {
@@ -285,21 +317,12 @@ async function trainLoop(context: LoopContext): Promise<TrainSummary> {
   const saveEpochEvery = settings.saveEpochEvery;
   const position = { ...context.position };
   const latestPath = run.checkpoint(RUN_FILES.latest);
-  let haveCheckpoint = context.resumed;
+  const { stop, saved } = context;
   let lastSavedStep = context.resumed ? position.step : -1;
   let lastLosses: LossValues | undefined;
   let stepSecondsTotal = 0;
   let stepsThisRun = 0;
 
-  const stop = new StopControl({
-    timeLimitMinutes: settings.timeLimit,
-    onFirstSignal: (signal) => log.info(`${signal}: saving and exiting 75 after this step (a second signal ends the process at once; ${latestPath} stays intact)`),
-    onSecondSignal: (signal) => {
-      log.info(`second ${signal}: exiting now; ${haveCheckpoint ? `the last saved checkpoint (${latestPath}) is intact` : 'no checkpoint was saved yet'}`);
-      process.exit(haveCheckpoint ? ExitCode.stopped : 128 + (signal === 'SIGINT' ? 2 : 15));
-    },
-  });
-  stop.install();
   // Until a save has been timed, assume one at 100 MB/s (checkpoint + both moments), so --time-limit leaves room for the first.
   const trainedCount = [...Object.values(model.optimizers)].reduce((total, optimizer) => total + [...optimizer.slots.values()].reduce((n, slot) => n + slot.weights.length, 0), 0);
   const allCount = [...model.variables.values()].reduce((total, variable) => total + variable.size, 0);
@@ -339,7 +362,7 @@ async function trainLoop(context: LoopContext): Promise<TrainSummary> {
         },
       },
     );
-    haveCheckpoint = true;
+    saved.exists = true;
     lastSavedStep = position.step;
     stop.recordSave((Date.now() - started) / 1000);
     log.debug(`saved ${latestPath} at step ${position.step}${epochCheckpoint ? ` and ${run.epochName(weightsEpoch())}` : ''}`);
@@ -368,7 +391,7 @@ async function trainLoop(context: LoopContext): Promise<TrainSummary> {
         if (bad) {
           throw new P2phdError(
             `step ${position.step + 1} (epoch ${position.epoch}): loss ${bad} is ${result.losses[bad]}; training stopped without saving it. ` +
-              (haveCheckpoint ? `The last good checkpoint is ${latestPath} (step ${lastSavedStep}).` : 'No checkpoint was saved yet.') +
+              (saved.exists ? `The last good checkpoint is ${latestPath} (step ${lastSavedStep}).` : 'No checkpoint was saved yet.') +
               ' Try a lower --lr.',
             ExitCode.internal,
           );
@@ -399,10 +422,9 @@ async function trainLoop(context: LoopContext): Promise<TrainSummary> {
       log.info(`end of epoch ${finished} / ${epochs} (step ${position.step})`);
       await save(finished % saveEpochEvery === 0 || finished === epochs);
     }
-    if (lastSavedStep !== position.step || !haveCheckpoint) await save(false);
+    if (lastSavedStep !== position.step || !saved.exists) await save(false);
   } finally {
     progress.stop();
-    stop.uninstall();
     await logFile.close();
     await loader.close();
   }
