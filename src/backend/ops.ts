@@ -101,15 +101,17 @@ export function instanceNorm(x: tf.Tensor4D, eps = 1e-5): tf.Tensor4D {
     const [y, invStd] = tf.engine().runKernel(P2phdKernel.instanceNorm, { x: input }, attrs) as tf.Tensor4D[];
     return { y: y!, invStd: invStd! };
   };
-  const normalise = tf.customGrad((...inputs) => {
-    const save = inputs[1] as tf.GradSaveFunc;
-    const { y, invStd } = hasFusedKernel(P2phdKernel.instanceNorm) ? fusedForward(inputs[0] as tf.Tensor4D) : tf.tidy(() => {
-      const input = inputs[0] as tf.Tensor4D;
+  const composedForward = (input: tf.Tensor4D): { y: tf.Tensor4D; invStd: tf.Tensor4D } =>
+    tf.tidy(() => {
       const centred = tf.sub(input, tf.mean(input, spatialAxes, true));
       const variance = tf.mean(tf.square(centred), spatialAxes, true);
-      const invStd = tf.rsqrt(tf.add(variance, eps));
+      const invStd = tf.rsqrt(tf.add(variance, eps)) as tf.Tensor4D;
       return { y: tf.mul(centred, invStd) as tf.Tensor4D, invStd };
     });
+  const normalise = tf.customGrad((...inputs) => {
+    const input = inputs[0] as tf.Tensor4D;
+    const save = inputs[1] as tf.GradSaveFunc;
+    const { y, invStd } = hasFusedKernel(P2phdKernel.instanceNorm) ? fusedForward(input) : composedForward(input);
     save([y, invStd]);
     const gradFunc = (dy: tf.Tensor4D, saved: tf.Tensor[]): tf.Tensor4D =>
       tf.tidy(() => {
