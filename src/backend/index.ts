@@ -26,6 +26,12 @@ export interface BackendInfo {
 export interface InitBackendOptions {
   log?: (line: string) => void;
   warn?: (line: string) => void;
+  /**
+   * Register tfjs's gradient functions (default true). Loading them takes
+   * about half a second; commands that never differentiate (synthesize,
+   * encode) may pass false. A later call without `false` registers them.
+   */
+  gradients?: boolean;
 }
 
 /** npm packages that provide the native 'tensorflow' backend, in order of preference. */
@@ -205,11 +211,16 @@ export async function initBackend(choice: BackendChoice, options: InitBackendOpt
   if (!(BACKEND_CHOICES as readonly string[]).includes(choice)) {
     throw new UsageError(`--backend ${String(choice)}: expected one of ${BACKEND_CHOICES.join(', ')}`);
   }
-  if (current?.choice === choice) return current.info;
+  const wantGradients = options.gradients !== false;
+  if (current?.choice === choice) {
+    const info = await current.info;
+    if (wantGradients) await registerAllGradients();
+    return info;
+  }
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const warn = options.warn ?? log;
   const info = select(choice, warn).then(async (selected) => {
-    await registerAllGradients();
+    if (wantGradients) await registerAllGradients();
     log(describe(selected));
     return selected;
   });

@@ -1,5 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { UsageError } from '../../src/errors';
 import { BACKEND_CHOICES, initBackend } from '../../src/backend';
@@ -26,6 +28,18 @@ describe('initBackend', () => {
     // Idempotent: the same choice again initialises and logs nothing more.
     assert.deepEqual(await initBackend('auto', { log: (l) => logged.push(l) }), info);
     assert.equal(logged.length, 1);
+  });
+
+  it('gradients: false skips loading tfjs gradients (fresh process), and never undoes them', async () => {
+    const script = `const tf = require('@tensorflow/tfjs-core');
+      require(${JSON.stringify(join(__dirname, '..', '..', 'src', 'backend'))})
+        .initBackend('wasm', { log: () => {}, gradients: false })
+        .then(() => process.stdout.write(String(tf.getGradient(tf.Add) != null)));`;
+    const output = execFileSync(process.execPath, ['-e', script], { cwd: join(__dirname, '..', '..', '..'), encoding: 'utf8', timeout: 60_000 });
+    assert.equal(output, 'false');
+    // In this process they are registered already (earlier tests); the option must not remove them.
+    await initBackend('cpu', { log: () => {}, gradients: false });
+    assert.notEqual(tf.getGradient(tf.Add), undefined);
   });
 
   it('selects cpu on request and registers gradients', async () => {
