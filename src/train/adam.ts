@@ -40,6 +40,17 @@ export function createSlot(weights: Float32Array): AdamSlot {
 }
 
 /**
+ * A slot in SharedArrayBuffers, so that an Adam worker thread can update it
+ * in place while the main thread reads it for uploads and saves.
+ */
+export function createSharedSlot(initial: Float32Array): AdamSlot {
+  const shared = (): Float32Array => new Float32Array(new SharedArrayBuffer(initial.length * Float32Array.BYTES_PER_ELEMENT));
+  const weights = shared();
+  weights.set(initial);
+  return { weights, m: shared(), v: shared() };
+}
+
+/**
  * One Adam update of `slot` with `gradient`; `step` is the 1-based step
  * count after this update (torch increments state['step'] before using it).
  */

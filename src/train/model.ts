@@ -21,7 +21,7 @@ import type { ArchConfig } from '../model/config.js';
 import { isTrainable, type ParamSpec } from '../model/layers.js';
 import { modelSpecs, trainingNetworks, type NetworkName } from '../model/networks.js';
 import { referenceShape, toReferenceTensor, toVariables } from '../model/params.js';
-import { adamUpdate, createSlot, type AdamHyperparameters, type AdamSlot } from './adam.js';
+import { adamUpdate, createSharedSlot, type AdamHyperparameters, type AdamSlot } from './adam.js';
 
 export const OPTIMIZERS = Object.freeze({
   G: 'generator (+ encoder) parameters, stepped on loss_G',
@@ -36,8 +36,9 @@ export class AdamState {
 
   constructor(readonly keys: readonly string[], variables: ReadonlyMap<string, tf.Variable>) {
     for (const key of keys) {
-      // The master copy of the weights lives here, outside the tensor heap.
-      this.slots.set(key, createSlot(Float32Array.from(variables.get(key)!.dataSync() as Float32Array)));
+      // The master copy of the weights lives here, outside the tensor heap,
+      // in shared memory so the Adam worker can update it in place.
+      this.slots.set(key, createSharedSlot(variables.get(key)!.dataSync() as Float32Array));
     }
   }
 }
@@ -99,10 +100,19 @@ export function applyAdam(model: TrainingModel, name: OptimizerName, gradients: 
     const gradient = gradients.get(key);
     // Every trained parameter lies on the loss's path; a missing gradient is a bug.
     if (gradient === undefined) throw new Error(`applyAdam: no gradient for ${key}`);
-    const slot = optimizer.slots.get(key)!;
-    adamUpdate(slot, gradient, optimizer.step, hyper);
+    adamUpdate(optimizer.slots.get(key)!, gradient, optimizer.step, hyper);
+  }
+  uploadWeights(model, name);
+}
+
+/** Copies the master weights of `optimizer`'s parameters into their variables (after Adam updated them). */
+export function uploadWeights(model: TrainingModel, name: OptimizerName): void {
+  for (const [key, slot] of model.optimizers[name].slots) {
     const variable = model.variables.get(key)!;
-    const updated = tf.tensor(slot.weights, variable.shape, 'float32');
+    // wasm copies the values into its heap; other backends may keep the
+    // array itself, which Adam will overwrite in place: give them a copy.
+    const values = tf.getBackend() === 'wasm' ? slot.weights : slot.weights.slice();
+    const updated = tf.tensor(values, variable.shape, 'float32');
     variable.assign(updated);
     updated.dispose();
   }
@@ -126,7 +136,8 @@ function isConvWeight(spec: ParamSpec): boolean {
  * passes them through the tensor heap.
  */
 export function momentToReference(spec: ParamSpec, data: Float32Array): Float32Array {
-  if (!isConvWeight(spec)) return data;
+  // A copy either way: the moments live in shared memory the Adam worker writes.
+  if (!isConvWeight(spec)) return data.slice();
   const [kh, kw, b, a] = spec.shape as [number, number, number, number];
   const out = new Float32Array(data.length);
   const taps = kh * kw;

@@ -71,7 +71,11 @@ export interface PoolDraw {
 
 export interface StepGradients {
   readonly losses: LossValues;
-  /** Gradients by parameter key, in JavaScript memory (tfjs layout). */
+  /**
+   * Gradients by parameter key, in JavaScript memory (tfjs layout); empty
+   * when they went to `onGradient`, or when a loss is not finite (the step
+   * must then not be applied).
+   */
   readonly gradients: Map<string, Float32Array>;
   /** The generated batch, when asked for (for sample strips). */
   readonly fake?: tf.Tensor4D;
@@ -90,7 +94,7 @@ class SinkingParams extends Map<string, tf.Tensor> {
     variables: ReadonlyMap<string, tf.Variable>,
     private readonly trained: ReadonlySet<string>,
     private readonly anchor: tf.Scalar,
-    private readonly gradients: Map<string, Float32Array>,
+    private readonly receive: (key: string, gradient: Float32Array) => void,
   ) {
     super(variables);
   }
@@ -98,7 +102,7 @@ class SinkingParams extends Map<string, tf.Tensor> {
   override get(key: string): tf.Tensor | undefined {
     const value = super.get(key);
     if (value === undefined || !this.trained.has(key) || !(value instanceof tf.Variable)) return value;
-    const sunk = gradientSink(value, this.anchor, (gradient) => this.gradients.set(key, gradient));
+    const sunk = gradientSink(value, this.anchor, (gradient) => this.receive(key, gradient));
     this.set(key, sunk);
     return sunk;
   }
@@ -117,7 +121,10 @@ function gradientSink(weight: tf.Tensor, anchor: tf.Scalar, receive: (gradient: 
       // on wasm (and XNNPACK would pack the copy again).
       value: tf.reshape(value, value.shape),
       gradFunc: (dy: tf.Tensor) => {
-        receive(dy.dataSync() as Float32Array);
+        const data = dy.dataSync() as Float32Array;
+        // wasm's dataSync returns a fresh copy, ours to keep (and to transfer
+        // to another thread); the cpu backend returns its own storage.
+        receive(tf.getBackend() === 'wasm' ? data : data.slice());
         // No later node reads this gradient: free it now, not at the end of the backward pass.
         dy.dispose();
         return [tf.scalar(0), tf.scalar(0)];
@@ -135,7 +142,12 @@ export function computeStepGradients(
   model: TrainingModel,
   inputs: StepInputs,
   settings: LossSettings,
-  options: { pool?: PoolDraw; keepFake?: boolean } = {},
+  options: {
+    pool?: PoolDraw;
+    keepFake?: boolean;
+    /** Receives each weight gradient as soon as the backward pass produces it (instead of the returned map). */
+    onGradient?: (key: string, gradient: Float32Array) => void;
+  } = {},
 ): StepGradients {
   const { config } = model;
   const forward = { training: true } as const;
@@ -146,9 +158,17 @@ export function computeStepGradients(
   const anchor = tf.tidy(() => tf.variable(tf.scalar(0), true));
 
   const trained = new Set([...model.optimizers.G.keys, ...model.optimizers.D.keys]);
+  // Set at the end of the forward pass when a loss is NaN or infinite: the
+  // backward pass still runs, but its gradients go nowhere.
+  let discard = false;
+  const receive = (key: string, gradient: Float32Array): void => {
+    if (discard) return;
+    if (options.onGradient) options.onGradient(key, gradient);
+    else gradients.set(key, gradient);
+  };
 
   const { value, grads } = tf.variableGrads(() => {
-    const params = new SinkingParams(model.variables, trained, anchor, gradients);
+    const params = new SinkingParams(model.variables, trained, anchor, receive);
     let generatorInput = inputs.input;
     if (config.instance_feat) {
       if (!inputs.segments) throw new Error('computeStepGradients: --instance-feat needs the instance segments');
@@ -178,6 +198,7 @@ export function computeStepGradients(
       G_VGG: settings.vgg ? vggLoss(settings.vgg, fake, inputs.real, settings.lambdaFeat) : tf.scalar(0),
     };
     for (const name of LOSS_NAMES) scalars[name] = tf.keep(losses[name].clone());
+    discard = LOSS_NAMES.some((name) => !Number.isFinite(scalars[name]!.dataSync()[0]!));
     const lossG = tf.addN([losses.G_GAN, losses.G_GAN_Feat, losses.G_VGG]);
     const lossD = tf.mul(tf.add(losses.D_fake, losses.D_real), 0.5);
     return tf.add(lossG, lossD) as tf.Scalar;

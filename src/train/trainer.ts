@@ -32,7 +32,9 @@ import { BatchLoader, checkTrainingSizes, openSampleFolder, stepsPerEpoch, type 
 import { TRAIN_FLAGS, requirePaths, type TrainFlagName, type TrainFlagValues } from './flags.js';
 import { ImagePool } from './imagePool.js';
 import { checkTrainingMemory } from './memory.js';
-import { checkpointTensors, createTrainingModel, disposeTrainingModel, optimizerTensors, restoreOptimizers, type TrainingModel } from './model.js';
+import { checkpointTensors, createTrainingModel, disposeTrainingModel, optimizerTensors, restoreOptimizers, uploadWeights, type TrainingModel } from './model.js';
+import { AdamThread } from './adamThread.js';
+import type { AdamHyperparameters } from './adam.js';
 import { RUN_FILES, RunFolder, StepLog } from './runFolder.js';
 import { writeStrip } from './sampleStrip.js';
 import { learningRateForEpoch, totalEpochs, type Schedule } from './schedule.js';
@@ -369,6 +371,7 @@ async function trainLoop(context: LoopContext): Promise<TrainSummary> {
   };
 
   const logFile = await StepLog.open(run.log, context.resumed ? position.step : undefined);
+  const adam = new AdamThread(new Map([...model.optimizers.G.slots, ...model.optimizers.D.slots]));
   let stopReason: string | undefined;
   try {
     outer: while (position.epoch <= epochs) {
@@ -386,7 +389,7 @@ async function trainLoop(context: LoopContext): Promise<TrainSummary> {
         else if (position.epoch < epochs) loader.prefetch(position.epoch + 1, 0);
 
         const sampleThisStep = (position.step + 1) % settings.sampleEvery === 0 || position.index + 1 === perEpoch;
-        const result = runStep(model, batch, lossSettings, pool, settings.seed, position.step, sampleThisStep, hyper);
+        const result = await runStep(model, batch, lossSettings, pool, settings.seed, position.step, sampleThisStep, hyper, adam);
         const bad = nonFiniteLoss(result.losses);
         if (bad) {
           throw new P2phdError(
@@ -427,6 +430,7 @@ async function trainLoop(context: LoopContext): Promise<TrainSummary> {
     progress.stop();
     await logFile.close();
     await loader.close();
+    await adam.close();
   }
   const summary: TrainSummary = {
     stage,
@@ -449,8 +453,13 @@ export interface StepOutcome {
   strip?: { width: number; height: number; label: Batch['firstLabel']; synthesized: Float32Array; real: Float32Array };
 }
 
-/** One step on one batch: tensors in, losses out, parameters updated (unless a loss is not finite). */
-export function runStep(
+/**
+ * One step on one batch: tensors in, losses out, parameters updated (unless
+ * a loss is not finite). With `adam`, each weight's Adam update runs on the
+ * worker thread while the backward pass goes on; without, all updates run
+ * here after it. Both give the same bits.
+ */
+export async function runStep(
   model: TrainingModel,
   batch: Batch,
   losses: LossSettings,
@@ -458,15 +467,25 @@ export function runStep(
   seed: number,
   stepDone: number,
   keepFake: boolean,
-  hyper: { lr: number; beta1: number; beta2: number; epsilon: number },
-): StepOutcome {
+  hyper: AdamHyperparameters,
+  adam?: AdamThread,
+): Promise<StepOutcome> {
   const { count, height, width } = batch;
   const input = tf.tensor4d(batch.input, [count, height, width, batch.inputChannels]);
   const real = tf.tensor4d(batch.image, [count, height, width, 3]);
   try {
     const segments = model.config.instance_feat && batch.inst ? instanceSegments(batch.inst, count, height, width) : undefined;
     const poolRandom = Random.forLabel(seed, `image-pool/step-${stepDone + 1}`);
-    const result = computeStepGradients(model, { input, real, segments }, losses, { pool: { pool, random: poolRandom }, keepFake });
+    const generatorKeys = new Set(model.optimizers.G.keys);
+    const nextStep = { G: model.optimizers.G.step + 1, D: model.optimizers.D.step + 1 };
+    let dispatched = 0;
+    const onGradient = adam
+      ? (key: string, gradient: Float32Array): void => {
+          dispatched += 1;
+          adam.update(key, gradient, generatorKeys.has(key) ? nextStep.G : nextStep.D, hyper);
+        }
+      : undefined;
+    const result = computeStepGradients(model, { input, real, segments }, losses, { pool: { pool, random: poolRandom }, keepFake, onGradient });
     let strip: StepOutcome['strip'];
     if (result.fake) {
       const first = tf.tidy(() => tf.slice(result.fake!, [0, 0, 0, 0], [1, height, width, 3]).dataSync() as Float32Array);
@@ -474,7 +493,18 @@ export function runStep(
       strip = { width, height, label: batch.firstLabel, synthesized: Float32Array.from(first), real: batch.image.subarray(0, height * width * 3) };
     }
     if (nonFiniteLoss(result.losses)) return { losses: result.losses };
-    applyStep(model, result.gradients, hyper);
+    if (adam) {
+      await adam.drain();
+      const expected = model.optimizers.G.keys.length + model.optimizers.D.keys.length;
+      // Every trained parameter lies on the loss's path; a missing gradient is a bug.
+      if (dispatched !== expected) throw new Error(`runStep: ${dispatched} gradients for ${expected} trained parameters`);
+      model.optimizers.G.step = nextStep.G;
+      model.optimizers.D.step = nextStep.D;
+      uploadWeights(model, 'G');
+      uploadWeights(model, 'D');
+    } else {
+      applyStep(model, result.gradients, hyper);
+    }
     return { losses: result.losses, strip };
   } finally {
     tf.dispose([input, real]);

@@ -13,6 +13,7 @@ import { DEFAULT_CONFIG, generatorSizeMultiple, resolveConfig } from '../../src/
 import { modelSpecs, trainingNetworks } from '../../src/model/networks.js';
 import { initParams } from '../../src/model/params.js';
 import { BatchLoader, openSampleFolder } from '../../src/train/data.js';
+import { AdamThread } from '../../src/train/adamThread.js';
 import { ImagePool } from '../../src/train/imagePool.js';
 import { checkTrainingMemory, estimateTrainingMemory } from '../../src/train/memory.js';
 import { createTrainingModel, disposeTrainingModel } from '../../src/train/model.js';
@@ -38,19 +39,50 @@ describe('training memory', () => {
     const loader = new BatchLoader(folder, { seed: 1, batchSize: 2, serial: false, flip: true, multiple: generatorSizeMultiple(config) });
     const pool = new ImagePool(3);
     const hyper = { lr: 2e-4, beta1: 0.5, beta2: 0.999, epsilon: 1e-8 };
+    const adam = new AdamThread(new Map([...model.optimizers.G.slots, ...model.optimizers.D.slots]));
     const counts: number[] = [];
     try {
       for (let step = 0; step < 20; step++) {
         const batch = await loader.batch(1 + Math.floor(step / 12), step % 12);
-        const outcome = runStep(model, batch, { gan: 'lsgan', ganFeatLoss: true, lambdaFeat: 10 }, pool, 1, step, step % 3 === 0, hyper);
+        const outcome = await runStep(model, batch, { gan: 'lsgan', ganFeatLoss: true, lambdaFeat: 10 }, pool, 1, step, step % 3 === 0, hyper, adam);
         assert.ok(Number.isFinite(outcome.losses.G_GAN));
         counts.push(tf.memory().numTensors);
       }
     } finally {
+      await adam.close();
       await loader.close();
       disposeTrainingModel(model);
     }
     assert.equal(counts[19], counts[1], `live tensors: ${counts.join(', ')}`);
+  });
+
+  it('the Adam worker gives the same bits as the in-thread update', async () => {
+    const config = resolveConfig({ ngf: 4, n_downsample_global: 2, n_blocks_global: 1, ndf: 4, n_layers_D: 2 });
+    const models = [0, 1].map(() => createTrainingModel(config, 'global', initParams(modelSpecs(config, trainingNetworks(config)), 3)));
+    const folder = await openSampleFolder(samples);
+    const loader = new BatchLoader(folder, { seed: 2, batchSize: 1, serial: true, flip: true, multiple: generatorSizeMultiple(config), worker: false });
+    const hyper = { lr: 2e-4, beta1: 0.5, beta2: 0.999, epsilon: 1e-8 };
+    const adam = new AdamThread(new Map([...models[1]!.optimizers.G.slots, ...models[1]!.optimizers.D.slots]));
+    try {
+      for (let step = 0; step < 3; step++) {
+        const batch = await loader.batch(1, step);
+        await runStep(models[0]!, batch, { gan: 'lsgan', ganFeatLoss: true, lambdaFeat: 10 }, new ImagePool(0), 1, step, false, hyper);
+        await runStep(models[1]!, batch, { gan: 'lsgan', ganFeatLoss: true, lambdaFeat: 10 }, new ImagePool(0), 1, step, false, hyper, adam);
+      }
+      for (const name of ['G', 'D'] as const) {
+        assert.equal(models[0]!.optimizers[name].step, models[1]!.optimizers[name].step);
+        for (const [key, slot] of models[0]!.optimizers[name].slots) {
+          const other = models[1]!.optimizers[name].slots.get(key)!;
+          assert.deepEqual([...other.weights], [...slot.weights], `${key} weights`);
+          assert.deepEqual([...other.v], [...slot.v], `${key} second moment`);
+          assert.deepEqual([...models[1]!.variables.get(key)!.dataSync()], [...slot.weights], `${key} uploaded`);
+        }
+      }
+    } finally {
+      await adam.close();
+      await loader.close();
+      for (const model of models) disposeTrainingModel(model);
+    }
   });
 
   it('the default architecture at 256x128 fits the wasm heap; 2048x1024 is refused up front with suggestions', () => {

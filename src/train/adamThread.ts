@@ -1,0 +1,71 @@
+/**
+ * The main thread's side of the Adam worker (adamWorker.ts): hands each
+ * weight gradient over the moment the backward pass produces it (the buffer
+ * is transferred, not copied), and waits for all updates before the new
+ * weights are uploaded. Slots live in SharedArrayBuffers (adam.ts), so the
+ * moments and master weights are read in place for saves and uploads.
+ */
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type { AdamHyperparameters, AdamSlot } from './adam.js';
+
+export type AdamWorkerRequest =
+  | { type: 'slots'; slots: Array<{ key: string; weights: SharedArrayBuffer; m: SharedArrayBuffer; v: SharedArrayBuffer }> }
+  | { type: 'update'; key: string; gradient: Float32Array; step: number; hyper: AdamHyperparameters };
+
+export interface AdamWorkerReply {
+  key: string;
+  error?: string;
+}
+
+export class AdamThread {
+  private readonly worker: Worker;
+  private pending = 0;
+  private failure: Error | undefined;
+  private idle: (() => void) | undefined;
+
+  constructor(slots: ReadonlyMap<string, AdamSlot>) {
+    this.worker = new Worker(join(__dirname, 'adamWorker.js'));
+    this.worker.on('message', (reply: AdamWorkerReply) => {
+      if (reply.error !== undefined) this.failure ??= new Error(`Adam worker: ${reply.error}`);
+      this.pending -= 1;
+      if (this.pending === 0) this.idle?.();
+    });
+    this.worker.on('error', (error) => {
+      this.failure ??= error;
+      this.pending = 0;
+      this.idle?.();
+    });
+    const entries = [...slots].map(([key, slot]) => {
+      const buffer = (array: Float32Array): SharedArrayBuffer => {
+        if (!(array.buffer instanceof SharedArrayBuffer)) throw new Error(`AdamThread: slot ${key} is not in shared memory`);
+        return array.buffer;
+      };
+      return { key, weights: buffer(slot.weights), m: buffer(slot.m), v: buffer(slot.v) };
+    });
+    const request: AdamWorkerRequest = { type: 'slots', slots: entries };
+    this.worker.postMessage(request);
+  }
+
+  /** Queues one update; `gradient` is transferred to the worker (unusable here afterwards). */
+  update(key: string, gradient: Float32Array, step: number, hyper: AdamHyperparameters): void {
+    this.pending += 1;
+    const request: AdamWorkerRequest = { type: 'update', key, gradient, step, hyper };
+    this.worker.postMessage(request, [gradient.buffer as ArrayBuffer]);
+  }
+
+  /** Resolves once every queued update is applied; rejects if one failed. */
+  async drain(): Promise<void> {
+    if (this.pending > 0) {
+      await new Promise<void>((resolve) => {
+        this.idle = resolve;
+      });
+      this.idle = undefined;
+    }
+    if (this.failure) throw this.failure;
+  }
+
+  async close(): Promise<void> {
+    await this.worker.terminate();
+  }
+}
