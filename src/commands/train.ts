@@ -16,9 +16,9 @@ const STAGE_HELP: Readonly<Record<Stage, string>> = Object.freeze({
 
 const SIZES_NOTE = `
 Samples whose size (after the fine_size crop of the *crop resize modes) is not
-a multiple of 2^(n_downsample_global [+ n_local_enhancers]) are trained on
-centred crops of the largest size that is; samples smaller than that multiple
-are refused (exit 3).
+a multiple of 2^(n_downsample_global [+ n_local_enhancers]) (and of
+2^n_downsample_e with --instance-feat) are trained on centred crops of the
+largest size that is; samples smaller than that multiple are refused (exit 3).
 
 Exit codes: 0 done (or --max-steps reached), 1 a loss became NaN or infinite
 (latest.safetensors stays the last good one), 2 usage (a run folder holding a

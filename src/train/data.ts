@@ -20,7 +20,8 @@
  * no generator state to save.
  *
  * Sizes the generator cannot take: G needs H and W to be multiples of
- * 2^(n_downsample_global [+ n_local_enhancers]). A sample (after the
+ * 2^(n_downsample_global [+ n_local_enhancers]), and E (--instance-feat)
+ * of 2^n_downsample_E (trainingSizeMultiple). A sample (after the
  * fine_size crop, if any) that is not is trimmed to the largest such size by
  * a centred crop of the excess (at most multiple - 1 pixels per side pair),
  * and training says so once. A sample smaller than the multiple is refused
@@ -34,6 +35,7 @@ import { InputError, UsageError } from '../errors.js';
 import { instanceEdges } from '../data/labels.js';
 import { readSample, type LoadedSample } from '../data/sample.js';
 import { Random } from '../model/random.js';
+import { generatorSizeMultiple, type ArchConfig } from '../model/config.js';
 
 /** What training needs to know about one sample file before reading it whole. */
 export interface SampleInfo {
@@ -129,6 +131,16 @@ export async function openSampleFolder(dir: string): Promise<SampleFolder> {
   return { dir, samples, labelNc: first.labelNc, instance: first.hasInstance };
 }
 
+/**
+ * The multiple H and W must be for training: G's (2^(downsamplings
+ * [+ enhancers])) and, with --instance-feat, E's (2^n_downsample_E), whose
+ * output must come back at the input's size for instance pooling.
+ */
+export function trainingSizeMultiple(config: ArchConfig): number {
+  const encoder = config.instance_feat ? 2 ** config.n_downsample_E : 1;
+  return Math.max(generatorSizeMultiple(config), encoder);
+}
+
 /** Whether preprocess's resize mode leaves the crop to training. */
 export function modeCrops(mode: string): boolean {
   return mode.endsWith('crop');
@@ -187,10 +199,10 @@ export function checkTrainingSizes(folder: SampleFolder, multiple: number, unifo
     const width = cropping ? Math.min(sample.fineSize, sample.width) : sample.width;
     const fitted = fitToMultiple({ x: 0, y: 0, width, height, flip: false }, multiple);
     if (fitted.height === 0 || fitted.width === 0) {
-      throw new InputError(`${sample.path}: ${width}x${height} is smaller than the ${multiple}x${multiple} the generator needs (2^downsamplings); preprocess at a larger size or use fewer downsamplings`);
+      throw new InputError(`${sample.path}: ${width}x${height} is smaller than the ${multiple}x${multiple} the networks need (2^downsamplings); preprocess at a larger size or use fewer downsamplings`);
     }
     if ((fitted.height !== height || fitted.width !== width) && trimmed === undefined) {
-      trimmed = `${sample.path} is ${width}x${height}: the generator needs sides that are multiples of ${multiple}, so training uses centred ${fitted.width}x${fitted.height} crops of such samples`;
+      trimmed = `${sample.path} is ${width}x${height}: the networks need sides that are multiples of ${multiple}, so training uses centred ${fitted.width}x${fitted.height} crops of such samples`;
     }
     if (size && needOneSize && (size.height !== fitted.height || size.width !== fitted.width)) {
       throw new InputError(

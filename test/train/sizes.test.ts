@@ -45,4 +45,14 @@ describe('train: sample sizes the generator cannot take', () => {
     assert.match(result.stderr, /smaller than the 8x8/);
     assert.match(result.stderr, /\.safetensors/);
   });
+
+  it('with --instance-feat, E\'s downsamplings count too (58x29 -> 48x16 for 2^4)', async () => {
+    const samples = join(root, 'samples_58');
+    const out = join(root, 'run_58_feat');
+    const result = await runCli(['train', 'global', '--data', samples, '--out', out, ...TINY, '--instance-feat', '--nef', '4', '--n-downsample-e', '4', '--max-steps', '1']);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stderr, /multiples of 16/);
+    assert.match(result.stderr, /48x16/);
+  });
 });
+
