@@ -19,6 +19,7 @@
 #   local       netG local, ngf 32, 1 enhancer
 #   batch       G1 ngf 32, --norm batch (batch statistics, as test.py: no eval())
 #   feat-encoded   --instance_feat + E; --use-encoded --images (use_encoded_image)
+#   feat-encoded-batch  the same with --norm batch (E and G on batch statistics)
 #   feat-clusters  --instance_feat; E-encoded features clustered per class the
 #                  reference's way -> features_clustered_010.npy -> p2phd
 #                  clusters file; --clusters --style first vs sample_features
@@ -26,6 +27,14 @@
 #   label-nc0   --label_nc 0 --no_instance: colour label maps (photos here)
 #   odd         G1 ngf 32 on 1000x500 maps: p2phd pads and crops back, the
 #               reference resizes to 992x496; the difference is only reported
+#   odd-padded  the same 1000x500 maps in p2phd; the reference gets them
+#               reflect-padded to 1008x512 as p2phd pads them, and its output
+#               is cropped back. Reported, not required: p2phd reflects the
+#               edge map of the unpadded instance map, the reference computes
+#               edges on the padded map, which differ on the outermost padded
+#               row and column (the network's receptive field carries that
+#               inwards); p2phd run on the padded maps themselves is within
+#               1 level of the reference
 #
 # Environment: P2PHD_CHECK_SIZE (WxH the maps are resized to with PIL
 # nearest, photos bicubic; default 1024x512), P2PHD_CHECK_COUNT (maps per
@@ -47,12 +56,12 @@ root="$(dirname "$here")"
 python="${PYTHON:-/usr/bin/python3}"
 p2phd="$root/bin/p2phd"
 
-[[ $# -ge 2 ]] || { sed -n '2,45p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+[[ $# -ge 2 ]] || { sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//' >&2; exit 2; }
 reference="$(cd "$1" && pwd)" || exit 2
 cityscapes="$(cd "$2" && pwd)" || exit 2
 shift 2
 configs=("$@")
-[[ ${#configs[@]} -gt 0 ]] || configs=(g1 g1-wide local batch feat-encoded feat-clusters label-nc0 odd)
+[[ ${#configs[@]} -gt 0 ]] || configs=(g1 g1-wide local batch feat-encoded feat-encoded-batch feat-clusters label-nc0 odd odd-padded)
 
 "$python" -c 'import torch, numpy, PIL' 2>/dev/null || { echo "$python lacks torch, numpy or PIL (set PYTHON)" >&2; exit 2; }
 [[ -f "$reference/models/pix2pixHD_model.py" ]] || { echo "$reference: not a pix2pixHD checkout" >&2; exit 2; }
@@ -110,9 +119,11 @@ run_config() {
     local) ref_flags=(--netG local --ngf 32 --n_local_enhancers 1) ;;
     batch) ref_flags=(--ngf 32 --norm batch) ;;
     feat-encoded) ref_flags=(--ngf 32 --instance_feat); phase=train; kinds=(label inst img); run_flags=(--use-encoded) ;;
+    feat-encoded-batch) ref_flags=(--ngf 32 --instance_feat --norm batch); phase=train; kinds=(label inst img); run_flags=(--use-encoded) ;;
     feat-clusters) ref_flags=(--ngf 32 --instance_feat); phase=train; kinds=(label inst img) ;;
     label-nc0) ref_flags=(--ngf 32 --label_nc 0 --no_instance); phase=train; kinds=(A) ;;
     odd) ref_flags=(--ngf 32); wh=1000x500; parity=0 ;;
+    odd-padded) ref_flags=(--ngf 32); wh=1000x500; parity=0 ;;
     *) echo "unknown configuration $name" >&2; exit 2 ;;
   esac
   echo "== $name: ${ref_flags[*]:-defaults} init $init, ${count} map(s) at $wh ($phase)" >&2
@@ -139,7 +150,7 @@ EOF
   local labels="$dir/data/${phase}_label/*.png" insts=(--instances "$dir/data/${phase}_inst/*.png")
   [[ "$name" == label-nc0 ]] && { labels="$dir/data/${phase}_A/*.png"; insts=(); }
   case "$name" in
-    feat-encoded) p2_flags=(--use-encoded --images "$dir/data/${phase}_img/*.png") ;;
+    feat-encoded|feat-encoded-batch) p2_flags=(--use-encoded --images "$dir/data/${phase}_img/*.png") ;;
     feat-clusters)
       "$python" "$here/reference_synthesis.py" cluster --reference "$reference" --checkpoints "$dir/ck" --name "$name" \
         --dataroot "$dir/data" --phase "$phase" --k 10 -- "${ref_flags[@]}" --resize_or_crop none >&2
@@ -147,8 +158,14 @@ EOF
       run_flags=(--cluster-path features_clustered_010.npy --style first)
       p2_flags=(--clusters "$dir/clusters.safetensors" --style first) ;;
   esac
+  local ref_data="$dir/data" crop=()
+  if [[ "$name" == odd-padded ]]; then
+    # p2phd's padding (synthesis/padding.ts): to the next multiple of 16, split evenly, the extra pixel after.
+    ref_data="$dir/data-padded"
+    crop=(--crop "$("$python" "$here/reference_synthesis.py" pad --src "$dir/data" --dest "$ref_data" --multiple 16)")
+  fi
   "$python" "$here/reference_synthesis.py" run --reference "$reference" --checkpoints "$dir/ck" --name "$name" \
-    --dataroot "$dir/data" --phase "$phase" --out "$dir/ref" "${run_flags[@]}" -- "${ref_flags[@]}" --resize_or_crop none 2>&1 \
+    --dataroot "$ref_data" --phase "$phase" --out "$dir/ref" "${crop[@]}" "${run_flags[@]}" -- "${ref_flags[@]}" --resize_or_crop none 2>&1 \
     | grep -v -e 'volatile' -e 'input_label = Variable' >&2 || true
   local start=$SECONDS
   "$p2phd" synthesize "${backend[@]}" --checkpoint "$dir/model.safetensors" --labels "$labels" "${insts[@]}" \

@@ -134,6 +134,8 @@ def parse_opt_txt(path):
             lines = f.read().splitlines()
     except OSError as e:
         raise ConvertError('%s: cannot read (%s)' % (path, e.strerror))
+    except UnicodeDecodeError:
+        raise ConvertError('%s: not a text file: give --opt the opt.txt the reference writes in checkpoints/NAME/' % path)
     opts = {}
     for line in lines:
         if line.startswith('---') or not line.strip():
@@ -298,6 +300,20 @@ HINTS = {
 }
 
 
+def _first_conv_hint(net, state, config):
+    """What the file's first convolution says about the options it was trained with."""
+    weight = state.get('model.1.weight')
+    if net not in ('G', 'E') or weight is None or len(weight.shape) != 4:
+        return ''
+    out_channels, in_channels = int(weight.shape[0]), int(weight.shape[1])
+    if net == 'E':
+        return '; the file\'s model.1.weight says nef %d, %d input channels' % (out_channels, in_channels)
+    local = any(k.startswith('model1_1.') for k in state)
+    width = ('ngf %d (netG global)' % out_channels) if not local else (
+        'netG local with ngf * 2^n_local_enhancers = %d' % out_channels)
+    return '; the file\'s model.1.weight says %s and %d input channels (label_nc [3 if 0] + 1 with instance maps + feat_num with instance_feat)' % (width, in_channels)
+
+
 def check_state_dict(net, state, expected, source, config):
     """Names and shapes against the config; adds missing num_batches_tracked. Returns an ordered dict."""
     result = collections.OrderedDict()
@@ -310,8 +326,8 @@ def check_state_dict(net, state, expected, source, config):
                 source, key, HINTS[net], json.dumps(config)))
         value = state[key]
         if tuple(value.shape) != tuple(shape):
-            raise ConvertError('%s: tensor "%s" has shape %s but the config needs %s (check %s). Config: %s' % (
-                source, key, list(value.shape), list(shape), HINTS[net], json.dumps(config)))
+            raise ConvertError('%s: tensor "%s" has shape %s but the config needs %s (check %s%s). Config: %s' % (
+                source, key, list(value.shape), list(shape), HINTS[net], _first_conv_hint(net, state, config), json.dumps(config)))
         result[key] = value
     extra = [k for k in state if k not in expected]
     if extra:

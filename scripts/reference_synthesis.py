@@ -252,10 +252,38 @@ def cmd_run(args, rest):
                 data = {k: (v.double() if torch.is_tensor(v) and v.is_floating_point() else v) for k, v in data.items()}
             generated = model.inference(data['label'], data['inst'], data['image'])
         stem = os.path.splitext(os.path.basename(data['path'][0]))[0]
+        if args.crop:  # top,bottom,left,right: undo a padding of the inputs
+            top, bottom, left, right = (int(v) for v in args.crop.split(','))
+            h, w = generated.shape[2], generated.shape[3]
+            generated = generated[:, :, top:h - bottom, left:w - right]
         image = util.tensor2im(generated.data[0])
         util.save_image(image, os.path.join(args.out, stem + '.png'))  # PNG (test.py's visualizer writes JPEG)
         np.save(os.path.join(args.out, stem + '.npy'), generated.data[0].numpy().transpose(1, 2, 0).astype(np.float64))
         sys.stderr.write('reference: %s %dx%d\n' % (stem, image.shape[1], image.shape[0]))
+
+
+# ---------------------------------------------------------------------------
+# pad
+
+def cmd_pad(args, _rest):
+    """Reflect-pads every map under --src (PyTorch's ReflectionPad2d: the edge is not repeated) as p2phd does."""
+    padding = None
+    for path in sorted(glob.glob(os.path.join(args.src, '*', '*.png'))):
+        im = Image.open(path)
+        a = np.asarray(im)
+        h, w = a.shape[:2]
+        eh, ew = -h % args.multiple, -w % args.multiple
+        pad = (eh // 2, eh - eh // 2, ew // 2, ew - ew // 2)
+        if padding not in (None, pad):
+            sys.exit('%s: maps of different sizes' % args.src)
+        padding = pad
+        widths = ((pad[0], pad[1]), (pad[2], pad[3])) + (((0, 0),) if a.ndim == 3 else ())
+        out = os.path.join(args.dest, os.path.relpath(path, args.src))
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        Image.fromarray(np.pad(a, widths, mode='reflect'), mode=im.mode).save(out)
+    if padding is None:
+        sys.exit('%s: no */*.png maps to pad' % args.src)
+    print(','.join(str(v) for v in padding))
 
 
 # ---------------------------------------------------------------------------
@@ -376,17 +404,22 @@ def main():
             p.add_argument('--style', choices=('random', 'first'), default='random')
             p.add_argument('--threads', type=int, default=2)
             p.add_argument('--float64', action='store_true', help='diagnostic: run the networks in float64')
+            p.add_argument('--crop', help='top,bottom,left,right pixels to crop off the outputs')
         if name == 'cluster':
             p.add_argument('--k', type=int, default=10)
+    p = sub.add_parser('pad')
+    p.add_argument('--src', required=True)
+    p.add_argument('--dest', required=True)
+    p.add_argument('--multiple', type=int, required=True)
     p = sub.add_parser('compare')
     p.add_argument('--ref', required=True)
     p.add_argument('--ours', required=True)
     p.add_argument('--tolerance', type=int, default=1)
     p.add_argument('--expect-parity', action='store_true')
     args, rest = parser.parse_known_args()
-    if args.command != 'compare' and rest and rest[0] == '--':
+    if args.command not in ('compare', 'pad') and rest and rest[0] == '--':
         rest = rest[1:]
-    handler = {'weights': cmd_weights, 'run': cmd_run, 'cluster': cmd_cluster, 'compare': cmd_compare}[args.command]
+    handler = {'weights': cmd_weights, 'run': cmd_run, 'cluster': cmd_cluster, 'pad': cmd_pad, 'compare': cmd_compare}[args.command]
     return handler(args, rest) or 0
 
 
