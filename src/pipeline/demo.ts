@@ -28,20 +28,26 @@ export interface DemoSummary {
 export const FIXTURES_DIR = resolve(__dirname, '..', '..', '..', 'fixtures');
 
 /**
- * The demo's architecture and schedule. Small on purpose: two downsamplings
- * and narrow layers keep a step well under a second at 256x128, and the
- * fixtures' large flat regions are learnt in a few hundred steps.
+ * The demo's architecture and schedule, following the reference's recipe at
+ * a small scale: G1 learns the coarse scene at half resolution (128x64),
+ * then a local enhancer on top of it works at full resolution (256x128),
+ * then both are fine-tuned together. Narrow layers and two downsamplings
+ * keep a step well under a second on two cores, and the fixtures' large flat
+ * regions are learnt in a few hundred steps.
  */
 export const DEMO_PLAN = Object.freeze({
+  coarseWidth: 128,
   global: {
-    steps: 360,
+    steps: 400,
     flags: ['--ngf', '16', '--n-downsample-global', '2', '--n-blocks-global', '3', '--num-d', '2', '--n-layers-d', '2',
       '--ndf', '16', '--nef', '8', '--n-downsample-e', '2', '--feat-num', '3', '--lr', '0.0004'],
   },
-  local: { steps: 60, flags: ['--ngf', '8', '--n-blocks-local', '1', '--lr', '0.0004'] },
-  joint: { steps: 60, flags: ['--lr', '0.0001'] },
+  local: { steps: 48, flags: ['--ngf', '8', '--n-blocks-local', '1', '--lr', '0.0004'] },
+  joint: { steps: 48, flags: ['--lr', '0.0002'] },
   clusters: 3,
 });
+
+const STAGE_COUNT = 8;
 
 function stageArgs(options: DemoOptions): string[] {
   return ['--seed', String(options.seed), '--backend', options.backend, ...(options.verbose ? ['--verbose'] : [])];
@@ -62,7 +68,7 @@ export async function runDemo(options: DemoOptions, log: Logger): Promise<DemoSu
   const stages: DemoSummary['stages'] = [];
   const started = Date.now();
   const run = async (name: string, args: string[]): Promise<void> => {
-    log.info(`\n== demo ${stages.length + 1}/7: p2phd ${args.join(' ')}`);
+    log.info(`\n== demo ${stages.length + 1}/${STAGE_COUNT}: p2phd ${args.join(' ')}`);
     const stageStart = Date.now();
     await buildProgram().parseAsync(['node', 'p2phd', ...args, ...common]);
     const seconds = (Date.now() - stageStart) / 1000;
@@ -70,20 +76,23 @@ export async function runDemo(options: DemoOptions, log: Logger): Promise<DemoSu
     log.info(`== ${name} done in ${seconds.toFixed(1)} s`);
   };
 
-  const samples = join(out, 'samples');
+  const coarseSamples = join(out, 'samples_128');
+  const samples = join(out, 'samples_256');
   const runs = join(out, 'runs');
   const features = join(out, 'features.safetensors');
   const clusters = join(out, 'clusters.safetensors');
   const images = join(out, 'images');
   const fixture = (name: string): string => join(FIXTURES_DIR, name);
   const train = (stage: 'global' | 'local' | 'joint', plan: { steps: number; flags: readonly string[] }, init?: string): string[] => [
-    'train', stage, '--data', samples, '--out', join(runs, stage), '--instance-feat',
+    'train', stage, '--data', stage === 'global' ? coarseSamples : samples, '--out', join(runs, stage), '--instance-feat',
     '--epochs', '1000', '--decay-epochs', '0', '--max-steps', String(plan.steps),
     '--save-every', String(plan.steps), '--sample-every', String(plan.steps),
     ...(init ? ['--init', join(runs, init)] : []), ...plan.flags,
   ];
 
-  await run('preprocess', ['preprocess', '--dataroot', FIXTURES_DIR, '--phase', 'train', '--label-nc', '35',
+  await run('preprocess (half resolution, for G1)', ['preprocess', '--dataroot', FIXTURES_DIR, '--phase', 'train', '--label-nc', '35',
+    '--resize-or-crop', 'scale_width', '--load-size', String(DEMO_PLAN.coarseWidth), '--out', coarseSamples]);
+  await run('preprocess (full resolution)', ['preprocess', '--dataroot', FIXTURES_DIR, '--phase', 'train', '--label-nc', '35',
     '--resize-or-crop', 'none', '--out', samples]);
   await run('train global', train('global', DEMO_PLAN.global));
   await run('train local', train('local', DEMO_PLAN.local, 'global'));
