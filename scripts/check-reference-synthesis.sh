@@ -184,10 +184,10 @@ for config in "${configs[@]}"; do run_config "$config"; done
 "$python" - "$summary" <<'EOF'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith('{')]
-print('\n%-14s %-6s %9s %10s %9s %12s %10s' % ('config', 'images', 'max', 'mean', '%>1', 'max vs round', '%saturated'))
+print('\n%-19s %-6s %9s %10s %9s %12s %10s' % ('config', 'images', 'max', 'mean', '%>1', 'max vs round', '%saturated'))
 for config in dict.fromkeys(r['config'] for r in rows):
     rs = [r for r in rows if r['config'] == config]
-    print('%-14s %-6d %9d %10.3f %9.4f %12s %10s' % (config, len(rs), max(r['max'] for r in rs), sum(r['mean'] for r in rs) / len(rs),
+    print('%-19s %-6d %9d %10.3f %9.4f %12s %10s' % (config, len(rs), max(r['max'] for r in rs), sum(r['mean'] for r in rs) / len(rs),
           max(r['pct_gt1'] for r in rs), max((r.get('max_vs_rounded', '-') for r in rs), key=str),
           '%.2f' % max(r.get('pct_saturated', 0) for r in rs) if 'pct_saturated' in rs[0] else '-'))
 EOF
