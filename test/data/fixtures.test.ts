@@ -5,7 +5,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readIdMap } from '../../src/data/png.js';
 import { CityscapesClass } from '../../scripts/make-fixtures.js';
-import { FIXTURES_DIR, REPO_ROOT, temporaryFolder } from './helpers.js';
+import { FIXTURES_DIR, REPO_ROOT, temporaryFolder } from '../support/cli.js';
 
 test('the generator reproduces the committed label and instance maps byte for byte', () => {
   const folder = temporaryFolder('fixtures');

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { readRgbImage } from '../../src/data/image.js';
 import { InputError } from '../../src/errors.js';
-import { FIXTURES_DIR } from './helpers.js';
+import { FIXTURES_DIR } from '../support/cli.js';
 
 /** Catmull-Rom cubic (a = -0.5), the kernel of PIL's BICUBIC. */
 function cubic(x: number): number {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { readSafetensorsFile } from '../../src/data/tensorFile.js';
 import { checkLabelRange, instanceEdges, oneHot } from '../../src/data/labels.js';
 import { InputError } from '../../src/errors.js';
-import { GOLDEN_DIR } from './helpers.js';
+import { GOLDEN_DIR } from '../support/cli.js';
 
 test('golden parity: edges and one-hot equal the reference preprocessing (preprocess.safetensors)', async () => {
   const golden = await readSafetensorsFile(join(GOLDEN_DIR, 'preprocess.safetensors'));

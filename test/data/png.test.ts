@@ -7,7 +7,7 @@ import { decodePng, idsFromPng, readIdMap, PngColorType } from '../../src/data/p
 import { encodePng, type FilterChoice, type PngImage } from '../../src/data/pngEncode.js';
 import { InputError } from '../../src/errors.js';
 import { createRandom } from '../../scripts/make-fixtures.js';
-import { temporaryFolder } from './helpers.js';
+import { temporaryFolder } from '../support/cli.js';
 
 /**
  * Samples with structure (gradients), full-range noise and noise over a few

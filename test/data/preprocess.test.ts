@@ -7,14 +7,14 @@ import { readIdMap, PngColorType } from '../../src/data/png.js';
 import { encodePng } from '../../src/data/pngEncode.js';
 import { instanceEdges } from '../../src/data/labels.js';
 import { nearestIndices } from '../../src/data/resize.js';
-import { FIXTURES_DIR, runCli, temporaryFolder } from './helpers.js';
+import { FIXTURES_DIR, runCliSync, temporaryFolder } from '../support/cli.js';
 
 test('preprocess on the fixtures: exit 0, one sample per pair, right shapes, exact maps, plausible edges', async () => {
   const folder = temporaryFolder('pre');
   try {
     const out = join(folder.path, 'samples');
     // scale_width to 128: 256x128 -> 128x64, so the nearest resize is exercised.
-    const cli = runCli(['preprocess', '--dataroot', FIXTURES_DIR, '--phase', 'train', '--label-nc', '35',
+    const cli = runCliSync(['preprocess', '--dataroot', FIXTURES_DIR, '--phase', 'train', '--label-nc', '35',
       '--load-size', '128', '--onehot', '--out', out, '--json']);
     assert.equal(cli.status, 0, cli.stderr);
     const summary = JSON.parse(cli.stdout) as { count: number; samples: Array<{ file: string; label: string; inst: string }> };
@@ -64,7 +64,7 @@ test('explicit globs, --no-instance and --shard', async () => {
   const folder = temporaryFolder('glob');
   try {
     const out = join(folder.path, 'o');
-    const cli = runCli(['preprocess', '--labels', join(FIXTURES_DIR, 'test_label', '*.png'), '--images', join(FIXTURES_DIR, 'test_img'),
+    const cli = runCliSync(['preprocess', '--labels', join(FIXTURES_DIR, 'test_label', '*.png'), '--images', join(FIXTURES_DIR, 'test_img'),
       '--label-nc', '35', '--resize-or-crop', 'none', '--shard', '1/3', '--out', out]);
     assert.equal(cli.status, 0, cli.stderr);
     const all = readdirSync(join(FIXTURES_DIR, 'test_label')).sort();
@@ -87,7 +87,7 @@ function copyOfFixtures(root: string): string {
 }
 
 function expectExit3(args: string[], pattern: RegExp): void {
-  const cli = runCli(['preprocess', ...args]);
+  const cli = runCliSync(['preprocess', ...args]);
   assert.equal(cli.status, 3, `${cli.stderr}`);
   assert.match(cli.stderr, pattern);
   assert.equal(cli.stderr.trim().split('\n').filter((line) => line.startsWith('p2phd:')).length, 1, cli.stderr);
@@ -149,7 +149,7 @@ test('conflicting or missing flags: exit 2', () => {
     ['--dataroot', FIXTURES_DIR, '--out', 'o', '--resize-or-crop', 'stretch'],
     ['--dataroot', FIXTURES_DIR, '--out', 'o', '--shard', '3/3'],
   ]) {
-    const cli = runCli(['preprocess', ...args]);
+    const cli = runCliSync(['preprocess', ...args]);
     assert.equal(cli.status, 2, `${args.join(' ')}: ${cli.stderr}`);
   }
 });
@@ -161,7 +161,7 @@ test('--label-nc 0: colour label maps from <phase>_A become label_rgb, photos fr
     cpSync(join(FIXTURES_DIR, 'test_img'), join(data, 'test_A'), { recursive: true });
     cpSync(join(FIXTURES_DIR, 'test_img'), join(data, 'test_B'), { recursive: true });
     const out = join(folder.path, 'o');
-    const cli = runCli(['preprocess', '--dataroot', data, '--phase', 'test', '--label-nc', '0', '--no-instance', '--load-size', '128', '--out', out]);
+    const cli = runCliSync(['preprocess', '--dataroot', data, '--phase', 'test', '--label-nc', '0', '--no-instance', '--load-size', '128', '--out', out]);
     assert.equal(cli.status, 0, cli.stderr);
     const files = readdirSync(out).sort();
     assert.equal(files.length, readdirSync(join(FIXTURES_DIR, 'test_img')).length);
@@ -187,7 +187,7 @@ test('palette label maps: the class id is the palette index, not the colour', as
     palette.set([0, 0, 255], 26 * 3);
     writeFileSync(join(labels, 'a.png'), encodePng({ width: 4, height: 2, bitDepth: 8, colorType: PngColorType.palette, palette, samples: [3, 3, 26, 26, 3, 3, 26, 26] }));
     const out = join(folder.path, 'o');
-    const cli = runCli(['preprocess', '--labels', labels, '--label-nc', '35', '--resize-or-crop', 'crop', '--out', out]);
+    const cli = runCliSync(['preprocess', '--labels', labels, '--label-nc', '35', '--resize-or-crop', 'crop', '--out', out]);
     assert.equal(cli.status, 0, cli.stderr);
     const sample = await readSample(join(out, 'a.safetensors'));
     assert.deepEqual([...sample.label!], [3, 3, 26, 26, 3, 3, 26, 26]);

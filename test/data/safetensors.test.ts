@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { makeTensor, serializeSafetensors, type Tensor } from '../../src/data/safetensors.js';
 import { readSafetensorsFile, readTensorFile, writeTensorFile } from '../../src/data/tensorFile.js';
 import { ExitCode, InputError } from '../../src/errors.js';
-import { GOLDEN_DIR, runCli, temporaryFolder } from './helpers.js';
+import { GOLDEN_DIR, runCliSync, temporaryFolder } from '../support/cli.js';
 
 test('every golden file (written by the reference exporter) reads, with consistent sizes', async () => {
   const files = readdirSync(GOLDEN_DIR).filter((name) => name.endsWith('.safetensors'));
@@ -84,7 +84,7 @@ async function expectBadFile(bytes: Uint8Array, pattern: RegExp, kind?: 'sample'
     });
     // And through the CLI (inspect reads any kind, so only format errors): exit 3, one line, no stack.
     if (kind) return;
-    const cli = runCli(['inspect', path]);
+    const cli = runCliSync(['inspect', path]);
     assert.equal(cli.status, 3, cli.stderr);
     assert.equal(cli.stderr.trim().split('\n').length, 1, cli.stderr);
     assert.doesNotMatch(cli.stderr, /\n\s+at /);

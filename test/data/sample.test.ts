@@ -8,7 +8,7 @@ import { makeTensor, type Tensor } from '../../src/data/safetensors.js';
 import { writeTensorFile } from '../../src/data/tensorFile.js';
 import { InputError } from '../../src/errors.js';
 import { instanceEdges, oneHot } from '../../src/data/labels.js';
-import { runCli, temporaryFolder, GOLDEN_DIR, REPO_ROOT } from './helpers.js';
+import { runCliSync, temporaryFolder, GOLDEN_DIR, REPO_ROOT } from '../support/cli.js';
 
 function metadataFor(sample: Sample): SampleMetadata {
   return {
@@ -49,7 +49,7 @@ test('a sample round-trips: tensors, dtypes, shapes and metadata', async () => {
     assert.deepEqual([...wideBack.label!], [0, 299]);
 
     // inspect reports it as a sample.
-    const cli = runCli(['inspect', path]);
+    const cli = runCliSync(['inspect', path]);
     assert.equal(cli.status, 0, cli.stderr);
     const summary = JSON.parse(cli.stdout) as { kind: string; version: number; tensors: Array<{ name: string; dtype: string; min: number; max: number }> };
     assert.equal(summary.kind, 'sample');
@@ -89,7 +89,7 @@ test('sample files that break the schema are InputErrors naming the file and the
 
 test('inspect: any safetensors file (kind null), and stdin', () => {
   const golden = join(GOLDEN_DIR, 'preprocess.safetensors');
-  const cli = runCli(['inspect', golden]);
+  const cli = runCliSync(['inspect', golden]);
   assert.equal(cli.status, 0, cli.stderr);
   const summary = JSON.parse(cli.stdout) as { kind: null; metadata: Record<string, string>; tensors: Array<{ name: string; shape: number[]; bytes: number; mean: number }> };
   assert.equal(summary.kind, null);

@@ -52,6 +52,11 @@ export function startCli(args: readonly string[], options: CliOptions = {}): { c
   return { child, done };
 }
 
+/** Runs `p2phd ...args` without blocking the event loop; resolves when it exits. */
+export function runCli(args: readonly string[], options: CliOptions = {}): Promise<CliResult> {
+  return startCli(args, options).done;
+}
+
 /** A fresh temporary folder, removed by the returned cleanup. */
 export function temporaryFolder(prefix: string): { path: string; remove: () => void } {
   const path = mkdtempSync(join(tmpdir(), `p2phd-${prefix}-`));

@@ -3,32 +3,13 @@
  * that need real exits and signals; plus a small sample folder from the
  * bundled fixtures and a reader that compares run files tensor by tensor.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readSafetensorsFile } from '../../src/data/tensorFile.js';
-import { CLI, REPO_ROOT } from './helpers.js';
+import { REPO_ROOT, runCli } from '../support/cli.js';
 
-export interface Finished {
-  code: number | null;
-  stderr: string;
-  stdout: string;
-}
-
-export function startCli(args: string[]): { child: ChildProcess; done: Promise<Finished> } {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  let stdout = '';
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  const done = new Promise<Finished>((resolve) => child.on('close', (code) => resolve({ code, stderr, stdout })));
-  return { child, done };
-}
-
-export async function runCli(args: string[]): Promise<Finished> {
-  return startCli(args).done;
-}
+export { runCli, startCli } from '../support/cli.js';
 
 /** A tiny architecture that trains in a fraction of a second per step. */
 export const TINY = Object.freeze(['--ngf', '8', '--n-downsample-global', '2', '--n-blocks-global', '1', '--ndf', '8', '--n-layers-d', '2', '--backend', 'wasm']);
@@ -38,7 +19,7 @@ export async function fixtureSamples(): Promise<{ root: string; samples: string 
   const root = await mkdtemp(join(tmpdir(), 'p2phd-train-'));
   const samples = join(root, 'samples');
   const result = await runCli(['preprocess', '--dataroot', join(REPO_ROOT, 'fixtures'), '--phase', 'train', '--label-nc', '35', '--resize-or-crop', 'scale_width', '--load-size', '64', '--out', samples]);
-  if (result.code !== 0) throw new Error(`preprocess failed (${result.code}): ${result.stderr}`);
+  if (result.status !== 0) throw new Error(`preprocess failed (${result.status}): ${result.stderr}`);
   return { root, samples };
 }
 

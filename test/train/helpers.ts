@@ -5,6 +5,7 @@
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../src/backend/index.js';
+import { GOLDEN_DIR } from '../support/cli.js';
 import { readSafetensorsFile } from '../../src/data/tensorFile.js';
 import type { SafetensorsFile, Tensor } from '../../src/data/safetensors.js';
 import { CONFIG_KEYS, resolveConfig, type ArchConfig } from '../../src/model/config.js';
@@ -13,10 +14,6 @@ export async function setUpBackend(): Promise<void> {
   await initBackend('wasm', { log: () => {} });
 }
 
-/** Source tree paths, from dist/test/train. */
-export const REPO_ROOT = join(__dirname, '..', '..', '..');
-export const GOLDEN_DIR = join(REPO_ROOT, 'test', 'golden');
-export const CLI = join(REPO_ROOT, 'bin', 'p2phd');
 
 export interface GoldenStep extends SafetensorsFile {
   config: ArchConfig;

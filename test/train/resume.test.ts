@@ -32,7 +32,7 @@ describe('train: stop, resume, refuse', () => {
     const straight = join(root, 'straight');
     const interrupted = join(root, 'interrupted');
     const uninterrupted = await runCli(common(straight));
-    assert.equal(uninterrupted.code, 0, uninterrupted.stderr);
+    assert.equal(uninterrupted.status, 0, uninterrupted.stderr);
 
     const { child, done } = startCli(common(interrupted));
     // Signal once half of the steps are logged; the step in flight finishes first.
@@ -41,20 +41,20 @@ describe('train: stop, resume, refuse', () => {
     }
     child.kill('SIGTERM');
     const stopped = await done;
-    assert.equal(stopped.code, 75, stopped.stderr);
+    assert.equal(stopped.status, 75, stopped.stderr);
     assert.match(stopped.stderr, /SIGTERM/);
     const stoppedAt = (await fileContents(join(interrupted, 'latest.safetensors'))).meta['step'] as number;
     assert.ok(stoppedAt >= STEPS / 2 && stoppedAt < STEPS, `stopped at step ${stoppedAt}`);
 
     const refused = await runCli(common(interrupted));
-    assert.equal(refused.code, 2, 'a folder holding a checkpoint is refused without --resume');
+    assert.equal(refused.status, 2, 'a folder holding a checkpoint is refused without --resume');
     assert.match(refused.stderr, /--resume/);
 
     const changed = await runCli([...common(interrupted), '--resume', '--ndf', '16']);
-    assert.equal(changed.code, 2, 'a resumed run keeps its architecture');
+    assert.equal(changed.status, 2, 'a resumed run keeps its architecture');
 
     const resumed = await runCli([...common(interrupted), '--resume']);
-    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.equal(resumed.status, 0, resumed.stderr);
 
     for (const name of ['latest.safetensors', 'latest.optim.safetensors']) {
       const expected = await fileContents(join(straight, name));
@@ -75,7 +75,7 @@ describe('train: stop, resume, refuse', () => {
     const out = join(root, 'limited');
     const started = Date.now();
     const result = await runCli(common(out, ['--time-limit', '0.01']));
-    assert.equal(result.code, 75, result.stderr);
+    assert.equal(result.status, 75, result.stderr);
     assert.match(result.stderr, /--time-limit/);
     assert.ok(Date.now() - started < 60_000);
     const saved = await fileContents(join(out, 'latest.safetensors'));
@@ -86,7 +86,7 @@ describe('train: stop, resume, refuse', () => {
     const out = join(root, 'diverged');
     // lr 1e30: the first Adam step moves every weight by ~1e30, the next forward overflows.
     const result = await runCli(['train', 'global', '--data', samples, '--out', out, ...TINY, '--seed', '1', '--lr', '1e30', '--save-every', '1', '--max-steps', '5']);
-    assert.equal(result.code, 1, result.stderr);
+    assert.equal(result.status, 1, result.stderr);
     assert.match(result.stderr, /step \d+ \(epoch 1\): loss \w+ is (NaN|-?Infinity)/);
     assert.doesNotMatch(result.stderr, /internal error/);
     const kept = await fileContents(join(out, 'latest.safetensors'));
@@ -105,9 +105,9 @@ describe('train: stop, resume, refuse', () => {
     child.kill('SIGTERM');
     const killed = await done;
     // 75 when both signals reached the listener together, else Node's default for SIGTERM (128 + 15).
-    assert.ok(killed.code === 75 || killed.code === 143 || killed.code === null, `exit ${killed.code}: ${killed.stderr}`);
+    assert.ok(killed.status === 75 || killed.status === 143 || killed.status === null, `exit ${killed.status}: ${killed.stderr}`);
     const resumed = await runCli([...common(out, ['--max-steps', '6']), '--resume']);
-    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.equal(resumed.status, 0, resumed.stderr);
     assert.equal((await fileContents(join(out, 'latest.safetensors'))).meta['step'], 6);
   });
 });

@@ -9,7 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileContents, runCli, TINY } from './cli.js';
-import { REPO_ROOT } from './helpers.js';
+import { REPO_ROOT } from '../support/cli.js';
 
 describe('train: sample sizes the generator cannot take', () => {
   let root = '';
@@ -23,7 +23,7 @@ describe('train: sample sizes the generator cannot take', () => {
   async function samplesOfWidth(width: number): Promise<string> {
     const out = join(root, `samples_${width}`);
     const result = await runCli(['preprocess', '--dataroot', join(REPO_ROOT, 'fixtures'), '--phase', 'train', '--label-nc', '35', '--resize-or-crop', 'scale_width', '--load-size', String(width), '--out', out]);
-    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.status, 0, result.stderr);
     return out;
   }
 
@@ -31,7 +31,7 @@ describe('train: sample sizes the generator cannot take', () => {
     const samples = await samplesOfWidth(58);
     const out = join(root, 'run_58');
     const result = await runCli(['train', 'global', '--data', samples, '--out', out, ...TINY, '--max-steps', '1', '--sample-every', '1']);
-    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.status, 0, result.stderr);
     assert.match(result.stderr, /multiples of 4/);
     assert.match(result.stderr, /56x28/);
     const saved = await fileContents(join(out, 'latest.safetensors'));
@@ -41,7 +41,7 @@ describe('train: sample sizes the generator cannot take', () => {
   it('refuses samples smaller than the multiple (exit 3, naming a file)', async () => {
     const samples = await samplesOfWidth(6);
     const result = await runCli(['train', 'global', '--data', samples, '--out', join(root, 'run_6'), ...TINY, '--n-downsample-global', '3', '--max-steps', '1']);
-    assert.equal(result.code, 3, result.stderr);
+    assert.equal(result.status, 3, result.stderr);
     assert.match(result.stderr, /smaller than the 8x8/);
     assert.match(result.stderr, /\.safetensors/);
   });
@@ -50,7 +50,7 @@ describe('train: sample sizes the generator cannot take', () => {
     const samples = join(root, 'samples_58');
     const out = join(root, 'run_58_feat');
     const result = await runCli(['train', 'global', '--data', samples, '--out', out, ...TINY, '--instance-feat', '--nef', '4', '--n-downsample-e', '4', '--max-steps', '1']);
-    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.status, 0, result.stderr);
     assert.match(result.stderr, /multiples of 16/);
     assert.match(result.stderr, /48x16/);
   });

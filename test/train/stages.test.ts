@@ -28,15 +28,15 @@ describe('train stages: global -> local -> joint', () => {
     const joint = join(root, 'joint');
 
     const g = await runCli(['train', 'global', '--data', samples, '--out', global, ...TINY, ...steps]);
-    assert.equal(g.code, 0, g.stderr);
+    assert.equal(g.status, 0, g.stderr);
 
     const refused = await runCli(['train', 'local', '--data', samples, '--out', join(root, 'no-init'), '--backend', 'wasm', ...steps]);
-    assert.equal(refused.code, 2, 'train local without --init is a usage error');
+    assert.equal(refused.status, 2, 'train local without --init is a usage error');
 
     const l = await runCli(['train', 'local', '--data', samples, '--out', local, '--init', global, '--n-blocks-local', '1', '--backend', 'wasm', ...steps]);
-    assert.equal(l.code, 0, l.stderr);
+    assert.equal(l.status, 0, l.stderr);
     const j = await runCli(['train', 'joint', '--data', samples, '--out', joint, '--init', local, '--backend', 'wasm', ...steps]);
-    assert.equal(j.code, 0, j.stderr);
+    assert.equal(j.status, 0, j.stderr);
 
     const g1 = await fileContents(join(global, 'latest.safetensors'));
     const enhanced = await fileContents(join(local, 'latest.safetensors'));
