@@ -28,6 +28,7 @@ type StageRunner = (args: BenchArgs) => Promise<StageResult>;
 
 /** Stage name -> lazy loader; other stages add a line here. */
 const STAGES: Readonly<Record<string, () => Promise<StageRunner>>> = Object.freeze({
+  preprocess: async () => (await import('./preprocess.js')).runBench,
   ops: async () => (await import('./ops.js')).runBench,
   train: async () => (await import('./train.js')).runBench,
   synthesize: async () => (await import('./synthesize.js')).runBench,
