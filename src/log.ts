@@ -71,7 +71,9 @@ export function createProgress(label: string, total: number, options: { interval
     };
   }
   let lastLine = started;
+  let doneAtLastLine = -1;
   const line = (): void => {
+    doneAtLastLine = done;
     const seconds = (Date.now() - started) / 1000;
     const rate = done > 0 ? seconds / done : 0;
     const eta = done > 0 && total > done ? ` eta ${Math.round(rate * (total - done))}s` : '';
@@ -88,7 +90,8 @@ export function createProgress(label: string, total: number, options: { interval
       }
     },
     stop() {
-      line();
+      // The final count, unless the last periodic line already showed it.
+      if (done !== doneAtLastLine) line();
     },
   };
 }
