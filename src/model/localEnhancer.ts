@@ -102,12 +102,26 @@ export function localEnhancerForward(
   options: ForwardOptions,
 ): tf.Tensor4D {
   const { global, enhancers } = localEnhancer(shape);
+  // Every intermediate is freed as soon as its consumer has run (the tidy
+  // only cleans up after an error): at 2048x1024 the stage outputs are
+  // hundreds of MB each, and holding them to the end of the forward does not
+  // fit the wasm heap. Each pyramid level is consumed once, coarsest first.
   return tf.tidy(() => {
     const pyramid = downsamplePyramid(input, enhancers.length);
+    const release = (level: tf.Tensor4D): void => {
+      if (level !== input) level.dispose();
+    };
     let output = runSequential(global, pyramid[enhancers.length]!, params, options);
+    release(pyramid[enhancers.length]!);
     enhancers.forEach(({ frontEnd, backEnd }, index) => {
       const scaleInput = pyramid[enhancers.length - 1 - index]!;
-      output = runSequential(backEnd, tf.add(runSequential(frontEnd, scaleInput, params, options), output), params, options);
+      const front = runSequential(frontEnd, scaleInput, params, options);
+      release(scaleInput);
+      const sum = tf.add(front, output) as tf.Tensor4D;
+      front.dispose();
+      output.dispose();
+      output = runSequential(backEnd, sum, params, options);
+      sum.dispose();
     });
     return output;
   });

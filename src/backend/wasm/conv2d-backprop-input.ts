@@ -24,6 +24,7 @@ import { spatialWindow } from './conv-geometry';
 import { tapWindows, type ConvGeometry } from './conv-taps';
 import { preferTapGemm } from './conv2d-tap-gemm';
 import { batchTranspose } from './js-kernels';
+import { asWasmBackend } from './heap-views';
 
 /** One output phase along one axis. */
 interface AxisPhase {
@@ -102,7 +103,8 @@ export function conv2dInputGradient(
   let filterValues: Float32Array | undefined;
 
   /** The phase as one stride-1 correlation of a dy window with the flipped sub-filter. */
-  const phaseCorrelation = (window: tf.Tensor4D, rows: AxisPhase, cols: AxisPhase): tf.Tensor4D => {
+  /** With `crop` false, a tap-matmul phase may keep spare columns on the right (the scatter skips them). */
+  const phaseCorrelation = (window: tf.Tensor4D, rows: AxisPhase, cols: AxisPhase, crop = true): tf.Tensor4D => {
     if (!useTapGemm) {
       filterValues ??= filter.dataSync() as Float32Array;
       return tf.conv2d(window, phaseFilter(filterValues, filter.shape, rows, cols, sh, sw), 1, 'valid');
@@ -134,22 +136,25 @@ export function conv2dInputGradient(
       windows.wideWidth,
       inChannels,
     ]);
-    if (windows.wideWidth === cols.count) return wide as tf.Tensor4D;
+    if (windows.wideWidth === cols.count || !crop) return wide as tf.Tensor4D;
     return tf.slice(wide, [0, 0, 0, 0], [-1, -1, cols.count, -1]) as tf.Tensor4D;
   };
 
-  const phaseOutput = (rows: AxisPhase, cols: AxisPhase, padToRows: number, padToCols: number): tf.Tensor4D => {
-    if (rows.count === 0 || cols.count === 0 || rows.taps === 0 || cols.taps === 0) {
-      return tf.zeros([batch, padToRows, padToCols, inChannels]);
-    }
-    const window = spatialWindow(
+  /** The dy rows and columns a phase reads, zero-padded where they run past dy. */
+  const phaseWindow = (rows: AxisPhase, cols: AxisPhase): tf.Tensor4D =>
+    spatialWindow(
       dy,
       rows.firstQuotient - rows.taps + 1,
       rows.count + rows.taps - 1,
       cols.firstQuotient - cols.taps + 1,
       cols.count + cols.taps - 1,
     );
-    const out = phaseCorrelation(window, rows, cols);
+
+  const phaseOutput = (rows: AxisPhase, cols: AxisPhase, padToRows: number, padToCols: number): tf.Tensor4D => {
+    if (rows.count === 0 || cols.count === 0 || rows.taps === 0 || cols.taps === 0) {
+      return tf.zeros([batch, padToRows, padToCols, inChannels]);
+    }
+    const out = phaseCorrelation(phaseWindow(rows, cols), rows, cols);
     if (rows.count === padToRows && cols.count === padToCols) return out;
     return tf.pad(out, [
       [0, 0],
@@ -161,17 +166,64 @@ export function conv2dInputGradient(
 
   if (sh === 1 && sw === 1) return phaseOutput(rowPhases[0]!, colPhases[0]!, height, width);
 
-  // Interleave: phases indexed by output offset; every phase padded to the largest count.
-  const rowsPerPhase = Math.ceil(height / sh);
-  const colsPerPhase = Math.ceil(width / sw);
-  const byOffset = <T extends { offset: number }>(phases: T[]): T[] => [...phases].sort((a, b) => a.offset - b.offset);
-  const phaseRows = byOffset(rowPhases).map((rows) => {
-    const columns = byOffset(colPhases).map((cols) => phaseOutput(rows, cols, rowsPerPhase, colsPerPhase));
-    // [N, R, C, sw, Ci] -> [N, R, C*sw, Ci]: columns of the phases alternate.
-    return tf.reshape(tf.stack(columns, 3), [batch, rowsPerPhase, colsPerPhase * sw, inChannels]);
-  });
-  // [N, R, sh, C*sw, Ci] -> [N, R*sh, C*sw, Ci]: rows alternate.
-  const interleaved = tf.reshape(tf.stack(phaseRows, 2), [batch, rowsPerPhase * sh, colsPerPhase * sw, inChannels]);
-  if (rowsPerPhase * sh === height && colsPerPhase * sw === width) return interleaved as tf.Tensor4D;
-  return tf.slice(interleaved, [0, 0, 0, 0], [-1, height, width, -1]) as tf.Tensor4D;
+  // Strided: each phase is computed, written to its interleaved positions of
+  // one preallocated output, and freed before the next phase is computed.
+  // Stacking the padded phases and reshaping them (as tf ops) would hold every
+  // phase, two stacked copies and the final tensor at once: about five times
+  // the output, the peak of the whole 1024p generator.
+  const dx = tf.zeros([batch, height, width, inChannels]) as tf.Tensor4D;
+  const wasm = asWasmBackend(tf.backend());
+  for (const rows of rowPhases) {
+    for (const cols of colPhases) {
+      // Phases without taps or outputs keep dx's zeros.
+      if (rows.count === 0 || cols.count === 0 || rows.taps === 0 || cols.taps === 0) continue;
+      const phase = tf.tidy(() => phaseCorrelation(phaseWindow(rows, cols), rows, cols, false));
+      // Views are taken only now: a heap grown by the phase's own allocations detaches older ones.
+      scatterPhase(
+        wasm.typedArrayFromHeap(phase) as Float32Array,
+        phase.shape[1],
+        phase.shape[2],
+        wasm.typedArrayFromHeap(dx) as Float32Array,
+        { batch, height, width, channels: inChannels },
+        rows,
+        cols,
+        sh,
+        sw,
+      );
+      phase.dispose();
+    }
+  }
+  return dx;
+}
+
+/**
+ * Writes a phase's [N, phaseRows, phaseCols, C] values to output rows
+ * rows.offset + m * sh and columns cols.offset + n * sw of the NHWC output.
+ * Only the first rows.count x cols.count entries are the phase's outputs
+ * (a tap-matmul phase carries spare columns on the right).
+ */
+function scatterPhase(
+  phase: Float32Array,
+  phaseRows: number,
+  phaseCols: number,
+  out: Float32Array,
+  outShape: { batch: number; height: number; width: number; channels: number },
+  rows: AxisPhase,
+  cols: AxisPhase,
+  sh: number,
+  sw: number,
+): void {
+  const { batch, height, width, channels } = outShape;
+  const outPixelStep = sw * channels;
+  for (let n = 0; n < batch; n++) {
+    for (let m = 0; m < rows.count; m++) {
+      let source = ((n * phaseRows + m) * phaseCols) * channels;
+      let target = ((n * height + rows.offset + m * sh) * width + cols.offset) * channels;
+      for (let j = 0; j < cols.count; j++) {
+        for (let c = 0; c < channels; c++) out[target + c] = phase[source + c]!;
+        source += channels;
+        target += outPixelStep;
+      }
+    }
+  }
 }
