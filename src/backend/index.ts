@@ -11,6 +11,8 @@ import { UsageError } from '../errors';
 import { registerAllGradients } from './gradients';
 import { installHeapGuard } from './heap-guard';
 import { registerWasmKernels } from './wasm/kernels';
+
+export { setConv2dOperatorCaching } from './wasm/kernels';
 import { useThreadedWasm } from './wasm/threads';
 
 export const BACKEND_CHOICES = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;

@@ -4,6 +4,7 @@
  * per instance. The only module of synthesis that touches tfjs.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { setConv2dOperatorCaching } from '../backend/index.js';
 import { generatorSizeMultiple, type ArchConfig } from '../model/config.js';
 import { REFERENCE_INFERENCE, type Params } from '../model/layers.js';
 import { encodeFeaturesRaw, generate } from '../model/networks.js';
@@ -43,7 +44,18 @@ export function runGenerator(config: ArchConfig, params: Params, input: Float32A
   const paddedHeight = height + padding.top + padding.bottom;
   const paddedWidth = width + padding.left + padding.right;
   const padded = padReflect(input, height, width, channels, padding);
-  const output = tf.tidy(() => generate(config, params, tf.tensor4d(padded, [1, paddedHeight, paddedWidth, channels]), INFERENCE));
+  // XNNPACK's per-filter operators (a packed copy of every weight, plus
+  // per-pixel indirection buffers) would otherwise stay on the wasm heap for
+  // the whole run: with the 1024p generator's 700 MB of weights, that is what
+  // keeps 2048x1024 from fitting in 4 GB. Repacking per call costs about 2%
+  // of a forward here and computes the same values.
+  const previousCaching = setConv2dOperatorCaching(false);
+  let output: tf.Tensor4D;
+  try {
+    output = tf.tidy(() => generate(config, params, tf.tensor4d(padded, [1, paddedHeight, paddedWidth, channels]), INFERENCE));
+  } finally {
+    setConv2dOperatorCaching(previousCaching);
+  }
   try {
     const values = output.dataSync() as Float32Array;
     return cropPadding(values, paddedHeight, paddedWidth, config.output_nc, padding);

@@ -177,7 +177,11 @@ export function conv2dInputGradient(
     for (const cols of colPhases) {
       // Phases without taps or outputs keep dx's zeros.
       if (rows.count === 0 || cols.count === 0 || rows.taps === 0 || cols.taps === 0) continue;
-      const phase = tf.tidy(() => phaseCorrelation(phaseWindow(rows, cols), rows, cols, false));
+      const phase = tf.tidy(() => {
+        // Its own scope: a window that is both cropped and padded frees the crop before the conv.
+        const window = tf.tidy(() => phaseWindow(rows, cols));
+        return phaseCorrelation(window, rows, cols, false);
+      });
       // Views are taken only now: a heap grown by the phase's own allocations detaches older ones.
       scatterPhase(
         wasm.typedArrayFromHeap(phase) as Float32Array,

@@ -79,6 +79,42 @@ function registerSlice(): void {
 }
 
 /**
+ * Whether XNNPACK may keep its operator for each filter between calls
+ * (see `setConv2dOperatorCaching`).
+ */
+let cacheConv2dOperators = true;
+
+/**
+ * tfjs's XNNPACK Conv2D keeps one operator per filter tensor until that
+ * tensor is disposed: a packed copy of the filter plus an indirection buffer
+ * of one pointer per output pixel and tap (400 MB for a 7x7 conv at
+ * 2048x1024). Model weights are never disposed, so for a large generator that
+ * is the weights a second time plus the largest indirection buffers, held for
+ * the whole run. With caching off, each call runs XNNPACK on a fresh copy of
+ * the filter, freed right after, which frees its operator too: the same
+ * arithmetic (same kernel, same packing), at the cost of packing the filter
+ * again on every call. Returns the previous setting.
+ */
+export function setConv2dOperatorCaching(enabled: boolean): boolean {
+  const previous = cacheConv2dOperators;
+  cacheConv2dOperators = enabled;
+  return previous;
+}
+
+/** Runs `conv` with `args.inputs.filter` replaced by a private copy, disposed afterwards. */
+function withFilterCopy(args: Parameters<tf.KernelFunc>[0], conv: tf.KernelFunc): tf.TensorInfo {
+  const filter = args.inputs['filter']!;
+  const backend = asWasmBackend(args.backend);
+  const copy = backend.makeOutput([...filter.shape], filter.dtype);
+  try {
+    backend.typedArrayFromHeap(copy).set(backend.typedArrayFromHeap(filter));
+    return conv({ ...args, inputs: { ...args.inputs, filter: copy } }) as tf.TensorInfo;
+  } finally {
+    (args.backend as tf.KernelBackend).disposeData(copy.dataId);
+  }
+}
+
+/**
  * Conv2D: tfjs's XNNPACK kernel, except for small outputs with large
  * filters, where re-packing the filter costs more than the arithmetic (see
  * ./conv2d-tap-gemm).
@@ -106,7 +142,9 @@ function registerConv2d(): void {
       );
       const usable = attrs.dataFormat !== 'NCHW' && info.dilationHeight === 1 && info.dilationWidth === 1;
       const outputPixels = info.batchSize * info.outHeight * info.outWidth;
-      if (!usable || !preferTapGemm(outputPixels, tf.util.sizeFromShape(filter.shape))) return xnnpackConv2d(args);
+      if (!usable || !preferTapGemm(outputPixels, tf.util.sizeFromShape(filter.shape))) {
+        return cacheConv2dOperators ? xnnpackConv2d(args) : withFilterCopy(args, xnnpackConv2d);
+      }
       return runTensorKernel<tf.Conv2DAttrs>(args, (inputs) =>
         conv2dTapGemm(inputs['x'] as tf.Tensor4D, inputs['filter'] as tf.Tensor4D, info.outHeight, info.outWidth, {
           strideHeight: info.strideHeight,
