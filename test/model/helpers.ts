@@ -8,6 +8,7 @@ import { initBackend } from '../../src/backend/index.js';
 import { readSafetensorsFile } from '../../src/data/tensorFile.js';
 import type { SafetensorsFile, Tensor } from '../../src/data/safetensors.js';
 import { resolveConfig, type ArchConfig } from '../../src/model/config.js';
+export { goldenTensor, nchwToNhwc } from '../support/golden.js';
 
 /**
  * wasm: the product's default CPU backend, with p2phd's kernels.
@@ -24,18 +25,6 @@ export async function readGolden(name: string): Promise<SafetensorsFile & { conf
   const file = await readSafetensorsFile(join(GOLDEN_DIR, `${name}.safetensors`));
   const raw = file.metadata['config'];
   return { ...file, config: raw === undefined ? {} : (JSON.parse(raw) as Record<string, unknown>) };
-}
-
-export function goldenTensor(file: SafetensorsFile, name: string): Tensor {
-  const tensor = file.tensors.get(name);
-  if (tensor === undefined) throw new Error(`golden file has no tensor ${name}`);
-  return tensor;
-}
-
-/** An NCHW float file tensor as an NHWC tfjs tensor. */
-export function nchwToNhwc(tensor: Tensor): tf.Tensor4D {
-  const [n, c, h, w] = tensor.shape as [number, number, number, number];
-  return tf.tidy(() => tf.transpose(tf.tensor4d(Float32Array.from(tensor.data as Float32Array), [n, c, h, w]), [0, 2, 3, 1]));
 }
 
 /** ||ours - reference|| / ||reference||, ours NHWC, reference NCHW. */

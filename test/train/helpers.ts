@@ -3,12 +3,12 @@
  * and NCHW -> NHWC at the boundary.
  */
 import { join } from 'node:path';
-import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../src/backend/index.js';
 import { GOLDEN_DIR } from '../support/cli.js';
 import { readSafetensorsFile } from '../../src/data/tensorFile.js';
-import type { SafetensorsFile, Tensor } from '../../src/data/safetensors.js';
+import type { SafetensorsFile } from '../../src/data/safetensors.js';
 import { CONFIG_KEYS, resolveConfig, type ArchConfig } from '../../src/model/config.js';
+export { goldenTensor as tensorOf, nchwToNhwc } from '../support/golden.js';
 
 export async function setUpBackend(): Promise<void> {
   await initBackend('wasm', { log: () => {} });
@@ -31,17 +31,6 @@ export async function readGoldenStep(name: string): Promise<GoldenStep> {
     else training[key] = value;
   }
   return { ...file, config: resolveConfig(architecture), training };
-}
-
-export function tensorOf(file: SafetensorsFile, name: string): Tensor {
-  const tensor = file.tensors.get(name);
-  if (tensor === undefined) throw new Error(`golden file has no tensor ${name}`);
-  return tensor;
-}
-
-export function nchwToNhwc(tensor: Tensor): tf.Tensor4D {
-  const [n, c, h, w] = tensor.shape as [number, number, number, number];
-  return tf.tidy(() => tf.transpose(tf.tensor4d(Float32Array.from(tensor.data as Float32Array), [n, c, h, w]), [0, 2, 3, 1]));
 }
 
 export function relativeDifference(actual: number, expected: number): number {
