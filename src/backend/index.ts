@@ -11,12 +11,11 @@ import { UsageError } from '../errors';
 import { registerAllGradients } from './gradients';
 import { installHeapGuard } from './heap-guard';
 import { registerWasmKernels } from './wasm/kernels';
+import { useThreadedWasm } from './wasm/threads';
+import { BACKEND_CHOICES, type BackendChoice } from './choices.js';
 
 export { setConv2dOperatorCaching } from './wasm/kernels';
-import { useThreadedWasm } from './wasm/threads';
-
-export const BACKEND_CHOICES = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
-export type BackendChoice = (typeof BACKEND_CHOICES)[number];
+export { BACKEND_CHOICES, type BackendChoice } from './choices.js';
 
 export interface BackendInfo {
   name: 'tensorflow' | 'wasm' | 'cpu';

@@ -9,9 +9,8 @@ import { Command, Option } from 'commander';
 import { UsageError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import type { BackendInfo } from '../backend/index.js';
+import { BACKEND_CHOICES, type BackendChoice } from '../backend/choices.js';
 
-export const BACKEND_CHOICES = Object.freeze(['auto', 'tensorflow', 'wasm', 'cpu'] as const);
-export type BackendChoice = (typeof BACKEND_CHOICES)[number];
 
 export interface CommonOptions {
   backend: BackendChoice;
