@@ -54,8 +54,9 @@ async function readWholeFile(path: string): Promise<Buffer> {
     throw new InputError(`${path}: cannot open (${code ?? (error as Error).message})`);
   }
   try {
-    const { size } = await handle.stat();
-    if (!(await handle.stat()).isFile()) throw new InputError(`${path}: not a regular file`);
+    const stats = await handle.stat();
+    if (!stats.isFile()) throw new InputError(`${path}: not a regular file`);
+    const size = stats.size;
     const buffer = Buffer.allocUnsafeSlow(size);
     let offset = 0;
     while (offset < size) {
