@@ -41,6 +41,8 @@ import types
 import numpy as np
 from PIL import Image
 
+import torchvision_stub
+
 IMG_EXTENSIONS = ('.jpg', '.JPG', '.jpeg', '.JPEG', '.png', '.PNG', '.ppm', '.PPM', '.bmp', '.BMP', '.tiff')
 
 DTYPES = {
@@ -145,70 +147,9 @@ def reference_pair(label_path, inst_path, image_path, args):
 
 # --- the reference's own code, for --reference-src -----------------------------
 
-def stub_torchvision():
-    """The torchvision 0.2 transforms base_dataset.py uses (PIL paths only), and an empty models module."""
-    import torch
-
-    class Compose:
-        def __init__(self, transforms):
-            self.transforms = transforms
-
-        def __call__(self, img):
-            for t in self.transforms:
-                img = t(img)
-            return img
-
-    class Lambda:
-        def __init__(self, fn):
-            self.fn = fn
-
-        def __call__(self, img):
-            return self.fn(img)
-
-    class Scale:  # = Resize: a sequence size is (h, w) and resized to exactly
-        def __init__(self, size, interpolation=Image.BILINEAR):
-            self.size, self.interpolation = size, interpolation
-
-        def __call__(self, img):
-            if isinstance(self.size, int):
-                raise NotImplementedError('int size: not used by base_dataset.py')
-            return img.resize(tuple(self.size[::-1]), self.interpolation)
-
-    class ToTensor:
-        def __call__(self, pic):
-            if pic.mode == 'I':
-                img = torch.from_numpy(np.array(pic, np.int32, copy=False))
-            elif pic.mode == 'I;16':
-                img = torch.from_numpy(np.array(pic, np.int16, copy=False))
-            elif pic.mode == 'F':
-                img = torch.from_numpy(np.array(pic, np.float32, copy=False))
-            else:
-                img = torch.ByteTensor(torch.ByteStorage.from_buffer(pic.tobytes()))
-            channels = 1 if pic.mode == 'I;16' else len(pic.mode)
-            img = img.view(pic.size[1], pic.size[0], channels).transpose(0, 1).transpose(0, 2).contiguous()
-            return img.float().div(255) if img.dtype == torch.uint8 else img
-
-    class Normalize:
-        def __init__(self, mean, std):
-            self.mean, self.std = mean, std
-
-        def __call__(self, tensor):
-            for t, m, s in zip(tensor, self.mean, self.std):
-                t.sub_(m).div_(s)
-            return tensor
-
-    tv = types.ModuleType('torchvision')
-    tv.transforms = types.ModuleType('torchvision.transforms')
-    tv.models = types.ModuleType('torchvision.models')
-    for cls in (Compose, Lambda, Scale, ToTensor, Normalize):
-        setattr(tv.transforms, cls.__name__, cls)
-    tv.transforms.Resize = Scale
-    sys.modules.update({'torchvision': tv, 'torchvision.transforms': tv.transforms, 'torchvision.models': tv.models})
-
-
 def reference_code_samples(src, args):
     """Runs the reference's AlignedDataset and get_edges; yields (label path, {tensor: array})."""
-    stub_torchvision()
+    torchvision_stub.install()
     sys.path.insert(0, src)
     import torch
     from data.aligned_dataset import AlignedDataset
