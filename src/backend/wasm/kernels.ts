@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { conv2dFilterGradient } from './conv2d-backprop-filter';
 import { conv2dInputGradient } from './conv2d-backprop-input';
 import { conv2dTapGemm, preferTapGemm } from './conv2d-tap-gemm';
+import { conv2dWinograd, preferWinograd } from './conv2d-winograd';
 import { asWasmBackend, copyBox } from './heap-views';
 import { registerInstanceNormKernels } from './instance-norm';
 import { registerJsKernels } from './js-kernels';
@@ -115,9 +116,11 @@ function withFilterCopy(args: Parameters<tf.KernelFunc>[0], conv: tf.KernelFunc)
 }
 
 /**
- * Conv2D: tfjs's XNNPACK kernel, except for small outputs with large
- * filters, where re-packing the filter costs more than the arithmetic (see
- * ./conv2d-tap-gemm).
+ * Conv2D: tfjs's XNNPACK kernel, except for 3x3 stride-1 convs on large
+ * enough images, computed by Winograd's F(4x4, 3x3) with 4x fewer
+ * multiply-adds (./conv2d-winograd), and small outputs with large filters,
+ * where re-packing the filter costs more than the arithmetic
+ * (./conv2d-tap-gemm).
  */
 function registerConv2d(): void {
   const original = tf.getKernel(tf.Conv2D, WASM);
@@ -142,6 +145,25 @@ function registerConv2d(): void {
       );
       const usable = attrs.dataFormat !== 'NCHW' && info.dilationHeight === 1 && info.dilationWidth === 1;
       const outputPixels = info.batchSize * info.outHeight * info.outWidth;
+      if (
+        usable &&
+        info.filterHeight === 3 &&
+        info.filterWidth === 3 &&
+        info.strideHeight === 1 &&
+        info.strideWidth === 1 &&
+        preferWinograd(outputPixels, info.inChannels, info.outChannels)
+      ) {
+        return runTensorKernel<tf.Conv2DAttrs>(args, (inputs) =>
+          conv2dWinograd(
+            inputs['x'] as tf.Tensor4D,
+            inputs['filter'] as tf.Tensor4D,
+            info.outHeight,
+            info.outWidth,
+            info.padInfo.top,
+            info.padInfo.left,
+          ),
+        );
+      }
       if (!usable || !preferTapGemm(outputPixels, tf.util.sizeFromShape(filter.shape))) {
         return cacheConv2dOperators ? xnnpackConv2d(args) : withFilterCopy(args, xnnpackConv2d);
       }

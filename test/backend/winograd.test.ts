@@ -1,0 +1,74 @@
+/**
+ * Winograd F(4x4, 3x3) convolution on wasm against a float64 direct
+ * convolution: tiles cut by the image border (sizes not multiples of 4),
+ * outputs smaller than one tile, zero padding, batch 2, channel counts that
+ * are not multiples of 4, and the Conv2D kernel's dispatch to it.
+ */
+import { before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs-core';
+import { conv2dWinograd, preferWinograd } from '../../src/backend/wasm/conv2d-winograd';
+import { leakedTensors, randomGenerator, randomValues, referenceConv2d, relativeError, setUpBackends, useBackend } from './helpers';
+
+type Shape4 = [number, number, number, number];
+
+/** float32 rounding of the inputs plus F(4x4, 3x3)'s own: a few 1e-7 relative; 1e-5 leaves room without hiding a wrong tap. */
+const TOLERANCE = 1e-5;
+
+describe('Winograd F(4x4, 3x3) convolution (wasm)', () => {
+  before(async () => {
+    await setUpBackends();
+    await useBackend('wasm');
+  });
+
+  it('matches the direct convolution, padded or not, on any image size', () => {
+    const random = randomGenerator(61);
+    const cases: Array<{ xShape: Shape4; outChannels: number; pad: number }> = [
+      { xShape: [1, 10, 13, 8], outChannels: 5, pad: 0 },
+      { xShape: [2, 9, 11, 7], outChannels: 6, pad: 1 },
+      { xShape: [1, 6, 6, 4], outChannels: 4, pad: 0 }, // exactly one tile
+      { xShape: [1, 3, 5, 3], outChannels: 2, pad: 0 }, // 1x3 output: less than a tile
+      { xShape: [1, 2, 1, 5], outChannels: 3, pad: 1 }, // 2x1 output, all border
+      { xShape: [1, 18, 22, 33], outChannels: 17, pad: 1 },
+    ];
+    for (const { xShape, outChannels, pad } of cases) {
+      const filterShape: Shape4 = [3, 3, xShape[3], outChannels];
+      const xValues = randomValues(random, xShape.reduce((a, b) => a * b));
+      const filterValues = randomValues(random, filterShape.reduce((a, b) => a * b));
+      const expected = referenceConv2d(xValues, xShape, filterValues, filterShape, 1, pad);
+      const [, outHeight, outWidth] = expected.shape as Shape4;
+      let actual: tf.Tensor4D | undefined;
+      const leaked = leakedTensors(() => {
+        actual = tf.tidy(() =>
+          conv2dWinograd(tf.tensor4d(xValues, xShape), tf.tensor4d(filterValues, filterShape), outHeight, outWidth, pad, pad),
+        );
+      });
+      const label = `x${xShape} -> ${outChannels} pad ${pad}`;
+      assert.deepEqual(actual!.shape, expected.shape, label);
+      assert.ok(relativeError(actual!.dataSync(), expected.values) < TOLERANCE, label);
+      actual!.dispose();
+      assert.equal(leaked, 1, `${label}: only the output is left`);
+    }
+  });
+
+  it('is what tf.conv2d runs for a large enough 3x3 stride-1 conv', () => {
+    const random = randomGenerator(62);
+    const xShape: Shape4 = [1, 34, 35, 32];
+    const filterShape: Shape4 = [3, 3, 32, 40];
+    const info = tf.backend_util.computeConv2DInfo(xShape, filterShape, 1, 1, 'valid');
+    assert.ok(preferWinograd(info.outHeight * info.outWidth, 32, 40), 'takes the Winograd path');
+    const xValues = randomValues(random, xShape.reduce((a, b) => a * b));
+    const filterValues = randomValues(random, filterShape.reduce((a, b) => a * b));
+    const expected = referenceConv2d(xValues, xShape, filterValues, filterShape, 1, 0);
+    const actual = tf.tidy(() => tf.conv2d(tf.tensor4d(xValues, xShape), tf.tensor4d(filterValues, filterShape), 1, 'valid'));
+    assert.deepEqual(actual.shape, expected.shape);
+    assert.ok(relativeError(actual.dataSync(), expected.values) < TOLERANCE);
+    actual.dispose();
+  });
+
+  it('is left to the direct form for small images and few channels', () => {
+    assert.equal(preferWinograd(128, 1024, 1024), false, 'the training bottleneck at 256x128');
+    assert.equal(preferWinograd(2048, 1024, 1024), true, 'the synthesis bottleneck at 1024x512');
+    assert.equal(preferWinograd(1 << 20, 3, 64), false, 'few input channels');
+  });
+});
