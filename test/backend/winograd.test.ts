@@ -7,7 +7,7 @@
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
-import { conv2dWinograd, preferWinograd } from '../../src/backend/wasm/conv2d-winograd';
+import { conv2dWinograd, preferWinograd, setWinogradSimdTransforms } from '../../src/backend/wasm/conv2d-winograd';
 import { leakedTensors, randomGenerator, randomValues, referenceConv2d, relativeError, setUpBackends, useBackend } from './helpers';
 
 type Shape4 = [number, number, number, number];
@@ -21,16 +21,34 @@ describe('Winograd F(4x4, 3x3) convolution (wasm)', () => {
     await useBackend('wasm');
   });
 
-  it('matches the direct convolution, padded or not, on any image size', () => {
+  // Channel counts that are multiples of 4 take the wasm SIMD transforms, the
+  // others the JavaScript ones; each case runs with SIMD allowed and not.
+  const cases: Array<{ xShape: Shape4; outChannels: number; pad: number }> = [
+    { xShape: [1, 10, 13, 8], outChannels: 5, pad: 0 },
+    { xShape: [1, 10, 13, 8], outChannels: 4, pad: 0 },
+    { xShape: [2, 9, 11, 7], outChannels: 6, pad: 1 },
+    { xShape: [2, 9, 11, 8], outChannels: 12, pad: 1 },
+    { xShape: [1, 6, 6, 4], outChannels: 4, pad: 0 }, // exactly one tile
+    { xShape: [1, 3, 5, 4], outChannels: 8, pad: 0 }, // 1x3 output: less than a tile
+    { xShape: [1, 3, 5, 3], outChannels: 2, pad: 0 },
+    { xShape: [1, 2, 1, 4], outChannels: 4, pad: 1 }, // 2x1 output, all border
+    { xShape: [1, 2, 1, 5], outChannels: 3, pad: 1 },
+    { xShape: [1, 18, 22, 32], outChannels: 16, pad: 1 },
+    { xShape: [1, 18, 22, 33], outChannels: 17, pad: 1 },
+  ];
+  for (const simd of [true, false]) {
+    it(`matches the direct convolution, padded or not, on any image size (${simd ? 'SIMD' : 'JavaScript'} transforms)`, () => {
+      const previous = setWinogradSimdTransforms(simd);
+      try {
+        checkAgainstDirect();
+      } finally {
+        setWinogradSimdTransforms(previous);
+      }
+    });
+  }
+
+  function checkAgainstDirect(): void {
     const random = randomGenerator(61);
-    const cases: Array<{ xShape: Shape4; outChannels: number; pad: number }> = [
-      { xShape: [1, 10, 13, 8], outChannels: 5, pad: 0 },
-      { xShape: [2, 9, 11, 7], outChannels: 6, pad: 1 },
-      { xShape: [1, 6, 6, 4], outChannels: 4, pad: 0 }, // exactly one tile
-      { xShape: [1, 3, 5, 3], outChannels: 2, pad: 0 }, // 1x3 output: less than a tile
-      { xShape: [1, 2, 1, 5], outChannels: 3, pad: 1 }, // 2x1 output, all border
-      { xShape: [1, 18, 22, 33], outChannels: 17, pad: 1 },
-    ];
     for (const { xShape, outChannels, pad } of cases) {
       const filterShape: Shape4 = [3, 3, xShape[3], outChannels];
       const xValues = randomValues(random, xShape.reduce((a, b) => a * b));
@@ -49,7 +67,7 @@ describe('Winograd F(4x4, 3x3) convolution (wasm)', () => {
       actual!.dispose();
       assert.equal(leaked, 1, `${label}: only the output is left`);
     }
-  });
+  }
 
   it('is what tf.conv2d runs for a large enough 3x3 stride-1 conv', () => {
     const random = randomGenerator(62);

@@ -26,7 +26,9 @@
  * a few 1e-7 relative (tested in test/backend/winograd.test.ts).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { asWasmBackend } from './heap-views';
+import { asWasmBackend, wasmMemoryOf } from './heap-views';
+import { batchTranspose } from './js-kernels';
+import { winogradSimdKernels } from './winograd-simd';
 
 /** Positions of the 6x6 transformed tile. */
 const POSITIONS = 36;
@@ -39,6 +41,19 @@ const PATCH = 6;
 export const WINOGRAD_MIN_OUTPUT_PIXELS = 1024;
 /** Channels (in and out) from which the matmuls are large enough to run near XNNPACK's peak. */
 export const WINOGRAD_MIN_CHANNELS = 32;
+
+let simdTransformsEnabled = true;
+
+/**
+ * Whether the transforms may run as wasm SIMD kernels (the default) rather
+ * than in JavaScript; for tests and benchmarks of both. Returns the previous
+ * setting.
+ */
+export function setWinogradSimdTransforms(enabled: boolean): boolean {
+  const previous = simdTransformsEnabled;
+  simdTransformsEnabled = enabled;
+  return previous;
+}
 
 /**
  * Whether a 3x3 stride-1 conv is worth computing by Winograd: the filter
@@ -300,20 +315,26 @@ export function conv2dWinograd(
     u.push(emptyTensor(backend, [outChannels, inChannels]));
     v.push(emptyTensor(backend, [inChannels, tiles]));
   }
-  // Views only after every allocation: growing the heap detaches them.
-  transformFilter(
-    heapView(backend, filter),
-    inChannels,
-    outChannels,
-    u.map((t) => heapView(backend, t)),
-  );
-  transformInput(
-    heapView(backend, padded),
-    padded.shape,
-    tileRows,
-    tileCols,
-    v.map((t) => heapView(backend, t)),
-  );
+  const simd = simdTransformsEnabled && inChannels % 4 === 0 && outChannels % 4 === 0 ? simdKernels(backend) : null;
+  if (simd !== null) {
+    simd.transformFilter(filter, u);
+    simd.transformInput(padded, tileRows, tileCols, v);
+  } else {
+    // Views only after every allocation: growing the heap detaches them.
+    transformFilter(
+      heapView(backend, filter),
+      inChannels,
+      outChannels,
+      u.map((t) => heapView(backend, t)),
+    );
+    transformInput(
+      heapView(backend, padded),
+      padded.shape,
+      tileRows,
+      tileCols,
+      v.map((t) => heapView(backend, t)),
+    );
+  }
   if (padded !== x) padded.dispose();
 
   const m: tf.Tensor[] = [];
@@ -322,14 +343,100 @@ export function conv2dWinograd(
     u[t]!.dispose();
     v[t]!.dispose();
   }
-  const y = emptyTensor(backend, [batch, outHeight, outWidth, outChannels]);
-  transformOutput(
-    m.map((t) => heapView(backend, t)),
-    heapView(backend, y),
-    y.shape,
-    tileRows,
-    tileCols,
-  );
+  let y: tf.Tensor4D;
+  if (simd !== null) {
+    y = simd.transformOutput(m, batch, outHeight, outWidth, outChannels, tileRows, tileCols);
+  } else {
+    y = emptyTensor(backend, [batch, outHeight, outWidth, outChannels]) as tf.Tensor4D;
+    transformOutput(
+      m.map((t) => heapView(backend, t)),
+      heapView(backend, y),
+      y.shape,
+      tileRows,
+      tileCols,
+    );
+  }
   tf.dispose(m);
-  return y as tf.Tensor4D;
+  return y;
+}
+
+/** Filter-transform calls cover this many output channels each (V8 optimises a kernel between calls, not within one). */
+const FILTER_CHANNELS_PER_CALL = 64;
+
+interface SimdTransforms {
+  transformFilter(filter: tf.Tensor4D, u: tf.Tensor[]): void;
+  transformInput(padded: tf.Tensor4D, tileRows: number, tileCols: number, v: tf.Tensor[]): void;
+  transformOutput(
+    m: tf.Tensor[],
+    batch: number,
+    outHeight: number,
+    outWidth: number,
+    outChannels: number,
+    tileRows: number,
+    tileCols: number,
+  ): tf.Tensor4D;
+}
+
+/**
+ * The wasm SIMD transforms (./winograd-simd) over tensors on `backend`'s
+ * heap, or null when its memory is not reachable (then the JavaScript
+ * transforms run).
+ */
+function simdKernels(backend: tf.KernelBackend): SimdTransforms | null {
+  const memory = wasmMemoryOf(backend);
+  if (memory === null) return null;
+  const kernels = winogradSimdKernels(memory);
+  const address = (t: tf.Tensor): number => asWasmBackend(backend).typedArrayFromHeap(t).byteOffset;
+  /** Writes the 36 matrices' addresses to a fresh int32 table tensor; returns it and its address. */
+  const table = (matrices: tf.Tensor[]): { tensor: tf.Tensor; at: number } => {
+    const tensor = tf.engine().makeTensorFromTensorInfo(asWasmBackend(backend).makeOutput([POSITIONS], 'int32'), backend);
+    const view = asWasmBackend(backend).typedArrayFromHeap(tensor) as Int32Array;
+    matrices.forEach((matrix, t) => (view[t] = address(matrix)));
+    return { tensor, at: view.byteOffset };
+  };
+  return {
+    transformFilter(filter, u) {
+      const [, , inChannels, outChannels] = filter.shape;
+      const transposed = batchTranspose(tf.reshape(filter, [9, inChannels, outChannels]));
+      const { tensor, at } = table(u);
+      const source = address(transposed);
+      for (let co = 0; co < outChannels; co += FILTER_CHANNELS_PER_CALL) {
+        kernels.filter(source, inChannels, outChannels, at, co, Math.min(co + FILTER_CHANNELS_PER_CALL, outChannels));
+      }
+      tf.dispose([tensor, transposed]);
+    },
+    transformInput(padded, tileRows, tileCols, v) {
+      const [batch, height, width, channels] = padded.shape;
+      const { tensor, at } = table(v);
+      const source = address(padded);
+      const tiles = batch * tileRows * tileCols;
+      for (let n = 0; n < batch; n++) {
+        for (let ty = 0; ty < tileRows; ty++) {
+          const rowStart = source + (n * height + TILE * ty) * width * channels * 4;
+          kernels.input(rowStart, channels, width, tileCols, tiles, (n * tileRows + ty) * tileCols, at);
+        }
+      }
+      tensor.dispose();
+    },
+    transformOutput(m, batch, outHeight, outWidth, outChannels, tileRows, tileCols) {
+      // Whole tiles are written; an output that is not a multiple of 4 is cut after.
+      const fullHeight = TILE * tileRows;
+      const fullWidth = TILE * tileCols;
+      const full = emptyTensor(backend, [batch, fullHeight, fullWidth, outChannels]) as tf.Tensor4D;
+      const { tensor, at } = table(m);
+      const target = address(full);
+      const tiles = batch * tileRows * tileCols;
+      for (let n = 0; n < batch; n++) {
+        for (let ty = 0; ty < tileRows; ty++) {
+          const rowStart = target + (n * fullHeight + TILE * ty) * fullWidth * outChannels * 4;
+          kernels.output(rowStart, outChannels, fullWidth, tileCols, tiles, (n * tileRows + ty) * tileCols, at);
+        }
+      }
+      tensor.dispose();
+      if (fullHeight === outHeight && fullWidth === outWidth) return full;
+      const cut = tf.slice(full, [0, 0, 0, 0], [-1, outHeight, outWidth, -1]);
+      full.dispose();
+      return cut;
+    },
+  };
 }

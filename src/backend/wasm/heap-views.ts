@@ -16,6 +16,20 @@ export function asWasmBackend(backend: unknown): WasmBackendLike {
 }
 
 /**
+ * The WebAssembly.Memory behind tfjs's heap, for p2phd's own wasm kernels to
+ * import: exported as `memory` by the single-threaded build; the threaded
+ * build creates it in its glue and keeps it as `wasmMemory`. Null if neither
+ * is there (another tfjs version).
+ */
+export function wasmMemoryOf(backend: unknown): { buffer: ArrayBufferLike } | null {
+  const module = (backend as { wasm?: { asm?: { memory?: unknown }; wasmMemory?: unknown } }).wasm;
+  const memory = module?.asm?.memory ?? module?.wasmMemory;
+  const isMemory = (value: unknown): value is { buffer: ArrayBufferLike } =>
+    typeof value === 'object' && value !== null && 'buffer' in value && 'grow' in value;
+  return isMemory(memory) ? memory : null;
+}
+
+/**
  * Copies the box `begin`..`begin + size` of a row-major array of shape
  * `shape` into `out`. Trailing dimensions taken whole are merged into one
  * contiguous run, so the inner loop is a single `set` per run.

@@ -1,0 +1,248 @@
+/**
+ * A minimal WebAssembly binary writer for p2phd's generated SIMD kernels.
+ *
+ * Just what straight-line transform kernels need: i32 arithmetic, counted
+ * loops, f32/v128 loads and stores, and f32x4 add/sub/mul/splat/lanes, in a
+ * module that imports its memory (tfjs's heap) and exports functions. Kernels
+ * are generated at startup from their transform matrices, so there is no
+ * toolchain and no binary in the repository. Opcodes: WebAssembly core spec
+ * 2.0 and its fixed-width SIMD proposal (checked against wabt 1.0.39's
+ * encoder while writing this).
+ */
+
+const enum ValueType {
+  I32 = 0x7f,
+  V128 = 0x7b,
+}
+
+function unsignedLeb(value: number): number[] {
+  const bytes: number[] = [];
+  let v = value >>> 0;
+  do {
+    let byte = v & 0x7f;
+    v >>>= 7;
+    if (v !== 0) byte |= 0x80;
+    bytes.push(byte);
+  } while (v !== 0);
+  return bytes;
+}
+
+function signedLeb(value: number): number[] {
+  const bytes: number[] = [];
+  let v = value | 0;
+  for (;;) {
+    const byte = v & 0x7f;
+    v >>= 7;
+    const done = (v === 0 && (byte & 0x40) === 0) || (v === -1 && (byte & 0x40) !== 0);
+    bytes.push(done ? byte : byte | 0x80);
+    if (done) return bytes;
+  }
+}
+
+function name(text: string): number[] {
+  const bytes = [...Buffer.from(text, 'utf8')];
+  return [...unsignedLeb(bytes.length), ...bytes];
+}
+
+function section(id: number, body: number[]): number[] {
+  return [id, ...unsignedLeb(body.length), ...body];
+}
+
+function vector(items: number[][]): number[] {
+  return [...unsignedLeb(items.length), ...items.flat()];
+}
+
+/** A local variable (parameters first, then declared locals); an object, so it is never mistaken for an i32 constant. */
+export class Local {
+  constructor(readonly index: number) {}
+}
+
+/** Byte alignment exponent for memargs: 2 for f32, 4 for v128. */
+const F32_ALIGN = 2;
+const V128_ALIGN = 4;
+
+/** Builds one function body as a stack-machine instruction stream. */
+export class FunctionBuilder {
+  readonly code: number[] = [];
+  private readonly localTypes: ValueType[] = [];
+  private readonly constants = new Map<number, Local>();
+  private readonly constantInit: number[] = [];
+
+  constructor(readonly parameterCount: number) {}
+
+  /** Parameter `index` as a local. */
+  param(index: number): Local {
+    return new Local(index);
+  }
+
+  i32Local(): Local {
+    this.localTypes.push(ValueType.I32);
+    return new Local(this.parameterCount + this.localTypes.length - 1);
+  }
+
+  v128Local(): Local {
+    this.localTypes.push(ValueType.V128);
+    return new Local(this.parameterCount + this.localTypes.length - 1);
+  }
+
+  /** A v128 local holding `value` in every lane, set once at function entry. */
+  splatConstant(value: number): Local {
+    let local = this.constants.get(value);
+    if (local === undefined) {
+      local = this.v128Local();
+      const bits = new Uint8Array(new Float32Array([value]).buffer);
+      this.constantInit.push(0x43, ...bits, 0xfd, 0x13, 0x21, ...unsignedLeb(local.index));
+      this.constants.set(value, local);
+    }
+    return local;
+  }
+
+  get(local: Local): this {
+    this.code.push(0x20, ...unsignedLeb(local.index));
+    return this;
+  }
+  set(local: Local): this {
+    this.code.push(0x21, ...unsignedLeb(local.index));
+    return this;
+  }
+  i32(value: number): this {
+    this.code.push(0x41, ...signedLeb(value));
+    return this;
+  }
+  add(): this {
+    this.code.push(0x6a);
+    return this;
+  }
+  mul(): this {
+    this.code.push(0x6c);
+    return this;
+  }
+  lessThanUnsigned(): this {
+    this.code.push(0x49);
+    return this;
+  }
+  /** `local += step` (i32). */
+  increment(local: Local, step: Local | number): this {
+    this.get(local);
+    if (typeof step === 'number') this.i32(step);
+    else this.get(step);
+    return this.add().set(local);
+  }
+  /** `local = a * b` (i32 locals or constants). */
+  product(local: Local, a: Local | number, b: Local | number): this {
+    for (const operand of [a, b]) {
+      if (typeof operand === 'number') this.i32(operand);
+      else this.get(operand);
+    }
+    return this.mul().set(local);
+  }
+
+  i32Load(offset = 0): this {
+    this.code.push(0x28, 2, ...unsignedLeb(offset));
+    return this;
+  }
+  f32Load(offset = 0): this {
+    this.code.push(0x2a, F32_ALIGN, ...unsignedLeb(offset));
+    return this;
+  }
+  f32Store(offset = 0): this {
+    this.code.push(0x38, F32_ALIGN, ...unsignedLeb(offset));
+    return this;
+  }
+  v128Load(offset = 0): this {
+    this.code.push(0xfd, 0x00, V128_ALIGN, ...unsignedLeb(offset));
+    return this;
+  }
+  v128Store(offset = 0): this {
+    this.code.push(0xfd, 0x0b, V128_ALIGN, ...unsignedLeb(offset));
+    return this;
+  }
+  f32x4Splat(): this {
+    this.code.push(0xfd, 0x13);
+    return this;
+  }
+  f32x4ExtractLane(lane: number): this {
+    this.code.push(0xfd, 0x1f, lane);
+    return this;
+  }
+  f32x4ReplaceLane(lane: number): this {
+    this.code.push(0xfd, 0x20, lane);
+    return this;
+  }
+  f32x4Add(): this {
+    this.code.push(0xfd, 0xe4, 0x01);
+    return this;
+  }
+  f32x4Sub(): this {
+    this.code.push(0xfd, 0xe5, 0x01);
+    return this;
+  }
+  f32x4Mul(): this {
+    this.code.push(0xfd, 0xe6, 0x01);
+    return this;
+  }
+
+  /**
+   * `for (counter = start; counter < end; counter += step) body()`, with
+   * start, end and step i32 locals or constants; the body runs at least once
+   * (callers guarantee start < end).
+   */
+  loop(counter: Local, start: Local | number, end: Local, step: Local | number, body: () => void): this {
+    if (typeof start === 'number') this.i32(start);
+    else this.get(start);
+    this.set(counter);
+    this.code.push(0x03, 0x40); // loop (no result)
+    body();
+    this.increment(counter, step);
+    this.get(counter).get(end).code.push(0x48); // i32.lt_s
+    this.code.push(0x0d, 0x00, 0x0b); // br_if 0; end
+    return this;
+  }
+
+  /** The encoded body: local declarations, constant set-up, code, end. */
+  encode(): number[] {
+    const groups: number[][] = [];
+    for (const type of this.localTypes) {
+      const last = groups[groups.length - 1];
+      if (last !== undefined && last[1] === type) last[0]!++;
+      else groups.push([1, type]);
+    }
+    const body = [
+      ...vector(groups.map(([count, type]) => [...unsignedLeb(count!), type!])),
+      ...this.constantInit,
+      ...this.code,
+      0x0b,
+    ];
+    return [...unsignedLeb(body.length), ...body];
+  }
+}
+
+export interface ExportedFunction {
+  name: string;
+  builder: FunctionBuilder;
+}
+
+/**
+ * A module importing `env.memory` (shared when the host's memory is, as in
+ * tfjs's threaded build) and exporting `functions`, all with i32 parameters
+ * and no results.
+ */
+export function assembleModule(functions: readonly ExportedFunction[], sharedMemory: boolean): Uint8Array {
+  const arities = [...new Set(functions.map((f) => f.builder.parameterCount))];
+  const typeIndex = new Map(arities.map((arity, index) => [arity, index]));
+  const types = vector(arities.map((arity) => [0x60, ...vector(Array.from({ length: arity }, () => [ValueType.I32])), 0x00]));
+  // Memory limits: min 1 page; a shared memory must state its maximum (4 GiB).
+  const limits = sharedMemory ? [0x03, ...unsignedLeb(1), ...unsignedLeb(65536)] : [0x00, ...unsignedLeb(1)];
+  const imports = vector([[...name('env'), ...name('memory'), 0x02, ...limits]]);
+  const declarations = vector(functions.map((f) => unsignedLeb(typeIndex.get(f.builder.parameterCount)!)));
+  const exports = vector(functions.map((f, index) => [...name(f.name), 0x00, ...unsignedLeb(index)]));
+  const code = vector(functions.map((f) => f.builder.encode()));
+  return new Uint8Array([
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    ...section(1, types),
+    ...section(2, imports),
+    ...section(3, declarations),
+    ...section(7, exports),
+    ...section(10, code),
+  ]);
+}
