@@ -23,6 +23,8 @@ describe('Winograd F(4x4, 3x3) convolution (wasm)', () => {
 
   // Channel counts that are multiples of 4 take the wasm SIMD transforms, the
   // others the JavaScript ones; each case runs with SIMD allowed and not.
+  // With SIMD, cases with more tiles than output channels run tile-major
+  // (x 8 -> 4, 8 -> 12, 32 -> 16), the others channel-major.
   const cases: Array<{ xShape: Shape4; outChannels: number; pad: number }> = [
     { xShape: [1, 10, 13, 8], outChannels: 5, pad: 0 },
     { xShape: [1, 10, 13, 8], outChannels: 4, pad: 0 },

@@ -309,16 +309,22 @@ export function conv2dWinograd(
           ],
         );
 
+  const simd = simdTransformsEnabled && inChannels % 4 === 0 && outChannels % 4 === 0 ? simdKernels(backend) : null;
+  // XNNPACK packs the matmul's right operand on every call: make it the
+  // smaller of V_t (Ci x tiles) and U_t (Ci x Co). Channel-major (U_t on the
+  // left) suits few tiles and many channels, the generator's bottleneck;
+  // tile-major (V_t on the left) large images with few channels, as in the
+  // local enhancer. The JavaScript transforms are channel-major only.
+  const tileMajor = simd !== null && tiles > outChannels;
   const u: tf.Tensor[] = [];
   const v: tf.Tensor[] = [];
   for (let t = 0; t < POSITIONS; t++) {
-    u.push(emptyTensor(backend, [outChannels, inChannels]));
-    v.push(emptyTensor(backend, [inChannels, tiles]));
+    u.push(emptyTensor(backend, tileMajor ? [inChannels, outChannels] : [outChannels, inChannels]));
+    v.push(emptyTensor(backend, tileMajor ? [tiles, inChannels] : [inChannels, tiles]));
   }
-  const simd = simdTransformsEnabled && inChannels % 4 === 0 && outChannels % 4 === 0 ? simdKernels(backend) : null;
   if (simd !== null) {
-    simd.transformFilter(filter, u);
-    simd.transformInput(padded, tileRows, tileCols, v);
+    simd.transformFilter(filter, u, tileMajor);
+    simd.transformInput(padded, tileRows, tileCols, v, tileMajor);
   } else {
     // Views only after every allocation: growing the heap detaches them.
     transformFilter(
@@ -339,13 +345,13 @@ export function conv2dWinograd(
 
   const m: tf.Tensor[] = [];
   for (let t = 0; t < POSITIONS; t++) {
-    m.push(tf.matMul(u[t]! as tf.Tensor2D, v[t]! as tf.Tensor2D));
+    m.push(tileMajor ? tf.matMul(v[t]! as tf.Tensor2D, u[t]! as tf.Tensor2D) : tf.matMul(u[t]! as tf.Tensor2D, v[t]! as tf.Tensor2D));
     u[t]!.dispose();
     v[t]!.dispose();
   }
   let y: tf.Tensor4D;
   if (simd !== null) {
-    y = simd.transformOutput(m, batch, outHeight, outWidth, outChannels, tileRows, tileCols);
+    y = simd.transformOutput(m, batch, outHeight, outWidth, outChannels, tileRows, tileCols, tileMajor);
   } else {
     y = emptyTensor(backend, [batch, outHeight, outWidth, outChannels]) as tf.Tensor4D;
     transformOutput(
@@ -360,12 +366,12 @@ export function conv2dWinograd(
   return y;
 }
 
-/** Filter-transform calls cover this many output channels each (V8 optimises a kernel between calls, not within one). */
-const FILTER_CHANNELS_PER_CALL = 64;
+/** Filter-transform calls cover this many rows each (V8 optimises a kernel between calls, not within one). */
+const FILTER_ROWS_PER_CALL = 64;
 
 interface SimdTransforms {
-  transformFilter(filter: tf.Tensor4D, u: tf.Tensor[]): void;
-  transformInput(padded: tf.Tensor4D, tileRows: number, tileCols: number, v: tf.Tensor[]): void;
+  transformFilter(filter: tf.Tensor4D, u: tf.Tensor[], tileMajor: boolean): void;
+  transformInput(padded: tf.Tensor4D, tileRows: number, tileCols: number, v: tf.Tensor[], tileMajor: boolean): void;
   transformOutput(
     m: tf.Tensor[],
     batch: number,
@@ -374,6 +380,7 @@ interface SimdTransforms {
     outChannels: number,
     tileRows: number,
     tileCols: number,
+    tileMajor: boolean,
   ): tf.Tensor4D;
 }
 
@@ -395,17 +402,20 @@ function simdKernels(backend: tf.KernelBackend): SimdTransforms | null {
     return { tensor, at: view.byteOffset };
   };
   return {
-    transformFilter(filter, u) {
+    transformFilter(filter, u, tileMajor) {
       const [, , inChannels, outChannels] = filter.shape;
-      const transposed = batchTranspose(tf.reshape(filter, [9, inChannels, outChannels]));
+      // Per tap, U_t's layout: [Ci, Co] as the filter is, or [Co, Ci].
+      const source = tileMajor ? filter : batchTranspose(tf.reshape(filter, [9, inChannels, outChannels]));
+      const [rows, cols] = tileMajor ? [inChannels, outChannels] : [outChannels, inChannels];
       const { tensor, at } = table(u);
-      const source = address(transposed);
-      for (let co = 0; co < outChannels; co += FILTER_CHANNELS_PER_CALL) {
-        kernels.filter(source, inChannels, outChannels, at, co, Math.min(co + FILTER_CHANNELS_PER_CALL, outChannels));
+      const from = address(source);
+      for (let row = 0; row < rows; row += FILTER_ROWS_PER_CALL) {
+        kernels.filter(from, rows, cols, at, row, Math.min(row + FILTER_ROWS_PER_CALL, rows));
       }
-      tf.dispose([tensor, transposed]);
+      tensor.dispose();
+      if (source !== filter) source.dispose();
     },
-    transformInput(padded, tileRows, tileCols, v) {
+    transformInput(padded, tileRows, tileCols, v, tileMajor) {
       const [batch, height, width, channels] = padded.shape;
       const { tensor, at } = table(v);
       const source = address(padded);
@@ -413,12 +423,13 @@ function simdKernels(backend: tf.KernelBackend): SimdTransforms | null {
       for (let n = 0; n < batch; n++) {
         for (let ty = 0; ty < tileRows; ty++) {
           const rowStart = source + (n * height + TILE * ty) * width * channels * 4;
-          kernels.input(rowStart, channels, width, tileCols, tiles, (n * tileRows + ty) * tileCols, at);
+          const kernel = tileMajor ? kernels.inputTileMajor : kernels.input;
+          kernel(rowStart, channels, width, tileCols, tiles, (n * tileRows + ty) * tileCols, at);
         }
       }
       tensor.dispose();
     },
-    transformOutput(m, batch, outHeight, outWidth, outChannels, tileRows, tileCols) {
+    transformOutput(m, batch, outHeight, outWidth, outChannels, tileRows, tileCols, tileMajor) {
       // Whole tiles are written; an output that is not a multiple of 4 is cut after.
       const fullHeight = TILE * tileRows;
       const fullWidth = TILE * tileCols;
@@ -429,7 +440,8 @@ function simdKernels(backend: tf.KernelBackend): SimdTransforms | null {
       for (let n = 0; n < batch; n++) {
         for (let ty = 0; ty < tileRows; ty++) {
           const rowStart = target + (n * fullHeight + TILE * ty) * fullWidth * outChannels * 4;
-          kernels.output(rowStart, outChannels, fullWidth, tileCols, tiles, (n * tileRows + ty) * tileCols, at);
+          const kernel = tileMajor ? kernels.outputTileMajor : kernels.output;
+          kernel(rowStart, outChannels, fullWidth, tileCols, tiles, (n * tileRows + ty) * tileCols, at);
         }
       }
       tensor.dispose();

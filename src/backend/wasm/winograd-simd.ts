@@ -9,10 +9,10 @@
  * filter transform of a 1024 -> 1024 conv drops from ~125 ms to ~15 ms.
  *
  * Layouts (all row-major, float32; "table" is 36 i32 byte addresses, one
- * matrix per position t of the 6x6 transformed tile):
- * - filter transposed to [9, Co, Ci] -> U_t [Co, Ci]
- * - input patch rows [rows, W, C] -> V_t [C, tiles]
- * - M_t [Co, tiles] -> output rows [4, 4 * tileCols, Co]
+ * matrix per position t of the 6x6 transformed tile), channel-major / tile-major:
+ * - filter [9, Co, Ci] / [9, Ci, Co] -> U_t [Co, Ci] / [Ci, Co]
+ * - input patch rows [rows, W, C] -> V_t [C, tiles] / [tiles, C]
+ * - M_t [Co, tiles] / [tiles, Co] -> output rows [4, 4 * tileCols, Co]
  */
 import { assembleModule, FunctionBuilder, type Local } from './wasm-assembler';
 
@@ -96,26 +96,28 @@ function pushGather(f: FunctionBuilder, address: Local, laneOffsets: readonly Lo
 }
 
 /**
- * filter(src, Ci, Co, table, coStart, coEnd): U_t[co][ci..ci+3] for co in
- * [coStart, coEnd), every ci (a multiple of 4), from the filter transposed to
- * [9, Co, Ci] (`src`): both sides are then read and written in sequence.
- * (Straight from [3, 3, Ci, Co], the four lanes sit Co floats apart, 4 KB
- * for 1024 channels: every load missed the cache, and the kernel took 7x
- * longer than transposing first.)
+ * filter(src, rows, cols, table, rowStart, rowEnd): U_t = G g G^T for the
+ * filter `src` as 9 row-major [rows, cols] matrices (one per tap), into
+ * [rows, cols] matrices U_t, for rows [rowStart, rowEnd) and every column
+ * (cols a multiple of 4). [Ci, Co] is the filter as it is (for tile-major
+ * matmuls); [Co, Ci] its per-tap transpose (channel-major). Both sides are
+ * read and written in sequence: gathering four lanes that sit a row apart
+ * (4 KB for 1024 channels) missed the cache on every load, 7x slower than
+ * transposing first.
  */
 function filterKernel(): FunctionBuilder {
   const f = new FunctionBuilder(6);
-  const [src, inChannels, outChannels, table, coStart, coEnd] = [0, 1, 2, 3, 4, 5].map((i) => f.param(i)) as Local[];
+  const [src, rowCount, columnCount, table, rowStart, rowEnd] = [0, 1, 2, 3, 4, 5].map((i) => f.param(i)) as Local[];
   const u = loadTable(f, table!);
-  const [co, ci, tapBytes, p, o] = i32Locals(f, 5) as Local[];
-  f.get(inChannels!).get(outChannels!).mul().i32(4).mul().set(tapBytes!);
+  const [row, column, tapBytes, p, o] = i32Locals(f, 5) as Local[];
+  f.get(rowCount!).get(columnCount!).mul().i32(4).mul().set(tapBytes!);
   const tapOffsets = offsets(f, tapBytes!, 9);
   const g = v128Locals(f, 9);
   const rows = v128Locals(f, 18); // (g G^T)[r][b] at 6r + b
-  f.loop(co!, coStart!, coEnd!, 1, () => {
-    f.loop(ci!, 0, inChannels!, 4, () => {
-      // o: element (co, ci) of a [Co, Ci] matrix, in bytes; the same in U_t.
-      f.get(co!).get(inChannels!).mul().get(ci!).add().i32(4).mul().set(o!);
+  f.loop(row!, rowStart!, rowEnd!, 1, () => {
+    f.loop(column!, 0, columnCount!, 4, () => {
+      // o: element (row, column) of a tap's matrix, in bytes; the same in U_t.
+      f.get(row!).get(columnCount!).mul().get(column!).add().i32(4).mul().set(o!);
       f.get(src!).get(o!).add().set(p!);
       for (let k = 0; k < 9; k++) f.get(p!).get(tapOffsets[k]!).add().v128Load().set(g[k]!);
       for (let r = 0; r < 3; r++) {
@@ -138,9 +140,10 @@ function filterKernel(): FunctionBuilder {
 
 /**
  * input(src, C, W, tileCols, tiles, tileBase, table): V_t for one row of
- * tiles, whose 6 input rows start at `src` ([6, W, C]); V_t[c][tileBase + tx].
+ * tiles, whose 6 input rows start at `src` ([6, W, C]). Channel-major V_t is
+ * [C, tiles] (element (c, tileBase + tx)); tile-major [tiles, C].
  */
-function inputKernel(): FunctionBuilder {
+function inputKernel(tileMajor: boolean): FunctionBuilder {
   const f = new FunctionBuilder(7);
   const [src, channels, width, tileCols, tiles, tileBase, table] = [0, 1, 2, 3, 4, 5, 6].map((i) => f.param(i)) as Local[];
   const v = loadTable(f, table!);
@@ -155,40 +158,49 @@ function inputKernel(): FunctionBuilder {
   const d = v128Locals(f, 6);
   const columns = v128Locals(f, 36); // (B^T d)[k][c] at 6k + c
   const result = f.v128Local();
-  f.loop(ci!, 0, channels!, 4, () => {
-    f.loop(tx!, 0, tileCols!, 1, () => {
-      f.get(src!).get(tx!).get(tileBytes!).mul().add().get(ci!).i32(4).mul().add().set(base!);
-      f.get(ci!).get(tiles!).mul().get(tileBase!).add().get(tx!).add().i32(4).mul().set(o!);
-      for (let c = 0; c < 6; c++) {
-        f.get(base!).get(columnOffsets[c]!).add().set(q!);
-        for (let r = 0; r < 6; r++) f.get(q!).get(rowOffsets[r]!).add().v128Load().set(d[r]!);
-        for (let k = 0; k < 6; k++) {
-          pushCombination(f, INPUT_TRANSFORM[k]!, d);
-          f.set(columns[6 * k + c]!);
-        }
-      }
+  const body = (): void => {
+    f.get(src!).get(tx!).get(tileBytes!).mul().add().get(ci!).i32(4).mul().add().set(base!);
+    if (tileMajor) f.get(tileBase!).get(tx!).add().get(channels!).mul().get(ci!).add().i32(4).mul().set(o!);
+    else f.get(ci!).get(tiles!).mul().get(tileBase!).add().get(tx!).add().i32(4).mul().set(o!);
+    for (let c = 0; c < 6; c++) {
+      f.get(base!).get(columnOffsets[c]!).add().set(q!);
+      for (let r = 0; r < 6; r++) f.get(q!).get(rowOffsets[r]!).add().v128Load().set(d[r]!);
       for (let k = 0; k < 6; k++) {
-        const row = columns.slice(6 * k, 6 * k + 6);
-        for (let l = 0; l < 6; l++) {
+        pushCombination(f, INPUT_TRANSFORM[k]!, d);
+        f.set(columns[6 * k + c]!);
+      }
+    }
+    for (let k = 0; k < 6; k++) {
+      const row = columns.slice(6 * k, 6 * k + 6);
+      for (let l = 0; l < 6; l++) {
+        if (tileMajor) {
+          f.get(v[6 * k + l]!).get(o!).add();
           pushCombination(f, INPUT_TRANSFORM[l]!, row);
-          f.set(result);
-          // Lane j is channel ci + j: row ci + j of V_t.
-          for (let lane = 0; lane < 4; lane++) {
-            f.get(v[6 * k + l]!).get(o!).add().get(laneOffsets[lane]!).add();
-            f.get(result).f32x4ExtractLane(lane).f32Store();
-          }
+          f.v128Store();
+          continue;
+        }
+        pushCombination(f, INPUT_TRANSFORM[l]!, row);
+        f.set(result);
+        // Lane j is channel ci + j: row ci + j of V_t.
+        for (let lane = 0; lane < 4; lane++) {
+          f.get(v[6 * k + l]!).get(o!).add().get(laneOffsets[lane]!).add();
+          f.get(result).f32x4ExtractLane(lane).f32Store();
         }
       }
-    });
-  });
+    }
+  };
+  // Innermost, the loop along which both V_t and the input run in sequence.
+  if (tileMajor) f.loop(tx!, 0, tileCols!, 1, () => f.loop(ci!, 0, channels!, 4, body));
+  else f.loop(ci!, 0, channels!, 4, () => f.loop(tx!, 0, tileCols!, 1, body));
   return f;
 }
 
 /**
  * output(dst, C, W, tileCols, tiles, tileBase, table): one row of tiles,
- * Y = A^T M A from M_t[c][tileBase + tx], into `dst` ([4, W, C], W = 4 * tileCols).
+ * Y = A^T M A into `dst` ([4, W, C], W = 4 * tileCols), from channel-major
+ * M_t [C, tiles] or tile-major [tiles, C].
  */
-function outputKernel(): FunctionBuilder {
+function outputKernel(tileMajor: boolean): FunctionBuilder {
   const f = new FunctionBuilder(7);
   const [dst, channels, width, tileCols, tiles, tileBase, table] = [0, 1, 2, 3, 4, 5, 6].map((i) => f.param(i)) as Local[];
   const m = loadTable(f, table!);
@@ -202,38 +214,45 @@ function outputKernel(): FunctionBuilder {
   const laneOffsets = offsets(f, tilesBytes!, 4);
   const column = v128Locals(f, 6);
   const rows = v128Locals(f, 24); // (A^T M)[i][j] at 6i + j
-  f.loop(co!, 0, channels!, 4, () => {
-    f.loop(tx!, 0, tileCols!, 1, () => {
-      f.get(co!).get(tiles!).mul().get(tileBase!).add().get(tx!).add().i32(4).mul().set(o!);
-      f.get(dst!).get(tx!).get(tileBytes!).mul().add().get(co!).i32(4).mul().add().set(base!);
-      for (let j = 0; j < 6; j++) {
-        for (let r = 0; r < 6; r++) {
-          // Lane l is channel co + l: row co + l of M_t.
-          f.get(m[6 * r + j]!).get(o!).add().set(q!);
-          pushGather(f, q!, laneOffsets);
-          f.set(column[r]!);
-        }
-        for (let i = 0; i < 4; i++) {
-          pushCombination(f, OUTPUT_TRANSFORM[i]!, column);
-          f.set(rows[6 * i + j]!);
-        }
+  const body = (): void => {
+    if (tileMajor) f.get(tileBase!).get(tx!).add().get(channels!).mul().get(co!).add().i32(4).mul().set(o!);
+    else f.get(co!).get(tiles!).mul().get(tileBase!).add().get(tx!).add().i32(4).mul().set(o!);
+    f.get(dst!).get(tx!).get(tileBytes!).mul().add().get(co!).i32(4).mul().add().set(base!);
+    for (let j = 0; j < 6; j++) {
+      for (let r = 0; r < 6; r++) {
+        f.get(m[6 * r + j]!).get(o!).add().set(q!);
+        if (tileMajor) f.get(q!).v128Load();
+        else pushGather(f, q!, laneOffsets); // lane l is channel co + l: row co + l of M_t
+        f.set(column[r]!);
       }
       for (let i = 0; i < 4; i++) {
-        for (let j = 0; j < 4; j++) {
-          f.get(base!).get(rowOffsets[i]!).add().get(columnOffsets[j]!).add();
-          pushCombination(f, OUTPUT_TRANSFORM[j]!, rows.slice(6 * i, 6 * i + 6));
-          f.v128Store();
-        }
+        pushCombination(f, OUTPUT_TRANSFORM[i]!, column);
+        f.set(rows[6 * i + j]!);
       }
-    });
-  });
+    }
+    for (let i = 0; i < 4; i++) {
+      for (let j = 0; j < 4; j++) {
+        f.get(base!).get(rowOffsets[i]!).add().get(columnOffsets[j]!).add();
+        pushCombination(f, OUTPUT_TRANSFORM[j]!, rows.slice(6 * i, 6 * i + 6));
+        f.v128Store();
+      }
+    }
+  };
+  if (tileMajor) f.loop(tx!, 0, tileCols!, 1, () => f.loop(co!, 0, channels!, 4, body));
+  else f.loop(co!, 0, channels!, 4, () => f.loop(tx!, 0, tileCols!, 1, body));
   return f;
 }
 
+type RowKernel = (pointer: number, channels: number, width: number, tileCols: number, tiles: number, tileBase: number, table: number) => void;
+
 export interface WinogradSimdKernels {
-  filter(src: number, inChannels: number, outChannels: number, table: number, coStart: number, coEnd: number): void;
-  input(src: number, channels: number, width: number, tileCols: number, tiles: number, tileBase: number, table: number): void;
-  output(dst: number, channels: number, width: number, tileCols: number, tiles: number, tileBase: number, table: number): void;
+  filter(src: number, rows: number, cols: number, table: number, rowStart: number, rowEnd: number): void;
+  /** Channel-major V_t [C, tiles] / M_t [C, tiles]. */
+  input: RowKernel;
+  output: RowKernel;
+  /** Tile-major V_t [tiles, C] / M_t [tiles, C]. */
+  inputTileMajor: RowKernel;
+  outputTileMajor: RowKernel;
 }
 
 /** The WebAssembly global (lib "dom" is not in this project's tsconfig). */
@@ -257,8 +276,10 @@ export function winogradSimdKernels(memory: { buffer: ArrayBufferLike }): Winogr
     const bytes = assembleModule(
       [
         { name: 'filter', builder: filterKernel() },
-        { name: 'input', builder: inputKernel() },
-        { name: 'output', builder: outputKernel() },
+        { name: 'input', builder: inputKernel(false) },
+        { name: 'output', builder: outputKernel(false) },
+        { name: 'inputTileMajor', builder: inputKernel(true) },
+        { name: 'outputTileMajor', builder: outputKernel(true) },
       ],
       shared,
     );
