@@ -5,9 +5,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { conv2dFilterGradient } from './conv2d-backprop-filter';
 import { conv2dInputGradient } from './conv2d-backprop-input';
+import { binaryChannels, conv2dBinaryInput, mayUseBinaryInput } from './conv2d-binary-input';
 import { conv2dTapGemm, preferTapGemm } from './conv2d-tap-gemm';
 import { conv2dWinograd, preferWinograd } from './conv2d-winograd';
-import { asWasmBackend, copyBox } from './heap-views';
+import { asWasmBackend, copyBox, wasmMemoryOf } from './heap-views';
 import { registerInstanceNormKernels } from './instance-norm';
 import { registerJsKernels } from './js-kernels';
 import { registerTensorKernel, runTensorKernel } from './tensor-kernel';
@@ -116,11 +117,13 @@ function withFilterCopy(args: Parameters<tf.KernelFunc>[0], conv: tf.KernelFunc)
 }
 
 /**
- * Conv2D: tfjs's XNNPACK kernel, except for 3x3 stride-1 convs on large
- * enough images, computed by Winograd's F(4x4, 3x3) with 4x fewer
- * multiply-adds (./conv2d-winograd), and small outputs with large filters,
- * where re-packing the filter costs more than the arithmetic
- * (./conv2d-tap-gemm).
+ * Conv2D: tfjs's XNNPACK kernel, except for
+ * - inputs whose channels are mostly 0/1 (one-hot labels, boundaries): sums
+ *   of filter rows (./conv2d-binary-input);
+ * - 3x3 stride-1 convs on large enough images, computed by Winograd's
+ *   F(4x4, 3x3) with 4x fewer multiply-adds (./conv2d-winograd);
+ * - small outputs with large filters, where re-packing the filter costs more
+ *   than the arithmetic (./conv2d-tap-gemm).
  */
 function registerConv2d(): void {
   const original = tf.getKernel(tf.Conv2D, WASM);
@@ -145,6 +148,37 @@ function registerConv2d(): void {
       );
       const usable = attrs.dataFormat !== 'NCHW' && info.dilationHeight === 1 && info.dilationWidth === 1;
       const outputPixels = info.batchSize * info.outHeight * info.outWidth;
+      const binary =
+        usable &&
+        mayUseBinaryInput(info.filterHeight * info.filterWidth, info.inChannels, info.outChannels) &&
+        wasmMemoryOf(args.backend) !== null
+          ? binaryChannels(asWasmBackend(args.backend).typedArrayFromHeap(x) as Float32Array, info.inChannels)
+          : null;
+      if (binary !== null) {
+        const { top, bottom, left, right } = info.padInfo;
+        const strides: [number, number] = [info.strideHeight, info.strideWidth];
+        const denseConv = (dense: tf.Tensor4D, denseFilter: tf.Tensor4D): tf.Tensor4D =>
+          tf.conv2d(dense, denseFilter, strides, [
+            [0, 0],
+            [top, bottom],
+            [left, right],
+            [0, 0],
+          ]);
+        const geometry = { strideHeight: info.strideHeight, strideWidth: info.strideWidth, padTop: top, padLeft: left };
+        return runTensorKernel<tf.Conv2DAttrs>(
+          args,
+          (inputs) =>
+            conv2dBinaryInput(
+              inputs['x'] as tf.Tensor4D,
+              inputs['filter'] as tf.Tensor4D,
+              binary,
+              info.outHeight,
+              info.outWidth,
+              geometry,
+              denseConv,
+            ),
+        );
+      }
       if (
         usable &&
         info.filterHeight === 3 &&

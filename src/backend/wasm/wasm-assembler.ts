@@ -117,8 +117,29 @@ export class FunctionBuilder {
     this.code.push(0x6c);
     return this;
   }
-  lessThanUnsigned(): this {
-    this.code.push(0x49);
+  sub(): this {
+    this.code.push(0x6b);
+    return this;
+  }
+  /** i32 `local = max(a, b)` (signed). */
+  max(local: Local, a: Local | number, b: Local | number): this {
+    return this.pickSigned(local, a, b, 0x4a); // a > b ? a : b
+  }
+  /** i32 `local = min(a, b)` (signed). */
+  min(local: Local, a: Local | number, b: Local | number): this {
+    return this.pickSigned(local, a, b, 0x48); // a < b ? a : b
+  }
+  private operand(value: Local | number): this {
+    return typeof value === 'number' ? this.i32(value) : this.get(value);
+  }
+  private pickSigned(local: Local, a: Local | number, b: Local | number, comparison: number): this {
+    this.operand(a).operand(b).operand(a).operand(b);
+    this.code.push(comparison, 0x1b); // select(a, b, a <cmp> b)
+    return this.set(local);
+  }
+  /** A v128 of zeros. */
+  v128Zero(): this {
+    this.code.push(0xfd, 0x0c, ...new Array<number>(16).fill(0));
     return this;
   }
   /** `local += step` (i32). */
@@ -196,6 +217,21 @@ export class FunctionBuilder {
     this.increment(counter, step);
     this.get(counter).get(end).code.push(0x48); // i32.lt_s
     this.code.push(0x0d, 0x00, 0x0b); // br_if 0; end
+    return this;
+  }
+
+  /**
+   * `for (counter = start; counter < end; counter += step) body()`, which
+   * may run zero times (`loop` runs its body at least once).
+   */
+  forRange(counter: Local, start: Local | number, end: Local, step: Local | number, body: () => void): this {
+    this.operand(start).set(counter);
+    this.code.push(0x02, 0x40); // block
+    this.get(counter).get(end).code.push(0x4e, 0x0d, 0x00); // i32.ge_s; br_if 0 (skip)
+    this.code.push(0x03, 0x40); // loop
+    body();
+    this.increment(counter, step);
+    this.get(counter).get(end).code.push(0x48, 0x0d, 0x00, 0x0b, 0x0b); // i32.lt_s; br_if 0; end loop; end block
     return this;
   }
 

@@ -1,0 +1,268 @@
+/**
+ * Conv2D over inputs whose channels are mostly 0/1, as G's and D's inputs
+ * are: one-hot labels plus the instance-boundary map (label_nc + 1 of their
+ * channels; instance features and photos are the rest).
+ *
+ * With 0/1 values, a tap's product with the filter is the sum of the filter
+ * rows of the input pixel's channels that are 1, usually one (its label),
+ * sometimes two (a boundary). So the 7x7 input conv of the default G1
+ * (36 -> 64 channels at 1024x512, 118 GFLOP dense, ~3.3 s on XNNPACK) is
+ * about 49 row additions per output pixel: ~25x less work. The sums are the
+ * same as the dense conv's (products with 1 are exact; only the order of
+ * additions differs). Channels holding any other value (features, a photo)
+ * go through XNNPACK as a dense conv over just those channels, added after.
+ *
+ * Which channels are 0/1 is read from the data on every call: a scan that
+ * stops as soon as too few channels could qualify, which for activations
+ * (real values from the first pixels on) is a handful of pixels.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { asWasmBackend, wasmMemoryOf } from './heap-views';
+import { FunctionBuilder, assembleModule, type Local } from './wasm-assembler';
+
+/** 0/1 channels from which the sparse form is used. */
+export const BINARY_INPUT_MIN_CHANNELS = 8;
+/** Kernel taps (kh * kw) from which the sparse form is used (the 7x7 input convs, D's 4x4). */
+export const BINARY_INPUT_MIN_TAPS = 9;
+/** Output channels per kernel pass, held in 16 f32x4 accumulators. */
+const CHANNELS_PER_PASS = 64;
+
+export interface ConvGeometry {
+  strideHeight: number;
+  strideWidth: number;
+  padTop: number;
+  padLeft: number;
+}
+
+/**
+ * Whether a conv's shape could profit (the data decides the rest): enough
+ * taps and input channels, output channels a multiple of 4 (f32x4 lanes).
+ */
+export function mayUseBinaryInput(taps: number, inChannels: number, outChannels: number): boolean {
+  return taps >= BINARY_INPUT_MIN_TAPS && inChannels >= BINARY_INPUT_MIN_CHANNELS && outChannels % 4 === 0;
+}
+
+/**
+ * The 0/1 channels of an NHWC tensor's values, or null when fewer than
+ * BINARY_INPUT_MIN_CHANNELS are (found out as early as possible).
+ */
+export function binaryChannels(values: Float32Array, channels: number): boolean[] | null {
+  const binary = new Array<boolean>(channels).fill(true);
+  let remaining = channels;
+  for (let i = 0; i < values.length; i += channels) {
+    for (let c = 0; c < channels; c++) {
+      const v = values[i + c]!;
+      if (v !== 0 && v !== 1 && binary[c]) {
+        binary[c] = false;
+        if (--remaining < BINARY_INPUT_MIN_CHANNELS) return null;
+      }
+    }
+  }
+  return binary;
+}
+
+/**
+ * The ones of each pixel as compressed rows: pixel p's 0/1 channels that are
+ * 1 are entries starts[p] .. starts[p + 1] - 1, each stored as the byte
+ * offset of that channel's row in a tap's [Ci, Co] filter matrix.
+ */
+function onesPerPixel(
+  values: Float32Array,
+  pixels: number,
+  channels: number,
+  binary: readonly boolean[],
+  rowBytes: number,
+  starts: Int32Array,
+): Int32Array {
+  const binaryList = binary.flatMap((isBinary, c) => (isBinary ? [c] : []));
+  let entries = new Int32Array(pixels + 16);
+  let count = 0;
+  for (let p = 0; p < pixels; p++) {
+    starts[p] = count;
+    const base = p * channels;
+    for (const c of binaryList) {
+      if (values[base + c] === 1) {
+        if (count === entries.length) {
+          const grown = new Int32Array(entries.length * 2);
+          grown.set(entries);
+          entries = grown;
+        }
+        entries[count++] = c * rowBytes;
+      }
+    }
+  }
+  starts[pixels] = count;
+  return entries.subarray(0, count);
+}
+
+/**
+ * conv(out, weights, starts, entries, H, W, outH, outW, kh, kw, strideH,
+ * strideW, padTop, padLeft, Ci, Co, coStart): one image, output channels
+ * coStart .. coStart + 4 * vectors - 1, every output pixel.
+ */
+function binaryConvKernel(vectors: number): FunctionBuilder {
+  const f = new FunctionBuilder(17);
+  const [
+    out,
+    weights,
+    starts,
+    entries,
+    height,
+    width,
+    outHeight,
+    outWidth,
+    kernelHeight,
+    kernelWidth,
+    strideHeight,
+    strideWidth,
+    padTop,
+    padLeft,
+    inChannels,
+    outChannels,
+    coStart,
+  ] = Array.from({ length: 17 }, (_, i) => f.param(i)) as Local[];
+  const [oy, ox, i, j, iy0, ix0, iMin, iMax, jMin, jMax, tapBytes, pixelOutBytes, coBytes, p, e, eEnd, row, target, limit] =
+    Array.from({ length: 19 }, () => f.i32Local());
+  const accumulators = Array.from({ length: vectors }, () => f.v128Local());
+  f.get(inChannels!).get(outChannels!).mul().i32(4).mul().set(tapBytes!);
+  f.product(pixelOutBytes!, outChannels!, 4);
+  f.product(coBytes!, coStart!, 4);
+  f.forRange(oy!, 0, outHeight!, 1, () => {
+    // Kernel rows inside the input: iy0 + i in [0, H).
+    f.get(oy!).get(strideHeight!).mul().get(padTop!).sub().set(iy0!);
+    f.i32(0).get(iy0!).sub().set(limit!);
+    f.max(iMin!, 0, limit!);
+    f.get(height!).get(iy0!).sub().set(limit!);
+    f.min(iMax!, kernelHeight!, limit!);
+    f.forRange(ox!, 0, outWidth!, 1, () => {
+      f.get(ox!).get(strideWidth!).mul().get(padLeft!).sub().set(ix0!);
+      f.i32(0).get(ix0!).sub().set(limit!);
+      f.max(jMin!, 0, limit!);
+      f.get(width!).get(ix0!).sub().set(limit!);
+      f.min(jMax!, kernelWidth!, limit!);
+      for (const accumulator of accumulators) f.v128Zero().set(accumulator);
+      f.forRange(i!, iMin!, iMax!, 1, () => {
+        f.forRange(j!, jMin!, jMax!, 1, () => {
+          // p: the input pixel; its ones are entries[starts[p] .. starts[p + 1]).
+          f.get(iy0!).get(i!).add().get(width!).mul().get(ix0!).add().get(j!).add().i32(4).mul().get(starts!).add().set(p!);
+          f.get(p!).i32Load().set(e!);
+          f.get(p!).i32Load(4).set(eEnd!);
+          // The tap's filter matrix, at this pass's first output channel.
+          f.get(i!).get(kernelWidth!).mul().get(j!).add().get(tapBytes!).mul().get(weights!).add().get(coBytes!).add().set(target!);
+          f.forRange(e!, e!, eEnd!, 1, () => {
+            f.get(e!).i32(4).mul().get(entries!).add().i32Load().get(target!).add().set(row!);
+            accumulators.forEach((accumulator, v) => {
+              f.get(accumulator).get(row!).v128Load(16 * v).f32x4Add().set(accumulator);
+            });
+          });
+        });
+      });
+      f.get(oy!).get(outWidth!).mul().get(ox!).add().get(pixelOutBytes!).mul().get(out!).add().get(coBytes!).add().set(target!);
+      accumulators.forEach((accumulator, v) => {
+        f.get(target!).get(accumulator).v128Store(16 * v);
+      });
+    });
+  });
+  return f;
+}
+
+type BinaryConvKernel = (...args: number[]) => void;
+
+/** The WebAssembly global (lib "dom" is not in this project's tsconfig). */
+const webAssembly = (
+  globalThis as unknown as {
+    WebAssembly: {
+      Module: new (bytes: Uint8Array) => object;
+      Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
+    };
+  }
+).WebAssembly;
+
+const kernelsByMemory = new WeakMap<object, Map<number, BinaryConvKernel>>();
+
+/** The kernel for `vectors` f32x4 accumulators, compiled once per memory. */
+function kernelFor(memory: { buffer: ArrayBufferLike }, vectors: number): BinaryConvKernel {
+  let kernels = kernelsByMemory.get(memory);
+  if (kernels === undefined) {
+    kernels = new Map();
+    kernelsByMemory.set(memory, kernels);
+  }
+  let kernel = kernels.get(vectors);
+  if (kernel === undefined) {
+    const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
+    const bytes = assembleModule([{ name: 'conv', builder: binaryConvKernel(vectors) }], shared);
+    const instance = new webAssembly.Instance(new webAssembly.Module(bytes), { env: { memory } });
+    kernel = instance.exports['conv'] as BinaryConvKernel;
+    kernels.set(vectors, kernel);
+  }
+  return kernel;
+}
+
+/**
+ * Conv2D (NHWC, filter [kh, kw, Ci, Co], no dilation) of `x` with the
+ * channels flagged in `binary` holding only 0/1 values; zero padding of
+ * `padTop`/`padLeft` before the input; `denseConv` convolves the other
+ * channels (same stride and padding). Call inside a tidy scope, on wasm,
+ * where `wasmMemoryOf` finds the heap.
+ */
+export function conv2dBinaryInput(
+  x: tf.Tensor4D,
+  filter: tf.Tensor4D,
+  binary: readonly boolean[],
+  outHeight: number,
+  outWidth: number,
+  geometry: ConvGeometry,
+  denseConv: (x: tf.Tensor4D, filter: tf.Tensor4D) => tf.Tensor4D,
+): tf.Tensor4D {
+  const backend = tf.backend();
+  const wasm = asWasmBackend(backend);
+  const memory = wasmMemoryOf(backend);
+  if (memory === null) throw new Error('conv2dBinaryInput: the wasm heap is not reachable');
+  const [batch, height, width, inChannels] = x.shape;
+  const [kernelHeight, kernelWidth, , outChannels] = filter.shape;
+  const pixels = height * width;
+  const imageSize = pixels * inChannels;
+  const outImageBytes = outHeight * outWidth * outChannels * 4;
+
+  const y = tf.engine().makeTensorFromTensorInfo(wasm.makeOutput([batch, outHeight, outWidth, outChannels], 'float32'), backend);
+  const startsTensor = tf.engine().makeTensorFromTensorInfo(wasm.makeOutput([pixels + 1], 'int32'), backend);
+  for (let n = 0; n < batch; n++) {
+    const values = (wasm.typedArrayFromHeap(x) as Float32Array).subarray(n * imageSize, (n + 1) * imageSize);
+    const ones = onesPerPixel(values, pixels, inChannels, binary, outChannels * 4, wasm.typedArrayFromHeap(startsTensor) as Int32Array);
+    const entriesTensor = tf.engine().makeTensorFromTensorInfo(wasm.makeOutput([Math.max(1, ones.length)], 'int32'), backend);
+    (wasm.typedArrayFromHeap(entriesTensor) as Int32Array).set(ones);
+    const address = (t: tf.Tensor): number => wasm.typedArrayFromHeap(t).byteOffset;
+    for (let coStart = 0; coStart < outChannels; coStart += CHANNELS_PER_PASS) {
+      const vectors = Math.min(CHANNELS_PER_PASS, outChannels - coStart) / 4;
+      kernelFor(memory, vectors)(
+        address(y) + n * outImageBytes,
+        address(filter),
+        address(startsTensor),
+        address(entriesTensor),
+        height,
+        width,
+        outHeight,
+        outWidth,
+        kernelHeight,
+        kernelWidth,
+        geometry.strideHeight,
+        geometry.strideWidth,
+        geometry.padTop,
+        geometry.padLeft,
+        inChannels,
+        outChannels,
+        coStart,
+      );
+    }
+    entriesTensor.dispose();
+  }
+  startsTensor.dispose();
+
+  const dense = binary.flatMap((isBinary, c) => (isBinary ? [] : [c]));
+  if (dense.length === 0) return y as tf.Tensor4D;
+  const denseInput = tf.gather(x, dense, 3) as tf.Tensor4D;
+  const denseFilter = tf.gather(filter, dense, 2) as tf.Tensor4D;
+  const sum = tf.add(y, denseConv(denseInput, denseFilter)) as tf.Tensor4D;
+  tf.dispose([y, denseInput, denseFilter]);
+  return sum;
+}
