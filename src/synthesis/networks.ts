@@ -51,8 +51,10 @@ export function runGenerator(config: ArchConfig, params: Params, input: Float32A
   // per-pixel indirection buffers) stay on the wasm heap while cached: with
   // the 1024p generator's 700 MB of weights that keeps 2048x1024 from fitting
   // in 4 GB, so above 1024x512 pixels they are rebuilt per call (same
-  // values). Below it caching stays on: rebuilding costs ~40% of a default G1
-  // forward at 1024x512 (36.8 s against 26.3 s per image on 2 threads, measured).
+  // values). Below it caching stays on. (It used to matter most for the
+  // residual blocks' 1024-channel filters, ~40% of a default G1 forward on 2
+  // threads; those now run as Winograd matmuls without an XNNPACK conv
+  // operator, and at 1024x512 both settings take 8.8 s with a 1.6 GB heap.)
   const cacheOperators = paddedHeight * paddedWidth <= OPERATOR_CACHE_MAX_PIXELS;
   const previousCaching = setConv2dOperatorCaching(cacheOperators);
   let output: tf.Tensor4D;
