@@ -6,6 +6,7 @@
  * TensorFlow binding (tfjs-node-gpu, then tfjs-node), then wasm, then the pure
  * JS cpu backend; a binding that fails to load costs one warning line.
  */
+import { availableParallelism } from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 import { UsageError } from '../errors';
 import { registerAllGradients } from './gradients';
@@ -33,6 +34,24 @@ export interface InitBackendOptions {
    * encode) may pass false. A later call without `false` registers them.
    */
   gradients?: boolean;
+  /**
+   * wasm threads when P2PHD_WASM_THREADS is not set (default 1). A failure
+   * to load the threaded build falls back to one thread with a warning.
+   */
+  wasmThreads?: number;
+}
+
+/** Most threads P2PHD_WASM_THREADS or `wasmThreads` may ask for. */
+const MAX_WASM_THREADS = 8;
+
+/**
+ * Threads for inference-only commands: one per core (up to 8). XNNPACK's
+ * threaded convs give the same results as one thread (identical PNGs,
+ * checked), so this changes only the speed: the default G1 at 1024x512 takes
+ * 8.8 s per image on 2 cores against 14.5 s on one.
+ */
+export function inferenceWasmThreads(): number {
+  return Math.max(1, Math.min(MAX_WASM_THREADS, availableParallelism()));
 }
 
 /** npm packages that provide the native 'tensorflow' backend, in order of preference. */
@@ -99,27 +118,27 @@ async function initNative(): Promise<BackendInfo> {
 }
 
 /**
- * Threads for the wasm backend: P2PHD_WASM_THREADS=N (1 = the single-threaded
- * SIMD build, as tfjs ships it for Node).
+ * Threads for the wasm backend: P2PHD_WASM_THREADS=N when set (1 = the
+ * single-threaded SIMD build, as tfjs ships it for Node), else `fallback`.
  */
-function requestedWasmThreads(): number {
+function requestedWasmThreads(fallback: number): number {
   const raw = process.env['P2PHD_WASM_THREADS'];
-  if (raw == null || raw === '') return 1;
+  if (raw == null || raw === '') return Math.max(1, Math.min(MAX_WASM_THREADS, Math.floor(fallback)));
   const threads = Number(raw);
-  if (!Number.isInteger(threads) || threads < 1 || threads > 8) {
-    throw new UsageError(`P2PHD_WASM_THREADS=${raw}: expected an integer from 1 to 8`);
+  if (!Number.isInteger(threads) || threads < 1 || threads > MAX_WASM_THREADS) {
+    throw new UsageError(`P2PHD_WASM_THREADS=${raw}: expected an integer from 1 to ${MAX_WASM_THREADS}`);
   }
   return threads;
 }
 
-async function initWasm(warn: (line: string) => void): Promise<BackendInfo> {
+async function initWasm({ warn, wasmThreads }: InitSettings): Promise<BackendInfo> {
   let wasmPackage: typeof import('@tensorflow/tfjs-backend-wasm');
   try {
     wasmPackage = require('@tensorflow/tfjs-backend-wasm') as typeof import('@tensorflow/tfjs-backend-wasm');
   } catch (error) {
     throw new BackendUnavailable(`@tensorflow/tfjs-backend-wasm: ${reasonOf(error)}`);
   }
-  const threads = requestedWasmThreads();
+  const threads = requestedWasmThreads(wasmThreads);
   if (threads > 1 && tf.findBackend('wasm') == null) {
     // The threaded build is a workaround over tfjs internals: on any failure,
     // fall back to the build tfjs itself uses rather than failing.
@@ -144,7 +163,7 @@ async function initWasm(warn: (line: string) => void): Promise<BackendInfo> {
     name: 'wasm',
     simd,
     threads: actualThreads,
-    detail: `tfjs-backend-wasm ${wasmPackage.version_wasm}${simd ? ' SIMD' : ''}${actualThreads > 1 ? ' threaded' : ''}, p2phd training kernels`,
+    detail: `tfjs-backend-wasm ${wasmPackage.version_wasm}${simd ? ' SIMD' : ''}${actualThreads > 1 ? ' threaded' : ''}, p2phd kernels`,
   };
 }
 
@@ -158,7 +177,13 @@ async function initCpu(): Promise<BackendInfo> {
   return { name: 'cpu', simd: false, threads: 1, detail: 'tfjs-backend-cpu (pure JavaScript, slow)' };
 }
 
-type Initialiser = (warn: (line: string) => void) => Promise<BackendInfo>;
+interface InitSettings {
+  warn: (line: string) => void;
+  /** wasm threads unless P2PHD_WASM_THREADS is set. */
+  wasmThreads: number;
+}
+
+type Initialiser = (settings: InitSettings) => Promise<BackendInfo>;
 
 const INITIALISERS: Readonly<Record<Exclude<BackendChoice, 'auto'>, Initialiser>> = Object.freeze({
   tensorflow: initNative,
@@ -178,10 +203,11 @@ const AUTO_CANDIDATES: ReadonlyArray<{ label: string; init: Initialiser }> = Obj
   { label: 'cpu', init: initCpu },
 ]);
 
-async function select(choice: BackendChoice, warn: (line: string) => void): Promise<BackendInfo> {
+async function select(choice: BackendChoice, settings: InitSettings): Promise<BackendInfo> {
+  const { warn } = settings;
   if (choice !== 'auto') {
     try {
-      return await INITIALISERS[choice](warn);
+      return await INITIALISERS[choice](settings);
     } catch (error) {
       if (error instanceof BackendUnavailable) {
         throw new UsageError(`--backend ${choice} is not available here: ${error.message}`);
@@ -191,7 +217,7 @@ async function select(choice: BackendChoice, warn: (line: string) => void): Prom
   }
   for (const candidate of AUTO_CANDIDATES) {
     try {
-      return await candidate.init(warn);
+      return await candidate.init(settings);
     } catch (error) {
       if (error instanceof BindingNotInstalled) continue;
       if (!(error instanceof BackendUnavailable)) throw error;
@@ -220,7 +246,7 @@ export async function initBackend(choice: BackendChoice, options: InitBackendOpt
   }
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const warn = options.warn ?? log;
-  const info = select(choice, warn).then(async (selected) => {
+  const info = select(choice, { warn, wasmThreads: options.wasmThreads ?? 1 }).then(async (selected) => {
     if (wantGradients) await registerAllGradients();
     log(describe(selected));
     return selected;

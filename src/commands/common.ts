@@ -24,8 +24,14 @@ export interface CommandContext {
   log: Logger;
   /** The --seed value, or a fresh one (logged so the run can be repeated). */
   seed: number;
-  /** Selects and initialises the compute backend (once; logged once). */
-  useBackend(): Promise<BackendInfo>;
+  /**
+   * Selects and initialises the compute backend (once; logged once).
+   * `inference`: the command never differentiates (no gradient functions
+   * loaded) and nothing else in the process wants the other cores, so wasm
+   * takes one thread per core unless P2PHD_WASM_THREADS says otherwise.
+   * Training keeps one wasm thread: its data and Adam workers use the others.
+   */
+  useBackend(options?: { inference?: boolean }): Promise<BackendInfo>;
   /** Prints a --json summary on stdout (no-op without --json). */
   emitJson(summary: unknown): void;
 }
@@ -117,9 +123,13 @@ export function action<Flags extends object>(
       common: { backend: flags.backend, seed, json: flags.json, verbose: flags.verbose },
       log,
       seed,
-      useBackend: () => {
+      useBackend: (options = {}) => {
         backend ??= import('../backend/index.js').then((module) =>
-          module.initBackend(flags.backend, { log: (line) => log.info(line), warn: (line) => log.warn(line) }),
+          module.initBackend(flags.backend, {
+            log: (line) => log.info(line),
+            warn: (line) => log.warn(line),
+            ...(options.inference ? { gradients: false, wasmThreads: module.inferenceWasmThreads() } : {}),
+          }),
         );
         return backend;
       },

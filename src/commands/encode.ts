@@ -22,7 +22,7 @@ export function registerEncode(program: Command): void {
     action<EncodeFlags>(async (flags, context) => {
       if (flags.out === '-' && context.common.json) throw new UsageError('--json and --out - both want stdout: write the features file to a path, or drop --json');
       const { runEncodeStage } = await import('../synthesis/encodeStage.js');
-      await context.useBackend();
+      await context.useBackend({ inference: true });
       const summary = await runEncodeStage(
         { data: flags.data, checkpoint: flags.checkpoint, out: flags.out, ...(flags.shard !== undefined ? { shard: flags.shard } : {}) },
         context.log,

@@ -41,7 +41,7 @@ export function registerSynthesize(program: Command): void {
         import('../synthesis/inputs.js'),
       ]);
       const inputs = inputSourceFromFlags(flags, flags.useEncoded);
-      await context.useBackend();
+      await context.useBackend({ inference: true });
       const summary = await runSynthesizeStage(
         {
           checkpoint: flags.checkpoint,

@@ -1,7 +1,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import sharp from 'sharp';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../src/backend/index';
@@ -16,6 +17,7 @@ import { referenceShape } from '../../src/model/params';
 import { Random } from '../../src/model/random';
 import { runSynthesizeStage, type SynthesizeStageConfig } from '../../src/synthesis/synthesizeStage';
 import { goldenTensor, readGolden, readPngPixels, temporaryFolder, writeIdPng } from './helpers';
+import { FIXTURES_DIR, runCliSync } from '../support/cli';
 
 const quiet = createLogger({ quiet: true });
 
@@ -218,5 +220,39 @@ describe('runGenerator / encodeInstanceFeatures at any size', () => {
         for (const value of params.values()) value.dispose();
       }
     }
+  });
+});
+
+describe('p2phd synthesize (CLI): wasm threads', () => {
+  const folder = temporaryFolder('synthesize-threads');
+  after(() => folder.remove());
+
+  it('takes one wasm thread per core by default, and gives the same image as one thread', async () => {
+    // Big enough for the Winograd residual conv (64 channels at 64x32) and the 0/1-input conv.
+    const config = resolveConfig({ label_nc: 35, instance: true, netG: 'global', ngf: 16, n_downsample_global: 2, n_blocks_global: 1, norm: 'instance' });
+    const checkpoint = join(folder.path, 'g.safetensors');
+    await writeRandomCheckpoint(checkpoint, config, 11);
+    const labels = join(folder.path, 'labels');
+    const instances = join(folder.path, 'instances');
+    mkdirSync(labels);
+    mkdirSync(instances);
+    copyFileSync(join(FIXTURES_DIR, 'test_label', 'synthcity_001000_000019_gtFine_labelIds.png'), join(labels, 'a.png'));
+    copyFileSync(join(FIXTURES_DIR, 'test_inst', 'synthcity_001000_000019_gtFine_instanceIds.png'), join(instances, 'a.png'));
+    const run = (out: string, threads: string): string => {
+      const result = runCliSync(['synthesize', '--checkpoint', checkpoint, '--labels', labels, '--instances', instances, '--out', out], {
+        env: { P2PHD_WASM_THREADS: threads },
+      });
+      assert.equal(result.status, 0, result.stderr);
+      return result.stderr;
+    };
+    const expected = Math.min(8, availableParallelism());
+    const byDefault = run(join(folder.path, 'default'), '');
+    assert.match(byDefault, new RegExp(`backend: wasm \\(SIMD, ${expected} threads?;`));
+    const single = run(join(folder.path, 'single'), '1');
+    assert.match(single, /backend: wasm \(SIMD, 1 thread;/);
+    assert.ok(
+      readFileSync(join(folder.path, 'default', 'a.png')).equals(readFileSync(join(folder.path, 'single', 'a.png'))),
+      'the same PNG on one thread and on all',
+    );
   });
 });
