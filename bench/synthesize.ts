@@ -6,9 +6,12 @@
  *
  *   npm run bench -- synthesize [--json] [--backend=wasm] [--sizes=256x128,1024x512] [--images=3] [--pytorch]
  *
- * The first image may carry one-time backend costs (weight packing on first
- * use of a filter); the best image time after it is the steady state. CPU seconds are reported too: on a shared machine they show
- * what the work cost when the wall clock does not (wasm runs one thread). Reference point (issue 6): PyTorch 1.13 CPU,
+ * The backend is set up as `p2phd synthesize` sets it up: one wasm thread
+ * per core unless P2PHD_WASM_THREADS says otherwise. The first image may
+ * carry one-time backend costs (weight packing on first use of a filter);
+ * the best image time after it is the steady state. CPU seconds are reported
+ * too: on a shared machine they show what the work cost when the wall clock
+ * does not. Reference point (issue 6): PyTorch 1.13 CPU,
  * 2 threads, G1 forward at 256x128 in 1.45 s on the same machine class; G1's
  * cost is linear in pixels, so 1024x512 (16x the pixels) is about 23 s there.
  */
