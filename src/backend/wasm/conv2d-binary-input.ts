@@ -18,7 +18,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { asWasmBackend, wasmMemoryOf } from './heap-views';
-import { FunctionBuilder, assembleModule, type Local } from './wasm-assembler';
+import { FunctionBuilder, instantiateOnMemory, type Local } from './wasm-assembler';
 
 /** 0/1 channels from which the sparse form is used. */
 export const BINARY_INPUT_MIN_CHANNELS = 8;
@@ -127,19 +127,18 @@ function binaryConvKernel(vectors: number): FunctionBuilder {
   f.get(inChannels!).get(outChannels!).mul().i32(4).mul().set(tapBytes!);
   f.product(pixelOutBytes!, outChannels!, 4);
   f.product(coBytes!, coStart!, 4);
+  /** origin = out * stride - pad; taps [first, last) are those with origin + tap in [0, size). */
+  const tapRange = (out: Local, stride: Local, pad: Local, size: Local, kernel: Local, origin: Local, first: Local, last: Local): void => {
+    f.get(out).get(stride).mul().get(pad).sub().set(origin);
+    f.i32(0).get(origin).sub().set(limit!);
+    f.max(first, 0, limit!);
+    f.get(size).get(origin).sub().set(limit!);
+    f.min(last, kernel, limit!);
+  };
   f.forRange(oy!, 0, outHeight!, 1, () => {
-    // Kernel rows inside the input: iy0 + i in [0, H).
-    f.get(oy!).get(strideHeight!).mul().get(padTop!).sub().set(iy0!);
-    f.i32(0).get(iy0!).sub().set(limit!);
-    f.max(iMin!, 0, limit!);
-    f.get(height!).get(iy0!).sub().set(limit!);
-    f.min(iMax!, kernelHeight!, limit!);
+    tapRange(oy!, strideHeight!, padTop!, height!, kernelHeight!, iy0!, iMin!, iMax!);
     f.forRange(ox!, 0, outWidth!, 1, () => {
-      f.get(ox!).get(strideWidth!).mul().get(padLeft!).sub().set(ix0!);
-      f.i32(0).get(ix0!).sub().set(limit!);
-      f.max(jMin!, 0, limit!);
-      f.get(width!).get(ix0!).sub().set(limit!);
-      f.min(jMax!, kernelWidth!, limit!);
+      tapRange(ox!, strideWidth!, padLeft!, width!, kernelWidth!, ix0!, jMin!, jMax!);
       for (const accumulator of accumulators) f.v128Zero().set(accumulator);
       f.forRange(i!, iMin!, iMax!, 1, () => {
         f.forRange(j!, jMin!, jMax!, 1, () => {
@@ -168,15 +167,6 @@ function binaryConvKernel(vectors: number): FunctionBuilder {
 
 type BinaryConvKernel = (...args: number[]) => void;
 
-/** The WebAssembly global (lib "dom" is not in this project's tsconfig). */
-const webAssembly = (
-  globalThis as unknown as {
-    WebAssembly: {
-      Module: new (bytes: Uint8Array) => object;
-      Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
-    };
-  }
-).WebAssembly;
 
 const kernelsByMemory = new WeakMap<object, Map<number, BinaryConvKernel>>();
 
@@ -189,10 +179,7 @@ function kernelFor(memory: { buffer: ArrayBufferLike }, vectors: number): Binary
   }
   let kernel = kernels.get(vectors);
   if (kernel === undefined) {
-    const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
-    const bytes = assembleModule([{ name: 'conv', builder: binaryConvKernel(vectors) }], shared);
-    const instance = new webAssembly.Instance(new webAssembly.Module(bytes), { env: { memory } });
-    kernel = instance.exports['conv'] as BinaryConvKernel;
+    kernel = instantiateOnMemory([{ name: 'conv', builder: binaryConvKernel(vectors) }], memory)['conv'] as BinaryConvKernel;
     kernels.set(vectors, kernel);
   }
   return kernel;

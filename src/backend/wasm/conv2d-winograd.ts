@@ -28,7 +28,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { asWasmBackend, wasmMemoryOf } from './heap-views';
 import { batchTranspose } from './js-kernels';
-import { winogradSimdKernels } from './winograd-simd';
+import { winogradSimdKernels, type RowKernel } from './winograd-simd';
 
 /** Positions of the 6x6 transformed tile. */
 const POSITIONS = 36;
@@ -385,6 +385,32 @@ interface SimdTransforms {
 }
 
 /**
+ * Calls a row kernel of ./winograd-simd once per row of tiles (V8 optimises
+ * a kernel between calls, not within one): `image` is the byte address of
+ * an NHWC [batch, height, width, channels] image, input or output, whose
+ * tile row ty starts at image row 4 * ty.
+ */
+function runPerTileRow(
+  kernel: RowKernel,
+  image: number,
+  height: number,
+  width: number,
+  channels: number,
+  batch: number,
+  tileRows: number,
+  tileCols: number,
+  table: number,
+): void {
+  const tiles = batch * tileRows * tileCols;
+  for (let n = 0; n < batch; n++) {
+    for (let ty = 0; ty < tileRows; ty++) {
+      const rowStart = image + (n * height + TILE * ty) * width * channels * 4;
+      kernel(rowStart, channels, width, tileCols, tiles, (n * tileRows + ty) * tileCols, table);
+    }
+  }
+}
+
+/**
  * The wasm SIMD transforms (./winograd-simd) over tensors on `backend`'s
  * heap, or null when its memory is not reachable (then the JavaScript
  * transforms run).
@@ -418,15 +444,7 @@ function simdKernels(backend: tf.KernelBackend): SimdTransforms | null {
     transformInput(padded, tileRows, tileCols, v, tileMajor) {
       const [batch, height, width, channels] = padded.shape;
       const { tensor, at } = table(v);
-      const source = address(padded);
-      const tiles = batch * tileRows * tileCols;
-      for (let n = 0; n < batch; n++) {
-        for (let ty = 0; ty < tileRows; ty++) {
-          const rowStart = source + (n * height + TILE * ty) * width * channels * 4;
-          const kernel = tileMajor ? kernels.inputTileMajor : kernels.input;
-          kernel(rowStart, channels, width, tileCols, tiles, (n * tileRows + ty) * tileCols, at);
-        }
-      }
+      runPerTileRow(tileMajor ? kernels.inputTileMajor : kernels.input, address(padded), height, width, channels, batch, tileRows, tileCols, at);
       tensor.dispose();
     },
     transformOutput(m, batch, outHeight, outWidth, outChannels, tileRows, tileCols, tileMajor) {
@@ -435,15 +453,8 @@ function simdKernels(backend: tf.KernelBackend): SimdTransforms | null {
       const fullWidth = TILE * tileCols;
       const full = emptyTensor(backend, [batch, fullHeight, fullWidth, outChannels]) as tf.Tensor4D;
       const { tensor, at } = table(m);
-      const target = address(full);
-      const tiles = batch * tileRows * tileCols;
-      for (let n = 0; n < batch; n++) {
-        for (let ty = 0; ty < tileRows; ty++) {
-          const rowStart = target + (n * fullHeight + TILE * ty) * fullWidth * outChannels * 4;
-          const kernel = tileMajor ? kernels.outputTileMajor : kernels.output;
-          kernel(rowStart, outChannels, fullWidth, tileCols, tiles, (n * tileRows + ty) * tileCols, at);
-        }
-      }
+      const kernel = tileMajor ? kernels.outputTileMajor : kernels.output;
+      runPerTileRow(kernel, address(full), fullHeight, fullWidth, outChannels, batch, tileRows, tileCols, at);
       tensor.dispose();
       if (fullHeight === outHeight && fullWidth === outWidth) return full;
       const cut = tf.slice(full, [0, 0, 0, 0], [-1, outHeight, outWidth, -1]);

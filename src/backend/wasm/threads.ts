@@ -20,6 +20,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import { webAssembly } from './wasm-assembler';
 
 interface NodeWorkerLike {
   unref(): void;
@@ -31,16 +32,6 @@ interface ThreadedModule {
   PThread?: { runningWorkers: NodeWorkerLike[]; unusedWorkers: NodeWorkerLike[] };
   tfjs?: Record<string, (...args: number[]) => unknown>;
 }
-
-/** The WebAssembly global (lib "dom" is not in this project's tsconfig). */
-const webAssembly = (
-  globalThis as unknown as {
-    WebAssembly: {
-      Module: new (bytes: Uint8Array) => object;
-      Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
-    };
-  }
-).WebAssembly;
 
 interface EmscriptenConfig {
   locateFile(path: string, prefix: string): string;

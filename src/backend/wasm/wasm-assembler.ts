@@ -282,3 +282,24 @@ export function assembleModule(functions: readonly ExportedFunction[], sharedMem
     ...section(10, code),
   ]);
 }
+
+/** The WebAssembly global (lib "dom" is not in this project's tsconfig). */
+export const webAssembly = (
+  globalThis as unknown as {
+    WebAssembly: {
+      Module: new (bytes: Uint8Array) => object;
+      Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
+    };
+  }
+).WebAssembly;
+
+/**
+ * Assembles `functions` into a module importing `memory` (tfjs's heap;
+ * shared when it is, as in the threaded build), instantiates it on that
+ * memory and returns its exports.
+ */
+export function instantiateOnMemory(functions: readonly ExportedFunction[], memory: { buffer: ArrayBufferLike }): Record<string, unknown> {
+  const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
+  const module = new webAssembly.Module(assembleModule(functions, shared));
+  return new webAssembly.Instance(module, { env: { memory } }).exports;
+}

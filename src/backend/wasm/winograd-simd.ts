@@ -14,7 +14,7 @@
  * - input patch rows [rows, W, C] -> V_t [C, tiles] / [tiles, C]
  * - M_t [Co, tiles] / [tiles, Co] -> output rows [4, 4 * tileCols, Co]
  */
-import { assembleModule, FunctionBuilder, type Local } from './wasm-assembler';
+import { FunctionBuilder, instantiateOnMemory, type Local } from './wasm-assembler';
 
 /** B^T: input tile d (6x6) -> B^T d B. */
 const INPUT_TRANSFORM = [
@@ -138,33 +138,96 @@ function filterKernel(): FunctionBuilder {
   return f;
 }
 
+/** What the input and output kernels share: their parameters, address table and byte strides. */
+interface RowKernelFrame {
+  f: FunctionBuilder;
+  /** src (input) or dst (output): the first image row of this row of tiles. */
+  image: Local;
+  channels: Local;
+  tiles: Local;
+  tileBase: Local;
+  /** The 36 matrices' addresses. */
+  matrices: Local[];
+  /** Loop counters (channel, tile), the tile's image address, scratch, and its element offset in the matrices. */
+  channel: Local;
+  tx: Local;
+  base: Local;
+  q: Local;
+  o: Local;
+  tileCols: Local;
+  /** Byte offsets of image rows and pixels 0..patch-1, and of matrix rows (channel-major lanes) 0..3. */
+  rowOffsets: Local[];
+  columnOffsets: Local[];
+  laneOffsets: Local[];
+  tileBytes: Local;
+}
+
+/**
+ * The frame of a row kernel (pointer, C, W, tileCols, tiles, tileBase,
+ * table) whose tiles span `patch` image rows and pixels (6 in, 4 out).
+ */
+function rowKernelFrame(patch: number): RowKernelFrame {
+  const f = new FunctionBuilder(7);
+  const [image, channels, width, tileCols, tiles, tileBase, table] = [0, 1, 2, 3, 4, 5, 6].map((i) => f.param(i)) as Local[];
+  const matrices = loadTable(f, table!);
+  const [channel, tx, pixelBytes, rowBytes, tileBytes, tilesBytes, base, q, o] = i32Locals(f, 9) as Local[];
+  f.product(pixelBytes!, channels!, 4);
+  f.product(rowBytes!, pixelBytes!, width!);
+  f.product(tileBytes!, pixelBytes!, 4);
+  f.product(tilesBytes!, tiles!, 4);
+  return {
+    f,
+    image: image!,
+    channels: channels!,
+    tiles: tiles!,
+    tileBase: tileBase!,
+    tileCols: tileCols!,
+    matrices,
+    channel: channel!,
+    tx: tx!,
+    base: base!,
+    q: q!,
+    o: o!,
+    tileBytes: tileBytes!,
+    rowOffsets: offsets(f, rowBytes!, patch),
+    columnOffsets: offsets(f, pixelBytes!, patch),
+    laneOffsets: offsets(f, tilesBytes!, 4),
+  };
+}
+
+/**
+ * Sets `o` (the tile's element in the 36 matrices, bytes) and `base` (its
+ * image address at this channel), then runs `body`, for every channel step
+ * and tile: innermost, the loop along which both the image and the matrices
+ * run in sequence (channels for tile-major, tiles for channel-major).
+ */
+function loopTiles(frame: RowKernelFrame, tileMajor: boolean, body: () => void): void {
+  const { f, image, channels, tiles, tileBase, tileCols, channel, tx, base, o, tileBytes } = frame;
+  const step = (): void => {
+    if (tileMajor) f.get(tileBase).get(tx).add().get(channels).mul().get(channel).add().i32(4).mul().set(o);
+    else f.get(channel).get(tiles).mul().get(tileBase).add().get(tx).add().i32(4).mul().set(o);
+    f.get(image).get(tx).get(tileBytes).mul().add().get(channel).i32(4).mul().add().set(base);
+    body();
+  };
+  if (tileMajor) f.loop(tx, 0, tileCols, 1, () => f.loop(channel, 0, channels, 4, step));
+  else f.loop(channel, 0, channels, 4, () => f.loop(tx, 0, tileCols, 1, step));
+}
+
 /**
  * input(src, C, W, tileCols, tiles, tileBase, table): V_t for one row of
  * tiles, whose 6 input rows start at `src` ([6, W, C]). Channel-major V_t is
  * [C, tiles] (element (c, tileBase + tx)); tile-major [tiles, C].
  */
 function inputKernel(tileMajor: boolean): FunctionBuilder {
-  const f = new FunctionBuilder(7);
-  const [src, channels, width, tileCols, tiles, tileBase, table] = [0, 1, 2, 3, 4, 5, 6].map((i) => f.param(i)) as Local[];
-  const v = loadTable(f, table!);
-  const [ci, tx, pixelBytes, rowBytes, tileBytes, tilesBytes, base, q, o] = i32Locals(f, 9) as Local[];
-  f.product(pixelBytes!, channels!, 4);
-  f.product(rowBytes!, pixelBytes!, width!);
-  f.product(tileBytes!, pixelBytes!, 4);
-  f.product(tilesBytes!, tiles!, 4);
-  const rowOffsets = offsets(f, rowBytes!, 6);
-  const columnOffsets = offsets(f, pixelBytes!, 6);
-  const laneOffsets = offsets(f, tilesBytes!, 4);
+  const frame = rowKernelFrame(6);
+  const { f, matrices: v, base, q, o, rowOffsets, columnOffsets, laneOffsets } = frame;
   const d = v128Locals(f, 6);
   const columns = v128Locals(f, 36); // (B^T d)[k][c] at 6k + c
   const result = f.v128Local();
-  const body = (): void => {
-    f.get(src!).get(tx!).get(tileBytes!).mul().add().get(ci!).i32(4).mul().add().set(base!);
-    if (tileMajor) f.get(tileBase!).get(tx!).add().get(channels!).mul().get(ci!).add().i32(4).mul().set(o!);
-    else f.get(ci!).get(tiles!).mul().get(tileBase!).add().get(tx!).add().i32(4).mul().set(o!);
+  loopTiles(frame, tileMajor, () => {
     for (let c = 0; c < 6; c++) {
-      f.get(base!).get(columnOffsets[c]!).add().set(q!);
-      for (let r = 0; r < 6; r++) f.get(q!).get(rowOffsets[r]!).add().v128Load().set(d[r]!);
+      f.get(base).get(columnOffsets[c]!).add().set(q);
+      for (let r = 0; r < 6; r++) f.get(q).get(rowOffsets[r]!).add().v128Load().set(d[r]!);
       for (let k = 0; k < 6; k++) {
         pushCombination(f, INPUT_TRANSFORM[k]!, d);
         f.set(columns[6 * k + c]!);
@@ -174,7 +237,7 @@ function inputKernel(tileMajor: boolean): FunctionBuilder {
       const row = columns.slice(6 * k, 6 * k + 6);
       for (let l = 0; l < 6; l++) {
         if (tileMajor) {
-          f.get(v[6 * k + l]!).get(o!).add();
+          f.get(v[6 * k + l]!).get(o).add();
           pushCombination(f, INPUT_TRANSFORM[l]!, row);
           f.v128Store();
           continue;
@@ -183,15 +246,12 @@ function inputKernel(tileMajor: boolean): FunctionBuilder {
         f.set(result);
         // Lane j is channel ci + j: row ci + j of V_t.
         for (let lane = 0; lane < 4; lane++) {
-          f.get(v[6 * k + l]!).get(o!).add().get(laneOffsets[lane]!).add();
+          f.get(v[6 * k + l]!).get(o).add().get(laneOffsets[lane]!).add();
           f.get(result).f32x4ExtractLane(lane).f32Store();
         }
       }
     }
-  };
-  // Innermost, the loop along which both V_t and the input run in sequence.
-  if (tileMajor) f.loop(tx!, 0, tileCols!, 1, () => f.loop(ci!, 0, channels!, 4, body));
-  else f.loop(ci!, 0, channels!, 4, () => f.loop(tx!, 0, tileCols!, 1, body));
+  });
   return f;
 }
 
@@ -201,28 +261,16 @@ function inputKernel(tileMajor: boolean): FunctionBuilder {
  * M_t [C, tiles] or tile-major [tiles, C].
  */
 function outputKernel(tileMajor: boolean): FunctionBuilder {
-  const f = new FunctionBuilder(7);
-  const [dst, channels, width, tileCols, tiles, tileBase, table] = [0, 1, 2, 3, 4, 5, 6].map((i) => f.param(i)) as Local[];
-  const m = loadTable(f, table!);
-  const [co, tx, pixelBytes, rowBytes, tileBytes, tilesBytes, base, q, o] = i32Locals(f, 9) as Local[];
-  f.product(pixelBytes!, channels!, 4);
-  f.product(rowBytes!, pixelBytes!, width!);
-  f.product(tileBytes!, pixelBytes!, 4);
-  f.product(tilesBytes!, tiles!, 4);
-  const rowOffsets = offsets(f, rowBytes!, 4);
-  const columnOffsets = offsets(f, pixelBytes!, 4);
-  const laneOffsets = offsets(f, tilesBytes!, 4);
+  const frame = rowKernelFrame(4);
+  const { f, matrices: m, base, q, o, rowOffsets, columnOffsets, laneOffsets } = frame;
   const column = v128Locals(f, 6);
   const rows = v128Locals(f, 24); // (A^T M)[i][j] at 6i + j
-  const body = (): void => {
-    if (tileMajor) f.get(tileBase!).get(tx!).add().get(channels!).mul().get(co!).add().i32(4).mul().set(o!);
-    else f.get(co!).get(tiles!).mul().get(tileBase!).add().get(tx!).add().i32(4).mul().set(o!);
-    f.get(dst!).get(tx!).get(tileBytes!).mul().add().get(co!).i32(4).mul().add().set(base!);
+  loopTiles(frame, tileMajor, () => {
     for (let j = 0; j < 6; j++) {
       for (let r = 0; r < 6; r++) {
-        f.get(m[6 * r + j]!).get(o!).add().set(q!);
-        if (tileMajor) f.get(q!).v128Load();
-        else pushGather(f, q!, laneOffsets); // lane l is channel co + l: row co + l of M_t
+        f.get(m[6 * r + j]!).get(o).add().set(q);
+        if (tileMajor) f.get(q).v128Load();
+        else pushGather(f, q, laneOffsets); // lane l is channel co + l: row co + l of M_t
         f.set(column[r]!);
       }
       for (let i = 0; i < 4; i++) {
@@ -232,18 +280,16 @@ function outputKernel(tileMajor: boolean): FunctionBuilder {
     }
     for (let i = 0; i < 4; i++) {
       for (let j = 0; j < 4; j++) {
-        f.get(base!).get(rowOffsets[i]!).add().get(columnOffsets[j]!).add();
+        f.get(base).get(rowOffsets[i]!).add().get(columnOffsets[j]!).add();
         pushCombination(f, OUTPUT_TRANSFORM[j]!, rows.slice(6 * i, 6 * i + 6));
         f.v128Store();
       }
     }
-  };
-  if (tileMajor) f.loop(tx!, 0, tileCols!, 1, () => f.loop(co!, 0, channels!, 4, body));
-  else f.loop(co!, 0, channels!, 4, () => f.loop(tx!, 0, tileCols!, 1, body));
+  });
   return f;
 }
 
-type RowKernel = (pointer: number, channels: number, width: number, tileCols: number, tiles: number, tileBase: number, table: number) => void;
+export type RowKernel = (pointer: number, channels: number, width: number, tileCols: number, tiles: number, tileBase: number, table: number) => void;
 
 export interface WinogradSimdKernels {
   filter(src: number, rows: number, cols: number, table: number, rowStart: number, rowEnd: number): void;
@@ -255,16 +301,6 @@ export interface WinogradSimdKernels {
   outputTileMajor: RowKernel;
 }
 
-/** The WebAssembly global (lib "dom" is not in this project's tsconfig). */
-const webAssembly = (
-  globalThis as unknown as {
-    WebAssembly: {
-      Module: new (bytes: Uint8Array) => object;
-      Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
-      Memory: abstract new (...args: never[]) => { buffer: ArrayBufferLike };
-    };
-  }
-).WebAssembly;
 
 const instances = new WeakMap<object, WinogradSimdKernels>();
 
@@ -272,8 +308,7 @@ const instances = new WeakMap<object, WinogradSimdKernels>();
 export function winogradSimdKernels(memory: { buffer: ArrayBufferLike }): WinogradSimdKernels {
   let kernels = instances.get(memory);
   if (kernels === undefined) {
-    const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
-    const bytes = assembleModule(
+    const exports = instantiateOnMemory(
       [
         { name: 'filter', builder: filterKernel() },
         { name: 'input', builder: inputKernel(false) },
@@ -281,10 +316,9 @@ export function winogradSimdKernels(memory: { buffer: ArrayBufferLike }): Winogr
         { name: 'inputTileMajor', builder: inputKernel(true) },
         { name: 'outputTileMajor', builder: outputKernel(true) },
       ],
-      shared,
+      memory,
     );
-    const instance = new webAssembly.Instance(new webAssembly.Module(bytes), { env: { memory } });
-    kernels = instance.exports as unknown as WinogradSimdKernels;
+    kernels = exports as unknown as WinogradSimdKernels;
     instances.set(memory, kernels);
   }
   return kernels;
