@@ -132,6 +132,35 @@ function convCases(
   ];
 }
 
+/**
+ * G's input layer as synthesis runs it: one-hot labels plus a sparse 0/1
+ * boundary channel, which p2phd's wasm Conv2D sums as filter rows (the flop
+ * count is the dense conv's, so GFLOP/s is an effective figure). PyTorch
+ * times the same geometry on random values: its dense conv does not look at them.
+ */
+function oneHotConvCase(label: string, xShape: Shape4, kernel: number, outChannels: number): OpCase {
+  const [n, h, w, channels] = xShape;
+  const ho = h - kernel + 1;
+  const wo = w - kernel + 1;
+  return {
+    name: `${label} conv2d`,
+    torch: { kind: 'conv', xShape, kernel, outChannels, stride: 1, pad: 0 },
+    shape: `${xShape.join('x')} k${kernel} s1 p0 ->${outChannels}`,
+    flops: convFlops(n, ho, wo, kernel, channels, outChannels),
+    elements: n * ho * wo * outChannels,
+    setUp: () => {
+      const values = new Float32Array(n * h * w * channels);
+      for (let p = 0; p < n * h * w; p++) {
+        values[p * channels + ((p * 7919) % (channels - 1))] = 1; // a label
+        if (p % 5 === 0) values[p * channels + channels - 1] = 1; // a boundary
+      }
+      const x = tf.tensor4d(values, xShape);
+      const f = tf.randomNormal([kernel, kernel, channels, outChannels]) as tf.Tensor4D;
+      return { inputs: [x, f], call: () => tf.tidy(() => conv2d(x, f, 1, 0)) };
+    },
+  };
+}
+
 /** Forward, and forward plus backward (vector-Jacobian product with a fixed dy), of a unary op. */
 function unaryCases(name: string, xShape: Shape4, op: (x: tf.Tensor4D) => tf.Tensor4D, outElements: number): OpCase[] {
   const shape = xShape.join('x');
@@ -171,6 +200,7 @@ function allCases(): OpCase[] {
     ...convCases('3x3', base, 3, 64, 1, 1),
     ...convCases('3x3/2', base, 3, 128, 2, 1),
     ...convCases('7x7', [1, 134, 134, 36], 7, 64, 1, 0),
+    oneHotConvCase('G input 7x7 one-hot', [1, 134, 134, 36], 7, 64),
     ...convCases('1x1', base, 1, 64, 1, 0),
     ...convCases('D 4x4/2', base, 4, 128, 2, 2),
     ...convCases('D 4x4', [1, 17, 17, 256], 4, 512, 1, 2),
