@@ -17,7 +17,7 @@
  * (real values from the first pixels on) is a handful of pixels.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { asWasmBackend, wasmMemoryOf } from './heap-views';
+import { asWasmBackend, emptyHeapTensor, heapAddress, wasmMemoryOf } from './heap-views';
 import { FunctionBuilder, instantiateOnMemory, type Local } from './wasm-assembler';
 
 /** 0/1 channels from which the sparse form is used. */
@@ -211,14 +211,14 @@ export function conv2dBinaryInput(
   const imageSize = pixels * inChannels;
   const outImageBytes = outHeight * outWidth * outChannels * 4;
 
-  const y = tf.engine().makeTensorFromTensorInfo(wasm.makeOutput([batch, outHeight, outWidth, outChannels], 'float32'), backend);
-  const startsTensor = tf.engine().makeTensorFromTensorInfo(wasm.makeOutput([pixels + 1], 'int32'), backend);
+  const y = emptyHeapTensor(backend, [batch, outHeight, outWidth, outChannels]);
+  const startsTensor = emptyHeapTensor(backend, [pixels + 1], 'int32');
   for (let n = 0; n < batch; n++) {
     const values = (wasm.typedArrayFromHeap(x) as Float32Array).subarray(n * imageSize, (n + 1) * imageSize);
     const ones = onesPerPixel(values, pixels, inChannels, binary, outChannels * 4, wasm.typedArrayFromHeap(startsTensor) as Int32Array);
-    const entriesTensor = tf.engine().makeTensorFromTensorInfo(wasm.makeOutput([Math.max(1, ones.length)], 'int32'), backend);
+    const entriesTensor = emptyHeapTensor(backend, [Math.max(1, ones.length)], 'int32');
     (wasm.typedArrayFromHeap(entriesTensor) as Int32Array).set(ones);
-    const address = (t: tf.Tensor): number => wasm.typedArrayFromHeap(t).byteOffset;
+    const address = (t: tf.Tensor): number => heapAddress(backend, t);
     for (let coStart = 0; coStart < outChannels; coStart += CHANNELS_PER_PASS) {
       const vectors = Math.min(CHANNELS_PER_PASS, outChannels - coStart) / 4;
       kernelFor(memory, vectors)(

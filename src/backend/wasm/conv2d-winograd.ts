@@ -27,7 +27,7 @@
  * against float64), far below what reaches an 8-bit image.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { asWasmBackend, wasmMemoryOf } from './heap-views';
+import { asWasmBackend, emptyHeapTensor, heapAddress, wasmMemoryOf } from './heap-views';
 import { batchTranspose } from './js-kernels';
 import { winogradSimdKernels, type RowKernel } from './winograd-simd';
 
@@ -267,12 +267,6 @@ function transformOutput(
   }
 }
 
-/** A fresh heap tensor of `shape` (contents undefined until written). */
-function emptyTensor(backend: tf.KernelBackend, shape: number[]): tf.Tensor {
-  const info = asWasmBackend(backend).makeOutput(shape, 'float32');
-  return tf.engine().makeTensorFromTensorInfo(info, backend);
-}
-
 function heapView(backend: tf.KernelBackend, t: tf.Tensor): Float32Array {
   return asWasmBackend(backend).typedArrayFromHeap(t) as Float32Array;
 }
@@ -323,8 +317,8 @@ export function conv2dWinograd(
   const u: tf.Tensor[] = [];
   const v: tf.Tensor[] = [];
   for (let t = 0; t < POSITIONS; t++) {
-    u.push(emptyTensor(backend, tileMajor ? [inChannels, outChannels] : [outChannels, inChannels]));
-    v.push(emptyTensor(backend, tileMajor ? [tiles, inChannels] : [inChannels, tiles]));
+    u.push(emptyHeapTensor(backend, tileMajor ? [inChannels, outChannels] : [outChannels, inChannels]));
+    v.push(emptyHeapTensor(backend, tileMajor ? [tiles, inChannels] : [inChannels, tiles]));
   }
   if (simd !== null) {
     simd.transformFilter(filter, u, tileMajor);
@@ -357,7 +351,7 @@ export function conv2dWinograd(
   if (simd !== null) {
     y = simd.transformOutput(m, batch, outHeight, outWidth, outChannels, tileRows, tileCols, tileMajor);
   } else {
-    y = emptyTensor(backend, [batch, outHeight, outWidth, outChannels]) as tf.Tensor4D;
+    y = emptyHeapTensor(backend, [batch, outHeight, outWidth, outChannels]) as tf.Tensor4D;
     transformOutput(
       m.map((t) => heapView(backend, t)),
       heapView(backend, y),
@@ -423,10 +417,10 @@ function simdKernels(backend: tf.KernelBackend): SimdTransforms | null {
   const memory = wasmMemoryOf(backend);
   if (memory === null) return null;
   const kernels = winogradSimdKernels(memory);
-  const address = (t: tf.Tensor): number => asWasmBackend(backend).typedArrayFromHeap(t).byteOffset;
+  const address = (t: tf.Tensor): number => heapAddress(backend, t);
   /** Writes the 36 matrices' addresses to a fresh int32 table tensor; returns it and its address. */
   const table = (matrices: tf.Tensor[]): { tensor: tf.Tensor; at: number } => {
-    const tensor = tf.engine().makeTensorFromTensorInfo(asWasmBackend(backend).makeOutput([POSITIONS], 'int32'), backend);
+    const tensor = emptyHeapTensor(backend, [POSITIONS], 'int32');
     const view = asWasmBackend(backend).typedArrayFromHeap(tensor) as Int32Array;
     matrices.forEach((matrix, t) => (view[t] = address(matrix)));
     return { tensor, at: view.byteOffset };
@@ -455,7 +449,7 @@ function simdKernels(backend: tf.KernelBackend): SimdTransforms | null {
       // Whole tiles are written; an output that is not a multiple of 4 is cut after.
       const fullHeight = TILE * tileRows;
       const fullWidth = TILE * tileCols;
-      const full = emptyTensor(backend, [batch, fullHeight, fullWidth, outChannels]) as tf.Tensor4D;
+      const full = emptyHeapTensor(backend, [batch, fullHeight, fullWidth, outChannels]) as tf.Tensor4D;
       const { tensor, at } = table(m);
       const kernel = tileMajor ? kernels.outputTileMajor : kernels.output;
       runPerTileRow(kernel, address(full), fullHeight, fullWidth, outChannels, batch, tileRows, tileCols, at);

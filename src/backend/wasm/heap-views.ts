@@ -15,6 +15,16 @@ export function asWasmBackend(backend: unknown): WasmBackendLike {
   return backend as WasmBackendLike;
 }
 
+/** A fresh tensor on the wasm heap, its contents undefined until written (for kernels that fill it in place). */
+export function emptyHeapTensor(backend: tf.KernelBackend, shape: number[], dtype: 'float32' | 'int32' = 'float32'): tf.Tensor {
+  return tf.engine().makeTensorFromTensorInfo(asWasmBackend(backend).makeOutput(shape, dtype), backend);
+}
+
+/** A tensor's byte address on the wasm heap (stable while it lives, unlike views, which heap growth detaches). */
+export function heapAddress(backend: tf.KernelBackend, tensor: tf.TensorInfo): number {
+  return asWasmBackend(backend).typedArrayFromHeap(tensor).byteOffset;
+}
+
 /**
  * The WebAssembly.Memory behind tfjs's heap, for p2phd's own wasm kernels to
  * import: exported as `memory` by the single-threaded build; the threaded

@@ -129,7 +129,8 @@ export class FunctionBuilder {
   min(local: Local, a: Local | number, b: Local | number): this {
     return this.pickSigned(local, a, b, 0x48); // a < b ? a : b
   }
-  private operand(value: Local | number): this {
+  /** Pushes an i32 local, or a constant. */
+  operand(value: Local | number): this {
     return typeof value === 'number' ? this.i32(value) : this.get(value);
   }
   private pickSigned(local: Local, a: Local | number, b: Local | number, comparison: number): this {
@@ -144,18 +145,11 @@ export class FunctionBuilder {
   }
   /** `local += step` (i32). */
   increment(local: Local, step: Local | number): this {
-    this.get(local);
-    if (typeof step === 'number') this.i32(step);
-    else this.get(step);
-    return this.add().set(local);
+    return this.get(local).operand(step).add().set(local);
   }
   /** `local = a * b` (i32 locals or constants). */
   product(local: Local, a: Local | number, b: Local | number): this {
-    for (const operand of [a, b]) {
-      if (typeof operand === 'number') this.i32(operand);
-      else this.get(operand);
-    }
-    return this.mul().set(local);
+    return this.operand(a).operand(b).mul().set(local);
   }
 
   i32Load(offset = 0): this {
@@ -209,9 +203,7 @@ export class FunctionBuilder {
    * (callers guarantee start < end).
    */
   loop(counter: Local, start: Local | number, end: Local, step: Local | number, body: () => void): this {
-    if (typeof start === 'number') this.i32(start);
-    else this.get(start);
-    this.set(counter);
+    this.operand(start).set(counter);
     this.code.push(0x03, 0x40); // loop (no result)
     body();
     this.increment(counter, step);
