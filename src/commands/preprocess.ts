@@ -9,9 +9,12 @@ import { Option, type Command } from 'commander';
 import { UsageError, InputError } from '../errors.js';
 import { createProgress } from '../log.js';
 import { action, addCommonOptions, integerFlag, parseShard, takeShard, type Shard } from './common.js';
-import { findMisnamedPair, folderExists, listFiles, outputNames, pairInputs, type InputLists } from '../data/inputs.js';
 import { RESIZE_MODES, type ResizeMode } from '../data/resize.js';
-import { preprocess, type PreprocessConfig, type PreprocessedSample } from '../data/preprocess.js';
+import type { InputLists } from '../data/inputs.js';
+import type { PreprocessConfig, PreprocessedSample } from '../data/preprocess.js';
+
+/** data/inputs.ts (fast-glob), loaded only when the command runs. */
+type Inputs = typeof import('../data/inputs.js');
 
 /** The reference's defaults (options/base_options.py). */
 export const PREPROCESS_DEFAULTS = Object.freeze({
@@ -43,7 +46,8 @@ interface PreprocessFlags {
 }
 
 /** Which file lists the flags name: the --dataroot layout or explicit globs. */
-function inputLists(flags: PreprocessFlags): InputLists {
+function inputLists(flags: PreprocessFlags, inputs: Inputs): InputLists {
+  const { folderExists, listFiles } = inputs;
   if (flags.dataroot !== undefined && (flags.labels !== undefined || flags.instances !== undefined || flags.images !== undefined)) {
     throw new UsageError('--dataroot conflicts with --labels/--instances/--images: give one or the other');
   }
@@ -71,15 +75,15 @@ function inputLists(flags: PreprocessFlags): InputLists {
   return lists;
 }
 
-function buildConfig(flags: PreprocessFlags, warn: (line: string) => void): PreprocessConfig {
+function buildConfig(flags: PreprocessFlags, inputs: Inputs, warn: (line: string) => void): PreprocessConfig {
   if (flags.out === undefined) throw new UsageError('--out DIR is required (the folder the sample files go to)');
   if (flags.out === '-') throw new UsageError('--out must be a folder: preprocess writes one sample file per pair, not a stream');
   if (flags.onehot && flags.labelNc === 0) throw new UsageError('--onehot needs class ids: it cannot be used with --label-nc 0');
-  const allPairs = pairInputs(inputLists(flags));
-  const misnamed = findMisnamedPair(allPairs);
+  const allPairs = inputs.pairInputs(inputLists(flags, inputs));
+  const misnamed = inputs.findMisnamedPair(allPairs);
   if (misnamed) warn(`files are paired in sorted order, and ${misnamed.label} is paired with ${misnamed.other}, whose name differs: check that no file is missing`);
   // Names come from the whole set, so every shard of a job array sees the same clashes.
-  const names = outputNames(allPairs, '.safetensors');
+  const names = inputs.outputNames(allPairs, '.safetensors');
   const indices = takeShard(allPairs.map((_, i) => i), flags.shard);
   return {
     pairs: indices.map((i) => allPairs[i]!),
@@ -112,7 +116,9 @@ export function registerPreprocess(program: Command): void {
     .option('--out <dir>', 'output folder (created if missing; files of the same name are replaced)')
     .option('--jobs <n>', 'pairs processed at once', integerFlag('--jobs', 1, 64), defaultJobs);
   addCommonOptions(command).action(action<PreprocessFlags>(async (flags, context) => {
-    const config = buildConfig(flags, (line) => context.log.warn(line));
+    // Loaded here, not at the top: sharp and fast-glob would slow every other command and --help.
+    const [inputs, { preprocess }] = await Promise.all([import('../data/inputs.js'), import('../data/preprocess.js')]);
+    const config = buildConfig(flags, inputs, (line) => context.log.warn(line));
     const { log } = context;
     const started = Date.now();
     log.info(`preprocess: ${config.pairs.length} pair(s) -> ${config.outDir} (label_nc ${config.labelNc}, ${config.resize.mode}, load ${config.resize.loadSize}, fine ${config.resize.fineSize})`);
