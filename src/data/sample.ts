@@ -13,7 +13,8 @@
  * names), resize (mode, load_size, fine_size, size_base, source_size, filters).
  */
 import { InputError } from '../errors.js';
-import { makeTensor, type Tensor } from './safetensors.js';
+import { makeTensor, type DType, type DTypeArrays, type Tensor } from './safetensors.js';
+import { findLabelOutOfRange } from './labels.js';
 import { readTensorFile, requireTensor, writeTensorFile, type TensorFile } from './tensorFile.js';
 import type { ResizeMode } from './resize.js';
 
@@ -104,6 +105,13 @@ function checkShape(file: TensorFile, name: string, tensor: Tensor, expected: re
   }
 }
 
+/** The data of a schema tensor, after checking it is there, its dtype is one of `dtypes`, and its shape. */
+function schemaTensor<D extends DType>(file: TensorFile, name: string, dtypes: readonly D[], shape: readonly number[]): DTypeArrays[D] {
+  const tensor = requireTensor(file, name, dtypes);
+  checkShape(file, name, tensor, shape);
+  return tensor.data as DTypeArrays[D];
+}
+
 function readMetadata(file: TensorFile): SampleMetadata {
   const labelNc = file.p2phd['label_nc'];
   const size = file.p2phd['size'];
@@ -126,41 +134,19 @@ export function validateSample(file: TensorFile): LoadedSample {
   const [height, width] = metadata.size;
   const sample: LoadedSample = { source: file.source, metadata, height, width, labelNc };
   if (labelNc > 0) {
-    const label = requireTensor(file, SampleTensorNames.label, ['U8', 'U16']);
-    checkShape(file, SampleTensorNames.label, label, [height, width]);
-    const ids = label.data as Uint8Array | Uint16Array;
-    for (let i = 0; i < ids.length; i++) {
-      if (ids[i]! >= labelNc) {
-        throw new InputError(`${file.source}: label id ${ids[i]} at pixel (${i % width}, ${Math.floor(i / width)}) is out of range (label_nc ${labelNc})`);
-      }
-    }
+    const ids = schemaTensor(file, SampleTensorNames.label, ['U8', 'U16'], [height, width]);
+    const bad = findLabelOutOfRange(ids, width, labelNc);
+    if (bad) throw new InputError(`${file.source}: label id ${bad.id} at pixel (${bad.x}, ${bad.y}) is out of range (label_nc ${labelNc})`);
     sample.label = ids;
   } else {
-    const labelRgb = requireTensor(file, SampleTensorNames.labelRgb, ['U8']);
-    checkShape(file, SampleTensorNames.labelRgb, labelRgb, [height, width, 3]);
-    sample.labelRgb = labelRgb.data as Uint8Array;
+    sample.labelRgb = schemaTensor(file, SampleTensorNames.labelRgb, ['U8'], [height, width, 3]);
   }
-  const inst = file.tensors.get(SampleTensorNames.inst);
-  if (inst) {
-    requireTensor(file, SampleTensorNames.inst, ['I32']);
-    checkShape(file, SampleTensorNames.inst, inst, [height, width]);
-    sample.inst = inst.data as Int32Array;
-    const edges = requireTensor(file, SampleTensorNames.edges, ['U8']);
-    checkShape(file, SampleTensorNames.edges, edges, [height, width]);
-    sample.edges = edges.data as Uint8Array;
+  if (file.tensors.has(SampleTensorNames.inst)) {
+    sample.inst = schemaTensor(file, SampleTensorNames.inst, ['I32'], [height, width]);
+    sample.edges = schemaTensor(file, SampleTensorNames.edges, ['U8'], [height, width]);
   }
-  const image = file.tensors.get(SampleTensorNames.image);
-  if (image) {
-    requireTensor(file, SampleTensorNames.image, ['U8']);
-    checkShape(file, SampleTensorNames.image, image, [height, width, 3]);
-    sample.image = image.data as Uint8Array;
-  }
-  const onehot = file.tensors.get(SampleTensorNames.onehot);
-  if (onehot) {
-    requireTensor(file, SampleTensorNames.onehot, ['U8']);
-    checkShape(file, SampleTensorNames.onehot, onehot, [labelNc, height, width]);
-    sample.onehot = onehot.data as Uint8Array;
-  }
+  if (file.tensors.has(SampleTensorNames.image)) sample.image = schemaTensor(file, SampleTensorNames.image, ['U8'], [height, width, 3]);
+  if (file.tensors.has(SampleTensorNames.onehot)) sample.onehot = schemaTensor(file, SampleTensorNames.onehot, ['U8'], [labelNc, height, width]);
   return sample;
 }
 
