@@ -5,17 +5,11 @@
  * instance carries that instance's mean feature. State-dict prefix `E.model`.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { globalGeneratorLayers } from './globalGenerator.js';
 import {
-  conv2dLayer,
-  convTranspose2dLayer,
-  normLayer,
-  reflectionPad2d,
-  relu,
   runSequential,
   sequentialSpecs,
-  tanh,
   type ForwardOptions,
-  type Layer,
   type ParamSpec,
   type Params,
   type Sequential,
@@ -32,19 +26,10 @@ export interface EncoderShape {
   readonly norm: NormKind;
 }
 
+/** G1's layers without residual blocks (ngf = nef), ending in feat_num channels and tanh. */
 export function encoder(shape: EncoderShape): Sequential {
   const { inputChannels, outputChannels, nef, nDownsampling, norm } = shape;
-  const layers: Layer[] = [reflectionPad2d(3), conv2dLayer(inputChannels, nef, 7), normLayer(norm, nef), relu];
-  for (let i = 0; i < nDownsampling; i++) {
-    const channels = nef * 2 ** i;
-    layers.push(conv2dLayer(channels, channels * 2, 3, 2, 1), normLayer(norm, channels * 2), relu);
-  }
-  for (let i = 0; i < nDownsampling; i++) {
-    const channels = nef * 2 ** (nDownsampling - i);
-    layers.push(convTranspose2dLayer(channels, channels / 2, 3, 2, 1, 1), normLayer(norm, channels / 2), relu);
-  }
-  layers.push(reflectionPad2d(3), conv2dLayer(nef, outputChannels, 7), tanh);
-  return { name: 'E.model', layers };
+  return { name: 'E.model', layers: globalGeneratorLayers({ inputChannels, outputChannels, ngf: nef, nDownsampling, nBlocks: 0, norm }) };
 }
 
 export function encoderSpecs(shape: EncoderShape): ParamSpec[] {

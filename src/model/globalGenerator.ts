@@ -35,14 +35,27 @@ export interface GlobalGeneratorShape {
 /** The number of trailing layers (reflect pad, 7x7 conv, tanh) a local enhancer drops from its G1. */
 export const GLOBAL_OUTPUT_LAYERS = 3;
 
-/** G1's layers, in the reference's nn.Sequential order. */
-export function globalGeneratorLayers(shape: GlobalGeneratorShape): Layer[] {
-  const { inputChannels, outputChannels, ngf, nDownsampling, nBlocks, norm } = shape;
+/**
+ * G1's front end: the 7x7 conv to ngf channels, then nDownsampling stride-2
+ * convs that double them. A local enhancer's front end is the same with one
+ * downsampling.
+ */
+export function downsamplingLayers(inputChannels: number, ngf: number, nDownsampling: number, norm: NormKind): Layer[] {
   const layers: Layer[] = [reflectionPad2d(3), conv2dLayer(inputChannels, ngf, 7), normLayer(norm, ngf), relu];
   for (let i = 0; i < nDownsampling; i++) {
     const channels = ngf * 2 ** i;
     layers.push(conv2dLayer(channels, channels * 2, 3, 2, 1), normLayer(norm, channels * 2), relu);
   }
+  return layers;
+}
+
+/**
+ * G1's layers, in the reference's nn.Sequential order. With nBlocks 0 this
+ * is also the encoder E's (ngf = nef).
+ */
+export function globalGeneratorLayers(shape: GlobalGeneratorShape): Layer[] {
+  const { inputChannels, outputChannels, ngf, nDownsampling, nBlocks, norm } = shape;
+  const layers = downsamplingLayers(inputChannels, ngf, nDownsampling, norm);
   const bottleneck = ngf * 2 ** nDownsampling;
   for (let i = 0; i < nBlocks; i++) layers.push(resnetBlock(bottleneck, norm));
   for (let i = 0; i < nDownsampling; i++) {

@@ -12,7 +12,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { avgPoolDownsample } from '../backend/ops.js';
-import { GLOBAL_OUTPUT_LAYERS, globalGeneratorLayers } from './globalGenerator.js';
+import { GLOBAL_OUTPUT_LAYERS, downsamplingLayers, globalGeneratorLayers } from './globalGenerator.js';
 import {
   conv2dLayer,
   convTranspose2dLayer,
@@ -64,15 +64,7 @@ export function localEnhancer(shape: LocalEnhancerShape): LocalEnhancerStructure
   const enhancers: Array<{ frontEnd: Sequential; backEnd: Sequential }> = [];
   for (let n = 1; n <= nLocalEnhancers; n++) {
     const channels = ngf * 2 ** (nLocalEnhancers - n);
-    const frontEnd: Layer[] = [
-      reflectionPad2d(3),
-      conv2dLayer(inputChannels, channels, 7),
-      normLayer(norm, channels),
-      relu,
-      conv2dLayer(channels, channels * 2, 3, 2, 1),
-      normLayer(norm, channels * 2),
-      relu,
-    ];
+    const frontEnd = downsamplingLayers(inputChannels, channels, 1, norm);
     const backEnd: Layer[] = [];
     for (let i = 0; i < nBlocksLocal; i++) backEnd.push(resnetBlock(channels * 2, norm));
     backEnd.push(convTranspose2dLayer(channels * 2, channels, 3, 2, 1, 1), normLayer(norm, channels), relu);
