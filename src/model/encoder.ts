@@ -99,8 +99,13 @@ export function instanceSegments(ids: ArrayLike<number>, batch: number, height: 
   };
 }
 
-/** The pooling on raw NHWC data: per segment and channel, the mean, written back to every pixel. */
-function poolValues(values: Float32Array, segments: InstanceSegments, channels: number): Float32Array {
+/**
+ * Instance-wise average pooling on raw NHWC data (host memory): per segment
+ * and channel, the mean, written back to every pixel. What
+ * instanceAveragePool computes, for callers whose features are already on
+ * the host.
+ */
+export function poolValues(values: Float32Array, segments: InstanceSegments, channels: number): Float32Array {
   const { segmentOfPixel, pixelCounts } = segments;
   const sums = new Float64Array(pixelCounts.length * channels);
   const pixelTotal = segmentOfPixel.length;

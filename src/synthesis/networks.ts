@@ -8,7 +8,7 @@ import { setConv2dOperatorCaching } from '../backend/index.js';
 import { generatorSizeMultiple, type ArchConfig } from '../model/config.js';
 import { REFERENCE_INFERENCE, type Params } from '../model/layers.js';
 import { encodeFeaturesRaw, generate } from '../model/networks.js';
-import { instanceAveragePool, instanceSegments } from '../model/encoder.js';
+import { instanceSegments, poolValues } from '../model/encoder.js';
 import { cropPadding, padReflect, paddingFor } from './padding.js';
 import { photoToUnitRange } from './generatorInput.js';
 
@@ -98,13 +98,5 @@ export function encodeInstanceFeatures(
   } finally {
     raw.dispose();
   }
-  const pooled = tf.tidy(() => instanceAveragePool(
-    tf.tensor4d(rawValues, [1, height, width, config.feat_num]),
-    instanceSegments(instanceMap, 1, height, width),
-  ));
-  try {
-    return pooled.dataSync() as Float32Array;
-  } finally {
-    pooled.dispose();
-  }
+  return poolValues(rawValues, instanceSegments(instanceMap, 1, height, width), config.feat_num);
 }
