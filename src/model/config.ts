@@ -165,6 +165,11 @@ export function generatorSizeMultiple(config: ArchConfig): number {
   return 2 ** (config.n_downsample_global + enhancers);
 }
 
+/** E's stride-2 steps: H and W of its input must be multiples of this for its output to have the input's size. */
+export function encoderSizeMultiple(config: ArchConfig): number {
+  return 2 ** config.n_downsample_E;
+}
+
 /**
  * What H and W of a network input must be multiples of: G's requirement,
  * and E's (its output is concatenated to G's input) with instance features.

@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { setConv2dOperatorCaching } from '../backend/index.js';
-import { generatorSizeMultiple, type ArchConfig } from '../model/config.js';
+import { encoderSizeMultiple, generatorSizeMultiple, type ArchConfig } from '../model/config.js';
 import { REFERENCE_INFERENCE, type Params } from '../model/layers.js';
 import { encodeFeaturesRaw, generate } from '../model/networks.js';
 import { instanceSegments, poolValues } from '../model/encoder.js';
@@ -30,9 +30,11 @@ const FIRST_LAYER_PAD = 3;
  * bottleneck: twice the size multiple). Tiny inputs are padded up to it.
  */
 export function generatorMinimumSide(config: ArchConfig): number {
-  const enhancers = config.netG === 'local' ? config.n_local_enhancers : 0;
-  const bottleneck = config.n_blocks_global > 0 || config.n_blocks_local > 0 ? 2 * generatorSizeMultiple(config) : 1;
-  return Math.max(bottleneck, (FIRST_LAYER_PAD + 1) * 2 ** enhancers);
+  const multiple = generatorSizeMultiple(config);
+  // 2^(local enhancers): the size multiple without the global part's own downsamplings.
+  const globalPartScale = multiple / 2 ** config.n_downsample_global;
+  const bottleneck = config.n_blocks_global > 0 || config.n_blocks_local > 0 ? 2 * multiple : 1;
+  return Math.max(bottleneck, (FIRST_LAYER_PAD + 1) * globalPartScale);
 }
 
 /** Largest input (pixels) for which XNNPACK's conv operators stay cached between calls. */
@@ -87,7 +89,7 @@ export function encodeInstanceFeatures(
   width: number,
 ): Float32Array {
   // E's first and last layers reflect 3 pixels; it has no residual blocks.
-  const padding = paddingFor(height, width, 2 ** config.n_downsample_E, FIRST_LAYER_PAD + 1);
+  const padding = paddingFor(height, width, encoderSizeMultiple(config), FIRST_LAYER_PAD + 1);
   const paddedHeight = height + padding.top + padding.bottom;
   const paddedWidth = width + padding.left + padding.right;
   const padded = padReflect(photoToUnitRange(photo), height, width, 3, padding);
