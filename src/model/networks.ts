@@ -13,7 +13,7 @@ import {
 import { discriminatorForward, discriminatorSpecs, type DiscriminatorOptions, type DiscriminatorShape } from './discriminator.js';
 import { encoderForward, encoderRawForward, encoderSpecs, type EncoderShape, type InstanceSegments } from './encoder.js';
 import { globalGeneratorForward, globalGeneratorSpecs, type GlobalGeneratorShape } from './globalGenerator.js';
-import { isTrainable, type ForwardOptions, type ParamSpec, type Params } from './layers.js';
+import type { ForwardOptions, ParamSpec, Params } from './layers.js';
 import { localEnhancerForward, localEnhancerSpecs, type LocalEnhancerShape } from './localEnhancer.js';
 
 /** The three networks, by their checkpoint prefix letter. */
@@ -88,21 +88,6 @@ export function modelSpecs(config: ArchConfig, networks: readonly NetworkName[])
 /** The networks a training run of this config has: G and D, and E with instance features. */
 export function trainingNetworks(config: ArchConfig): NetworkName[] {
   return config.instance_feat ? ['G', 'D', 'E'] : ['G', 'D'];
-}
-
-/**
- * The generator parameters `train local` updates, as the reference's
- * niter_fix_global: those whose state_dict key starts with
- * `model{n_local_enhancers}`, i.e. the finest enhancer's front and back end
- * (every other generator parameter stays frozen).
- */
-export function finestEnhancerKeys(config: ArchConfig): string[] {
-  if (config.netG !== 'local') throw new Error('finestEnhancerKeys: the config has no local enhancer');
-  const prefix = `G.model${config.n_local_enhancers}_`;
-  // Parameters only, as named_parameters(): batch-norm buffers are never optimised.
-  return networkSpecs(config, 'G')
-    .filter((spec) => isTrainable(spec) && spec.key.startsWith(prefix))
-    .map((spec) => spec.key);
 }
 
 /** Input layout errors are caller bugs; name them instead of letting a conv fail obscurely. */
