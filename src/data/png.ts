@@ -17,6 +17,7 @@ import { promises as fsp } from 'node:fs';
 import { crc32, inflate } from 'node:zlib';
 import { promisify } from 'node:util';
 import { InputError } from '../errors.js';
+import { gatherNearest } from './resize.js';
 
 const inflateAsync = promisify(inflate);
 
@@ -263,10 +264,7 @@ export function decodeImageData(header: PngHeader, raw: Uint8Array, source: stri
   const bpp = Math.max(1, (channels * bitDepth) >> 3);
   const samples = new Uint16Array(width * height * channels);
   const passes = header.interlaced ? ADAM7 : [[0, 0, 1, 1] as const];
-  const expected = filteredDataSize(header);
-  if (raw.length < expected) {
-    throw new InputError(`${source}: PNG image data is truncated (${raw.length} of ${expected} bytes after inflating)`);
-  }
+  checkInflatedLength(header, raw, source);
   let at = 0;
   for (const [x0, y0, dx, dy] of passes) {
     const passWidth = Math.ceil((width - x0) / dx);
@@ -282,6 +280,14 @@ export function decodeImageData(header: PngHeader, raw: Uint8Array, source: stri
     }
   }
   return samples;
+}
+
+/** InputError when the inflated stream is shorter than the header's image needs. */
+function checkInflatedLength(header: PngHeader, raw: Uint8Array, source: string): void {
+  const expected = filteredDataSize(header);
+  if (raw.length < expected) {
+    throw new InputError(`${source}: PNG image data is truncated (${raw.length} of ${expected} bytes after inflating)`);
+  }
 }
 
 /** Bytes of the filtered image data (all passes, filter bytes included). */
@@ -326,7 +332,10 @@ async function inflateImageData(header: PngHeader, compressed: Buffer, source: s
 export async function decodePng(bytes: Uint8Array, source: string): Promise<DecodedPng> {
   const { header, palette, compressed } = readPngChunks(bytes, source);
   const raw = await inflateImageData(header, compressed, source);
-  const samples = decodeImageData(header, raw, source);
+  return toDecoded(header, palette, decodeImageData(header, raw, source));
+}
+
+function toDecoded(header: PngHeader, palette: Uint8Array | undefined, samples: Uint16Array): DecodedPng {
   const decoded: DecodedPng = { ...header, channels: CHANNELS[header.colorType]!, samples };
   if (palette) decoded.palette = palette;
   return decoded;
@@ -429,9 +438,7 @@ export async function readIdMapResized(
   if (singleChannel && header.bitDepth >= 8 && !header.interlaced) {
     const sampleBytes = header.bitDepth >> 3;
     const stride = header.width * sampleBytes;
-    if (raw.length < filteredDataSize(header)) {
-      throw new InputError(`${path}: PNG image data is truncated (${raw.length} of ${filteredDataSize(header)} bytes after inflating)`);
-    }
+    checkInflatedLength(header, raw, path);
     unfilterRows(raw, 0, header.height, stride, sampleBytes, path);
     let maxId = scanMaxId ? 0 : -1;
     for (let y = 0; scanMaxId && y < header.height; y++) {
@@ -445,12 +452,13 @@ export async function readIdMapResized(
         }
       }
     }
-    for (let y = 0; y < size.height; y++) {
-      const row = rows[y]! * (stride + 1) + 1;
-      const out = y * size.width;
-      if (sampleBytes === 1) {
-        for (let x = 0; x < size.width; x++) ids[out + x] = raw[row + columns[x]!]!;
-      } else {
+    if (sampleBytes === 1) {
+      // Each scanline is behind its filter byte.
+      gatherNearest(raw, stride + 1, 1, rows, columns, ids);
+    } else {
+      for (let y = 0; y < size.height; y++) {
+        const row = rows[y]! * (stride + 1) + 1;
+        const out = y * size.width;
         for (let x = 0; x < size.width; x++) {
           const at = row + 2 * columns[x]!;
           ids[out + x] = (raw[at]! << 8) | raw[at + 1]!;
@@ -459,12 +467,7 @@ export async function readIdMapResized(
     }
     return { width: size.width, height: size.height, ids, sourceSize, maxId };
   }
-  const decoded: DecodedPng = { ...header, channels: CHANNELS[header.colorType]!, samples: decodeImageData(header, raw, path) };
-  if (palette) decoded.palette = palette;
-  const full = idsFromPng(decoded, path);
-  for (let y = 0; y < size.height; y++) {
-    const row = rows[y]! * header.width;
-    for (let x = 0; x < size.width; x++) ids[y * size.width + x] = full.ids[row + columns[x]!]!;
-  }
+  const full = idsFromPng(toDecoded(header, palette, decodeImageData(header, raw, path)), path);
+  gatherNearest(full.ids, header.width, 0, rows, columns, ids);
   return { width: size.width, height: size.height, ids, sourceSize, maxId: scanMaxId ? maxOf(full.ids) : -1 };
 }

@@ -103,16 +103,27 @@ export function exactNearestIndex(dst: number, srcSize: number, dstSize: number)
 
 type IntArray = Uint8Array | Uint16Array | Int32Array;
 
+/**
+ * Nearest sampling by precomputed source indices (nearestIndices):
+ * out[y * columns.length + x] = source[rowStart + rows[y] * rowStride + columns[x]].
+ * `rowStride` and `rowStart` place the source's rows, so rows with a lead
+ * byte (a PNG scanline's filter type) are read in place.
+ */
+export function gatherNearest(
+  source: IntArray, rowStride: number, rowStart: number, rows: Int32Array, columns: Int32Array, out: IntArray,
+): void {
+  const width = columns.length;
+  for (let y = 0; y < rows.length; y++) {
+    const sourceRow = rowStart + rows[y]! * rowStride;
+    const outRow = y * width;
+    for (let x = 0; x < width; x++) out[outRow + x] = source[sourceRow + columns[x]!]!;
+  }
+}
+
 /** Nearest resize of a single-channel map into a new array of the same type. */
 export function resizeNearest<T extends IntArray>(source: T, from: Size, to: Size): T {
   if (from.width === to.width && from.height === to.height) return source.slice() as T;
-  const columns = nearestIndices(from.width, to.width);
-  const rows = nearestIndices(from.height, to.height);
   const out = new (source.constructor as new (length: number) => T)(to.width * to.height);
-  for (let y = 0; y < to.height; y++) {
-    const sourceRow = rows[y]! * from.width;
-    const outRow = y * to.width;
-    for (let x = 0; x < to.width; x++) out[outRow + x] = source[sourceRow + columns[x]!]!;
-  }
+  gatherNearest(source, from.width, 0, nearestIndices(from.height, to.height), nearestIndices(from.width, to.width), out);
   return out;
 }
