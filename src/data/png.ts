@@ -33,7 +33,7 @@ export const PngColorType = Object.freeze({
 export type PngColorTypeValue = (typeof PngColorType)[keyof typeof PngColorType];
 
 /** Samples per pixel of each colour type. */
-const CHANNELS: Record<number, number> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
+export const CHANNELS: Readonly<Record<number, number>> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
 /** Bit depths the spec allows for each colour type. */
 const ALLOWED_DEPTHS: Record<number, readonly number[]> = {
   0: [1, 2, 4, 8, 16],
@@ -152,8 +152,13 @@ function parseIhdr(body: Uint8Array, source: string): PngHeader {
 }
 
 /** Bytes per filtered row of `width` pixels (without the filter-type byte). */
-function rowBytes(width: number, channels: number, bitDepth: number): number {
+export function rowBytes(width: number, channels: number, bitDepth: number): number {
   return Math.ceil((width * channels * bitDepth) / 8);
+}
+
+/** The filters' byte distance: bytes per complete pixel, at least 1 (spec, 9.2). */
+export function bytesPerPixel(channels: number, bitDepth: number): number {
+  return Math.max(1, (channels * bitDepth) >> 3);
 }
 
 /**
@@ -261,7 +266,7 @@ function unpackRow(
 export function decodeImageData(header: PngHeader, raw: Uint8Array, source: string): Uint16Array {
   const { width, height, bitDepth } = header;
   const channels = CHANNELS[header.colorType]!;
-  const bpp = Math.max(1, (channels * bitDepth) >> 3);
+  const bpp = bytesPerPixel(channels, bitDepth);
   const samples = new Uint16Array(width * height * channels);
   const passes = header.interlaced ? ADAM7 : [[0, 0, 1, 1] as const];
   checkInflatedLength(header, raw, source);

@@ -5,7 +5,7 @@
  * round-trip the decoder through every filter type.
  */
 import { crc32, deflateSync } from 'node:zlib';
-import { PNG_SIGNATURE, PngColorType, type PngColorTypeValue } from './png.js';
+import { bytesPerPixel, CHANNELS, PNG_SIGNATURE, PngColorType, rowBytes, type PngColorTypeValue } from './png.js';
 
 export interface PngImage {
   width: number;
@@ -20,8 +20,6 @@ export interface PngImage {
 
 /** 0-4 forces one filter on every row; 'adaptive' picks per row (minimum sum of absolute differences). */
 export type FilterChoice = 0 | 1 | 2 | 3 | 4 | 'adaptive';
-
-const CHANNELS: Record<number, number> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
 
 function chunk(type: string, body: Uint8Array): Buffer {
   const out = Buffer.alloc(12 + body.length);
@@ -90,8 +88,8 @@ function costOf(filtered: Uint8Array): number {
 export function encodePng(image: PngImage, options: { filter?: FilterChoice; level?: number } = {}): Buffer {
   const { width, height, bitDepth, colorType } = image;
   const channels = CHANNELS[colorType]!;
-  const stride = Math.ceil((width * channels * bitDepth) / 8);
-  const bpp = Math.max(1, (channels * bitDepth) >> 3);
+  const stride = rowBytes(width, channels, bitDepth);
+  const bpp = bytesPerPixel(channels, bitDepth);
   const choice = options.filter ?? 'adaptive';
   const raw = new Uint8Array(height * (stride + 1));
   let previous: Uint8Array | undefined;
