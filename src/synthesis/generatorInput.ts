@@ -19,10 +19,20 @@ export interface GeneratorInputParts {
 }
 
 export function buildGeneratorInput(config: ArchConfig, parts: GeneratorInputParts): Float32Array {
+  const out = buildGeneratorInputWithoutFeatures(config, parts);
+  if (config.instance_feat) setFeatureChannels(config, out, parts.features);
+  return out;
+}
+
+/**
+ * G's input with its feature channels (if any) left at zero: the labels and
+ * edges, built once for an input whose features change per output
+ * (setFeatureChannels).
+ */
+export function buildGeneratorInputWithoutFeatures(config: ArchConfig, parts: Omit<GeneratorInputParts, 'features'>): Float32Array {
   const pixels = parts.height * parts.width;
   const channels = generatorInputChannels(config);
   const out = new Float32Array(pixels * channels);
-  const labelCount = labelChannels(config);
   if (config.label_nc > 0) {
     const labels = parts.labels;
     if (!labels || labels.length !== pixels) throw new RangeError(`buildGeneratorInput: expected ${pixels} class ids`);
@@ -35,22 +45,29 @@ export function buildGeneratorInput(config: ArchConfig, parts: GeneratorInputPar
       for (let c = 0; c < 3; c++) out[p * channels + c] = (rgb[p * 3 + c]! / 255) * 2 - 1;
     }
   }
-  let next = labelCount;
   if (config.instance) {
     const edges = parts.edges;
     if (!edges || edges.length !== pixels) throw new RangeError(`buildGeneratorInput: expected ${pixels} edge values`);
-    for (let p = 0; p < pixels; p++) out[p * channels + next] = edges[p]!;
-    next += 1;
-  }
-  if (config.instance_feat) {
-    const features = parts.features;
-    const featNum = config.feat_num;
-    if (!features || features.length !== pixels * featNum) throw new RangeError(`buildGeneratorInput: expected ${pixels}x${featNum} feature values`);
-    for (let p = 0; p < pixels; p++) {
-      for (let c = 0; c < featNum; c++) out[p * channels + next + c] = features[p * featNum + c]!;
-    }
+    const edgeChannel = labelChannels(config);
+    for (let p = 0; p < pixels; p++) out[p * channels + edgeChannel] = edges[p]!;
   }
   return out;
+}
+
+/**
+ * Writes `features` (HWC [pixels * feat_num]) into the feature channels of a
+ * G input (the last feat_num of each pixel), in place, whatever they held.
+ */
+export function setFeatureChannels(config: ArchConfig, input: Float32Array, features: Float32Array | undefined): void {
+  if (!config.instance_feat) throw new Error('setFeatureChannels: the config has no instance features');
+  const channels = generatorInputChannels(config);
+  const pixels = input.length / channels;
+  const featNum = config.feat_num;
+  const first = channels - featNum;
+  if (!features || features.length !== pixels * featNum) throw new RangeError(`buildGeneratorInput: expected ${pixels}x${featNum} feature values`);
+  for (let p = 0; p < pixels; p++) {
+    for (let c = 0; c < featNum; c++) input[p * channels + first + c] = features[p * featNum + c]!;
+  }
 }
 
 /** A result image in 8 bits: round((y + 1) / 2 * 255), clipped to 0..255. */

@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { setConv2dOperatorCaching } from '../backend/index.js';
-import { encoderSizeMultiple, generatorSizeMultiple, type ArchConfig } from '../model/config.js';
+import { encoderSizeMultiple, generatorInputChannels, generatorSizeMultiple, type ArchConfig } from '../model/config.js';
 import { REFERENCE_INFERENCE, type Params } from '../model/layers.js';
 import { encodeFeaturesRaw, generate } from '../model/networks.js';
 import { instanceSegments, poolValues } from '../model/encoder.js';
@@ -43,8 +43,16 @@ const OPERATOR_CACHE_MAX_PIXELS = 1024 * 512;
 /**
  * G on an HWC input of any size: reflect-padded to the next multiple of
  * 2^(downsamplings), run, cropped back. Returns HWC output_nc values in [-1, 1].
+ * `input` has G's input channels (the default for `channels`); it is only read.
  */
-export function runGenerator(config: ArchConfig, params: Params, input: Float32Array, height: number, width: number, channels: number): Float32Array {
+export function runGenerator(
+  config: ArchConfig,
+  params: Params,
+  input: Float32Array,
+  height: number,
+  width: number,
+  channels = generatorInputChannels(config),
+): Float32Array {
   const padding = paddingFor(height, width, generatorSizeMultiple(config), generatorMinimumSide(config));
   const paddedHeight = height + padding.top + padding.bottom;
   const paddedWidth = width + padding.left + padding.right;

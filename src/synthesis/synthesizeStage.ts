@@ -16,12 +16,12 @@ import { maxClusterCount, readClustersFile, type ClusterSet } from '../data/clus
 import { writeFileAtomically } from '../data/atomicWrite.js';
 import { instanceEdges } from '../data/labels.js';
 import { prepareOutputFolder } from '../data/preprocess.js';
-import { generatorInputChannels, type ArchConfig } from '../model/config.js';
+import type { ArchConfig } from '../model/config.js';
 import type { Params } from '../model/layers.js';
 import { disposeParams } from '../model/params.js';
 import { Random } from '../model/random.js';
 import { distinctInstanceIds } from './featureRows.js';
-import { buildGeneratorInput, toImageBytes } from './generatorInput.js';
+import { buildGeneratorInputWithoutFeatures, setFeatureChannels, toImageBytes } from './generatorInput.js';
 import { listInputItems, type InputItem, type InputSource, type LoadedInput } from './inputs.js';
 import { encodeInstanceFeatures, runGenerator } from './networks.js';
 import {
@@ -179,7 +179,7 @@ export async function runSynthesizeStage(config: SynthesizeStageConfig, log: Log
   const outputs: string[] = [];
   const imageSeconds: number[] = [];
   const imageCpuSeconds: number[] = [];
-  const progress = createProgress('synthesize', items.length, { logger: log });
+  const progress = createProgress('synthesize', items.length);
   const synthesisStart = performance.now();
   let warnedStandIn = false;
   try {
@@ -196,17 +196,17 @@ export async function runSynthesizeStage(config: SynthesizeStageConfig, log: Log
       const edges = arch.instance ? (input.instanceMap && input.edges ? input.edges : instanceEdges(instanceMap!, input.width, input.height)) : undefined;
 
       const featureMaps = featureMapsFor(item, input, instanceMap, features, config, arch, params, stylesPerInput);
+      // Labels and edges once per input; each output overwrites only the feature channels.
+      const generatorInput = buildGeneratorInputWithoutFeatures(arch, {
+        height: input.height,
+        width: input.width,
+        ...(input.labels ? { labels: input.labels } : {}),
+        ...(input.labelRgb ? { labelRgb: input.labelRgb } : {}),
+        ...(edges ? { edges } : {}),
+      });
       for (const [name, buildFeatureMap] of featureMaps) {
-        const featureMap = buildFeatureMap();
-        const generatorInput = buildGeneratorInput(arch, {
-          height: input.height,
-          width: input.width,
-          ...(input.labels ? { labels: input.labels } : {}),
-          ...(input.labelRgb ? { labelRgb: input.labelRgb } : {}),
-          ...(edges ? { edges } : {}),
-          ...(featureMap ? { features: featureMap } : {}),
-        });
-        const output = runGenerator(arch, params, generatorInput, input.height, input.width, generatorInputChannels(arch));
+        if (arch.instance_feat) setFeatureChannels(arch, generatorInput, buildFeatureMap());
+        const output = runGenerator(arch, params, generatorInput, input.height, input.width);
         const path = join(config.out, name);
         await writePng(path, toImageBytes(output), input.width, input.height, arch.output_nc);
         outputs.push(path);
