@@ -1,5 +1,18 @@
-/** Padding and cropping helpers shared by the convolution kernels. */
+/** Geometry, padding and cropping helpers shared by the convolution kernels. */
 import * as tf from '@tensorflow/tfjs-core';
+
+/** Strides and leading (top/left) padding of a conv; the trailing padding follows from the output size. */
+export interface ConvGeometry {
+  strideHeight: number;
+  strideWidth: number;
+  padTop: number;
+  padLeft: number;
+}
+
+/** The geometry of a tfjs conv info. */
+export function convGeometry(info: tf.backend_util.Conv2DInfo): ConvGeometry {
+  return { strideHeight: info.strideHeight, strideWidth: info.strideWidth, padTop: info.padInfo.top, padLeft: info.padInfo.left };
+}
 
 /**
  * Returns rows [start, start + length) and columns likewise of x (NHWC), where

@@ -11,15 +11,8 @@
  * window [Ci, N * Ho * Wq] is a plain column slice.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { spatialWindow } from './conv-geometry';
+import { spatialWindow, type ConvGeometry } from './conv-geometry';
 import { batchTranspose } from './js-kernels';
-
-export interface ConvGeometry {
-  strideHeight: number;
-  strideWidth: number;
-  padTop: number;
-  padLeft: number;
-}
 
 export interface TapWindows {
   /** Width of the computed rows: the output width plus the discarded columns. */

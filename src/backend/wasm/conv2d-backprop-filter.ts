@@ -15,7 +15,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { spatialWindow } from './conv-geometry';
-import { tapWindows, type ConvGeometry } from './conv-taps';
+import type { ConvGeometry } from './conv-geometry';
+import { tapWindows } from './conv-taps';
 
 export function conv2dFilterGradient(
   x: tf.Tensor4D,

@@ -20,10 +20,8 @@
  * so neither the JS flip nor XNNPACK's filter packing is needed.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { spatialWindow } from './conv-geometry';
-import { tapWindows, type ConvGeometry } from './conv-taps';
-import { preferTapGemm } from './conv2d-tap-gemm';
-import { batchTranspose } from './js-kernels';
+import { spatialWindow, type ConvGeometry } from './conv-geometry';
+import { preferTapGemm, tapGemm } from './conv2d-tap-gemm';
 import { asWasmBackend } from './heap-views';
 
 /** One output phase along one axis. */
@@ -109,35 +107,13 @@ export function conv2dInputGradient(
       filterValues ??= filter.dataSync() as Float32Array;
       return tf.conv2d(window, phaseFilter(filterValues, filter.shape, rows, cols, sh, sw), 1, 'valid');
     }
-    const windows = tapWindows(window, rows.taps, cols.taps, rows.count, cols.count, {
-      strideHeight: 1,
-      strideWidth: 1,
-      padTop: 0,
-      padLeft: 0,
-    });
-    const products: tf.Tensor2D[] = [];
-    for (let m = 0; m < rows.taps; m++) {
-      for (let n = 0; n < cols.taps; n++) {
-        // Correlation tap (m, n) is filter tap (residue + s * (taps - 1 - m), ...), read as [Ci, Co].
-        const kh = rows.residue + sh * (rows.taps - 1 - m);
-        const kw = cols.residue + sw * (cols.taps - 1 - n);
-        products.push(
-          tf.tidy(() => {
-            const tapFilter = tf.reshape(tf.slice(filter, [kh, kw, 0, 0], [1, 1, -1, -1]), [inChannels, outChannels]);
-            return tf.matMul(tapFilter, windows.window(m, n));
-          }),
-        );
-      }
-    }
-    const summed = products.length === 1 ? products[0]! : tf.addN(products); // [Ci, N*count*wide]
-    const wide = tf.reshape(batchTranspose(tf.reshape(summed, [1, inChannels, windows.columns])), [
-      batch,
-      rows.count,
-      windows.wideWidth,
-      inChannels,
-    ]);
-    if (windows.wideWidth === cols.count || !crop) return wide as tf.Tensor4D;
-    return tf.slice(wide, [0, 0, 0, 0], [-1, -1, cols.count, -1]) as tf.Tensor4D;
+    // Correlation tap (m, n) is filter tap (residue + s * (taps - 1 - m), ...), read as [Ci, Co].
+    const unitStride = { strideHeight: 1, strideWidth: 1, padTop: 0, padLeft: 0 };
+    return tapGemm(window, rows.taps, cols.taps, rows.count, cols.count, unitStride, inChannels, (m, n) => {
+      const kh = rows.residue + sh * (rows.taps - 1 - m);
+      const kw = cols.residue + sw * (cols.taps - 1 - n);
+      return tf.reshape(tf.slice(filter, [kh, kw, 0, 0], [1, 1, -1, -1]), [inChannels, outChannels]);
+    }, crop);
   };
 
   /** The dy rows and columns a phase reads, zero-padded where they run past dy. */
@@ -150,21 +126,8 @@ export function conv2dInputGradient(
       cols.count + cols.taps - 1,
     );
 
-  const phaseOutput = (rows: AxisPhase, cols: AxisPhase, padToRows: number, padToCols: number): tf.Tensor4D => {
-    if (rows.count === 0 || cols.count === 0 || rows.taps === 0 || cols.taps === 0) {
-      return tf.zeros([batch, padToRows, padToCols, inChannels]);
-    }
-    const out = phaseCorrelation(phaseWindow(rows, cols), rows, cols);
-    if (rows.count === padToRows && cols.count === padToCols) return out;
-    return tf.pad(out, [
-      [0, 0],
-      [0, padToRows - rows.count],
-      [0, padToCols - cols.count],
-      [0, 0],
-    ]);
-  };
-
-  if (sh === 1 && sw === 1) return phaseOutput(rowPhases[0]!, colPhases[0]!, height, width);
+  // Stride 1: one phase, which covers dx whole.
+  if (sh === 1 && sw === 1) return phaseCorrelation(phaseWindow(rowPhases[0]!, colPhases[0]!), rowPhases[0]!, colPhases[0]!);
 
   // Strided: each phase is computed, written to its interleaved positions of
   // one preallocated output, and freed before the next phase is computed.

@@ -17,22 +17,16 @@
  * (real values from the first pixels on) is a handful of pixels.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { asWasmBackend, emptyHeapTensor, heapAddress, wasmMemoryOf } from './heap-views';
-import { FunctionBuilder, instantiateOnMemory, type Local } from './wasm-assembler';
+import type { ConvGeometry } from './conv-geometry';
+import { asWasmBackend, emptyHeapTensor, heapAddress } from './heap-views';
+import { FunctionBuilder, instantiateOnMemory, perMemory, type Local } from './wasm-assembler';
 
 /** 0/1 channels from which the sparse form is used. */
-export const BINARY_INPUT_MIN_CHANNELS = 8;
+const BINARY_INPUT_MIN_CHANNELS = 8;
 /** Kernel taps (kh * kw) from which the sparse form is used (the 7x7 input convs, D's 4x4). */
-export const BINARY_INPUT_MIN_TAPS = 9;
+const BINARY_INPUT_MIN_TAPS = 9;
 /** Output channels per kernel pass, held in 16 f32x4 accumulators. */
 const CHANNELS_PER_PASS = 64;
-
-export interface ConvGeometry {
-  strideHeight: number;
-  strideWidth: number;
-  padTop: number;
-  padLeft: number;
-}
 
 /**
  * Whether a conv's shape could profit (the data decides the rest): enough
@@ -120,10 +114,10 @@ function binaryConvKernel(vectors: number): FunctionBuilder {
     inChannels,
     outChannels,
     coStart,
-  ] = Array.from({ length: 17 }, (_, i) => f.param(i)) as Local[];
+  ] = f.params();
   const [oy, ox, i, j, iy0, ix0, iMin, iMax, jMin, jMax, tapBytes, pixelOutBytes, coBytes, p, e, eEnd, row, target, limit] =
-    Array.from({ length: 19 }, () => f.i32Local());
-  const accumulators = Array.from({ length: vectors }, () => f.v128Local());
+    f.i32Locals(19);
+  const accumulators = f.v128Locals(vectors);
   f.get(inChannels!).get(outChannels!).mul().i32(4).mul().set(tapBytes!);
   f.product(pixelOutBytes!, outChannels!, 4);
   f.product(coBytes!, coStart!, 4);
@@ -168,15 +162,12 @@ function binaryConvKernel(vectors: number): FunctionBuilder {
 type BinaryConvKernel = (...args: number[]) => void;
 
 
-const kernelsByMemory = new WeakMap<object, Map<number, BinaryConvKernel>>();
+/** Kernels by accumulator count, compiled when first needed, once per memory. */
+const kernelsOf = perMemory(() => new Map<number, BinaryConvKernel>());
 
-/** The kernel for `vectors` f32x4 accumulators, compiled once per memory. */
+/** The kernel for `vectors` f32x4 accumulators. */
 function kernelFor(memory: { buffer: ArrayBufferLike }, vectors: number): BinaryConvKernel {
-  let kernels = kernelsByMemory.get(memory);
-  if (kernels === undefined) {
-    kernels = new Map();
-    kernelsByMemory.set(memory, kernels);
-  }
+  const kernels = kernelsOf(memory);
   let kernel = kernels.get(vectors);
   if (kernel === undefined) {
     kernel = instantiateOnMemory([{ name: 'conv', builder: binaryConvKernel(vectors) }], memory)['conv'] as BinaryConvKernel;
@@ -189,8 +180,8 @@ function kernelFor(memory: { buffer: ArrayBufferLike }, vectors: number): Binary
  * Conv2D (NHWC, filter [kh, kw, Ci, Co], no dilation) of `x` with the
  * channels flagged in `binary` holding only 0/1 values; zero padding of
  * `padTop`/`padLeft` before the input; `denseConv` convolves the other
- * channels (same stride and padding). Call inside a tidy scope, on wasm,
- * where `wasmMemoryOf` finds the heap.
+ * channels (same stride and padding). `memory` is tfjs's heap
+ * (`wasmMemoryOf`). Call inside a tidy scope, on wasm.
  */
 export function conv2dBinaryInput(
   x: tf.Tensor4D,
@@ -199,12 +190,11 @@ export function conv2dBinaryInput(
   outHeight: number,
   outWidth: number,
   geometry: ConvGeometry,
+  memory: { buffer: ArrayBufferLike },
   denseConv: (x: tf.Tensor4D, filter: tf.Tensor4D) => tf.Tensor4D,
 ): tf.Tensor4D {
   const backend = tf.backend();
   const wasm = asWasmBackend(backend);
-  const memory = wasmMemoryOf(backend);
-  if (memory === null) throw new Error('conv2dBinaryInput: the wasm heap is not reachable');
   const [batch, height, width, inChannels] = x.shape;
   const [kernelHeight, kernelWidth, , outChannels] = filter.shape;
   const pixels = height * width;
@@ -213,19 +203,23 @@ export function conv2dBinaryInput(
 
   const y = emptyHeapTensor(backend, [batch, outHeight, outWidth, outChannels]);
   const startsTensor = emptyHeapTensor(backend, [pixels + 1], 'int32');
+  // Addresses stay put while the tensors live; only views must be re-taken after an allocation.
+  const outAddress = heapAddress(backend, y);
+  const filterAddress = heapAddress(backend, filter);
+  const startsAddress = heapAddress(backend, startsTensor);
   for (let n = 0; n < batch; n++) {
     const values = (wasm.typedArrayFromHeap(x) as Float32Array).subarray(n * imageSize, (n + 1) * imageSize);
     const ones = onesPerPixel(values, pixels, inChannels, binary, outChannels * 4, wasm.typedArrayFromHeap(startsTensor) as Int32Array);
     const entriesTensor = emptyHeapTensor(backend, [Math.max(1, ones.length)], 'int32');
     (wasm.typedArrayFromHeap(entriesTensor) as Int32Array).set(ones);
-    const address = (t: tf.Tensor): number => heapAddress(backend, t);
+    const entriesAddress = heapAddress(backend, entriesTensor);
     for (let coStart = 0; coStart < outChannels; coStart += CHANNELS_PER_PASS) {
       const vectors = Math.min(CHANNELS_PER_PASS, outChannels - coStart) / 4;
       kernelFor(memory, vectors)(
-        address(y) + n * outImageBytes,
-        address(filter),
-        address(startsTensor),
-        address(entriesTensor),
+        outAddress + n * outImageBytes,
+        filterAddress,
+        startsAddress,
+        entriesAddress,
         height,
         width,
         outHeight,

@@ -16,7 +16,8 @@
  * and the filter is large (see `preferTapGemm`).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { tapWindows, type ConvGeometry } from './conv-taps';
+import type { ConvGeometry } from './conv-geometry';
+import { tapWindows } from './conv-taps';
 import { batchTranspose } from './js-kernels';
 
 /**
@@ -26,38 +27,38 @@ import { batchTranspose } from './js-kernels';
  * per element transposing plus GEMMs at ~18 GFLOP/s. They break even near
  * 600 output pixels.
  */
-export const TAP_GEMM_MAX_OUTPUT_PIXELS = 512;
+const TAP_GEMM_MAX_OUTPUT_PIXELS = 512;
 /** Filter elements from which the tap-matmul form is used (smaller filters pack cheaply). */
-export const TAP_GEMM_MIN_FILTER_ELEMENTS = 65536;
+const TAP_GEMM_MIN_FILTER_ELEMENTS = 65536;
 
 export function preferTapGemm(outputPixels: number, filterElements: number): boolean {
   return outputPixels <= TAP_GEMM_MAX_OUTPUT_PIXELS && filterElements >= TAP_GEMM_MIN_FILTER_ELEMENTS;
 }
 
-export function conv2dTapGemm(
+/**
+ * The tap-matmul form of a correlation of `x` with a kh x kw kernel:
+ * sum over taps (i, j) of tapFilter(i, j) [Co, Ci] x window(i, j), returned
+ * NHWC [N, outHeight, width, Co] where width is outWidth, or with `crop`
+ * false the computed width (spare columns on the right). Each tap's operands
+ * are freed as soon as they are used.
+ */
+export function tapGemm(
   x: tf.Tensor4D,
-  filter: tf.Tensor4D,
+  kernelHeight: number,
+  kernelWidth: number,
   outHeight: number,
   outWidth: number,
   geometry: ConvGeometry,
+  outChannels: number,
+  tapFilter: (i: number, j: number) => tf.Tensor2D,
+  crop = true,
 ): tf.Tensor4D {
   const [batch] = x.shape;
-  const [kernelHeight, kernelWidth, inChannels, outChannels] = filter.shape;
-  const taps = kernelHeight * kernelWidth;
   const windows = tapWindows(x, kernelHeight, kernelWidth, outHeight, outWidth, geometry);
-  // [taps, Ci, Co] -> [taps, Co, Ci]: each tap's filter as a row-major left operand.
-  const filterTransposed = batchTranspose(tf.reshape(filter, [taps, inChannels, outChannels]));
   const products: tf.Tensor2D[] = [];
   for (let i = 0; i < kernelHeight; i++) {
     for (let j = 0; j < kernelWidth; j++) {
-      const tap = i * kernelWidth + j;
-      // Per-tap operands are freed as soon as they are used.
-      products.push(
-        tf.tidy(() => {
-          const tapFilter = tf.reshape(tf.slice(filterTransposed, [tap, 0, 0], [1, -1, -1]), [outChannels, inChannels]);
-          return tf.matMul(tapFilter, windows.window(i, j));
-        }),
-      );
+      products.push(tf.tidy(() => tf.matMul(tapFilter(i, j), windows.window(i, j))));
     }
   }
   const summed = products.length === 1 ? products[0]! : tf.addN(products); // [Co, N*Ho*Wq]
@@ -67,6 +68,21 @@ export function conv2dTapGemm(
     windows.wideWidth,
     outChannels,
   ]);
-  if (windows.wideWidth === outWidth) return wide as tf.Tensor4D;
+  if (windows.wideWidth === outWidth || !crop) return wide as tf.Tensor4D;
   return tf.slice(wide, [0, 0, 0, 0], [-1, -1, outWidth, -1]) as tf.Tensor4D;
+}
+
+export function conv2dTapGemm(
+  x: tf.Tensor4D,
+  filter: tf.Tensor4D,
+  outHeight: number,
+  outWidth: number,
+  geometry: ConvGeometry,
+): tf.Tensor4D {
+  const [kernelHeight, kernelWidth, inChannels, outChannels] = filter.shape;
+  // [taps, Ci, Co] -> [taps, Co, Ci]: each tap's filter as a row-major left operand.
+  const filterTransposed = batchTranspose(tf.reshape(filter, [kernelHeight * kernelWidth, inChannels, outChannels]));
+  return tapGemm(x, kernelHeight, kernelWidth, outHeight, outWidth, geometry, outChannels, (i, j) =>
+    tf.reshape(tf.slice(filterTransposed, [i * kernelWidth + j, 0, 0], [1, -1, -1]), [outChannels, inChannels]),
+  );
 }

@@ -27,6 +27,7 @@
  * against float64), far below what reaches an 8-bit image.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { spatialWindow } from './conv-geometry';
 import { asWasmBackend, emptyHeapTensor, heapAddress, wasmMemoryOf } from './heap-views';
 import { batchTranspose } from './js-kernels';
 import { winogradSimdKernels, type RowKernel } from './winograd-simd';
@@ -39,9 +40,9 @@ const TILE = 4;
 const PATCH = 6;
 
 /** Output pixels from which Winograd pays for its filter transform (see `preferWinograd`). */
-export const WINOGRAD_MIN_OUTPUT_PIXELS = 256;
+const WINOGRAD_MIN_OUTPUT_PIXELS = 256;
 /** Channels (in and out) from which the matmuls are large enough to run near XNNPACK's peak. */
-export const WINOGRAD_MIN_CHANNELS = 32;
+const WINOGRAD_MIN_CHANNELS = 32;
 
 let simdTransformsEnabled = true;
 
@@ -285,27 +286,14 @@ export function conv2dWinograd(
   padLeft: number,
 ): tf.Tensor4D {
   const backend = tf.backend();
-  const [batch, height, width, inChannels] = x.shape;
+  const [batch, , , inChannels] = x.shape;
   const outChannels = filter.shape[3];
   const tileRows = Math.ceil(outHeight / TILE);
   const tileCols = Math.ceil(outWidth / TILE);
   const tiles = batch * tileRows * tileCols;
 
-  // Zero padding (the conv's own, plus the overhang of the last tiles).
-  const needHeight = TILE * tileRows + 2;
-  const needWidth = TILE * tileCols + 2;
-  const padded =
-    padTop === 0 && padLeft === 0 && height >= needHeight && width >= needWidth
-      ? x
-      : tf.pad(
-          tf.slice(x, [0, 0, 0, 0], [-1, Math.min(height, needHeight - padTop), Math.min(width, needWidth - padLeft), -1]),
-          [
-            [0, 0],
-            [padTop, Math.max(0, needHeight - padTop - height)],
-            [padLeft, Math.max(0, needWidth - padLeft - width)],
-            [0, 0],
-          ],
-        );
+  // Zero padding: the conv's own, plus the overhang of the last tiles (a view of x when there is none).
+  const padded = spatialWindow(x, -padTop, TILE * tileRows + 2, -padLeft, TILE * tileCols + 2);
 
   const simd = simdTransformsEnabled && inChannels % 4 === 0 && outChannels % 4 === 0 ? simdKernels(backend) : null;
   // XNNPACK packs the matmul's right operand on every call: make it the

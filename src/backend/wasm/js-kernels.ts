@@ -12,14 +12,14 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { P2phdKernel, type ReflectPadAttrs } from '../kernel-names';
 import { asWasmBackend } from './heap-views';
+import { replaceKernel } from './tensor-kernel';
 
 const WASM = 'wasm';
 
 type Shape4 = [number, number, number, number];
 
 function register(kernelName: string, kernelFunc: tf.KernelFunc): void {
-  if (tf.getKernel(kernelName, WASM) != null) tf.unregisterKernel(kernelName, WASM);
-  tf.registerKernel({ kernelName, backendName: WASM, kernelFunc });
+  replaceKernel(kernelName, WASM, kernelFunc);
 }
 
 /** Source index along one axis for ReflectionPad2d output index i. */

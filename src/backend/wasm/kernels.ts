@@ -11,7 +11,8 @@ import { conv2dWinograd, preferWinograd } from './conv2d-winograd';
 import { asWasmBackend, copyBox, wasmMemoryOf } from './heap-views';
 import { registerInstanceNormKernels } from './instance-norm';
 import { registerJsKernels } from './js-kernels';
-import { registerTensorKernel, runTensorKernel } from './tensor-kernel';
+import { registerTensorKernel, runTensorKernel, wrapKernel } from './tensor-kernel';
+import { convGeometry } from './conv-geometry';
 
 const WASM = 'wasm';
 
@@ -28,12 +29,7 @@ function registerConv2dBackpropFilter(): void {
       attrs.pad,
       attrs.dimRoundingMode,
     );
-    return conv2dFilterGradient(x, dy, attrs.filterShape, {
-      strideHeight: info.strideHeight,
-      strideWidth: info.strideWidth,
-      padTop: info.padInfo.top,
-      padLeft: info.padInfo.left,
-    });
+    return conv2dFilterGradient(x, dy, attrs.filterShape, convGeometry(info));
   });
 }
 
@@ -44,12 +40,7 @@ function registerConv2dBackpropInput(): void {
     if (attrs.dataFormat === 'NCHW') throw new Error('wasm Conv2DBackpropInput: only NHWC is supported');
     const inputShape = attrs.inputShape as [number, number, number, number];
     const info = tf.backend_util.computeConv2DInfo(inputShape, filter.shape, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode);
-    return conv2dInputGradient(dy, filter, inputShape, {
-      strideHeight: info.strideHeight,
-      strideWidth: info.strideWidth,
-      padTop: info.padInfo.top,
-      padLeft: info.padInfo.left,
-    });
+    return conv2dInputGradient(dy, filter, inputShape, convGeometry(info));
   });
 }
 
@@ -58,25 +49,17 @@ function registerConv2dBackpropInput(): void {
  * tensor out of the heap on every call): views and one `set` per contiguous run.
  */
 function registerSlice(): void {
-  const original = tf.getKernel(tf.Slice, WASM);
-  if (original == null) throw new Error('tfjs-backend-wasm has no Slice kernel to replace');
-  const originalKernel = original.kernelFunc;
-  tf.unregisterKernel(tf.Slice, WASM);
-  tf.registerKernel({
-    kernelName: tf.Slice,
-    backendName: WASM,
-    kernelFunc: (args) => {
-      const x = args.inputs['x']!;
-      if (x.dtype === 'string') return originalKernel(args);
-      const attrs = args.attrs as unknown as tf.SliceAttrs;
-      const [begin, size] = tf.slice_util.parseSliceParams(x, attrs.begin, attrs.size) as [number[], number[]];
-      const backend = asWasmBackend(args.backend);
-      const out = backend.makeOutput(size, x.dtype);
-      if (size.every((extent) => extent > 0)) {
-        copyBox(backend.typedArrayFromHeap(x), x.shape, begin, size, backend.typedArrayFromHeap(out));
-      }
-      return out;
-    },
+  wrapKernel(tf.Slice, WASM, (original) => (args) => {
+    const x = args.inputs['x']!;
+    if (x.dtype === 'string') return original(args);
+    const attrs = args.attrs as unknown as tf.SliceAttrs;
+    const [begin, size] = tf.slice_util.parseSliceParams(x, attrs.begin, attrs.size) as [number[], number[]];
+    const backend = asWasmBackend(args.backend);
+    const out = backend.makeOutput(size, x.dtype);
+    if (size.every((extent) => extent > 0)) {
+      copyBox(backend.typedArrayFromHeap(x), x.shape, begin, size, backend.typedArrayFromHeap(out));
+    }
+    return out;
   });
 }
 
@@ -126,90 +109,58 @@ function withFilterCopy(args: Parameters<tf.KernelFunc>[0], conv: tf.KernelFunc)
  *   than the arithmetic (./conv2d-tap-gemm).
  */
 function registerConv2d(): void {
-  const original = tf.getKernel(tf.Conv2D, WASM);
-  if (original == null) throw new Error('tfjs-backend-wasm has no Conv2D kernel to wrap');
-  const xnnpackConv2d = original.kernelFunc;
-  tf.unregisterKernel(tf.Conv2D, WASM);
-  tf.registerKernel({
-    kernelName: tf.Conv2D,
-    backendName: WASM,
-    setupFunc: original.setupFunc,
-    kernelFunc: (args) => {
-      const attrs = args.attrs as unknown as tf.Conv2DAttrs;
-      const x = args.inputs['x']!;
-      const filter = args.inputs['filter']!;
-      const info = tf.backend_util.computeConv2DInfo(
-        x.shape as [number, number, number, number],
-        filter.shape as [number, number, number, number],
-        attrs.strides,
-        attrs.dilations,
-        attrs.pad,
-        attrs.dimRoundingMode,
-      );
-      const usable = attrs.dataFormat !== 'NCHW' && info.dilationHeight === 1 && info.dilationWidth === 1;
-      const outputPixels = info.batchSize * info.outHeight * info.outWidth;
-      const binary =
-        usable &&
-        mayUseBinaryInput(info.filterHeight * info.filterWidth, info.inChannels, info.outChannels) &&
-        wasmMemoryOf(args.backend) !== null
-          ? binaryChannels(asWasmBackend(args.backend).typedArrayFromHeap(x) as Float32Array, info.inChannels)
-          : null;
-      if (binary !== null) {
-        const { top, bottom, left, right } = info.padInfo;
-        const strides: [number, number] = [info.strideHeight, info.strideWidth];
-        const denseConv = (dense: tf.Tensor4D, denseFilter: tf.Tensor4D): tf.Tensor4D =>
-          tf.conv2d(dense, denseFilter, strides, [
-            [0, 0],
-            [top, bottom],
-            [left, right],
-            [0, 0],
-          ]);
-        const geometry = { strideHeight: info.strideHeight, strideWidth: info.strideWidth, padTop: top, padLeft: left };
-        return runTensorKernel<tf.Conv2DAttrs>(
-          args,
-          (inputs) =>
-            conv2dBinaryInput(
-              inputs['x'] as tf.Tensor4D,
-              inputs['filter'] as tf.Tensor4D,
-              binary,
-              info.outHeight,
-              info.outWidth,
-              geometry,
-              denseConv,
-            ),
-        );
-      }
-      if (
-        usable &&
-        info.filterHeight === 3 &&
-        info.filterWidth === 3 &&
-        info.strideHeight === 1 &&
-        info.strideWidth === 1 &&
-        preferWinograd(outputPixels, info.inChannels, info.outChannels)
-      ) {
-        return runTensorKernel<tf.Conv2DAttrs>(args, (inputs) =>
-          conv2dWinograd(
-            inputs['x'] as tf.Tensor4D,
-            inputs['filter'] as tf.Tensor4D,
-            info.outHeight,
-            info.outWidth,
-            info.padInfo.top,
-            info.padInfo.left,
-          ),
-        );
-      }
-      if (!usable || !preferTapGemm(outputPixels, tf.util.sizeFromShape(filter.shape))) {
-        return cacheConv2dOperators ? xnnpackConv2d(args) : withFilterCopy(args, xnnpackConv2d);
-      }
+  wrapKernel(tf.Conv2D, WASM, (xnnpackConv2d) => (args) => {
+    const attrs = args.attrs as unknown as tf.Conv2DAttrs;
+    const x = args.inputs['x']!;
+    const filter = args.inputs['filter']!;
+    const info = tf.backend_util.computeConv2DInfo(
+      x.shape as [number, number, number, number],
+      filter.shape as [number, number, number, number],
+      attrs.strides,
+      attrs.dilations,
+      attrs.pad,
+      attrs.dimRoundingMode,
+    );
+    const usable = attrs.dataFormat !== 'NCHW' && info.dilationHeight === 1 && info.dilationWidth === 1;
+    const outputPixels = info.batchSize * info.outHeight * info.outWidth;
+    const geometry = convGeometry(info);
+    const memory = usable ? wasmMemoryOf(args.backend) : null;
+    const binary =
+      memory !== null && mayUseBinaryInput(info.filterHeight * info.filterWidth, info.inChannels, info.outChannels)
+        ? binaryChannels(asWasmBackend(args.backend).typedArrayFromHeap(x) as Float32Array, info.inChannels)
+        : null;
+    if (memory !== null && binary !== null) {
+      const { top, bottom, left, right } = info.padInfo;
+      const strides: [number, number] = [info.strideHeight, info.strideWidth];
+      const denseConv = (dense: tf.Tensor4D, denseFilter: tf.Tensor4D): tf.Tensor4D =>
+        tf.conv2d(dense, denseFilter, strides, [
+          [0, 0],
+          [top, bottom],
+          [left, right],
+          [0, 0],
+        ]);
       return runTensorKernel<tf.Conv2DAttrs>(args, (inputs) =>
-        conv2dTapGemm(inputs['x'] as tf.Tensor4D, inputs['filter'] as tf.Tensor4D, info.outHeight, info.outWidth, {
-          strideHeight: info.strideHeight,
-          strideWidth: info.strideWidth,
-          padTop: info.padInfo.top,
-          padLeft: info.padInfo.left,
-        }),
+        conv2dBinaryInput(inputs['x'] as tf.Tensor4D, inputs['filter'] as tf.Tensor4D, binary, info.outHeight, info.outWidth, geometry, memory, denseConv),
       );
-    },
+    }
+    if (
+      usable &&
+      info.filterHeight === 3 &&
+      info.filterWidth === 3 &&
+      info.strideHeight === 1 &&
+      info.strideWidth === 1 &&
+      preferWinograd(outputPixels, info.inChannels, info.outChannels)
+    ) {
+      return runTensorKernel<tf.Conv2DAttrs>(args, (inputs) =>
+        conv2dWinograd(inputs['x'] as tf.Tensor4D, inputs['filter'] as tf.Tensor4D, info.outHeight, info.outWidth, geometry.padTop, geometry.padLeft),
+      );
+    }
+    if (!usable || !preferTapGemm(outputPixels, tf.util.sizeFromShape(filter.shape))) {
+      return cacheConv2dOperators ? xnnpackConv2d(args) : withFilterCopy(args, xnnpackConv2d);
+    }
+    return runTensorKernel<tf.Conv2DAttrs>(args, (inputs) =>
+      conv2dTapGemm(inputs['x'] as tf.Tensor4D, inputs['filter'] as tf.Tensor4D, info.outHeight, info.outWidth, geometry),
+    );
   });
 }
 

@@ -31,8 +31,23 @@ export function runTensorKernel<Attrs>(args: Parameters<tf.KernelFunc>[0], body:
   });
 }
 
+/** Registers `kernelFunc` as `kernelName` on `backendName`, replacing any existing kernel. */
+export function replaceKernel(kernelName: string, backendName: string, kernelFunc: tf.KernelFunc, setupFunc?: tf.KernelSetupFunc): void {
+  if (tf.getKernel(kernelName, backendName) != null) tf.unregisterKernel(kernelName, backendName);
+  tf.registerKernel({ kernelName, backendName, kernelFunc, ...(setupFunc ? { setupFunc } : {}) });
+}
+
+/**
+ * Replaces the backend's own `kernelName` by `wrap(original)`, which may fall
+ * back to the original kernel; the original's set-up function is kept.
+ */
+export function wrapKernel(kernelName: string, backendName: string, wrap: (original: tf.KernelFunc) => tf.KernelFunc): void {
+  const original = tf.getKernel(kernelName, backendName);
+  if (original == null) throw new Error(`tfjs-backend-${backendName} has no ${kernelName} kernel to wrap`);
+  replaceKernel(kernelName, backendName, wrap(original.kernelFunc), original.setupFunc);
+}
+
 /** Registers `body` as `kernelName` on `backendName`, replacing any existing kernel. `body` may return several outputs. */
 export function registerTensorKernel<Attrs>(kernelName: string, backendName: string, body: TensorKernelBody<Attrs>): void {
-  if (tf.getKernel(kernelName, backendName) != null) tf.unregisterKernel(kernelName, backendName);
-  tf.registerKernel({ kernelName, backendName, kernelFunc: (args) => runTensorKernel(args, body) });
+  replaceKernel(kernelName, backendName, (args) => runTensorKernel(args, body));
 }

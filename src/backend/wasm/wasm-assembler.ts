@@ -75,6 +75,19 @@ export class FunctionBuilder {
     return new Local(index);
   }
 
+  /** Every parameter, in order. */
+  params(): Local[] {
+    return Array.from({ length: this.parameterCount }, (_, i) => new Local(i));
+  }
+
+  i32Locals(count: number): Local[] {
+    return Array.from({ length: count }, () => this.i32Local());
+  }
+
+  v128Locals(count: number): Local[] {
+    return Array.from({ length: count }, () => this.v128Local());
+  }
+
   i32Local(): Local {
     this.localTypes.push(ValueType.I32);
     return new Local(this.parameterCount + this.localTypes.length - 1);
@@ -217,13 +230,10 @@ export class FunctionBuilder {
    * may run zero times (`loop` runs its body at least once).
    */
   forRange(counter: Local, start: Local | number, end: Local, step: Local | number, body: () => void): this {
-    this.operand(start).set(counter);
     this.code.push(0x02, 0x40); // block
-    this.get(counter).get(end).code.push(0x4e, 0x0d, 0x00); // i32.ge_s; br_if 0 (skip)
-    this.code.push(0x03, 0x40); // loop
-    body();
-    this.increment(counter, step);
-    this.get(counter).get(end).code.push(0x48, 0x0d, 0x00, 0x0b, 0x0b); // i32.lt_s; br_if 0; end loop; end block
+    this.operand(start).get(end).code.push(0x4e, 0x0d, 0x00); // start >= end: br_if 0 (skip)
+    this.loop(counter, start, end, step, body);
+    this.code.push(0x0b); // end block
     return this;
   }
 
@@ -245,7 +255,7 @@ export class FunctionBuilder {
   }
 }
 
-export interface ExportedFunction {
+interface ExportedFunction {
   name: string;
   builder: FunctionBuilder;
 }
@@ -255,7 +265,7 @@ export interface ExportedFunction {
  * tfjs's threaded build) and exporting `functions`, all with i32 parameters
  * and no results.
  */
-export function assembleModule(functions: readonly ExportedFunction[], sharedMemory: boolean): Uint8Array {
+function assembleModule(functions: readonly ExportedFunction[], sharedMemory: boolean): Uint8Array {
   const arities = [...new Set(functions.map((f) => f.builder.parameterCount))];
   const typeIndex = new Map(arities.map((arity, index) => [arity, index]));
   const types = vector(arities.map((arity) => [0x60, ...vector(Array.from({ length: arity }, () => [ValueType.I32])), 0x00]));
@@ -294,4 +304,20 @@ export function instantiateOnMemory(functions: readonly ExportedFunction[], memo
   const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
   const module = new webAssembly.Module(assembleModule(functions, shared));
   return new webAssembly.Instance(module, { env: { memory } }).exports;
+}
+
+/**
+ * `build(memory)` once per memory (tfjs's heap; one per process in practice):
+ * the modules p2phd generates are compiled when first used and kept.
+ */
+export function perMemory<T>(build: (memory: { buffer: ArrayBufferLike }) => T): (memory: { buffer: ArrayBufferLike }) => T {
+  const built = new WeakMap<object, T>();
+  return (memory) => {
+    let value = built.get(memory);
+    if (value === undefined) {
+      value = build(memory);
+      built.set(memory, value);
+    }
+    return value;
+  };
 }

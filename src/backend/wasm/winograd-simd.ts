@@ -17,7 +17,7 @@
  * - input patch rows [rows, W, C] -> V_t [C, tiles] / [tiles, C]
  * - M_t [Co, tiles] / [tiles, Co] -> output rows [4, 4 * tileCols, Co]
  */
-import { FunctionBuilder, instantiateOnMemory, type Local } from './wasm-assembler';
+import { FunctionBuilder, instantiateOnMemory, perMemory, type Local } from './wasm-assembler';
 
 /** B^T: input tile d (6x6) -> B^T d B. */
 const INPUT_TRANSFORM = [
@@ -44,8 +44,6 @@ const OUTPUT_TRANSFORM = [
   [0, 1, 1, 4, 4, 0],
   [0, 1, -1, 8, -8, 1],
 ];
-
-export const TRANSFORM_MATRICES = { INPUT_TRANSFORM, FILTER_TRANSFORM, OUTPUT_TRANSFORM };
 
 /** Pushes sum_k coefficients[k] * inputs[k] (f32x4), skipping zeros and multiplications by 1. */
 function pushCombination(f: FunctionBuilder, coefficients: readonly number[], inputs: readonly Local[]): void {
@@ -77,17 +75,9 @@ function loadTable(f: FunctionBuilder, table: Local): Local[] {
   return addresses;
 }
 
-function i32Locals(f: FunctionBuilder, count: number): Local[] {
-  return Array.from({ length: count }, () => f.i32Local());
-}
-
-function v128Locals(f: FunctionBuilder, count: number): Local[] {
-  return Array.from({ length: count }, () => f.v128Local());
-}
-
 /** `local = base * multiplier` for multiplier = 0..count-1, as byte offsets. */
 function offsets(f: FunctionBuilder, step: Local, count: number): Local[] {
-  const locals = i32Locals(f, count);
+  const locals = f.i32Locals(count);
   locals.forEach((local, k) => f.product(local, step, k));
   return locals;
 }
@@ -110,13 +100,13 @@ function pushGather(f: FunctionBuilder, address: Local, laneOffsets: readonly Lo
  */
 function filterKernel(): FunctionBuilder {
   const f = new FunctionBuilder(6);
-  const [src, rowCount, columnCount, table, rowStart, rowEnd] = [0, 1, 2, 3, 4, 5].map((i) => f.param(i)) as Local[];
+  const [src, rowCount, columnCount, table, rowStart, rowEnd] = f.params();
   const u = loadTable(f, table!);
-  const [row, column, tapBytes, p, o] = i32Locals(f, 5) as Local[];
+  const [row, column, tapBytes, p, o] = f.i32Locals(5) as Local[];
   f.get(rowCount!).get(columnCount!).mul().i32(4).mul().set(tapBytes!);
   const tapOffsets = offsets(f, tapBytes!, 9);
-  const g = v128Locals(f, 9);
-  const rows = v128Locals(f, 18); // (g G^T)[r][b] at 6r + b
+  const g = f.v128Locals(9);
+  const rows = f.v128Locals(18); // (g G^T)[r][b] at 6r + b
   f.loop(row!, rowStart!, rowEnd!, 1, () => {
     f.loop(column!, 0, columnCount!, 4, () => {
       // o: element (row, column) of a tap's matrix, in bytes; the same in U_t.
@@ -171,9 +161,9 @@ interface RowKernelFrame {
  */
 function rowKernelFrame(patch: number): RowKernelFrame {
   const f = new FunctionBuilder(7);
-  const [image, channels, width, tileCols, tiles, tileBase, table] = [0, 1, 2, 3, 4, 5, 6].map((i) => f.param(i)) as Local[];
+  const [image, channels, width, tileCols, tiles, tileBase, table] = f.params();
   const matrices = loadTable(f, table!);
-  const [channel, tx, pixelBytes, rowBytes, tileBytes, tilesBytes, base, q, o] = i32Locals(f, 9) as Local[];
+  const [channel, tx, pixelBytes, rowBytes, tileBytes, tilesBytes, base, q, o] = f.i32Locals(9) as Local[];
   f.product(pixelBytes!, channels!, 4);
   f.product(rowBytes!, pixelBytes!, width!);
   f.product(tileBytes!, pixelBytes!, 4);
@@ -224,8 +214,8 @@ function loopTiles(frame: RowKernelFrame, tileMajor: boolean, body: () => void):
 function inputKernel(tileMajor: boolean): FunctionBuilder {
   const frame = rowKernelFrame(6);
   const { f, matrices: v, base, q, o, rowOffsets, columnOffsets, laneOffsets } = frame;
-  const d = v128Locals(f, 6);
-  const columns = v128Locals(f, 36); // (B^T d)[k][c] at 6k + c
+  const d = f.v128Locals(6);
+  const columns = f.v128Locals(36); // (B^T d)[k][c] at 6k + c
   const result = f.v128Local();
   loopTiles(frame, tileMajor, () => {
     for (let c = 0; c < 6; c++) {
@@ -266,8 +256,8 @@ function inputKernel(tileMajor: boolean): FunctionBuilder {
 function outputKernel(tileMajor: boolean): FunctionBuilder {
   const frame = rowKernelFrame(4);
   const { f, matrices: m, base, q, o, rowOffsets, columnOffsets, laneOffsets } = frame;
-  const column = v128Locals(f, 6);
-  const rows = v128Locals(f, 24); // (A^T M)[i][j] at 6i + j
+  const column = f.v128Locals(6);
+  const rows = f.v128Locals(24); // (A^T M)[i][j] at 6i + j
   loopTiles(frame, tileMajor, () => {
     for (let j = 0; j < 6; j++) {
       for (let r = 0; r < 6; r++) {
@@ -305,13 +295,10 @@ export interface WinogradSimdKernels {
 }
 
 
-const instances = new WeakMap<object, WinogradSimdKernels>();
-
 /** The kernels bound to `memory` (tfjs's heap), compiled once per memory. */
-export function winogradSimdKernels(memory: { buffer: ArrayBufferLike }): WinogradSimdKernels {
-  let kernels = instances.get(memory);
-  if (kernels === undefined) {
-    const exports = instantiateOnMemory(
+export const winogradSimdKernels = perMemory(
+  (memory) =>
+    instantiateOnMemory(
       [
         { name: 'filter', builder: filterKernel() },
         { name: 'input', builder: inputKernel(false) },
@@ -320,9 +307,5 @@ export function winogradSimdKernels(memory: { buffer: ArrayBufferLike }): Winogr
         { name: 'outputTileMajor', builder: outputKernel(true) },
       ],
       memory,
-    );
-    kernels = exports as unknown as WinogradSimdKernels;
-    instances.set(memory, kernels);
-  }
-  return kernels;
-}
+    ) as unknown as WinogradSimdKernels,
+);
