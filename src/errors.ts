@@ -44,8 +44,8 @@ export class StoppedError extends P2phdError {
   }
 }
 
-/** Display form of a path argument in messages ('-' is stdin/stdout). */
-export function describePath(path: string, direction: 'in' | 'out' = 'in'): string {
-  if (path === '-') return direction === 'in' ? '<stdin>' : '<stdout>';
+/** Display form of a path argument in messages ('-' is stdin). */
+export function describePath(path: string): string {
+  if (path === '-') return '<stdin>';
   return path;
 }

@@ -38,7 +38,7 @@ export interface Progress {
  * A cli-progress bar on a TTY; otherwise a plain line at most every
  * `intervalSeconds` (and at the end), so batch logs stay readable.
  */
-export function createProgress(label: string, total: number, options: { intervalSeconds?: number; logger?: Logger } = {}): Progress {
+export function createProgress(label: string, total: number, options: { intervalSeconds?: number } = {}): Progress {
   const interval = (options.intervalSeconds ?? 10) * 1000;
   const started = Date.now();
   let done = 0;

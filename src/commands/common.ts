@@ -64,11 +64,6 @@ export function numberFlag(flag: string, min = -Infinity, max = Infinity): (valu
   };
 }
 
-/** Collects a repeatable flag or several variadic values into a list. */
-export function collect(value: string, previous: string[] | undefined): string[] {
-  return [...(previous ?? []), value];
-}
-
 export interface Shard {
   index: number;
   count: number;
@@ -138,12 +133,5 @@ export function action<Flags extends object>(
       },
     };
     await handler(flags, context, positional);
-  };
-}
-
-/** For commands whose stage is not built yet. */
-export function notImplemented(name: string): () => Promise<void> {
-  return async () => {
-    throw new UsageError(`${name}: not implemented yet`);
   };
 }

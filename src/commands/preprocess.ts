@@ -122,7 +122,7 @@ export function registerPreprocess(program: Command): void {
     const { log } = context;
     const started = Date.now();
     log.info(`preprocess: ${config.pairs.length} pair(s) -> ${config.outDir} (label_nc ${config.labelNc}, ${config.resize.mode}, load ${config.resize.loadSize}, fine ${config.resize.fineSize})`);
-    const progress = createProgress('preprocess', config.pairs.length, { logger: log });
+    const progress = createProgress('preprocess', config.pairs.length);
     let results: PreprocessedSample[];
     try {
       results = await preprocess(config, () => progress.tick());

@@ -4,7 +4,7 @@
  * leaves a half-written file where a Makefile or a resume would trust it.
  * Temporary files still open when the process exits are removed.
  */
-import { promises as fsp, unlinkSync, writeSync } from 'node:fs';
+import { promises as fsp, unlinkSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { P2phdError, UsageError, InputError } from '../errors.js';
@@ -114,10 +114,4 @@ async function writeToStdout(bytes: Uint8Array): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     process.stdout.write(bytes, (error) => (error ? reject(error) : resolve()));
   });
-}
-
-/** For synchronous last-gasp writes (signal handlers): write all of bytes to fd. */
-export function writeAllSync(fd: number, bytes: Uint8Array): void {
-  let offset = 0;
-  while (offset < bytes.length) offset += writeSync(fd, bytes, offset, bytes.length - offset);
 }

@@ -38,19 +38,6 @@ export function featureRow(table: FeatureTable, row: number): Float32Array {
   return table.features.subarray(row * table.featNum, (row + 1) * table.featNum);
 }
 
-/** An empty table to append to. */
-export function emptyFeatureTable(featNum: number): FeatureTable {
-  return {
-    featNum,
-    features: new Float32Array(0),
-    classes: new Int32Array(0),
-    instances: new Int32Array(0),
-    areas: new Float32Array(0),
-    samples: new Int32Array(0),
-    sampleNames: [],
-  };
-}
-
 function concatTyped<T extends Float32Array | Int32Array>(parts: readonly T[], make: (length: number) => T): T {
   const out = make(parts.reduce((sum, part) => sum + part.length, 0));
   let offset = 0;

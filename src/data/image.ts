@@ -35,17 +35,6 @@ function describeSharpFailure(path: string, error: unknown): InputError {
   return new InputError(`${path}: cannot decode the image (${message.split('\n')[0]})`);
 }
 
-/** The pixel size of an image file, read from its header. */
-export async function imageSize(path: string): Promise<Size> {
-  try {
-    const meta = await sharp(path).metadata();
-    if (!meta.width || !meta.height) throw new Error('no size in the header');
-    return { width: meta.width, height: meta.height };
-  } catch (error) {
-    throw describeSharpFailure(path, error);
-  }
-}
-
 /**
  * Decodes `path` to 8-bit RGB. `check` sees the source size first (to refuse
  * a photo whose size differs from its label map's before decoding it);

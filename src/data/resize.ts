@@ -18,10 +18,6 @@ import { UsageError } from '../errors.js';
 export const RESIZE_MODES = Object.freeze(['resize_and_crop', 'crop', 'scale_width', 'scale_width_and_crop', 'none'] as const);
 export type ResizeMode = (typeof RESIZE_MODES)[number];
 
-export function isResizeMode(value: string): value is ResizeMode {
-  return (RESIZE_MODES as readonly string[]).includes(value);
-}
-
 export interface Size {
   width: number;
   height: number;

@@ -37,7 +37,7 @@ export async function runEncodeStage(config: EncodeStageConfig, log: Logger): Pr
   const items = takeShard(listInputItems({ kind: 'samples', data: config.data }, arch.label_nc), config.shard);
   const params = checkpointParams(checkpoint, ['E']);
   const tables: FeatureTable[] = [];
-  const progress = createProgress('encode', items.length, { logger: log });
+  const progress = createProgress('encode', items.length);
   try {
     for (const item of items) {
       const input = await item.load();

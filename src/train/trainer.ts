@@ -331,7 +331,7 @@ async function trainLoop(context: LoopContext): Promise<TrainSummary> {
   stop.recordSave((4 * allCount + 8 * trainedCount) / 100e6);
 
   const plannedSteps = Math.min(settings.maxSteps ?? Infinity, perEpoch * epochs);
-  const progress = createProgress(`train ${stage}`, Math.max(0, plannedSteps - position.step), { logger: log });
+  const progress = createProgress(`train ${stage}`, Math.max(0, plannedSteps - position.step));
 
   /** The weights' epoch: the epoch in progress, or the one just finished at a boundary. */
   const weightsEpoch = (): number => (position.index === 0 ? position.epoch - 1 : position.epoch);
