@@ -1,8 +1,7 @@
 import { Option, type Command } from 'commander';
 import { action, addCommonOptions, parseShard, type Shard } from './common.js';
-
-/** --style choices (the table lives in synthesis/styles.ts; repeated here so --help loads no tfjs). */
-const STYLE_CHOICES = ['random', 'first', 'all'] as const;
+// styles.ts loads no tfjs (nor sharp), so --help stays light.
+import { STYLE_MODES, type StyleMode } from '../synthesis/styles.js';
 
 interface SynthesizeFlags {
   checkpoint: string;
@@ -12,7 +11,7 @@ interface SynthesizeFlags {
   images?: string;
   useEncoded: boolean;
   clusters?: string;
-  style: (typeof STYLE_CHOICES)[number];
+  style: StyleMode;
   styleMap?: string;
   out: string;
   shard?: Shard;
@@ -28,7 +27,7 @@ export function registerSynthesize(program: Command): void {
       .option('--instances <glob|dir>', 'instance map PNGs, paired with the labels in sorted order')
       .option('--data <dir>', 'sample files (from preprocess) instead of --labels')
       .option('--clusters <file>', 'style centres from p2phd cluster (models trained with --instance-feat)')
-      .addOption(new Option('--style <mode>', 'random: a seeded centre per instance; first: centre 0; all: one output per cluster index (<stem>_sNN.png)').choices([...STYLE_CHOICES]).default('random'))
+      .addOption(new Option('--style <mode>', 'random: a seeded centre per instance; first: centre 0; all: one output per cluster index (<stem>_sNN.png)').choices(Object.keys(STYLE_MODES)).default('random'))
       .option('--style-map <file>', 'JSON {"<instance id>": <cluster index>} fixing chosen instances\' styles')
       .option('--images <glob|dir>', 'real photos for --use-encoded, paired with the labels in sorted order')
       .option('--use-encoded', 'features from the encoder E over the real photos instead of cluster centres', false)

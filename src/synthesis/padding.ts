@@ -20,8 +20,6 @@ export interface Padding {
   readonly right: number;
 }
 
-export const NO_PADDING: Padding = Object.freeze({ top: 0, bottom: 0, left: 0, right: 0 });
-
 /** The smallest multiple of `multiple` that is >= size. */
 export function nextMultiple(size: number, multiple: number): number {
   return Math.ceil(size / multiple) * multiple;

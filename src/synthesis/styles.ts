@@ -23,10 +23,6 @@ export const STYLE_MODES = Object.freeze({
 } as const);
 export type StyleMode = keyof typeof STYLE_MODES;
 
-export function isStyleMode(value: string): value is StyleMode {
-  return Object.prototype.hasOwnProperty.call(STYLE_MODES, value);
-}
-
 /** --style-map: instance id -> cluster index, applied on top of any mode. */
 export type StyleMap = ReadonlyMap<number, number>;
 
