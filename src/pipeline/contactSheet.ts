@@ -15,7 +15,7 @@ export interface ContactSheetInput {
   labels: string;
   /** Folder of real photos named like the labels (optional). */
   reals?: string;
-  /** Folder of synthesized PNGs named `<label stem>*.png`. */
+  /** Folder of synthesized PNGs: `<label stem>.png`, or `<label stem>_s<NN>.png` per style (synthesize --style all). */
   synthesized: string;
   out: string;
   labelNc?: number;
@@ -26,6 +26,16 @@ const GAP = 4;
 /** A Cityscapes file name's scene part: `aachen_000000_000019_gtFine_labelIds` -> `aachen_000000_000019`. */
 function sceneOf(stem: string): string {
   return stem.replace(/_(gtFine_labelIds|gtFine_instanceIds|leftImg8bit|labelIds|instanceIds)$/, '');
+}
+
+/**
+ * Whether `name` is a synthesized output of the label map `stem`: exactly
+ * `<stem>.png` or `<stem>_s<digits>.png` (so `a_1` does not pick up `a_10.png`).
+ */
+function isOutputOf(name: string, stem: string): boolean {
+  if (name === `${stem}.png`) return true;
+  const prefix = `${stem}_s`;
+  return name.startsWith(prefix) && name.endsWith('.png') && /^\d+$/.test(name.slice(prefix.length, -'.png'.length));
 }
 
 export async function writeContactSheet(input: ContactSheetInput): Promise<{ images: string[]; rows: number }> {
@@ -46,7 +56,7 @@ export async function writeContactSheet(input: ContactSheetInput): Promise<{ ima
       return { input: await image.png().toBuffer(), width, height };
     };
     const row = [await tile({ rgb: colourLabels(labelMap.ids, labelNc) })];
-    for (const name of synthesized.filter((file) => file.startsWith(stem))) {
+    for (const name of synthesized.filter((file) => isOutputOf(file, stem))) {
       images.push(join(input.synthesized, name));
       row.push(await tile(join(input.synthesized, name)));
     }
