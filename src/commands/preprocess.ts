@@ -55,10 +55,7 @@ function inputLists(flags: PreprocessFlags, inputs: Inputs): InputLists {
   const colourLabels = flags.labelNc === 0;
   if (flags.dataroot === undefined) {
     if (flags.labels === undefined) throw new UsageError('give --dataroot DIR (with --phase) or --labels GLOB');
-    const lists: InputLists = { labels: { pattern: flags.labels, files: listFiles(flags.labels, 'label maps') } };
-    if (flags.instances !== undefined) lists.instances = { pattern: flags.instances, files: listFiles(flags.instances, 'instance maps') };
-    if (flags.images !== undefined) lists.images = { pattern: flags.images, files: listFiles(flags.images, 'photos') };
-    return lists;
+    return inputs.globInputLists({ labels: flags.labels, instances: flags.instances, images: flags.images });
   }
   // The reference's layout: <phase>_label, <phase>_inst, <phase>_img (<phase>_A, <phase>_B for colour labels).
   const labelDir = join(flags.dataroot, `${flags.phase}_${colourLabels ? 'A' : 'label'}`);

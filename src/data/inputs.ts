@@ -60,6 +60,14 @@ export interface InputLists {
   images?: { pattern: string; files: string[] };
 }
 
+/** The lists that globs (or folders) name: label maps, and instance maps and photos when given. */
+export function globInputLists(globs: { labels: string; instances?: string | undefined; images?: string | undefined }): InputLists {
+  const lists: InputLists = { labels: { pattern: globs.labels, files: listFiles(globs.labels, 'label maps') } };
+  if (globs.instances !== undefined) lists.instances = { pattern: globs.instances, files: listFiles(globs.instances, 'instance maps') };
+  if (globs.images !== undefined) lists.images = { pattern: globs.images, files: listFiles(globs.images, 'photos') };
+  return lists;
+}
+
 /**
  * The suffix that names a list's kind (`_gtFine_labelIds`, `_leftImg8bit`):
  * the suffix all stems share, starting at a separator (a partial word belongs
@@ -123,18 +131,26 @@ export function fileStem(path: string): string {
   return name.slice(0, name.length - extname(name).length);
 }
 
-/** Output names per pair (label stem + suffix); two labels with one stem are an InputError naming both. */
-export function outputNames(pairs: readonly InputPair[], suffix: string): string[] {
+/**
+ * Output names, one per file (its stem + suffix); two files with one name are
+ * an InputError naming both (`what`: the kind of file, e.g. 'label').
+ */
+export function uniqueOutputNames(files: readonly string[], suffix: string, what: string): string[] {
   const seen = new Map<string, string>();
-  return pairs.map((pair) => {
-    const name = `${fileStem(pair.label)}${suffix}`;
+  return files.map((file) => {
+    const name = `${fileStem(file)}${suffix}`;
     const previous = seen.get(name);
     if (previous !== undefined) {
-      throw new InputError(`${previous} and ${pair.label}: both would be written as ${name} (label file names must be unique)`);
+      throw new InputError(`${previous} and ${file}: both would be written as ${name} (${what} file names must be unique)`);
     }
-    seen.set(name, pair.label);
+    seen.set(name, file);
     return name;
   });
+}
+
+/** Output names per pair (label stem + suffix); two labels with one stem are an InputError naming both. */
+export function outputNames(pairs: readonly InputPair[], suffix: string): string[] {
+  return uniqueOutputNames(pairs.map((pair) => pair.label), suffix, 'label');
 }
 
 /** Whether `path` is an existing folder (for optional dataroot sub-folders). */

@@ -6,7 +6,7 @@
  * one it refuses is refused with the same message. Nothing is resized.
  */
 import { InputError, UsageError } from '../errors.js';
-import { fileStem, listFiles, outputNames, pairInputs, type InputPair } from '../data/inputs.js';
+import { globInputLists, listFiles, outputNames, pairInputs, uniqueOutputNames, type InputPair } from '../data/inputs.js';
 import { buildSample } from '../data/preprocess.js';
 import type { ResizeSettings } from '../data/resize.js';
 import { readSample, type Sample } from '../data/sample.js';
@@ -57,30 +57,21 @@ const KEEP_SIZE: ResizeSettings = Object.freeze({ mode: 'crop', loadSize: 0, fin
 export function listInputItems(source: InputSource, labelNc: number): InputItem[] {
   if (source.kind === 'samples') {
     const paths = listFiles(source.data, 'sample files', ['safetensors']);
-    const stems = new Map<string, string>();
-    return paths.map((path) => {
-      const stem = fileStem(path);
-      const previous = stems.get(stem);
-      if (previous !== undefined) throw new InputError(`${previous} and ${path}: both would be written as ${stem} (sample file names must be unique)`);
-      stems.set(stem, path);
-      return {
-        stem,
-        source: path,
-        load: async () => {
-          const sample = await readSample(path);
-          if (sample.labelNc !== labelNc) {
-            throw new InputError(`${path}: sample has label_nc ${sample.labelNc} but the model was trained with label_nc ${labelNc}`);
-          }
-          return loadedInput(path, sample);
-        },
-      };
-    });
+    const stems = uniqueOutputNames(paths, '', 'sample');
+    return paths.map((path, i) => ({
+      stem: stems[i]!,
+      source: path,
+      load: async () => {
+        const sample = await readSample(path);
+        if (sample.labelNc !== labelNc) {
+          throw new InputError(`${path}: sample has label_nc ${sample.labelNc} but the model was trained with label_nc ${labelNc}`);
+        }
+        return loadedInput(path, sample);
+      },
+    }));
   }
-  const pairs: InputPair[] = pairInputs({
-    labels: { pattern: source.labels, files: listFiles(source.labels, 'label maps') },
-    ...(source.instances ? { instances: { pattern: source.instances, files: listFiles(source.instances, 'instance maps') } } : {}),
-    ...(source.images ? { images: { pattern: source.images, files: listFiles(source.images, 'photos') } } : {}),
-  });
+  // An empty --instances or --images names no list here.
+  const pairs: InputPair[] = pairInputs(globInputLists({ labels: source.labels, instances: source.instances || undefined, images: source.images || undefined }));
   const stems = outputNames(pairs, '');
   return pairs.map((pair, i) => ({
     stem: stems[i]!,
