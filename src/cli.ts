@@ -60,7 +60,7 @@ export async function main(argv: string[] = process.argv): Promise<void> {
   try {
     await buildProgram().parseAsync(argv);
   } catch (error) {
-    code = reportError(error, verboseRequested());
+    code = reportError(error, verboseRequested(argv));
   }
   process.exitCode = code;
 }

@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
-import { UsageError } from '../errors.js';
-import { action, addCommonOptions, integerFlag, numberFlag, type CommonOptions } from './common.js';
+import { action, addCommonOptions, checkStdoutFree, integerFlag, numberFlag, type CommonOptions } from './common.js';
 
 interface ClusterFlags {
   features: string[];
@@ -20,7 +19,7 @@ export function registerCluster(program: Command): void {
       .requiredOption('--out <file>', 'clusters file to write ("-" = stdout)'),
   ).action(
     action<ClusterFlags & Partial<CommonOptions>>(async (flags, context) => {
-      if (flags.out === '-' && context.common.json) throw new UsageError('--json and --out - both want stdout: write the clusters file to a path, or drop --json');
+      checkStdoutFree(flags.out, context.common.json, 'clusters');
       const { runClusterStage } = await import('../synthesis/clusterStage.js');
       // Without --seed, seed 0 (the reference's random_state=0), not a fresh
       // one: re-running cluster on the same features gives the same file.

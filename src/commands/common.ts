@@ -36,6 +36,15 @@ export interface CommandContext {
   emitJson(summary: unknown): void;
 }
 
+/** The parsed value of `flag`, or a usage error when it is outside [min, max]. */
+function checkRange(flag: string, parsed: number, min: number, max: number): number {
+  if (parsed < min || parsed > max) {
+    const range = max === Infinity ? `at least ${min}` : `between ${min} and ${max}`;
+    throw new UsageError(`${flag}: ${parsed} is out of range (must be ${range})`);
+  }
+  return parsed;
+}
+
 /** Parses an integer flag value within [min, max]. */
 export function integerFlag(flag: string, min = -Infinity, max = Infinity): (value: string) => number {
   return (value: string) => {
@@ -43,11 +52,7 @@ export function integerFlag(flag: string, min = -Infinity, max = Infinity): (val
     if (!/^[+-]?\d+$/.test(value.trim()) || !Number.isSafeInteger(parsed)) {
       throw new UsageError(`${flag}: "${value}" is not a whole number`);
     }
-    if (parsed < min || parsed > max) {
-      const range = max === Infinity ? `at least ${min}` : `between ${min} and ${max}`;
-      throw new UsageError(`${flag}: ${parsed} is out of range (must be ${range})`);
-    }
-    return parsed;
+    return checkRange(flag, parsed, min, max);
   };
 }
 
@@ -56,12 +61,13 @@ export function numberFlag(flag: string, min = -Infinity, max = Infinity): (valu
   return (value: string) => {
     const parsed = Number(value);
     if (value.trim() === '' || !Number.isFinite(parsed)) throw new UsageError(`${flag}: "${value}" is not a number`);
-    if (parsed < min || parsed > max) {
-      const range = max === Infinity ? `at least ${min}` : `between ${min} and ${max}`;
-      throw new UsageError(`${flag}: ${parsed} is out of range (must be ${range})`);
-    }
-    return parsed;
+    return checkRange(flag, parsed, min, max);
   };
+}
+
+/** `--out -` streams the `what` file on stdout, where --json prints its summary: a usage error when both are asked for. */
+export function checkStdoutFree(out: string, json: boolean, what: string): void {
+  if (out === '-' && json) throw new UsageError(`--json and --out - both want stdout: write the ${what} file to a path, or drop --json`);
 }
 
 export interface Shard {
@@ -96,7 +102,7 @@ export function addCommonOptions(command: Command): Command {
 }
 
 /** Verbose mode is read before commander has parsed, for the top-level error handler. */
-export const verboseRequested = (): boolean => process.argv.includes('--verbose');
+export const verboseRequested = (argv: readonly string[]): boolean => argv.includes('--verbose');
 
 /**
  * Wraps a handler: builds the context from the common flags and calls it with

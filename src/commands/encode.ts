@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
-import { UsageError } from '../errors.js';
-import { action, addCommonOptions, parseShard, type Shard } from './common.js';
+import { action, addCommonOptions, checkStdoutFree, parseShard, type Shard } from './common.js';
 
 interface EncodeFlags {
   data: string;
@@ -20,7 +19,7 @@ export function registerEncode(program: Command): void {
       .option('--shard <index/count>', 'take every COUNT-th sample from INDEX (0-based); merge the shards with p2phd cluster', parseShard),
   ).action(
     action<EncodeFlags>(async (flags, context) => {
-      if (flags.out === '-' && context.common.json) throw new UsageError('--json and --out - both want stdout: write the features file to a path, or drop --json');
+      checkStdoutFree(flags.out, context.common.json, 'features');
       const { runEncodeStage } = await import('../synthesis/encodeStage.js');
       await context.useBackend({ inference: true });
       const summary = await runEncodeStage(
