@@ -24,6 +24,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { encodePng } from '../src/data/pngEncode.js';
 import { PngColorType } from '../src/data/png.js';
+import { createRandom } from './random.js';
 
 export const FIXTURE_WIDTH = 256;
 export const FIXTURE_HEIGHT = 128;
@@ -42,18 +43,6 @@ export const CityscapesClass = Object.freeze({
 } as const);
 
 type Rgb = [number, number, number];
-
-/** mulberry32: a tiny, well-mixed 32-bit PRNG; enough for scene layout. */
-export function createRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A scene under construction: class ids, instance ids and the photo, painted together. */
 class Scene {

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { FIXTURES_DIR, filesBelow, runCliSync, temporaryFolder, type CliOptions } from '../support/cli.js';
 import { parseSafetensors, serializeSafetensors } from '../../src/data/safetensors.js';
+import { rawSafetensors } from '../support/safetensors.js';
 
 const STACK_LINE = /^\s+at .+\(.+:\d+:\d+\)$|^\s+at .+:\d+:\d+$/m;
 
@@ -40,14 +41,6 @@ async function grayPng(path: string, width: number, height: number, ids: (x: num
   const pixels = Buffer.alloc(width * height);
   for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) pixels[y * width + x] = ids(x, y);
   await sharp(pixels, { raw: { width, height, channels: 1 } }).png().toFile(path);
-}
-
-/** A safetensors header + data built by hand, to craft hostile files. */
-function rawSafetensors(header: object, dataBytes: number, headerLengthOverride?: bigint): Buffer {
-  const json = Buffer.from(JSON.stringify(header));
-  const prefix = Buffer.alloc(8);
-  prefix.writeBigUInt64LE(headerLengthOverride ?? BigInt(json.length));
-  return Buffer.concat([prefix, json, Buffer.alloc(dataBytes)]);
 }
 
 describe('bad input audit', () => {

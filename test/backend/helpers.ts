@@ -1,10 +1,16 @@
 /**
  * Shared helpers for the backend tests: deterministic random data, float64
  * reference implementations, and comparison with a relative tolerance.
+ * The mulberry32 generator, leak count and instance-norm reference live in
+ * scripts/random.ts and test/support, re-exported here.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { initBackend } from '../../src/backend';
+import { nhwcIndex } from '../support/reference';
+export { createRandom as randomGenerator } from '../../scripts/random';
+export { leakedTensors } from '../support/tensors';
+export { nhwcIndex, referenceInstanceNorm } from '../support/reference';
 
 /** Both backends every test compares: wasm with p2phd's kernels, and cpu as the reference. */
 export async function setUpBackends(): Promise<void> {
@@ -14,18 +20,6 @@ export async function setUpBackends(): Promise<void> {
 
 export async function useBackend(name: 'wasm' | 'cpu'): Promise<void> {
   if (tf.getBackend() !== name) await tf.setBackend(name);
-}
-
-/** Mulberry32: small, seedable, good enough for test data. */
-export function randomGenerator(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Uniform values in [-1, 1). */
@@ -53,18 +47,6 @@ export function relativeError(actual: ArrayLike<number>, expected: ArrayLike<num
   }
   if (norm === 0) return Math.sqrt(diff);
   return Math.sqrt(diff / norm);
-}
-
-/** Runs `fn` and returns the number of tensors it left behind. */
-export function leakedTensors(fn: () => void): number {
-  const before = tf.memory().numTensors;
-  fn();
-  return tf.memory().numTensors - before;
-}
-
-/** NHWC index helper for flat arrays. */
-export function nhwcIndex(shape: readonly number[], n: number, h: number, w: number, c: number): number {
-  return ((n * shape[1]! + h) * shape[2]! + w) * shape[3]! + c;
 }
 
 /** Float64 PyTorch Conv2d (zero padding, no bias), NHWC, w [kh, kw, in, out]. */
@@ -158,30 +140,6 @@ export function referenceReflectPad(
   return { values, shape };
 }
 
-/** Float64 InstanceNorm2d(affine=False), NHWC. */
-export function referenceInstanceNorm(x: ArrayLike<number>, xShape: readonly number[], eps = 1e-5): Float64Array {
-  const [batch, height, width, channels] = xShape as [number, number, number, number];
-  const out = new Float64Array(x.length);
-  const count = height * width;
-  for (let n = 0; n < batch; n++)
-    for (let c = 0; c < channels; c++) {
-      let mean = 0;
-      for (let h = 0; h < height; h++) for (let w = 0; w < width; w++) mean += x[nhwcIndex(xShape, n, h, w, c)]!;
-      mean /= count;
-      let variance = 0;
-      for (let h = 0; h < height; h++)
-        for (let w = 0; w < width; w++) variance += (x[nhwcIndex(xShape, n, h, w, c)]! - mean) ** 2;
-      variance /= count;
-      const invStd = 1 / Math.sqrt(variance + eps);
-      for (let h = 0; h < height; h++)
-        for (let w = 0; w < width; w++) {
-          const i = nhwcIndex(xShape, n, h, w, c);
-          out[i] = (x[i]! - mean) * invStd;
-        }
-    }
-  return out;
-}
-
 /** Central finite-difference gradient of the scalar f at x, in float64. */
 export function finiteDifferenceGradient(f: (x: Float64Array) => number, x: ArrayLike<number>, step = 1e-4): Float64Array {
   const point = Float64Array.from(x);
@@ -202,22 +160,6 @@ export function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let sum = 0;
   for (let i = 0; i < a.length; i++) sum += a[i]! * b[i]!;
   return sum;
-}
-
-/** Reads one F32 tensor from a safetensors buffer (8-byte LE header length, JSON header, raw LE data). */
-export function readSafetensorsF32(buffer: Buffer, name: string): { values: Float32Array; shape: number[] } {
-  const headerLength = Number(buffer.readBigUInt64LE(0));
-  const header = JSON.parse(buffer.subarray(8, 8 + headerLength).toString('utf8')) as Record<
-    string,
-    { dtype: string; shape: number[]; data_offsets: [number, number] }
-  >;
-  const entry = header[name];
-  if (entry == null || entry.dtype !== 'F32') throw new Error(`no F32 tensor '${name}'`);
-  const [begin, end] = entry.data_offsets;
-  const bytes = buffer.subarray(8 + headerLength + begin, 8 + headerLength + end);
-  const values = new Float32Array(bytes.length / 4);
-  for (let i = 0; i < values.length; i++) values[i] = bytes.readFloatLE(i * 4);
-  return { values, shape: entry.shape };
 }
 
 /** NCHW -> NHWC for a flat array. */

@@ -8,6 +8,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { avgPoolDownsample, conv2d, conv2dTranspose, instanceNorm, reflectPad } from '../../src/backend/ops';
+import { parseSafetensors } from '../../src/data/safetensors';
+import { requireTensor } from '../../src/data/tensorFile';
+import { GOLDEN_DIR } from '../support/cli';
 import {
   dot,
   finiteDifferenceGradient,
@@ -16,7 +19,6 @@ import {
   randomGenerator,
   randomInt,
   randomValues,
-  readSafetensorsF32,
   referenceConv2d,
   referenceConv2dTranspose,
   referenceInstanceNorm,
@@ -27,7 +29,6 @@ import {
 } from './helpers';
 
 const BACKENDS = ['wasm', 'cpu'] as const;
-const GOLDEN_DIR = join(__dirname, '..', '..', '..', 'test', 'golden');
 
 before(setUpBackends);
 
@@ -114,11 +115,11 @@ for (const backend of BACKENDS) {
     });
 
     it('avgPoolDownsample matches the reference (golden AvgPool2d, odd size)', () => {
-      const file = readFileSync(join(GOLDEN_DIR, 'downsample.safetensors'));
-      const x = readSafetensorsF32(file, 'x');
-      const y = readSafetensorsF32(file, 'y');
-      const input = nchwToNhwc(x.values, x.shape);
-      const expected = nchwToNhwc(y.values, y.shape);
+      const file = parseSafetensors(readFileSync(join(GOLDEN_DIR, 'downsample.safetensors')), 'downsample.safetensors');
+      const x = requireTensor(file, 'x', ['F32']);
+      const y = requireTensor(file, 'y', ['F32']);
+      const input = nchwToNhwc(x.data as Float32Array, x.shape);
+      const expected = nchwToNhwc(y.data as Float32Array, y.shape);
       const actual = tf.tidy(() => avgPoolDownsample(tf.tensor4d(input.values, input.shape as [number, number, number, number])));
       assert.deepEqual(actual.shape, expected.shape);
       assert.ok(relativeError(actual.dataSync(), expected.values) < 1e-6);

@@ -6,7 +6,7 @@ import sharp from 'sharp';
 import { decodePng, idsFromPng, readIdMap, PngColorType } from '../../src/data/png.js';
 import { encodePng, type FilterChoice, type PngImage } from '../../src/data/pngEncode.js';
 import { InputError } from '../../src/errors.js';
-import { createRandom } from '../../scripts/make-fixtures.js';
+import { createRandom } from '../../scripts/random.js';
 import { temporaryFolder } from '../support/cli.js';
 
 /**

@@ -6,6 +6,7 @@ import { makeTensor, serializeSafetensors, type Tensor } from '../../src/data/sa
 import { readSafetensorsFile, readTensorFile, writeTensorFile } from '../../src/data/tensorFile.js';
 import { ExitCode, InputError } from '../../src/errors.js';
 import { GOLDEN_DIR, runCliSync, temporaryFolder } from '../support/cli.js';
+import { rawSafetensors } from '../support/safetensors.js';
 
 test('every golden file (written by the reference exporter) reads, with consistent sizes', async () => {
   const files = readdirSync(GOLDEN_DIR).filter((name) => name.endsWith('.safetensors'));
@@ -61,14 +62,6 @@ test('every dtype round-trips exactly through a p2phd file', async () => {
   }
 });
 
-/** A file built by hand from a header object and a data region. */
-function handMade(header: Record<string, unknown>, dataBytes: number, headerLength?: bigint): Buffer {
-  const json = Buffer.from(JSON.stringify(header));
-  const prefix = Buffer.alloc(8);
-  prefix.writeBigUInt64LE(headerLength ?? BigInt(json.length));
-  return Buffer.concat([prefix, json, Buffer.alloc(dataBytes)]);
-}
-
 async function expectBadFile(bytes: Uint8Array, pattern: RegExp, kind?: 'sample'): Promise<void> {
   const folder = temporaryFolder('bad');
   try {
@@ -97,13 +90,13 @@ test('validation failures are InputErrors (exit 3) naming the file', async () =>
   const good = serializeSafetensors(new Map([['x', makeTensor('F32', [4], new Float32Array(4))]]));
   await expectBadFile(good.subarray(0, 5), /header length needs 8/);
   await expectBadFile(good.subarray(0, good.length - 3), /past the end|truncated/);
-  await expectBadFile(handMade({ x: { dtype: 'F32', shape: [1], data_offsets: [0, 4] } }, 4, 2n ** 60n), /header length/);
-  await expectBadFile(handMade({
+  await expectBadFile(rawSafetensors({ x: { dtype: 'F32', shape: [1], data_offsets: [0, 4] } }, 4, 2n ** 60n), /header length/);
+  await expectBadFile(rawSafetensors({
     a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] },
     b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] },
   }, 12), /overlap/);
-  await expectBadFile(handMade({ a: { dtype: 'U8', shape: [16], data_offsets: [0, 16] } }, 8), /past the end/);
-  await expectBadFile(handMade({ a: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }, 8), /needs 12/);
+  await expectBadFile(rawSafetensors({ a: { dtype: 'U8', shape: [16], data_offsets: [0, 16] } }, 8), /past the end/);
+  await expectBadFile(rawSafetensors({ a: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }, 8), /needs 12/);
   await expectBadFile(Buffer.concat([Buffer.from([5, 0, 0, 0, 0, 0, 0, 0]), Buffer.from('{oops')]), /JSON/);
 });
 

@@ -1,12 +1,15 @@
 /**
  * Parity with the PyTorch reference: every network's forward pass on the
  * golden inputs, with the golden weights loaded through the checkpoint
- * loading path, within 1e-4 relative L2 error.
+ * loading path, within 1e-4 relative L2 error. The golden configs give the
+ * networks' input channels directly (input_nc); with instance boundaries on,
+ * label_nc = input_nc - 1 reproduces them.
  */
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { avgPoolDownsample } from '../../src/backend/ops.js';
+import { resolveConfig } from '../../src/model/config.js';
 import { flatDiscriminatorKey } from '../../src/model/discriminator.js';
 import { instanceSegments } from '../../src/model/encoder.js';
 import { disposeParams, loadParams } from '../../src/model/params.js';
@@ -17,7 +20,7 @@ import {
   generate,
   networkSpecs,
 } from '../../src/model/networks.js';
-import { configFor, goldenTensor, leakedTensors, nchwToNhwc, readGolden, relativeL2, setUpBackend } from './helpers.js';
+import { goldenTensor, leakedTensors, nchwToNhwc, readGolden, relativeL2, setUpBackend } from './helpers.js';
 
 const TOLERANCE = 1e-4;
 const report = (name: string, error: number): void => {
@@ -40,7 +43,7 @@ describe('golden parity with the reference', () => {
   it('global generator G1', async () => {
     const golden = await readGolden('global_generator');
     const g = golden.config;
-    const config = configFor({
+    const config = resolveConfig({
       label_nc: (g['input_nc'] as number) - 1,
       output_nc: g['output_nc'],
       ngf: g['ngf'],
@@ -63,7 +66,7 @@ describe('golden parity with the reference', () => {
   it('local enhancer G2', async () => {
     const golden = await readGolden('local_enhancer');
     const g = golden.config;
-    const config = configFor({
+    const config = resolveConfig({
       netG: 'local',
       label_nc: (g['input_nc'] as number) - 1,
       output_nc: g['output_nc'],
@@ -89,7 +92,7 @@ describe('golden parity with the reference', () => {
   it('encoder E, raw and instance-pooled', async () => {
     const golden = await readGolden('encoder');
     const g = golden.config;
-    const config = configFor({
+    const config = resolveConfig({
       output_nc: g['input_nc'],
       feat_num: g['feat_num'],
       nef: g['nef'],
@@ -119,7 +122,7 @@ describe('golden parity with the reference', () => {
     const golden = await readGolden('discriminator');
     const g = golden.config;
     // input_nc 9 = labels + edges (6) + image (3).
-    const config = configFor({
+    const config = resolveConfig({
       label_nc: (g['input_nc'] as number) - 3 - 1,
       output_nc: 3,
       ndf: g['ndf'],

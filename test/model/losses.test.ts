@@ -7,20 +7,13 @@
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
-import { resolveConfig, type ArchConfig } from '../../src/model/config.js';
 import { instanceSegments } from '../../src/model/encoder.js';
 import { featureMatchingLoss, ganLoss, l1Loss, stopGradient } from '../../src/model/losses.js';
 import { discriminate, encodeFeatures, generate, modelSpecs, trainingNetworks } from '../../src/model/networks.js';
 import { disposeParams, loadParams } from '../../src/model/params.js';
 import type { Tensor } from '../../src/data/safetensors.js';
+import { splitGoldenConfig } from '../support/golden.js';
 import { goldenTensor, leakedTensors, nchwToNhwc, readGolden, relativeL2, setUpBackend } from './helpers.js';
-
-const TRAINING_KEYS = ['lsgan', 'gan_feat_loss', 'lambda_feat', 'vgg_loss', 'pool_size', 'lr', 'beta1', 'beta2'];
-
-function splitConfig(raw: Record<string, unknown>): { config: ArchConfig; lambdaFeat: number; lr: number } {
-  const architecture = Object.fromEntries(Object.entries(raw).filter(([key]) => !TRAINING_KEYS.includes(key)));
-  return { config: resolveConfig(architecture), lambdaFeat: raw['lambda_feat'] as number, lr: raw['lr'] as number };
-}
 
 const scalarOf = (tensor: Tensor): number => (tensor.data as Float32Array)[0]!;
 
@@ -30,7 +23,9 @@ for (const name of ['train_step', 'train_step_features']) {
 
     it('reproduces fake, G_GAN, G_GAN_Feat, D_real, D_fake, and the sign of every update', async () => {
       const golden = await readGolden(name);
-      const { config, lambdaFeat, lr } = splitConfig(golden.config);
+      const { config, training } = splitGoldenConfig(golden.config);
+      const lambdaFeat = training['lambda_feat'] as number;
+      const lr = training['lr'] as number;
       const specs = modelSpecs(config, trainingNetworks(config));
       const { params } = loadParams(specs, golden.tensors, { source: name, mode: 'strict' });
       const label = nchwToNhwc(goldenTensor(golden, 'input_label'));

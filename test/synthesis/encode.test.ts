@@ -2,34 +2,20 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { initBackend } from '../../src/backend/index';
 import { createLogger } from '../../src/log';
 import { readFeaturesFile } from '../../src/data/features';
 import { instanceEdges } from '../../src/data/labels';
-import { makeTensor, type Tensor } from '../../src/data/safetensors';
 import { writeSample } from '../../src/data/sample';
-import { writeTensorFile } from '../../src/data/tensorFile';
-import { resolveConfig, type ArchConfig } from '../../src/model/config';
-import { modelSpecs, type NetworkName } from '../../src/model/networks';
-import { referenceShape } from '../../src/model/params';
+import { resolveConfig } from '../../src/model/config';
 import { Random } from '../../src/model/random';
 import { runEncodeStage } from '../../src/synthesis/encodeStage';
 import { runClusterStage } from '../../src/synthesis/clusterStage';
-import { temporaryFolder } from './helpers';
+import { CLI } from '../support/cli';
+import { temporaryFolder, writeRandomCheckpoint } from './helpers';
 
 const quiet = createLogger({ quiet: true });
-const CLI = resolve(__dirname, '..', '..', '..', 'bin', 'p2phd');
-
-async function writeRandomCheckpoint(path: string, config: ArchConfig, networks: NetworkName[], seed: number): Promise<void> {
-  const random = new Random(seed);
-  const tensors = new Map<string, Tensor>();
-  for (const spec of modelSpecs(config, networks)) {
-    const shape = referenceShape(spec);
-    tensors.set(spec.key, makeTensor('F32', shape, random.fillNormal(new Float32Array(shape.reduce((a, b) => a * b, 1)), 0, 0.2)));
-  }
-  await writeTensorFile(path, 'checkpoint', tensors, { stage: 'global', epoch: 0, step: 0, lr: 0.0002, config });
-}
 
 describe('p2phd encode', () => {
   const folder = temporaryFolder('encode');
@@ -46,8 +32,8 @@ describe('p2phd encode', () => {
   before(async () => {
     await initBackend('wasm', { log: () => {} });
     mkdirSync(samples, { recursive: true });
-    await writeRandomCheckpoint(withEncoder, config, ['G', 'E'], 3);
-    await writeRandomCheckpoint(withoutEncoder, config, ['G'], 3);
+    await writeRandomCheckpoint(withEncoder, config, 3, ['G', 'E']);
+    await writeRandomCheckpoint(withoutEncoder, config, 3, ['G']);
     const random = new Random(11);
     for (const [index, [height, width]] of sizes.entries()) {
       const label = new Uint8Array(height * width);

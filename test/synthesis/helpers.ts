@@ -1,24 +1,16 @@
-/** Shared helpers for the synthesis tests: golden files, temporary folders. */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+/** Shared helpers for the synthesis tests: golden files, temporary folders, checkpoints, PNGs. */
+import { writeFileSync } from 'node:fs';
 import sharp from 'sharp';
 import { encodePng } from '../../src/data/pngEncode.js';
 import { PngColorType } from '../../src/data/png.js';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { readSafetensorsFile } from '../../src/data/tensorFile';
-import type { Tensor } from '../../src/data/safetensors';
-
-export const GOLDEN_DIR = join(__dirname, '..', '..', '..', 'test', 'golden');
-
-export async function readGolden(name: string): Promise<{ tensors: Map<string, Tensor>; metadata: Record<string, string> }> {
-  return readSafetensorsFile(join(GOLDEN_DIR, `${name}.safetensors`));
-}
-
-export function goldenTensor(file: { tensors: Map<string, Tensor> }, name: string): Tensor {
-  const tensor = file.tensors.get(name);
-  if (!tensor) throw new Error(`golden file has no tensor ${name}`);
-  return tensor;
-}
+import { makeTensor, type Tensor } from '../../src/data/safetensors';
+import { writeTensorFile } from '../../src/data/tensorFile';
+import type { ArchConfig } from '../../src/model/config';
+import { modelSpecs, type NetworkName } from '../../src/model/networks';
+import { referenceShape } from '../../src/model/params';
+import { Random } from '../../src/model/random';
+export { temporaryFolder } from '../support/cli';
+export { goldenTensor, readGolden } from '../support/golden';
 
 /** NCHW (batch 1) -> HWC. */
 export function nchwToHwc(data: Float32Array, channels: number, height: number, width: number): Float32Array {
@@ -29,10 +21,16 @@ export function nchwToHwc(data: Float32Array, channels: number, height: number, 
   return out;
 }
 
-/** A fresh temporary folder, removed by the returned function. */
-export function temporaryFolder(prefix: string): { path: string; remove: () => void } {
-  const path = mkdtempSync(join(tmpdir(), `p2phd-${prefix}-`));
-  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+/** A checkpoint of random weights for `config`'s `networks` (N(0, 0.2), so outputs are far from flat). */
+export async function writeRandomCheckpoint(path: string, config: ArchConfig, seed: number, networks: NetworkName[] = ['G']): Promise<void> {
+  const random = new Random(seed);
+  const tensors = new Map<string, Tensor>();
+  for (const spec of modelSpecs(config, networks)) {
+    const shape = referenceShape(spec);
+    const values = new Float32Array(shape.reduce((a, b) => a * b, 1));
+    tensors.set(spec.key, makeTensor('F32', shape, random.fillNormal(values, 0, 0.2)));
+  }
+  await writeTensorFile(path, 'checkpoint', tensors, { stage: 'global', epoch: 0, step: 0, lr: 0.0002, config });
 }
 
 /** Writes an id map as a gray PNG (16-bit when an id needs it). */

@@ -6,12 +6,12 @@
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '../../src/backend/index.js';
 import { generatorInputChannels, resolveConfig } from '../../src/model/config.js';
 import { REFERENCE_INFERENCE } from '../../src/model/layers.js';
 import { encodeFeaturesRaw, generate, modelSpecs } from '../../src/model/networks.js';
 import { disposeParams, initParams } from '../../src/model/params.js';
 import { runGenerator } from '../../src/synthesis/networks.js';
+import { setUpBackend } from '../model/helpers.js';
 
 const config = resolveConfig({
   label_nc: 3, instance: true, instance_feat: true, feat_num: 2, netG: 'global', ngf: 4,
@@ -25,9 +25,7 @@ function maxAbsDifference(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 describe('synthesis networks: batch norm as the reference runs it', () => {
-  before(async () => {
-    await initBackend(process.env['P2PHD_TEST_BACKEND'] === 'cpu' ? 'cpu' : 'wasm', { log: () => {} });
-  });
+  before(setUpBackend);
 
   it('runGenerator uses batch statistics (not the running ones)', () => {
     const params = initParams(modelSpecs(config, ['G']), 3);

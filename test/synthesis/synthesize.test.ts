@@ -10,28 +10,14 @@ import { createLogger, type Logger } from '../../src/log';
 import { writeSample } from '../../src/data/sample';
 import { writeTensorFile } from '../../src/data/tensorFile';
 import { writeClustersFile, type ClusterSet } from '../../src/data/clusters';
-import { makeTensor, type Tensor } from '../../src/data/safetensors';
-import { resolveConfig, type ArchConfig } from '../../src/model/config';
-import { modelSpecs, type NetworkName } from '../../src/model/networks';
-import { referenceShape } from '../../src/model/params';
+import { resolveConfig } from '../../src/model/config';
+import { modelSpecs } from '../../src/model/networks';
 import { Random } from '../../src/model/random';
 import { runSynthesizeStage, type SynthesizeStageConfig } from '../../src/synthesis/synthesizeStage';
-import { goldenTensor, readGolden, readPngPixels, temporaryFolder, writeIdPng } from './helpers';
+import { goldenTensor, readGolden, readPngPixels, temporaryFolder, writeIdPng, writeRandomCheckpoint } from './helpers';
 import { FIXTURES_DIR, runCliSync } from '../support/cli';
 
 const quiet = createLogger({ quiet: true });
-
-/** A checkpoint of random G weights for `config` (N(0, 0.2), so outputs are far from flat). */
-async function writeRandomCheckpoint(path: string, config: ArchConfig, seed: number, networks: NetworkName[] = ['G']): Promise<void> {
-  const random = new Random(seed);
-  const tensors = new Map<string, Tensor>();
-  for (const spec of modelSpecs(config, networks)) {
-    const shape = referenceShape(spec);
-    const values = new Float32Array(shape.reduce((a, b) => a * b, 1));
-    tensors.set(spec.key, makeTensor('F32', shape, random.fillNormal(values, 0, 0.2)));
-  }
-  await writeTensorFile(path, 'checkpoint', tensors, { stage: 'global', epoch: 0, step: 0, lr: 0.0002, config });
-}
 
 describe('p2phd synthesize (stage)', () => {
   const folder = temporaryFolder('synthesize');

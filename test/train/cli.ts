@@ -7,18 +7,23 @@ import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readSafetensorsFile } from '../../src/data/tensorFile.js';
-import { REPO_ROOT, runCli } from '../support/cli.js';
+import { REPO_ROOT, runCli, type CliResult } from '../support/cli.js';
 
 export { runCli, startCli } from '../support/cli.js';
 
 /** A tiny architecture that trains in a fraction of a second per step. */
 export const TINY = Object.freeze(['--ngf', '8', '--n-downsample-global', '2', '--n-blocks-global', '1', '--ndf', '8', '--n-layers-d', '2', '--backend', 'wasm']);
 
+/** `p2phd preprocess` of the 24 fixture train pairs, scaled to width `loadSize`, into `out`. */
+export function preprocessFixtures(out: string, loadSize = 64): Promise<CliResult> {
+  return runCli(['preprocess', '--dataroot', join(REPO_ROOT, 'fixtures'), '--phase', 'train', '--label-nc', '35', '--resize-or-crop', 'scale_width', '--load-size', String(loadSize), '--out', out]);
+}
+
 /** 24 fixture pairs preprocessed to 64x32 samples, in a fresh temporary folder. */
 export async function fixtureSamples(): Promise<{ root: string; samples: string }> {
   const root = await mkdtemp(join(tmpdir(), 'p2phd-train-'));
   const samples = join(root, 'samples');
-  const result = await runCli(['preprocess', '--dataroot', join(REPO_ROOT, 'fixtures'), '--phase', 'train', '--label-nc', '35', '--resize-or-crop', 'scale_width', '--load-size', '64', '--out', samples]);
+  const result = await preprocessFixtures(samples);
   if (result.status !== 0) throw new Error(`preprocess failed (${result.status}): ${result.stderr}`);
   return { root, samples };
 }

@@ -8,8 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileContents, runCli, TINY } from './cli.js';
-import { REPO_ROOT } from '../support/cli.js';
+import { fileContents, preprocessFixtures, runCli, TINY } from './cli.js';
 
 describe('train: sample sizes the generator cannot take', () => {
   let root = '';
@@ -22,7 +21,7 @@ describe('train: sample sizes the generator cannot take', () => {
 
   async function samplesOfWidth(width: number): Promise<string> {
     const out = join(root, `samples_${width}`);
-    const result = await runCli(['preprocess', '--dataroot', join(REPO_ROOT, 'fixtures'), '--phase', 'train', '--label-nc', '35', '--resize-or-crop', 'scale_width', '--load-size', String(width), '--out', out]);
+    const result = await preprocessFixtures(out, width);
     assert.equal(result.status, 0, result.stderr);
     return out;
   }
