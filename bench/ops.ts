@@ -25,6 +25,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend, type BackendChoice, type BackendInfo } from '../src/backend';
 import { avgPoolDownsample, conv2d, conv2dTranspose, instanceNorm, reflectPad } from '../src/backend/ops';
 import { UsageError } from '../src/errors';
+import { benchOption } from './options';
 import type { BenchArgs, BenchRow, StageResult } from './run';
 
 type Shape4 = [number, number, number, number];
@@ -262,11 +263,6 @@ function time(call: () => tf.Tensor | tf.Tensor[], minMs: number): Timing {
   return { medianMs: samples[Math.floor(samples.length / 2)]!, bestMs: samples[0]!, runs: samples.length };
 }
 
-function option(rest: string[], name: string): string | undefined {
-  const prefix = `--${name}=`;
-  return rest.find((arg) => arg.startsWith(prefix))?.slice(prefix.length);
-}
-
 /** Runs this stage for `wasm` with `threads` threads in a child process and relabels its rows. */
 function runThreadedChild(threads: number, args: BenchArgs): { rows: BenchRow[]; notes: string[] } {
   const passOn = args.rest.filter((arg) => !arg.startsWith('--backends='));
@@ -314,9 +310,9 @@ function defaultBackends(): string[] {
 }
 
 export async function runBench(args: BenchArgs): Promise<StageResult> {
-  const backends = option(args.rest, 'backends')?.split(',') ?? defaultBackends();
-  const filter = option(args.rest, 'filter');
-  const minMs = Number(option(args.rest, 'min-ms') ?? 600);
+  const backends = benchOption(args.rest, 'backends')?.split(',') ?? defaultBackends();
+  const filter = benchOption(args.rest, 'filter');
+  const minMs = Number(benchOption(args.rest, 'min-ms') ?? 600);
   const cases = allCases().filter((c) => filter == null || c.name.includes(filter));
   const rows: BenchRow[] = [];
   const notes: string[] = [`load average at start ${loadavg().map((l) => l.toFixed(2)).join(' ')} on ${availableParallelism()} cores`];

@@ -13,6 +13,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { benchOption } from './options.js';
 import type { BenchArgs, StageResult } from './run.js';
 
 const REPO_ROOT = join(__dirname, '..', '..');
@@ -41,13 +42,8 @@ for l, i, p in zip(labels, insts, imgs):
 print((time.perf_counter() - start) / len(labels))
 `;
 
-function option(rest: readonly string[], name: string, fallback: number): number {
-  const found = rest.find((arg) => arg.startsWith(`--${name}=`));
-  return found ? Number(found.slice(name.length + 3)) : fallback;
-}
-
 export async function runBench(args: BenchArgs): Promise<StageResult> {
-  const pairs = option(args.rest, 'pairs', 24);
+  const pairs = Number(benchOption(args.rest, 'pairs') ?? 24);
   const root = await mkdtemp(join(tmpdir(), 'p2phd-bench-preprocess-'));
   try {
     args.progress(`preprocess: generating ${pairs} 2048x1024 triples`);

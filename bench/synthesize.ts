@@ -32,6 +32,7 @@ import { modelSpecs } from '../src/model/networks.js';
 import { referenceShape } from '../src/model/params.js';
 import { Random } from '../src/model/random.js';
 import { runSynthesizeStage } from '../src/synthesis/synthesizeStage.js';
+import { benchOption } from './options.js';
 import type { BenchArgs, BenchRow, StageResult } from './run.js';
 
 /** PyTorch 1.13 CPU, 2 threads, G1 forward at 256x128 (issue 6). */
@@ -68,11 +69,6 @@ function pytorchForwardSeconds(width: number, height: number, runs: number, prog
   return Number(match[1]);
 }
 
-function option(rest: readonly string[], name: string, fallback: string): string {
-  const prefix = `--${name}=`;
-  return rest.find((arg) => arg.startsWith(prefix))?.slice(prefix.length) ?? fallback;
-}
-
 /** A street-like label map: sky, buildings, road, a few cars and people (things get class*1000+k ids). */
 function sceneMaps(width: number, height: number): { labels: Uint8Array; instances: Uint16Array } {
   const labels = new Uint8Array(width * height);
@@ -99,9 +95,9 @@ function sceneMaps(width: number, height: number): { labels: Uint8Array; instanc
 }
 
 export async function runBench(args: BenchArgs): Promise<StageResult> {
-  const backend = option(args.rest, 'backend', 'auto') as BackendChoice;
-  const sizes = option(args.rest, 'sizes', '256x128,1024x512').split(',').map((size) => size.split('x').map(Number) as [number, number]);
-  const imagesPerSize = Math.max(1, Number(option(args.rest, 'images', '3')));
+  const backend = (benchOption(args.rest, 'backend') ?? 'auto') as BackendChoice;
+  const sizes = (benchOption(args.rest, 'sizes') ?? '256x128,1024x512').split(',').map((size) => size.split('x').map(Number) as [number, number]);
+  const imagesPerSize = Math.max(1, Number(benchOption(args.rest, 'images') ?? '3'));
   // As `p2phd synthesize` runs: no gradients, one wasm thread per core unless P2PHD_WASM_THREADS says otherwise.
   const info = await initBackend(backend, { log: args.progress, warn: args.progress, gradients: false, wasmThreads: inferenceWasmThreads() });
   const config = resolveConfig({ label_nc: 35, instance: true, instance_feat: false, netG: 'global', ngf: 64, n_downsample_global: 4, n_blocks_global: 9, norm: 'instance' });

@@ -37,6 +37,7 @@ import { ImagePool } from '../src/train/imagePool.js';
 import { estimateTrainingMemory } from '../src/train/memory.js';
 import { createTrainingModel, disposeTrainingModel } from '../src/train/model.js';
 import { runStep } from '../src/train/trainer.js';
+import { benchOption } from './options.js';
 import type { BenchArgs, BenchRow, StageResult } from './run.js';
 
 const MIB = 1024 * 1024;
@@ -54,11 +55,6 @@ const CONFIGS: Readonly<Record<string, BenchConfig>> = Object.freeze({
   small: { name: 'small', config: resolveConfig({ ...DEFAULT_CONFIG, ngf: 32, n_downsample_global: 2, n_blocks_global: 2 }), height: 128, width: 128, pytorchSeconds: 0.8 },
   default: { name: 'default', config: resolveConfig({ ...DEFAULT_CONFIG }), height: 128, width: 256, pytorchSeconds: 6.6 },
 });
-
-function option(rest: readonly string[], name: string, fallback: string): string {
-  const prefix = `--${name}=`;
-  return rest.find((arg) => arg.startsWith(prefix))?.slice(prefix.length) ?? fallback;
-}
 
 /** A street-like batch: sky, buildings, road, cars as instances; a noisy photo. */
 export function syntheticBatch(config: ArchConfig, height: number, width: number, seed: number): Batch {
@@ -133,9 +129,9 @@ function pytorchSecondsPerStep(bench: BenchConfig, steps: number, progress: (lin
 }
 
 export async function runBench(args: BenchArgs): Promise<StageResult> {
-  const backend = option(args.rest, 'backend', 'wasm') as BackendChoice;
-  const steps = Number(option(args.rest, 'steps', '3'));
-  const names = option(args.rest, 'configs', 'small,default').split(',');
+  const backend = (benchOption(args.rest, 'backend') ?? 'wasm') as BackendChoice;
+  const steps = Number(benchOption(args.rest, 'steps') ?? '3');
+  const names = (benchOption(args.rest, 'configs') ?? 'small,default').split(',');
   const profile = args.rest.includes('--profile');
   const withPytorch = args.rest.includes('--pytorch');
   const info = await initBackend(backend, { log: () => {} });
