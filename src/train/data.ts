@@ -21,7 +21,7 @@
  *
  * Sizes the generator cannot take: G needs H and W to be multiples of
  * 2^(n_downsample_global [+ n_local_enhancers]), and E (--instance-feat)
- * of 2^n_downsample_E (trainingSizeMultiple). A sample (after the
+ * of 2^n_downsample_E (the model's inputSizeMultiple). A sample (after the
  * fine_size crop, if any) that is not is trimmed to the largest such size by
  * a centred crop of the excess (at most multiple - 1 pixels per side pair),
  * and training says so once. A sample smaller than the multiple is refused
@@ -35,7 +35,6 @@ import { InputError, UsageError } from '../errors.js';
 import { instanceEdges } from '../data/labels.js';
 import { readSample, type LoadedSample } from '../data/sample.js';
 import { Random } from '../model/random.js';
-import { generatorSizeMultiple, type ArchConfig } from '../model/config.js';
 
 /** What training needs to know about one sample file before reading it whole. */
 export interface SampleInfo {
@@ -129,16 +128,6 @@ export async function openSampleFolder(dir: string): Promise<SampleFolder> {
     if (!sample.hasImage) throw new InputError(`${sample.path}: has no photo ("image" tensor); training needs label/photo pairs`);
   }
   return { dir, samples, labelNc: first.labelNc, instance: first.hasInstance };
-}
-
-/**
- * The multiple H and W must be for training: G's (2^(downsamplings
- * [+ enhancers])) and, with --instance-feat, E's (2^n_downsample_E), whose
- * output must come back at the input's size for instance pooling.
- */
-export function trainingSizeMultiple(config: ArchConfig): number {
-  const encoder = config.instance_feat ? 2 ** config.n_downsample_E : 1;
-  return Math.max(generatorSizeMultiple(config), encoder);
 }
 
 /** Whether preprocess's resize mode leaves the crop to training. */
@@ -287,7 +276,7 @@ export interface LoaderOptions {
   batchSize: number;
   serial: boolean;
   flip: boolean;
-  /** G's size multiple, 2^(downsamplings [+ enhancers]). */
+  /** What H and W must be multiples of: the model's inputSizeMultiple (G's, and E's with --instance-feat). */
   multiple: number;
 }
 

@@ -20,7 +20,7 @@ import type { BackendInfo } from '../backend/index.js';
 import { initialiseFromCheckpoint, readCheckpoint, type Checkpoint, type Stage } from '../data/checkpoint.js';
 import { makeTensor } from '../data/safetensors.js';
 import { writeTensorFile, type TensorFile } from '../data/tensorFile.js';
-import { resolveConfig, type ArchConfig } from '../model/config.js';
+import { inputSizeMultiple, resolveConfig, type ArchConfig } from '../model/config.js';
 import { instanceSegments } from '../model/encoder.js';
 import { disposeVgg19, readVgg19, type Vgg19 } from '../model/losses.js';
 import { modelSpecs, trainingNetworks } from '../model/networks.js';
@@ -28,7 +28,7 @@ import { initParams, loadParams } from '../model/params.js';
 import { Random } from '../model/random.js';
 import { VERSION } from '../version.js';
 import { readPair, writePair } from './checkpointPair.js';
-import { BatchLoader, checkTrainingSizes, openSampleFolder, stepsPerEpoch, trainingSizeMultiple, type Batch, type SampleFolder } from './data.js';
+import { BatchLoader, checkTrainingSizes, openSampleFolder, stepsPerEpoch, type Batch, type SampleFolder } from './data.js';
 import { TRAIN_FLAGS, requirePaths, type TrainFlagName, type TrainFlagValues } from './flags.js';
 import { ImagePool } from './imagePool.js';
 import { checkTrainingMemory } from './memory.js';
@@ -205,7 +205,7 @@ async function prepareAndTrain(
   }
 
   // --- Checks that need no tensors: sizes, steps, memory. ---
-  const multiple = trainingSizeMultiple(config);
+  const multiple = inputSizeMultiple(config);
   const size = checkTrainingSizes(folder, multiple, { batchSize: settings.batchSize, poolSize: settings.poolSize }, (line) => log.warn(line));
   const perEpoch = stepsPerEpoch(folder, settings.batchSize);
   if (perEpoch === 0) {

@@ -9,10 +9,10 @@ import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs-core';
 import { UsageError } from '../../src/errors.js';
-import { DEFAULT_CONFIG, resolveConfig } from '../../src/model/config.js';
+import { DEFAULT_CONFIG, inputSizeMultiple, resolveConfig } from '../../src/model/config.js';
 import { modelSpecs, trainingNetworks } from '../../src/model/networks.js';
 import { initParams } from '../../src/model/params.js';
-import { BatchLoader, openSampleFolder, trainingSizeMultiple } from '../../src/train/data.js';
+import { BatchLoader, openSampleFolder } from '../../src/train/data.js';
 import { AdamThread } from '../../src/train/adamThread.js';
 import { ImagePool } from '../../src/train/imagePool.js';
 import { checkTrainingMemory, estimateTrainingMemory } from '../../src/train/memory.js';
@@ -36,7 +36,7 @@ describe('training memory', () => {
     const config = resolveConfig({ ngf: 4, n_downsample_global: 2, n_blocks_global: 1, ndf: 4, n_layers_D: 2, instance_feat: true, nef: 4, n_downsample_E: 1 });
     const model = createTrainingModel(config, 'global', initParams(modelSpecs(config, trainingNetworks(config)), 1));
     const folder = await openSampleFolder(samples);
-    const loader = new BatchLoader(folder, { seed: 1, batchSize: 2, serial: false, flip: true, multiple: trainingSizeMultiple(config) });
+    const loader = new BatchLoader(folder, { seed: 1, batchSize: 2, serial: false, flip: true, multiple: inputSizeMultiple(config) });
     const pool = new ImagePool(3);
     const hyper = { lr: 2e-4, beta1: 0.5, beta2: 0.999, epsilon: 1e-8 };
     const adam = new AdamThread(new Map([...model.optimizers.G.slots, ...model.optimizers.D.slots]));
@@ -60,7 +60,7 @@ describe('training memory', () => {
     const config = resolveConfig({ ngf: 4, n_downsample_global: 2, n_blocks_global: 1, ndf: 4, n_layers_D: 2 });
     const models = [0, 1].map(() => createTrainingModel(config, 'global', initParams(modelSpecs(config, trainingNetworks(config)), 3)));
     const folder = await openSampleFolder(samples);
-    const loader = new BatchLoader(folder, { seed: 2, batchSize: 1, serial: true, flip: true, multiple: trainingSizeMultiple(config), worker: false });
+    const loader = new BatchLoader(folder, { seed: 2, batchSize: 1, serial: true, flip: true, multiple: inputSizeMultiple(config), worker: false });
     const hyper = { lr: 2e-4, beta1: 0.5, beta2: 0.999, epsilon: 1e-8 };
     const adam = new AdamThread(new Map([...models[1]!.optimizers.G.slots, ...models[1]!.optimizers.D.slots]));
     try {
