@@ -143,20 +143,29 @@ export interface CropPlan {
   flip: boolean;
 }
 
+type CropInfo = Pick<SampleInfo, 'height' | 'width' | 'mode' | 'fineSize'>;
+
+/**
+ * The size a sample trains at before the trim to the size multiple: its
+ * fine_size crop (at most the sample) in the *crop modes, else all of it.
+ */
+export function trainingCropSize(info: CropInfo): { width: number; height: number } {
+  if (!(modeCrops(info.mode) && info.fineSize > 0)) return { width: info.width, height: info.height };
+  return { width: Math.min(info.fineSize, info.width), height: Math.min(info.fineSize, info.height) };
+}
+
 /**
  * The crop and flip of one sample. Draws x, y, flip in the reference's
  * order (get_params), always, so the stream does not depend on the mode.
  */
-export function planCrop(info: Pick<SampleInfo, 'height' | 'width' | 'mode' | 'fineSize'>, multiple: number, random: Random, allowFlip: boolean): CropPlan {
-  const cropping = modeCrops(info.mode) && info.fineSize > 0;
+export function planCrop(info: CropInfo, multiple: number, random: Random, allowFlip: boolean): CropPlan {
   // random.randint(0, max(0, size - fine)) is inclusive.
   const x = random.nextInt(Math.max(0, info.width - info.fineSize) + 1);
   const y = random.nextInt(Math.max(0, info.height - info.fineSize) + 1);
   const flip = random.nextFloat() > 0.5;
-  let plan: CropPlan = cropping
-    ? { x: Math.min(x, Math.max(0, info.width - info.fineSize)), y: Math.min(y, Math.max(0, info.height - info.fineSize)), width: Math.min(info.fineSize, info.width), height: Math.min(info.fineSize, info.height), flip }
-    : { x: 0, y: 0, width: info.width, height: info.height, flip };
-  plan = fitToMultiple(plan, multiple);
+  // Without a crop, the crop is the whole sample and x, y clamp to 0.
+  const { width, height } = trainingCropSize(info);
+  const plan = fitToMultiple({ x: Math.min(x, info.width - width), y: Math.min(y, info.height - height), width, height, flip }, multiple);
   return { ...plan, flip: allowFlip && flip };
 }
 
@@ -183,9 +192,7 @@ export function checkTrainingSizes(folder: SampleFolder, multiple: number, unifo
   let size: { height: number; width: number; path: string } | undefined;
   let trimmed: string | undefined;
   for (const sample of folder.samples) {
-    const cropping = modeCrops(sample.mode) && sample.fineSize > 0;
-    const height = cropping ? Math.min(sample.fineSize, sample.height) : sample.height;
-    const width = cropping ? Math.min(sample.fineSize, sample.width) : sample.width;
+    const { width, height } = trainingCropSize(sample);
     const fitted = fitToMultiple({ x: 0, y: 0, width, height, flip: false }, multiple);
     if (fitted.height === 0 || fitted.width === 0) {
       throw new InputError(`${sample.path}: ${width}x${height} is smaller than the ${multiple}x${multiple} the networks need (2^downsamplings); preprocess at a larger size or use fewer downsamplings`);
