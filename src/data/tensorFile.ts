@@ -8,9 +8,12 @@ import { promises as fsp } from 'node:fs';
 import { InputError, UsageError, describePath } from '../errors.js';
 import {
   buildHeader,
+  parseHeader,
+  parseHeaderLength,
   parseSafetensors,
   tensorBytes,
   type Metadata,
+  type ParsedHeader,
   type SafetensorsFile,
   type Tensor,
 } from './safetensors.js';
@@ -40,10 +43,10 @@ async function readAllStdin(): Promise<Buffer> {
 }
 
 /**
- * Reads a whole file into one buffer. fs.readFile refuses files above 2 GB,
- * and checkpoints of the default architecture come close, so read by chunks.
+ * Opens a regular file and hands it to `use` with its size; failures to
+ * open or read become InputErrors naming the file.
  */
-async function readWholeFile(path: string): Promise<Buffer> {
+async function withFile<T>(path: string, use: (handle: fsp.FileHandle, size: number) => Promise<T>): Promise<T> {
   let handle: fsp.FileHandle;
   try {
     handle = await fsp.open(path, 'r');
@@ -56,15 +59,7 @@ async function readWholeFile(path: string): Promise<Buffer> {
   try {
     const stats = await handle.stat();
     if (!stats.isFile()) throw new InputError(`${path}: not a regular file`);
-    const size = stats.size;
-    const buffer = Buffer.allocUnsafeSlow(size);
-    let offset = 0;
-    while (offset < size) {
-      const { bytesRead } = await handle.read(buffer, offset, Math.min(size - offset, 1 << 30), offset);
-      if (bytesRead === 0) break;
-      offset += bytesRead;
-    }
-    return offset === size ? buffer : buffer.subarray(0, offset);
+    return await use(handle, stats.size);
   } catch (error) {
     if (error instanceof InputError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
@@ -73,6 +68,29 @@ async function readWholeFile(path: string): Promise<Buffer> {
   } finally {
     await handle.close();
   }
+}
+
+/** Fills `buffer` from `position` on, by chunks of at most 1 GiB; returns the bytes read (fewer at the end of the file). */
+async function readAt(handle: fsp.FileHandle, buffer: Buffer, position: number): Promise<number> {
+  let offset = 0;
+  while (offset < buffer.length) {
+    const { bytesRead } = await handle.read(buffer, offset, Math.min(buffer.length - offset, 1 << 30), position + offset);
+    if (bytesRead === 0) break;
+    offset += bytesRead;
+  }
+  return offset;
+}
+
+/**
+ * Reads a whole file into one buffer. fs.readFile refuses files above 2 GB,
+ * and checkpoints of the default architecture come close, so read by chunks.
+ */
+async function readWholeFile(path: string): Promise<Buffer> {
+  return withFile(path, async (handle, size) => {
+    const buffer = Buffer.allocUnsafeSlow(size);
+    const read = await readAt(handle, buffer, 0);
+    return read === size ? buffer : buffer.subarray(0, read);
+  });
 }
 
 /** Reads any safetensors file (no p2phd kind required), from a path or '-' (stdin). */
@@ -104,6 +122,15 @@ export function parseP2phdMetadata(metadata: Metadata, source: string): P2phdMet
   return record as P2phdMetadata;
 }
 
+/** The p2phd metadata of `source`, checked to be of `kind` (when given): another kind is exit 3 naming both. */
+function p2phdOfKind(metadata: Metadata, source: string, kind: FileKind | undefined): P2phdMetadata {
+  const p2phd = parseP2phdMetadata(metadata, source);
+  if (kind !== undefined && p2phd.kind !== kind) {
+    throw new InputError(`${source}: is a ${p2phd.kind} file, expected a ${kind} file`);
+  }
+  return p2phd;
+}
+
 /**
  * Reads a p2phd tensor file and checks its kind. A file of another kind is
  * refused with exit 3 naming both kinds.
@@ -111,11 +138,34 @@ export function parseP2phdMetadata(metadata: Metadata, source: string): P2phdMet
 export async function readTensorFile(path: string, kind: FileKind): Promise<TensorFile> {
   const source = describePath(path);
   const file = await readSafetensorsFile(path);
-  const p2phd = parseP2phdMetadata(file.metadata, source);
-  if (p2phd.kind !== kind) {
-    throw new InputError(`${source}: is a ${p2phd.kind} file, expected a ${kind} file`);
-  }
-  return { ...file, source, p2phd };
+  return { ...file, source, p2phd: p2phdOfKind(file.metadata, source, kind) };
+}
+
+/** What a p2phd tensor file's header says, without its tensor data. */
+export interface TensorFileHeader {
+  /** The file as named by the user (for messages). */
+  source: string;
+  p2phd: P2phdMetadata;
+  /** Each tensor's name, dtype, shape and byte range, as the header lists them. */
+  tensors: ParsedHeader['entries'];
+}
+
+/**
+ * Reads only the header of a p2phd tensor file (a path, not stdin), with
+ * every check readTensorFile makes on the header: the length prefix, the
+ * JSON against the file's size, the p2phd entry, and the kind when given.
+ */
+export async function readTensorFileHeader(path: string, kind?: FileKind): Promise<TensorFileHeader> {
+  const source = describePath(path);
+  return withFile(path, async (handle, size) => {
+    const prefix = Buffer.alloc(8);
+    await readAt(handle, prefix, 0);
+    const headerLength = parseHeaderLength(prefix, size, source);
+    const json = Buffer.alloc(headerLength);
+    await readAt(handle, json, 8);
+    const header = parseHeader(json, headerLength, size, source);
+    return { source, p2phd: p2phdOfKind(header.metadata, source, kind), tensors: header.entries };
+  });
 }
 
 /** Reads a p2phd tensor file of any kind (for inspect). */

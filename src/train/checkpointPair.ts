@@ -13,7 +13,7 @@ import { promises as fsp } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { InputError } from '../errors.js';
 import type { Tensor } from '../data/safetensors.js';
-import { readTensorFile, writeTensorFile, type TensorFile } from '../data/tensorFile.js';
+import { readTensorFile, readTensorFileHeader, writeTensorFile, type TensorFile } from '../data/tensorFile.js';
 
 export const PENDING_SUFFIX = '.pending';
 
@@ -45,24 +45,13 @@ export async function writePair(paths: PairPaths, contents: PairContents): Promi
   return pairId;
 }
 
+/** The pair id in the header of a `kind` file; undefined when the file cannot be read, is of another kind, or has none. */
 async function pairIdOf(path: string, kind: 'checkpoint' | 'optimizer'): Promise<string | undefined> {
-  // Only the header is needed, but checkpoints are read whole by the caller
-  // next anyway; a small header read keeps the roll-forward check cheap.
-  const handle = await fsp.open(path, 'r');
   try {
-    const lengthBytes = Buffer.alloc(8);
-    await handle.read(lengthBytes, 0, 8, 0);
-    const length = Number(lengthBytes.readBigUInt64LE(0));
-    if (length > 100 * 1024 * 1024) return undefined;
-    const header = Buffer.alloc(length);
-    await handle.read(header, 0, length, 8);
-    const parsed = JSON.parse(header.toString('utf8')) as { __metadata__?: { p2phd?: string } };
-    const p2phd = JSON.parse(parsed.__metadata__?.p2phd ?? '{}') as { kind?: string; pair_id?: string };
-    return p2phd.kind === kind ? p2phd.pair_id : undefined;
+    const id = (await readTensorFileHeader(path, kind)).p2phd['pair_id'];
+    return typeof id === 'string' ? id : undefined;
   } catch {
     return undefined;
-  } finally {
-    await handle.close();
   }
 }
 

@@ -34,6 +34,7 @@ import { Worker } from 'node:worker_threads';
 import { InputError, UsageError } from '../errors.js';
 import { instanceEdges } from '../data/labels.js';
 import { readSample, type LoadedSample } from '../data/sample.js';
+import { readTensorFileHeader } from '../data/tensorFile.js';
 import { Random } from '../model/random.js';
 
 /** What training needs to know about one sample file before reading it whole. */
@@ -56,35 +57,6 @@ export interface SampleFolder {
   instance: boolean;
 }
 
-/** Reads only the safetensors header of a file (its p2phd metadata and tensor names). */
-async function readHeader(path: string): Promise<{ p2phd: Record<string, unknown>; names: string[] }> {
-  const handle = await fsp.open(path, 'r').catch((error: NodeJS.ErrnoException) => {
-    throw new InputError(`${path}: cannot open (${error.code ?? error.message})`);
-  });
-  try {
-    const lengthBytes = Buffer.alloc(8);
-    const { bytesRead } = await handle.read(lengthBytes, 0, 8, 0);
-    if (bytesRead !== 8) throw new InputError(`${path}: too short to be a safetensors file`);
-    const headerLength = Number(lengthBytes.readBigUInt64LE(0));
-    if (headerLength > 100 * 1024 * 1024) throw new InputError(`${path}: safetensors header length ${headerLength} is implausible`);
-    const headerBytes = Buffer.alloc(headerLength);
-    await handle.read(headerBytes, 0, headerLength, 8);
-    let header: Record<string, unknown>;
-    try {
-      header = JSON.parse(headerBytes.toString('utf8')) as Record<string, unknown>;
-    } catch {
-      throw new InputError(`${path}: the safetensors header is not valid JSON`);
-    }
-    const metadata = (header['__metadata__'] ?? {}) as Record<string, string>;
-    if (typeof metadata['p2phd'] !== 'string') throw new InputError(`${path}: not a p2phd file (no "p2phd" metadata)`);
-    const p2phd = JSON.parse(metadata['p2phd']) as Record<string, unknown>;
-    if (p2phd['kind'] !== 'sample') throw new InputError(`${path}: is a ${String(p2phd['kind'])} file, expected a sample file`);
-    return { p2phd, names: Object.keys(header).filter((name) => name !== '__metadata__') };
-  } finally {
-    await handle.close();
-  }
-}
-
 /** Lists and checks the samples of a preprocess output folder. */
 export async function openSampleFolder(dir: string): Promise<SampleFolder> {
   let entries: string[];
@@ -99,7 +71,8 @@ export async function openSampleFolder(dir: string): Promise<SampleFolder> {
   const samples: SampleInfo[] = [];
   for (const name of files) {
     const path = join(dir, name);
-    const { p2phd, names } = await readHeader(path);
+    const { p2phd, tensors } = await readTensorFileHeader(path, 'sample');
+    const names = tensors.map((tensor) => tensor.name);
     const size = p2phd['size'];
     const labelNc = p2phd['label_nc'];
     if (!Array.isArray(size) || size.length !== 2 || typeof labelNc !== 'number') {
