@@ -14,7 +14,7 @@ import type { ParamSpec, Params } from '../model/layers.js';
 import { modelSpecs, type NetworkName } from '../model/networks.js';
 import { loadParams, toReferenceTensor, type LoadResult } from '../model/params.js';
 import type { Tensor } from './safetensors.js';
-import { readTensorFile, writeTensorFile } from './tensorFile.js';
+import { readTensorFile, writeTensorFile, type TensorFile } from './tensorFile.js';
 
 /** Training stages, as `p2phd train <stage>`. */
 export const STAGES = Object.freeze({
@@ -85,7 +85,11 @@ function parseMeta(raw: Record<string, unknown>, source: string): CheckpointMeta
 
 /** Reads and validates a checkpoint (a folder means its latest.safetensors; '-' is stdin). */
 export async function readCheckpoint(path: string): Promise<Checkpoint> {
-  const file = await readTensorFile(await resolveCheckpointPath(path), 'checkpoint');
+  return checkpointFromFile(await readTensorFile(await resolveCheckpointPath(path), 'checkpoint'));
+}
+
+/** Validates a checkpoint file already read (its kind checked): the metadata and the tensor names. */
+export function checkpointFromFile(file: TensorFile): Checkpoint {
   const meta = parseMeta(file.p2phd, file.source);
   const networks = (['G', 'D', 'E'] as const).filter((n) => [...file.tensors.keys()].some((key) => key.startsWith(`${n}.`)));
   for (const key of file.tensors.keys()) {

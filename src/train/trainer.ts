@@ -17,14 +17,14 @@ import { ExitCode, InputError, P2phdError, StoppedError, UsageError } from '../e
 import type { Logger } from '../log.js';
 import { createProgress } from '../log.js';
 import type { BackendInfo } from '../backend/index.js';
-import { initialiseFromCheckpoint, readCheckpoint, type Checkpoint, type Stage } from '../data/checkpoint.js';
+import { checkpointFromFile, checkpointParams, initialiseFromCheckpoint, readCheckpoint, type Checkpoint, type Stage } from '../data/checkpoint.js';
 import { makeTensor } from '../data/safetensors.js';
 import { writeTensorFile, type TensorFile } from '../data/tensorFile.js';
 import { inputSizeMultiple, resolveConfig, type ArchConfig } from '../model/config.js';
 import { instanceSegments } from '../model/encoder.js';
 import { disposeVgg19, readVgg19, type Vgg19 } from '../model/losses.js';
 import { modelSpecs, trainingNetworks } from '../model/networks.js';
-import { initParams, loadParams } from '../model/params.js';
+import { initParams } from '../model/params.js';
 import { Random } from '../model/random.js';
 import { VERSION } from '../version.js';
 import { readPair, writePair } from './checkpointPair.js';
@@ -99,11 +99,6 @@ function parseStoredOptions(raw: Record<string, unknown>, source: string): Store
   if (typeof raw['settings'] !== 'object' || raw['settings'] === null) throw new UsageError(`${source}: no "settings"`);
   const config = resolveConfig(raw['config'], (message) => new UsageError(`${source}: ${message}`));
   return { p2phd_version: String(raw['p2phd_version']), run_id: String(raw['run_id']), stage, settings: raw['settings'] as TrainSettings, config };
-}
-
-/** Checkpoint metadata the trainer reads back (the checkpoint module validates the rest). */
-function checkpointConfig(file: TensorFile): ArchConfig {
-  return resolveConfig(file.p2phd['config'], (message) => new InputError(`${file.source}: checkpoint config: ${message}`));
 }
 
 function numberField(file: TensorFile, path: string[], fallback?: number): number {
@@ -184,14 +179,15 @@ async function prepareAndTrain(
 
   // --- Architecture: from the run's checkpoint, --init, or flags and defaults. ---
   let config: ArchConfig;
-  let source: { kind: 'resume'; checkpoint: TensorFile; optimizer: TensorFile } | { kind: 'init'; checkpoint: Checkpoint } | { kind: 'fresh' };
+  let source: { kind: 'resume'; checkpoint: Checkpoint; optimizer: TensorFile } | { kind: 'init'; checkpoint: Checkpoint } | { kind: 'fresh' };
   if (stored) {
     const pair = await readPair({ checkpoint: run.checkpoint(RUN_FILES.latest), optimizer: run.optimizer(RUN_FILES.latest) }, (line) => log.info(line));
-    config = checkpointConfig(pair.checkpoint);
+    const checkpoint = checkpointFromFile(pair.checkpoint);
+    config = checkpoint.meta.config;
     if (config.label_nc !== data.label_nc || config.instance !== data.instance) {
       throw new UsageError(`--resume: the samples in ${settings.data} (label_nc ${data.label_nc}${data.instance ? ', instances' : ''}) do not match the run's (label_nc ${config.label_nc}${config.instance ? ', instances' : ''})`);
     }
-    source = { kind: 'resume', ...pair };
+    source = { kind: 'resume', checkpoint, optimizer: pair.optimizer };
   } else if (settings.init !== undefined) {
     const checkpoint = await readCheckpoint(settings.init);
     config = resolveTrainingArchitecture(stage, architectureOverrides(values), data, checkpoint.meta.config);
@@ -218,7 +214,7 @@ async function prepareAndTrain(
   const networks = trainingNetworks(config);
   let params: Map<string, tf.Tensor>;
   if (source.kind === 'resume') {
-    params = loadParams(modelSpecs(config, networks), source.checkpoint.tensors, { source: source.checkpoint.source, mode: 'strict' }).params;
+    params = checkpointParams(source.checkpoint, networks);
   } else if (source.kind === 'init') {
     const result = initialiseFromCheckpoint(source.checkpoint, config, networks, seed);
     params = result.params;
