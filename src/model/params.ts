@@ -41,12 +41,11 @@ export function referenceDtype(spec: ParamSpec): 'F32' | 'I64' {
 const LAYOUT_TILE = 16;
 
 /**
- * [A, B, k] <-> [k, B, A], tile by tile (see LAYOUT_TILE); `toTfjs` picks
- * the direction. One function for both keeps the tiling in one place; the
- * branch is per row of a tile, not per element.
+ * [A, B, k] <-> [k, B, A], tile by tile (see LAYOUT_TILE), into `out`;
+ * `toTfjs` picks the direction. One function for both keeps the tiling in
+ * one place; the branch is per row of a tile, not per element.
  */
-function convertLayout(data: Float32Array, a: number, b: number, k: number, toTfjs: boolean): Float32Array {
-  const out = new Float32Array(data.length);
+function convertLayout(data: Float32Array, a: number, b: number, k: number, toTfjs: boolean, out: Float32Array): Float32Array {
   for (let j0 = 0; j0 < b; j0 += LAYOUT_TILE) {
     const j1 = Math.min(j0 + LAYOUT_TILE, b);
     for (let i0 = 0; i0 < a; i0 += LAYOUT_TILE) {
@@ -68,14 +67,27 @@ function convertLayout(data: Float32Array, a: number, b: number, k: number, toTf
   return out;
 }
 
-/** [A, B, kh, kw] -> [kh, kw, B, A]. */
-function referenceToTfjs(data: Float32Array, a: number, b: number, kh: number, kw: number): Float32Array {
-  return convertLayout(data, a, b, kh * kw, true);
+/**
+ * The values of `spec` (tfjs layout) in the reference's layout, as a new
+ * array: conv weights [kh, kw, B, A] -> [A, B, kh, kw], the rest copied.
+ */
+export function toReferenceLayout(spec: ParamSpec, data: Float32Array): Float32Array {
+  if (!isConvWeight(spec)) return data.slice();
+  const [kh, kw, b, a] = spec.shape as [number, number, number, number];
+  return convertLayout(data, a, b, kh * kw, false, new Float32Array(data.length));
 }
 
-/** [kh, kw, B, A] -> [A, B, kh, kw]. */
-function tfjsToReference(data: Float32Array, a: number, b: number, kh: number, kw: number): Float32Array {
-  return convertLayout(data, a, b, kh * kw, false);
+/**
+ * The inverse of toReferenceLayout: values of `spec` in the reference's
+ * layout into tfjs's, written to `out` (a new array by default).
+ */
+export function fromReferenceLayout(spec: ParamSpec, data: Float32Array, out: Float32Array = new Float32Array(data.length)): Float32Array {
+  if (!isConvWeight(spec)) {
+    out.set(data);
+    return out;
+  }
+  const [kh, kw, b, a] = spec.shape as [number, number, number, number];
+  return convertLayout(data, a, b, kh * kw, true, out);
 }
 
 /** A parameter (tfjs layout) as a file tensor in the reference's layout. Reads the data back from the backend. */
@@ -85,10 +97,7 @@ export function toReferenceTensor(spec: ParamSpec, value: tf.Tensor): Tensor {
     const counts = value.dataSync();
     return makeTensor('I64', shape, BigInt64Array.from(counts, (n) => BigInt(Math.round(n))));
   }
-  const data = value.dataSync() as Float32Array;
-  if (!isConvWeight(spec)) return makeTensor('F32', shape, Float32Array.from(data));
-  const [a, b, kh, kw] = shape as [number, number, number, number];
-  return makeTensor('F32', shape, tfjsToReference(data, a, b, kh, kw));
+  return makeTensor('F32', shape, toReferenceLayout(spec, value.dataSync() as Float32Array));
 }
 
 function sameShape(a: readonly number[], b: readonly number[]): boolean {
@@ -114,9 +123,8 @@ export function fromReferenceTensor(spec: ParamSpec, tensor: Tensor): tf.Tensor 
     return tf.tensor(Int32Array.from(data as ArrayLike<number | bigint>, (n) => Number(n)), [...spec.shape], 'int32');
   }
   const data = tensor.data instanceof Float32Array ? tensor.data : Float32Array.from(tensor.data as Float64Array);
-  if (!isConvWeight(spec)) return tf.tensor(data === tensor.data ? Float32Array.from(data) : data, [...spec.shape], 'float32');
-  const [a, b, kh, kw] = tensor.shape as [number, number, number, number];
-  return tf.tensor(referenceToTfjs(data, a, b, kh, kw), [...spec.shape], 'float32');
+  // A new array: the parameter never shares the file's buffer.
+  return tf.tensor(fromReferenceLayout(spec, data), [...spec.shape], 'float32');
 }
 
 /** Fresh parameters for every spec. */

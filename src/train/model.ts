@@ -20,7 +20,7 @@ import { makeTensor, type Tensor } from '../data/safetensors.js';
 import type { ArchConfig } from '../model/config.js';
 import { isTrainable, type ParamSpec } from '../model/layers.js';
 import { modelSpecs, trainingNetworks, type NetworkName } from '../model/networks.js';
-import { referenceShape, toReferenceTensor, toVariables } from '../model/params.js';
+import { fromReferenceLayout, referenceShape, toReferenceLayout, toReferenceTensor, toVariables } from '../model/params.js';
 import { adamUpdate, createSharedSlot, type AdamHyperparameters, type AdamSlot } from './adam.js';
 
 export const OPTIMIZERS = Object.freeze({
@@ -125,45 +125,18 @@ export function checkpointTensors(model: TrainingModel): Map<string, Tensor> {
   return tensors;
 }
 
-function isConvWeight(spec: ParamSpec): boolean {
-  return spec.role === 'convWeight' || spec.role === 'convTransposeWeight';
-}
-
 /**
- * A moment (tfjs layout) in the reference's layout: conv weights
- * [kh, kw, B, A] -> [A, B, kh, kw], everything else as is. Done in plain
- * JavaScript so that saving the moments (2x the trained weights) never
- * passes them through the tensor heap.
+ * A moment (tfjs layout) in the reference's layout, as checkpoints store
+ * weights. In plain JavaScript (never through the tensor heap), and a copy:
+ * the moments live in shared memory the Adam worker writes.
  */
 export function momentToReference(spec: ParamSpec, data: Float32Array): Float32Array {
-  // A copy either way: the moments live in shared memory the Adam worker writes.
-  if (!isConvWeight(spec)) return data.slice();
-  const [kh, kw, b, a] = spec.shape as [number, number, number, number];
-  const out = new Float32Array(data.length);
-  const taps = kh * kw;
-  for (let tap = 0; tap < taps; tap++) {
-    for (let j = 0; j < b; j++) {
-      const from = (tap * b + j) * a;
-      for (let i = 0; i < a; i++) out[(i * b + j) * taps + tap] = data[from + i]!;
-    }
-  }
-  return out;
+  return toReferenceLayout(spec, data);
 }
 
 /** The inverse of momentToReference, into `target`. */
 export function momentFromReference(spec: ParamSpec, data: Float32Array, target: Float32Array): void {
-  if (!isConvWeight(spec)) {
-    target.set(data);
-    return;
-  }
-  const [kh, kw, b, a] = spec.shape as [number, number, number, number];
-  const taps = kh * kw;
-  for (let tap = 0; tap < taps; tap++) {
-    for (let j = 0; j < b; j++) {
-      const to = (tap * b + j) * a;
-      for (let i = 0; i < a; i++) target[to + i] = data[(i * b + j) * taps + tap]!;
-    }
-  }
+  fromReferenceLayout(spec, data, target);
 }
 
 /** Moment tensor names in the optimizer file: `<param key>.exp_avg` / `.exp_avg_sq`, as torch's Adam state names them. */
@@ -190,12 +163,12 @@ export function restoreOptimizers(model: TrainingModel, tensors: ReadonlyMap<str
     for (const [key, slot] of optimizer.slots) {
       const spec = model.specByKey.get(key)!;
       for (const moment of ['m', 'v'] as const) {
-        const file = tensors.get(`${key}${MOMENT_SUFFIXES[moment]}`);
-        const name = `${key}${MOMENT_SUFFIXES[moment]}`;
-        if (file === undefined) throw new InputError(`${source}: has no tensor "${name}"`);
+        const tensorName = `${key}${MOMENT_SUFFIXES[moment]}`;
+        const file = tensors.get(tensorName);
+        if (file === undefined) throw new InputError(`${source}: has no tensor "${tensorName}"`);
         const expected = referenceShape(spec);
         if (file.dtype !== 'F32' || file.shape.join() !== expected.join()) {
-          throw new InputError(`${source}: tensor "${name}" is ${file.dtype} [${file.shape.join(', ')}], expected F32 [${expected.join(', ')}]`);
+          throw new InputError(`${source}: tensor "${tensorName}" is ${file.dtype} [${file.shape.join(', ')}], expected F32 [${expected.join(', ')}]`);
         }
         momentFromReference(spec, file.data as Float32Array, slot[moment]);
       }
