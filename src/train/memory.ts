@@ -29,10 +29,10 @@ import { discriminatorInputChannels, encoderInputChannels, generatorInputChannel
 import { singleDiscriminator } from '../model/discriminator.js';
 import { encoder } from '../model/encoder.js';
 import { globalGenerator } from '../model/globalGenerator.js';
-import { countParameters, isTrainable, type Layer } from '../model/layers.js';
+import { countParameters, type Layer } from '../model/layers.js';
 import { localEnhancer } from '../model/localEnhancer.js';
 import { discriminatorShape, encoderShape, globalGeneratorShape, localEnhancerShape, modelSpecs, trainingNetworks } from '../model/networks.js';
-import { trainedGeneratorKeys } from './model.js';
+import { optimizerKeys } from './model.js';
 
 /** The wasm32 heap's hard ceiling (tfjs-backend-wasm's build). */
 const WASM_HEAP_BYTES = 4294901760;
@@ -131,8 +131,9 @@ export interface MemoryEstimate {
 
 export function estimateTrainingMemory(config: ArchConfig, stage: Stage, size: { height: number; width: number }, batchSize: number): MemoryEstimate {
   const specs = modelSpecs(config, trainingNetworks(config));
-  const trainedG = new Set(trainedGeneratorKeys(config, stage, specs));
-  const trained = specs.filter((spec) => isTrainable(spec) && (spec.key.startsWith('D.') || trainedG.has(spec.key)));
+  const keys = optimizerKeys(stage, specs);
+  const trainedKeys = new Set([...keys.G, ...keys.D]);
+  const trained = specs.filter((spec) => trainedKeys.has(spec.key));
   const parameterBytes = 4 * countParameters(specs, 'all');
   const packedBytes = 4 * countParameters(specs.filter((spec) => spec.role === 'convWeight' || spec.role === 'convTransposeWeight'), 'all');
   const floats = activationFloats(config, size.height, size.width);

@@ -23,11 +23,8 @@ import { modelSpecs, trainingNetworks, type NetworkName } from '../model/network
 import { fromReferenceLayout, referenceShape, toReferenceLayout, toReferenceTensor, toVariables } from '../model/params.js';
 import { adamUpdate, createSharedSlot, type AdamHyperparameters, type AdamSlot } from './adam.js';
 
-export const OPTIMIZERS = Object.freeze({
-  G: 'generator (+ encoder) parameters, stepped on loss_G',
-  D: 'discriminator parameters, stepped on loss_D',
-} as const);
-export type OptimizerName = keyof typeof OPTIMIZERS;
+/** optimizer_G (G's parameters, + E's: stepped on loss_G) and optimizer_D (D's: stepped on loss_D). */
+export type OptimizerName = 'G' | 'D';
 
 /** One Adam optimizer: its step count and a slot per parameter. */
 export class AdamState {
@@ -51,15 +48,19 @@ export interface TrainingModel {
   readonly specByKey: ReadonlyMap<string, ParamSpec>;
   readonly variables: Map<string, tf.Variable>;
   readonly optimizers: Readonly<Record<OptimizerName, AdamState>>;
+  /** The optimizer of each trained parameter; the parameters a stage keeps fixed are absent. */
+  readonly optimizerOf: ReadonlyMap<string, OptimizerName>;
 }
 
-/** The G parameter keys a stage trains (E's join them in optimizer_G). */
-export function trainedGeneratorKeys(config: ArchConfig, stage: Stage, specs: readonly ParamSpec[]): string[] {
+/** The parameter keys each optimizer trains in `stage`, in spec order (E's join G's in optimizer_G). */
+export function optimizerKeys(stage: Stage, specs: readonly ParamSpec[]): Record<OptimizerName, string[]> {
   const enhancer = /^G\.model\d+_/;
-  return specs
-    .filter((spec) => isTrainable(spec))
-    .filter((spec) => spec.key.startsWith('E.') || (spec.key.startsWith('G.') && (stage !== 'local' || enhancer.test(spec.key))))
-    .map((spec) => spec.key);
+  const trainable = specs.filter((spec) => isTrainable(spec));
+  const keys = (keep: (key: string) => boolean): string[] => trainable.map((spec) => spec.key).filter(keep);
+  return {
+    G: keys((key) => key.startsWith('E.') || (key.startsWith('G.') && (stage !== 'local' || enhancer.test(key)))),
+    D: keys((key) => key.startsWith('D.')),
+  };
 }
 
 /** Takes ownership of `params` (tfjs layouts, every key of the config's training networks). */
@@ -68,8 +69,7 @@ export function createTrainingModel(config: ArchConfig, stage: Stage, params: Ma
   const specs = modelSpecs(config, networks);
   const variables = toVariables(params, specs);
   for (const value of params.values()) value.dispose();
-  const generatorKeys = trainedGeneratorKeys(config, stage, specs);
-  const discriminatorKeys = specs.filter((spec) => isTrainable(spec) && spec.key.startsWith('D.')).map((spec) => spec.key);
+  const keys = optimizerKeys(stage, specs);
   return {
     config,
     stage,
@@ -78,9 +78,10 @@ export function createTrainingModel(config: ArchConfig, stage: Stage, params: Ma
     specByKey: new Map(specs.map((spec) => [spec.key, spec])),
     variables,
     optimizers: {
-      G: new AdamState(generatorKeys, variables),
-      D: new AdamState(discriminatorKeys, variables),
+      G: new AdamState(keys.G, variables),
+      D: new AdamState(keys.D, variables),
     },
+    optimizerOf: new Map([...keys.G.map((key) => [key, 'G'] as const), ...keys.D.map((key) => [key, 'D'] as const)]),
   };
 }
 
@@ -118,10 +119,18 @@ export function uploadWeights(model: TrainingModel, name: OptimizerName): void {
   }
 }
 
-/** Every parameter in the reference's names and layouts, for the checkpoint file. */
+/**
+ * Every parameter in the reference's names and layouts, for the checkpoint
+ * file. A trained weight is taken from its master copy, whose bits are its
+ * variable's (uploadWeights puts them there), not read back from the backend.
+ */
 export function checkpointTensors(model: TrainingModel): Map<string, Tensor> {
   const tensors = new Map<string, Tensor>();
-  for (const spec of model.specs) tensors.set(spec.key, toReferenceTensor(spec, model.variables.get(spec.key)!));
+  for (const spec of model.specs) {
+    const optimizer = model.optimizerOf.get(spec.key);
+    const slot = optimizer && model.optimizers[optimizer].slots.get(spec.key)!;
+    tensors.set(spec.key, slot ? makeTensor('F32', referenceShape(spec), toReferenceLayout(spec, slot.weights)) : toReferenceTensor(spec, model.variables.get(spec.key)!));
+  }
   return tensors;
 }
 

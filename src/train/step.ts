@@ -92,7 +92,7 @@ export interface StepGradients {
 class SinkingParams extends Map<string, tf.Tensor> {
   constructor(
     variables: ReadonlyMap<string, tf.Variable>,
-    private readonly trained: ReadonlySet<string>,
+    private readonly trained: ReadonlyMap<string, unknown>,
     private readonly anchor: tf.Scalar,
     private readonly receive: (key: string, gradient: Float32Array) => void,
   ) {
@@ -157,7 +157,6 @@ export function computeStepGradients(
   let keptFake: tf.Tensor4D | undefined;
   const anchor = tf.tidy(() => tf.variable(tf.scalar(0), true));
 
-  const trained = new Set([...model.optimizers.G.keys, ...model.optimizers.D.keys]);
   // Set at the end of the forward pass when a loss is NaN or infinite: the
   // backward pass still runs, but its gradients go nowhere.
   let discard = false;
@@ -168,7 +167,7 @@ export function computeStepGradients(
   };
 
   const { value, grads } = tf.variableGrads(() => {
-    const params = new SinkingParams(model.variables, trained, anchor, receive);
+    const params = new SinkingParams(model.variables, model.optimizerOf, anchor, receive);
     let generatorInput = inputs.input;
     if (config.instance_feat) {
       if (!inputs.segments) throw new Error('computeStepGradients: --instance-feat needs the instance segments');

@@ -472,13 +472,12 @@ export async function runStep(
   try {
     const segments = model.config.instance_feat && batch.inst ? instanceSegments(batch.inst, count, height, width) : undefined;
     const poolRandom = Random.forLabel(seed, `image-pool/step-${stepDone + 1}`);
-    const generatorKeys = new Set(model.optimizers.G.keys);
     const nextStep = { G: model.optimizers.G.step + 1, D: model.optimizers.D.step + 1 };
     let dispatched = 0;
     const onGradient = adam
       ? (key: string, gradient: Float32Array): void => {
           dispatched += 1;
-          adam.update(key, gradient, generatorKeys.has(key) ? nextStep.G : nextStep.D, hyper);
+          adam.update(key, gradient, nextStep[model.optimizerOf.get(key)!], hyper);
         }
       : undefined;
     const result = computeStepGradients(model, { input, real, segments }, losses, { pool: { pool, random: poolRandom }, keepFake, onGradient });
@@ -491,7 +490,7 @@ export async function runStep(
     if (nonFiniteLoss(result.losses)) return { losses: result.losses };
     if (adam) {
       await adam.drain();
-      const expected = model.optimizers.G.keys.length + model.optimizers.D.keys.length;
+      const expected = model.optimizerOf.size;
       // Every trained parameter lies on the loss's path; a missing gradient is a bug.
       if (dispatched !== expected) throw new Error(`runStep: ${dispatched} gradients for ${expected} trained parameters`);
       model.optimizers.G.step = nextStep.G;

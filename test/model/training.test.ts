@@ -11,7 +11,7 @@ import { featureMatchingLoss, ganLoss, stopGradient } from '../../src/model/loss
 import { discriminate, generate, modelSpecs, networkSpecs } from '../../src/model/networks.js';
 import { disposeParams, initParams, toVariables } from '../../src/model/params.js';
 import { isTrainable } from '../../src/model/layers.js';
-import { trainedGeneratorKeys } from '../../src/train/model.js';
+import { optimizerKeys } from '../../src/train/model.js';
 import { setUpBackend } from './helpers.js';
 
 describe('training through the networks', () => {
@@ -53,7 +53,7 @@ describe('training through the networks', () => {
     assert.ok(!variables.get('G.model.2.running_var')!.trainable);
 
     // train local updates only the finest enhancer, as the reference's niter_fix_global.
-    const local = trainedGeneratorKeys(config, 'local', networkSpecs(config, 'G'));
+    const local = optimizerKeys('local', networkSpecs(config, 'G')).G;
     assert.ok(local.length > 0 && local.every((k) => k.startsWith('G.model1_')));
     tf.dispose([label, real, ...variables.values()]);
   });
