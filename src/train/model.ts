@@ -15,6 +15,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { InputError } from '../errors.js';
+import { valuesForUpload } from '../backend/buffers.js';
 import type { Stage } from '../data/checkpoint.js';
 import { makeTensor, type Tensor } from '../data/safetensors.js';
 import type { ArchConfig } from '../model/config.js';
@@ -110,10 +111,8 @@ export function applyAdam(model: TrainingModel, name: OptimizerName, gradients: 
 export function uploadWeights(model: TrainingModel, name: OptimizerName): void {
   for (const [key, slot] of model.optimizers[name].slots) {
     const variable = model.variables.get(key)!;
-    // wasm copies the values into its heap; other backends may keep the
-    // array itself, which Adam will overwrite in place: give them a copy.
-    const values = tf.getBackend() === 'wasm' ? slot.weights : slot.weights.slice();
-    const updated = tf.tensor(values, variable.shape, 'float32');
+    // Adam overwrites the master weights in place: the tensor must not keep them.
+    const updated = tf.tensor(valuesForUpload(slot.weights), variable.shape, 'float32');
     variable.assign(updated);
     updated.dispose();
   }

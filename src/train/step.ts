@@ -33,6 +33,7 @@
  * gradients are produced, moved out, and never accumulate on the heap.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { ownedValues } from '../backend/buffers.js';
 import type { InstanceSegments } from '../model/encoder.js';
 import { featureMatchingLoss, ganLoss, stopGradient, vggLoss, type GanMode, type Vgg19 } from '../model/losses.js';
 import { discriminate, encodeFeatures, generate } from '../model/networks.js';
@@ -121,10 +122,8 @@ function gradientSink(weight: tf.Tensor, anchor: tf.Scalar, receive: (gradient: 
       // on wasm (and XNNPACK would pack the copy again).
       value: tf.reshape(value, value.shape),
       gradFunc: (dy: tf.Tensor) => {
-        const data = dy.dataSync() as Float32Array;
-        // wasm's dataSync returns a fresh copy, ours to keep (and to transfer
-        // to another thread); the cpu backend returns its own storage.
-        receive(tf.getBackend() === 'wasm' ? data : data.slice());
+        // Ours to keep (and to transfer to another thread).
+        receive(ownedValues(dy));
         // No later node reads this gradient: free it now, not at the end of the backward pass.
         dy.dispose();
         return [tf.scalar(0), tf.scalar(0)];
