@@ -198,10 +198,17 @@ export function vgg19Features(vgg: Vgg19, images: tf.Tensor4D): tf.Tensor4D[] {
  * weight * L1(features(fake), detached features(real)).
  */
 export function vggLoss(vgg: Vgg19, fake: tf.Tensor4D, real: tf.Tensor4D, lambdaFeat: number): tf.Scalar {
+  return tf.tidy(() => vggLossFromFeatures(vgg, fake, vgg19Features(vgg, stopGradient(real)), lambdaFeat));
+}
+
+/**
+ * vggLoss with the real images' features given (vgg19Features of them),
+ * detached: training computes them before its gradient tape, which then
+ * holds none of their activations.
+ */
+export function vggLossFromFeatures(vgg: Vgg19, fake: tf.Tensor4D, realFeatures: readonly tf.Tensor4D[], lambdaFeat: number): tf.Scalar {
   return tf.tidy(() => {
-    const fakeFeatures = vgg19Features(vgg, fake);
-    const realFeatures = vgg19Features(vgg, stopGradient(real));
-    const terms = fakeFeatures.map((features, i) =>
+    const terms = vgg19Features(vgg, fake).map((features, i) =>
       tf.mul(l1Loss(features, stopGradient(realFeatures[i]!)), VGG_LAYER_WEIGHTS[i]!),
     );
     return tf.mul(tf.addN(terms), lambdaFeat) as tf.Scalar;
