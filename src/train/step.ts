@@ -35,7 +35,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ownedValues } from '../backend/buffers.js';
 import type { InstanceSegments } from '../model/encoder.js';
-import { featureMatchingLoss, ganLoss, stopGradient, vggLoss, type GanMode, type Vgg19 } from '../model/losses.js';
+import { featureMatchingLoss, ganLoss, stopGradient, vgg19Features, vggLossFromFeatures, type GanMode, type Vgg19 } from '../model/losses.js';
 import { discriminate, encodeFeatures, generate } from '../model/networks.js';
 import type { Random } from '../model/random.js';
 import type { AdamHyperparameters } from './adam.js';
@@ -78,8 +78,8 @@ export interface StepGradients {
    * must then not be applied).
    */
   readonly gradients: Map<string, Float32Array>;
-  /** The generated batch, when asked for (for sample strips). */
-  readonly fake?: tf.Tensor4D;
+  /** The first generated image, [H * W * 3] (NHWC), when asked for (for sample strips). */
+  readonly fake?: Float32Array;
 }
 
 /**
@@ -151,10 +151,13 @@ export function computeStepGradients(
   const { config } = model;
   const forward = { training: true } as const;
   const discriminatorOptions = { training: true, sigmoid: settings.gan === 'vanilla' } as const;
-  const scalars: Partial<Record<LossName, tf.Scalar>> = {};
+  const losses = {} as LossValues;
   const gradients = new Map<string, Float32Array>();
   let keptFake: tf.Tensor4D | undefined;
   const anchor = tf.tidy(() => tf.variable(tf.scalar(0), true));
+  // The real photos' VGG features are constants of the loss: computed before
+  // the tape, which then keeps none of their activations until backward ends.
+  const realVgg = settings.vgg ? vgg19Features(settings.vgg, inputs.real) : undefined;
 
   // Set at the end of the forward pass when a loss is NaN or infinite: the
   // backward pass still runs, but its gradients go nowhere.
@@ -165,52 +168,56 @@ export function computeStepGradients(
     else gradients.set(key, gradient);
   };
 
-  const { value, grads } = tf.variableGrads(() => {
-    const params = new SinkingParams(model.variables, model.optimizerOf, anchor, receive);
-    let generatorInput = inputs.input;
-    if (config.instance_feat) {
-      if (!inputs.segments) throw new Error('computeStepGradients: --instance-feat needs the instance segments');
-      generatorInput = tf.concat([inputs.input, encodeFeatures(config, params, inputs.real, inputs.segments, forward)], 3);
-    }
-    const fake = generate(config, params, generatorInput, forward);
-    if (options.keepFake) keptFake = tf.keep(fake.clone());
+  try {
+    const { value, grads } = tf.variableGrads(() => {
+      const params = new SinkingParams(model.variables, model.optimizerOf, anchor, receive);
+      let generatorInput = inputs.input;
+      if (config.instance_feat) {
+        if (!inputs.segments) throw new Error('computeStepGradients: --instance-feat needs the instance segments');
+        generatorInput = tf.concat([inputs.input, encodeFeatures(config, params, inputs.real, inputs.segments, forward)], 3);
+      }
+      const fake = generate(config, params, generatorInput, forward);
+      if (options.keepFake) keptFake = tf.keep(tf.slice(fake, [0, 0, 0, 0], [1, -1, -1, -1]));
 
-    let poolInput = tf.concat([inputs.input, stopGradient(fake)], 3);
-    if (options.pool && options.pool.pool.capacity > 0) {
-      const drawn = options.pool.pool.query(poolInput.dataSync() as Float32Array, poolInput.shape[0], options.pool.random);
-      poolInput = tf.tensor4d(drawn, poolInput.shape);
-    }
-    const predFakePool = discriminate(config, params, poolInput, discriminatorOptions);
-    const predReal = discriminate(config, params, tf.concat([inputs.input, inputs.real], 3), discriminatorOptions);
-    // D's weights enter this pass directly, not through sinks: they are off
-    // the backward path, so loss_G reaches G (through fake) but not D.
-    const predFake = discriminate(config, model.variables, tf.concat([inputs.input, fake], 3), discriminatorOptions);
+      let poolInput = tf.concat([inputs.input, stopGradient(fake)], 3);
+      if (options.pool && options.pool.pool.capacity > 0) {
+        const drawn = options.pool.pool.query(poolInput.dataSync() as Float32Array, poolInput.shape[0], options.pool.random);
+        poolInput = tf.tensor4d(drawn, poolInput.shape);
+      }
+      const predFakePool = discriminate(config, params, poolInput, discriminatorOptions);
+      const predReal = discriminate(config, params, tf.concat([inputs.input, inputs.real], 3), discriminatorOptions);
+      // D's weights enter this pass directly, not through sinks: they are off
+      // the backward path, so loss_G reaches G (through fake) but not D.
+      const predFake = discriminate(config, model.variables, tf.concat([inputs.input, fake], 3), discriminatorOptions);
 
-    const losses: Record<LossName, tf.Scalar> = {
-      D_fake: ganLoss(predFakePool, false, settings.gan),
-      D_real: ganLoss(predReal, true, settings.gan),
-      G_GAN: ganLoss(predFake, true, settings.gan),
-      G_GAN_Feat: settings.ganFeatLoss
-        ? featureMatchingLoss(predFake, predReal, { nLayersD: config.n_layers_D, numD: config.num_D, lambdaFeat: settings.lambdaFeat })
-        : tf.scalar(0),
-      G_VGG: settings.vgg ? vggLoss(settings.vgg, fake, inputs.real, settings.lambdaFeat) : tf.scalar(0),
-    };
-    for (const name of LOSS_NAMES) scalars[name] = tf.keep(losses[name].clone());
-    discard = LOSS_NAMES.some((name) => !Number.isFinite(scalars[name]!.dataSync()[0]!));
-    const lossG = tf.addN([losses.G_GAN, losses.G_GAN_Feat, losses.G_VGG]);
-    const lossD = tf.mul(tf.add(losses.D_fake, losses.D_real), 0.5);
-    return tf.add(lossG, lossD) as tf.Scalar;
-  }, [anchor]);
-  value.dispose();
-  tf.dispose(Object.values(grads));
-  anchor.dispose();
-
-  const losses = {} as LossValues;
-  for (const name of LOSS_NAMES) {
-    losses[name] = scalars[name]!.dataSync()[0]!;
-    scalars[name]!.dispose();
+      const scalars: Record<LossName, tf.Scalar> = {
+        D_fake: ganLoss(predFakePool, false, settings.gan),
+        D_real: ganLoss(predReal, true, settings.gan),
+        G_GAN: ganLoss(predFake, true, settings.gan),
+        G_GAN_Feat: settings.ganFeatLoss
+          ? featureMatchingLoss(predFake, predReal, { nLayersD: config.n_layers_D, numD: config.num_D, lambdaFeat: settings.lambdaFeat })
+          : tf.scalar(0),
+        G_VGG: settings.vgg && realVgg ? vggLossFromFeatures(settings.vgg, fake, realVgg, settings.lambdaFeat) : tf.scalar(0),
+      };
+      for (const name of LOSS_NAMES) losses[name] = scalars[name].dataSync()[0]!;
+      discard = nonFiniteLoss(losses) !== undefined;
+      const lossG = tf.addN([scalars.G_GAN, scalars.G_GAN_Feat, scalars.G_VGG]);
+      const lossD = tf.mul(tf.add(scalars.D_fake, scalars.D_real), 0.5);
+      return tf.add(lossG, lossD) as tf.Scalar;
+    }, [anchor]);
+    value.dispose();
+    tf.dispose(Object.values(grads));
+  } finally {
+    anchor.dispose();
+    if (realVgg) tf.dispose(realVgg);
   }
-  return { losses, gradients, fake: keptFake };
+
+  let fake: Float32Array | undefined;
+  if (keptFake) {
+    fake = ownedValues(keptFake);
+    keptFake.dispose();
+  }
+  return { losses, gradients, fake };
 }
 
 /** The first loss that is NaN or infinite, if any. */

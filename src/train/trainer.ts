@@ -482,11 +482,7 @@ export async function runStep(
       : undefined;
     const result = computeStepGradients(model, { input, real, segments }, losses, { pool: { pool, random: poolRandom }, keepFake, onGradient });
     let strip: StepOutcome['strip'];
-    if (result.fake) {
-      const first = tf.tidy(() => tf.slice(result.fake!, [0, 0, 0, 0], [1, height, width, 3]).dataSync() as Float32Array);
-      result.fake.dispose();
-      strip = { width, height, label: batch.firstLabel, synthesized: Float32Array.from(first), real: batch.image.subarray(0, height * width * 3) };
-    }
+    if (result.fake) strip = { width, height, label: batch.firstLabel, synthesized: result.fake, real: batch.image.subarray(0, height * width * 3) };
     if (nonFiniteLoss(result.losses)) return { losses: result.losses };
     if (adam) {
       await adam.drain();
