@@ -116,6 +116,11 @@ export function flagSpec(name: TrainFlagName): FlagSpec<unknown> {
   return TRAIN_FLAGS[name] as FlagSpec<unknown>;
 }
 
+/** Run-control flags: they may differ on --resume, where they take this invocation's values. */
+export const RESUMABLE_FLAGS: readonly TrainFlagName[] = Object.freeze(
+  (Object.keys(TRAIN_FLAGS) as TrainFlagName[]).filter((name) => flagSpec(name).changeableOnResume),
+);
+
 /** The flag's spelling without its value placeholder, for messages. */
 export function flagName(name: TrainFlagName): string {
   return flagSpec(name).flags.split(' ')[0]!;

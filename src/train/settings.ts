@@ -7,7 +7,7 @@
 import { UsageError } from '../errors.js';
 import { DEFAULT_CONFIG, resolveConfig, type ArchConfig } from '../model/config.js';
 import type { Stage } from '../data/checkpoint.js';
-import { flagName, flagSpec, TRAIN_FLAGS, type TrainFlagName, type TrainFlagValues } from './flags.js';
+import { flagName, flagSpec, RESUMABLE_FLAGS, TRAIN_FLAGS, type TrainFlagName, type TrainFlagValues } from './flags.js';
 
 export { STAGES, type Stage } from '../data/checkpoint.js';
 
@@ -51,6 +51,13 @@ export interface DataDescription {
 
 export function isArchitectureFlag(name: TrainFlagName): name is ArchitectureFlagName {
   return Object.prototype.hasOwnProperty.call(ARCHITECTURE_FLAGS, name);
+}
+
+/** train local builds its enhancer on a trained G1: without --init (`init` undefined) it is refused (exit 2). */
+export function requireInitForLocal(stage: Stage, init: unknown): void {
+  if (stage === 'local' && init === undefined) {
+    throw new UsageError('train local needs --init: a G1 checkpoint (from train global) whose weights the enhancer builds on');
+  }
 }
 
 /** The settings part of the flags (architecture flags left out). */
@@ -113,6 +120,7 @@ export function resolveTrainingArchitecture(
     }
     base['netG'] = 'global';
   } else {
+    requireInitForLocal(stage, initConfig);
     const enhancers = (overrides.n_local_enhancers as number | undefined) ?? (initConfig?.netG === 'local' ? initConfig.n_local_enhancers : DEFAULT_CONFIG.n_local_enhancers);
     if (initConfig && initConfig.netG === 'global') {
       // The G1 inside a local enhancer with ngf n has ngf n * 2^enhancers.
@@ -125,8 +133,6 @@ export function resolveTrainingArchitecture(
         );
       }
       base['ngf'] = ngf;
-    } else if (!initConfig && stage === 'local') {
-      throw new UsageError('train local needs --init: a G1 checkpoint (from train global) whose weights the enhancer builds on');
     } else if (!initConfig && overrides.ngf === undefined) {
       // The reference's local recipes use ngf 32 (so G1 inside has 64).
       base['ngf'] = 32;
@@ -141,10 +147,16 @@ export function resolveTrainingArchitecture(
   return resolveConfig(base);
 }
 
+/** "--max-steps, ... and --sample-every": the flags that may change on --resume (--resume itself aside). */
+function resumableList(): string {
+  const names = RESUMABLE_FLAGS.filter((name) => name !== 'resume').map(flagName);
+  return `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]!}`;
+}
+
 /**
  * On --resume the run folder's options.json decides; flags repeated on the
- * command line must agree with it, except the run-control ones (--max-steps,
- * --time-limit, --save-every, --sample-every), which may change.
+ * command line must agree with it, except the run-control ones
+ * (RESUMABLE_FLAGS), which may change.
  */
 export function checkResumeFlags(
   stored: { stage: Stage; settings: Record<string, unknown>; config: ArchConfig },
@@ -167,7 +179,7 @@ export function checkResumeFlags(
     if (given !== recorded) {
       throw new UsageError(
         `--resume: ${flagName(name)} ${JSON.stringify(given)} differs from the run's ${JSON.stringify(recorded)}; ` +
-          'a resumed run keeps its options (only --max-steps, --time-limit, --save-every and --sample-every may change)',
+          `a resumed run keeps its options (only ${resumableList()} may change)`,
       );
     }
   }

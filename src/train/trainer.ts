@@ -29,7 +29,7 @@ import { Random } from '../model/random.js';
 import { VERSION } from '../version.js';
 import { readPair, writePair } from './checkpointPair.js';
 import { BatchLoader, checkTrainingSizes, openSampleFolder, stepsPerEpoch, type Batch, type SampleFolder } from './data.js';
-import { TRAIN_FLAGS, requirePaths, type TrainFlagName, type TrainFlagValues } from './flags.js';
+import { RESUMABLE_FLAGS, requirePaths, type TrainFlagName, type TrainFlagValues } from './flags.js';
 import { ImagePool } from './imagePool.js';
 import { checkTrainingMemory } from './memory.js';
 import { checkpointTensors, createTrainingModel, disposeTrainingModel, optimizerTensors, restoreOptimizers, uploadWeights, type TrainingModel } from './model.js';
@@ -43,6 +43,7 @@ import {
   ADAM_EPSILON,
   architectureOverrides,
   checkResumeFlags,
+  requireInitForLocal,
   resolveTrainingArchitecture,
   settingsFromFlags,
   type TrainSettings,
@@ -88,11 +89,6 @@ interface StoredOptions {
   config: ArchConfig;
 }
 
-/** Run-control flags take this invocation's values on --resume. */
-const PER_INVOCATION: readonly TrainFlagName[] = (Object.keys(TRAIN_FLAGS) as TrainFlagName[]).filter(
-  (name) => (TRAIN_FLAGS[name] as { changeableOnResume?: boolean }).changeableOnResume,
-);
-
 function parseStoredOptions(raw: Record<string, unknown>, source: string): StoredOptions {
   const stage = raw['stage'];
   if (stage !== 'global' && stage !== 'local' && stage !== 'joint') throw new UsageError(`${source}: no valid "stage"`);
@@ -134,12 +130,10 @@ export async function runTraining(request: TrainRequest): Promise<TrainSummary> 
       request.seedExplicit ? request.seed : undefined,
     );
     const current: Record<string, unknown> = { ...stored.settings, data: paths.data, resume: true };
-    for (const name of PER_INVOCATION) current[name] = values[name];
+    for (const name of RESUMABLE_FLAGS) current[name] = values[name];
     settings = Object.freeze(current) as TrainSettings;
   } else {
-    if (stage === 'local' && values.init === undefined) {
-      throw new UsageError('train local needs --init: a G1 checkpoint (from train global) whose weights the enhancer builds on');
-    }
+    requireInitForLocal(stage, values.init);
     await run.prepareNew();
     settings = settingsFromFlags(values, stage, request.seed, paths);
   }
@@ -175,7 +169,7 @@ async function prepareAndTrain(
   const folder = await openSampleFolder(settings.data);
   const data = { label_nc: folder.labelNc, instance: folder.instance };
 
-  await request.useBackend();
+  const backend = await request.useBackend();
 
   // --- Architecture: from the run's checkpoint, --init, or flags and defaults. ---
   let config: ArchConfig;
@@ -207,7 +201,6 @@ async function prepareAndTrain(
   if (perEpoch === 0) {
     throw new UsageError(`--batch-size ${settings.batchSize} is larger than the ${folder.samples.length} samples in ${settings.data}`);
   }
-  const backend = await request.useBackend();
   checkTrainingMemory(config, stage, size, settings.batchSize, backend.name);
 
   // --- Parameters and optimizer state. ---
