@@ -20,8 +20,6 @@ export interface StopControlOptions {
   onFirstSignal: (signal: NodeJS.Signals) => void;
   /** Called on a second signal: must end the process. */
   onSecondSignal: (signal: NodeJS.Signals) => never;
-  /** For tests: the clock. */
-  now?: () => number;
 }
 
 /** Wall-time margin kept before the limit, beyond the predicted step and save. */
@@ -29,18 +27,15 @@ const SAFETY_SECONDS = 5;
 
 export class StopControl {
   private signal: NodeJS.Signals | undefined;
-  private readonly started: number;
   private readonly deadline: number | undefined;
-  private readonly now: () => number;
   private readonly handlers: Array<[NodeJS.Signals, () => void]> = [];
   private longestStepSeconds = 0;
   private longestSaveSeconds = 0;
 
   constructor(private readonly options: StopControlOptions) {
-    this.now = options.now ?? Date.now;
     // The limit counts from the process's start, as a batch system's wall clock does.
-    this.started = options.now ? this.now() : Date.now() - process.uptime() * 1000;
-    this.deadline = options.timeLimitMinutes === undefined ? undefined : this.started + options.timeLimitMinutes * 60_000;
+    const started = Date.now() - process.uptime() * 1000;
+    this.deadline = options.timeLimitMinutes === undefined ? undefined : started + options.timeLimitMinutes * 60_000;
   }
 
   install(): void {
@@ -61,11 +56,6 @@ export class StopControl {
     this.handlers.length = 0;
   }
 
-  /** For tests and for callers that stop for their own reasons. */
-  request(signal: NodeJS.Signals): void {
-    this.signal ??= signal;
-  }
-
   recordStep(seconds: number): void {
     this.longestStepSeconds = Math.max(this.longestStepSeconds, seconds);
   }
@@ -83,7 +73,7 @@ export class StopControl {
     if (this.signal !== undefined) return `${this.signal} received`;
     if (this.deadline !== undefined) {
       const needed = (this.longestStepSeconds + this.longestSaveSeconds + SAFETY_SECONDS) * 1000;
-      if (this.now() + needed > this.deadline) return `--time-limit ${this.options.timeLimitMinutes} minutes reached`;
+      if (Date.now() + needed > this.deadline) return `--time-limit ${this.options.timeLimitMinutes} minutes reached`;
     }
     return undefined;
   }
