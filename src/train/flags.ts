@@ -13,15 +13,12 @@
 import { Option } from 'commander';
 import { UsageError } from '../errors.js';
 import { integerFlag, numberFlag } from '../commands/common.js';
-
-/** What a flag contributes: run-folder and data paths, architecture, loss, optimiser, run control. */
-export type FlagGroup = 'paths' | 'architecture' | 'loss' | 'optimizer' | 'data' | 'control';
+import { NORMS } from '../model/config.js';
 
 interface FlagSpec<T> {
   /** Commander's spelling, e.g. '--n-blocks-global <n>'. */
   readonly flags: string;
   readonly help: string;
-  readonly group: FlagGroup;
   readonly parse?: (value: string) => T;
   /** Commander default (undefined: the value is undefined when the flag is absent). */
   readonly defaultValue?: T;
@@ -47,58 +44,62 @@ function defaulted<T>(spec: Defaulted<T>): Defaulted<T> {
 }
 
 /** A boolean switch; `--no-x` switches default to true (commander's negatable form). */
-function toggle(flags: string, help: string, group: FlagGroup, extra: Partial<FlagSpec<boolean>> = {}): Defaulted<boolean> {
-  return Object.freeze({ flags, help, group, ...extra, defaultValue: flags.startsWith('--no-') });
+function toggle(flags: string, help: string, extra: Partial<FlagSpec<boolean>> = {}): Defaulted<boolean> {
+  return Object.freeze({ flags, help, ...extra, defaultValue: flags.startsWith('--no-') });
 }
 
 const optionalString = (value: string): string => value;
-
-export const NORM_CHOICES = Object.freeze(['instance', 'batch'] as const);
 
 /**
  * Keys are commander's attribute names for each flag (registration checks
  * this), so parsed options index straight into the table.
  */
 export const TRAIN_FLAGS = Object.freeze({
-  data: valued<string>({ flags: '--data <dir>', help: 'folder of sample files (written by p2phd preprocess)', group: 'paths', parse: optionalString }),
-  out: valued<string>({ flags: '--out <run_dir>', help: 'run folder: checkpoints, log.jsonl, options.json, samples/', group: 'paths', parse: optionalString }),
-  resume: toggle('--resume', 'continue the run in --out from its latest checkpoint', 'paths', { changeableOnResume: true }),
-  init: valued<string>({ flags: '--init <ckpt>', help: 'start from this checkpoint (a folder means its latest.safetensors); tensors that fit are loaded', group: 'paths', parse: optionalString }),
+  // Paths.
+  data: valued<string>({ flags: '--data <dir>', help: 'folder of sample files (written by p2phd preprocess)', parse: optionalString }),
+  out: valued<string>({ flags: '--out <run_dir>', help: 'run folder: checkpoints, log.jsonl, options.json, samples/', parse: optionalString }),
+  resume: toggle('--resume', 'continue the run in --out from its latest checkpoint', { changeableOnResume: true }),
+  init: valued<string>({ flags: '--init <ckpt>', help: 'start from this checkpoint (a folder means its latest.safetensors); tensors that fit are loaded', parse: optionalString }),
 
-  epochs: defaulted<number>({ flags: '--epochs <n>', help: 'epochs at the initial learning rate (reference niter)', group: 'optimizer', parse: integerFlag('--epochs', 0), defaultValue: 100 }),
-  decayEpochs: defaulted<number>({ flags: '--decay-epochs <n>', help: 'then epochs of linear decay to zero (reference niter_decay)', group: 'optimizer', parse: integerFlag('--decay-epochs', 0), defaultValue: 100 }),
-  batchSize: defaulted<number>({ flags: '--batch-size <n>', help: 'samples per step', group: 'optimizer', parse: integerFlag('--batch-size', 1), defaultValue: 1 }),
-  lr: defaulted<number>({ flags: '--lr <rate>', help: 'initial Adam learning rate', group: 'optimizer', parse: numberFlag('--lr', 0), defaultValue: 0.0002 }),
-  beta1: defaulted<number>({ flags: '--beta1 <b>', help: 'Adam beta1 (beta2 is 0.999)', group: 'optimizer', parse: numberFlag('--beta1', 0, 0.999999), defaultValue: 0.5 }),
+  // Optimizer and schedule.
+  epochs: defaulted<number>({ flags: '--epochs <n>', help: 'epochs at the initial learning rate (reference niter)', parse: integerFlag('--epochs', 0), defaultValue: 100 }),
+  decayEpochs: defaulted<number>({ flags: '--decay-epochs <n>', help: 'then epochs of linear decay to zero (reference niter_decay)', parse: integerFlag('--decay-epochs', 0), defaultValue: 100 }),
+  batchSize: defaulted<number>({ flags: '--batch-size <n>', help: 'samples per step', parse: integerFlag('--batch-size', 1), defaultValue: 1 }),
+  lr: defaulted<number>({ flags: '--lr <rate>', help: 'initial Adam learning rate', parse: numberFlag('--lr', 0), defaultValue: 0.0002 }),
+  beta1: defaulted<number>({ flags: '--beta1 <b>', help: 'Adam beta1 (beta2 is 0.999)', parse: numberFlag('--beta1', 0, 0.999999), defaultValue: 0.5 }),
 
-  ngf: valued<number>({ flags: '--ngf <n>', help: 'generator filters in the first layer', group: 'architecture', parse: integerFlag('--ngf', 1), defaultHelp: '64 for global; for local, half the --init G1\'s' }),
-  nDownsampleGlobal: valued<number>({ flags: '--n-downsample-global <n>', help: 'stride-2 convolutions in G1', group: 'architecture', parse: integerFlag('--n-downsample-global', 0, 10), defaultHelp: '4' }),
-  nBlocksGlobal: valued<number>({ flags: '--n-blocks-global <n>', help: 'residual blocks in G1', group: 'architecture', parse: integerFlag('--n-blocks-global', 0), defaultHelp: '9' }),
-  nLocalEnhancers: valued<number>({ flags: '--n-local-enhancers <n>', help: 'local enhancers (train local / joint)', group: 'architecture', parse: integerFlag('--n-local-enhancers', 1, 5), defaultHelp: '1' }),
-  nBlocksLocal: valued<number>({ flags: '--n-blocks-local <n>', help: 'residual blocks per local enhancer', group: 'architecture', parse: integerFlag('--n-blocks-local', 0), defaultHelp: '3' }),
-  norm: valued<string>({ flags: '--norm <kind>', help: 'normalisation layers', group: 'architecture', choices: NORM_CHOICES, defaultHelp: 'instance' }),
-  numD: valued<number>({ flags: '--num-d <n>', help: 'discriminator scales', group: 'architecture', parse: integerFlag('--num-d', 1, 8), defaultHelp: '2' }),
-  nLayersD: valued<number>({ flags: '--n-layers-d <n>', help: 'layers per discriminator', group: 'architecture', parse: integerFlag('--n-layers-d', 1, 8), defaultHelp: '3' }),
-  ndf: valued<number>({ flags: '--ndf <n>', help: 'discriminator filters in the first layer', group: 'architecture', parse: integerFlag('--ndf', 1), defaultHelp: '64' }),
-  instanceFeat: valued<boolean>({ flags: '--instance-feat', help: 'train the encoder E; its per-instance features join G\'s input', group: 'architecture', defaultHelp: 'off' }),
-  featNum: valued<number>({ flags: '--feat-num <n>', help: 'encoder feature channels', group: 'architecture', parse: integerFlag('--feat-num', 1), defaultHelp: '3' }),
-  nef: valued<number>({ flags: '--nef <n>', help: 'encoder filters in the first layer', group: 'architecture', parse: integerFlag('--nef', 1), defaultHelp: '16' }),
-  nDownsampleE: valued<number>({ flags: '--n-downsample-e <n>', help: 'stride-2 convolutions in the encoder', group: 'architecture', parse: integerFlag('--n-downsample-e', 0, 10), defaultHelp: '4' }),
+  // Architecture.
+  ngf: valued<number>({ flags: '--ngf <n>', help: 'generator filters in the first layer', parse: integerFlag('--ngf', 1), defaultHelp: '64 for global; for local, half the --init G1\'s' }),
+  nDownsampleGlobal: valued<number>({ flags: '--n-downsample-global <n>', help: 'stride-2 convolutions in G1', parse: integerFlag('--n-downsample-global', 0, 10), defaultHelp: '4' }),
+  nBlocksGlobal: valued<number>({ flags: '--n-blocks-global <n>', help: 'residual blocks in G1', parse: integerFlag('--n-blocks-global', 0), defaultHelp: '9' }),
+  nLocalEnhancers: valued<number>({ flags: '--n-local-enhancers <n>', help: 'local enhancers (train local / joint)', parse: integerFlag('--n-local-enhancers', 1, 5), defaultHelp: '1' }),
+  nBlocksLocal: valued<number>({ flags: '--n-blocks-local <n>', help: 'residual blocks per local enhancer', parse: integerFlag('--n-blocks-local', 0), defaultHelp: '3' }),
+  norm: valued<string>({ flags: '--norm <kind>', help: 'normalisation layers', choices: Object.keys(NORMS), defaultHelp: 'instance' }),
+  numD: valued<number>({ flags: '--num-d <n>', help: 'discriminator scales', parse: integerFlag('--num-d', 1, 8), defaultHelp: '2' }),
+  nLayersD: valued<number>({ flags: '--n-layers-d <n>', help: 'layers per discriminator', parse: integerFlag('--n-layers-d', 1, 8), defaultHelp: '3' }),
+  ndf: valued<number>({ flags: '--ndf <n>', help: 'discriminator filters in the first layer', parse: integerFlag('--ndf', 1), defaultHelp: '64' }),
+  instanceFeat: valued<boolean>({ flags: '--instance-feat', help: 'train the encoder E; its per-instance features join G\'s input', defaultHelp: 'off' }),
+  featNum: valued<number>({ flags: '--feat-num <n>', help: 'encoder feature channels', parse: integerFlag('--feat-num', 1), defaultHelp: '3' }),
+  nef: valued<number>({ flags: '--nef <n>', help: 'encoder filters in the first layer', parse: integerFlag('--nef', 1), defaultHelp: '16' }),
+  nDownsampleE: valued<number>({ flags: '--n-downsample-e <n>', help: 'stride-2 convolutions in the encoder', parse: integerFlag('--n-downsample-e', 0, 10), defaultHelp: '4' }),
 
-  lambdaFeat: defaulted<number>({ flags: '--lambda-feat <w>', help: 'weight of the feature-matching and VGG losses', group: 'loss', parse: numberFlag('--lambda-feat', 0), defaultValue: 10 }),
-  ganFeatLoss: toggle('--no-gan-feat-loss', 'turn off discriminator feature matching', 'loss'),
-  lsgan: toggle('--no-lsgan', 'vanilla GAN loss (sigmoid + BCE) instead of least squares', 'loss'),
-  vggWeights: valued<string>({ flags: '--vgg-weights <file>', help: 'safetensors of torchvision vgg19().features: enables the VGG loss', group: 'loss', parse: optionalString }),
-  poolSize: defaulted<number>({ flags: '--pool-size <n>', help: 'image pool of past fakes shown to D (0: none)', group: 'loss', parse: integerFlag('--pool-size', 0), defaultValue: 0 }),
+  // Losses.
+  lambdaFeat: defaulted<number>({ flags: '--lambda-feat <w>', help: 'weight of the feature-matching and VGG losses', parse: numberFlag('--lambda-feat', 0), defaultValue: 10 }),
+  ganFeatLoss: toggle('--no-gan-feat-loss', 'turn off discriminator feature matching'),
+  lsgan: toggle('--no-lsgan', 'vanilla GAN loss (sigmoid + BCE) instead of least squares'),
+  vggWeights: valued<string>({ flags: '--vgg-weights <file>', help: 'safetensors of torchvision vgg19().features: enables the VGG loss', parse: optionalString }),
+  poolSize: defaulted<number>({ flags: '--pool-size <n>', help: 'image pool of past fakes shown to D (0: none)', parse: integerFlag('--pool-size', 0), defaultValue: 0 }),
 
-  flip: toggle('--no-flip', 'no random horizontal flips', 'data'),
-  serial: toggle('--serial', 'keep the samples in sorted order (no shuffling)', 'data'),
+  // Data augmentation and order.
+  flip: toggle('--no-flip', 'no random horizontal flips'),
+  serial: toggle('--serial', 'keep the samples in sorted order (no shuffling)'),
 
-  maxSteps: valued<number>({ flags: '--max-steps <n>', help: 'stop (exit 0) after this many steps in total', group: 'control', parse: integerFlag('--max-steps', 1), changeableOnResume: true }),
-  timeLimit: valued<number>({ flags: '--time-limit <minutes>', help: 'save and exit 75 before this much wall time has passed', group: 'control', parse: numberFlag('--time-limit', 0), changeableOnResume: true }),
-  saveEvery: defaulted<number>({ flags: '--save-every <steps>', help: 'write latest.safetensors every this many steps', group: 'control', parse: integerFlag('--save-every', 1), defaultValue: 1000, changeableOnResume: true }),
-  saveEpochEvery: defaulted<number>({ flags: '--save-epoch-every <n>', help: 'keep an epoch_NNN checkpoint every this many epochs, and after the last (reference save_epoch_freq)', group: 'control', parse: integerFlag('--save-epoch-every', 1), defaultValue: 10, changeableOnResume: true }),
-  sampleEvery: defaulted<number>({ flags: '--sample-every <steps>', help: 'write a samples/ PNG strip every this many steps (and at epoch ends)', group: 'control', parse: integerFlag('--sample-every', 1), defaultValue: 100, changeableOnResume: true }),
+  // Run control.
+  maxSteps: valued<number>({ flags: '--max-steps <n>', help: 'stop (exit 0) after this many steps in total', parse: integerFlag('--max-steps', 1), changeableOnResume: true }),
+  timeLimit: valued<number>({ flags: '--time-limit <minutes>', help: 'save and exit 75 before this much wall time has passed', parse: numberFlag('--time-limit', 0), changeableOnResume: true }),
+  saveEvery: defaulted<number>({ flags: '--save-every <steps>', help: 'write latest.safetensors every this many steps', parse: integerFlag('--save-every', 1), defaultValue: 1000, changeableOnResume: true }),
+  saveEpochEvery: defaulted<number>({ flags: '--save-epoch-every <n>', help: 'keep an epoch_NNN checkpoint every this many epochs, and after the last (reference save_epoch_freq)', parse: integerFlag('--save-epoch-every', 1), defaultValue: 10, changeableOnResume: true }),
+  sampleEvery: defaulted<number>({ flags: '--sample-every <steps>', help: 'write a samples/ PNG strip every this many steps (and at epoch ends)', parse: integerFlag('--sample-every', 1), defaultValue: 100, changeableOnResume: true }),
 });
 
 export type TrainFlagName = keyof typeof TRAIN_FLAGS;
