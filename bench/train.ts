@@ -90,7 +90,7 @@ export function syntheticBatch(config: ArchConfig, height: number, width: number
   }
   const image = new Float32Array(pixels * 3);
   for (let i = 0; i < image.length; i++) image[i] = random.uniform(-1, 1);
-  return { count: 1, height, width, input, inputChannels: channels, image, inst, firstLabel: { ids }, sources: ['synthetic'] };
+  return { count: 1, height, width, input, inputChannels: channels, image, inst, firstLabel: { ids } };
 }
 
 function wasmHeapBytes(): number | null {

@@ -199,8 +199,6 @@ export interface Batch {
   inst?: Int32Array;
   /** Class ids of the first sample (or its RGB label), for sample strips. */
   firstLabel: { ids?: Uint8Array | Uint16Array; rgb?: Uint8Array };
-  /** Sample files, for messages. */
-  sources: string[];
 }
 
 /** (x / 255 - 0.5) / 0.5 in float32 steps, as torchvision's ToTensor + Normalize. */
@@ -299,7 +297,6 @@ export async function buildBatch(folder: SampleFolder, options: LoaderOptions, o
     image: new Float32Array(batchSize * pixels * 3),
     inst: instance ? new Int32Array(batchSize * pixels) : undefined,
     firstLabel: {},
-    sources: loaded.map((sample) => sample.source),
   };
   plans.forEach((plan, b) => {
     const sample = loaded[b]!;
