@@ -4,15 +4,9 @@
  * only when a stage runs, so `--help` stays instant.
  */
 import type { Command } from 'commander';
-import type { Stage } from '../data/checkpoint.js';
+import { STAGES, type Stage } from '../data/stages.js';
 import { action, addCommonOptions } from './common.js';
 import { TRAIN_FLAGS, trainOptions, type TrainFlagName, type TrainFlagValues } from '../train/flags.js';
-
-const STAGE_HELP: Readonly<Record<Stage, string>> = Object.freeze({
-  global: 'train the global generator G1 (+ D, + E)',
-  local: 'train a local enhancer on top of a trained G1 (G1 frozen; needs --init)',
-  joint: 'fine-tune all generator stages (+ D, + E) together',
-});
 
 const SIZES_NOTE = `
 Samples whose size (after the fine_size crop of the *crop resize modes) is not
@@ -34,8 +28,8 @@ function explicitFlags(command: Command): Set<TrainFlagName> {
 
 export function registerTrain(program: Command): void {
   const train = program.command('train').description('train a generator stage (global, local, joint)');
-  for (const stage of Object.keys(STAGE_HELP) as Stage[]) {
-    const command = addCommonOptions(train.command(stage).description(STAGE_HELP[stage]));
+  for (const stage of Object.keys(STAGES) as Stage[]) {
+    const command = addCommonOptions(train.command(stage).description(STAGES[stage]));
     for (const option of trainOptions()) command.addOption(option);
     command.addHelpText('after', SIZES_NOTE);
     command.action(

@@ -14,15 +14,8 @@ import type { ParamSpec, Params } from '../model/layers.js';
 import { modelSpecs, type NetworkName } from '../model/networks.js';
 import { loadParams, toReferenceTensor, type LoadResult } from '../model/params.js';
 import type { Tensor } from './safetensors.js';
+import { isStage, STAGES, type Stage } from './stages.js';
 import { readTensorFile, writeTensorFile, type TensorFile } from './tensorFile.js';
-
-/** Training stages, as `p2phd train <stage>`. */
-export const STAGES = Object.freeze({
-  global: 'the global generator G1 (+ D, + E)',
-  local: 'a local enhancer on a frozen G1',
-  joint: 'every generator stage together',
-} as const);
-export type Stage = keyof typeof STAGES;
 
 export interface CheckpointMeta {
   readonly stage: Stage;
@@ -59,7 +52,7 @@ export async function resolveCheckpointPath(path: string): Promise<string> {
 function parseMeta(raw: Record<string, unknown>, source: string): CheckpointMeta {
   const fail = (message: string): InputError => new InputError(`${source}: ${message}`);
   const stage = raw['stage'];
-  if (typeof stage !== 'string' || !Object.prototype.hasOwnProperty.call(STAGES, stage)) {
+  if (!isStage(stage)) {
     throw fail(`checkpoint stage ${JSON.stringify(stage)} is not one of ${Object.keys(STAGES).join(', ')}`);
   }
   for (const key of ['epoch', 'step'] as const) {
@@ -80,7 +73,7 @@ function parseMeta(raw: Record<string, unknown>, source: string): CheckpointMeta
     if (missing.length > 0) throw fail(`checkpoint config lacks ${missing.join(', ')}`);
   }
   const config = resolveConfig(raw['config'], (message) => fail(`checkpoint config: ${message}`));
-  return { stage: stage as Stage, epoch: raw['epoch'] as number, step: raw['step'] as number, lr, config };
+  return { stage, epoch: raw['epoch'] as number, step: raw['step'] as number, lr, config };
 }
 
 /** Reads and validates a checkpoint (a folder means its latest.safetensors; '-' is stdin). */

@@ -23,7 +23,7 @@
  * the process's memory (hostBytes), not the heap.
  */
 import { UsageError } from '../errors.js';
-import type { Stage } from '../data/checkpoint.js';
+import type { Stage } from '../data/stages.js';
 import type { ArchConfig } from '../model/config.js';
 import { discriminatorInputChannels, encoderInputChannels, generatorInputChannels } from '../model/config.js';
 import { singleDiscriminator } from '../model/discriminator.js';

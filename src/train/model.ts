@@ -16,7 +16,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { InputError } from '../errors.js';
 import { valuesForUpload } from '../backend/buffers.js';
-import type { Stage } from '../data/checkpoint.js';
+import type { Stage } from '../data/stages.js';
 import { makeTensor, type Tensor } from '../data/safetensors.js';
 import type { ArchConfig } from '../model/config.js';
 import { isTrainable, type ParamSpec } from '../model/layers.js';

@@ -6,10 +6,8 @@
  */
 import { UsageError } from '../errors.js';
 import { DEFAULT_CONFIG, resolveConfig, type ArchConfig } from '../model/config.js';
-import type { Stage } from '../data/checkpoint.js';
+import type { Stage } from '../data/stages.js';
 import { flagName, flagSpec, RESUMABLE_FLAGS, TRAIN_FLAGS, type TrainFlagName, type TrainFlagValues } from './flags.js';
-
-export { STAGES, type Stage } from '../data/checkpoint.js';
 
 /** Adam's beta2 is fixed at the reference's value. */
 export const ADAM_BETA2 = 0.999;

@@ -17,7 +17,8 @@ import { ExitCode, InputError, P2phdError, StoppedError, UsageError } from '../e
 import type { Logger } from '../log.js';
 import { createProgress } from '../log.js';
 import type { BackendInfo } from '../backend/index.js';
-import { checkpointFromFile, checkpointParams, initialiseFromCheckpoint, readCheckpoint, type Checkpoint, type Stage } from '../data/checkpoint.js';
+import { checkpointFromFile, checkpointParams, initialiseFromCheckpoint, readCheckpoint, type Checkpoint } from '../data/checkpoint.js';
+import { isStage, type Stage } from '../data/stages.js';
 import { makeTensor } from '../data/safetensors.js';
 import { writeTensorFile, type TensorFile } from '../data/tensorFile.js';
 import { inputSizeMultiple, resolveConfig, type ArchConfig } from '../model/config.js';
@@ -91,7 +92,7 @@ interface StoredOptions {
 
 function parseStoredOptions(raw: Record<string, unknown>, source: string): StoredOptions {
   const stage = raw['stage'];
-  if (stage !== 'global' && stage !== 'local' && stage !== 'joint') throw new UsageError(`${source}: no valid "stage"`);
+  if (!isStage(stage)) throw new UsageError(`${source}: no valid "stage"`);
   if (typeof raw['settings'] !== 'object' || raw['settings'] === null) throw new UsageError(`${source}: no "settings"`);
   const config = resolveConfig(raw['config'], (message) => new UsageError(`${source}: ${message}`));
   return { p2phd_version: String(raw['p2phd_version']), run_id: String(raw['run_id']), stage, settings: raw['settings'] as TrainSettings, config };
