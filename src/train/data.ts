@@ -29,7 +29,7 @@
  * one batch (--batch-size > 1 needs equal sizes after cropping).
  */
 import { promises as fsp } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { InputError, UsageError } from '../errors.js';
 import { instanceEdges } from '../data/labels.js';
@@ -112,6 +112,26 @@ export async function openSampleFolder(dir: string): Promise<SampleFolder> {
 export function limitSamples(folder: SampleFolder, maxSize: number | undefined): SampleFolder {
   if (maxSize === undefined || folder.samples.length <= maxSize) return folder;
   return { ...folder, samples: folder.samples.slice(0, maxSize) };
+}
+
+/**
+ * --load-features DIR: checked before training starts, so a missing map is
+ * refused up front rather than at the step that needs it.
+ */
+export async function checkFeatureMapFolder(dir: string, folder: SampleFolder): Promise<void> {
+  let entries: Set<string>;
+  try {
+    entries = new Set(await fsp.readdir(dir));
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new UsageError(`--load-features ${dir}: ${code === 'ENOENT' ? 'no such folder' : code === 'ENOTDIR' ? 'not a folder' : `cannot read (${code})`}`);
+  }
+  const missing = folder.samples.filter((sample) => !entries.has(basename(sample.path)));
+  if (missing.length > 0) {
+    throw new InputError(
+      `--load-features ${dir}: has no feature map for ${missing.length} of the ${folder.samples.length} samples (first: ${basename(missing[0]!.path)}); write them with p2phd encode --maps ${dir}`,
+    );
+  }
 }
 
 /** Whether preprocess's resize mode leaves the crop to training. */

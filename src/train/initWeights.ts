@@ -3,7 +3,7 @@
  * from a checkpoint, by name and shape, with the checks that keep a load
  * from going silently wrong:
  *
- * - zero G tensors loaded is an error, not a warning: the run would train a
+ * - zero G weight tensors loaded is an error, not a warning: the run would train a
  *   generator from scratch while the user believes it fine-tunes one (a
  *   wrong --ngf, another label set without --init-partial, ...);
  * - train local keeps the global part `G.model.*` fixed (until
@@ -45,12 +45,13 @@ export function initialiseWeights(
 ): InitReport {
   const result: LoadResult = initialiseFromCheckpoint(checkpoint, config, networks, seed);
   try {
-    const loadedG = result.loaded.filter((key) => key.startsWith('G.'));
+    // Biases alone (the output layer's [3] always fits) are no fine-tuning: count G's weight tensors.
+    const loadedG = result.loaded.filter((key) => key.startsWith('G.') && (checkpoint.tensors.get(key)?.shape.length ?? 0) >= 2);
     const flag = options.partial ? '--init-partial' : '--init';
     if (loadedG.length === 0) {
       throw new UsageError(
-        `${flag} ${checkpoint.source}: not one generator tensor fits this architecture (first misfit: ${describeFirst(result, 'G.')}); ` +
-          'nothing would be fine-tuned. Check the architecture flags against the checkpoint (p2phd inspect shows its config)',
+        `${flag} ${checkpoint.source}: not one generator weight tensor fits this architecture (first misfit: ${describeFirst(result, 'G.')}); ` +
+          'nothing would be fine-tuned. Check --ngf, --n-local-enhancers and the other architecture flags against the checkpoint\'s config (p2phd inspect shows it)',
       );
     }
     if (config.netG === 'local' && options.stage === 'local' && options.generatorFixed) {

@@ -29,7 +29,7 @@ import { initParams } from '../model/params.js';
 import { Random } from '../model/random.js';
 import { VERSION } from '../version.js';
 import { readPair, writePair } from './checkpointPair.js';
-import { BatchLoader, checkTrainingSizes, limitSamples, openSampleFolder, stepsPerEpoch, type Batch, type SampleFolder } from './data.js';
+import { BatchLoader, checkFeatureMapFolder, checkTrainingSizes, limitSamples, openSampleFolder, stepsPerEpoch, type Batch, type SampleFolder } from './data.js';
 import { checkScheduleChange, epochLearningRate } from './extendRun.js';
 import { RESUMABLE_FLAGS, requirePaths, SCHEDULE_FLAGS, type TrainFlagName, type TrainFlagValues } from './flags.js';
 import { initialiseWeights } from './initWeights.js';
@@ -220,6 +220,7 @@ async function prepareAndTrain(
   if (settings.loadFeatures !== undefined && !config.instance_feat) {
     throw new UsageError(`--load-features ${settings.loadFeatures}: the model takes no features (train with --instance-feat or --label-feat)`);
   }
+  if (settings.loadFeatures !== undefined) await checkFeatureMapFolder(settings.loadFeatures, folder);
 
   // --- Checks that need no tensors: sizes, steps, memory. ---
   const multiple = inputSizeMultiple(config);
@@ -295,7 +296,7 @@ async function prepareAndTrain(
     }
     log.info(
       `train ${stage}: ${folder.samples.length} samples, ${perEpoch} steps per epoch, ${totalEpochs(settings)} epochs; ` +
-        `G ${config.netG} ngf ${config.ngf}, D ${config.num_D}x${config.n_layers_D} ndf ${config.ndf}${config.instance_feat ? `, E nef ${config.nef}` : ''}; ` +
+        `G ${config.netG} ngf ${config.ngf}, D ${config.num_D}x${config.n_layers_D} ndf ${config.ndf}${config.instance_feat ? (networks.includes('E') ? `, E nef ${config.nef}` : `, features from ${settings.loadFeatures ?? '?'}`) : ''}; ` +
         `optimizer G ${model.optimizers.G.keys.length} tensors, D ${model.optimizers.D.keys.length}`,
     );
 
