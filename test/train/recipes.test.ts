@@ -3,7 +3,7 @@
  * --init-partial, growing a local model by an enhancer, what
  * --niter-fix-global trains, extending a schedule on --resume, resume inputs
  * checked by content, --max-dataset-size, feature maps at the sample's size.
- * The end-to-end runs through the CLI are in recipesCli.test.ts.
+ * The end-to-end runs through the CLI are in recipesRuns.test.ts.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
