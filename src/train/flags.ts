@@ -58,7 +58,7 @@ export const TRAIN_FLAGS = Object.freeze({
   // Paths.
   data: valued<string>({ flags: '--data <dir>', help: 'folder of sample files (written by p2phd preprocess)', parse: optionalString }),
   out: valued<string>({ flags: '--out <run_dir>', help: 'run folder: checkpoints, log.jsonl, options.json, samples/', parse: optionalString }),
-  resume: toggle('--resume', 'continue the run in --out from its latest checkpoint', { changeableOnResume: true }),
+  resume: toggle('--resume', 'continue the run in --out from its latest checkpoint (only latest has the Adam state: start a new run from an epoch_NNN file with --init)', { changeableOnResume: true }),
   init: valued<string>({ flags: '--init <ckpt>', help: 'start from this checkpoint (a folder means its latest.safetensors); tensors that fit are loaded', parse: optionalString }),
   initPartial: toggle('--init-partial', 'with --init: also from a checkpoint of another label set (label_nc, instance maps): load every tensor whose name and shape fit, initialise the rest (the input layers) fresh'),
   loadFeatures: valued<string>({ flags: '--load-features <dir>', help: 'feature maps written by p2phd encode --maps (one per sample, same names): G takes them instead of running the encoder E, which is not trained (reference load_features)', parse: optionalString }),

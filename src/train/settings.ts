@@ -222,6 +222,8 @@ export function checkResumeFlags(
   for (const name of explicit) {
     const spec = flagSpec(name);
     if (spec.changeableOnResume || name === 'data' || name === 'out' || name === 'init' || name === 'initPartial' || name === 'vggWeights') continue;
+    // A moved feature-map folder is fine (its maps are checked before training); switching E on or off is not.
+    if (name === 'loadFeatures' && values.loadFeatures !== undefined && stored.settings['loadFeatures'] !== undefined) continue;
     const given = values[name];
     const recorded = isArchitectureFlag(name) ? stored.config[ARCHITECTURE_FLAGS[name]] : stored.settings[name];
     if (given !== recorded) {

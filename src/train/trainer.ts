@@ -151,6 +151,8 @@ export async function runTraining(request: TrainRequest): Promise<TrainSummary> 
       if (SCHEDULE_FLAGS.includes(name) && !request.explicit.has(name)) continue;
       current[name] = values[name];
     }
+    // Paths that may move between runs of one training (checked by content or before use).
+    if (request.explicit.has('loadFeatures')) current['loadFeatures'] = values.loadFeatures;
     settings = Object.freeze(current) as TrainSettings;
   } else {
     requireInitForLocal(stage, values.init);
