@@ -77,15 +77,15 @@ describe('train recipes through the CLI', () => {
     assert.equal(l1.status, 0, l1.stderr);
     const l2 = await runCli([
       'train', 'local', '--data', samples, '--out', local2, '--init', local1, '--n-local-enhancers', '2',
-      '--niter-fix-global', '1', '--epochs', '2', '--decay-epochs', '0', '--max-dataset-size', '2', '--save-epoch-every', '1', ...seed,
+      '--niter-fix-global', '1', '--epochs', '2', '--decay-epochs', '0', '--max-dataset-size', '1', '--save-epoch-every', '1', ...seed,
     ]);
     assert.equal(l2.status, 0, l2.stderr);
     assert.match(l2.stderr, /freshly initialised 12 \(G 12\)/, 'only the new enhancer model2_* starts fresh');
 
     const lines = await logLines(join(local2, 'log.jsonl'));
-    assert.deepEqual(lines.map((line) => line['epoch']), [1, 1, 2, 2], '--max-dataset-size 2: two steps per epoch');
+    assert.deepEqual(lines.map((line) => line['epoch']), [1, 2], '--max-dataset-size 1: one step per epoch');
     const options = JSON.parse(await readFile(join(local2, 'options.json'), 'utf8')) as { data: { samples: number } };
-    assert.equal(options.data.samples, 2);
+    assert.equal(options.data.samples, 1);
 
     const before = await fileContents(join(local1, 'latest.safetensors'));
     const epoch1 = await fileContents(join(local2, 'epoch_001.safetensors'));
@@ -98,6 +98,16 @@ describe('train recipes through the CLI', () => {
     for (const pattern of [/^G\.model\./, /^G\.model1_/, /^G\.model2_/]) {
       assert.ok(keys(pattern).some((key) => !epoch2.tensors.get(key)!.equals(epoch1.tensors.get(key)!)), `epoch 2 trains ${pattern}`);
     }
+
+    // Stopped at the switch (end of epoch 1) and resumed: bit-identical to the run above.
+    const stopped = join(root, 'l2-stopped');
+    const growArgs = ['--init', local1, '--n-local-enhancers', '2', '--niter-fix-global', '1', '--epochs', '2', '--decay-epochs', '0', '--max-dataset-size', '1', ...seed];
+    assert.equal((await runCli(['train', 'local', '--data', samples, '--out', stopped, ...growArgs, '--max-steps', '1'])).status, 0);
+    const resumed = await runCli(['train', 'local', '--data', samples, '--out', stopped, '--resume', '--backend', 'wasm']);
+    assert.equal(resumed.status, 0, resumed.stderr);
+    const uninterrupted = await fileContents(join(local2, 'latest.safetensors'));
+    const continued = await fileContents(join(stopped, 'latest.safetensors'));
+    for (const [key, bytes] of uninterrupted.tensors) assert.ok(bytes.equals(continued.tensors.get(key)!), `resumed at the switch: ${key} differs`);
   });
 
   it('extends a finished run on --resume (lr by hand), from a moved data folder; a changed sample is refused', async () => {
