@@ -75,6 +75,8 @@ export function initialiseWeights(
       `${flag} ${checkpoint.source} (a ${checkpoint.meta.stage} checkpoint): loaded ${result.loaded.length} tensors (${byNetwork(result.loaded)}), ` +
       `freshly initialised ${fresh.length} (${byNetwork(fresh)})`;
     const details: string[] = [];
+    // --init-partial is a deliberate fine-tune: both lists in full (plain --init lists the loaded ones under --verbose).
+    if (options.partial) details.push(`  loaded: ${result.loaded.join(', ')}`);
     if (result.initialised.length > 0) details.push(`  initialised: ${result.initialised.map((entry) => `${entry.key} (${entry.reason})`).join(', ')}`);
     return { params: result.params, summary, details, loaded: result.loaded, initialised: result.initialised };
   } catch (error) {

@@ -245,7 +245,7 @@ async function prepareAndTrain(
     params = result.params;
     log.info(result.summary);
     for (const line of result.details) log.info(line);
-    log.debug(`  loaded: ${result.loaded.join(', ')}`);
+    if (!settings.initPartial) log.debug(`  loaded: ${result.loaded.join(', ')}`);
   } else {
     params = initParams(modelSpecs(config, networks), seed);
   }
