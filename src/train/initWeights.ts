@@ -25,6 +25,8 @@ export interface InitReport {
   readonly details: string[];
   readonly loaded: readonly string[];
   readonly initialised: ReadonlyArray<{ key: string; reason: string }>;
+  /** Checkpoint tensors of the loaded networks that this architecture has no place for. */
+  readonly unused: readonly string[];
 }
 
 /** The global part of a local enhancer: what train local keeps fixed. */
@@ -78,7 +80,7 @@ export function initialiseWeights(
     // --init-partial is a deliberate fine-tune: both lists in full (plain --init lists the loaded ones under --verbose).
     if (options.partial) details.push(`  loaded: ${result.loaded.join(', ')}`);
     if (result.initialised.length > 0) details.push(`  initialised: ${result.initialised.map((entry) => `${entry.key} (${entry.reason})`).join(', ')}`);
-    return { params: result.params, summary, details, loaded: result.loaded, initialised: result.initialised };
+    return { params: result.params, summary, details, loaded: result.loaded, initialised: result.initialised, unused: result.unused };
   } catch (error) {
     disposeParams(result.params);
     throw error;

@@ -30,10 +30,12 @@ import { Random } from '../model/random.js';
 import { VERSION } from '../version.js';
 import { readPair, writePair } from './checkpointPair.js';
 import { BatchLoader, checkFeatureMapFolder, checkTrainingSizes, limitSamples, openSampleFolder, stepsPerEpoch, type Batch, type SampleFolder } from './data.js';
-import { checkScheduleChange, epochLearningRate } from './extendRun.js';
+import { epochLearningRate } from './extendRun.js';
 import { RESUMABLE_FLAGS, requirePaths, SCHEDULE_FLAGS, type TrainFlagName, type TrainFlagValues } from './flags.js';
 import { initialiseWeights } from './initWeights.js';
-import { checkResumedInputs, parseRunInputs, recordRunInputs } from './runInputs.js';
+import { checkFeatureSettings, checkRecipeFlags } from './recipeChecks.js';
+import { settleResumeChanges, type ResumeChanges } from './resumeChanges.js';
+import { recordRunInputs } from './runInputs.js';
 import { ImagePool } from './imagePool.js';
 import { checkTrainingMemory } from './memory.js';
 import {
@@ -213,15 +215,7 @@ async function prepareAndTrain(
     config = resolveTrainingArchitecture(stage, architectureOverrides(values), data);
     source = { kind: 'fresh' };
   }
-  if (config.instance_feat && !config.label_feat && !data.instance) {
-    throw new UsageError('--instance-feat needs instance maps, and the samples have none (preprocessed with --no-instance; --label-feat pools per label instead)');
-  }
-  if (config.label_feat && data.label_nc === 0) {
-    throw new UsageError('--label-feat pools the encoder\'s features per label id, and the samples hold RGB label images (label_nc 0)');
-  }
-  if (settings.loadFeatures !== undefined && !config.instance_feat) {
-    throw new UsageError(`--load-features ${settings.loadFeatures}: the model takes no features (train with --instance-feat or --label-feat)`);
-  }
+  checkFeatureSettings(config, data, settings);
   if (settings.loadFeatures !== undefined) await checkFeatureMapFolder(settings.loadFeatures, folder);
 
   // --- Checks that need no tensors: sizes, steps, memory. ---
@@ -234,6 +228,29 @@ async function prepareAndTrain(
   // With --niter-fix-global the run ends up training every G parameter, as joint does.
   checkTrainingMemory(config, settings.niterFixGlobal > 0 ? 'joint' : stage, size, settings.batchSize, backend.name);
 
+  // The position decides what optimizer_G trains (--niter-fix-global), so it is read before the model is built.
+  const position: Position =
+    source.kind === 'resume'
+      ? {
+          epoch: numberField(source.optimizer, ['resume_at', 'epoch']),
+          index: numberField(source.optimizer, ['resume_at', 'index']),
+          step: numberField(source.optimizer, ['step']),
+        }
+      : { epoch: 1, index: 0, step: 0 };
+  const changes: ResumeChanges =
+    source.kind === 'resume' && stored
+      ? await settleResumeChanges({
+          run,
+          stored,
+          settings,
+          givenVggWeights: request.explicit.has('vggWeights') ? values.vggWeights : undefined,
+          folder,
+          position,
+          savedLr: () => numberField(source.optimizer, ['adam', 'lr']),
+          log: (line) => log.info(line),
+        })
+      : { vggWeights: settings.vggWeights, midEpochLr: undefined };
+
   // --- Parameters and optimizer state. ---
   // With --load-features, E does not run and is neither trained nor saved (the reference's gen_features).
   const networks = trainingNetworks(config).filter((network) => network !== 'E' || settings.loadFeatures === undefined);
@@ -245,50 +262,23 @@ async function prepareAndTrain(
     params = result.params;
     log.info(result.summary);
     for (const line of result.details) log.info(line);
+    if (result.unused.length > 0) log.debug(`  not used from --init: ${result.unused.join(', ')}`);
     if (!settings.initPartial) log.debug(`  loaded: ${result.loaded.join(', ')}`);
   } else {
     params = initParams(modelSpecs(config, networks), seed);
   }
-  // The position decides what optimizer_G trains (--niter-fix-global), so it is read before the model is built.
-  const position: Position =
-    source.kind === 'resume'
-      ? {
-          epoch: numberField(source.optimizer, ['resume_at', 'epoch']),
-          index: numberField(source.optimizer, ['resume_at', 'index']),
-          step: numberField(source.optimizer, ['step']),
-        }
-      : { epoch: 1, index: 0, step: 0 };
   const model = createTrainingModel(config, stage, params, generatorTraining(stage, settings.niterFixGlobal, position.epoch), networks);
   let vgg: Vgg19 | undefined;
   try {
     const pool = new ImagePool(settings.poolSize);
-    let resumedMidEpochLr: number | undefined;
-    let vggPath = settings.vggWeights;
-    if (source.kind === 'resume' && stored) {
+    if (source.kind === 'resume') {
       const { optimizer } = source;
       restoreOptimizers(model, optimizer.tensors, { G: numberField(optimizer, ['adam_steps', 'G']), D: numberField(optimizer, ['adam_steps', 'D']) }, optimizer.source);
       pool.restore(restorePool(optimizer, numberField(optimizer, ['pool', 'count'], 0)));
       log.info(`resuming ${run.checkpoint(RUN_FILES.latest)} at step ${position.step} (epoch ${position.epoch}, batch ${position.index})`);
-      vggPath = await checkResumedInputs(parseRunInputs(stored.raw['inputs']), { vggWeights: stored.settings.vggWeights }, { vggWeights: request.explicit.has('vggWeights') ? values.vggWeights : undefined }, folder);
-      const change = checkScheduleChange(
-        { lr: stored.settings.lr, epochs: stored.settings.epochs, decayEpochs: stored.settings.decayEpochs },
-        { lr: settings.lr, epochs: settings.epochs, decayEpochs: settings.decayEpochs },
-        position,
-      );
-      if (change.message) log.info(change.message);
-      // An epoch re-entered mid-way finishes at the rate it started with.
-      if (change.changed && position.index > 0) resumedMidEpochLr = numberField(optimizer, ['adam', 'lr']);
-      if (change.changed || vggPath !== stored.settings.vggWeights) {
-        const history = Array.isArray(stored.raw['schedule_changes']) ? (stored.raw['schedule_changes'] as unknown[]) : [];
-        await run.writeOptions({
-          ...stored.raw,
-          settings: { ...stored.settings, epochs: settings.epochs, decayEpochs: settings.decayEpochs, vggWeights: vggPath },
-          ...(change.changed ? { schedule_changes: [...history, { at_step: position.step, epochs: settings.epochs, decay_epochs: settings.decayEpochs }] } : {}),
-        });
-      }
     }
 
-    if (vggPath !== undefined) vgg = await readVgg19(vggPath);
+    if (changes.vggWeights !== undefined) vgg = await readVgg19(changes.vggWeights);
     else log.info('VGG loss off: no --vgg-weights given (the reference downloads torchvision weights; p2phd cannot)');
 
     if (!stored) {
@@ -311,7 +301,7 @@ async function prepareAndTrain(
       pool,
       vgg,
       position,
-      resumedMidEpochLr,
+      resumedMidEpochLr: changes.midEpochLr,
       perEpoch,
       multiple,
       resumed: stored !== undefined,
@@ -322,17 +312,6 @@ async function prepareAndTrain(
   } finally {
     if (vgg) disposeVgg19(vgg);
     disposeTrainingModel(model);
-  }
-}
-
-/** Flags of the recipes (issue 16) that only some stages take. */
-function checkRecipeFlags(stage: Stage, settings: TrainSettings): void {
-  if (settings.niterFixGlobal > 0 && stage !== 'local') {
-    throw new UsageError(`--niter-fix-global applies to train local (train ${stage} already trains every G parameter)`);
-  }
-  if (settings.initPartial && settings.init === undefined) throw new UsageError('--init-partial needs --init: the checkpoint to load what fits from');
-  if (settings.loadFeatures !== undefined && stage === 'global') {
-    throw new UsageError('--load-features applies to train local and joint (the reference precomputes the maps of a trained E for the high-resolution stage)');
   }
 }
 
