@@ -158,8 +158,9 @@ export async function runTraining(request: TrainRequest): Promise<TrainSummary> 
     settings = Object.freeze(current) as TrainSettings;
   } else {
     requireInitForLocal(stage, values.init);
-    await run.prepareNew();
     settings = settingsFromFlags(values, stage, request.seed, paths);
+    checkRecipeFlags(stage, settings);
+    await run.prepareNew();
   }
   // Signals are caught from here on, so one that arrives while the run is
   // still setting up (reading a large checkpoint, say) stops it at its first
@@ -192,7 +193,6 @@ async function prepareAndTrain(
   const seed = settings.seed;
   const folder = limitSamples(await openSampleFolder(settings.data), settings.maxDatasetSize);
   const data = { label_nc: folder.labelNc, instance: folder.instance };
-  checkRecipeFlags(stage, settings);
 
   const backend = await request.useBackend();
 
