@@ -150,6 +150,20 @@ describe('train recipes through the CLI', () => {
     assert.match(changed.stderr, /names or contents differ/);
   });
 
+  it('a schedule changed mid-epoch applies from the next epoch boundary (lr by hand)', async () => {
+    const run = join(root, 'mid-epoch');
+    const common = ['--seed', '2', '--backend', 'wasm', '--sample-every', '100'];
+    // 2 steps per epoch; stopped after step 5, mid-way through epoch 3 of 1 + 3.
+    const first = await runCli(['train', 'global', '--data', samples, '--out', run, ...TINY, ...common, '--epochs', '1', '--decay-epochs', '3', '--max-dataset-size', '2', '--max-steps', '5']);
+    assert.equal(first.status, 0, first.stderr);
+    const resumed = await runCli(['train', 'global', '--data', samples, '--out', run, '--resume', '--backend', 'wasm', '--decay-epochs', '5', '--max-steps', '7']);
+    assert.equal(resumed.status, 0, resumed.stderr);
+    const lr = 0.0002;
+    const rates = (await logLines(join(run, 'log.jsonl'))).map((line) => line['lr']);
+    // Epoch 3 keeps 1 + 3's lr - lr/3 for its last step; epoch 4 gets 1 + 5's lr - 2 lr/5.
+    assert.deepEqual(rates.slice(4), [lr - lr / 3, lr - lr / 3, lr - lr / 5 - lr / 5]);
+  });
+
   it('--label-feat through train, encode, cluster and synthesize; encode --maps feeds train local --load-features', async () => {
     const run = join(root, 'labelfeat');
     const common = ['--seed', '5', '--backend', 'wasm'];
