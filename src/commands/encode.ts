@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { UsageError } from '../errors.js';
 import { action, addCommonOptions, checkStdoutFree, parseShard, type Shard } from './common.js';
 
 interface EncodeFlags {
@@ -21,6 +22,7 @@ export function registerEncode(program: Command): void {
       .option('--shard <index/count>', 'take every COUNT-th sample from INDEX (0-based); merge the shards with p2phd cluster', parseShard),
   ).action(
     action<EncodeFlags>(async (flags, context) => {
+      if (flags.out === undefined && flags.maps === undefined) throw new UsageError('encode needs --out (a features file) or --maps (a folder of feature maps), or both');
       if (flags.out !== undefined) checkStdoutFree(flags.out, context.common.json, 'features');
       const { runEncodeStage } = await import('../synthesis/encodeStage.js');
       await context.useBackend({ inference: true });
