@@ -9,7 +9,7 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as tf from '@tensorflow/tfjs-core';
 import { InputError } from '../errors.js';
-import { CONFIG_KEYS, resolveConfig, type ArchConfig } from '../model/config.js';
+import { CONFIG_KEYS, OPTIONAL_CONFIG_KEYS, resolveConfig, type ArchConfig } from '../model/config.js';
 import type { ParamSpec, Params } from '../model/layers.js';
 import { modelSpecs, type NetworkName } from '../model/networks.js';
 import { loadParams, toReferenceTensor, type LoadResult } from '../model/params.js';
@@ -69,7 +69,7 @@ function parseMeta(raw: Record<string, unknown>, source: string): CheckpointMeta
   // Every option must be recorded: a default filled in here could silently
   // rebuild another network than the one trained.
   if (raw['config'] !== null && typeof raw['config'] === 'object') {
-    const missing = CONFIG_KEYS.filter((key) => !(key in (raw['config'] as object)));
+    const missing = CONFIG_KEYS.filter((key) => !OPTIONAL_CONFIG_KEYS.includes(key) && !(key in (raw['config'] as object)));
     if (missing.length > 0) throw fail(`checkpoint config lacks ${missing.join(', ')}`);
   }
   const config = resolveConfig(raw['config'], (message) => fail(`checkpoint config: ${message}`));

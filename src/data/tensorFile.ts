@@ -19,7 +19,7 @@ import {
 } from './safetensors.js';
 import { writeAtomically } from './atomicWrite.js';
 
-export const FILE_KINDS = ['sample', 'checkpoint', 'optimizer', 'features', 'clusters'] as const;
+export const FILE_KINDS = ['sample', 'checkpoint', 'optimizer', 'features', 'clusters', 'feature_map'] as const;
 export type FileKind = (typeof FILE_KINDS)[number];
 export const FORMAT_VERSION = 1;
 

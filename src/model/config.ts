@@ -30,6 +30,12 @@ export interface ArchConfig {
   readonly instance: boolean;
   /** Per-instance features from the encoder E are input channels. */
   readonly instance_feat: boolean;
+  /**
+   * With instance_feat: E's features are pooled per semantic label instead
+   * of per instance (the reference's label_feat), in training, encoding and
+   * synthesis alike.
+   */
+  readonly label_feat: boolean;
   readonly feat_num: number;
   readonly netG: GeneratorKind;
   readonly ngf: number;
@@ -51,6 +57,7 @@ export const DEFAULT_CONFIG: ArchConfig = Object.freeze({
   label_nc: 35,
   instance: true,
   instance_feat: false,
+  label_feat: false,
   feat_num: 3,
   netG: 'global',
   ngf: 64,
@@ -68,6 +75,9 @@ export const DEFAULT_CONFIG: ArchConfig = Object.freeze({
 });
 
 export const CONFIG_KEYS = Object.freeze(Object.keys(DEFAULT_CONFIG) as Array<keyof ArchConfig>);
+
+/** Keys added after checkpoints were first written: a file without them means the default. */
+export const OPTIONAL_CONFIG_KEYS: readonly (keyof ArchConfig)[] = Object.freeze(['label_feat'] as Array<keyof ArchConfig>);
 
 type IntegerKey = { [K in keyof ArchConfig]: ArchConfig[K] extends number ? K : never }[keyof ArchConfig];
 
@@ -132,6 +142,9 @@ export function resolveConfig(
     } else if (typeof value !== 'boolean') {
       throw fail(`architecture option ${key} must be true or false, got ${JSON.stringify(value)}`);
     }
+  }
+  if (merged['label_feat'] === true && merged['instance_feat'] !== true) {
+    throw fail('architecture option label_feat pools the encoder\'s features per label, so it needs instance_feat true');
   }
   return Object.freeze(merged as unknown as ArchConfig);
 }

@@ -1,10 +1,17 @@
 /**
  * `p2phd encode` as a library call: a checkpoint's E over sample files
  * (photo + instance map, no augmentation), one features row per instance of
- * each sample, written as one features file (or to stdout for a pipe into
- * `p2phd cluster --features -`).
+ * each sample (per label with label_feat), written as one features file (or
+ * to stdout for a pipe into `p2phd cluster --features -`); with `maps`, also
+ * each sample's pooled feature map as a feature_map file under the sample's
+ * name (the reference's precompute_feature_maps.py), for `train
+ * --load-features`.
  */
-import { InputError } from '../errors.js';
+import { mkdir } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { InputError, UsageError } from '../errors.js';
+import { featureMapPath, writeFeatureMap } from '../data/featureMap.js';
+import { requireFeaturePoolIds } from './featurePooling.js';
 import { createProgress, type Logger } from '../log.js';
 import { takeShard, type Shard } from '../commands/common.js';
 import { checkpointParams, readCheckpoint } from '../data/checkpoint.js';
@@ -18,17 +25,25 @@ export interface EncodeStageConfig {
   readonly checkpoint: string;
   /** Folder (or glob) of sample files. */
   readonly data: string;
-  readonly out: string;
+  /** The features file; optional when `maps` is given. */
+  readonly out?: string;
+  /** Folder for the per-sample feature maps (encode --maps). */
+  readonly maps?: string;
   readonly shard?: Shard;
 }
 
 export interface EncodeSummary {
   readonly samples: number;
   readonly rows: number;
-  readonly out: string;
+  readonly out?: string;
+  readonly maps?: string;
 }
 
 export async function runEncodeStage(config: EncodeStageConfig, log: Logger): Promise<EncodeSummary> {
+  if (config.out === undefined && config.maps === undefined) throw new UsageError('encode needs --out (a features file) or --maps (a folder of feature maps), or both');
+  if (config.maps !== undefined && resolve(config.maps) === resolve(config.data)) {
+    throw new UsageError(`--maps ${config.maps}: is the --data folder; the maps take the samples' file names and would overwrite them`);
+  }
   const checkpoint = await readCheckpoint(config.checkpoint);
   const arch = checkpoint.meta.config;
   if (!checkpoint.networks.includes('E')) {
@@ -36,15 +51,26 @@ export async function runEncodeStage(config: EncodeStageConfig, log: Logger): Pr
   }
   const items = takeShard(listInputItems({ kind: 'samples', data: config.data }, arch.label_nc), config.shard);
   const params = checkpointParams(checkpoint, ['E']);
+  if (config.maps !== undefined) {
+    try {
+      await mkdir(config.maps, { recursive: true });
+    } catch (error) {
+      disposeParams(params);
+      throw new UsageError(`--maps ${config.maps}: cannot create the folder (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+    }
+  }
   const tables: FeatureTable[] = [];
   const progress = createProgress('encode', items.length);
   try {
     for (const item of items) {
       const input = await item.load();
       if (!input.photo) throw new InputError(`${item.source}: sample has no photo (image); encode needs the real photos (preprocess with --images)`);
-      if (!input.instanceMap) throw new InputError(`${item.source}: sample has no instance map (inst); encode needs instance maps (preprocess without --no-instance)`);
-      const pooled = encodeInstanceFeatures(arch, params, input.photo, input.instanceMap, input.height, input.width);
-      const rows = instanceFeatureRows(pooled, input.instanceMap, input.height, input.width, arch.feat_num);
+      const poolIds = requireFeaturePoolIds(arch, input, 'encode');
+      const pooled = encodeInstanceFeatures(arch, params, input.photo, poolIds, input.height, input.width);
+      if (config.maps !== undefined) {
+        await writeFeatureMap(featureMapPath(config.maps, item.source), { height: input.height, width: input.width, featNum: arch.feat_num, values: pooled }, { labelFeat: arch.label_feat, checkpoint: checkpoint.source });
+      }
+      const rows = instanceFeatureRows(pooled, poolIds, input.height, input.width, arch.feat_num);
       tables.push({ ...rows, samples: new Int32Array(rows.instances.length), sampleNames: [item.stem] });
       progress.tick();
     }
@@ -53,7 +79,8 @@ export async function runEncodeStage(config: EncodeStageConfig, log: Logger): Pr
     disposeParams(params);
   }
   const table = concatFeatureTables(tables, arch.feat_num);
-  await writeFeaturesFile(config.out, table, { checkpoint: checkpoint.source });
-  log.info(`encode: ${table.classes.length} instance rows from ${items.length} sample(s) -> ${config.out === '-' ? '<stdout>' : config.out}`);
-  return { samples: items.length, rows: table.classes.length, out: config.out };
+  if (config.out !== undefined) await writeFeaturesFile(config.out, table, { checkpoint: checkpoint.source, label_feat: arch.label_feat });
+  const targets = [config.out === '-' ? '<stdout>' : config.out, config.maps !== undefined ? `feature maps in ${config.maps}` : undefined].filter((target) => target !== undefined);
+  log.info(`encode: ${table.classes.length} ${arch.label_feat ? 'label' : 'instance'} rows from ${items.length} sample(s) -> ${targets.join(' and ')}`);
+  return { samples: items.length, rows: table.classes.length, ...(config.out !== undefined ? { out: config.out } : {}), ...(config.maps !== undefined ? { maps: config.maps } : {}) };
 }

@@ -24,6 +24,7 @@ import { distinctInstanceIds } from './featureRows.js';
 import { buildGeneratorInputWithoutFeatures, setFeatureChannels, toImageBytes } from './generatorInput.js';
 import { listInputItems, type InputItem, type InputSource, type LoadedInput } from './inputs.js';
 import { encodeInstanceFeatures, runGenerator } from './networks.js';
+import { featurePoolIds } from './featurePooling.js';
 import {
   checkStyleMap,
   chooseStyles,
@@ -136,11 +137,12 @@ function instanceMapOf(input: LoadedInput): Int32Array | undefined {
  * be in at least one input's instance map (a typo otherwise). Under --shard
  * the other shards' inputs are not read, so this is a warning there.
  */
-async function checkStyleMapIds(items: readonly InputItem[], styleMap: StyleMap, source: string, sharded: boolean, log: Logger): Promise<void> {
+async function checkStyleMapIds(items: readonly InputItem[], arch: ArchConfig, styleMap: StyleMap, source: string, sharded: boolean, log: Logger): Promise<void> {
   if (styleMap.size === 0) return;
   const seen = new Set<number>();
   for (const item of items) {
-    const instances = instanceMapOf(await item.load());
+    const input = await item.load();
+    const instances = featurePoolIds(arch, input, instanceMapOf(input));
     if (instances) for (const id of instances) seen.add(id);
   }
   const unknown = unknownStyleMapIds(styleMap, seen);
@@ -164,7 +166,7 @@ export async function runSynthesizeStage(config: SynthesizeStageConfig, log: Log
     log.warn(`shard ${config.shard!.index}/${config.shard!.count} has no inputs (${allItems.length} in all)`);
   }
   if (features.kind === 'clusters' && config.styleMap !== undefined) {
-    await checkStyleMapIds(items, features.styleMap, config.styleMap, config.shard !== undefined && config.shard.count > 1, log);
+    await checkStyleMapIds(items, arch, features.styleMap, config.styleMap, config.shard !== undefined && config.shard.count > 1, log);
   }
   prepareOutputFolder(config.out);
 
@@ -187,7 +189,8 @@ export async function runSynthesizeStage(config: SynthesizeStageConfig, log: Log
       const imageStart = performance.now();
       const cpuStart = process.cpuUsage();
       const input = await item.load();
-      const needsInstances = arch.instance || arch.instance_feat;
+      // With label_feat the features follow the label map: instance maps only matter for the edges.
+      const needsInstances = arch.instance || (arch.instance_feat && !arch.label_feat);
       if (needsInstances && !input.instanceMap && !warnedStandIn) {
         log.warn('no instance maps given for a model trained with instance maps: each label map stands in for its instance map (every class region is one instance)');
         warnedStandIn = true;
@@ -195,7 +198,7 @@ export async function runSynthesizeStage(config: SynthesizeStageConfig, log: Log
       const instanceMap = needsInstances ? instanceMapOf(input) : undefined;
       const edges = arch.instance ? (input.instanceMap && input.edges ? input.edges : instanceEdges(instanceMap!, input.width, input.height)) : undefined;
 
-      const featureMaps = featureMapsFor(item, input, instanceMap, features, config, arch, params, stylesPerInput);
+      const featureMaps = featureMapsFor(item, input, arch.instance_feat ? featurePoolIds(arch, input, instanceMap) : undefined, features, config, arch, params, stylesPerInput);
       // Labels and edges once per input; each output overwrites only the feature channels.
       const generatorInput = buildGeneratorInputWithoutFeatures(arch, {
         height: input.height,
@@ -228,6 +231,8 @@ export async function runSynthesizeStage(config: SynthesizeStageConfig, log: Log
 /**
  * The outputs of one input: file name -> the feature map G gets (undefined
  * without instance features), built only when that output's turn comes.
+ * `instanceMap` is the map features are pooled and placed by: the instance
+ * map, or the label map with label_feat (featurePoolIds).
  */
 function featureMapsFor(
   item: InputItem,

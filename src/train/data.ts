@@ -29,10 +29,11 @@
  * one batch (--batch-size > 1 needs equal sizes after cropping).
  */
 import { promises as fsp } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { InputError, UsageError } from '../errors.js';
 import { instanceEdges } from '../data/labels.js';
+import { featureMapAtSize, featureMapPath, readFeatureMap } from '../data/featureMap.js';
 import { readSample, type LoadedSample } from '../data/sample.js';
 import { readTensorFileHeader } from '../data/tensorFile.js';
 import { Random } from '../model/random.js';
@@ -101,6 +102,36 @@ export async function openSampleFolder(dir: string): Promise<SampleFolder> {
     if (!sample.hasImage) throw new InputError(`${sample.path}: has no photo ("image" tensor); training needs label/photo pairs`);
   }
   return { dir, samples, labelNc: first.labelNc, instance: first.hasInstance };
+}
+
+/**
+ * --max-dataset-size N: the first N samples in sorted order (the reference's
+ * max_dataset_size only shortens its reported epoch length; here it is the
+ * set trained on, so an epoch really is N samples).
+ */
+export function limitSamples(folder: SampleFolder, maxSize: number | undefined): SampleFolder {
+  if (maxSize === undefined || folder.samples.length <= maxSize) return folder;
+  return { ...folder, samples: folder.samples.slice(0, maxSize) };
+}
+
+/**
+ * --load-features DIR: checked before training starts, so a missing map is
+ * refused up front rather than at the step that needs it.
+ */
+export async function checkFeatureMapFolder(dir: string, folder: SampleFolder): Promise<void> {
+  let entries: Set<string>;
+  try {
+    entries = new Set(await fsp.readdir(dir));
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new UsageError(`--load-features ${dir}: ${code === 'ENOENT' ? 'no such folder' : code === 'ENOTDIR' ? 'not a folder' : `cannot read (${code})`}`);
+  }
+  const missing = folder.samples.filter((sample) => !entries.has(basename(sample.path)));
+  if (missing.length > 0) {
+    throw new InputError(
+      `--load-features ${dir}: has no feature map for ${missing.length} of the ${folder.samples.length} samples (first: ${basename(missing[0]!.path)}); write them with p2phd encode --maps ${dir}`,
+    );
+  }
 }
 
 /** Whether preprocess's resize mode leaves the crop to training. */
@@ -197,6 +228,10 @@ export interface Batch {
   image: Float32Array;
   /** Instance ids [count, H, W] (for the encoder's instance-wise pooling), when the samples have them. */
   inst?: Int32Array;
+  /** Label ids [count, H, W], for the encoder's per-label pooling (--label-feat). */
+  labelIds?: Int32Array;
+  /** Precomputed feature maps [count, H, W, featNum] (--load-features), cropped and flipped as the labels. */
+  features?: Float32Array;
   /** Class ids of the first sample (or its RGB label), for sample strips. */
   firstLabel: { ids?: Uint8Array | Uint16Array; rgb?: Uint8Array };
 }
@@ -208,7 +243,7 @@ const UNIT_TO_SIGNED: Float32Array = (() => {
   return table;
 })();
 
-function cropMap<T extends Uint8Array | Uint16Array | Int32Array>(map: T, sourceWidth: number, plan: CropPlan, channels: number): T {
+function cropMap<T extends Uint8Array | Uint16Array | Int32Array | Float32Array>(map: T, sourceWidth: number, plan: CropPlan, channels: number): T {
   const out = new (map.constructor as new (length: number) => T)(plan.width * plan.height * channels);
   for (let row = 0; row < plan.height; row++) {
     for (let col = 0; col < plan.width; col++) {
@@ -222,7 +257,7 @@ function cropMap<T extends Uint8Array | Uint16Array | Int32Array>(map: T, source
 }
 
 /** Writes one cropped sample into the batch arrays at position `b`. */
-function fillBatchItem(batch: Batch, b: number, sample: LoadedSample, plan: CropPlan, labelNc: number, instance: boolean): void {
+function fillBatchItem(batch: Batch, b: number, sample: LoadedSample, plan: CropPlan, labelNc: number, instance: boolean, featureMap: Float32Array | undefined): void {
   const { height, width, inputChannels } = batch;
   const pixels = height * width;
   const inputBase = b * pixels * inputChannels;
@@ -230,6 +265,7 @@ function fillBatchItem(batch: Batch, b: number, sample: LoadedSample, plan: Crop
     const ids = cropMap(sample.label!, sample.width, plan, 1);
     for (let p = 0; p < pixels; p++) batch.input[inputBase + p * inputChannels + ids[p]!] = 1;
     if (b === 0) batch.firstLabel = { ids };
+    batch.labelIds?.set(ids, b * pixels);
   } else {
     const rgb = cropMap(sample.labelRgb!, sample.width, plan, 3);
     for (let p = 0; p < pixels; p++) {
@@ -244,6 +280,10 @@ function fillBatchItem(batch: Batch, b: number, sample: LoadedSample, plan: Crop
     for (let p = 0; p < pixels; p++) batch.input[inputBase + p * inputChannels + edgeChannel] = edges[p]!;
     batch.inst!.set(inst, b * pixels);
   }
+  if (featureMap && batch.features) {
+    const channels = batch.features.length / (batch.count * pixels);
+    batch.features.set(cropMap(featureMap, sample.width, plan, channels), b * pixels * channels);
+  }
   const photo = cropMap(sample.image!, sample.width, plan, 3);
   const imageBase = b * pixels * 3;
   for (let i = 0; i < pixels * 3; i++) batch.image[imageBase + i] = UNIT_TO_SIGNED[photo[i]!]!;
@@ -256,6 +296,10 @@ export interface LoaderOptions {
   flip: boolean;
   /** What H and W must be multiples of: the model's inputSizeMultiple (G's, and E's with --instance-feat). */
   multiple: number;
+  /** --label-feat: batches carry the label ids for E's per-label pooling. */
+  labelIds?: boolean;
+  /** --load-features: the folder of feature maps, and their channels (feat_num). */
+  featureMaps?: { dir: string; featNum: number };
 }
 
 /** Steps per epoch: the reference drops the last partial batch. */
@@ -279,6 +323,7 @@ export async function buildBatch(folder: SampleFolder, options: LoaderOptions, o
   const { labelNc, instance } = folder;
   const positions = Array.from({ length: batchSize }, (_, b) => index * batchSize + b);
   const loaded = await Promise.all(positions.map((position) => readSample(folder.samples[order[position]!]!.path)));
+  const maps = options.featureMaps ? await Promise.all(loaded.map((sample) => loadFeatureMapFor(sample, options.featureMaps!))) : undefined;
   const plans = positions.map((position, b) => {
     const sample = loaded[b]!;
     const info = folder.samples[order[position]!]!;
@@ -296,6 +341,8 @@ export async function buildBatch(folder: SampleFolder, options: LoaderOptions, o
     inputChannels,
     image: new Float32Array(batchSize * pixels * 3),
     inst: instance ? new Int32Array(batchSize * pixels) : undefined,
+    labelIds: options.labelIds ? new Int32Array(batchSize * pixels) : undefined,
+    features: options.featureMaps ? new Float32Array(batchSize * pixels * options.featureMaps.featNum) : undefined,
     firstLabel: {},
   };
   plans.forEach((plan, b) => {
@@ -303,9 +350,19 @@ export async function buildBatch(folder: SampleFolder, options: LoaderOptions, o
     if (plan.height !== height || plan.width !== width) {
       throw new InputError(`${sample.source}: crops to ${plan.width}x${plan.height}, not the ${width}x${height} of the rest of the batch`);
     }
-    fillBatchItem(batch, b, sample, plan, labelNc, instance);
+    fillBatchItem(batch, b, sample, plan, labelNc, instance, maps?.[b]);
   });
   return batch;
+}
+
+/** The --load-features map of one sample at the sample's size, checked against feat_num. */
+async function loadFeatureMapFor(sample: LoadedSample, featureMaps: { dir: string; featNum: number }): Promise<Float32Array> {
+  const path = featureMapPath(featureMaps.dir, sample.source);
+  const map = await readFeatureMap(path);
+  if (map.featNum !== featureMaps.featNum) {
+    throw new InputError(`${path}: holds ${map.featNum} feature channels, but the model takes feat_num ${featureMaps.featNum}`);
+  }
+  return featureMapAtSize(map, sample.height, sample.width, path);
 }
 
 /** The last epoch's order, recomputed only when the epoch changes. */
@@ -342,6 +399,8 @@ export type BatchReply = { id: number; batch: Batch } | { id: number; error: { n
 export function batchTransferList(batch: Batch): ArrayBuffer[] {
   const buffers = [batch.input.buffer, batch.image.buffer];
   if (batch.inst) buffers.push(batch.inst.buffer);
+  if (batch.labelIds) buffers.push(batch.labelIds.buffer);
+  if (batch.features) buffers.push(batch.features.buffer);
   return buffers as ArrayBuffer[];
 }
 

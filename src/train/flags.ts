@@ -58,12 +58,15 @@ export const TRAIN_FLAGS = Object.freeze({
   // Paths.
   data: valued<string>({ flags: '--data <dir>', help: 'folder of sample files (written by p2phd preprocess)', parse: optionalString }),
   out: valued<string>({ flags: '--out <run_dir>', help: 'run folder: checkpoints, log.jsonl, options.json, samples/', parse: optionalString }),
-  resume: toggle('--resume', 'continue the run in --out from its latest checkpoint', { changeableOnResume: true }),
+  resume: toggle('--resume', 'continue the run in --out from its latest checkpoint (only latest has the Adam state: start a new run from an epoch_NNN file with --init)', { changeableOnResume: true }),
   init: valued<string>({ flags: '--init <ckpt>', help: 'start from this checkpoint (a folder means its latest.safetensors); tensors that fit are loaded', parse: optionalString }),
+  initPartial: toggle('--init-partial', 'with --init: also from a checkpoint of another label set (label_nc, instance maps): load every tensor whose name and shape fit, initialise the rest (the input layers) fresh'),
+  loadFeatures: valued<string>({ flags: '--load-features <dir>', help: 'feature maps written by p2phd encode --maps (one per sample, same names): G takes them instead of running the encoder E, which is not trained (reference load_features)', parse: optionalString }),
 
   // Optimizer and schedule.
-  epochs: defaulted<number>({ flags: '--epochs <n>', help: 'epochs at the initial learning rate (reference niter)', parse: integerFlag('--epochs', 0), defaultValue: 100 }),
-  decayEpochs: defaulted<number>({ flags: '--decay-epochs <n>', help: 'then epochs of linear decay to zero (reference niter_decay)', parse: integerFlag('--decay-epochs', 0), defaultValue: 100 }),
+  epochs: defaulted<number>({ flags: '--epochs <n>', help: 'epochs at the initial learning rate (reference niter); on --resume, extends (or shortens) the schedule', parse: integerFlag('--epochs', 0), defaultValue: 100, changeableOnResume: true }),
+  decayEpochs: defaulted<number>({ flags: '--decay-epochs <n>', help: 'then epochs of linear decay to zero (reference niter_decay); on --resume, extends the schedule', parse: integerFlag('--decay-epochs', 0), defaultValue: 100, changeableOnResume: true }),
+  niterFixGlobal: defaulted<number>({ flags: '--niter-fix-global <n>', help: 'train local: for the first N epochs train only the outermost enhancer, then every G parameter with a fresh Adam (reference niter_fix_global; 0: the enhancers only, G1 fixed)', parse: integerFlag('--niter-fix-global', 0), defaultValue: 0 }),
   batchSize: defaulted<number>({ flags: '--batch-size <n>', help: 'samples per step', parse: integerFlag('--batch-size', 1), defaultValue: 1 }),
   lr: defaulted<number>({ flags: '--lr <rate>', help: 'initial Adam learning rate', parse: numberFlag('--lr', 0), defaultValue: 0.0002 }),
   beta1: defaulted<number>({ flags: '--beta1 <b>', help: 'Adam beta1 (beta2 is 0.999)', parse: numberFlag('--beta1', 0, 0.999999), defaultValue: 0.5 }),
@@ -79,6 +82,7 @@ export const TRAIN_FLAGS = Object.freeze({
   nLayersD: valued<number>({ flags: '--n-layers-d <n>', help: 'layers per discriminator', parse: integerFlag('--n-layers-d', 1, 8), defaultHelp: '3' }),
   ndf: valued<number>({ flags: '--ndf <n>', help: 'discriminator filters in the first layer', parse: integerFlag('--ndf', 1), defaultHelp: '64' }),
   instanceFeat: valued<boolean>({ flags: '--instance-feat', help: 'train the encoder E; its per-instance features join G\'s input', defaultHelp: 'off' }),
+  labelFeat: valued<boolean>({ flags: '--label-feat', help: 'like --instance-feat, but E\'s features are pooled per semantic label instead of per instance (reference label_feat)', defaultHelp: 'off' }),
   featNum: valued<number>({ flags: '--feat-num <n>', help: 'encoder feature channels', parse: integerFlag('--feat-num', 1), defaultHelp: '3' }),
   nef: valued<number>({ flags: '--nef <n>', help: 'encoder filters in the first layer', parse: integerFlag('--nef', 1), defaultHelp: '16' }),
   nDownsampleE: valued<number>({ flags: '--n-downsample-e <n>', help: 'stride-2 convolutions in the encoder', parse: integerFlag('--n-downsample-e', 0, 10), defaultHelp: '4' }),
@@ -93,6 +97,7 @@ export const TRAIN_FLAGS = Object.freeze({
   // Data augmentation and order.
   flip: toggle('--no-flip', 'no random horizontal flips'),
   serial: toggle('--serial', 'keep the samples in sorted order (no shuffling)'),
+  maxDatasetSize: valued<number>({ flags: '--max-dataset-size <n>', help: 'train on the first N samples of --data (sorted order) only, for quick trials (reference max_dataset_size)', parse: integerFlag('--max-dataset-size', 1) }),
 
   // Run control.
   maxSteps: valued<number>({ flags: '--max-steps <n>', help: 'stop (exit 0) after this many steps in total', parse: integerFlag('--max-steps', 1), changeableOnResume: true }),
@@ -116,6 +121,12 @@ export type TrainFlagValues = {
 export function flagSpec(name: TrainFlagName): FlagSpec<unknown> {
   return TRAIN_FLAGS[name] as FlagSpec<unknown>;
 }
+
+/**
+ * The schedule flags: changeable on --resume (extending a run), but only
+ * when given, since their defaults would otherwise replace the run's.
+ */
+export const SCHEDULE_FLAGS: readonly TrainFlagName[] = Object.freeze(['epochs', 'decayEpochs'] as TrainFlagName[]);
 
 /** Run-control flags: they may differ on --resume, where they take this invocation's values. */
 export const RESUMABLE_FLAGS: readonly TrainFlagName[] = Object.freeze(

@@ -5,11 +5,10 @@
  *
  * Optimizers follow the reference: optimizer_G holds G's parameters plus
  * E's with --instance-feat; optimizer_D holds D's. `train local` keeps the
- * global part (`G.model.*`) fixed and trains every enhancer (`G.model{k}_*`).
- * (The reference's niter_fix_global trains only the outermost enhancer,
- * `G.model{n}_*`; with one enhancer, the default, the two are the same, and
- * with more, an enhancer freshly initialised and then frozen would be of no
- * use.)
+ * global part (`G.model.*`) fixed and trains every enhancer (`G.model{k}_*`);
+ * with --niter-fix-global N it follows the reference's niter_fix_global:
+ * only the outermost enhancer, `G.model{n}_*`, for the first N epochs, then
+ * every G parameter with a fresh optimizer_G (update_fixed_params).
  * Batch-norm running statistics are buffers, updated by the forward pass,
  * never by Adam.
  */
@@ -53,24 +52,50 @@ export interface TrainingModel {
   readonly optimizerOf: ReadonlyMap<string, OptimizerName>;
 }
 
+/**
+ * Which of G's parameters optimizer_G trains: all of them, the enhancers
+ * (`G.model{k}_*`, train local's default), or only the outermost enhancer
+ * `G.model{n}_*` (--niter-fix-global's first epochs).
+ */
+export type GeneratorTraining = 'all' | 'enhancers' | 'outermost';
+
+/** What optimizer_G trains in `epoch` (1-based) of a `stage` run with --niter-fix-global `niterFixGlobal`. */
+export function generatorTraining(stage: Stage, niterFixGlobal: number, epoch: number): GeneratorTraining {
+  if (stage !== 'local') return 'all';
+  if (niterFixGlobal === 0) return 'enhancers';
+  return epoch <= niterFixGlobal ? 'outermost' : 'all';
+}
+
 /** The parameter keys each optimizer trains in `stage`, in spec order (E's join G's in optimizer_G). */
-export function optimizerKeys(stage: Stage, specs: readonly ParamSpec[]): Record<OptimizerName, string[]> {
-  const enhancer = /^G\.model\d+_/;
+export function optimizerKeys(stage: Stage, specs: readonly ParamSpec[], generator: GeneratorTraining = generatorTraining(stage, 0, 1)): Record<OptimizerName, string[]> {
+  const enhancer = /^G\.model(\d+)_/;
+  const outermost = Math.max(0, ...specs.map((spec) => Number(enhancer.exec(spec.key)?.[1] ?? 0)));
+  const trainsG = (key: string): boolean => {
+    if (generator === 'all') return true;
+    const match = enhancer.exec(key);
+    return match !== null && (generator === 'enhancers' || Number(match[1]) === outermost);
+  };
   const trainable = specs.filter((spec) => isTrainable(spec));
   const keys = (keep: (key: string) => boolean): string[] => trainable.map((spec) => spec.key).filter(keep);
   return {
-    G: keys((key) => key.startsWith('E.') || (key.startsWith('G.') && (stage !== 'local' || enhancer.test(key)))),
+    G: keys((key) => key.startsWith('E.') || (key.startsWith('G.') && trainsG(key))),
     D: keys((key) => key.startsWith('D.')),
   };
 }
 
-/** Takes ownership of `params` (tfjs layouts, every key of the config's training networks). */
-export function createTrainingModel(config: ArchConfig, stage: Stage, params: Map<string, tf.Tensor>): TrainingModel {
-  const networks = trainingNetworks(config);
+/** Takes ownership of `params` (tfjs layouts, every key of `networks`, by default the config's training networks). */
+export function createTrainingModel(
+  config: ArchConfig,
+  stage: Stage,
+  params: Map<string, tf.Tensor>,
+  generator?: GeneratorTraining,
+  networkList?: readonly NetworkName[],
+): TrainingModel {
+  const networks = networkList ?? trainingNetworks(config);
   const specs = modelSpecs(config, networks);
   const variables = toVariables(params, specs);
   for (const value of params.values()) value.dispose();
-  const keys = optimizerKeys(stage, specs);
+  const keys = optimizerKeys(stage, specs, generator);
   return {
     config,
     stage,
@@ -82,6 +107,23 @@ export function createTrainingModel(config: ArchConfig, stage: Stage, params: Ma
       G: new AdamState(keys.G, variables),
       D: new AdamState(keys.D, variables),
     },
+    optimizerOf: new Map([...keys.G.map((key) => [key, 'G'] as const), ...keys.D.map((key) => [key, 'D'] as const)]),
+  };
+}
+
+/**
+ * The same networks (variables shared, not copied) with optimizer_G now
+ * training `generator`'s parameters from a fresh Adam state (step 0, zero
+ * moments), as the reference's update_fixed_params builds a new
+ * optimizer_G. optimizer_D keeps its state. The variables hold the current
+ * weights (uploadWeights runs after every step), so the new master copies
+ * start from them.
+ */
+export function retrainGenerator(model: TrainingModel, generator: GeneratorTraining): TrainingModel {
+  const keys = optimizerKeys(model.stage, model.specs, generator);
+  return {
+    ...model,
+    optimizers: { G: new AdamState(keys.G, model.variables), D: model.optimizers.D },
     optimizerOf: new Map([...keys.G.map((key) => [key, 'G'] as const), ...keys.D.map((key) => [key, 'D'] as const)]),
   };
 }

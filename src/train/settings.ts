@@ -25,6 +25,7 @@ export const ARCHITECTURE_FLAGS = Object.freeze({
   nLayersD: 'n_layers_D',
   ndf: 'ndf',
   instanceFeat: 'instance_feat',
+  labelFeat: 'label_feat',
   featNum: 'feat_num',
   nef: 'nef',
   nDownsampleE: 'n_downsample_E',
@@ -92,21 +93,28 @@ function flagFor(key: keyof ArchConfig): string {
  *   defaults, and apply the flags the user gave;
  * - global trains netG 'global'; local and joint train netG 'local'. From a
  *   G1 checkpoint, the enhancer's ngf is G1's ngf / 2^n_local_enhancers
- *   unless --ngf says otherwise (and then it must still fit that G1).
+ *   unless --ngf says otherwise (and then it must still fit that G1). From a
+ *   local checkpoint with another --n-local-enhancers (growing a model by
+ *   an enhancer), G1's ngf stays and the enhancers' ngf follows from it, so
+ *   G1 and the existing enhancers load.
+ * - --label-feat implies --instance-feat (E's features, pooled per label).
+ * - `partial` (--init-partial): a checkpoint of another label set is
+ *   accepted; its tensors that still fit are loaded by the caller.
  */
 export function resolveTrainingArchitecture(
   stage: Stage,
   overrides: Partial<Record<keyof ArchConfig, unknown>>,
   data: DataDescription,
   initConfig?: ArchConfig,
+  options: { partial?: boolean } = {},
 ): ArchConfig {
   const base: Record<string, unknown> = { ...(initConfig ?? DEFAULT_CONFIG) };
-  if (initConfig) {
+  if (initConfig && !options.partial) {
     if (initConfig.label_nc !== data.label_nc) {
-      throw new UsageError(`--init was trained with label_nc ${initConfig.label_nc}, but the samples in --data have label_nc ${data.label_nc}`);
+      throw new UsageError(`--init was trained with label_nc ${initConfig.label_nc}, but the samples in --data have label_nc ${data.label_nc} (add --init-partial to fine-tune to this label set: the input layers start fresh)`);
     }
     if (initConfig.instance !== data.instance) {
-      throw new UsageError(`--init was trained ${initConfig.instance ? 'with' : 'without'} instance maps, but the samples in --data ${data.instance ? 'have' : 'have none'}`);
+      throw new UsageError(`--init was trained ${initConfig.instance ? 'with' : 'without'} instance maps, but the samples in --data ${data.instance ? 'have' : 'have none'} (add --init-partial to load what fits: the input layers start fresh)`);
     }
   }
   base['label_nc'] = data.label_nc;
@@ -131,6 +139,8 @@ export function resolveTrainingArchitecture(
         );
       }
       base['ngf'] = ngf;
+    } else if (initConfig && initConfig.netG === 'local' && enhancers !== initConfig.n_local_enhancers && overrides.ngf === undefined) {
+      base['ngf'] = enhancerNgfForGrowth(initConfig, enhancers);
     } else if (!initConfig && overrides.ngf === undefined) {
       // The reference's local recipes use ngf 32 (so G1 inside has 64).
       base['ngf'] = 32;
@@ -142,13 +152,53 @@ export function resolveTrainingArchitecture(
     if (key === 'ngf' && stage !== 'global' && initConfig?.netG === 'global') continue;
     base[key] = value;
   }
+  if (overrides.label_feat === true) base['instance_feat'] = true;
   return resolveConfig(base);
+}
+
+/**
+ * The enhancer ngf of a local enhancer with `enhancers` enhancers built on
+ * the local checkpoint `initConfig`: its G1 keeps ngf initConfig.ngf *
+ * 2^initConfig.n_local_enhancers, so G1 and the enhancers the checkpoint has
+ * load by name (the reference's enhancer n has ngf * 2^(enhancers - n)).
+ */
+export function enhancerNgfForGrowth(initConfig: ArchConfig, enhancers: number): number {
+  const globalNgf = initConfig.ngf * 2 ** initConfig.n_local_enhancers;
+  const ngf = globalNgf / 2 ** enhancers;
+  if (!Number.isInteger(ngf) || ngf < 1) {
+    throw new UsageError(
+      `--n-local-enhancers ${enhancers}: the G1 in --init has ngf ${globalNgf}, which ${enhancers} enhancers cannot halve to a whole ngf; ` +
+        `give ${flagFor('ngf')} explicitly (nothing of G then loads) or fewer enhancers`,
+    );
+  }
+  return ngf;
 }
 
 /** "--max-steps, ... and --sample-every": the flags that may change on --resume (--resume itself aside). */
 function resumableList(): string {
   const names = RESUMABLE_FLAGS.filter((name) => name !== 'resume').map(flagName);
   return `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]!}`;
+}
+
+/** Why a flag cannot change on --resume, for the refusal. */
+export function whyFixedOnResume(name: TrainFlagName): string {
+  if (isArchitectureFlag(name)) return 'the checkpoint\'s weights have the run\'s architecture (start a new run with --init to change it)';
+  switch (name) {
+    case 'batchSize':
+    case 'serial':
+    case 'flip':
+    case 'maxDatasetSize':
+      return 'the data order, crops and the position in the epoch follow from it';
+    case 'lr':
+    case 'beta1':
+      return 'the Adam state and the schedule were built with it (extend a run with --epochs / --decay-epochs instead)';
+    case 'niterFixGlobal':
+      return 'the optimizer state holds the parameters its phase trains';
+    case 'loadFeatures':
+      return 'whether E runs or feature maps are read decides which networks the checkpoint holds';
+    default:
+      return 'the losses and the data of a resumed run stay those it was started with';
+  }
 }
 
 /**
@@ -171,13 +221,15 @@ export function checkResumeFlags(
   }
   for (const name of explicit) {
     const spec = flagSpec(name);
-    if (spec.changeableOnResume || name === 'data' || name === 'out' || name === 'init') continue;
+    if (spec.changeableOnResume || name === 'data' || name === 'out' || name === 'init' || name === 'initPartial' || name === 'vggWeights') continue;
+    // A moved feature-map folder is fine (its maps are checked before training); switching E on or off is not.
+    if (name === 'loadFeatures' && values.loadFeatures !== undefined && stored.settings['loadFeatures'] !== undefined) continue;
     const given = values[name];
     const recorded = isArchitectureFlag(name) ? stored.config[ARCHITECTURE_FLAGS[name]] : stored.settings[name];
     if (given !== recorded) {
       throw new UsageError(
-        `--resume: ${flagName(name)} ${JSON.stringify(given)} differs from the run's ${JSON.stringify(recorded)}; ` +
-          `a resumed run keeps its options (only ${resumableList()} may change)`,
+        `--resume: ${flagName(name)} ${JSON.stringify(given)} differs from the run's ${JSON.stringify(recorded)}: ${whyFixedOnResume(name)} ` +
+          `(only ${resumableList()} may change)`,
       );
     }
   }

@@ -61,8 +61,10 @@ export interface StepInputs {
   readonly input: tf.Tensor4D;
   /** Photos in [-1, 1]. */
   readonly real: tf.Tensor4D;
-  /** Instance segments for E's pooling (--instance-feat). */
+  /** Instance segments for E's pooling (--instance-feat; per label with --label-feat). */
   readonly segments?: InstanceSegments;
+  /** Precomputed feature maps (--load-features): G takes them and E does not run. */
+  readonly features?: tf.Tensor4D;
 }
 
 export interface PoolDraw {
@@ -172,7 +174,9 @@ export function computeStepGradients(
     const { value, grads } = tf.variableGrads(() => {
       const params = new SinkingParams(model.variables, model.optimizerOf, anchor, receive);
       let generatorInput = inputs.input;
-      if (config.instance_feat) {
+      if (config.instance_feat && inputs.features) {
+        generatorInput = tf.concat([inputs.input, inputs.features], 3);
+      } else if (config.instance_feat) {
         if (!inputs.segments) throw new Error('computeStepGradients: --instance-feat needs the instance segments');
         generatorInput = tf.concat([inputs.input, encodeFeatures(config, params, inputs.real, inputs.segments, forward)], 3);
       }

@@ -17,7 +17,7 @@ import { ExitCode, InputError, P2phdError, StoppedError, UsageError } from '../e
 import type { Logger } from '../log.js';
 import { createProgress } from '../log.js';
 import type { BackendInfo } from '../backend/index.js';
-import { checkpointFromFile, checkpointParams, initialiseFromCheckpoint, readCheckpoint, type Checkpoint } from '../data/checkpoint.js';
+import { checkpointFromFile, checkpointParams, readCheckpoint, type Checkpoint } from '../data/checkpoint.js';
 import { isStage, type Stage } from '../data/stages.js';
 import { makeTensor } from '../data/safetensors.js';
 import { writeTensorFile, type TensorFile } from '../data/tensorFile.js';
@@ -29,11 +29,26 @@ import { initParams } from '../model/params.js';
 import { Random } from '../model/random.js';
 import { VERSION } from '../version.js';
 import { readPair, writePair } from './checkpointPair.js';
-import { BatchLoader, checkTrainingSizes, openSampleFolder, stepsPerEpoch, type Batch, type SampleFolder } from './data.js';
-import { RESUMABLE_FLAGS, requirePaths, type TrainFlagName, type TrainFlagValues } from './flags.js';
+import { BatchLoader, checkFeatureMapFolder, checkTrainingSizes, limitSamples, openSampleFolder, stepsPerEpoch, type Batch, type SampleFolder } from './data.js';
+import { epochLearningRate } from './extendRun.js';
+import { RESUMABLE_FLAGS, requirePaths, SCHEDULE_FLAGS, type TrainFlagName, type TrainFlagValues } from './flags.js';
+import { initialiseWeights } from './initWeights.js';
+import { checkFeatureSettings, checkRecipeFlags } from './recipeChecks.js';
+import { settleResumeChanges, type ResumeChanges } from './resumeChanges.js';
+import { recordRunInputs } from './runInputs.js';
 import { ImagePool } from './imagePool.js';
 import { checkTrainingMemory } from './memory.js';
-import { checkpointTensors, createTrainingModel, disposeTrainingModel, optimizerTensors, restoreOptimizers, uploadWeights, type TrainingModel } from './model.js';
+import {
+  checkpointTensors,
+  createTrainingModel,
+  disposeTrainingModel,
+  generatorTraining,
+  optimizerTensors,
+  restoreOptimizers,
+  retrainGenerator,
+  uploadWeights,
+  type TrainingModel,
+} from './model.js';
 import { AdamThread } from './adamThread.js';
 import type { AdamHyperparameters } from './adam.js';
 import { RUN_FILES, RunFolder, StepLog } from './runFolder.js';
@@ -88,6 +103,8 @@ interface StoredOptions {
   stage: Stage;
   settings: TrainSettings;
   config: ArchConfig;
+  /** The whole file as read, for rewriting it when a resume changes the schedule or a moved input's path. */
+  raw: Record<string, unknown>;
 }
 
 function parseStoredOptions(raw: Record<string, unknown>, source: string): StoredOptions {
@@ -95,7 +112,7 @@ function parseStoredOptions(raw: Record<string, unknown>, source: string): Store
   if (!isStage(stage)) throw new UsageError(`${source}: no valid "stage"`);
   if (typeof raw['settings'] !== 'object' || raw['settings'] === null) throw new UsageError(`${source}: no "settings"`);
   const config = resolveConfig(raw['config'], (message) => new UsageError(`${source}: ${message}`));
-  return { p2phd_version: String(raw['p2phd_version']), run_id: String(raw['run_id']), stage, settings: raw['settings'] as TrainSettings, config };
+  return { p2phd_version: String(raw['p2phd_version']), run_id: String(raw['run_id']), stage, settings: raw['settings'] as TrainSettings, config, raw };
 }
 
 function numberField(file: TensorFile, path: string[], fallback?: number): number {
@@ -131,12 +148,19 @@ export async function runTraining(request: TrainRequest): Promise<TrainSummary> 
       request.seedExplicit ? request.seed : undefined,
     );
     const current: Record<string, unknown> = { ...stored.settings, data: paths.data, resume: true };
-    for (const name of RESUMABLE_FLAGS) current[name] = values[name];
+    for (const name of RESUMABLE_FLAGS) {
+      // The schedule changes only when given (extending a run); its defaults must not replace the run's.
+      if (SCHEDULE_FLAGS.includes(name) && !request.explicit.has(name)) continue;
+      current[name] = values[name];
+    }
+    // Paths that may move between runs of one training (checked by content or before use).
+    if (request.explicit.has('loadFeatures')) current['loadFeatures'] = values.loadFeatures;
     settings = Object.freeze(current) as TrainSettings;
   } else {
     requireInitForLocal(stage, values.init);
-    await run.prepareNew();
     settings = settingsFromFlags(values, stage, request.seed, paths);
+    checkRecipeFlags(stage, settings);
+    await run.prepareNew();
   }
   // Signals are caught from here on, so one that arrives while the run is
   // still setting up (reading a large checkpoint, say) stops it at its first
@@ -167,7 +191,7 @@ async function prepareAndTrain(
   const { stored, settings, run } = prepared;
   const runId = stored?.run_id ?? randomBytes(6).toString('hex');
   const seed = settings.seed;
-  const folder = await openSampleFolder(settings.data);
+  const folder = limitSamples(await openSampleFolder(settings.data), settings.maxDatasetSize);
   const data = { label_nc: folder.labelNc, instance: folder.instance };
 
   const backend = await request.useBackend();
@@ -185,15 +209,14 @@ async function prepareAndTrain(
     source = { kind: 'resume', checkpoint, optimizer: pair.optimizer };
   } else if (settings.init !== undefined) {
     const checkpoint = await readCheckpoint(settings.init);
-    config = resolveTrainingArchitecture(stage, architectureOverrides(values), data, checkpoint.meta.config);
+    config = resolveTrainingArchitecture(stage, architectureOverrides(values), data, checkpoint.meta.config, { partial: settings.initPartial });
     source = { kind: 'init', checkpoint };
   } else {
     config = resolveTrainingArchitecture(stage, architectureOverrides(values), data);
     source = { kind: 'fresh' };
   }
-  if (config.instance_feat && !data.instance) {
-    throw new UsageError('--instance-feat needs instance maps, and the samples have none (preprocessed with --no-instance)');
-  }
+  checkFeatureSettings(config, data, settings);
+  if (settings.loadFeatures !== undefined) await checkFeatureMapFolder(settings.loadFeatures, folder);
 
   // --- Checks that need no tensors: sizes, steps, memory. ---
   const multiple = inputSizeMultiple(config);
@@ -202,50 +225,70 @@ async function prepareAndTrain(
   if (perEpoch === 0) {
     throw new UsageError(`--batch-size ${settings.batchSize} is larger than the ${folder.samples.length} samples in ${settings.data}`);
   }
-  checkTrainingMemory(config, stage, size, settings.batchSize, backend.name);
+  // With --niter-fix-global the run ends up training every G parameter, as joint does.
+  checkTrainingMemory(config, settings.niterFixGlobal > 0 ? 'joint' : stage, size, settings.batchSize, backend.name);
+
+  // The position decides what optimizer_G trains (--niter-fix-global), so it is read before the model is built.
+  const position: Position =
+    source.kind === 'resume'
+      ? {
+          epoch: numberField(source.optimizer, ['resume_at', 'epoch']),
+          index: numberField(source.optimizer, ['resume_at', 'index']),
+          step: numberField(source.optimizer, ['step']),
+        }
+      : { epoch: 1, index: 0, step: 0 };
+  const changes: ResumeChanges =
+    source.kind === 'resume' && stored
+      ? await settleResumeChanges({
+          run,
+          stored,
+          settings,
+          givenVggWeights: request.explicit.has('vggWeights') ? values.vggWeights : undefined,
+          folder,
+          position,
+          savedLr: () => numberField(source.optimizer, ['adam', 'lr']),
+          log: (line) => log.info(line),
+        })
+      : { vggWeights: settings.vggWeights, midEpochLr: undefined };
 
   // --- Parameters and optimizer state. ---
-  const networks = trainingNetworks(config);
+  // With --load-features, E does not run and is neither trained nor saved (the reference's gen_features).
+  const networks = trainingNetworks(config).filter((network) => network !== 'E' || settings.loadFeatures === undefined);
   let params: Map<string, tf.Tensor>;
   if (source.kind === 'resume') {
     params = checkpointParams(source.checkpoint, networks);
   } else if (source.kind === 'init') {
-    const result = initialiseFromCheckpoint(source.checkpoint, config, networks, seed);
+    const result = initialiseWeights(source.checkpoint, config, networks, seed, { stage, partial: settings.initPartial, generatorFixed: settings.niterFixGlobal === 0 });
     params = result.params;
-    log.info(`--init ${source.checkpoint.source} (a ${source.checkpoint.meta.stage} checkpoint): loaded ${result.loaded.length} tensors, freshly initialised ${result.initialised.length}`);
-    if (result.initialised.length > 0) log.info(`  initialised: ${result.initialised.map((entry) => `${entry.key} (${entry.reason})`).join(', ')}`);
+    log.info(result.summary);
+    for (const line of result.details) log.info(line);
     if (result.unused.length > 0) log.debug(`  not used from --init: ${result.unused.join(', ')}`);
-    log.debug(`  loaded: ${result.loaded.join(', ')}`);
+    if (!settings.initPartial) log.debug(`  loaded: ${result.loaded.join(', ')}`);
   } else {
     params = initParams(modelSpecs(config, networks), seed);
   }
-  const model = createTrainingModel(config, stage, params);
+  const model = createTrainingModel(config, stage, params, generatorTraining(stage, settings.niterFixGlobal, position.epoch), networks);
   let vgg: Vgg19 | undefined;
   try {
     const pool = new ImagePool(settings.poolSize);
-    let position: Position = { epoch: 1, index: 0, step: 0 };
     if (source.kind === 'resume') {
       const { optimizer } = source;
       restoreOptimizers(model, optimizer.tensors, { G: numberField(optimizer, ['adam_steps', 'G']), D: numberField(optimizer, ['adam_steps', 'D']) }, optimizer.source);
       pool.restore(restorePool(optimizer, numberField(optimizer, ['pool', 'count'], 0)));
-      position = {
-        epoch: numberField(optimizer, ['resume_at', 'epoch']),
-        index: numberField(optimizer, ['resume_at', 'index']),
-        step: numberField(optimizer, ['step']),
-      };
       log.info(`resuming ${run.checkpoint(RUN_FILES.latest)} at step ${position.step} (epoch ${position.epoch}, batch ${position.index})`);
     }
 
-    if (settings.vggWeights !== undefined) vgg = await readVgg19(settings.vggWeights);
+    if (changes.vggWeights !== undefined) vgg = await readVgg19(changes.vggWeights);
     else log.info('VGG loss off: no --vgg-weights given (the reference downloads torchvision weights; p2phd cannot)');
 
     if (!stored) {
-      const options: StoredOptions = { p2phd_version: VERSION, run_id: runId, stage, settings, config };
-      await run.writeOptions({ ...options, data: { samples: folder.samples.length, label_nc: data.label_nc, instance: data.instance, train_size: [size.height, size.width] } });
+      const options: Omit<StoredOptions, 'raw'> = { p2phd_version: VERSION, run_id: runId, stage, settings, config };
+      const inputs = await recordRunInputs(folder, settings.vggWeights);
+      await run.writeOptions({ ...options, data: { samples: folder.samples.length, label_nc: data.label_nc, instance: data.instance, train_size: [size.height, size.width] }, inputs });
     }
     log.info(
       `train ${stage}: ${folder.samples.length} samples, ${perEpoch} steps per epoch, ${totalEpochs(settings)} epochs; ` +
-        `G ${config.netG} ngf ${config.ngf}, D ${config.num_D}x${config.n_layers_D} ndf ${config.ndf}${config.instance_feat ? `, E nef ${config.nef}` : ''}; ` +
+        `G ${config.netG} ngf ${config.ngf}, D ${config.num_D}x${config.n_layers_D} ndf ${config.ndf}${config.instance_feat ? (networks.includes('E') ? `, E nef ${config.nef}` : `, features from ${settings.loadFeatures ?? '?'}`) : ''}; ` +
         `optimizer G ${model.optimizers.G.keys.length} tensors, D ${model.optimizers.D.keys.length}`,
     );
 
@@ -258,6 +301,7 @@ async function prepareAndTrain(
       pool,
       vgg,
       position,
+      resumedMidEpochLr: changes.midEpochLr,
       perEpoch,
       multiple,
       resumed: stored !== undefined,
@@ -290,6 +334,8 @@ interface LoopContext {
   pool: ImagePool;
   vgg: Vgg19 | undefined;
   position: Position;
+  /** A resumed run re-entering an epoch mid-way under a changed schedule: that epoch's rate. */
+  resumedMidEpochLr: number | undefined;
   perEpoch: number;
   multiple: number;
   resumed: boolean;
@@ -300,12 +346,21 @@ interface LoopContext {
 }
 
 async function trainLoop(context: LoopContext): Promise<TrainSummary> {
-  const { request, settings, run, folder, model, pool, vgg, perEpoch } = context;
+  const { request, settings, run, folder, pool, vgg, perEpoch } = context;
+  let model = context.model;
   const { log, stage } = request;
   const schedule: Schedule = { lr: settings.lr, epochs: settings.epochs, decayEpochs: settings.decayEpochs };
   const epochs = totalEpochs(schedule);
   const lossSettings: LossSettings = { gan: settings.lsgan ? 'lsgan' : 'vanilla', ganFeatLoss: settings.ganFeatLoss, lambdaFeat: settings.lambdaFeat, vgg };
-  const loader = new BatchLoader(folder, { seed: settings.seed, batchSize: settings.batchSize, serial: settings.serial, flip: settings.flip, multiple: context.multiple });
+  const loader = new BatchLoader(folder, {
+    seed: settings.seed,
+    batchSize: settings.batchSize,
+    serial: settings.serial,
+    flip: settings.flip,
+    multiple: context.multiple,
+    labelIds: model.config.label_feat && settings.loadFeatures === undefined,
+    ...(settings.loadFeatures !== undefined ? { featureMaps: { dir: settings.loadFeatures, featNum: model.config.feat_num } } : {}),
+  });
   const saveEpochEvery = settings.saveEpochEvery;
   const position = { ...context.position };
   const latestPath = run.checkpoint(RUN_FILES.latest);
@@ -326,6 +381,7 @@ async function trainLoop(context: LoopContext): Promise<TrainSummary> {
   /** The weights' epoch: the epoch in progress, or the one just finished at a boundary. */
   const weightsEpoch = (): number => (position.index === 0 ? position.epoch - 1 : position.epoch);
   const currentLr = (): number => learningRateForEpoch(schedule, Math.min(position.epoch, Math.max(epochs, 1)));
+  let lrInForce = context.resumedMidEpochLr ?? currentLr();
 
   const save = async (epochCheckpoint: boolean): Promise<void> => {
     const started = Date.now();
@@ -346,7 +402,7 @@ async function trainLoop(context: LoopContext): Promise<TrainSummary> {
           step: position.step,
           resume_at: { epoch: position.epoch, index: position.index },
           adam_steps: { G: model.optimizers.G.step, D: model.optimizers.D.step },
-          adam: { lr: currentLr(), beta1: settings.beta1, beta2: ADAM_BETA2, eps: ADAM_EPSILON },
+          adam: { lr: position.index === 0 ? currentLr() : lrInForce, beta1: settings.beta1, beta2: ADAM_BETA2, eps: ADAM_EPSILON },
           pool: { count: pool.size, capacity: pool.capacity },
           // Data order, augmentation and pool draws are functions of
           // (seed, epoch, position, step): no generator state to save.
@@ -361,11 +417,14 @@ async function trainLoop(context: LoopContext): Promise<TrainSummary> {
   };
 
   const logFile = await StepLog.open(run.log, context.resumed ? position.step : undefined);
-  const adam = new AdamThread(new Map([...model.optimizers.G.slots, ...model.optimizers.D.slots]));
+  let adam = new AdamThread(new Map([...model.optimizers.G.slots, ...model.optimizers.D.slots]));
+  let midEpochLr = context.resumedMidEpochLr;
   let stopReason: string | undefined;
   try {
     outer: while (position.epoch <= epochs) {
-      const lr = learningRateForEpoch(schedule, position.epoch);
+      const lr = epochLearningRate(schedule, position.epoch, midEpochLr);
+      midEpochLr = undefined;
+      lrInForce = lr;
       const hyper = { lr, beta1: settings.beta1, beta2: ADAM_BETA2, epsilon: ADAM_EPSILON };
       while (position.index < perEpoch) {
         if (settings.maxSteps !== undefined && position.step >= settings.maxSteps) break outer;
@@ -413,6 +472,15 @@ async function trainLoop(context: LoopContext): Promise<TrainSummary> {
       position.epoch += 1;
       position.index = 0;
       log.info(`end of epoch ${finished} / ${epochs} (step ${position.step})`);
+      if (settings.niterFixGlobal > 0 && finished === settings.niterFixGlobal && stage === 'local') {
+        // The reference's update_fixed_params, before the save so that the
+        // saved optimizer state is the new optimizer_G's (a resume at this
+        // boundary continues exactly).
+        await adam.close();
+        model = retrainGenerator(model, generatorTraining(stage, settings.niterFixGlobal, position.epoch));
+        adam = new AdamThread(new Map([...model.optimizers.G.slots, ...model.optimizers.D.slots]));
+        log.info(`--niter-fix-global ${settings.niterFixGlobal}: from epoch ${position.epoch} on, every G parameter trains (${model.optimizers.G.keys.length} tensors, fresh Adam state)`);
+      }
       await save(finished % saveEpochEvery === 0 || finished === epochs);
     }
     if (lastSavedStep !== position.step || !saved.exists) await save(false);
@@ -463,8 +531,11 @@ export async function runStep(
   const { count, height, width } = batch;
   const input = tf.tensor4d(batch.input, [count, height, width, batch.inputChannels]);
   const real = tf.tensor4d(batch.image, [count, height, width, 3]);
+  const features = batch.features ? tf.tensor4d(batch.features, [count, height, width, model.config.feat_num]) : undefined;
   try {
-    const segments = model.config.instance_feat && batch.inst ? instanceSegments(batch.inst, count, height, width) : undefined;
+    // E pools per instance, or per label with --label-feat (the reference's label_feat passes the label map as E's instance map).
+    const poolIds = model.config.label_feat ? batch.labelIds : batch.inst;
+    const segments = model.config.instance_feat && !batch.features && poolIds ? instanceSegments(poolIds, count, height, width) : undefined;
     const poolRandom = Random.forLabel(seed, `image-pool/step-${stepDone + 1}`);
     const nextStep = { G: model.optimizers.G.step + 1, D: model.optimizers.D.step + 1 };
     let dispatched = 0;
@@ -474,7 +545,7 @@ export async function runStep(
           adam.update(key, gradient, nextStep[model.optimizerOf.get(key)!], hyper);
         }
       : undefined;
-    const result = computeStepGradients(model, { input, real, segments }, losses, { pool: { pool, random: poolRandom }, keepFake, onGradient });
+    const result = computeStepGradients(model, { input, real, segments, ...(features ? { features } : {}) }, losses, { pool: { pool, random: poolRandom }, keepFake, onGradient });
     let strip: StepOutcome['strip'];
     if (result.fake) strip = { width, height, label: batch.firstLabel, synthesized: result.fake, real: batch.image.subarray(0, height * width * 3) };
     if (nonFiniteLoss(result.losses)) return { losses: result.losses };
@@ -493,5 +564,6 @@ export async function runStep(
     return { losses: result.losses, strip };
   } finally {
     tf.dispose([input, real]);
+    features?.dispose();
   }
 }
