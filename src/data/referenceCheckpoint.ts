@@ -341,3 +341,19 @@ export async function exportReferenceCheckpoint(checkpointPath: string, outDir: 
   files.push(optFile);
   return { files, flags: referenceFlags(config) };
 }
+
+/**
+ * `train --init PATH`: a p2phd checkpoint (a folder means its
+ * latest.safetensors), or the reference's latest_net_G.pth (see
+ * readInitPth), whose notes go to `note`.
+ */
+export async function readInitCheckpoint(
+  path: string,
+  known: Partial<Pick<ArchConfig, 'label_nc' | 'instance'>>,
+  note: (line: string) => void,
+): Promise<Checkpoint> {
+  if (!(await isPthFile(path))) return readCheckpoint(path);
+  const imported = await readInitPth(path, known);
+  for (const line of imported.notes) note(line);
+  return imported.checkpoint;
+}
