@@ -148,9 +148,16 @@ export interface PthReadOptions {
   readonly keep?: (name: string) => boolean;
 }
 
-/** True when `bytes` (the first 4 of a file or more) start a zip or a legacy torch.save file. */
+/** Bytes looksLikePth needs to see. */
+export const PTH_SNIFF_BYTES = 32;
+
+/**
+ * True when `bytes` (the first PTH_SNIFF_BYTES of a file) start a zip or a
+ * legacy torch.save file. The legacy test checks the whole magic number: a
+ * pickle's first byte alone also starts some safetensors headers.
+ */
 export function looksLikePth(bytes: Uint8Array): boolean {
-  return ZIP_MAGIC.every((b, i) => bytes[i] === b) || (bytes[0] === 0x80 && bytes.length > 1 && bytes[1]! >= 2 && bytes[1]! <= 5);
+  return ZIP_MAGIC.every((b, i) => bytes[i] === b) || (bytes[0] === 0x80 && legacyMagicLength(bytes) > 0);
 }
 
 // ---------------------------------------------------------------------------

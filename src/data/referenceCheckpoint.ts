@@ -19,7 +19,7 @@ import { referenceShape } from '../model/params.js';
 import type { Checkpoint, CheckpointMeta } from './checkpoint.js';
 import { readCheckpoint } from './checkpoint.js';
 import { configFromOptions, formatOptTxt, OPT_TXT, readOptTxt, referenceFlags } from './optTxt.js';
-import { looksLikePth, readPth, writePth } from './pth.js';
+import { looksLikePth, PTH_SNIFF_BYTES, readPth, writePth } from './pth.js';
 import { makeTensor, type Tensor } from './safetensors.js';
 import { writeTensorFile } from './tensorFile.js';
 import { writeFileAtomically } from './atomicWrite.js';
@@ -261,9 +261,9 @@ export async function isPthFile(path: string): Promise<boolean> {
   try {
     handle = await fsp.open(path, 'r');
     if (!(await handle.stat()).isFile()) return false;
-    const head = Buffer.alloc(4);
-    const { bytesRead } = await handle.read(head, 0, 4, 0);
-    return bytesRead === 4 && looksLikePth(head);
+    const head = Buffer.alloc(PTH_SNIFF_BYTES);
+    const { bytesRead } = await handle.read(head, 0, PTH_SNIFF_BYTES, 0);
+    return looksLikePth(head.subarray(0, bytesRead));
   } catch {
     return false;
   } finally {

@@ -5,10 +5,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { zipSync } from 'fflate';
-import { readPth, stateDictPickle, writePth } from '../../src/data/pth.js';
+import { looksLikePth, readPth, stateDictPickle, writePth } from '../../src/data/pth.js';
 import { makeTensor, type Tensor } from '../../src/data/safetensors.js';
 import { ExitCode, InputError } from '../../src/errors.js';
 import { REPO_ROOT, runCliSync, temporaryFolder } from '../support/cli.js';
@@ -46,6 +46,14 @@ for (const format of ['zip', 'legacy'] as const) {
     assert.deepEqual(values(file.tensors.get('row')), [3, 4, 5]);
   });
 }
+
+test('format sniffing: both torch.save formats, never a safetensors file whose header length starts like a pickle', () => {
+  assert.ok(looksLikePth(readFileSync(join(PTH_FIXTURES, 'state_zip.pth')).subarray(0, 32)));
+  assert.ok(looksLikePth(readFileSync(join(PTH_FIXTURES, 'state_legacy.pth')).subarray(0, 32)));
+  // A safetensors header of 640 bytes: its length prefix starts 0x80 0x02, as a protocol-2 pickle does.
+  const safetensors = Buffer.concat([Buffer.from([0x80, 0x02, 0, 0, 0, 0, 0, 0]), Buffer.from('{"__metadata__":{}}')]);
+  assert.equal(looksLikePth(safetensors), false);
+});
 
 test('keep: only the kept tensors are read', async () => {
   const file = await readPth(join(PTH_FIXTURES, 'vgg_legacy.pth'), { keep: (name) => name.startsWith('features.0.') });
