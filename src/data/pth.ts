@@ -3,8 +3,10 @@
  *
  * Two container formats exist. The zip format (PyTorch >= 1.6) holds
  * `<prefix>/data.pkl` (the pickled object) and one entry `<prefix>/data/<key>`
- * per storage; it is read with yauzl, which reads the central directory and
- * each entry from its offset, so a 548 MB file is never copied whole. The
+ * per storage; yauzl reads the central directory and each entry's local
+ * header, and the uncompressed storages torch writes are read straight from
+ * their offsets (compressed ones through yauzl's stream), so a 548 MB file
+ * is never copied whole. The
  * legacy format (`_legacy_save`: NVIDIA's 2018 checkpoints, torchvision's
  * VGG19) is five pickles in a row (magic number, protocol version, sys_info,
  * the object, the sorted storage keys) followed by the storages, each an
@@ -389,7 +391,7 @@ async function streamToBuffer(stream: Readable, length: number, source: string, 
   return buffer;
 }
 
-async function readZipPth(path: string, options: PthReadOptions): Promise<PthFile> {
+async function readZipPth(path: string, handle: fsp.FileHandle, options: PthReadOptions): Promise<PthFile> {
   let zip: yauzl.ZipFile;
   try {
     zip = await yauzl.openPromise(path, { lazyEntries: true, autoClose: false, decodeStrings: true, validateEntrySizes: true });
@@ -412,6 +414,11 @@ async function readZipPth(path: string, options: PthReadOptions): Promise<PthFil
       const entry = entries.get(name);
       if (entry === undefined) throw new InputError(`${path}: the zip archive has no entry "${name}"`);
       try {
+        // torch.save stores entries uncompressed: read those straight from their offset into the buffer kept.
+        if (entry.compressionMethod === 0 && !entry.isEncrypted() && entry.compressedSize === entry.uncompressedSize) {
+          const { fileDataStart } = await zip.readLocalFileHeaderPromise(entry, { minimal: true });
+          return await readExactly(handle, entry.uncompressedSize, fileDataStart, path);
+        }
         return await streamToBuffer(await zip.openReadStreamPromise(entry), entry.uncompressedSize, path, name);
       } catch (error) {
         if (error instanceof P2phdError) throw error;
@@ -540,13 +547,10 @@ export async function readPth(path: string, options: PthReadOptions = {}): Promi
     if (!stats.isFile()) throw new InputError(`${path}: not a regular file`);
     if (stats.size < 4) throw new InputError(`${path}: not a PyTorch file (only ${stats.size} bytes)`);
     const magic = await readExactly(handle, 4, 0, path);
-    if (ZIP_MAGIC.every((b, i) => magic[i] === b)) {
-      await handle.close();
-      return await readZipPth(path, options);
-    }
+    if (ZIP_MAGIC.every((b, i) => magic[i] === b)) return await readZipPth(path, handle, options);
     return await readLegacyPth(path, handle, stats.size, options);
   } finally {
-    await handle.close().catch(() => undefined);
+    await handle.close();
   }
 }
 

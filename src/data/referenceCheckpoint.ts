@@ -10,8 +10,8 @@
  * does: a missing, extra or misshapen tensor is exit 3 naming it.
  */
 import { promises as fsp } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
-import { InputError } from '../errors.js';
+import { basename, dirname, join, resolve } from 'node:path';
+import { InputError, UsageError } from '../errors.js';
 import { DEFAULT_CONFIG, resolveConfig, type ArchConfig } from '../model/config.js';
 import { flatDiscriminatorKey } from '../model/discriminator.js';
 import { networkSpecs, type NetworkName } from '../model/networks.js';
@@ -248,7 +248,7 @@ export async function readReferenceCheckpoint(files: ReferenceFiles, known: Part
 /** Writes a p2phd checkpoint from the reference's files; returns what the log should say. */
 export async function importReferenceCheckpoint(files: ReferenceFiles, out: string): Promise<ImportedCheckpoint> {
   const inputs = [files.netG, files.netD, files.netE, files.opt].filter((path): path is string => path !== undefined);
-  if (inputs.includes(out)) throw new InputError(`--out ${out} is one of the inputs; refusing to overwrite it`);
+  if (inputs.some((input) => resolve(input) === resolve(out))) throw new UsageError(`--out ${out} is one of the inputs; refusing to overwrite it`);
   const imported = await readReferenceCheckpoint(files);
   const { stage, epoch, step, lr, config } = imported.checkpoint.meta;
   await writeTensorFile(out, 'checkpoint', imported.checkpoint.tensors, { stage, epoch, step, lr, config });

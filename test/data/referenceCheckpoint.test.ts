@@ -138,6 +138,10 @@ test('CLI: import and export exit codes', () => {
     const exported = runCliSync(['export', out, '--format', 'pytorch', '--out', join(folder.path, 'x')]);
     assert.equal(exported.status, ExitCode.ok, exported.stderr);
     assert.match(exported.stderr, /test\.py rebuilds these networks with: --label_nc 4 --netG global --ngf 4/);
+    const netG = join(FIXTURES, 'ref_global', 'latest_net_G.pth');
+    const overwrite = runCliSync(['import', '--netG', netG, '--out', `${FIXTURES}/ref_global/../ref_global/latest_net_G.pth`]);
+    assert.equal(overwrite.status, ExitCode.usage);
+    assert.match(overwrite.stderr, /is one of the inputs; refusing to overwrite it/);
     const missing = runCliSync(['import', '--netG', join(folder.path, 'none.pth'), '--out', join(folder.path, 'y.safetensors')]);
     assert.equal(missing.status, ExitCode.badInput);
     assert.match(missing.stderr, /none\.pth: no such file/);
