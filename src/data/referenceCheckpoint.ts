@@ -286,12 +286,9 @@ export async function readInitPth(path: string, known: Partial<Pick<ArchConfig, 
     return (await exists(file)) ? file : undefined;
   };
   const opt = join(folder, OPT_TXT);
-  const files: ReferenceFiles = {
-    netG: path,
-    ...((await sibling('D')) !== undefined ? { netD: (await sibling('D'))! } : {}),
-    ...((await sibling('E')) !== undefined ? { netE: (await sibling('E'))! } : {}),
-    ...((await exists(opt)) ? { opt } : {}),
-  };
+  const netD = await sibling('D');
+  const netE = await sibling('E');
+  const files: ReferenceFiles = { netG: path, ...(netD ? { netD } : {}), ...(netE ? { netE } : {}), ...((await exists(opt)) ? { opt } : {}) };
   const imported = await readReferenceCheckpoint(files, known);
   const used = [files.netD, files.netE, files.opt].filter((file) => file !== undefined);
   if (used.length > 0) imported.notes.unshift(`--init ${path}: also read ${used.join(', ')} from beside it`);
