@@ -12,7 +12,7 @@
 import { promises as fsp } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { InputError, UsageError } from '../errors.js';
-import { DEFAULT_CONFIG, resolveConfig, type ArchConfig } from '../model/config.js';
+import { CONFIG_KEYS, DEFAULT_CONFIG, resolveConfig, type ArchConfig } from '../model/config.js';
 import { flatDiscriminatorKey } from '../model/discriminator.js';
 import { networkSpecs, type NetworkName } from '../model/networks.js';
 import { referenceShape } from '../model/params.js';
@@ -153,7 +153,7 @@ export function inferConfig(
     config['label_nc'] = labelAndInstanceChannels - 1;
     notes.push(
       `inferred label_nc ${labelAndInstanceChannels - 1} + 1 instance-map channel from the generator's ${generatorIn} input channels ` +
-        `(the reference's default; a model trained with --no_instance has label_nc ${labelAndInstanceChannels}: give its opt.txt with --opt)`,
+        `(the reference's default; for a model trained with --no_instance, give --opt an opt.txt with the lines "label_nc: ${labelAndInstanceChannels}" and "no_instance: True")`,
     );
   }
   if (featNum > 0 && !E) notes.push(`inferred instance features (feat_num ${featNum}) from G's and D's input channels; without netE there is no encoder (synthesize needs --clusters)`);
@@ -220,15 +220,27 @@ export async function readReferenceCheckpoint(files: ReferenceFiles, known: Part
   let config: ArchConfig;
   let lr: number = 0.0002;
   let hint: string;
+  const infer = (given: Partial<Pick<ArchConfig, 'label_nc' | 'instance'>>): Inferred =>
+    inferConfig({ G, ...(D ? { D } : {}), ...(E ? { E } : {}) }, { G: files.netG, ...(files.netD ? { D: files.netD } : {}), ...(files.netE ? { E: files.netE } : {}) }, given);
   if (files.opt !== undefined) {
     const options = await readOptTxt(files.opt);
     const opt = files.opt;
-    config = resolveConfig(configFromOptions(options, opt), (message) => new InputError(`${opt}: ${message}`));
+    const fromOpt = configFromOptions(options, opt);
+    // A hand-written opt.txt may state only what shapes cannot show (label_nc, no_instance): the rest comes from the shapes.
+    const missing = CONFIG_KEYS.filter((key) => !(key in fromOpt));
+    const filled: Record<string, unknown> = {};
+    if (missing.length > 0) {
+      const given = { ...known, ...(typeof fromOpt.label_nc === 'number' ? { label_nc: fromOpt.label_nc } : {}), ...(typeof fromOpt.instance === 'boolean' ? { instance: fromOpt.instance } : {}) };
+      const inferred = infer(given).config;
+      for (const key of missing) if (key in inferred) filled[key] = inferred[key];
+      if (Object.keys(filled).length > 0) notes.push(`${opt} lacks ${Object.keys(filled).join(', ')}: taken from the tensor shapes (${Object.entries(filled).map(([key, value]) => `${key} ${String(value)}`).join(', ')})`);
+    }
+    config = resolveConfig({ ...filled, ...fromOpt }, (message) => new InputError(`${opt}: ${message}`));
     const optLr = options.get('lr');
     if (typeof optLr === 'number' && optLr >= 0) lr = optLr;
     hint = `the architecture in ${opt}`;
   } else {
-    const inferred = inferConfig({ G, ...(D ? { D } : {}), ...(E ? { E } : {}) }, { G: files.netG, ...(files.netD ? { D: files.netD } : {}), ...(files.netE ? { E: files.netE } : {}) }, known);
+    const inferred = infer(known);
     notes.push(...inferred.notes);
     config = resolveConfig(inferred.config, (message) => new InputError(`${files.netG}: cannot infer the architecture from its shapes (${message}); give the reference's opt.txt with --opt`));
     hint = 'the architecture its shapes suggest (give --opt to state it)';

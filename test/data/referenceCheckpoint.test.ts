@@ -91,6 +91,19 @@ test('export --format pytorch then import: the same tensors and config; opt.txt 
   }
 });
 
+test('a two-line opt.txt settles what shapes cannot show; the rest comes from the shapes, said so', async () => {
+  const folder = temporaryFolder('import-partial');
+  try {
+    const opt = join(folder.path, 'opt.txt');
+    writeFileSync(opt, 'label_nc: 5\nno_instance: True\n');
+    const imported = await readReferenceCheckpoint({ netG: join(FIXTURES, 'ref_global', 'latest_net_G.pth'), opt });
+    assert.deepEqual(imported.checkpoint.meta.config, resolveConfig({ label_nc: 5, instance: false, ngf: 4, n_downsample_global: 1, n_blocks_global: 1 }));
+    assert.match(imported.notes[0]!, /opt\.txt lacks netG, ngf, n_downsample_global, n_blocks_global, norm, output_nc: taken from the tensor shapes/);
+  } finally {
+    folder.remove();
+  }
+});
+
 test('an opt.txt that does not fit the tensors: exit 3 naming the tensor and both shapes', async () => {
   const folder = temporaryFolder('import-misfit');
   try {
