@@ -133,19 +133,13 @@ run_config() {
     --seed "$seed" --init "$init" -- "${ref_flags[@]}" >&2
   local ck="$dir/ck/$name" convert_flags=()
   [[ -f "$ck/latest_net_E.pth" ]] && convert_flags=(--netE "$ck/latest_net_E.pth")
-  "$python" "$here/convert_checkpoint.py" to-p2phd --netG "$ck/latest_net_G.pth" --netD "$ck/latest_net_D.pth" \
-    "${convert_flags[@]}" --opt "$ck/opt.txt" --out "$dir/model.safetensors"
-  # The converter's way back must give the reference's state_dicts exactly.
-  "$python" "$here/convert_checkpoint.py" to-pytorch "$dir/model.safetensors" --out-dir "$dir/back" 2>/dev/null
-  "$python" - "$ck" "$dir/back" <<'EOF'
-import glob, os, sys, torch
-for a in sorted(glob.glob(os.path.join(sys.argv[1], 'latest_net_*.pth'))):
-    x, y = torch.load(a), torch.load(os.path.join(sys.argv[2], os.path.basename(a)))
-    assert list(x) == list(y), '%s: keys differ after the round trip' % a
-    for k in x:
-        assert x[k].dtype == y[k].dtype and torch.equal(x[k], y[k]), '%s: %s differs after the round trip' % (a, k)
-print('round trip exact: %s' % ', '.join(sorted(os.path.basename(a) for a in glob.glob(os.path.join(sys.argv[1], 'latest_net_*.pth')))), file=sys.stderr)
-EOF
+  "$p2phd" import --netG "$ck/latest_net_G.pth" --netD "$ck/latest_net_D.pth" \
+    "${convert_flags[@]}" --opt "$ck/opt.txt" --out "$dir/model.safetensors" 2> "$dir/import.log" \
+    || { cat "$dir/import.log" >&2; failed+=("$name (p2phd import failed)"); return; }
+  # The way back must give the reference's state_dicts exactly, loadable with
+  # torch.load(weights_only=True) into the reference's networks (strict).
+  "$p2phd" export "$dir/model.safetensors" --format pytorch --out "$dir/back" 2>/dev/null
+  "$python" "$here/check_pytorch_export.py" --reference "$reference" --exported "$dir/back" --original "$ck"
 
   local labels="$dir/data/${phase}_label/*.png" insts=(--instances "$dir/data/${phase}_inst/*.png")
   [[ "$name" == label-nc0 ]] && { labels="$dir/data/${phase}_A/*.png"; insts=(); }
@@ -154,7 +148,7 @@ EOF
     feat-clusters)
       "$python" "$here/reference_synthesis.py" cluster --reference "$reference" --checkpoints "$dir/ck" --name "$name" \
         --dataroot "$dir/data" --phase "$phase" --k 10 -- "${ref_flags[@]}" --resize_or_crop none >&2
-      "$python" "$here/convert_checkpoint.py" clusters-to-p2phd "$ck/features_clustered_010.npy" --out "$dir/clusters.safetensors"
+      "$python" "$here/convert_clusters.py" clusters-to-p2phd "$ck/features_clustered_010.npy" --out "$dir/clusters.safetensors"
       run_flags=(--cluster-path features_clustered_010.npy --style first)
       p2_flags=(--clusters "$dir/clusters.safetensors" --style first) ;;
   esac

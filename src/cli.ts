@@ -13,6 +13,8 @@ import { registerCluster } from './commands/cluster.js';
 import { registerSynthesize } from './commands/synthesize.js';
 import { registerInspect } from './commands/inspect.js';
 import { registerDemo } from './commands/demo.js';
+import { registerImport } from './commands/import.js';
+import { registerExport } from './commands/export.js';
 
 export function buildProgram(): Command {
   const program = new Command('p2phd')
@@ -27,6 +29,8 @@ export function buildProgram(): Command {
   registerSynthesize(program);
   registerInspect(program);
   registerDemo(program);
+  registerImport(program);
+  registerExport(program);
   // Every (sub)command reports errors through the handler below instead of exiting itself.
   const override = (command: Command): void => {
     command.exitOverride();

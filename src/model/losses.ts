@@ -7,9 +7,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { conv2d } from '../backend/ops.js';
-import { InputError, describePath } from '../errors.js';
+import { InputError } from '../errors.js';
 import type { Tensor } from '../data/safetensors.js';
-import { readSafetensorsFile } from '../data/tensorFile.js';
 
 /** GAN objectives: the reference's default (LSGAN) and --no_lsgan (vanilla). */
 export const GAN_MODES = Object.freeze({
@@ -162,12 +161,6 @@ export function loadVgg19(tensors: ReadonlyMap<string, Tensor>, source: string):
     throw error;
   }
   return { weights };
-}
-
-/** Reads a VGG19 weights file (`--vgg-weights`). */
-export async function readVgg19(path: string): Promise<Vgg19> {
-  const file = await readSafetensorsFile(path);
-  return loadVgg19(file.tensors, describePath(path));
 }
 
 export function disposeVgg19(vgg: Vgg19): void {

@@ -59,7 +59,7 @@ export const TRAIN_FLAGS = Object.freeze({
   data: valued<string>({ flags: '--data <dir>', help: 'folder of sample files (written by p2phd preprocess)', parse: optionalString }),
   out: valued<string>({ flags: '--out <run_dir>', help: 'run folder: checkpoints, log.jsonl, options.json, samples/', parse: optionalString }),
   resume: toggle('--resume', 'continue the run in --out from its latest checkpoint (only latest has the Adam state: start a new run from an epoch_NNN file with --init)', { changeableOnResume: true }),
-  init: valued<string>({ flags: '--init <ckpt>', help: 'start from this checkpoint (a folder means its latest.safetensors); tensors that fit are loaded', parse: optionalString }),
+  init: valued<string>({ flags: '--init <ckpt>', help: 'start from this checkpoint (a folder means its latest.safetensors; a reference latest_net_G.pth works too, with the opt.txt and D/E beside it); tensors that fit are loaded', parse: optionalString }),
   initPartial: toggle('--init-partial', 'with --init: also from a checkpoint of another label set (label_nc, instance maps): load every tensor whose name and shape fit, initialise the rest (the input layers) fresh'),
   loadFeatures: valued<string>({ flags: '--load-features <dir>', help: 'feature maps written by p2phd encode --maps (one per sample, same names): G takes them instead of running the encoder E, which is not trained (reference load_features)', parse: optionalString }),
 
@@ -91,7 +91,7 @@ export const TRAIN_FLAGS = Object.freeze({
   lambdaFeat: defaulted<number>({ flags: '--lambda-feat <w>', help: 'weight of the feature-matching and VGG losses', parse: numberFlag('--lambda-feat', 0), defaultValue: 10 }),
   ganFeatLoss: toggle('--no-gan-feat-loss', 'turn off discriminator feature matching'),
   lsgan: toggle('--no-lsgan', 'vanilla GAN loss (sigmoid + BCE) instead of least squares'),
-  vggWeights: valued<string>({ flags: '--vgg-weights <file>', help: 'safetensors of torchvision vgg19().features: enables the VGG loss', parse: optionalString }),
+  vggWeights: valued<string>({ flags: '--vgg-weights <file>', help: "torchvision's VGG19 (vgg19-dcbb9e9d.pth, or any .pth/.safetensors with its features.N names): enables the VGG loss", parse: optionalString }),
   poolSize: defaulted<number>({ flags: '--pool-size <n>', help: 'image pool of past fakes shown to D (0: none)', parse: integerFlag('--pool-size', 0), defaultValue: 0 }),
 
   // Data augmentation and order.

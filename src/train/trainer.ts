@@ -17,13 +17,14 @@ import { ExitCode, InputError, P2phdError, StoppedError, UsageError } from '../e
 import type { Logger } from '../log.js';
 import { createProgress } from '../log.js';
 import type { BackendInfo } from '../backend/index.js';
-import { checkpointFromFile, checkpointParams, readCheckpoint, type Checkpoint } from '../data/checkpoint.js';
+import { checkpointFromFile, checkpointParams, type Checkpoint } from '../data/checkpoint.js';
+import { readInitCheckpoint } from '../data/referenceCheckpoint.js';
 import { isStage, type Stage } from '../data/stages.js';
 import { makeTensor } from '../data/safetensors.js';
 import { writeTensorFile, type TensorFile } from '../data/tensorFile.js';
 import { inputSizeMultiple, resolveConfig, type ArchConfig } from '../model/config.js';
 import { instanceSegments } from '../model/encoder.js';
-import { disposeVgg19, readVgg19, type Vgg19 } from '../model/losses.js';
+import { disposeVgg19, type Vgg19 } from '../model/losses.js';
 import { modelSpecs, trainingNetworks } from '../model/networks.js';
 import { initParams } from '../model/params.js';
 import { Random } from '../model/random.js';
@@ -66,6 +67,7 @@ import {
 } from './settings.js';
 import { applyStep, computeStepGradients, LOSS_NAMES, nonFiniteLoss, type LossSettings, type LossValues } from './step.js';
 import { StopControl } from './stopControl.js';
+import { readVgg19Weights, vggOffMessage } from './vggWeights.js';
 
 export interface TrainRequest {
   stage: Stage;
@@ -208,7 +210,7 @@ async function prepareAndTrain(
     }
     source = { kind: 'resume', checkpoint, optimizer: pair.optimizer };
   } else if (settings.init !== undefined) {
-    const checkpoint = await readCheckpoint(settings.init);
+    const checkpoint = await readInitCheckpoint(settings.init, data, (line) => log.info(line));
     config = resolveTrainingArchitecture(stage, architectureOverrides(values), data, checkpoint.meta.config, { partial: settings.initPartial });
     source = { kind: 'init', checkpoint };
   } else {
@@ -278,8 +280,8 @@ async function prepareAndTrain(
       log.info(`resuming ${run.checkpoint(RUN_FILES.latest)} at step ${position.step} (epoch ${position.epoch}, batch ${position.index})`);
     }
 
-    if (changes.vggWeights !== undefined) vgg = await readVgg19(changes.vggWeights);
-    else log.info('VGG loss off: no --vgg-weights given (the reference downloads torchvision weights; p2phd cannot)');
+    if (changes.vggWeights !== undefined) vgg = await readVgg19Weights(changes.vggWeights);
+    else log.info(await vggOffMessage());
 
     if (!stored) {
       const options: Omit<StoredOptions, 'raw'> = { p2phd_version: VERSION, run_id: runId, stage, settings, config };
