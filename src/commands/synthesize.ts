@@ -56,6 +56,17 @@ export function registerSynthesize(program: Command): void {
         context.log,
       );
       context.emitJson(summary);
-    }),
+    }, (flags) => ({
+      output: { flag: '--out', path: flags.out, kind: 'folder' },
+      inputs: [
+        { flag: '--checkpoint', path: flags.checkpoint, kind: 'checkpoint' },
+        { flag: '--labels', path: flags.labels },
+        { flag: '--instances', path: flags.instances },
+        { flag: '--images', path: flags.images },
+        { flag: '--data', path: flags.data },
+        { flag: '--clusters', path: flags.clusters },
+        { flag: '--style-map', path: flags.styleMap },
+      ],
+    })),
   );
 }
