@@ -170,6 +170,26 @@ export function encoderSizeMultiple(config: ArchConfig): number {
   return 2 ** config.n_downsample_E;
 }
 
+/** Reflection pads need more pixels than they add: ReflectionPad2d(p) takes sides > p. G's 7x7 layers reflect 3. */
+const OUTER_REFLECT_PAD = 3;
+
+/**
+ * The smallest side G runs on. Its 7x7 input layer reflects 3 pixels, so
+ * the global part's input needs at least 4 (a local enhancer halves the
+ * input per enhancer before G1 sees it); its residual blocks reflect 1 at
+ * the bottleneck (the input divided by the size multiple), which needs at
+ * least 2, so a side of exactly the size multiple (a 1x1 bottleneck) is too
+ * small. The local enhancers' own layers run at larger sizes than these, and
+ * E (7x7 layers at full size, zero-padded inner layers) needs only 4.
+ */
+export function generatorMinimumSide(config: ArchConfig): number {
+  const multiple = generatorSizeMultiple(config);
+  // 2^(local enhancers): the size multiple without the global part's own downsamplings.
+  const globalPartScale = multiple / 2 ** config.n_downsample_global;
+  const bottleneck = config.n_blocks_global > 0 ? 2 * multiple : multiple;
+  return Math.max(bottleneck, (OUTER_REFLECT_PAD + 1) * globalPartScale);
+}
+
 /**
  * What H and W of a network input must be multiples of: G's requirement,
  * and E's (its output is concatenated to G's input) with instance features.

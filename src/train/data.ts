@@ -156,19 +156,29 @@ export function fitToMultiple(plan: CropPlan, multiple: number): CropPlan {
 }
 
 /**
- * Checks up front that G can take every sample (after its crop) and, when
- * `uniform` (batches above 1, or an image pool), that all train at one size.
- * Returns the first sample's training size.
+ * Checks up front that G can take every sample (after its crop and the trim
+ * to `multiple`: at least `minimumSide` per side, model/config.ts's
+ * generatorMinimumSide) and, when `uniform` (batches above 1, or an image
+ * pool), that all train at one size. Returns the first sample's training size.
  */
-export function checkTrainingSizes(folder: SampleFolder, multiple: number, uniform: { batchSize: number; poolSize: number }, warn: (line: string) => void): { height: number; width: number } {
+export function checkTrainingSizes(
+  folder: SampleFolder,
+  sizes: { multiple: number; minimumSide: number },
+  uniform: { batchSize: number; poolSize: number },
+  warn: (line: string) => void,
+): { height: number; width: number } {
+  const { multiple, minimumSide } = sizes;
   const needOneSize = uniform.batchSize > 1 || uniform.poolSize > 0;
   let size: { height: number; width: number; path: string } | undefined;
   let trimmed: string | undefined;
   for (const sample of folder.samples) {
     const { width, height } = trainingCropSize(sample);
     const fitted = fitToMultiple({ x: 0, y: 0, width, height, flip: false }, multiple);
-    if (fitted.height === 0 || fitted.width === 0) {
-      throw new InputError(`${sample.path}: ${width}x${height} is smaller than the ${multiple}x${multiple} the networks need (2^downsamplings); preprocess at a larger size or use fewer downsamplings`);
+    if (fitted.height < minimumSide || fitted.width < minimumSide) {
+      throw new InputError(
+        `${sample.path}: ${width}x${height} is too small: the networks need sides of at least ${minimumSide} that are multiples of ${multiple} ` +
+          '(2^downsamplings, and 2 pixels at the bottleneck for the residual blocks\' reflection pad); preprocess at a larger size or use fewer downsamplings',
+      );
     }
     if ((fitted.height !== height || fitted.width !== width) && trimmed === undefined) {
       trimmed = `${sample.path} is ${width}x${height}: the networks need sides that are multiples of ${multiple}, so training uses centred ${fitted.width}x${fitted.height} crops of such samples`;

@@ -21,7 +21,7 @@ import { checkpointFromFile, checkpointParams, initialiseFromCheckpoint, readChe
 import { isStage, type Stage } from '../data/stages.js';
 import { makeTensor } from '../data/safetensors.js';
 import { writeTensorFile, type TensorFile } from '../data/tensorFile.js';
-import { inputSizeMultiple, resolveConfig, type ArchConfig } from '../model/config.js';
+import { generatorMinimumSide, inputSizeMultiple, resolveConfig, type ArchConfig } from '../model/config.js';
 import { instanceSegments } from '../model/encoder.js';
 import { disposeVgg19, readVgg19, type Vgg19 } from '../model/losses.js';
 import { modelSpecs, trainingNetworks } from '../model/networks.js';
@@ -197,7 +197,7 @@ async function prepareAndTrain(
 
   // --- Checks that need no tensors: sizes, steps, memory. ---
   const multiple = inputSizeMultiple(config);
-  const size = checkTrainingSizes(folder, multiple, { batchSize: settings.batchSize, poolSize: settings.poolSize }, (line) => log.warn(line));
+  const size = checkTrainingSizes(folder, { multiple, minimumSide: generatorMinimumSide(config) }, { batchSize: settings.batchSize, poolSize: settings.poolSize }, (line) => log.warn(line));
   const perEpoch = stepsPerEpoch(folder, settings.batchSize);
   if (perEpoch === 0) {
     throw new UsageError(`--batch-size ${settings.batchSize} is larger than the ${folder.samples.length} samples in ${settings.data}`);

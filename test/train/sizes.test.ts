@@ -41,8 +41,17 @@ describe('train: sample sizes the generator cannot take', () => {
     const samples = await samplesOfWidth(6);
     const result = await runCli(['train', 'global', '--data', samples, '--out', join(root, 'run_6'), ...TINY, '--n-downsample-global', '3', '--max-steps', '1']);
     assert.equal(result.status, 3, result.stderr);
-    assert.match(result.stderr, /smaller than the 8x8/);
+    assert.match(result.stderr, /too small.*at least 16 that are multiples of 8/);
     assert.match(result.stderr, /\.safetensors/);
+  });
+
+  it('refuses samples exactly at the multiple: a 1x1 bottleneck cannot be reflect-padded (exit 3, naming a file)', async () => {
+    const samples = await samplesOfWidth(16);
+    const result = await runCli(['train', 'global', '--data', samples, '--out', join(root, 'run_16'), ...TINY, '--n-downsample-global', '3', '--max-steps', '1']);
+    assert.equal(result.status, 3, result.stderr);
+    assert.match(result.stderr, /16x8 is too small.*at least 16 that are multiples of 8/);
+    assert.match(result.stderr, /\.safetensors/);
+    assert.doesNotMatch(result.stderr, /internal error/);
   });
 
   it('with --instance-feat, E\'s downsamplings count too (58x29 -> 48x16 for 2^4)', async () => {
