@@ -9,9 +9,9 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as tf from '@tensorflow/tfjs-core';
 import { InputError } from '../errors.js';
-import { CONFIG_KEYS, resolveConfig, type ArchConfig } from '../model/config.js';
+import { CONFIG_KEYS, type ArchConfig } from '../model/config.js';
 import type { ParamSpec, Params } from '../model/layers.js';
-import { modelSpecs, type NetworkName } from '../model/networks.js';
+import { modelSpecs, resolveArchitecture, type NetworkName } from '../model/networks.js';
 import { loadParams, toReferenceTensor, type LoadResult } from '../model/params.js';
 import type { Tensor } from './safetensors.js';
 import { isStage, STAGES, type Stage } from './stages.js';
@@ -72,7 +72,7 @@ function parseMeta(raw: Record<string, unknown>, source: string): CheckpointMeta
     const missing = CONFIG_KEYS.filter((key) => !(key in (raw['config'] as object)));
     if (missing.length > 0) throw fail(`checkpoint config lacks ${missing.join(', ')}`);
   }
-  const config = resolveConfig(raw['config'], (message) => fail(`checkpoint config: ${message}`));
+  const config = resolveArchitecture(raw['config'], (message) => fail(`checkpoint config: ${message}`));
   return { stage, epoch: raw['epoch'] as number, step: raw['step'] as number, lr, config };
 }
 
@@ -81,12 +81,33 @@ export async function readCheckpoint(path: string): Promise<Checkpoint> {
   return checkpointFromFile(await readTensorFile(await resolveCheckpointPath(path), 'checkpoint'));
 }
 
-/** Validates a checkpoint file already read (its kind checked): the metadata and the tensor names. */
+/** The index of the first NaN or infinite value, or -1. */
+function firstNonFinite(values: Float32Array | Float64Array): number {
+  for (let i = 0; i < values.length; i++) {
+    // x - x is 0 for every finite x and NaN for NaN and +-Infinity.
+    if (values[i]! - values[i]! !== 0) return i;
+  }
+  return -1;
+}
+
+/**
+ * Validates a checkpoint file already read (its kind checked): the metadata,
+ * the tensor names, and finite weights. Every reader of weights (synthesize,
+ * encode, train --init and --resume) comes through here, so a checkpoint
+ * holding NaN or Inf is refused naming the tensor, instead of giving black
+ * images, NaN features or a NaN loss blamed on --lr.
+ */
 export function checkpointFromFile(file: TensorFile): Checkpoint {
   const meta = parseMeta(file.p2phd, file.source);
   const networks = (['G', 'D', 'E'] as const).filter((n) => [...file.tensors.keys()].some((key) => key.startsWith(`${n}.`)));
-  for (const key of file.tensors.keys()) {
+  for (const [key, tensor] of file.tensors) {
     if (!/^[GDE]\./.test(key)) throw new InputError(`${file.source}: tensor "${key}" belongs to no network (names start with G., D. or E.)`);
+    if (tensor.data instanceof Float32Array || tensor.data instanceof Float64Array) {
+      const index = firstNonFinite(tensor.data);
+      if (index >= 0) {
+        throw new InputError(`${file.source}: tensor "${key}" holds ${tensor.data[index]} (element ${index}): the weights are corrupt (from a run that diverged?); use an earlier checkpoint`);
+      }
+    }
   }
   return { source: file.source, meta, tensors: file.tensors, networks };
 }

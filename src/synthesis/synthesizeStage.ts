@@ -97,12 +97,17 @@ function checkFlagsAgainstModel(config: SynthesizeStageConfig, arch: ArchConfig,
   }
 }
 
-async function loadFeatureSource(config: SynthesizeStageConfig, arch: ArchConfig): Promise<FeatureSource> {
+async function loadFeatureSource(config: SynthesizeStageConfig, arch: ArchConfig, log: Logger): Promise<FeatureSource> {
   if (!arch.instance_feat) return { kind: 'none' };
   if (config.useEncoded) return { kind: 'encoded' };
-  const clusters = await readClustersFile(config.clusters!);
+  let clusters = await readClustersFile(config.clusters!);
   if (clusters.centers.size > 0 && clusters.featNum !== arch.feat_num) {
     throw new InputError(`${config.clusters}: centres have ${clusters.featNum} features but the model takes feat_num ${arch.feat_num}`);
+  }
+  if (clusters.centers.size === 0) {
+    // No class has centres: every instance's features are zeros, of the model's width.
+    log.warn(`${config.clusters}: holds no cluster centres; every instance gets zero features`);
+    clusters = { ...clusters, featNum: arch.feat_num };
   }
   let styleMap: StyleMap = new Map();
   if (config.styleMap !== undefined) {
@@ -156,7 +161,7 @@ export async function runSynthesizeStage(config: SynthesizeStageConfig, log: Log
   const readSeconds = (performance.now() - loadStart) / 1000;
   const arch = checkpoint.meta.config;
   checkFlagsAgainstModel(config, arch, checkpoint, log);
-  const features = await loadFeatureSource(config, arch);
+  const features = await loadFeatureSource(config, arch, log);
 
   const allItems = listInputItems(config.inputs, arch.label_nc);
   const items = takeShard(allItems, config.shard);

@@ -5,7 +5,8 @@
  * architecture from flags, --init and the data are testable without tfjs.
  */
 import { UsageError } from '../errors.js';
-import { DEFAULT_CONFIG, resolveConfig, type ArchConfig } from '../model/config.js';
+import { DEFAULT_CONFIG, type ArchConfig } from '../model/config.js';
+import { resolveArchitecture } from '../model/networks.js';
 import type { Stage } from '../data/stages.js';
 import { flagName, flagSpec, RESUMABLE_FLAGS, TRAIN_FLAGS, type TrainFlagName, type TrainFlagValues } from './flags.js';
 
@@ -142,7 +143,7 @@ export function resolveTrainingArchitecture(
     if (key === 'ngf' && stage !== 'global' && initConfig?.netG === 'global') continue;
     base[key] = value;
   }
-  return resolveConfig(base);
+  return resolveArchitecture(base);
 }
 
 /** "--max-steps, ... and --sample-every": the flags that may change on --resume (--resume itself aside). */

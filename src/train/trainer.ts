@@ -21,10 +21,10 @@ import { checkpointFromFile, checkpointParams, initialiseFromCheckpoint, readChe
 import { isStage, type Stage } from '../data/stages.js';
 import { makeTensor } from '../data/safetensors.js';
 import { writeTensorFile, type TensorFile } from '../data/tensorFile.js';
-import { generatorMinimumSide, inputSizeMultiple, resolveConfig, type ArchConfig } from '../model/config.js';
+import { generatorMinimumSide, inputSizeMultiple, type ArchConfig } from '../model/config.js';
 import { instanceSegments } from '../model/encoder.js';
 import { disposeVgg19, readVgg19, type Vgg19 } from '../model/losses.js';
-import { modelSpecs, trainingNetworks } from '../model/networks.js';
+import { modelSpecs, resolveArchitecture, trainingNetworks } from '../model/networks.js';
 import { initParams } from '../model/params.js';
 import { Random } from '../model/random.js';
 import { VERSION } from '../version.js';
@@ -94,7 +94,7 @@ function parseStoredOptions(raw: Record<string, unknown>, source: string): Store
   const stage = raw['stage'];
   if (!isStage(stage)) throw new UsageError(`${source}: no valid "stage"`);
   if (typeof raw['settings'] !== 'object' || raw['settings'] === null) throw new UsageError(`${source}: no "settings"`);
-  const config = resolveConfig(raw['config'], (message) => new UsageError(`${source}: ${message}`));
+  const config = resolveArchitecture(raw['config'], (message) => new UsageError(`${source}: ${message}`));
   return { p2phd_version: String(raw['p2phd_version']), run_id: String(raw['run_id']), stage, settings: raw['settings'] as TrainSettings, config };
 }
 
