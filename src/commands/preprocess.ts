@@ -9,7 +9,7 @@ import { Option, type Command } from 'commander';
 import { UsageError, InputError } from '../errors.js';
 import { createProgress } from '../log.js';
 import { action, addCommonOptions, integerFlag, parseShard, takeShard, type Shard } from './common.js';
-import { RESIZE_MODES, type ResizeMode } from '../data/resize.js';
+import { MAX_RESIZE_SIDE, MAX_SIZE_BASE, RESIZE_MODES, type ResizeMode } from '../data/resize.js';
 import type { InputLists } from '../data/inputs.js';
 import type { InputArgument } from '../data/outputPath.js';
 import type { PreprocessConfig, PreprocessedSample } from '../data/preprocess.js';
@@ -121,9 +121,9 @@ export function registerPreprocess(program: Command): void {
     .option('--label-nc <n>', 'number of label classes (0: label maps are colour images)', integerFlag('--label-nc', 0, 65536), PREPROCESS_DEFAULTS.labelNc)
     .option('--no-instance', 'no instance maps (no inst or edges tensors)')
     .addOption(new Option('--resize-or-crop <mode>', 'resize mode (crops happen at training time)').choices([...RESIZE_MODES]).default(PREPROCESS_DEFAULTS.resizeOrCrop))
-    .option('--load-size <n>', 'resize target: width (scale_width*) or side (resize_and_crop)', integerFlag('--load-size', 1), PREPROCESS_DEFAULTS.loadSize)
-    .option('--fine-size <n>', "side of training's random crop (recorded in the samples)", integerFlag('--fine-size', 1), PREPROCESS_DEFAULTS.fineSize)
-    .option('--size-base <n>', "with --resize-or-crop none: round sizes to a multiple of this (the reference's 2^n_downsample_global; 32 for one local enhancer)", integerFlag('--size-base', 1), PREPROCESS_DEFAULTS.sizeBase)
+    .option('--load-size <n>', 'resize target: width (scale_width*) or side (resize_and_crop)', integerFlag('--load-size', 1, MAX_RESIZE_SIDE), PREPROCESS_DEFAULTS.loadSize)
+    .option('--fine-size <n>', "side of training's random crop (recorded in the samples)", integerFlag('--fine-size', 1, MAX_RESIZE_SIDE), PREPROCESS_DEFAULTS.fineSize)
+    .option('--size-base <n>', "with --resize-or-crop none: round sizes to a multiple of this (the reference's 2^n_downsample_global; 32 for one local enhancer)", integerFlag('--size-base', 1, MAX_SIZE_BASE), PREPROCESS_DEFAULTS.sizeBase)
     .option('--onehot', 'also store the one-hot label tensor', false)
     .option('--shard <index/count>', 'take every COUNT-th pair starting at INDEX (0-based)', parseShard)
     .option('--out <dir>', 'output folder (created if missing; files of the same name are replaced)')

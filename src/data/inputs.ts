@@ -5,7 +5,7 @@
  * sorted position. Every failure names the pattern or files involved.
  */
 import { realpathSync, statSync, type Stats } from 'node:fs';
-import { basename, extname, join } from 'node:path';
+import { basename, extname, join, sep } from 'node:path';
 import fg from 'fast-glob';
 import { InputError } from '../errors.js';
 
@@ -33,21 +33,28 @@ function statOrUndefined(path: string): Stats | undefined {
   }
 }
 
+/** Whether one of two resolved folders holds the other (or they are one). */
+function nested(a: string, b: string): boolean {
+  const inside = (path: string, folder: string): boolean => path === folder || path.startsWith(folder.endsWith(sep) ? folder : folder + sep);
+  return inside(a, b) || inside(b, a);
+}
+
 /**
  * Files under `folder` whose names match `wanted`, as paths below it.
- * Symbolic links to files are listed; links to folders are followed unless
- * the folder was already walked (`ln -s . self` and other cycles would
- * otherwise recurse until memory runs out), so each folder is walked once.
+ * Symbolic links to files are listed; a link to a folder is followed only
+ * when that folder neither holds nor lies in a folder already walked, so no
+ * file is listed twice and a cycle (`ln -s . self`, `ln -s .. up`), which
+ * would otherwise recurse until memory runs out, ends at once.
  */
-function filesUnder(folder: string, wanted: RegExp, walked: Set<string>): string[] {
+function filesUnder(folder: string, wanted: RegExp, walked: string[]): string[] {
   let real: string;
   try {
     real = realpathSync(folder);
   } catch {
     return [];
   }
-  if (walked.has(real)) return [];
-  walked.add(real);
+  if (walked.some((done) => nested(real, done))) return [];
+  walked.push(real);
   const found: string[] = [];
   // Links are not followed by the glob itself: they are resolved below, where cycles are caught.
   for (const entry of fg.sync('**', { cwd: folder, onlyFiles: false, followSymbolicLinks: false, objectMode: true, dot: false })) {
@@ -84,7 +91,7 @@ export function listFiles(pattern: string, what: string, extensions: readonly st
     files = [pattern];
   } else if (stats?.isDirectory()) {
     const wanted = new RegExp(`\\.(${extensions.map((extension) => extension.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})$`, 'i');
-    files = filesUnder(pattern, wanted, new Set());
+    files = filesUnder(pattern, wanted, []);
     if (files.length === 0) throw new InputError(`${pattern}: folder holds no ${what} (looked for *.${extensions.join(', *.')})`);
   } else {
     files = filesMatching(pattern);

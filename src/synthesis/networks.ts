@@ -23,6 +23,18 @@ const INFERENCE = REFERENCE_INFERENCE;
 /** Reflection pads need more pixels than they add: ReflectionPad2d(p) takes sides > p. */
 const FIRST_LAYER_PAD = 3;
 
+/** The backend the passes run on (tfjs's name: wasm, cpu, tensorflow), for memory checks. */
+export function activeBackendName(): string {
+  return tf.getBackend();
+}
+
+/** Elements of every parameter tensor. */
+export function parameterCount(params: Params): number {
+  let count = 0;
+  for (const tensor of params.values()) count += tensor.size;
+  return count;
+}
+
 /** Largest input (pixels) for which XNNPACK's conv operators stay cached between calls. */
 const OPERATOR_CACHE_MAX_PIXELS = 1024 * 512;
 

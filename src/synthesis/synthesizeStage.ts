@@ -23,7 +23,8 @@ import { Random } from '../model/random.js';
 import { distinctInstanceIds } from './featureRows.js';
 import { buildGeneratorInputWithoutFeatures, setFeatureChannels, toImageBytes } from './generatorInput.js';
 import { listInputItems, type InputItem, type InputSource, type LoadedInput } from './inputs.js';
-import { encodeInstanceFeatures, runGenerator } from './networks.js';
+import { activeBackendName, encodeInstanceFeatures, parameterCount, runGenerator } from './networks.js';
+import { checkImageMemory } from './memory.js';
 import {
   checkStyleMap,
   chooseStyles,
@@ -180,6 +181,7 @@ export async function runSynthesizeStage(config: SynthesizeStageConfig, log: Log
   const modelLoadSeconds = readSeconds + (performance.now() - paramsStart) / 1000;
   log.info(`model: ${arch.netG} generator, label_nc ${arch.label_nc}${arch.instance ? ', instance edges' : ''}${arch.instance_feat ? `, ${arch.feat_num} instance features` : ''}; loaded in ${modelLoadSeconds.toFixed(2)} s`);
 
+  const model = { weights: parameterCount(params), encoded: features.kind === 'encoded', backend: activeBackendName() };
   const stylesPerInput = features.kind === 'clusters' && config.style === 'all' ? Math.max(1, maxClusterCount(features.clusters)) : 1;
   const outputs: string[] = [];
   const imageSeconds: number[] = [];
@@ -192,6 +194,7 @@ export async function runSynthesizeStage(config: SynthesizeStageConfig, log: Log
       const imageStart = performance.now();
       const cpuStart = process.cpuUsage();
       const input = await item.load();
+      checkImageMemory(arch, input, model);
       const needsInstances = arch.instance || arch.instance_feat;
       if (needsInstances && !input.instanceMap && !warnedStandIn) {
         log.warn('no instance maps given for a model trained with instance maps: each label map stands in for its instance map (every class region is one instance)');
