@@ -17,12 +17,43 @@ import type { Tensor } from './safetensors.js';
 import { isStage, STAGES, type Stage } from './stages.js';
 import { readTensorFile, writeTensorFile, type TensorFile } from './tensorFile.js';
 
+/**
+ * How the samples a model trained on were made (metadata `training_resize`:
+ * {mode, load_size, width, height}, width and height the samples' median):
+ * synthesize warns when its inputs are at another scale. Absent in
+ * checkpoints from before it was recorded, and from other tools.
+ */
+export interface TrainingResize {
+  readonly mode: string;
+  /** 0 where the mode has none (crop, none). */
+  readonly loadSize: number;
+  readonly width: number;
+  readonly height: number;
+}
+
 export interface CheckpointMeta {
   readonly stage: Stage;
   readonly epoch: number;
   readonly step: number;
   readonly lr: number;
   readonly config: ArchConfig;
+  readonly trainingResize?: TrainingResize;
+}
+
+/** The metadata record of a TrainingResize. */
+export function trainingResizeRecord(resize: TrainingResize): Record<string, unknown> {
+  return { mode: resize.mode, load_size: resize.loadSize, width: resize.width, height: resize.height };
+}
+
+function parseTrainingResize(raw: unknown, fail: (message: string) => InputError): TrainingResize {
+  const record = (raw ?? {}) as Record<string, unknown>;
+  const whole = (key: string, min: number): number => {
+    const value = record[key];
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) throw fail(`checkpoint training_resize.${key} must be an integer >= ${min}, got ${JSON.stringify(value)}`);
+    return value;
+  };
+  if (typeof raw !== 'object' || raw === null || typeof record['mode'] !== 'string') throw fail(`checkpoint training_resize must be {mode, load_size, width, height}, got ${JSON.stringify(raw)}`);
+  return { mode: record['mode'], loadSize: whole('load_size', 0), width: whole('width', 1), height: whole('height', 1) };
 }
 
 export interface Checkpoint {
@@ -73,7 +104,8 @@ function parseMeta(raw: Record<string, unknown>, source: string): CheckpointMeta
     if (missing.length > 0) throw fail(`checkpoint config lacks ${missing.join(', ')}`);
   }
   const config = resolveArchitecture(raw['config'], (message) => fail(`checkpoint config: ${message}`));
-  return { stage, epoch: raw['epoch'] as number, step: raw['step'] as number, lr, config };
+  const meta: CheckpointMeta = { stage, epoch: raw['epoch'] as number, step: raw['step'] as number, lr, config };
+  return raw['training_resize'] === undefined ? meta : { ...meta, trainingResize: parseTrainingResize(raw['training_resize'], fail) };
 }
 
 /** Reads and validates a checkpoint (a folder means its latest.safetensors; '-' is stdin). */
@@ -164,6 +196,6 @@ export async function writeCheckpoint(path: string, params: Params, meta: Checkp
     if (value === undefined) throw new Error(`writeCheckpoint: parameter "${spec.key}" is missing`);
     tensors.set(spec.key, toReferenceTensor(spec, value));
   }
-  const { stage, epoch, step, lr, config } = meta;
-  await writeTensorFile(path, 'checkpoint', tensors, { stage, epoch, step, lr, config });
+  const { stage, epoch, step, lr, config, trainingResize } = meta;
+  await writeTensorFile(path, 'checkpoint', tensors, { stage, epoch, step, lr, config, ...(trainingResize ? { training_resize: trainingResizeRecord(trainingResize) } : {}) });
 }

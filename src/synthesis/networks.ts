@@ -28,13 +28,6 @@ export function activeBackendName(): string {
   return tf.getBackend();
 }
 
-/** Elements of every parameter tensor. */
-export function parameterCount(params: Params): number {
-  let count = 0;
-  for (const tensor of params.values()) count += tensor.size;
-  return count;
-}
-
 /** Largest input (pixels) for which XNNPACK's conv operators stay cached between calls. */
 const OPERATOR_CACHE_MAX_PIXELS = 1024 * 512;
 

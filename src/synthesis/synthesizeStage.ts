@@ -16,14 +16,17 @@ import { maxClusterCount, readClustersFile, type ClusterSet } from '../data/clus
 import { writeFileAtomically } from '../data/atomicWrite.js';
 import { instanceEdges } from '../data/labels.js';
 import { prepareOutputFolder } from '../data/preprocess.js';
-import type { ArchConfig } from '../model/config.js';
+import { inputSizeMultiple, type ArchConfig } from '../model/config.js';
+import { countParameters } from '../model/layers.js';
+import { modelSpecs, type NetworkName } from '../model/networks.js';
+import type { ResizeMode } from '../data/resize.js';
 import type { Params } from '../model/layers.js';
 import { disposeParams } from '../model/params.js';
 import { Random } from '../model/random.js';
 import { distinctInstanceIds } from './featureRows.js';
 import { buildGeneratorInputWithoutFeatures, setFeatureChannels, toImageBytes } from './generatorInput.js';
 import { listInputItems, type InputItem, type InputSource, type LoadedInput } from './inputs.js';
-import { activeBackendName, encodeInstanceFeatures, parameterCount, runGenerator } from './networks.js';
+import { activeBackendName, encodeInstanceFeatures, runGenerator } from './networks.js';
 import { checkImageMemory } from './memory.js';
 import {
   checkStyleMap,
@@ -46,6 +49,8 @@ export interface SynthesizeStageConfig {
   readonly useEncoded: boolean;
   readonly shard?: Shard;
   readonly seed: number;
+  /** Resize label-map inputs as preprocess does (default: not at all). */
+  readonly resize?: { readonly mode: ResizeMode; readonly loadSize: number };
 }
 
 export interface SynthesizeSummary {
@@ -124,6 +129,29 @@ async function loadFeatureSource(config: SynthesizeStageConfig, arch: ArchConfig
   return { kind: 'clusters', clusters, styleMap };
 }
 
+/** A factor between the input's width and the training samples' width beyond which objects look another size to the model. */
+const SCALE_WARNING_FACTOR = 1.5;
+
+/**
+ * Warns (once: returns true) when an input's width differs from the width
+ * the model trained at (the checkpoint's training_resize) by more than
+ * SCALE_WARNING_FACTOR: a G1 trained on 1024-wide maps given 2048-wide
+ * ones sees every object at twice its training size.
+ */
+function warnAboutScale(input: LoadedInput, checkpoint: Checkpoint, resize: SynthesizeStageConfig['resize'], log: Logger): boolean {
+  const trained = checkpoint.meta.trainingResize;
+  if (!trained) return false;
+  const ratio = input.width / trained.width;
+  if (ratio <= SCALE_WARNING_FACTOR && ratio >= 1 / SCALE_WARNING_FACTOR) return false;
+  const given = resize ? ` after --resize-or-crop ${resize.mode} --load-size ${resize.loadSize}` : '';
+  log.warn(
+    `${input.source}: ${input.width}x${input.height}${given} is ${ratio.toFixed(2)}x the width ${checkpoint.source} was trained at ` +
+      `(${trained.width}x${trained.height} samples, preprocessed with ${trained.mode}${trained.loadSize > 0 ? ` --load-size ${trained.loadSize}` : ''}); ` +
+      `objects will look ${ratio > 1 ? 'larger' : 'smaller'} to it than in training: pass --load-size ${trained.width} to synthesize at the training scale`,
+  );
+  return true;
+}
+
 /** The instance map G's edges and features come from: the input's own, or its label map standing in. */
 function instanceMapOf(input: LoadedInput): Int32Array | undefined {
   if (input.instanceMap) return input.instanceMap;
@@ -164,7 +192,16 @@ export async function runSynthesizeStage(config: SynthesizeStageConfig, log: Log
   checkFlagsAgainstModel(config, arch, checkpoint, log);
   const features = await loadFeatureSource(config, arch, log);
 
-  const allItems = listInputItems(config.inputs, arch.label_nc);
+  if (config.resize && config.inputs.kind === 'samples') {
+    throw new UsageError('--load-size and --resize-or-crop resize label maps; sample files (--data) were resized by preprocess');
+  }
+  const networks: NetworkName[] = features.kind === 'encoded' ? ['G', 'E'] : ['G'];
+  const model = { weights: countParameters(modelSpecs(arch, networks), 'all'), encoded: features.kind === 'encoded', backend: activeBackendName() };
+  const allItems = listInputItems(config.inputs, arch.label_nc, {
+    // 'none' rounds to a size G takes, as preprocess's --size-base does for training.
+    ...(config.resize ? { resize: { ...config.resize, fineSize: 0, sizeBase: inputSizeMultiple(arch) } } : {}),
+    checkSize: (size, source) => checkImageMemory(arch, { source, ...size }, model),
+  });
   const items = takeShard(allItems, config.shard);
   if (items.length === 0) {
     log.warn(`shard ${config.shard!.index}/${config.shard!.count} has no inputs (${allItems.length} in all)`);
@@ -177,11 +214,10 @@ export async function runSynthesizeStage(config: SynthesizeStageConfig, log: Log
   // Model load time = reading the file + building the parameter tensors
   // (input listing and style-map checks in between are not counted).
   const paramsStart = performance.now();
-  const params = checkpointParams(checkpoint, features.kind === 'encoded' ? ['G', 'E'] : ['G']);
+  const params = checkpointParams(checkpoint, networks);
   const modelLoadSeconds = readSeconds + (performance.now() - paramsStart) / 1000;
   log.info(`model: ${arch.netG} generator, label_nc ${arch.label_nc}${arch.instance ? ', instance edges' : ''}${arch.instance_feat ? `, ${arch.feat_num} instance features` : ''}; loaded in ${modelLoadSeconds.toFixed(2)} s`);
 
-  const model = { weights: parameterCount(params), encoded: features.kind === 'encoded', backend: activeBackendName() };
   const stylesPerInput = features.kind === 'clusters' && config.style === 'all' ? Math.max(1, maxClusterCount(features.clusters)) : 1;
   const outputs: string[] = [];
   const imageSeconds: number[] = [];
@@ -189,12 +225,13 @@ export async function runSynthesizeStage(config: SynthesizeStageConfig, log: Log
   const progress = createProgress('synthesize', items.length);
   const synthesisStart = performance.now();
   let warnedStandIn = false;
+  let warnedScale = false;
   try {
     for (const item of items) {
       const imageStart = performance.now();
       const cpuStart = process.cpuUsage();
       const input = await item.load();
-      checkImageMemory(arch, input, model);
+      if (!warnedScale) warnedScale = warnAboutScale(input, checkpoint, config.resize, log);
       const needsInstances = arch.instance || arch.instance_feat;
       if (needsInstances && !input.instanceMap && !warnedStandIn) {
         log.warn('no instance maps given for a model trained with instance maps: each label map stands in for its instance map (every class region is one instance)');

@@ -34,6 +34,7 @@ import { Worker } from 'node:worker_threads';
 import { InputError, UsageError } from '../errors.js';
 import { instanceEdges } from '../data/labels.js';
 import { readSample, type LoadedSample } from '../data/sample.js';
+import type { TrainingResize } from '../data/checkpoint.js';
 import { readTensorFileHeader } from '../data/tensorFile.js';
 import { Random } from '../model/random.js';
 
@@ -48,6 +49,8 @@ export interface SampleInfo {
   /** The resize mode recorded by preprocess, and the crop side for the *crop modes. */
   mode: string;
   fineSize: number;
+  /** preprocess's --load-size (0 where the mode has none). */
+  loadSize: number;
 }
 
 export interface SampleFolder {
@@ -88,6 +91,7 @@ export async function openSampleFolder(dir: string): Promise<SampleFolder> {
       hasImage: names.includes('image'),
       mode: typeof resize['mode'] === 'string' ? resize['mode'] : 'none',
       fineSize: typeof resize['fine_size'] === 'number' ? resize['fine_size'] : 0,
+      loadSize: typeof resize['load_size'] === 'number' && (resize['mode'] === 'scale_width' || resize['mode'] === 'scale_width_and_crop' || resize['mode'] === 'resize_and_crop') ? resize['load_size'] : 0,
     });
   }
   const first = samples[0]!;
@@ -101,6 +105,18 @@ export async function openSampleFolder(dir: string): Promise<SampleFolder> {
     if (!sample.hasImage) throw new InputError(`${sample.path}: has no photo ("image" tensor); training needs label/photo pairs`);
   }
   return { dir, samples, labelNc: first.labelNc, instance: first.hasInstance };
+}
+
+/** How the folder's samples were resized, and their median size: recorded in checkpoints for synthesize's scale check. */
+export function trainingResize(folder: SampleFolder): TrainingResize {
+  const median = (values: number[]): number => values.sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)]!;
+  const first = folder.samples[0]!;
+  return {
+    mode: first.mode,
+    loadSize: first.loadSize,
+    width: median(folder.samples.map((sample) => sample.width)),
+    height: median(folder.samples.map((sample) => sample.height)),
+  };
 }
 
 /** Whether preprocess's resize mode leaves the crop to training. */

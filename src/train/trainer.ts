@@ -17,7 +17,7 @@ import { ExitCode, InputError, P2phdError, StoppedError, UsageError } from '../e
 import type { Logger } from '../log.js';
 import { createProgress } from '../log.js';
 import type { BackendInfo } from '../backend/index.js';
-import { checkpointFromFile, checkpointParams, initialiseFromCheckpoint, readCheckpoint, type Checkpoint } from '../data/checkpoint.js';
+import { checkpointFromFile, checkpointParams, initialiseFromCheckpoint, readCheckpoint, trainingResizeRecord, type Checkpoint } from '../data/checkpoint.js';
 import { isStage, type Stage } from '../data/stages.js';
 import { makeTensor } from '../data/safetensors.js';
 import { writeTensorFile, type TensorFile } from '../data/tensorFile.js';
@@ -29,7 +29,7 @@ import { initParams } from '../model/params.js';
 import { Random } from '../model/random.js';
 import { VERSION } from '../version.js';
 import { readPair, writePair } from './checkpointPair.js';
-import { BatchLoader, checkTrainingSizes, openSampleFolder, stepsPerEpoch, type Batch, type SampleFolder } from './data.js';
+import { BatchLoader, checkTrainingSizes, openSampleFolder, stepsPerEpoch, trainingResize, type Batch, type SampleFolder } from './data.js';
 import { RESUMABLE_FLAGS, requirePaths, type TrainFlagName, type TrainFlagValues } from './flags.js';
 import { ImagePool } from './imagePool.js';
 import { checkTrainingMemory } from './memory.js';
@@ -330,7 +330,7 @@ async function trainLoop(context: LoopContext): Promise<TrainSummary> {
   const save = async (epochCheckpoint: boolean): Promise<void> => {
     const started = Date.now();
     const tensors = checkpointTensors(model);
-    const checkpointMeta = { stage, epoch: weightsEpoch(), step: position.step, lr: currentLr(), config: model.config };
+    const checkpointMeta = { stage, epoch: weightsEpoch(), step: position.step, lr: currentLr(), config: model.config, training_resize: trainingResizeRecord(trainingResize(folder)) };
     if (epochCheckpoint) await writeTensorFile(run.checkpoint(run.epochName(weightsEpoch())), 'checkpoint', tensors, checkpointMeta);
     const optimizer = optimizerTensors(model);
     pool.stored().forEach((image, i) => optimizer.set(`pool.${i}`, makeTensor('F32', [image.length], image)));

@@ -35,6 +35,8 @@ describe('train: sample sizes the generator cannot take', () => {
     assert.match(result.stderr, /56x28/);
     const saved = await fileContents(join(out, 'latest.safetensors'));
     assert.equal(saved.meta['step'], 1);
+    // How the samples were made, for synthesize's scale check (preprocess: scale_width to 58).
+    assert.deepEqual(saved.meta['training_resize'], { mode: 'scale_width', load_size: 58, width: 58, height: 29 });
   });
 
   it('refuses samples smaller than the multiple (exit 3, naming a file)', async () => {
