@@ -53,6 +53,7 @@ export function registerTrain(program: Command): void {
         inputs: [
           { flag: '--data', path: flags.data },
           { flag: '--init', path: flags.init, kind: 'checkpoint' },
+          { flag: '--vgg-weights', path: flags.vggWeights },
         ],
       })),
     );

@@ -108,9 +108,10 @@ function isSameOrInside(path: string, folder: string): boolean {
 
 /**
  * Refuses (exit 2, naming the flag and the path) an output that cannot be
- * written or whose writing would replace or mix with an input: a file output
- * that is one of the input files; a folder output that is (or lies inside)
- * an input folder, or holds an input file.
+ * written or whose writing would replace or mix with an input: an output
+ * that is (or lies inside) an input folder, searched recursively for
+ * inputs; a file output that is one of the input files; a folder output that
+ * holds an input file.
  */
 export function checkOutputPath(output: OutputTarget, inputs: readonly InputArgument[]): void {
   const { flag, path } = output;
@@ -137,13 +138,13 @@ export function checkOutputPath(output: OutputTarget, inputs: readonly InputArgu
     if (output.kind === 'file') {
       const same = out.stats && locations.files.find((file) => file.stats.ino === out.stats!.ino && file.stats.dev === out.stats!.dev);
       if (same) throw refuse(`is the same file as ${same.path}, an input (${input.flag} ${input.path})`);
-      continue;
     }
     for (const folder of locations.folders) {
       const canonical = realpathOr(folder);
       if (out.canonical === canonical) throw refuse(`is the input folder ${input.flag} ${input.path}`);
       if (isSameOrInside(out.canonical, canonical)) throw refuse(`lies inside the input folder ${input.flag} ${input.path}, which is searched for inputs`);
     }
+    if (output.kind === 'file') continue;
     for (const file of locations.files) {
       // The folder the file's name is in, and the folder it resolves to.
       const holders = [realpathOr(dirname(resolve(file.path))), dirname(realpathOr(file.path))];

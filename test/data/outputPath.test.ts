@@ -52,6 +52,9 @@ describe('checkOutputPath', () => {
     }
     refused(fileOut(join(run, 'latest.safetensors')), [{ flag: '--checkpoint', path: run, kind: 'checkpoint' }], /same file/);
     refused(fileOut(features), [{ flag: '--features', path: join(root, '*.safetensors') }], /same file/);
+    // An input folder is searched recursively: a file written into it, new or not, would be read as an input.
+    refused(fileOut(join(labels, 'a.png')), labelInput(), /inside the input folder --labels/);
+    refused(fileOut(join(labels, 'sub', 'new.safetensors')), labelInput(), /inside the input folder --labels/);
   });
   test('paths that cannot be written', () => {
     refused(fileOut(root), [], /is a folder/);
