@@ -71,7 +71,7 @@ function filesUnder(folder: string, wanted: RegExp, walked: string[]): string[] 
 }
 
 /** The files a glob pattern matches (links to files included; links to folders are not descended, so no cycle can trap `**`). */
-function filesMatching(pattern: string): string[] {
+export function filesMatching(pattern: string): string[] {
   return fg.sync(pattern, { onlyFiles: false, followSymbolicLinks: false, objectMode: true, dot: false })
     .filter((entry) => entry.dirent.isFile() || (entry.dirent.isSymbolicLink() && statOrUndefined(entry.path)?.isFile() === true))
     .map((entry) => entry.path);

@@ -11,6 +11,7 @@ import { realpathSync, statSync, type Stats } from 'node:fs';
 import { basename, dirname, join, relative, resolve, isAbsolute } from 'node:path';
 import fg from 'fast-glob';
 import { UsageError } from '../errors.js';
+import { filesMatching } from './inputs.js';
 import { LATEST_CHECKPOINT } from './checkpoint.js';
 
 export interface OutputTarget {
@@ -92,10 +93,9 @@ function inputLocations(input: InputArgument): InputLocations {
     if (latestStats) found.files.push({ path: latest, stats: latestStats });
     else found.folders.push(path);
   } else if (fg.isDynamicPattern(path)) {
-    // Links to folders are not descended (a cycle would never end); this only looks for clashes.
-    for (const entry of fg.sync(path, { onlyFiles: true, followSymbolicLinks: false, dot: false })) {
+    for (const entry of filesMatching(path)) {
       const entryStats = statOrUndefined(entry);
-      if (entryStats?.isFile()) found.files.push({ path: entry, stats: entryStats });
+      if (entryStats) found.files.push({ path: entry, stats: entryStats });
     }
   }
   return found;

@@ -21,6 +21,8 @@ interface Activation {
   channels: number;
   /** Floats of every layer output so far. */
   floats: number;
+  /** Floats of the largest single layer output so far. */
+  largest: number;
 }
 
 function walk(layers: readonly Layer[], start: Activation): Activation {
@@ -48,7 +50,7 @@ function walk(layers: readonly Layer[], start: Activation): Activation {
         break;
       case 'resnetBlock': {
         const inner = walk(layer.convBlock, { ...state, floats: 0 });
-        state = { ...state, floats: state.floats + inner.floats };
+        state = { ...state, floats: state.floats + inner.floats, largest: Math.max(state.largest, inner.largest) };
         break;
       }
       default:
@@ -57,26 +59,46 @@ function walk(layers: readonly Layer[], start: Activation): Activation {
     // Conv and norm outputs carry a bias add / statistics: count two tensors for them.
     const perOutput = layer.kind === 'conv' || layer.kind === 'convTranspose' || layer.kind === 'norm' ? 2 : 1;
     if (layer.kind !== 'resnetBlock') state.floats += perOutput * state.height * state.width * state.channels;
+    state.largest = Math.max(state.largest, state.height * state.width * state.channels);
   }
   return state;
 }
 
+function startAt(channels: number, height: number, width: number): Activation {
+  return { height, width, channels, floats: height * width * channels, largest: height * width * channels };
+}
+
+/** G's forward walk: every layer output's floats, and the largest one. */
+function generatorWalk(config: ArchConfig, height: number, width: number): { floats: number; largest: number } {
+  if (config.netG === 'global') return walk(globalGenerator(globalGeneratorShape(config)).layers, startAt(generatorInputChannels(config), height, width));
+  const { global, enhancers } = localEnhancer(localEnhancerShape(config));
+  const n = enhancers.length;
+  const total = walk(global.layers, startAt(generatorInputChannels(config), Math.ceil(height / 2 ** n), Math.ceil(width / 2 ** n)));
+  let { floats, largest } = total;
+  enhancers.forEach(({ frontEnd, backEnd }, index) => {
+    const scale = 2 ** (n - 1 - index);
+    const front = walk(frontEnd.layers, startAt(generatorInputChannels(config), Math.ceil(height / scale), Math.ceil(width / scale)));
+    const back = walk(backEnd.layers, { ...front, floats: 0 });
+    floats += front.floats + back.floats;
+    largest = Math.max(largest, back.largest);
+  });
+  return { floats, largest };
+}
+
+/**
+ * The largest single layer output (floats) of G, and of E with instance
+ * features, at height x width: what an inference pass, which frees each
+ * layer's input once its output exists, holds a few of at its peak.
+ */
+export function largestActivation(config: ArchConfig, height: number, width: number): number {
+  const generator = generatorWalk(config, height, width).largest;
+  return config.instance_feat ? Math.max(generator, walk(encoder(encoderShape(config)).layers, startAt(encoderInputChannels(config), height, width)).largest) : generator;
+}
+
 /** Forward activation floats of one sample at height x width, per network pass. */
 export function activationFloats(config: ArchConfig, height: number, width: number): { G: number; D: number; E: number } {
-  const start = (channels: number, h = height, w = width): Activation => ({ height: h, width: w, channels, floats: h * w * channels });
-  let generator = 0;
-  if (config.netG === 'global') {
-    generator = walk(globalGenerator(globalGeneratorShape(config)).layers, start(generatorInputChannels(config))).floats;
-  } else {
-    const { global, enhancers } = localEnhancer(localEnhancerShape(config));
-    const n = enhancers.length;
-    generator = walk(global.layers, start(generatorInputChannels(config), Math.ceil(height / 2 ** n), Math.ceil(width / 2 ** n))).floats;
-    enhancers.forEach(({ frontEnd, backEnd }, index) => {
-      const scale = 2 ** (n - 1 - index);
-      const front = walk(frontEnd.layers, start(generatorInputChannels(config), Math.ceil(height / scale), Math.ceil(width / scale)));
-      generator += front.floats + walk(backEnd.layers, { ...front, floats: 0 }).floats;
-    });
-  }
+  const start = (channels: number, h = height, w = width): Activation => startAt(channels, h, w);
+  const generator = generatorWalk(config, height, width).floats;
   let discriminator = 0;
   const dShape = discriminatorShape(config);
   let h = height;

@@ -1,42 +1,44 @@
 /**
  * Does one image fit the backend? Checked on each input's size before its
- * network input is built, so that a small PNG declaring 11585x11585 is
- * refused naming the file instead of crashing an allocation (or, on wasm,
- * failing deep inside a convolution).
+ * pixels are decoded, so that a small PNG declaring 11585x11585 is refused
+ * naming the file instead of crashing an allocation (or, on wasm, failing
+ * deep inside a convolution).
  *
- * Counted: G's weights (and E's with --use-encoded), and the layer outputs
- * of one pass at the padded size (model/activations.ts; tfjs keeps them all
- * until the pass's tidy scope ends), all float32; plus the arrays built in
- * JavaScript around the pass (G's input, its padded copy, the output).
- * Nothing is added for allocator overhead: an image refused here could not
- * run, one let through may still be near the limit.
+ * Counted, as float32: G's weights twice (XNNPACK keeps a packed copy of
+ * each convolution weight on wasm), and three times the largest layer
+ * output at the padded size (a layer's input and output, and a residual or
+ * enhancer skip held meanwhile); on the JavaScript side, G's input, its
+ * padded copy and the output. This errs low (the default G1 at 1024x512
+ * peaks at a 1.6 GB heap; this counts 1.8 GB), so only images that cannot
+ * run are refused.
  */
 import { totalmem } from 'node:os';
 import { InputError } from '../errors.js';
 import { WASM_HEAP_MAX_BYTES } from '../backend/heap-guard.js';
-import { activationFloats } from '../model/activations.js';
+import { largestActivation } from '../model/activations.js';
 import { generatorInputChannels, generatorMinimumSide, inputSizeMultiple, type ArchConfig } from '../model/config.js';
 import { nextMultiple } from './padding.js';
 
 const GIB = 1024 ** 3;
+/** A JavaScript typed array holds fewer than 2^32 elements. */
+const MAX_ARRAY_ELEMENTS = 2 ** 32 - 1;
 
 export interface ImageMemory {
   /** On the backend's tensor memory (the wasm heap, or the host's memory). */
   readonly tensorBytes: number;
   /** JavaScript arrays around the pass. */
   readonly hostBytes: number;
+  /** The largest of them, in elements (G's input). */
+  readonly largestArray: number;
 }
 
-export function estimateImageMemory(config: ArchConfig, height: number, width: number, weights: number, encoded: boolean): ImageMemory {
+export function estimateImageMemory(config: ArchConfig, height: number, width: number, weights: number): ImageMemory {
   const side = (size: number): number => nextMultiple(Math.max(size, generatorMinimumSide(config)), inputSizeMultiple(config));
-  const paddedHeight = side(height);
-  const paddedWidth = side(width);
-  const floats = activationFloats(config, paddedHeight, paddedWidth);
-  const pixels = paddedHeight * paddedWidth;
+  const pixels = side(height) * side(width);
   return {
-    // E and G run one after the other: the larger pass is the peak.
-    tensorBytes: 4 * (weights + Math.max(floats.G, encoded ? floats.E : 0)),
+    tensorBytes: 4 * (2 * weights + 3 * largestActivation(config, side(height), side(width))),
     hostBytes: 4 * pixels * (2 * generatorInputChannels(config) + config.output_nc),
+    largestArray: pixels * generatorInputChannels(config),
   };
 }
 
@@ -44,14 +46,14 @@ export function estimateImageMemory(config: ArchConfig, height: number, width: n
 export function checkImageMemory(
   config: ArchConfig,
   input: { readonly source: string; readonly height: number; readonly width: number },
-  model: { readonly weights: number; readonly encoded: boolean; readonly backend: string },
+  model: { readonly weights: number; readonly backend: string },
 ): void {
-  const need = estimateImageMemory(config, input.height, input.width, model.weights, model.encoded);
+  const need = estimateImageMemory(config, input.height, input.width, model.weights);
   const host = totalmem();
   // wasm keeps tensors in its own heap; the other backends in the host's memory (a GPU's is not known here).
   const [tensorLimit, tensorPlace] = model.backend === 'wasm' ? [WASM_HEAP_MAX_BYTES, "the wasm backend's 4 GiB heap"] : [host, "the machine's memory"];
   const tensorsFit = need.tensorBytes <= tensorLimit;
-  const allFit = (model.backend === 'wasm' ? need.hostBytes : need.hostBytes + need.tensorBytes) <= host;
+  const allFit = (model.backend === 'wasm' ? need.hostBytes : need.hostBytes + need.tensorBytes) <= host && need.largestArray <= MAX_ARRAY_ELEMENTS;
   if (tensorsFit && allFit) return;
   const total = need.tensorBytes + need.hostBytes;
   throw new InputError(

@@ -196,7 +196,7 @@ export async function runSynthesizeStage(config: SynthesizeStageConfig, log: Log
     throw new UsageError('--load-size and --resize-or-crop resize label maps; sample files (--data) were resized by preprocess');
   }
   const networks: NetworkName[] = features.kind === 'encoded' ? ['G', 'E'] : ['G'];
-  const model = { weights: countParameters(modelSpecs(arch, networks), 'all'), encoded: features.kind === 'encoded', backend: activeBackendName() };
+  const model = { weights: countParameters(modelSpecs(arch, networks), 'all'), backend: activeBackendName() };
   const allItems = listInputItems(config.inputs, arch.label_nc, {
     // 'none' rounds to a size G takes, as preprocess's --size-base does for training.
     ...(config.resize ? { resize: { ...config.resize, fineSize: 0, sizeBase: inputSizeMultiple(arch) } } : {}),
