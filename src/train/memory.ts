@@ -22,6 +22,7 @@
  * and master weights live outside it (step.ts, adam.ts): they count toward
  * the process's memory (hostBytes), not the heap.
  */
+import { totalmem } from 'node:os';
 import { UsageError } from '../errors.js';
 import type { Stage } from '../data/stages.js';
 import type { ArchConfig } from '../model/config.js';
@@ -68,9 +69,18 @@ export function estimateTrainingMemory(config: ArchConfig, stage: Stage, size: {
 
 const GIB = 1024 ** 3;
 
-/** Fails up front (exit 2) when the wasm heap cannot hold a step of this configuration. */
+/**
+ * Fails up front (exit 2) when the machine cannot hold Adam's state (on any
+ * backend), or the wasm heap a step of this configuration.
+ */
 export function checkTrainingMemory(config: ArchConfig, stage: Stage, size: { height: number; width: number }, batchSize: number, backend: string): MemoryEstimate {
   const estimate = estimateTrainingMemory(config, stage, size, batchSize);
+  if (estimate.hostBytes > totalmem()) {
+    throw new UsageError(
+      `this configuration trains ${(estimate.hostBytes / 12 / 1e6).toFixed(0)} M parameters, whose Adam moments and master weights need ` +
+        `${(estimate.hostBytes / GIB).toFixed(1)} GiB, more than this machine's ${(totalmem() / GIB).toFixed(0)} GiB: use a smaller --ngf, --n-blocks-global or --n-downsample-global`,
+    );
+  }
   if (backend !== 'wasm') return estimate;
   const budget = WASM_HEAP_BYTES;
   if (estimate.totalBytes > budget) {
