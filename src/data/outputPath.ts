@@ -101,6 +101,12 @@ function inputLocations(input: InputArgument): InputLocations {
   return found;
 }
 
+/** One file or folder on disk (device and inode), where a second path (a bind mount) may lead to it. */
+function sameNode(a: Stats | undefined, path: string): boolean {
+  const b = statOrUndefined(path);
+  return a !== undefined && b !== undefined && a.dev === b.dev && a.ino === b.ino;
+}
+
 function isSameOrInside(path: string, folder: string): boolean {
   const below = relative(folder, path);
   return below === '' || (!below.startsWith('..') && !isAbsolute(below));
@@ -141,14 +147,14 @@ export function checkOutputPath(output: OutputTarget, inputs: readonly InputArgu
     }
     for (const folder of locations.folders) {
       const canonical = realpathOr(folder);
-      if (out.canonical === canonical) throw refuse(`is the input folder ${input.flag} ${input.path}`);
+      if (out.canonical === canonical || sameNode(out.stats, folder)) throw refuse(`is the input folder ${input.flag} ${input.path}`);
       if (isSameOrInside(out.canonical, canonical)) throw refuse(`lies inside the input folder ${input.flag} ${input.path}, which is searched for inputs`);
     }
     if (output.kind === 'file') continue;
     for (const file of locations.files) {
       // The folder the file's name is in, and the folder it resolves to.
       const holders = [realpathOr(dirname(resolve(file.path))), dirname(realpathOr(file.path))];
-      if (holders.includes(out.canonical)) throw refuse(`holds ${file.path}, an input (${input.flag} ${input.path})`);
+      if (holders.includes(out.canonical) || sameNode(out.stats, dirname(resolve(file.path)))) throw refuse(`holds ${file.path}, an input (${input.flag} ${input.path})`);
     }
   }
 }
