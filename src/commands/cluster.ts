@@ -29,6 +29,9 @@ export function registerCluster(program: Command): void {
         context.log,
       );
       context.emitJson(summary);
-    }),
+    }, (flags) => ({
+      output: { flag: '--out', path: flags.out, kind: 'file' },
+      inputs: flags.features.map((path) => ({ flag: '--features', path })),
+    })),
   );
 }

@@ -10,6 +10,7 @@ import { UsageError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import type { BackendInfo } from '../backend/index.js';
 import { BACKEND_CHOICES, type BackendChoice } from '../backend/choices.js';
+import type { InputArgument, OutputTarget } from '../data/outputPath.js';
 
 
 export interface CommonOptions {
@@ -104,16 +105,26 @@ export function addCommonOptions(command: Command): Command {
 /** Verbose mode is read before commander has parsed, for the top-level error handler. */
 export const verboseRequested = (argv: readonly string[]): boolean => argv.includes('--verbose');
 
+/** A command's output and the inputs it must not overwrite, read from its flags. */
+export type CommandPaths<Flags> = (flags: Flags) => { output: OutputTarget; inputs: InputArgument[] };
+
 /**
- * Wraps a handler: builds the context from the common flags and calls it with
- * the command's own flags. Errors propagate to the CLI's single handler.
+ * Wraps a handler: checks the output path against the inputs (`paths`:
+ * before anything else, so a bad --out costs no work; data/outputPath.ts),
+ * builds the context from the common flags and calls the handler with the
+ * command's own flags. Errors propagate to the CLI's single handler.
  */
 export function action<Flags extends object>(
   handler: (flags: Flags, context: CommandContext, args: string[]) => Promise<void>,
+  paths?: CommandPaths<Flags>,
 ): (...args: unknown[]) => Promise<void> {
   return async (...args: unknown[]) => {
     const command = args[args.length - 1] as Command;
     const flags = command.opts() as Flags & CommonOptions;
+    if (paths) {
+      const { output, inputs } = paths(flags);
+      (await import('../data/outputPath.js')).checkOutputPath(output, inputs);
+    }
     const positional = command.args;
     const log = createLogger({ verbose: flags.verbose });
     const seedGiven = flags.seed !== undefined;

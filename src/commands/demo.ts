@@ -15,6 +15,6 @@ export function registerDemo(program: Command): void {
       const { runDemo } = await import('../pipeline/demo.js');
       const summary = await runDemo({ out: flags.out, seed: context.seed, backend: context.common.backend, verbose: context.common.verbose }, context.log);
       context.emitJson(summary);
-    }),
+    }, (flags) => ({ output: { flag: '--out', path: flags.out, kind: 'folder' }, inputs: [] })),
   );
 }

@@ -37,6 +37,12 @@ export function registerEncode(program: Command): void {
         context.log,
       );
       context.emitJson(summary);
-    }),
+    }, (flags) => ({
+      output: { flag: '--out', path: flags.out, kind: 'file' },
+      inputs: [
+        { flag: '--data', path: flags.data },
+        { flag: '--checkpoint', path: flags.checkpoint, kind: 'checkpoint' },
+      ],
+    })),
   );
 }

@@ -9,8 +9,9 @@ import { Option, type Command } from 'commander';
 import { UsageError, InputError } from '../errors.js';
 import { createProgress } from '../log.js';
 import { action, addCommonOptions, integerFlag, parseShard, takeShard, type Shard } from './common.js';
-import { RESIZE_MODES, type ResizeMode } from '../data/resize.js';
+import { MAX_RESIZE_SIDE, MAX_SIZE_BASE, RESIZE_MODES, type ResizeMode } from '../data/resize.js';
 import type { InputLists } from '../data/inputs.js';
+import type { InputArgument } from '../data/outputPath.js';
 import type { PreprocessConfig, PreprocessedSample } from '../data/preprocess.js';
 
 /** data/inputs.ts (fast-glob), loaded only when the command runs. */
@@ -45,6 +46,25 @@ interface PreprocessFlags {
   jobs: number;
 }
 
+/** The reference's layout: <phase>_label, <phase>_inst, <phase>_img (<phase>_A, <phase>_B for colour labels). */
+function datarootFolders(flags: PreprocessFlags, dataroot: string): { labels: string; instances: string; images: string } {
+  const colourLabels = flags.labelNc === 0;
+  return {
+    labels: join(dataroot, `${flags.phase}_${colourLabels ? 'A' : 'label'}`),
+    instances: join(dataroot, `${flags.phase}_inst`),
+    images: join(dataroot, `${flags.phase}_${colourLabels ? 'B' : 'img'}`),
+  };
+}
+
+/** The inputs --out must not overwrite: the layout's folders, or the globs. */
+function inputArguments(flags: PreprocessFlags): InputArgument[] {
+  if (flags.dataroot === undefined) {
+    return [{ flag: '--labels', path: flags.labels }, { flag: '--instances', path: flags.instances }, { flag: '--images', path: flags.images }];
+  }
+  const folders = datarootFolders(flags, flags.dataroot);
+  return [folders.labels, folders.instances, folders.images].map((path) => ({ flag: '--dataroot', path }));
+}
+
 /** Which file lists the flags name: the --dataroot layout or explicit globs. */
 function inputLists(flags: PreprocessFlags, inputs: Inputs): InputLists {
   const { folderExists, listFiles } = inputs;
@@ -52,15 +72,11 @@ function inputLists(flags: PreprocessFlags, inputs: Inputs): InputLists {
     throw new UsageError('--dataroot conflicts with --labels/--instances/--images: give one or the other');
   }
   if (flags.instances !== undefined && !flags.instance) throw new UsageError('--instances conflicts with --no-instance');
-  const colourLabels = flags.labelNc === 0;
   if (flags.dataroot === undefined) {
     if (flags.labels === undefined) throw new UsageError('give --dataroot DIR (with --phase) or --labels GLOB');
     return inputs.globInputLists({ labels: flags.labels, instances: flags.instances, images: flags.images });
   }
-  // The reference's layout: <phase>_label, <phase>_inst, <phase>_img (<phase>_A, <phase>_B for colour labels).
-  const labelDir = join(flags.dataroot, `${flags.phase}_${colourLabels ? 'A' : 'label'}`);
-  const instDir = join(flags.dataroot, `${flags.phase}_inst`);
-  const imageDir = join(flags.dataroot, `${flags.phase}_${colourLabels ? 'B' : 'img'}`);
+  const { labels: labelDir, instances: instDir, images: imageDir } = datarootFolders(flags, flags.dataroot);
   if (!folderExists(labelDir)) throw new InputError(`${labelDir}: no such folder (--dataroot ${flags.dataroot} --phase ${flags.phase})`);
   const lists: InputLists = { labels: { pattern: labelDir, files: listFiles(labelDir, 'label maps') } };
   if (flags.instance) {
@@ -105,9 +121,9 @@ export function registerPreprocess(program: Command): void {
     .option('--label-nc <n>', 'number of label classes (0: label maps are colour images)', integerFlag('--label-nc', 0, 65536), PREPROCESS_DEFAULTS.labelNc)
     .option('--no-instance', 'no instance maps (no inst or edges tensors)')
     .addOption(new Option('--resize-or-crop <mode>', 'resize mode (crops happen at training time)').choices([...RESIZE_MODES]).default(PREPROCESS_DEFAULTS.resizeOrCrop))
-    .option('--load-size <n>', 'resize target: width (scale_width*) or side (resize_and_crop)', integerFlag('--load-size', 1), PREPROCESS_DEFAULTS.loadSize)
-    .option('--fine-size <n>', "side of training's random crop (recorded in the samples)", integerFlag('--fine-size', 1), PREPROCESS_DEFAULTS.fineSize)
-    .option('--size-base <n>', "with --resize-or-crop none: round sizes to a multiple of this (the reference's 2^n_downsample_global; 32 for one local enhancer)", integerFlag('--size-base', 1), PREPROCESS_DEFAULTS.sizeBase)
+    .option('--load-size <n>', 'resize target: width (scale_width*) or side (resize_and_crop)', integerFlag('--load-size', 1, MAX_RESIZE_SIDE), PREPROCESS_DEFAULTS.loadSize)
+    .option('--fine-size <n>', "side of training's random crop (recorded in the samples)", integerFlag('--fine-size', 1, MAX_RESIZE_SIDE), PREPROCESS_DEFAULTS.fineSize)
+    .option('--size-base <n>', "with --resize-or-crop none: round sizes to a multiple of this (the reference's 2^n_downsample_global; 32 for one local enhancer)", integerFlag('--size-base', 1, MAX_SIZE_BASE), PREPROCESS_DEFAULTS.sizeBase)
     .option('--onehot', 'also store the one-hot label tensor', false)
     .option('--shard <index/count>', 'take every COUNT-th pair starting at INDEX (0-based)', parseShard)
     .option('--out <dir>', 'output folder (created if missing; files of the same name are replaced)')
@@ -136,5 +152,5 @@ export function registerPreprocess(program: Command): void {
       count: results.length,
       seconds,
     });
-  }));
+  }, (flags) => ({ output: { flag: '--out', path: flags.out, kind: 'folder' }, inputs: inputArguments(flags) })));
 }

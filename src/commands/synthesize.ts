@@ -1,5 +1,7 @@
 import { Option, type Command } from 'commander';
-import { action, addCommonOptions, parseShard, type Shard } from './common.js';
+import { UsageError } from '../errors.js';
+import { action, addCommonOptions, integerFlag, parseShard, type Shard } from './common.js';
+import { MAX_RESIZE_SIDE, RESIZE_MODES, type ResizeMode } from '../data/resize.js';
 // styles.ts loads no tfjs (nor sharp), so --help stays light.
 import { STYLE_MODES, type StyleMode } from '../synthesis/styles.js';
 
@@ -15,6 +17,17 @@ interface SynthesizeFlags {
   styleMap?: string;
   out: string;
   shard?: Shard;
+  loadSize?: number;
+  resizeOrCrop?: ResizeMode;
+}
+
+/** preprocess's resize, when asked for: --load-size alone means scale_width (preprocess's default mode). */
+function resizeFromFlags(flags: SynthesizeFlags): { mode: ResizeMode; loadSize: number } | undefined {
+  if (flags.loadSize === undefined && flags.resizeOrCrop === undefined) return undefined;
+  const mode = flags.resizeOrCrop ?? 'scale_width';
+  const needsSize = mode === 'scale_width' || mode === 'scale_width_and_crop' || mode === 'resize_and_crop';
+  if (needsSize && flags.loadSize === undefined) throw new UsageError(`--resize-or-crop ${mode} needs --load-size (the width or side to resize to)`);
+  return { mode, loadSize: flags.loadSize ?? 0 };
 }
 
 export function registerSynthesize(program: Command): void {
@@ -31,6 +44,8 @@ export function registerSynthesize(program: Command): void {
       .option('--style-map <file>', 'JSON {"<instance id>": <cluster index>} fixing chosen instances\' styles')
       .option('--images <glob|dir>', 'real photos for --use-encoded, paired with the labels in sorted order')
       .option('--use-encoded', 'features from the encoder E over the real photos instead of cluster centres', false)
+      .option('--load-size <n>', 'resize label maps (and instance maps, photos) as preprocess does: the width (scale_width*) or side (resize_and_crop); default: no resize, each input at its own size', integerFlag('--load-size', 1, MAX_RESIZE_SIDE))
+      .addOption(new Option('--resize-or-crop <mode>', "preprocess's resize mode for --load-size (crops are training's: *_crop modes only resize); none rounds to a size G takes").choices([...RESIZE_MODES]))
       .option('--shard <index/count>', 'take every COUNT-th input from INDEX (0-based)', parseShard)
       .requiredOption('--out <dir>', 'folder for the PNGs (named after the input stems)'),
   ).action(
@@ -40,6 +55,7 @@ export function registerSynthesize(program: Command): void {
         import('../synthesis/inputs.js'),
       ]);
       const inputs = inputSourceFromFlags(flags, flags.useEncoded);
+      const resize = resizeFromFlags(flags);
       await context.useBackend({ inference: true });
       const summary = await runSynthesizeStage(
         {
@@ -52,10 +68,22 @@ export function registerSynthesize(program: Command): void {
           ...(flags.clusters !== undefined ? { clusters: flags.clusters } : {}),
           ...(flags.styleMap !== undefined ? { styleMap: flags.styleMap } : {}),
           ...(flags.shard !== undefined ? { shard: flags.shard } : {}),
+          ...(resize !== undefined ? { resize } : {}),
         },
         context.log,
       );
       context.emitJson(summary);
-    }),
+    }, (flags) => ({
+      output: { flag: '--out', path: flags.out, kind: 'folder' },
+      inputs: [
+        { flag: '--checkpoint', path: flags.checkpoint, kind: 'checkpoint' },
+        { flag: '--labels', path: flags.labels },
+        { flag: '--instances', path: flags.instances },
+        { flag: '--images', path: flags.images },
+        { flag: '--data', path: flags.data },
+        { flag: '--clusters', path: flags.clusters },
+        { flag: '--style-map', path: flags.styleMap },
+      ],
+    })),
   );
 }

@@ -12,7 +12,9 @@ const SIZES_NOTE = `
 Samples whose size (after the fine_size crop of the *crop resize modes) is not
 a multiple of 2^(n_downsample_global [+ n_local_enhancers]) (and of
 2^n_downsample_e with --instance-feat) are trained on centred crops of the
-largest size that is; samples smaller than that multiple are refused (exit 3).
+largest size that is; samples whose sides are then below 2 * 2^(n_downsample_global
+[+ n_local_enhancers]) (G's residual blocks reflect-pad a bottleneck, which needs
+at least 2x2) are refused (exit 3).
 
 Exit codes: 0 done (or --max-steps reached), 1 a loss became NaN or infinite
 (latest.safetensors stays the last good one), 2 usage (a run folder holding a
@@ -45,7 +47,15 @@ export function registerTrain(program: Command): void {
           useBackend: context.useBackend,
         });
         context.emitJson(summary);
-      }),
+      }, (flags) => ({
+        output: { flag: '--out', path: flags.out, kind: 'folder' },
+        // --resume reads the run folder itself: that is the point, not a clash.
+        inputs: [
+          { flag: '--data', path: flags.data },
+          { flag: '--init', path: flags.init, kind: 'checkpoint' },
+          { flag: '--vgg-weights', path: flags.vggWeights },
+        ],
+      })),
     );
   }
 }

@@ -9,13 +9,27 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as tf from '@tensorflow/tfjs-core';
 import { InputError } from '../errors.js';
-import { CONFIG_KEYS, OPTIONAL_CONFIG_KEYS, resolveConfig, type ArchConfig } from '../model/config.js';
+import { CONFIG_KEYS, OPTIONAL_CONFIG_KEYS, type ArchConfig } from '../model/config.js';
 import type { ParamSpec, Params } from '../model/layers.js';
-import { modelSpecs, type NetworkName } from '../model/networks.js';
+import { modelSpecs, resolveArchitecture, type NetworkName } from '../model/networks.js';
 import { loadParams, toReferenceTensor, type LoadResult } from '../model/params.js';
 import type { Tensor } from './safetensors.js';
 import { isStage, STAGES, type Stage } from './stages.js';
 import { readTensorFile, writeTensorFile, type TensorFile } from './tensorFile.js';
+
+/**
+ * How the samples a model trained on were made (metadata `training_resize`:
+ * {mode, load_size, width, height}, width and height the samples' median):
+ * synthesize warns when its inputs are at another scale. Absent in
+ * checkpoints from before it was recorded, and from other tools.
+ */
+export interface TrainingResize {
+  readonly mode: string;
+  /** 0 where the mode has none (crop, none). */
+  readonly loadSize: number;
+  readonly width: number;
+  readonly height: number;
+}
 
 export interface CheckpointMeta {
   readonly stage: Stage;
@@ -23,6 +37,23 @@ export interface CheckpointMeta {
   readonly step: number;
   readonly lr: number;
   readonly config: ArchConfig;
+  readonly trainingResize?: TrainingResize;
+}
+
+/** The metadata record of a TrainingResize. */
+export function trainingResizeRecord(resize: TrainingResize): Record<string, unknown> {
+  return { mode: resize.mode, load_size: resize.loadSize, width: resize.width, height: resize.height };
+}
+
+function parseTrainingResize(raw: unknown, fail: (message: string) => InputError): TrainingResize {
+  const record = (raw ?? {}) as Record<string, unknown>;
+  const whole = (key: string, min: number): number => {
+    const value = record[key];
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) throw fail(`checkpoint training_resize.${key} must be an integer >= ${min}, got ${JSON.stringify(value)}`);
+    return value;
+  };
+  if (typeof raw !== 'object' || raw === null || typeof record['mode'] !== 'string') throw fail(`checkpoint training_resize must be {mode, load_size, width, height}, got ${JSON.stringify(raw)}`);
+  return { mode: record['mode'], loadSize: whole('load_size', 0), width: whole('width', 1), height: whole('height', 1) };
 }
 
 export interface Checkpoint {
@@ -72,8 +103,9 @@ function parseMeta(raw: Record<string, unknown>, source: string): CheckpointMeta
     const missing = CONFIG_KEYS.filter((key) => !OPTIONAL_CONFIG_KEYS.includes(key) && !(key in (raw['config'] as object)));
     if (missing.length > 0) throw fail(`checkpoint config lacks ${missing.join(', ')}`);
   }
-  const config = resolveConfig(raw['config'], (message) => fail(`checkpoint config: ${message}`));
-  return { stage, epoch: raw['epoch'] as number, step: raw['step'] as number, lr, config };
+  const config = resolveArchitecture(raw['config'], (message) => fail(`checkpoint config: ${message}`));
+  const meta: CheckpointMeta = { stage, epoch: raw['epoch'] as number, step: raw['step'] as number, lr, config };
+  return raw['training_resize'] === undefined ? meta : { ...meta, trainingResize: parseTrainingResize(raw['training_resize'], fail) };
 }
 
 /** Reads and validates a checkpoint (a folder means its latest.safetensors; '-' is stdin). */
@@ -81,12 +113,33 @@ export async function readCheckpoint(path: string): Promise<Checkpoint> {
   return checkpointFromFile(await readTensorFile(await resolveCheckpointPath(path), 'checkpoint'));
 }
 
-/** Validates a checkpoint file already read (its kind checked): the metadata and the tensor names. */
+/** The index of the first NaN or infinite value, or -1. */
+function firstNonFinite(values: Float32Array | Float64Array): number {
+  for (let i = 0; i < values.length; i++) {
+    // x - x is 0 for every finite x and NaN for NaN and +-Infinity.
+    if (values[i]! - values[i]! !== 0) return i;
+  }
+  return -1;
+}
+
+/**
+ * Validates a checkpoint file already read (its kind checked): the metadata,
+ * the tensor names, and finite weights. Every reader of weights (synthesize,
+ * encode, train --init and --resume) comes through here, so a checkpoint
+ * holding NaN or Inf is refused naming the tensor, instead of giving black
+ * images, NaN features or a NaN loss blamed on --lr.
+ */
 export function checkpointFromFile(file: TensorFile): Checkpoint {
   const meta = parseMeta(file.p2phd, file.source);
   const networks = (['G', 'D', 'E'] as const).filter((n) => [...file.tensors.keys()].some((key) => key.startsWith(`${n}.`)));
-  for (const key of file.tensors.keys()) {
+  for (const [key, tensor] of file.tensors) {
     if (!/^[GDE]\./.test(key)) throw new InputError(`${file.source}: tensor "${key}" belongs to no network (names start with G., D. or E.)`);
+    if (tensor.data instanceof Float32Array || tensor.data instanceof Float64Array) {
+      const index = firstNonFinite(tensor.data);
+      if (index >= 0) {
+        throw new InputError(`${file.source}: tensor "${key}" holds ${tensor.data[index]} (element ${index}): the weights are corrupt (from a run that diverged?); use an earlier checkpoint`);
+      }
+    }
   }
   return { source: file.source, meta, tensors: file.tensors, networks };
 }
@@ -143,6 +196,6 @@ export async function writeCheckpoint(path: string, params: Params, meta: Checkp
     if (value === undefined) throw new Error(`writeCheckpoint: parameter "${spec.key}" is missing`);
     tensors.set(spec.key, toReferenceTensor(spec, value));
   }
-  const { stage, epoch, step, lr, config } = meta;
-  await writeTensorFile(path, 'checkpoint', tensors, { stage, epoch, step, lr, config });
+  const { stage, epoch, step, lr, config, trainingResize } = meta;
+  await writeTensorFile(path, 'checkpoint', tensors, { stage, epoch, step, lr, config, ...(trainingResize ? { training_resize: trainingResizeRecord(trainingResize) } : {}) });
 }

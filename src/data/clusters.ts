@@ -16,6 +16,7 @@ export interface ClassCenters {
 }
 
 export interface ClusterSet {
+  /** Columns of every centre; 0 for a file with no centres that does not say (its readers use their model's feat_num). */
   readonly featNum: number;
   /** Class id -> its centres; classes without rows are absent. */
   readonly centers: ReadonlyMap<number, ClassCenters>;
@@ -56,7 +57,11 @@ export async function readClustersFile(path: string): Promise<ClusterSet> {
   const file = await readTensorFile(path, 'clusters');
   const source = file.source;
   const centers = new Map<number, ClassCenters>();
-  let featNum: number | undefined = typeof file.p2phd['feat_num'] === 'number' ? file.p2phd['feat_num'] : undefined;
+  const declared = file.p2phd['feat_num'];
+  if (declared !== undefined && !(typeof declared === 'number' && Number.isSafeInteger(declared) && declared >= 1)) {
+    throw new InputError(`${source}: metadata feat_num must be a positive integer, got ${JSON.stringify(declared)}`);
+  }
+  let featNum: number | undefined = declared;
   for (const [name, tensor] of file.tensors) {
     const match = /^centers\.(\d+)$/.exec(name);
     if (!match) throw new InputError(`${source}: unexpected tensor "${name}" (a clusters file holds only centers.<class id>)`);

@@ -4,8 +4,8 @@
  * sorted by path, and the pairing of label, instance and photo lists by
  * sorted position. Every failure names the pattern or files involved.
  */
-import { statSync } from 'node:fs';
-import { basename, extname, join } from 'node:path';
+import { realpathSync, statSync, type Stats } from 'node:fs';
+import { basename, extname, join, sep } from 'node:path';
 import fg from 'fast-glob';
 import { InputError } from '../errors.js';
 
@@ -25,20 +25,76 @@ function byPath(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+function statOrUndefined(path: string): Stats | undefined {
+  try {
+    return statSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether one of two resolved folders holds the other (or they are one). */
+function nested(a: string, b: string): boolean {
+  const inside = (path: string, folder: string): boolean => path === folder || path.startsWith(folder.endsWith(sep) ? folder : folder + sep);
+  return inside(a, b) || inside(b, a);
+}
+
 /**
- * The files a pattern names, sorted. A folder means every image file under
- * it; `extensions` narrows a folder search (e.g. ['safetensors']). An empty
- * result is an InputError naming the pattern.
+ * Files under `folder` whose names match `wanted`, as paths below it.
+ * Symbolic links to files are listed; a link to a folder is followed only
+ * when that folder neither holds nor lies in a folder already walked, so no
+ * file is listed twice and a cycle (`ln -s . self`, `ln -s .. up`), which
+ * would otherwise recurse until memory runs out, ends at once.
+ */
+function filesUnder(folder: string, wanted: RegExp, walked: string[]): string[] {
+  let real: string;
+  try {
+    real = realpathSync(folder);
+  } catch {
+    return [];
+  }
+  if (walked.some((done) => nested(real, done))) return [];
+  walked.push(real);
+  const found: string[] = [];
+  // Links are not followed by the glob itself: they are resolved below, where cycles are caught.
+  for (const entry of fg.sync('**', { cwd: folder, onlyFiles: false, followSymbolicLinks: false, objectMode: true, dot: false })) {
+    const path = join(folder, entry.path);
+    if (entry.dirent.isSymbolicLink()) {
+      const target = statOrUndefined(path);
+      if (target?.isDirectory()) found.push(...filesUnder(path, wanted, walked));
+      else if (target?.isFile() && wanted.test(entry.name)) found.push(path);
+    } else if (entry.dirent.isFile() && wanted.test(entry.name)) {
+      found.push(path);
+    }
+  }
+  return found;
+}
+
+/** The files a glob pattern matches (links to files included; links to folders are not descended, so no cycle can trap `**`). */
+export function filesMatching(pattern: string): string[] {
+  return fg.sync(pattern, { onlyFiles: false, followSymbolicLinks: false, objectMode: true, dot: false })
+    .filter((entry) => entry.dirent.isFile() || (entry.dirent.isSymbolicLink() && statOrUndefined(entry.path)?.isFile() === true))
+    .map((entry) => entry.path);
+}
+
+/**
+ * The files a pattern names, sorted. A path that exists as a file is taken
+ * literally, even when it holds glob characters (`label (1).png`,
+ * `x [a].png`). A folder means every image file under it; `extensions`
+ * narrows a folder search (e.g. ['safetensors']). An empty result is an
+ * InputError naming the pattern.
  */
 export function listFiles(pattern: string, what: string, extensions: readonly string[] = IMAGE_EXTENSIONS): string[] {
+  const stats = statOrUndefined(pattern);
   let files: string[];
-  if (isDirectory(pattern)) {
-    const suffixes = extensions.length === 1 ? extensions[0]! : `{${extensions.join(',')}}`;
-    files = fg.sync(`**/*.${suffixes}`, { cwd: pattern, caseSensitiveMatch: false, onlyFiles: true, dot: false })
-      .map((relative) => join(pattern, relative));
+  if (stats?.isFile()) {
+    files = [pattern];
+  } else if (stats?.isDirectory()) {
+    const wanted = new RegExp(`\\.(${extensions.map((extension) => extension.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})$`, 'i');
+    files = filesUnder(pattern, wanted, []);
     if (files.length === 0) throw new InputError(`${pattern}: folder holds no ${what} (looked for *.${extensions.join(', *.')})`);
   } else {
-    files = fg.sync(pattern, { onlyFiles: true, dot: false });
+    files = filesMatching(pattern);
     if (files.length === 0) {
       const hint = fg.isDynamicPattern(pattern) ? 'matches no files' : 'no such file or folder';
       throw new InputError(`${pattern}: ${hint} (expected ${what})`);

@@ -17,7 +17,7 @@ import { promises as fsp } from 'node:fs';
 import { crc32, inflate } from 'node:zlib';
 import { promisify } from 'node:util';
 import { InputError } from '../errors.js';
-import { gatherNearest } from './resize.js';
+import { gatherNearest, MAX_IMAGE_PIXELS } from './resize.js';
 
 const inflateAsync = promisify(inflate);
 
@@ -69,8 +69,8 @@ const ADAM7: ReadonlyArray<readonly [number, number, number, number]> = [
   [0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4], [0, 2, 2, 4], [1, 0, 2, 2], [0, 1, 1, 2],
 ];
 
-/** Largest image we accept: guards allocations against absurd headers. */
-const MAX_PIXELS = 1 << 27;
+/** Largest image we accept (data/resize.ts): guards allocations against absurd headers. */
+const MAX_PIXELS = MAX_IMAGE_PIXELS;
 
 function readU32(bytes: Uint8Array, at: number): number {
   return ((bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!) >>> 0;

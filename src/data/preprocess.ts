@@ -56,12 +56,23 @@ function toInt32(ids: Uint16Array): Int32Array {
   return out;
 }
 
-/** Turns one pair into a sample in memory (no file written). */
-export async function buildSample(pair: InputPair, labelNc: number, withOnehot: boolean, settings: ResizeSettings): Promise<{ sample: Sample; sourceSize: Size }> {
+/**
+ * Turns one pair into a sample in memory (no file written). `checkSize` sees
+ * each file's size after the resize, before its pixels are decoded (e.g.
+ * synthesize's memory check).
+ */
+export async function buildSample(
+  pair: InputPair,
+  labelNc: number,
+  withOnehot: boolean,
+  settings: ResizeSettings,
+  checkSize?: (target: Size, source: string) => void,
+): Promise<{ sample: Sample; sourceSize: Size }> {
   const labelIsColour = labelNc === 0;
   const resizeTo = (source: string) => (size: Size): Size => {
     const target = targetSize(size, settings);
     checkTargetSize(target, size, source);
+    checkSize?.(target, source);
     return target;
   };
   // All three decode at once: the photo on sharp's threads, the maps'

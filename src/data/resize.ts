@@ -64,10 +64,27 @@ export function targetSize(input: Size, settings: ResizeSettings): Size {
   }
 }
 
-/** Checks a resize's output is usable (nonzero); the message names the input. */
+/** Largest image p2phd decodes or makes (2^27 pixels: 16384x8192): guards allocations against absurd headers and flags. */
+export const MAX_IMAGE_PIXELS = 2 ** 27;
+
+/**
+ * Upper bounds of --load-size and --fine-size (8x the reference's largest
+ * recipe, 2048; a 2:1 image at this width is MAX_IMAGE_PIXELS) and of
+ * --size-base (2^12: four times the size multiple of the deepest G the
+ * default recipes build, 2^(4 + 2 enhancers) = 64, many times over).
+ */
+export const MAX_RESIZE_SIDE = 16384;
+export const MAX_SIZE_BASE = 4096;
+
+/** Checks a resize's output is usable (nonzero, within MAX_IMAGE_PIXELS); the message names the input. */
 export function checkTargetSize(target: Size, input: Size, source: string): void {
   if (target.width < 1 || target.height < 1) {
     throw new UsageError(`${source}: resizing ${input.width}x${input.height} gives an empty ${target.width}x${target.height} image (check --load-size)`);
+  }
+  if (target.width * target.height > MAX_IMAGE_PIXELS) {
+    throw new UsageError(
+      `${source}: resizing ${input.width}x${input.height} gives ${target.width}x${target.height}, more than the ${MAX_IMAGE_PIXELS} pixels p2phd handles (check --load-size and --size-base)`,
+    );
   }
 }
 

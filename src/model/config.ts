@@ -81,25 +81,34 @@ export const OPTIONAL_CONFIG_KEYS: readonly (keyof ArchConfig)[] = Object.freeze
 
 type IntegerKey = { [K in keyof ArchConfig]: ArchConfig[K] extends number ? K : never }[keyof ArchConfig];
 
-/** Smallest allowed value of each integer option (the reference accepts the same). */
-const INTEGER_MINIMUM: Readonly<Record<IntegerKey, number>> = Object.freeze({
-  label_nc: 0,
-  feat_num: 1,
-  ngf: 1,
-  n_downsample_global: 0,
-  n_blocks_global: 0,
-  n_local_enhancers: 1,
-  n_blocks_local: 0,
-  output_nc: 1,
-  nef: 1,
-  n_downsample_E: 0,
-  num_D: 1,
-  n_layers_D: 1,
-  ndf: 1,
+/**
+ * The allowed range of each integer option, wherever the value comes from
+ * (flags, a checkpoint's metadata, options.json). Minima are the reference's.
+ * Maxima cover real use many times over (the reference's defaults and
+ * recipes in brackets) while keeping a hostile file from asking for a
+ * billion layers: the count options bound the number of layers built, the
+ * width options together are bounded by the parameter budget checked after
+ * them (model/networks.ts, resolveArchitecture).
+ */
+export const INTEGER_BOUNDS: Readonly<Record<IntegerKey, { readonly min: number; readonly max: number }>> = Object.freeze({
+  // U16 label maps hold ids up to 65535 (preprocess's --label-nc bound) [35; ADE20K 150, COCO-Stuff 182].
+  label_nc: { min: 0, max: 65536 },
+  feat_num: { min: 1, max: 256 }, // [3]
+  ngf: { min: 1, max: 1024 }, // [64; 32 for local]
+  n_downsample_global: { min: 0, max: 10 }, // [4]; 2^10 is already a 1024-pixel size multiple
+  n_blocks_global: { min: 0, max: 256 }, // [9]
+  n_local_enhancers: { min: 1, max: 5 }, // [1, 2]; each doubles the resolution: 5 is 32x G1's
+  n_blocks_local: { min: 0, max: 256 }, // [3]
+  output_nc: { min: 1, max: 4 }, // [3]; PNG holds 1 to 4 channels
+  nef: { min: 1, max: 1024 }, // [16]
+  n_downsample_E: { min: 0, max: 10 }, // [4]
+  num_D: { min: 1, max: 8 }, // [2, 3]; each halves the resolution again
+  n_layers_D: { min: 1, max: 8 }, // [3]
+  ndf: { min: 1, max: 1024 }, // [64]
 });
 
 function isIntegerKey(key: keyof ArchConfig): key is IntegerKey {
-  return Object.prototype.hasOwnProperty.call(INTEGER_MINIMUM, key);
+  return Object.prototype.hasOwnProperty.call(INTEGER_BOUNDS, key);
 }
 
 /**
@@ -127,9 +136,9 @@ export function resolveConfig(
   for (const key of CONFIG_KEYS) {
     const value = merged[key];
     if (isIntegerKey(key)) {
-      const minimum = INTEGER_MINIMUM[key];
-      if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < minimum) {
-        throw fail(`architecture option ${key} must be an integer >= ${minimum}, got ${JSON.stringify(value)}`);
+      const { min, max } = INTEGER_BOUNDS[key];
+      if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
+        throw fail(`architecture option ${key} must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);
       }
     } else if (key === 'netG') {
       if (typeof value !== 'string' || !Object.prototype.hasOwnProperty.call(GENERATORS, value)) {
@@ -181,6 +190,26 @@ export function generatorSizeMultiple(config: ArchConfig): number {
 /** E's stride-2 steps: H and W of its input must be multiples of this for its output to have the input's size. */
 export function encoderSizeMultiple(config: ArchConfig): number {
   return 2 ** config.n_downsample_E;
+}
+
+/** Reflection pads need more pixels than they add: ReflectionPad2d(p) takes sides > p. G's 7x7 layers reflect 3. */
+const OUTER_REFLECT_PAD = 3;
+
+/**
+ * The smallest side G runs on. Its 7x7 input layer reflects 3 pixels, so
+ * the global part's input needs at least 4 (a local enhancer halves the
+ * input per enhancer before G1 sees it); its residual blocks reflect 1 at
+ * the bottleneck (the input divided by the size multiple), which needs at
+ * least 2, so a side of exactly the size multiple (a 1x1 bottleneck) is too
+ * small. The local enhancers' own layers run at larger sizes than these, and
+ * E (7x7 layers at full size, zero-padded inner layers) needs only 4.
+ */
+export function generatorMinimumSide(config: ArchConfig): number {
+  const multiple = generatorSizeMultiple(config);
+  // 2^(local enhancers): the size multiple without the global part's own downsamplings.
+  const globalPartScale = multiple / 2 ** config.n_downsample_global;
+  const bottleneck = config.n_blocks_global > 0 ? 2 * multiple : multiple;
+  return Math.max(bottleneck, (OUTER_REFLECT_PAD + 1) * globalPartScale);
 }
 
 /**

@@ -4,16 +4,18 @@
  * config. This is the entry point training, encode and synthesize use.
  */
 import type * as tf from '@tensorflow/tfjs-core';
+import { UsageError } from '../errors.js';
 import {
   discriminatorInputChannels,
   encoderInputChannels,
   generatorInputChannels,
+  resolveConfig,
   type ArchConfig,
 } from './config.js';
 import { discriminatorForward, discriminatorSpecs, type DiscriminatorOptions, type DiscriminatorShape } from './discriminator.js';
 import { encoderForward, encoderRawForward, encoderSpecs, type EncoderShape, type InstanceSegments } from './encoder.js';
 import { globalGeneratorForward, globalGeneratorSpecs, type GlobalGeneratorShape } from './globalGenerator.js';
-import type { ForwardOptions, ParamSpec, Params } from './layers.js';
+import { countParameters, type ForwardOptions, type ParamSpec, type Params } from './layers.js';
 import { localEnhancerForward, localEnhancerSpecs, type LocalEnhancerShape } from './localEnhancer.js';
 
 /** The three networks, by their checkpoint prefix letter. */
@@ -88,6 +90,35 @@ export function modelSpecs(config: ArchConfig, networks: readonly NetworkName[])
 /** The networks a training run of this config has: G and D, and E with instance features. */
 export function trainingNetworks(config: ArchConfig): NetworkName[] {
   return config.instance_feat ? ['G', 'D', 'E'] : ['G', 'D'];
+}
+
+/**
+ * The most parameters (G, D and E together) an architecture may have: 2^31,
+ * 8 GiB of float32 weights. The reference's 1024p model has about 0.2 G
+ * (G 0.18 G, D 0.006 G per scale), so this is ten times that; training keeps
+ * three more copies (Adam's moments and master weights), and the wasm
+ * backend holds at most 4 GiB, so no run beyond it could start anyway.
+ */
+export const MAX_PARAMETERS = 2 ** 31;
+
+/**
+ * Every architecture (from flags, a checkpoint's metadata or options.json)
+ * comes through here: the options validated and bounded (resolveConfig), then
+ * the parameter count, from the layer shapes alone, checked against
+ * MAX_PARAMETERS before any tensor is allocated. Failures go through `fail`
+ * (which names the flag or file).
+ */
+export function resolveArchitecture(overrides: unknown, fail?: (message: string) => Error): ArchConfig {
+  const config = resolveConfig(overrides, fail);
+  const parameters = countParameters(modelSpecs(config, trainingNetworks(config)), 'all');
+  if (parameters > MAX_PARAMETERS) {
+    const message =
+      `the architecture has ${(parameters / 1e9).toFixed(1)} G parameters (${((4 * parameters) / 2 ** 30).toFixed(0)} GiB of weights), ` +
+      `more than p2phd's limit of ${(MAX_PARAMETERS / 1e9).toFixed(1)} G: ngf ${config.ngf}, n_downsample_global ${config.n_downsample_global}, ` +
+      `n_blocks_global ${config.n_blocks_global}, ndf ${config.ndf}, n_layers_D ${config.n_layers_D}, nef ${config.nef}, n_downsample_E ${config.n_downsample_E}, label_nc ${config.label_nc}`;
+    throw fail ? fail(message) : new UsageError(message);
+  }
+  return config;
 }
 
 /** Input layout errors are caller bugs; name them instead of letting a conv fail obscurely. */

@@ -3,12 +3,14 @@
  * paired in sorted order, or sample files. Decoding, pairing, size and id
  * checks are preprocess's own (data/inputs.ts, data/preprocess.ts,
  * data/sample.ts), so a file that preprocess accepts is accepted here and
- * one it refuses is refused with the same message. Nothing is resized.
+ * one it refuses is refused with the same message. Label maps (and their
+ * instance maps and photos) are resized only when asked (synthesize
+ * --load-size / --resize-or-crop, preprocess's resize); sample files never.
  */
 import { InputError, UsageError } from '../errors.js';
 import { globInputLists, listFiles, outputNames, pairInputs, uniqueOutputNames, type InputPair } from '../data/inputs.js';
 import { buildSample } from '../data/preprocess.js';
-import type { ResizeSettings } from '../data/resize.js';
+import type { ResizeSettings, Size } from '../data/resize.js';
 import { readSample, type Sample } from '../data/sample.js';
 
 /** Where the inputs come from. */
@@ -53,8 +55,15 @@ function loadedInput(source: string, sample: Sample): LoadedInput {
 /** 'crop' resizes nothing at load time (the crop itself is training's). */
 const KEEP_SIZE: ResizeSettings = Object.freeze({ mode: 'crop', loadSize: 0, fineSize: 0, sizeBase: 1 });
 
+export interface ListOptions {
+  /** How label-map inputs are resized (default: not at all). */
+  readonly resize?: ResizeSettings;
+  /** Sees each input's size before its pixels are decoded (sample files: after reading). */
+  readonly checkSize?: (size: Size, source: string) => void;
+}
+
 /** The inputs in sorted order (before sharding), for a model of `labelNc` classes. */
-export function listInputItems(source: InputSource, labelNc: number): InputItem[] {
+export function listInputItems(source: InputSource, labelNc: number, options: ListOptions = {}): InputItem[] {
   if (source.kind === 'samples') {
     const paths = listFiles(source.data, 'sample files', ['safetensors']);
     const stems = uniqueOutputNames(paths, '', 'sample');
@@ -66,6 +75,7 @@ export function listInputItems(source: InputSource, labelNc: number): InputItem[
         if (sample.labelNc !== labelNc) {
           throw new InputError(`${path}: sample has label_nc ${sample.labelNc} but the model was trained with label_nc ${labelNc}`);
         }
+        options.checkSize?.({ width: sample.width, height: sample.height }, path);
         return loadedInput(path, sample);
       },
     }));
@@ -77,7 +87,7 @@ export function listInputItems(source: InputSource, labelNc: number): InputItem[
     stem: stems[i]!,
     source: pair.label,
     load: async () => {
-      const { sample } = await buildSample(pair, labelNc, false, KEEP_SIZE);
+      const { sample } = await buildSample(pair, labelNc, false, options.resize ?? KEEP_SIZE, options.checkSize);
       return loadedInput(pair.label, sample);
     },
   }));

@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { setConv2dOperatorCaching } from '../backend/index.js';
-import { encoderSizeMultiple, generatorInputChannels, generatorSizeMultiple, type ArchConfig } from '../model/config.js';
+import { encoderSizeMultiple, generatorInputChannels, generatorMinimumSide, generatorSizeMultiple, type ArchConfig } from '../model/config.js';
 import { REFERENCE_INFERENCE, type Params } from '../model/layers.js';
 import { encodeFeaturesRaw, generate } from '../model/networks.js';
 import { instanceSegments, poolValues } from '../model/encoder.js';
@@ -23,18 +23,9 @@ const INFERENCE = REFERENCE_INFERENCE;
 /** Reflection pads need more pixels than they add: ReflectionPad2d(p) takes sides > p. */
 const FIRST_LAYER_PAD = 3;
 
-/**
- * The smallest side G runs on: its 7x7 input layer reflects 3 pixels (so at
- * least 4 at the global part's input, which a local enhancer halves per
- * enhancer), and its residual blocks reflect 1 (so at least 2 at the
- * bottleneck: twice the size multiple). Tiny inputs are padded up to it.
- */
-export function generatorMinimumSide(config: ArchConfig): number {
-  const multiple = generatorSizeMultiple(config);
-  // 2^(local enhancers): the size multiple without the global part's own downsamplings.
-  const globalPartScale = multiple / 2 ** config.n_downsample_global;
-  const bottleneck = config.n_blocks_global > 0 || config.n_blocks_local > 0 ? 2 * multiple : 1;
-  return Math.max(bottleneck, (FIRST_LAYER_PAD + 1) * globalPartScale);
+/** The backend the passes run on (tfjs's name: wasm, cpu, tensorflow), for memory checks. */
+export function activeBackendName(): string {
+  return tf.getBackend();
 }
 
 /** Largest input (pixels) for which XNNPACK's conv operators stay cached between calls. */

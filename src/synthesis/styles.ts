@@ -44,15 +44,29 @@ export function parseStyleMap(text: string, source: string): Map<number, number>
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
     throw new UsageError(`--style-map ${source}: expected a JSON object {"<instance id>": <cluster index>, ...}`);
   }
+  const entries = Object.entries(parsed as Record<string, unknown>);
   const map = new Map<number, number>();
-  for (const [key, value] of Object.entries(parsed as Record<string, unknown>)) {
+  const keyOf = new Map<number, string>();
+  for (const [key, value] of entries) {
     if (!/^\d+$/.test(key) || !Number.isSafeInteger(Number(key))) {
       throw new UsageError(`--style-map ${source}: key "${key}" is not an instance id (a non-negative integer)`);
     }
+    const previous = keyOf.get(Number(key));
+    if (previous !== undefined) throw new UsageError(`--style-map ${source}: keys "${previous}" and "${key}" both name instance ${Number(key)}`);
+    keyOf.set(Number(key), key);
     if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
       throw new UsageError(`--style-map ${source}: instance ${key} -> ${JSON.stringify(value)} is not a cluster index (a non-negative integer)`);
     }
     map.set(Number(key), value);
+  }
+  // JSON.parse keeps the last of two equal keys. The values are numbers
+  // (checked above), so every string literal followed by a colon in the text
+  // is a key: one seen before is a repeat.
+  const keysInText = new Set<string>();
+  for (const match of text.matchAll(/"((?:[^"\\]|\\.)*)"\s*:/g)) {
+    const key = JSON.parse(`"${match[1]!}"`) as string;
+    if (keysInText.has(key)) throw new UsageError(`--style-map ${source}: key "${key}" is given twice`);
+    keysInText.add(key);
   }
   return map;
 }

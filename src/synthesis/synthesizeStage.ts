@@ -16,15 +16,19 @@ import { maxClusterCount, readClustersFile, type ClusterSet } from '../data/clus
 import { writeFileAtomically } from '../data/atomicWrite.js';
 import { instanceEdges } from '../data/labels.js';
 import { prepareOutputFolder } from '../data/preprocess.js';
-import type { ArchConfig } from '../model/config.js';
+import { inputSizeMultiple, type ArchConfig } from '../model/config.js';
+import { countParameters } from '../model/layers.js';
+import { modelSpecs, type NetworkName } from '../model/networks.js';
+import type { ResizeMode } from '../data/resize.js';
 import type { Params } from '../model/layers.js';
 import { disposeParams } from '../model/params.js';
 import { Random } from '../model/random.js';
 import { distinctInstanceIds } from './featureRows.js';
 import { buildGeneratorInputWithoutFeatures, setFeatureChannels, toImageBytes } from './generatorInput.js';
 import { listInputItems, type InputItem, type InputSource, type LoadedInput } from './inputs.js';
-import { encodeInstanceFeatures, runGenerator } from './networks.js';
 import { featurePoolIds } from './featurePooling.js';
+import { activeBackendName, encodeInstanceFeatures, runGenerator } from './networks.js';
+import { checkImageMemory } from './memory.js';
 import {
   checkStyleMap,
   chooseStyles,
@@ -46,6 +50,8 @@ export interface SynthesizeStageConfig {
   readonly useEncoded: boolean;
   readonly shard?: Shard;
   readonly seed: number;
+  /** Resize label-map inputs as preprocess does (default: not at all). */
+  readonly resize?: { readonly mode: ResizeMode; readonly loadSize: number };
 }
 
 export interface SynthesizeSummary {
@@ -98,12 +104,17 @@ function checkFlagsAgainstModel(config: SynthesizeStageConfig, arch: ArchConfig,
   }
 }
 
-async function loadFeatureSource(config: SynthesizeStageConfig, arch: ArchConfig): Promise<FeatureSource> {
+async function loadFeatureSource(config: SynthesizeStageConfig, arch: ArchConfig, log: Logger): Promise<FeatureSource> {
   if (!arch.instance_feat) return { kind: 'none' };
   if (config.useEncoded) return { kind: 'encoded' };
-  const clusters = await readClustersFile(config.clusters!);
+  let clusters = await readClustersFile(config.clusters!);
   if (clusters.centers.size > 0 && clusters.featNum !== arch.feat_num) {
     throw new InputError(`${config.clusters}: centres have ${clusters.featNum} features but the model takes feat_num ${arch.feat_num}`);
+  }
+  if (clusters.centers.size === 0) {
+    // No class has centres: every instance's features are zeros, of the model's width.
+    log.warn(`${config.clusters}: holds no cluster centres; every instance gets zero features`);
+    clusters = { ...clusters, featNum: arch.feat_num };
   }
   let styleMap: StyleMap = new Map();
   if (config.styleMap !== undefined) {
@@ -117,6 +128,29 @@ async function loadFeatureSource(config: SynthesizeStageConfig, arch: ArchConfig
     checkStyleMap(styleMap, clusters, config.styleMap);
   }
   return { kind: 'clusters', clusters, styleMap };
+}
+
+/** A factor between the input's width and the training samples' width beyond which objects look another size to the model. */
+const SCALE_WARNING_FACTOR = 1.5;
+
+/**
+ * Warns (once: returns true) when an input's width differs from the width
+ * the model trained at (the checkpoint's training_resize) by more than
+ * SCALE_WARNING_FACTOR: a G1 trained on 1024-wide maps given 2048-wide
+ * ones sees every object at twice its training size.
+ */
+function warnAboutScale(input: LoadedInput, checkpoint: Checkpoint, resize: SynthesizeStageConfig['resize'], log: Logger): boolean {
+  const trained = checkpoint.meta.trainingResize;
+  if (!trained) return false;
+  const ratio = input.width / trained.width;
+  if (ratio <= SCALE_WARNING_FACTOR && ratio >= 1 / SCALE_WARNING_FACTOR) return false;
+  const given = resize ? ` after --resize-or-crop ${resize.mode} --load-size ${resize.loadSize}` : '';
+  log.warn(
+    `${input.source}: ${input.width}x${input.height}${given} is ${ratio.toFixed(2)}x the width ${checkpoint.source} was trained at ` +
+      `(${trained.width}x${trained.height} samples, preprocessed with ${trained.mode}${trained.loadSize > 0 ? ` --load-size ${trained.loadSize}` : ''}); ` +
+      `objects will look ${ratio > 1 ? 'larger' : 'smaller'} to it than in training: pass --load-size ${trained.width} to synthesize at the training scale`,
+  );
+  return true;
 }
 
 /** The instance map G's edges and features come from: the input's own, or its label map standing in. */
@@ -158,9 +192,18 @@ export async function runSynthesizeStage(config: SynthesizeStageConfig, log: Log
   const readSeconds = (performance.now() - loadStart) / 1000;
   const arch = checkpoint.meta.config;
   checkFlagsAgainstModel(config, arch, checkpoint, log);
-  const features = await loadFeatureSource(config, arch);
+  const features = await loadFeatureSource(config, arch, log);
 
-  const allItems = listInputItems(config.inputs, arch.label_nc);
+  if (config.resize && config.inputs.kind === 'samples') {
+    throw new UsageError('--load-size and --resize-or-crop resize label maps; sample files (--data) were resized by preprocess');
+  }
+  const networks: NetworkName[] = features.kind === 'encoded' ? ['G', 'E'] : ['G'];
+  const model = { weights: countParameters(modelSpecs(arch, networks), 'all'), backend: activeBackendName() };
+  const allItems = listInputItems(config.inputs, arch.label_nc, {
+    // 'none' rounds to a size G takes, as preprocess's --size-base does for training.
+    ...(config.resize ? { resize: { ...config.resize, fineSize: 0, sizeBase: inputSizeMultiple(arch) } } : {}),
+    checkSize: (size, source) => checkImageMemory(arch, { source, ...size }, model),
+  });
   const items = takeShard(allItems, config.shard);
   if (items.length === 0) {
     log.warn(`shard ${config.shard!.index}/${config.shard!.count} has no inputs (${allItems.length} in all)`);
@@ -173,7 +216,7 @@ export async function runSynthesizeStage(config: SynthesizeStageConfig, log: Log
   // Model load time = reading the file + building the parameter tensors
   // (input listing and style-map checks in between are not counted).
   const paramsStart = performance.now();
-  const params = checkpointParams(checkpoint, features.kind === 'encoded' ? ['G', 'E'] : ['G']);
+  const params = checkpointParams(checkpoint, networks);
   const modelLoadSeconds = readSeconds + (performance.now() - paramsStart) / 1000;
   log.info(`model: ${arch.netG} generator, label_nc ${arch.label_nc}${arch.instance ? ', instance edges' : ''}${arch.instance_feat ? `, ${arch.feat_num} instance features` : ''}; loaded in ${modelLoadSeconds.toFixed(2)} s`);
 
@@ -184,11 +227,13 @@ export async function runSynthesizeStage(config: SynthesizeStageConfig, log: Log
   const progress = createProgress('synthesize', items.length);
   const synthesisStart = performance.now();
   let warnedStandIn = false;
+  let warnedScale = false;
   try {
     for (const item of items) {
       const imageStart = performance.now();
       const cpuStart = process.cpuUsage();
       const input = await item.load();
+      if (!warnedScale) warnedScale = warnAboutScale(input, checkpoint, config.resize, log);
       // With label_feat the features follow the label map: instance maps only matter for the edges.
       const needsInstances = arch.instance || (arch.instance_feat && !arch.label_feat);
       if (needsInstances && !input.instanceMap && !warnedStandIn) {

@@ -35,6 +35,7 @@ import { InputError, UsageError } from '../errors.js';
 import { instanceEdges } from '../data/labels.js';
 import { featureMapAtSize, featureMapPath, readFeatureMap } from '../data/featureMap.js';
 import { readSample, type LoadedSample } from '../data/sample.js';
+import type { TrainingResize } from '../data/checkpoint.js';
 import { readTensorFileHeader } from '../data/tensorFile.js';
 import { Random } from '../model/random.js';
 
@@ -49,6 +50,8 @@ export interface SampleInfo {
   /** The resize mode recorded by preprocess, and the crop side for the *crop modes. */
   mode: string;
   fineSize: number;
+  /** preprocess's --load-size (0 where the mode has none). */
+  loadSize: number;
 }
 
 export interface SampleFolder {
@@ -89,6 +92,7 @@ export async function openSampleFolder(dir: string): Promise<SampleFolder> {
       hasImage: names.includes('image'),
       mode: typeof resize['mode'] === 'string' ? resize['mode'] : 'none',
       fineSize: typeof resize['fine_size'] === 'number' ? resize['fine_size'] : 0,
+      loadSize: typeof resize['load_size'] === 'number' && (resize['mode'] === 'scale_width' || resize['mode'] === 'scale_width_and_crop' || resize['mode'] === 'resize_and_crop') ? resize['load_size'] : 0,
     });
   }
   const first = samples[0]!;
@@ -132,6 +136,18 @@ export async function checkFeatureMapFolder(dir: string, folder: SampleFolder): 
       `--load-features ${dir}: has no feature map for ${missing.length} of the ${folder.samples.length} samples (first: ${basename(missing[0]!.path)}); write them with p2phd encode --maps ${dir}`,
     );
   }
+}
+
+/** How the folder's samples were resized, and their median size: recorded in checkpoints for synthesize's scale check. */
+export function trainingResize(folder: SampleFolder): TrainingResize {
+  const median = (values: number[]): number => values.sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)]!;
+  const first = folder.samples[0]!;
+  return {
+    mode: first.mode,
+    loadSize: first.loadSize,
+    width: median(folder.samples.map((sample) => sample.width)),
+    height: median(folder.samples.map((sample) => sample.height)),
+  };
 }
 
 /** Whether preprocess's resize mode leaves the crop to training. */
@@ -187,19 +203,29 @@ export function fitToMultiple(plan: CropPlan, multiple: number): CropPlan {
 }
 
 /**
- * Checks up front that G can take every sample (after its crop) and, when
- * `uniform` (batches above 1, or an image pool), that all train at one size.
- * Returns the first sample's training size.
+ * Checks up front that G can take every sample (after its crop and the trim
+ * to `multiple`: at least `minimumSide` per side, model/config.ts's
+ * generatorMinimumSide) and, when `uniform` (batches above 1, or an image
+ * pool), that all train at one size. Returns the first sample's training size.
  */
-export function checkTrainingSizes(folder: SampleFolder, multiple: number, uniform: { batchSize: number; poolSize: number }, warn: (line: string) => void): { height: number; width: number } {
+export function checkTrainingSizes(
+  folder: SampleFolder,
+  sizes: { multiple: number; minimumSide: number },
+  uniform: { batchSize: number; poolSize: number },
+  warn: (line: string) => void,
+): { height: number; width: number } {
+  const { multiple, minimumSide } = sizes;
   const needOneSize = uniform.batchSize > 1 || uniform.poolSize > 0;
   let size: { height: number; width: number; path: string } | undefined;
   let trimmed: string | undefined;
   for (const sample of folder.samples) {
     const { width, height } = trainingCropSize(sample);
     const fitted = fitToMultiple({ x: 0, y: 0, width, height, flip: false }, multiple);
-    if (fitted.height === 0 || fitted.width === 0) {
-      throw new InputError(`${sample.path}: ${width}x${height} is smaller than the ${multiple}x${multiple} the networks need (2^downsamplings); preprocess at a larger size or use fewer downsamplings`);
+    if (fitted.height < minimumSide || fitted.width < minimumSide) {
+      throw new InputError(
+        `${sample.path}: ${width}x${height} is too small: the networks need sides of at least ${minimumSide} that are multiples of ${multiple} ` +
+          '(2^downsamplings, and 2 pixels at the bottleneck for the residual blocks\' reflection pad); preprocess at a larger size or use fewer downsamplings',
+      );
     }
     if ((fitted.height !== height || fitted.width !== width) && trimmed === undefined) {
       trimmed = `${sample.path} is ${width}x${height}: the networks need sides that are multiples of ${multiple}, so training uses centred ${fitted.width}x${fitted.height} crops of such samples`;

@@ -13,7 +13,12 @@
 import { Option } from 'commander';
 import { UsageError } from '../errors.js';
 import { integerFlag, numberFlag } from '../commands/common.js';
-import { NORMS } from '../model/config.js';
+import { INTEGER_BOUNDS, NORMS } from '../model/config.js';
+
+/** An architecture flag's parser: the range is the one model/config.ts allows from any source. */
+function architectureFlag(flag: string, key: keyof typeof INTEGER_BOUNDS): (value: string) => number {
+  return integerFlag(flag, INTEGER_BOUNDS[key].min, INTEGER_BOUNDS[key].max);
+}
 
 interface FlagSpec<T> {
   /** Commander's spelling, e.g. '--n-blocks-global <n>'. */
@@ -72,20 +77,20 @@ export const TRAIN_FLAGS = Object.freeze({
   beta1: defaulted<number>({ flags: '--beta1 <b>', help: 'Adam beta1 (beta2 is 0.999)', parse: numberFlag('--beta1', 0, 0.999999), defaultValue: 0.5 }),
 
   // Architecture.
-  ngf: valued<number>({ flags: '--ngf <n>', help: 'generator filters in the first layer', parse: integerFlag('--ngf', 1), defaultHelp: '64 for global; for local, half the --init G1\'s' }),
-  nDownsampleGlobal: valued<number>({ flags: '--n-downsample-global <n>', help: 'stride-2 convolutions in G1', parse: integerFlag('--n-downsample-global', 0, 10), defaultHelp: '4' }),
-  nBlocksGlobal: valued<number>({ flags: '--n-blocks-global <n>', help: 'residual blocks in G1', parse: integerFlag('--n-blocks-global', 0), defaultHelp: '9' }),
-  nLocalEnhancers: valued<number>({ flags: '--n-local-enhancers <n>', help: 'local enhancers (train local / joint)', parse: integerFlag('--n-local-enhancers', 1, 5), defaultHelp: '1' }),
-  nBlocksLocal: valued<number>({ flags: '--n-blocks-local <n>', help: 'residual blocks per local enhancer', parse: integerFlag('--n-blocks-local', 0), defaultHelp: '3' }),
+  ngf: valued<number>({ flags: '--ngf <n>', help: 'generator filters in the first layer', parse: architectureFlag('--ngf', 'ngf'), defaultHelp: '64 for global; for local, half the --init G1\'s' }),
+  nDownsampleGlobal: valued<number>({ flags: '--n-downsample-global <n>', help: 'stride-2 convolutions in G1', parse: architectureFlag('--n-downsample-global', 'n_downsample_global'), defaultHelp: '4' }),
+  nBlocksGlobal: valued<number>({ flags: '--n-blocks-global <n>', help: 'residual blocks in G1', parse: architectureFlag('--n-blocks-global', 'n_blocks_global'), defaultHelp: '9' }),
+  nLocalEnhancers: valued<number>({ flags: '--n-local-enhancers <n>', help: 'local enhancers (train local / joint)', parse: architectureFlag('--n-local-enhancers', 'n_local_enhancers'), defaultHelp: '1' }),
+  nBlocksLocal: valued<number>({ flags: '--n-blocks-local <n>', help: 'residual blocks per local enhancer', parse: architectureFlag('--n-blocks-local', 'n_blocks_local'), defaultHelp: '3' }),
   norm: valued<string>({ flags: '--norm <kind>', help: 'normalisation layers', choices: Object.keys(NORMS), defaultHelp: 'instance' }),
-  numD: valued<number>({ flags: '--num-d <n>', help: 'discriminator scales', parse: integerFlag('--num-d', 1, 8), defaultHelp: '2' }),
-  nLayersD: valued<number>({ flags: '--n-layers-d <n>', help: 'layers per discriminator', parse: integerFlag('--n-layers-d', 1, 8), defaultHelp: '3' }),
-  ndf: valued<number>({ flags: '--ndf <n>', help: 'discriminator filters in the first layer', parse: integerFlag('--ndf', 1), defaultHelp: '64' }),
+  numD: valued<number>({ flags: '--num-d <n>', help: 'discriminator scales', parse: architectureFlag('--num-d', 'num_D'), defaultHelp: '2' }),
+  nLayersD: valued<number>({ flags: '--n-layers-d <n>', help: 'layers per discriminator', parse: architectureFlag('--n-layers-d', 'n_layers_D'), defaultHelp: '3' }),
+  ndf: valued<number>({ flags: '--ndf <n>', help: 'discriminator filters in the first layer', parse: architectureFlag('--ndf', 'ndf'), defaultHelp: '64' }),
   instanceFeat: valued<boolean>({ flags: '--instance-feat', help: 'train the encoder E; its per-instance features join G\'s input', defaultHelp: 'off' }),
   labelFeat: valued<boolean>({ flags: '--label-feat', help: 'like --instance-feat, but E\'s features are pooled per semantic label instead of per instance (reference label_feat)', defaultHelp: 'off' }),
-  featNum: valued<number>({ flags: '--feat-num <n>', help: 'encoder feature channels', parse: integerFlag('--feat-num', 1), defaultHelp: '3' }),
-  nef: valued<number>({ flags: '--nef <n>', help: 'encoder filters in the first layer', parse: integerFlag('--nef', 1), defaultHelp: '16' }),
-  nDownsampleE: valued<number>({ flags: '--n-downsample-e <n>', help: 'stride-2 convolutions in the encoder', parse: integerFlag('--n-downsample-e', 0, 10), defaultHelp: '4' }),
+  featNum: valued<number>({ flags: '--feat-num <n>', help: 'encoder feature channels', parse: architectureFlag('--feat-num', 'feat_num'), defaultHelp: '3' }),
+  nef: valued<number>({ flags: '--nef <n>', help: 'encoder filters in the first layer', parse: architectureFlag('--nef', 'nef'), defaultHelp: '16' }),
+  nDownsampleE: valued<number>({ flags: '--n-downsample-e <n>', help: 'stride-2 convolutions in the encoder', parse: architectureFlag('--n-downsample-e', 'n_downsample_E'), defaultHelp: '4' }),
 
   // Losses.
   lambdaFeat: defaulted<number>({ flags: '--lambda-feat <w>', help: 'weight of the feature-matching and VGG losses', parse: numberFlag('--lambda-feat', 0), defaultValue: 10 }),

@@ -22,16 +22,13 @@
  * and master weights live outside it (step.ts, adam.ts): they count toward
  * the process's memory (hostBytes), not the heap.
  */
+import { totalmem } from 'node:os';
 import { UsageError } from '../errors.js';
 import type { Stage } from '../data/stages.js';
 import type { ArchConfig } from '../model/config.js';
-import { discriminatorInputChannels, encoderInputChannels, generatorInputChannels } from '../model/config.js';
-import { singleDiscriminator } from '../model/discriminator.js';
-import { encoder } from '../model/encoder.js';
-import { globalGenerator } from '../model/globalGenerator.js';
-import { countParameters, type Layer } from '../model/layers.js';
-import { localEnhancer } from '../model/localEnhancer.js';
-import { discriminatorShape, encoderShape, globalGeneratorShape, localEnhancerShape, modelSpecs, trainingNetworks } from '../model/networks.js';
+import { activationFloats } from '../model/activations.js';
+import { countParameters } from '../model/layers.js';
+import { modelSpecs, trainingNetworks } from '../model/networks.js';
 import { optimizerKeys } from './model.js';
 
 /** The wasm32 heap's hard ceiling (tfjs-backend-wasm's build). */
@@ -40,83 +37,6 @@ const WASM_HEAP_BYTES = 4294901760;
 const ACTIVATION_FACTOR = 4;
 /** Heap size at its peak relative to the live bytes above (measured: allocator overhead and fragmentation). */
 const ALLOCATOR_OVERHEAD = 1.2;
-
-interface Activation {
-  height: number;
-  width: number;
-  channels: number;
-  /** Floats of every layer output so far. */
-  floats: number;
-}
-
-function walk(layers: readonly Layer[], start: Activation): Activation {
-  let state = { ...start };
-  for (const layer of layers) {
-    switch (layer.kind) {
-      case 'reflectPad':
-        state = { ...state, height: state.height + 2 * layer.pad, width: state.width + 2 * layer.pad };
-        break;
-      case 'conv':
-        state = {
-          ...state,
-          height: Math.floor((state.height + 2 * layer.pad - layer.kernel) / layer.stride) + 1,
-          width: Math.floor((state.width + 2 * layer.pad - layer.kernel) / layer.stride) + 1,
-          channels: layer.outChannels,
-        };
-        break;
-      case 'convTranspose':
-        state = {
-          ...state,
-          height: (state.height - 1) * layer.stride - 2 * layer.pad + layer.kernel + layer.outputPadding,
-          width: (state.width - 1) * layer.stride - 2 * layer.pad + layer.kernel + layer.outputPadding,
-          channels: layer.outChannels,
-        };
-        break;
-      case 'resnetBlock': {
-        const inner = walk(layer.convBlock, { ...state, floats: 0 });
-        state = { ...state, floats: state.floats + inner.floats };
-        break;
-      }
-      default:
-        break;
-    }
-    // Conv and norm outputs carry a bias add / statistics: count two tensors for them.
-    const perOutput = layer.kind === 'conv' || layer.kind === 'convTranspose' || layer.kind === 'norm' ? 2 : 1;
-    if (layer.kind !== 'resnetBlock') state.floats += perOutput * state.height * state.width * state.channels;
-  }
-  return state;
-}
-
-/** Forward activation floats of one sample at height x width, per network pass. */
-export function activationFloats(config: ArchConfig, height: number, width: number): { G: number; D: number; E: number } {
-  const start = (channels: number, h = height, w = width): Activation => ({ height: h, width: w, channels, floats: h * w * channels });
-  let generator = 0;
-  if (config.netG === 'global') {
-    generator = walk(globalGenerator(globalGeneratorShape(config)).layers, start(generatorInputChannels(config))).floats;
-  } else {
-    const { global, enhancers } = localEnhancer(localEnhancerShape(config));
-    const n = enhancers.length;
-    generator = walk(global.layers, start(generatorInputChannels(config), Math.ceil(height / 2 ** n), Math.ceil(width / 2 ** n))).floats;
-    enhancers.forEach(({ frontEnd, backEnd }, index) => {
-      const scale = 2 ** (n - 1 - index);
-      const front = walk(frontEnd.layers, start(generatorInputChannels(config), Math.ceil(height / scale), Math.ceil(width / scale)));
-      generator += front.floats + walk(backEnd.layers, { ...front, floats: 0 }).floats;
-    });
-  }
-  let discriminator = 0;
-  const dShape = discriminatorShape(config);
-  let h = height;
-  let w = width;
-  for (let level = 0; level < config.num_D; level++) {
-    let state = start(discriminatorInputChannels(config), h, w);
-    for (const group of singleDiscriminator(dShape, 0)) state = walk(group.layers, state);
-    discriminator += state.floats;
-    h = Math.floor((h - 1) / 2) + 1;
-    w = Math.floor((w - 1) / 2) + 1;
-  }
-  const encoderFloats = config.instance_feat ? walk(encoder(encoderShape(config)).layers, start(encoderInputChannels(config))).floats : 0;
-  return { G: generator, D: discriminator, E: encoderFloats };
-}
 
 export interface MemoryEstimate {
   parameterBytes: number;
@@ -149,9 +69,18 @@ export function estimateTrainingMemory(config: ArchConfig, stage: Stage, size: {
 
 const GIB = 1024 ** 3;
 
-/** Fails up front (exit 2) when the wasm heap cannot hold a step of this configuration. */
+/**
+ * Fails up front (exit 2) when the machine cannot hold Adam's state (on any
+ * backend), or the wasm heap a step of this configuration.
+ */
 export function checkTrainingMemory(config: ArchConfig, stage: Stage, size: { height: number; width: number }, batchSize: number, backend: string): MemoryEstimate {
   const estimate = estimateTrainingMemory(config, stage, size, batchSize);
+  if (estimate.hostBytes > totalmem()) {
+    throw new UsageError(
+      `this configuration trains ${(estimate.hostBytes / 12 / 1e6).toFixed(0)} M parameters, whose Adam moments and master weights need ` +
+        `${(estimate.hostBytes / GIB).toFixed(1)} GiB, more than this machine's ${(totalmem() / GIB).toFixed(0)} GiB: use a smaller --ngf, --n-blocks-global or --n-downsample-global`,
+    );
+  }
   if (backend !== 'wasm') return estimate;
   const budget = WASM_HEAP_BYTES;
   if (estimate.totalBytes > budget) {

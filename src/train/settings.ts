@@ -5,7 +5,8 @@
  * architecture from flags, --init and the data are testable without tfjs.
  */
 import { UsageError } from '../errors.js';
-import { DEFAULT_CONFIG, resolveConfig, type ArchConfig } from '../model/config.js';
+import { DEFAULT_CONFIG, type ArchConfig } from '../model/config.js';
+import { resolveArchitecture } from '../model/networks.js';
 import type { Stage } from '../data/stages.js';
 import { flagName, flagSpec, RESUMABLE_FLAGS, TRAIN_FLAGS, type TrainFlagName, type TrainFlagValues } from './flags.js';
 
@@ -153,7 +154,7 @@ export function resolveTrainingArchitecture(
     base[key] = value;
   }
   if (overrides.label_feat === true) base['instance_feat'] = true;
-  return resolveConfig(base);
+  return resolveArchitecture(base);
 }
 
 /**

@@ -17,20 +17,20 @@ import { ExitCode, InputError, P2phdError, StoppedError, UsageError } from '../e
 import type { Logger } from '../log.js';
 import { createProgress } from '../log.js';
 import type { BackendInfo } from '../backend/index.js';
-import { checkpointFromFile, checkpointParams, type Checkpoint } from '../data/checkpoint.js';
+import { checkpointFromFile, checkpointParams, trainingResizeRecord, type Checkpoint } from '../data/checkpoint.js';
 import { readInitCheckpoint } from '../data/referenceCheckpoint.js';
 import { isStage, type Stage } from '../data/stages.js';
 import { makeTensor } from '../data/safetensors.js';
 import { writeTensorFile, type TensorFile } from '../data/tensorFile.js';
-import { inputSizeMultiple, resolveConfig, type ArchConfig } from '../model/config.js';
+import { generatorMinimumSide, inputSizeMultiple, type ArchConfig } from '../model/config.js';
 import { instanceSegments } from '../model/encoder.js';
 import { disposeVgg19, type Vgg19 } from '../model/losses.js';
-import { modelSpecs, trainingNetworks } from '../model/networks.js';
+import { modelSpecs, resolveArchitecture, trainingNetworks } from '../model/networks.js';
 import { initParams } from '../model/params.js';
 import { Random } from '../model/random.js';
 import { VERSION } from '../version.js';
 import { readPair, writePair } from './checkpointPair.js';
-import { BatchLoader, checkFeatureMapFolder, checkTrainingSizes, limitSamples, openSampleFolder, stepsPerEpoch, type Batch, type SampleFolder } from './data.js';
+import { BatchLoader, checkFeatureMapFolder, checkTrainingSizes, limitSamples, openSampleFolder, stepsPerEpoch, trainingResize, type Batch, type SampleFolder } from './data.js';
 import { epochLearningRate } from './extendRun.js';
 import { RESUMABLE_FLAGS, requirePaths, SCHEDULE_FLAGS, type TrainFlagName, type TrainFlagValues } from './flags.js';
 import { initialiseWeights } from './initWeights.js';
@@ -113,7 +113,7 @@ function parseStoredOptions(raw: Record<string, unknown>, source: string): Store
   const stage = raw['stage'];
   if (!isStage(stage)) throw new UsageError(`${source}: no valid "stage"`);
   if (typeof raw['settings'] !== 'object' || raw['settings'] === null) throw new UsageError(`${source}: no "settings"`);
-  const config = resolveConfig(raw['config'], (message) => new UsageError(`${source}: ${message}`));
+  const config = resolveArchitecture(raw['config'], (message) => new UsageError(`${source}: ${message}`));
   return { p2phd_version: String(raw['p2phd_version']), run_id: String(raw['run_id']), stage, settings: raw['settings'] as TrainSettings, config, raw };
 }
 
@@ -222,7 +222,7 @@ async function prepareAndTrain(
 
   // --- Checks that need no tensors: sizes, steps, memory. ---
   const multiple = inputSizeMultiple(config);
-  const size = checkTrainingSizes(folder, multiple, { batchSize: settings.batchSize, poolSize: settings.poolSize }, (line) => log.warn(line));
+  const size = checkTrainingSizes(folder, { multiple, minimumSide: generatorMinimumSide(config) }, { batchSize: settings.batchSize, poolSize: settings.poolSize }, (line) => log.warn(line));
   const perEpoch = stepsPerEpoch(folder, settings.batchSize);
   if (perEpoch === 0) {
     throw new UsageError(`--batch-size ${settings.batchSize} is larger than the ${folder.samples.length} samples in ${settings.data}`);
@@ -388,7 +388,7 @@ async function trainLoop(context: LoopContext): Promise<TrainSummary> {
   const save = async (epochCheckpoint: boolean): Promise<void> => {
     const started = Date.now();
     const tensors = checkpointTensors(model);
-    const checkpointMeta = { stage, epoch: weightsEpoch(), step: position.step, lr: currentLr(), config: model.config };
+    const checkpointMeta = { stage, epoch: weightsEpoch(), step: position.step, lr: currentLr(), config: model.config, training_resize: trainingResizeRecord(trainingResize(folder)) };
     if (epochCheckpoint) await writeTensorFile(run.checkpoint(run.epochName(weightsEpoch())), 'checkpoint', tensors, checkpointMeta);
     const optimizer = optimizerTensors(model);
     pool.stored().forEach((image, i) => optimizer.set(`pool.${i}`, makeTensor('F32', [image.length], image)));

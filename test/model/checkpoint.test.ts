@@ -116,6 +116,44 @@ describe('checkpoint files', () => {
     await assert.rejects(readCheckpoint(join(dir, 'absent.safetensors')), InputError);
   });
 
+  it('architecture values beyond their bounds, or too many parameters together, are exit 3 naming the file (before any allocation)', async () => {
+    const path = join(dir, 'hostile.safetensors');
+    const tensors = new Map([['G.model.1.bias', makeTensor('F32', [4], new Float32Array(4))]]);
+    const hostile: Array<[Record<string, unknown>, RegExp]> = [
+      [{ n_blocks_global: 1e9 }, /n_blocks_global must be an integer from 0 to 256, got 1000000000/],
+      [{ n_local_enhancers: 1000, netG: 'local' }, /n_local_enhancers must be an integer from 1 to 5/],
+      [{ n_layers_D: 1e6 }, /n_layers_D must be an integer from 1 to 8/],
+      [{ num_D: 100 }, /num_D must be an integer from 1 to 8/],
+      [{ label_nc: 1e7 }, /label_nc must be an integer from 0 to 65536/],
+      // Each within its bound, 10^12 parameters together.
+      [{ ngf: 1024, n_downsample_global: 8 }, /G parameters .* more than p2phd's limit/],
+    ];
+    for (const [overrides, pattern] of hostile) {
+      await writeTensorFile(path, 'checkpoint', tensors, { stage: 'global', epoch: 0, step: 0, lr: 0.1, config: { ...resolveConfig(), ...overrides } });
+      const started = Date.now();
+      await assert.rejects(readCheckpoint(path), (e: unknown) => e instanceof InputError && e.message.startsWith(path) && pattern.test(e.message), JSON.stringify(overrides));
+      assert.ok(Date.now() - started < 2000, `refused at once: ${JSON.stringify(overrides)}`);
+    }
+  });
+
+  it('NaN or infinite weights are exit 3 naming the tensor, for every reader (one place: checkpointFromFile)', async () => {
+    const config = resolveConfig({ ...SMALL });
+    const params = initParams(modelSpecs(config, ['G', 'D', 'E']), 3);
+    const path = join(dir, 'poisoned.safetensors');
+    await writeCheckpoint(path, params, { stage: 'global', epoch: 1, step: 1, lr: 0.0002, config });
+    disposeParams(params);
+    const good = await readCheckpoint(path);
+    for (const [key, value] of [['G.model.4.weight', Number.NaN], ['E.model.1.bias', Number.POSITIVE_INFINITY], ['D.scale0_layer0.0.bias', Number.NEGATIVE_INFINITY]] as const) {
+      const tensors = new Map(good.tensors);
+      const original = tensors.get(key)!;
+      const data = Float32Array.from(original.data as Float32Array);
+      data[1] = value;
+      tensors.set(key, makeTensor('F32', original.shape, data));
+      await writeTensorFile(path, 'checkpoint', tensors, { ...good.meta });
+      await assert.rejects(readCheckpoint(path), (e: unknown) => e instanceof InputError && e.message.startsWith(path) && e.message.includes(`"${key}" holds ${value}`), key);
+    }
+  });
+
   it('partial loading: a G1 (ngf 8) into the global part of a local enhancer (ngf 4); D from 2 to 3 scales', async () => {
     const g1Config = resolveConfig({ ...SMALL, instance_feat: false, ngf: 8 });
     const g1Specs = modelSpecs(g1Config, ['G', 'D']);

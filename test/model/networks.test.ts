@@ -128,7 +128,8 @@ describe('architecture config', () => {
   it('bad values name the value and list what is allowed', () => {
     assert.throws(() => resolveConfig({ norm: 'group' }), (e: unknown) => e instanceof UsageError && /norm.*instance, batch.*"group"/.test(e.message));
     assert.throws(() => resolveConfig({ netG: 'encoder' }), (e: unknown) => e instanceof UsageError && /global, local/.test(e.message));
-    assert.throws(() => resolveConfig({ ngf: 0 }), (e: unknown) => e instanceof UsageError && /ngf.*>= 1.*0/.test(e.message));
+    assert.throws(() => resolveConfig({ ngf: 0 }), (e: unknown) => e instanceof UsageError && /ngf must be an integer from 1 to 1024, got 0/.test(e.message));
+    assert.throws(() => resolveConfig({ n_blocks_global: 1e9 }), (e: unknown) => e instanceof UsageError && /n_blocks_global must be an integer from 0 to 256, got 1000000000/.test(e.message));
     assert.throws(() => resolveConfig({ num_D: 1.5 }), /num_D/);
     assert.throws(() => resolveConfig({ instance: 'yes' }), /instance must be true or false/);
     assert.throws(() => resolveConfig({ n_layers: 3 }), /unknown architecture option "n_layers"/);

@@ -74,4 +74,14 @@ describe('style selection', () => {
     assert.throws(() => checkStyleMap(new Map([[7, 0]]), clusters, 'm.json'), /class 7, which has no cluster centres/);
     checkStyleMap(new Map([[26001, 1]]), clusters, 'm.json');
   });
+
+  it('refuses two keys for one instance: "26001" and "026001", or one key written twice (exit 2)', () => {
+    const refused = (text: string, pattern: RegExp): void => {
+      assert.throws(() => parseStyleMap(text, 'm.json'), (error: Error & { exitCode?: number }) => error.exitCode === 2 && pattern.test(error.message), text);
+    };
+    refused('{"26001": 0, "026001": 1}', /m\.json: keys "26001" and "026001" both name instance 26001/);
+    refused('{"26001": 0, "7": 1, "26001": 1}', /m\.json: key "26001" is given twice/);
+    refused('{"26001": 0, "\\u0032\\u0036001": 1}', /key "26001" is given twice/);
+    assert.deepEqual([...parseStyleMap('{ "26001" : 0, "26002":1 }', 'm.json')], [[26001, 0], [26002, 1]]);
+  });
 });

@@ -3,12 +3,14 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { copyFileSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { crc32, deflateSync } from 'node:zlib';
 import sharp from 'sharp';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../src/backend/index';
 import { createLogger, type Logger } from '../../src/log';
 import { writeSample } from '../../src/data/sample';
 import { writeTensorFile } from '../../src/data/tensorFile';
+import { parseSafetensors, serializeSafetensors } from '../../src/data/safetensors';
 import { writeClustersFile, type ClusterSet } from '../../src/data/clusters';
 import { resolveConfig } from '../../src/model/config';
 import { modelSpecs } from '../../src/model/networks';
@@ -179,8 +181,76 @@ describe('p2phd synthesize (stage)', () => {
       await assert.rejects(runSynthesizeStage({ ...base(join(folder.path, 'r')), styleMap: outOfRange }, quiet),
         (error: Error & { exitCode?: number }) => error.exitCode === 2 && /class 1 has 2 centres/.test(error.message));
     });
+
+    it('a clusters file with no centres and no feat_num: zero features at the model\'s width, with a warning', async () => {
+      const bare = join(folder.path, 'bare.clusters.safetensors');
+      await writeTensorFile(bare, 'clusters', new Map(), { k: 10 });
+      const warnings: string[] = [];
+      const out = join(folder.path, 'bare-out');
+      await runSynthesizeStage({ ...base(out), clusters: bare }, { ...quiet, warn: (line) => warnings.push(line) });
+      assert.deepEqual(readdirSync(out), ['odd.png']);
+      assert.ok(warnings.some((line) => line.includes(bare) && /no cluster centres/.test(line)), warnings.join('\n'));
+      await writeTensorFile(bare, 'clusters', new Map(), { k: 10, feat_num: 'three' });
+      await assert.rejects(runSynthesizeStage({ ...base(join(folder.path, 'bare-2')), clusters: bare }, quiet),
+        (error: Error & { exitCode?: number }) => error.exitCode === 3 && /feat_num/.test(error.message));
+    });
+
+    it('resizes inputs as preprocess does (--load-size, --resize-or-crop), and warns when they are off the training scale by more than 1.5x', async () => {
+      const scaled = join(folder.path, 'scaled.safetensors');
+      const file = parseSafetensors(readFileSync(checkpoint), checkpoint);
+      const meta = JSON.parse(file.metadata['p2phd']!) as Record<string, unknown>;
+      meta['training_resize'] = { mode: 'scale_width', load_size: 128, width: 128, height: 64 };
+      writeFileSync(scaled, serializeSafetensors(file.tensors, { p2phd: JSON.stringify(meta) }));
+      const run = async (out: string, resize?: SynthesizeStageConfig['resize']): Promise<string[]> => {
+        const warnings: string[] = [];
+        await runSynthesizeStage({ ...base(out), checkpoint: scaled, ...(resize ? { resize } : {}) }, { ...quiet, warn: (line) => warnings.push(line) });
+        return warnings;
+      };
+      // 250x130 against 128-wide training samples: 1.95x.
+      const atOwnSize = await run(join(folder.path, 'scale-own'));
+      assert.equal(atOwnSize.length, 1, atOwnSize.join('\n'));
+      assert.match(atOwnSize[0]!, /odd\.png: 250x130 is 1\.95x the width .*scaled\.safetensors was trained at \(128x64 samples, preprocessed with scale_width --load-size 128\).*--load-size 128/);
+      const resizedOut = join(folder.path, 'scale-resized');
+      assert.deepEqual(await run(resizedOut, { mode: 'scale_width', loadSize: 128 }), []);
+      const image = await readPngPixels(join(resizedOut, 'odd.png'));
+      assert.deepEqual([image.width, image.height], [128, 66]); // int(128 * 130 / 250), as preprocess
+      const squareOut = join(folder.path, 'scale-square');
+      await run(squareOut, { mode: 'resize_and_crop', loadSize: 96 });
+      const square = await readPngPixels(join(squareOut, 'odd.png'));
+      assert.deepEqual([square.width, square.height], [96, 96]);
+      await assert.rejects(runSynthesizeStage({ ...base(join(folder.path, 'scale-data')), inputs: { kind: 'samples', data: folder.path }, resize: { mode: 'scale_width', loadSize: 128 } }, quiet),
+        (error: Error & { exitCode?: number }) => error.exitCode === 2 && /--load-size/.test(error.message));
+    });
+
+    it('refuses an image too large for the backend before building its input (exit 3, naming it): a small PNG declaring 11585x11585', async () => {
+      const big = join(folder.path, 'big-labels');
+      mkdirSync(big, { recursive: true });
+      writeFileSync(join(big, 'big.png'), zeroGrayPng(11585, 11585));
+      const out = join(folder.path, 'big-out');
+      await assert.rejects(runSynthesizeStage({ ...base(out), inputs: { kind: 'files', labels: big } }, quiet),
+        (error: Error & { exitCode?: number }) => error.exitCode === 3 && /big\.png: 11585x11585 is too large/.test(error.message));
+      assert.deepEqual(readdirSync(out), []);
+    });
   });
 });
+
+/** A gray 8-bit PNG of zeros: small on disk however large it declares itself. */
+function zeroGrayPng(width: number, height: number): Buffer {
+  const chunk = (type: string, body: Buffer): Buffer => {
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(body.length);
+    const typed = Buffer.concat([Buffer.from(type, 'latin1'), body]);
+    const check = Buffer.alloc(4);
+    check.writeUInt32BE(crc32(typed));
+    return Buffer.concat([length, typed, check]);
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header[8] = 8; // bit depth; colour type 0 (gray), no interlace
+  const rows = deflateSync(Buffer.alloc((width + 1) * height), { level: 9 });
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', header), chunk('IDAT', rows), chunk('IEND', Buffer.alloc(0))]);
+}
 
 describe('runGenerator / encodeInstanceFeatures at any size', () => {
   before(async () => {

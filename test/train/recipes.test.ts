@@ -138,7 +138,7 @@ describe('train recipes', () => {
     await writeFile(moved, 'weights');
     const sampleA = join(root, 'a.safetensors');
     await writeFile(sampleA, 'sample a');
-    const folder: SampleFolder = { dir: root, samples: [{ path: sampleA, labelNc: 35, height: 1, width: 1, hasInstance: true, hasImage: true, mode: 'none', fineSize: 0 }], labelNc: 35, instance: true };
+    const folder: SampleFolder = { dir: root, samples: [{ path: sampleA, labelNc: 35, height: 1, width: 1, hasInstance: true, hasImage: true, mode: 'none', fineSize: 0, loadSize: 0 }], labelNc: 35, instance: true };
     const recorded = await recordRunInputs(folder, vgg);
     await rm(vgg);
     assert.equal(await checkResumedInputs(recorded, { vggWeights: vgg }, { vggWeights: moved }, folder), moved);
@@ -152,7 +152,7 @@ describe('train recipes', () => {
   });
 
   it('--max-dataset-size keeps the first N samples in sorted order', () => {
-    const sample = (name: string) => ({ path: name, labelNc: 35, height: 1, width: 1, hasInstance: true, hasImage: true, mode: 'none', fineSize: 0 });
+    const sample = (name: string) => ({ path: name, labelNc: 35, height: 1, width: 1, hasInstance: true, hasImage: true, mode: 'none', fineSize: 0, loadSize: 0 });
     const folder: SampleFolder = { dir: '.', samples: ['a', 'b', 'c'].map(sample), labelNc: 35, instance: true };
     assert.deepEqual(limitSamples(folder, 2).samples.map((s) => s.path), ['a', 'b']);
     assert.equal(limitSamples(folder, 5), folder);

@@ -35,14 +35,25 @@ describe('train: sample sizes the generator cannot take', () => {
     assert.match(result.stderr, /56x28/);
     const saved = await fileContents(join(out, 'latest.safetensors'));
     assert.equal(saved.meta['step'], 1);
+    // How the samples were made, for synthesize's scale check (preprocess: scale_width to 58).
+    assert.deepEqual(saved.meta['training_resize'], { mode: 'scale_width', load_size: 58, width: 58, height: 29 });
   });
 
   it('refuses samples smaller than the multiple (exit 3, naming a file)', async () => {
     const samples = await samplesOfWidth(6);
     const result = await runCli(['train', 'global', '--data', samples, '--out', join(root, 'run_6'), ...TINY, '--n-downsample-global', '3', '--max-steps', '1']);
     assert.equal(result.status, 3, result.stderr);
-    assert.match(result.stderr, /smaller than the 8x8/);
+    assert.match(result.stderr, /too small.*at least 16 that are multiples of 8/);
     assert.match(result.stderr, /\.safetensors/);
+  });
+
+  it('refuses samples exactly at the multiple: a 1x1 bottleneck cannot be reflect-padded (exit 3, naming a file)', async () => {
+    const samples = await samplesOfWidth(16);
+    const result = await runCli(['train', 'global', '--data', samples, '--out', join(root, 'run_16'), ...TINY, '--n-downsample-global', '3', '--max-steps', '1']);
+    assert.equal(result.status, 3, result.stderr);
+    assert.match(result.stderr, /16x8 is too small.*at least 16 that are multiples of 8/);
+    assert.match(result.stderr, /\.safetensors/);
+    assert.doesNotMatch(result.stderr, /internal error/);
   });
 
   it('with --instance-feat, E\'s downsamplings count too (58x29 -> 48x16 for 2^4)', async () => {
