@@ -21,9 +21,10 @@ export function registerEncode(program: Command): void {
     action<EncodeFlags>(async (flags, context) => {
       checkStdoutFree(flags.out, context.common.json, 'features');
       const { runEncodeStage } = await import('../synthesis/encodeStage.js');
-      await context.useBackend({ inference: true });
+      const { inferenceEngineOf } = await import('../backend/index.js');
+      const engine = inferenceEngineOf(await context.useBackend({ inference: true }));
       const summary = await runEncodeStage(
-        { data: flags.data, checkpoint: flags.checkpoint, out: flags.out, ...(flags.shard !== undefined ? { shard: flags.shard } : {}) },
+        { engine, data: flags.data, checkpoint: flags.checkpoint, out: flags.out, ...(flags.shard !== undefined ? { shard: flags.shard } : {}) },
         context.log,
       );
       context.emitJson(summary);

@@ -40,9 +40,11 @@ export function registerSynthesize(program: Command): void {
         import('../synthesis/inputs.js'),
       ]);
       const inputs = inputSourceFromFlags(flags, flags.useEncoded);
-      await context.useBackend({ inference: true });
+      const { inferenceEngineOf } = await import('../backend/index.js');
+      const engine = inferenceEngineOf(await context.useBackend({ inference: true }));
       const summary = await runSynthesizeStage(
         {
+          engine,
           checkpoint: flags.checkpoint,
           inputs,
           out: flags.out,

@@ -7,12 +7,11 @@
 import { InputError } from '../errors.js';
 import { createProgress, type Logger } from '../log.js';
 import { takeShard, type Shard } from '../commands/common.js';
-import { checkpointParams, readCheckpoint } from '../data/checkpoint.js';
+import { readCheckpoint } from '../data/checkpoint.js';
 import { concatFeatureTables, writeFeaturesFile, type FeatureTable } from '../data/features.js';
-import { disposeParams } from '../model/params.js';
 import { instanceFeatureRows } from './featureRows.js';
 import { listInputItems } from './inputs.js';
-import { encodeInstanceFeatures } from './networks.js';
+import { loadInferenceNetworks, type InferenceEngine } from './inferenceNetworks.js';
 
 export interface EncodeStageConfig {
   readonly checkpoint: string;
@@ -20,6 +19,8 @@ export interface EncodeStageConfig {
   readonly data: string;
   readonly out: string;
   readonly shard?: Shard;
+  /** Where E runs (default tfjs): the backend selection's inferenceEngineOf. */
+  readonly engine?: InferenceEngine;
 }
 
 export interface EncodeSummary {
@@ -35,7 +36,7 @@ export async function runEncodeStage(config: EncodeStageConfig, log: Logger): Pr
     throw new InputError(`${checkpoint.source}: holds no encoder (E.* tensors); train with --instance-feat to have one`);
   }
   const items = takeShard(listInputItems({ kind: 'samples', data: config.data }, arch.label_nc), config.shard);
-  const params = checkpointParams(checkpoint, ['E']);
+  const networks = await loadInferenceNetworks(checkpoint, ['E'], config.engine ?? 'tfjs');
   const tables: FeatureTable[] = [];
   const progress = createProgress('encode', items.length);
   try {
@@ -43,14 +44,14 @@ export async function runEncodeStage(config: EncodeStageConfig, log: Logger): Pr
       const input = await item.load();
       if (!input.photo) throw new InputError(`${item.source}: sample has no photo (image); encode needs the real photos (preprocess with --images)`);
       if (!input.instanceMap) throw new InputError(`${item.source}: sample has no instance map (inst); encode needs instance maps (preprocess without --no-instance)`);
-      const pooled = encodeInstanceFeatures(arch, params, input.photo, input.instanceMap, input.height, input.width);
+      const pooled = await networks.encode(input.photo, input.instanceMap, input.height, input.width);
       const rows = instanceFeatureRows(pooled, input.instanceMap, input.height, input.width, arch.feat_num);
       tables.push({ ...rows, samples: new Int32Array(rows.instances.length), sampleNames: [item.stem] });
       progress.tick();
     }
   } finally {
     progress.stop();
-    disposeParams(params);
+    await networks.dispose();
   }
   const table = concatFeatureTables(tables, arch.feat_num);
   await writeFeaturesFile(config.out, table, { checkpoint: checkpoint.source });
