@@ -52,3 +52,14 @@ describe('--backend onnxruntime', () => {
     for (const name of ['wasm', 'cpu', 'tensorflow'] as const) assert.equal(inferenceEngineOf({ name }), 'tfjs');
   });
 });
+
+describe('--backend auto for inference', () => {
+  after(async () => {
+    await initBackend('wasm', { log: () => {} });
+  });
+
+  it('picks onnxruntime where installed (measured faster), wasm for training', { skip: ORT_SKIP }, async () => {
+    assert.equal((await initBackend('auto', { log: () => {}, inference: true, gradients: false })).name, 'onnxruntime');
+    assert.equal((await initBackend('auto', { log: () => {} })).name, 'wasm');
+  });
+});
