@@ -168,7 +168,7 @@ export async function runSynthesizeStage(config: SynthesizeStageConfig, log: Log
   }
   prepareOutputFolder(config.out);
 
-  // Model load time = reading the file + building the parameter tensors
+  // Model load time = reading the file + building the parameter tensors (or ONNX Runtime sessions)
   // (input listing and style-map checks in between are not counted).
   const paramsStart = performance.now();
   const networks = await loadInferenceNetworks(checkpoint, features.kind === 'encoded' ? ['G', 'E'] : ['G'], config.engine ?? 'tfjs');
