@@ -14,12 +14,15 @@ import { installHeapGuard } from './heap-guard';
 import { registerWasmKernels } from './wasm/kernels';
 import { useThreadedWasm } from './wasm/threads';
 import { BACKEND_CHOICES, type BackendChoice } from './choices.js';
+import { describeOnnxRuntime, loadOnnxRuntime, OnnxRuntimeUnavailable, requestedOnnxRuntimeProvider } from './onnxruntime/index.js';
 
 export { setConv2dOperatorCaching } from './wasm/kernels';
 export { BACKEND_CHOICES, type BackendChoice } from './choices.js';
+export { createGraphSession, onnxRuntimeAvailable, type GraphSession, type GraphTensor } from './onnxruntime/index.js';
 
 export interface BackendInfo {
-  name: 'tensorflow' | 'wasm' | 'cpu';
+  /** onnxruntime: G and E run as ONNX graphs (inference only); tfjs ops run on the cpu backend. */
+  name: 'tensorflow' | 'wasm' | 'cpu' | 'onnxruntime';
   simd: boolean;
   threads: number;
   detail: string;
@@ -39,6 +42,20 @@ export interface InitBackendOptions {
    * to load the threaded build falls back to one thread with a warning.
    */
   wasmThreads?: number;
+  /**
+   * The command only runs networks forward (synthesize, encode): onnxruntime
+   * may be chosen, and `auto` considers it (see AUTO_INFERENCE_ONNXRUNTIME).
+   * Without it, --backend onnxruntime is refused (exit 2).
+   */
+  inference?: boolean;
+}
+
+/** Where a network runs: tfjs ops (on whichever tfjs backend is current) or ONNX Runtime graphs. */
+export type InferenceEngine = 'tfjs' | 'onnxruntime';
+
+/** The engine the stages run G and E on for a selected backend. */
+export function inferenceEngineOf(info: Pick<BackendInfo, 'name'>): InferenceEngine {
+  return info.name === 'onnxruntime' ? 'onnxruntime' : 'tfjs';
 }
 
 /** Most threads P2PHD_WASM_THREADS or `wasmThreads` may ask for. */
@@ -177,10 +194,34 @@ async function initCpu(): Promise<BackendInfo> {
   return { name: 'cpu', simd: false, threads: 1, detail: 'tfjs-backend-cpu (pure JavaScript, slow)' };
 }
 
+/**
+ * --backend onnxruntime: onnxruntime-node must load (the provider asked for
+ * is checked when a session starts). tfjs stays usable for the little
+ * host-side work around the graphs, on the cpu backend: nothing heavy runs
+ * there.
+ */
+async function initOnnxRuntime(settings: InitSettings): Promise<BackendInfo> {
+  if (!settings.inference) {
+    throw new UsageError('--backend onnxruntime runs networks forward only (synthesize, encode); use auto, wasm, tensorflow or cpu here');
+  }
+  const provider = requestedOnnxRuntimeProvider();
+  try {
+    loadOnnxRuntime();
+  } catch (error) {
+    if (!(error instanceof OnnxRuntimeUnavailable)) throw error;
+    if (error.notInstalled) throw new BindingNotInstalled(`${error.message} (npm install onnxruntime-node)`);
+    throw new BackendUnavailable(error.message);
+  }
+  await initCpu();
+  return { name: 'onnxruntime', simd: true, threads: 0, detail: describeOnnxRuntime(provider) };
+}
+
 interface InitSettings {
   warn: (line: string) => void;
   /** wasm threads unless P2PHD_WASM_THREADS is set. */
   wasmThreads: number;
+  /** Forward passes only: onnxruntime allowed (see InitBackendOptions.inference). */
+  inference: boolean;
 }
 
 type Initialiser = (settings: InitSettings) => Promise<BackendInfo>;
@@ -189,6 +230,7 @@ const INITIALISERS: Readonly<Record<Exclude<BackendChoice, 'auto'>, Initialiser>
   tensorflow: initNative,
   wasm: initWasm,
   cpu: initCpu,
+  onnxruntime: initOnnxRuntime,
 } as const);
 
 function describe(info: BackendInfo): string {
@@ -196,12 +238,26 @@ function describe(info: BackendInfo): string {
   return `backend: ${info.name} (${info.simd ? 'SIMD' : 'no SIMD'}, ${threads}; ${info.detail})`;
 }
 
+/**
+ * Whether `auto` runs inference on ONNX Runtime (where installed) ahead of
+ * wasm: yes, measured faster per image at every size tried. The default G1
+ * at 1024x512, 2 cores, interleaved in one run (`npm run bench -- synthesize
+ * --sizes=1024x512 --engines=tfjs,onnxruntime --rounds=2 --pytorch`): 8.8
+ * CPU-s per image against wasm's 17.8 (30 s against 59 s wall on a machine
+ * loaded 13-26); at 256x128, 0.72 against 3.75 CPU-s. wasm starts faster
+ * (the ONNX model is built and optimised at start: ~4 CPU-s for the default G1).
+ */
+export const AUTO_INFERENCE_ONNXRUNTIME: boolean = true;
+
 /** What auto tries, in order. */
-const AUTO_CANDIDATES: ReadonlyArray<{ label: string; init: Initialiser }> = Object.freeze([
-  ...NATIVE_BINDING_PACKAGES.map((packageName) => ({ label: packageName, init: nativeInitialiser(packageName) })),
-  { label: 'wasm', init: initWasm },
-  { label: 'cpu', init: initCpu },
-]);
+function autoCandidates(inference: boolean): ReadonlyArray<{ label: string; init: Initialiser }> {
+  return [
+    ...NATIVE_BINDING_PACKAGES.map((packageName) => ({ label: packageName, init: nativeInitialiser(packageName) })),
+    ...(inference && AUTO_INFERENCE_ONNXRUNTIME ? [{ label: 'onnxruntime', init: initOnnxRuntime }] : []),
+    { label: 'wasm', init: initWasm },
+    { label: 'cpu', init: initCpu },
+  ];
+}
 
 async function select(choice: BackendChoice, settings: InitSettings): Promise<BackendInfo> {
   const { warn } = settings;
@@ -215,7 +271,7 @@ async function select(choice: BackendChoice, settings: InitSettings): Promise<Ba
       throw error;
     }
   }
-  for (const candidate of AUTO_CANDIDATES) {
+  for (const candidate of autoCandidates(settings.inference)) {
     try {
       return await candidate.init(settings);
     } catch (error) {
@@ -227,7 +283,7 @@ async function select(choice: BackendChoice, settings: InitSettings): Promise<Ba
   throw new UsageError('--backend auto: no tfjs backend could be initialised');
 }
 
-let current: { choice: BackendChoice; info: Promise<BackendInfo> } | undefined;
+let current: { choice: BackendChoice; inference: boolean; info: Promise<BackendInfo> } | undefined;
 
 /**
  * Selects and initialises the backend once (idempotent per choice), registers
@@ -239,19 +295,22 @@ export async function initBackend(choice: BackendChoice, options: InitBackendOpt
     throw new UsageError(`--backend ${String(choice)}: expected one of ${BACKEND_CHOICES.join(', ')}`);
   }
   const wantGradients = options.gradients !== false;
-  if (current?.choice === choice) {
+  const inference = options.inference === true;
+  // Whether this call's inference flag can change the selection (onnxruntime is for inference only).
+  const inferenceMatters = choice === 'onnxruntime' || (choice === 'auto' && AUTO_INFERENCE_ONNXRUNTIME);
+  if (current?.choice === choice && (!inferenceMatters || current.inference === inference)) {
     const info = await current.info;
     if (wantGradients) await registerAllGradients();
     return info;
   }
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const warn = options.warn ?? log;
-  const info = select(choice, { warn, wasmThreads: options.wasmThreads ?? 1 }).then(async (selected) => {
+  const info = select(choice, { warn, wasmThreads: options.wasmThreads ?? 1, inference }).then(async (selected) => {
     if (wantGradients) await registerAllGradients();
     log(describe(selected));
     return selected;
   });
-  current = { choice, info };
+  current = { choice, inference, info };
   // A failed selection must not be cached: a later call may try again.
   info.catch(() => {
     if (current?.info === info) current = undefined;

@@ -140,7 +140,7 @@ export function action<Flags extends object>(
           module.initBackend(flags.backend, {
             log: (line) => log.info(line),
             warn: (line) => log.warn(line),
-            ...(options.inference ? { gradients: false, wasmThreads: module.inferenceWasmThreads() } : {}),
+            ...(options.inference ? { gradients: false, wasmThreads: module.inferenceWasmThreads(), inference: true } : {}),
           }),
         );
         return backend;

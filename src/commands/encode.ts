@@ -25,9 +25,11 @@ export function registerEncode(program: Command): void {
       if (flags.out === undefined && flags.maps === undefined) throw new UsageError('encode needs --out (a features file) or --maps (a folder of feature maps), or both');
       if (flags.out !== undefined) checkStdoutFree(flags.out, context.common.json, 'features');
       const { runEncodeStage } = await import('../synthesis/encodeStage.js');
-      await context.useBackend({ inference: true });
+      const { inferenceEngineOf } = await import('../backend/index.js');
+      const engine = inferenceEngineOf(await context.useBackend({ inference: true }));
       const summary = await runEncodeStage(
         {
+          engine,
           data: flags.data,
           checkpoint: flags.checkpoint,
           ...(flags.out !== undefined ? { out: flags.out } : {}),

@@ -56,9 +56,11 @@ export function registerSynthesize(program: Command): void {
       ]);
       const inputs = inputSourceFromFlags(flags, flags.useEncoded);
       const resize = resizeFromFlags(flags);
-      await context.useBackend({ inference: true });
+      const { inferenceEngineOf } = await import('../backend/index.js');
+      const engine = inferenceEngineOf(await context.useBackend({ inference: true }));
       const summary = await runSynthesizeStage(
         {
+          engine,
           checkpoint: flags.checkpoint,
           inputs,
           out: flags.out,

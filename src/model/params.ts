@@ -116,6 +116,29 @@ function misfit(spec: ParamSpec, tensor: Tensor): string | null {
   return null;
 }
 
+/** Exit 3 for a tensor that strict loading cannot use: missing, or `problem` (misfit's reason). */
+function strictLoadError(spec: ParamSpec, storedKey: string, problem: string, source: string): InputError {
+  return new InputError(
+    problem === 'is missing'
+      ? `${source}: has no tensor "${spec.key}" (shape [${referenceShape(spec).join(', ')}]), which its architecture config needs`
+      : `${source}: tensor "${storedKey}" ${problem} for this architecture config`,
+  );
+}
+
+/**
+ * The float32 values of `spec` as the file stores them (reference name and
+ * layout), strictly: exit 3 naming the tensor when it is missing or does not
+ * fit, as loadParams in strict mode. For writers that keep the reference's
+ * layouts (ONNX export); F64 files are narrowed, F32 ones shared, not copied.
+ */
+export function referenceValues(spec: ParamSpec, tensors: ReadonlyMap<string, Tensor>, source: string): Float32Array {
+  const tensor = tensors.get(spec.key);
+  const problem = tensor === undefined ? 'is missing' : misfit(spec, tensor);
+  if (problem !== null) throw strictLoadError(spec, spec.key, problem, source);
+  if (spec.role === 'numBatchesTracked') throw new Error(`referenceValues: ${spec.key} is a count, not float values`);
+  return tensor!.data instanceof Float32Array ? tensor!.data : Float32Array.from(tensor!.data as Float64Array);
+}
+
 /** A file tensor (reference layout) as a parameter in tfjs layout; the caller has checked it fits. */
 export function fromReferenceTensor(spec: ParamSpec, tensor: Tensor): tf.Tensor {
   if (spec.role === 'numBatchesTracked') {
@@ -186,13 +209,7 @@ export function loadParams(specs: readonly ParamSpec[], tensors: ReadonlyMap<str
       // PyTorch before 0.4.1 saved no num_batches_tracked, and nothing but
       // training's momentum schedule would read it: a count of 0 is harmless.
       const optional = tensor === undefined && spec.role === 'numBatchesTracked';
-      if (options.mode === 'strict' && !optional) {
-        throw new InputError(
-          tensor === undefined
-            ? `${options.source}: has no tensor "${spec.key}" (shape [${referenceShape(spec).join(', ')}]), which its architecture config needs`
-            : `${options.source}: tensor "${storedKey}" ${problem} for this architecture config`,
-        );
-      }
+      if (options.mode === 'strict' && !optional) throw strictLoadError(spec, storedKey, problem, options.source);
       params.set(spec.key, initialTensor(spec, options.seed ?? 0));
       if (!optional) initialised.push({ key: spec.key, reason: problem });
     }

@@ -14,12 +14,11 @@ import { featureMapPath, writeFeatureMap } from '../data/featureMap.js';
 import { requireFeaturePoolIds } from './featurePooling.js';
 import { createProgress, type Logger } from '../log.js';
 import { takeShard, type Shard } from '../commands/common.js';
-import { checkpointParams, readCheckpoint } from '../data/checkpoint.js';
+import { readCheckpoint } from '../data/checkpoint.js';
 import { concatFeatureTables, writeFeaturesFile, type FeatureTable } from '../data/features.js';
-import { disposeParams } from '../model/params.js';
 import { instanceFeatureRows } from './featureRows.js';
 import { listInputItems } from './inputs.js';
-import { encodeInstanceFeatures } from './networks.js';
+import { loadInferenceNetworks, type InferenceEngine } from './inferenceNetworks.js';
 
 export interface EncodeStageConfig {
   readonly checkpoint: string;
@@ -30,6 +29,8 @@ export interface EncodeStageConfig {
   /** Folder for the per-sample feature maps (encode --maps). */
   readonly maps?: string;
   readonly shard?: Shard;
+  /** Where E runs (default tfjs): the backend selection's inferenceEngineOf. */
+  readonly engine?: InferenceEngine;
 }
 
 export interface EncodeSummary {
@@ -50,15 +51,14 @@ export async function runEncodeStage(config: EncodeStageConfig, log: Logger): Pr
     throw new InputError(`${checkpoint.source}: holds no encoder (E.* tensors); train with --instance-feat to have one`);
   }
   const items = takeShard(listInputItems({ kind: 'samples', data: config.data }, arch.label_nc), config.shard);
-  const params = checkpointParams(checkpoint, ['E']);
   if (config.maps !== undefined) {
     try {
       await mkdir(config.maps, { recursive: true });
     } catch (error) {
-      disposeParams(params);
       throw new UsageError(`--maps ${config.maps}: cannot create the folder (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
     }
   }
+  const networks = await loadInferenceNetworks(checkpoint, ['E'], config.engine ?? 'tfjs');
   const tables: FeatureTable[] = [];
   const progress = createProgress('encode', items.length);
   try {
@@ -66,7 +66,7 @@ export async function runEncodeStage(config: EncodeStageConfig, log: Logger): Pr
       const input = await item.load();
       if (!input.photo) throw new InputError(`${item.source}: sample has no photo (image); encode needs the real photos (preprocess with --images)`);
       const poolIds = requireFeaturePoolIds(arch, input, 'encode');
-      const pooled = encodeInstanceFeatures(arch, params, input.photo, poolIds, input.height, input.width);
+      const pooled = await networks.encode(input.photo, poolIds, input.height, input.width);
       if (config.maps !== undefined) {
         await writeFeatureMap(featureMapPath(config.maps, item.source), { height: input.height, width: input.width, featNum: arch.feat_num, values: pooled }, { labelFeat: arch.label_feat, checkpoint: checkpoint.source });
       }
@@ -76,7 +76,7 @@ export async function runEncodeStage(config: EncodeStageConfig, log: Logger): Pr
     }
   } finally {
     progress.stop();
-    disposeParams(params);
+    await networks.dispose();
   }
   const table = concatFeatureTables(tables, arch.feat_num);
   if (config.out !== undefined) await writeFeaturesFile(config.out, table, { checkpoint: checkpoint.source, label_feat: arch.label_feat });

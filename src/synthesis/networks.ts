@@ -9,7 +9,7 @@ import { encoderSizeMultiple, generatorInputChannels, generatorMinimumSide, gene
 import { REFERENCE_INFERENCE, type Params } from '../model/layers.js';
 import { encodeFeaturesRaw, generate } from '../model/networks.js';
 import { instanceSegments, poolValues } from '../model/encoder.js';
-import { cropPadding, padReflect, paddingFor } from './padding.js';
+import { cropPadding, padReflect, paddingFor, type Padding } from './padding.js';
 import { photoToUnitRange } from './generatorInput.js';
 
 /**
@@ -28,6 +28,16 @@ export function activeBackendName(): string {
   return tf.getBackend();
 }
 
+/** The padding that brings an input to a size G takes (any engine pads the same). */
+export function generatorPadding(config: ArchConfig, height: number, width: number): Padding {
+  return paddingFor(height, width, generatorSizeMultiple(config), generatorMinimumSide(config));
+}
+
+/** The padding that brings a photo to a size E takes: E's first and last layers reflect 3 pixels; it has no residual blocks. */
+export function encoderPadding(config: ArchConfig, height: number, width: number): Padding {
+  return paddingFor(height, width, encoderSizeMultiple(config), FIRST_LAYER_PAD + 1);
+}
+
 /** Largest input (pixels) for which XNNPACK's conv operators stay cached between calls. */
 const OPERATOR_CACHE_MAX_PIXELS = 1024 * 512;
 
@@ -44,7 +54,7 @@ export function runGenerator(
   width: number,
   channels = generatorInputChannels(config),
 ): Float32Array {
-  const padding = paddingFor(height, width, generatorSizeMultiple(config), generatorMinimumSide(config));
+  const padding = generatorPadding(config, height, width);
   const paddedHeight = height + padding.top + padding.bottom;
   const paddedWidth = width + padding.left + padding.right;
   const padded = padReflect(input, height, width, channels, padding);
@@ -87,8 +97,7 @@ export function encodeInstanceFeatures(
   height: number,
   width: number,
 ): Float32Array {
-  // E's first and last layers reflect 3 pixels; it has no residual blocks.
-  const padding = paddingFor(height, width, encoderSizeMultiple(config), FIRST_LAYER_PAD + 1);
+  const padding = encoderPadding(config, height, width);
   const paddedHeight = height + padding.top + padding.bottom;
   const paddedWidth = width + padding.left + padding.right;
   const padded = padReflect(photoToUnitRange(photo), height, width, 3, padding);

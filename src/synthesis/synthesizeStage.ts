@@ -11,24 +11,23 @@ import { UsageError, InputError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { createProgress } from '../log.js';
 import { takeShard, type Shard } from '../commands/common.js';
-import { checkpointParams, readCheckpoint, type Checkpoint } from '../data/checkpoint.js';
+import { readCheckpoint, type Checkpoint } from '../data/checkpoint.js';
 import { maxClusterCount, readClustersFile, type ClusterSet } from '../data/clusters.js';
 import { writeFileAtomically } from '../data/atomicWrite.js';
 import { instanceEdges } from '../data/labels.js';
 import { prepareOutputFolder } from '../data/preprocess.js';
 import { inputSizeMultiple, type ArchConfig } from '../model/config.js';
 import { countParameters } from '../model/layers.js';
-import { modelSpecs, type NetworkName } from '../model/networks.js';
+import { modelSpecs } from '../model/networks.js';
 import type { ResizeMode } from '../data/resize.js';
-import type { Params } from '../model/layers.js';
-import { disposeParams } from '../model/params.js';
 import { Random } from '../model/random.js';
 import { distinctInstanceIds } from './featureRows.js';
 import { buildGeneratorInputWithoutFeatures, setFeatureChannels, toImageBytes } from './generatorInput.js';
 import { listInputItems, type InputItem, type InputSource, type LoadedInput } from './inputs.js';
 import { featurePoolIds } from './featurePooling.js';
-import { activeBackendName, encodeInstanceFeatures, runGenerator } from './networks.js';
+import { activeBackendName } from './networks.js';
 import { checkImageMemory } from './memory.js';
+import { loadInferenceNetworks, type InferenceEngine, type InferenceNetworks } from './inferenceNetworks.js';
 import {
   checkStyleMap,
   chooseStyles,
@@ -52,6 +51,8 @@ export interface SynthesizeStageConfig {
   readonly seed: number;
   /** Resize label-map inputs as preprocess does (default: not at all). */
   readonly resize?: { readonly mode: ResizeMode; readonly loadSize: number };
+  /** Where G and E run (default tfjs): the backend selection's inferenceEngineOf. */
+  readonly engine?: InferenceEngine;
 }
 
 export interface SynthesizeSummary {
@@ -197,8 +198,8 @@ export async function runSynthesizeStage(config: SynthesizeStageConfig, log: Log
   if (config.resize && config.inputs.kind === 'samples') {
     throw new UsageError('--load-size and --resize-or-crop resize label maps; sample files (--data) were resized by preprocess');
   }
-  const networks: NetworkName[] = features.kind === 'encoded' ? ['G', 'E'] : ['G'];
-  const model = { weights: countParameters(modelSpecs(arch, networks), 'all'), backend: activeBackendName() };
+  const networkNames: Array<'G' | 'E'> = features.kind === 'encoded' ? ['G', 'E'] : ['G'];
+  const model = { weights: countParameters(modelSpecs(arch, networkNames), 'all'), backend: activeBackendName() };
   const allItems = listInputItems(config.inputs, arch.label_nc, {
     // 'none' rounds to a size G takes, as preprocess's --size-base does for training.
     ...(config.resize ? { resize: { ...config.resize, fineSize: 0, sizeBase: inputSizeMultiple(arch) } } : {}),
@@ -213,10 +214,10 @@ export async function runSynthesizeStage(config: SynthesizeStageConfig, log: Log
   }
   prepareOutputFolder(config.out);
 
-  // Model load time = reading the file + building the parameter tensors
+  // Model load time = reading the file + building the parameter tensors (or ONNX Runtime sessions)
   // (input listing and style-map checks in between are not counted).
   const paramsStart = performance.now();
-  const params = checkpointParams(checkpoint, networks);
+  const networks = await loadInferenceNetworks(checkpoint, networkNames, config.engine ?? 'tfjs');
   const modelLoadSeconds = readSeconds + (performance.now() - paramsStart) / 1000;
   log.info(`model: ${arch.netG} generator, label_nc ${arch.label_nc}${arch.instance ? ', instance edges' : ''}${arch.instance_feat ? `, ${arch.feat_num} instance features` : ''}; loaded in ${modelLoadSeconds.toFixed(2)} s`);
 
@@ -243,7 +244,7 @@ export async function runSynthesizeStage(config: SynthesizeStageConfig, log: Log
       const instanceMap = needsInstances ? instanceMapOf(input) : undefined;
       const edges = arch.instance ? (input.instanceMap && input.edges ? input.edges : instanceEdges(instanceMap!, input.width, input.height)) : undefined;
 
-      const featureMaps = featureMapsFor(item, input, arch.instance_feat ? featurePoolIds(arch, input, instanceMap) : undefined, features, config, arch, params, stylesPerInput);
+      const featureMaps = featureMapsFor(item, input, arch.instance_feat ? featurePoolIds(arch, input, instanceMap) : undefined, features, config, networks, stylesPerInput);
       // Labels and edges once per input; each output overwrites only the feature channels.
       const generatorInput = buildGeneratorInputWithoutFeatures(arch, {
         height: input.height,
@@ -253,8 +254,8 @@ export async function runSynthesizeStage(config: SynthesizeStageConfig, log: Log
         ...(edges ? { edges } : {}),
       });
       for (const [name, buildFeatureMap] of featureMaps) {
-        if (arch.instance_feat) setFeatureChannels(arch, generatorInput, buildFeatureMap());
-        const output = runGenerator(arch, params, generatorInput, input.height, input.width);
+        if (arch.instance_feat) setFeatureChannels(arch, generatorInput, await buildFeatureMap());
+        const output = await networks.generate(generatorInput, input.height, input.width);
         const path = join(config.out, name);
         await writePng(path, toImageBytes(output), input.width, input.height, arch.output_nc);
         outputs.push(path);
@@ -266,7 +267,7 @@ export async function runSynthesizeStage(config: SynthesizeStageConfig, log: Log
     }
   } finally {
     progress.stop();
-    disposeParams(params);
+    await networks.dispose();
   }
   const synthesisSeconds = (performance.now() - synthesisStart) / 1000;
   log.info(`synthesize: ${outputs.length} image(s) from ${items.length} input(s) in ${synthesisSeconds.toFixed(1)} s -> ${config.out}`);
@@ -285,21 +286,20 @@ function featureMapsFor(
   instanceMap: Int32Array | undefined,
   features: FeatureSource,
   config: SynthesizeStageConfig,
-  arch: ArchConfig,
-  params: Params,
+  networks: InferenceNetworks,
   stylesPerInput: number,
-): Array<[string, () => Float32Array | undefined]> {
+): Array<[string, () => Promise<Float32Array | undefined>]> {
   switch (features.kind) {
     case 'none':
-      return [[`${item.stem}.png`, () => undefined]];
+      return [[`${item.stem}.png`, async () => undefined]];
     case 'encoded': {
       if (!input.photo) throw new InputError(`${item.source}: --use-encoded needs a photo, and this input has none`);
       const photo = input.photo;
-      return [[`${item.stem}.png`, () => encodeInstanceFeatures(arch, params, photo, instanceMap!, input.height, input.width)]];
+      return [[`${item.stem}.png`, () => networks.encode(photo, instanceMap!, input.height, input.width)]];
     }
     case 'clusters': {
       const ids = distinctInstanceIds(instanceMap!);
-      const mapFor = (rule: StyleRule): Float32Array => styleFeatureMap(instanceMap!, features.clusters, chooseStyles(ids, features.clusters, rule, features.styleMap));
+      const mapFor = async (rule: StyleRule): Promise<Float32Array> => styleFeatureMap(instanceMap!, features.clusters, chooseStyles(ids, features.clusters, rule, features.styleMap));
       if (config.style === 'all') {
         return Array.from({ length: stylesPerInput }, (_, s) => [styleOutputName(item.stem, s), () => mapFor({ mode: 'index', index: s })]);
       }

@@ -7,7 +7,7 @@ import { makeTensor, type Tensor } from '../../src/data/safetensors';
 import { writeTensorFile } from '../../src/data/tensorFile';
 import type { ArchConfig } from '../../src/model/config';
 import { modelSpecs, type NetworkName } from '../../src/model/networks';
-import { referenceShape } from '../../src/model/params';
+import { referenceDtype, referenceShape } from '../../src/model/params';
 import { Random } from '../../src/model/random';
 export { temporaryFolder } from '../support/cli';
 export { goldenTensor, readGolden } from '../support/golden';
@@ -27,8 +27,12 @@ export async function writeRandomCheckpoint(path: string, config: ArchConfig, se
   const tensors = new Map<string, Tensor>();
   for (const spec of modelSpecs(config, networks)) {
     const shape = referenceShape(spec);
-    const values = new Float32Array(shape.reduce((a, b) => a * b, 1));
-    tensors.set(spec.key, makeTensor('F32', shape, random.fillNormal(values, 0, 0.2)));
+    const count = shape.reduce((a, b) => a * b, 1);
+    if (referenceDtype(spec) === 'I64') {
+      tensors.set(spec.key, makeTensor('I64', shape, new BigInt64Array(count)));
+      continue;
+    }
+    tensors.set(spec.key, makeTensor('F32', shape, random.fillNormal(new Float32Array(count), 0, 0.2)));
   }
   await writeTensorFile(path, 'checkpoint', tensors, { stage: 'global', epoch: 0, step: 0, lr: 0.0002, config });
 }

@@ -295,7 +295,7 @@ describe('p2phd synthesize (CLI): wasm threads', () => {
     copyFileSync(join(FIXTURES_DIR, 'test_label', 'synthcity_001000_000019_gtFine_labelIds.png'), join(labels, 'a.png'));
     copyFileSync(join(FIXTURES_DIR, 'test_inst', 'synthcity_001000_000019_gtFine_instanceIds.png'), join(instances, 'a.png'));
     const run = (out: string, threads: string): string => {
-      const result = runCliSync(['synthesize', '--checkpoint', checkpoint, '--labels', labels, '--instances', instances, '--out', out], {
+      const result = runCliSync(['synthesize', '--backend', 'wasm', '--checkpoint', checkpoint, '--labels', labels, '--instances', instances, '--out', out], {
         env: { P2PHD_WASM_THREADS: threads },
       });
       assert.equal(result.status, 0, result.stderr);
