@@ -13,6 +13,7 @@ import { registerCluster } from './commands/cluster.js';
 import { registerSynthesize } from './commands/synthesize.js';
 import { registerInspect } from './commands/inspect.js';
 import { registerDemo } from './commands/demo.js';
+import { registerReport } from './commands/report.js';
 
 export function buildProgram(): Command {
   const program = new Command('p2phd')
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerCluster(program);
   registerSynthesize(program);
   registerInspect(program);
+  registerReport(program);
   registerDemo(program);
   // Every (sub)command reports errors through the handler below instead of exiting itself.
   const override = (command: Command): void => {
