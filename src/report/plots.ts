@@ -92,7 +92,8 @@ export async function renderSeriesPlot(plot: SeriesPlot, size: { width: number; 
   const x = { field: 'step', type: 'quantitative', title: 'step', axis: { tickMinStep: 1, format: '~s' } } as const;
   const y = { field: 'value', type: 'quantitative', title: plot.yTitle ?? null, scale: { domain: [low, high], zero: false, nice: false }, axis: { format: '~g', tickCount: 5 } } as const;
   const layer: object[] = [
-    { data: { values: thin(plot.raw, MAX_POINTS_PER_LINE) }, mark: { type: 'line', color: RAW_COLOUR, strokeWidth: 1, clip: true, point: plot.raw.length === 1 }, encoding: { x, y } },
+    // Without a smoothed line, the raw one is the curve to read: dark.
+    { data: { values: thin(plot.raw, MAX_POINTS_PER_LINE) }, mark: { type: 'line', color: plot.smoothed ? RAW_COLOUR : SMOOTHED_COLOUR, strokeWidth: plot.smoothed ? 1 : 1.5, clip: true, point: plot.raw.length === 1 }, encoding: { x, y } },
   ];
   if (plot.smoothed) {
     layer.push({ data: { values: thin(plot.smoothed, MAX_POINTS_PER_LINE) }, mark: { type: 'line', color: SMOOTHED_COLOUR, strokeWidth: 2, clip: true }, encoding: { x, y } });

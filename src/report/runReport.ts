@@ -150,9 +150,9 @@ async function lossPlots(records: readonly LogRecord[]): Promise<{ svgs: string[
   if (lr.length > 0) svgs.push(await renderSeriesPlot({ title: 'learning rate', subtitle: `now ${format(lr[lr.length - 1]!.value)}`, raw: lr }));
   const seconds = seriesOf(records, 'seconds');
   if (seconds.length > 0) {
-    const smoothedValues = emaSmooth(seconds.map((point) => point.value), smoothingSpan(seconds.length));
+    const smoothedValues = emaSmooth(seconds.map((point) => point.value), span);
     const smoothed = seconds.map((point, i) => ({ step: point.step, value: smoothedValues[i]! }));
-    svgs.push(await renderSeriesPlot({ title: 'seconds per step', subtitle: `now ${format(smoothedValues[smoothedValues.length - 1]!)} s (smoothed)`, raw: seconds, smoothed }));
+    svgs.push(await renderSeriesPlot({ title: 'seconds per step', subtitle: `now ${format(smoothedValues[smoothedValues.length - 1]!)} s${span > 1 ? ' (smoothed)' : ''}`, raw: seconds, ...(span > 1 ? { smoothed } : {}) }));
   }
   return { svgs, notes };
 }
