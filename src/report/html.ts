@@ -36,7 +36,7 @@ h1 { font-size: 20px; margin: 0 0 4px; } h2 { font-size: 16px; margin: 24px 0 8p
 .plot svg { display: block; max-width: 100%; height: auto; }
 figure { margin: 0; } figcaption { font-size: 12px; color: #555; }
 .latest img { max-width: 100%; width: 900px; image-rendering: pixelated; border: 1px solid #ccc; }
-.history { display: flex; flex-wrap: wrap; gap: 8px; } .history img { height: 96px; image-rendering: pixelated; border: 1px solid #ccc; }
+.history { display: flex; flex-wrap: wrap; gap: 8px; } .history img { height: 80px; image-rendering: pixelated; border: 1px solid #ccc; }
 .thumb img { max-height: 160px; max-width: 320px; border: 1px solid #ccc; display: block; }
 table { border-collapse: collapse; } td, th { padding: 3px 8px; text-align: left; vertical-align: top; }
 table.kv th { font-weight: 500; color: #444; } table.grid th { max-width: 16em; overflow-wrap: anywhere; } table.grid td, table.grid th { border-bottom: 1px solid #e3e3e3; }

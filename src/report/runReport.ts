@@ -9,7 +9,7 @@
  */
 import { promises as fsp } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { UsageError } from '../errors.js';
+import { InputError } from '../errors.js';
 import { writeFileAtomically } from '../data/atomicWrite.js';
 import { LOG_BOOKKEEPING_FIELDS, parseLogLines, parseSampleStripName, RUN_FILES, type LogRecord } from '../data/runFiles.js';
 import { escapeHtml, formatDuration, formatTime, hrefFrom, keyValueTable, pageShell, thumbnail } from './html.js';
@@ -52,11 +52,14 @@ export async function isRunFolder(dir: string): Promise<boolean> {
 }
 
 export async function readRunState(dir: string): Promise<RunState> {
-  let options: Record<string, unknown>;
+  let options: unknown;
   try {
-    options = JSON.parse(await fsp.readFile(join(dir, RUN_FILES.options), 'utf8')) as Record<string, unknown>;
+    options = JSON.parse(await fsp.readFile(join(dir, RUN_FILES.options), 'utf8'));
   } catch (error) {
-    throw new UsageError(`${join(dir, RUN_FILES.options)}: cannot read the run's options (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+    throw new InputError(`${join(dir, RUN_FILES.options)}: cannot read the run's options (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+  }
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new InputError(`${join(dir, RUN_FILES.options)}: not a JSON object`);
   }
   let records: LogRecord[] = [];
   let lastLogged: Date | undefined;
@@ -77,7 +80,7 @@ export async function readRunState(dir: string): Promise<RunState> {
     const stat = await fsp.stat(join(dir, name)).catch(() => undefined);
     if (stat) checkpoints.push({ name, bytes: stat.size, modified: stat.mtime });
   }
-  return { dir, options, records, strips, checkpoints, ...(lastLogged ? { lastLogged } : {}) };
+  return { dir, options: options as Record<string, unknown>, records, strips, checkpoints, ...(lastLogged ? { lastLogged } : {}) };
 }
 
 function numberAt(record: Record<string, unknown> | undefined, key: string): number | undefined {

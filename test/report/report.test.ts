@@ -9,7 +9,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fixtureSamples, logLines, runCli, TINY } from '../train/cli.js';
 import { FIXTURES_DIR } from '../support/cli.js';
@@ -92,6 +92,21 @@ describe('report: TensorBoard events, --keep-samples, run and results pages', ()
     const merged = readFileSync(join(results, 'index.html'), 'utf8');
     assert.equal((merged.match(/<tr><th>synthcity_/g) ?? []).length, 2, 'one row per input');
     assert.match(merged, /merged from 2 shard page/);
+  });
+
+  it('p2phd report refuses what is not a run or results folder (exit 2) and a broken options.json (exit 3)', async () => {
+    const missing = await runCli(['report', join(root, 'nowhere')]);
+    assert.equal(missing.status, 2, missing.stderr);
+    assert.match(missing.stderr, /nowhere: not a folder/);
+    const other = await runCli(['report', join(root, 'inputs')]);
+    assert.equal(other.status, 2, other.stderr);
+    const broken = join(root, 'broken');
+    mkdirSync(broken);
+    writeFileSync(join(broken, 'options.json'), '[1, 2');
+    writeFileSync(join(broken, 'log.jsonl'), '');
+    const result = await runCli(['report', broken]);
+    assert.equal(result.status, 3, result.stderr);
+    assert.match(result.stderr, /options\.json/);
   });
 
   it('both pages render in headless Chromium: references resolve, plots drawn, no errors', { skip: CHROMIUM_SKIP }, async () => {
