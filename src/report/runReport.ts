@@ -164,8 +164,10 @@ function statusLine(state: RunState, live: RunLive | undefined): { html: string;
   const settings = objectAt(state.options, 'settings');
   const stage = String(state.options['stage'] ?? '?');
   const last = state.records[state.records.length - 1];
-  const planned = plannedSteps(state, live);
   const step = last?.step ?? 0;
+  // options.json keeps the first invocation's --max-steps; a resume may have raised it.
+  const stored = plannedSteps(state, live);
+  const planned = stored !== undefined && (live !== undefined || stored >= step) ? stored : undefined;
   const recent = state.records.slice(-RECENT_STEPS);
   const secondsPerStep = recent.length > 0 ? recent.reduce((total, record) => total + record.seconds, 0) / recent.length : undefined;
   const totalEpochs = (numberAt(settings, 'epochs') ?? 0) + (numberAt(settings, 'decayEpochs') ?? 0);
