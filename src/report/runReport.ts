@@ -177,12 +177,13 @@ function statusLine(state: RunState, live: RunLive | undefined): { html: string;
   if (last) parts.push(`epoch ${last.epoch}${totalEpochs > 0 ? ` / ${totalEpochs}` : ''}`);
   if (secondsPerStep !== undefined) parts.push(`${secondsPerStep.toFixed(2)} s/step`);
   if (!finished && planned !== undefined && secondsPerStep !== undefined) parts.push(`ETA ${formatDuration((planned - step) * secondsPerStep)}`);
-  let condition: string;
+  let condition: string | undefined;
   if (finished) condition = 'finished';
   else if (live?.running) condition = 'training (this page reloads every minute)';
   else if (live) condition = 'stopped (continue with --resume)';
-  else condition = state.records.length === 0 ? 'no steps logged yet' : 'not finished';
-  parts.push(`<b>${condition}</b>`);
+  else if (state.records.length === 0) condition = 'no steps logged yet';
+  else if (planned !== undefined) condition = 'not finished';
+  if (condition) parts.push(`<b>${condition}</b>`);
   return { html: parts.join(' · '), refresh: live?.running === true && !finished };
 }
 
