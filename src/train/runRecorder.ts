@@ -16,9 +16,8 @@ import { EventFileWriter } from '../data/tensorboard.js';
 import { StepLog, type RunFolder } from './runFolder.js';
 import { writeStrip, type StripParts } from './sampleStrip.js';
 
-/** TensorBoard tags. */
+/** TensorBoard tags: each loss under its own name (as the reference's --tf_log), and these. */
 export const TENSORBOARD_TAGS = Object.freeze({
-  lossPrefix: 'loss/',
   lr: 'lr',
   secondsPerStep: 'seconds_per_step',
   samples: 'samples',
@@ -71,7 +70,7 @@ export class RunRecorder {
     await this.stepLog.append(record);
     const scalars: Record<string, number> = {};
     for (const [name, value] of Object.entries(record)) {
-      if (!LOG_BOOKKEEPING_FIELDS.has(name)) scalars[`${TENSORBOARD_TAGS.lossPrefix}${name}`] = value;
+      if (!LOG_BOOKKEEPING_FIELDS.has(name)) scalars[name] = value;
     }
     scalars[TENSORBOARD_TAGS.lr] = record.lr;
     scalars[TENSORBOARD_TAGS.secondsPerStep] = record.seconds;

@@ -23,8 +23,8 @@ describe('TensorBoard event files', () => {
     const dir = join(root, 'plain');
     const writer = await EventFileWriter.open(dir);
     const png = Buffer.from([0x89, 0x50, 0x4e, 0x47, 1, 2, 3, 250]);
-    await writer.scalars(1, { 'loss/G_GAN': 0.75, lr: 0.0002 }, 1000.5);
-    await writer.scalars(2, { 'loss/G_GAN': 1 / 3, lr: 0.0002 }, 1001.25);
+    await writer.scalars(1, { 'G_GAN': 0.75, lr: 0.0002 }, 1000.5);
+    await writer.scalars(2, { 'G_GAN': 1 / 3, lr: 0.0002 }, 1001.25);
     await writer.image(2, 'samples', { png, width: 12, height: 4, channels: 3 }, 1001.5);
     await writer.close();
 
@@ -33,7 +33,7 @@ describe('TensorBoard event files', () => {
     assert.match(files[0]!, /^events\.out\.tfevents\.\d{10}\./);
     assert.equal(events[0]!.fileVersion, FILE_VERSION, 'the first event names the file version');
     assert.deepEqual(events.slice(1).map((event) => [event.step, event.wallTime]), [[1, 1000.5], [2, 1001.25], [2, 1001.5]]);
-    assert.deepEqual(events[1]!.scalars, [{ tag: 'loss/G_GAN', value: 0.75 }, { tag: 'lr', value: Math.fround(0.0002) }]);
+    assert.deepEqual(events[1]!.scalars, [{ tag: 'G_GAN', value: 0.75 }, { tag: 'lr', value: Math.fround(0.0002) }]);
     assert.equal(events[2]!.scalars[0]!.value, Math.fround(1 / 3));
     assert.deepEqual(events[3]!.images, [{ tag: 'samples', height: 4, width: 12, colorspace: 3, png }]);
   });
@@ -41,13 +41,13 @@ describe('TensorBoard event files', () => {
   it('a resumed run drops the steps after its checkpoint (and a torn record) from earlier files, then appends', async () => {
     const dir = join(root, 'resumed');
     const first = await EventFileWriter.open(dir);
-    for (let step = 1; step <= 5; step++) await first.scalars(step, { 'loss/D_real': step });
+    for (let step = 1; step <= 5; step++) await first.scalars(step, { 'D_real': step });
     await first.close();
     appendFileSync(first.path, Buffer.from([9, 0, 0, 0, 0, 0, 0, 0, 1, 2])); // a write torn by a kill
 
     const second = await EventFileWriter.open(dir, { resumedAtStep: 3 });
     assert.notEqual(second.path, first.path, 'a new file for the resumed run');
-    for (let step = 4; step <= 6; step++) await second.scalars(step, { 'loss/D_real': 10 * step });
+    for (let step = 4; step <= 6; step++) await second.scalars(step, { 'D_real': 10 * step });
     await second.close();
 
     const { files, events } = readEventsFolder(dir);
