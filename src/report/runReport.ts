@@ -143,10 +143,12 @@ async function lossPlots(records: readonly LogRecord[]): Promise<{ svgs: string[
     }
     const smoothedValues = emaSmooth(raw.map((point) => point.value), span);
     const smoothed = raw.map((point, i) => ({ step: point.step, value: smoothedValues[i]! }));
-    const first = smoothedValues[Math.min(smoothedValues.length - 1, span)]!;
+    // The start of the curve: where the moving average has settled (the first point without smoothing).
+    const startIndex = span > 1 ? Math.min(smoothedValues.length - 1, span) : 0;
+    const first = smoothedValues[startIndex]!;
     const last = smoothedValues[smoothedValues.length - 1]!;
     const change = first !== 0 ? ` (${last >= first ? '+' : '−'}${Math.abs(((last - first) / first) * 100).toFixed(0)}%)` : '';
-    const subtitle = raw.length > 1 ? `smoothed: ${format(first)} at step ${raw[Math.min(raw.length - 1, span)]!.step} → ${format(last)} now${change}` : `${format(last)}`;
+    const subtitle = raw.length > 1 ? `${span > 1 ? 'smoothed: ' : ''}${format(first)} at step ${raw[startIndex]!.step} → ${format(last)} now${change}` : `${format(last)}`;
     svgs.push(await renderSeriesPlot({ title: name, subtitle, raw, ...(span > 1 ? { smoothed } : {}) }));
   }
   const lr = seriesOf(records, 'lr');
@@ -212,7 +214,7 @@ export async function renderRunPage(state: RunState, live?: RunLive): Promise<st
       `every step and sample in TensorBoard: <code>tensorboard --logdir ${escapeHtml(dirname(dir))}</code></p>`,
     '<h2>Latest samples <span class="muted">(label | synthesized | real)</span></h2>',
     latest.length > 0 ? latest.map((strip) => thumbnail(samplesDir(strip.name), stripCaption(strip), 'latest')).join('\n') : '<p class="muted">no sample strip yet</p>',
-    `<h2>Losses <span class="muted">(light: every step; dark: smoothed)</span></h2>`,
+    `<h2>Losses <span class="muted">(${smoothingSpan(state.records.length) > 1 ? 'light: every step; dark: smoothed' : 'every step'})</span></h2>`,
     svgs.length > 0 ? `<div class="plots">${svgs.map((svg) => `<div class="plot">${svg}</div>`).join('\n')}</div>` : '<p class="muted">no steps logged yet</p>',
     notes.length > 0 ? `<p class="muted">${notes.map(escapeHtml).join('; ')}</p>` : '',
     '<h2>Sample history</h2>',
