@@ -45,21 +45,29 @@ export function resultsPageName(shard?: { index: number; count: number }): strin
 function renderResultsPage(dir: string, page: ResultsPage, note: string): string {
   const root = resolve(dir);
   const link = (file: string): string => hrefFrom(root, join(root, file));
+  const withReal = page.rows.some((row) => row.real !== undefined);
   const rows = page.rows.map((row) => {
-    const outputs = row.outputs.map((output) => thumbnail(link(output), basename(output))).join('');
+    const outputs = row.outputs.map((output) => thumbnail(link(output), outputCaption(row.stem, output))).join('');
     return `<tr><th>${escapeHtml(row.stem)}</th><td>${row.label ? thumbnail(link(row.label), 'label') : ''}</td>` +
-      `<td><div class="outputs">${outputs}</div></td><td>${row.real ? thumbnail(link(row.real), 'real') : ''}</td></tr>`;
+      `<td><div class="outputs">${outputs}</div></td>${withReal ? `<td>${row.real ? thumbnail(link(row.real), 'real') : ''}</td>` : ''}</tr>`;
   });
   const styles = Math.max(0, ...page.rows.map((row) => row.outputs.length));
   const body = [
     `<h1>${escapeHtml(basename(root))} <span class="muted">${escapeHtml(root)}</span></h1>`,
     `<p class="status"><b>${page.rows.length}</b> input(s), ${styles} output(s) each · checkpoint ${escapeHtml(page.checkpoint)} · --style ${escapeHtml(page.style)}</p>`,
     `<p class="muted">${escapeHtml(note)} · page written ${formatTime(new Date())} · click an image for full size</p>`,
-    `<table class="grid"><tr><th>input</th><th>label map</th><th>synthesized</th><th>real</th></tr>`,
+    `<table class="grid"><tr><th>input</th><th>label map</th><th>synthesized</th>${withReal ? '<th>real</th>' : ''}</tr>`,
     rows.join('\n'),
     '</table>',
   ].join('\n');
   return pageShell({ title: `p2phd results: ${basename(root)}`, body, data: { kind: PAGE_KIND, ...page } });
+}
+
+/** An output's caption: what its name adds to the input's stem (`s03` for `<stem>_s03.png`). */
+function outputCaption(stem: string, output: string): string {
+  const name = basename(output).replace(/\.png$/, '');
+  const suffix = name.startsWith(stem) ? name.slice(stem.length).replace(/^_/, '') : name;
+  return suffix === '' ? 'synthesized' : suffix;
 }
 
 /** Writes this run's (or shard's) page into the results folder; returns its path. */
