@@ -14,7 +14,6 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import protobuf from 'protobufjs/light.js';
 import { crc32c } from '@aws-crypto/crc32c';
-import { writeFileAtomically } from './atomicWrite.js';
 
 /** The part of TensorFlow's event.proto and summary.proto that p2phd writes. */
 const SCHEMA = protobuf.Root.fromJSON({
@@ -104,40 +103,56 @@ export function encodeEvent(event: TensorboardEvent): Uint8Array {
 }
 
 /**
- * The events of a file in order. Reading stops at the first record that is
- * cut short or fails its CRC (a write torn by a kill): `intactBytes` says
- * how much of the file is whole.
+ * Reads a file's records one at a time (positional reads: an events file of
+ * a long run holds thousands of images, far more than one Buffer should).
+ * Returns the byte offset where the file should end: before the first
+ * record whose step is after `lastStep`, or that is cut short or fails its
+ * CRC (a write torn by a kill); the file's size when every record is kept.
+ * One process writes a file in step order, so nothing after that point is kept.
  */
-export function decodeEventFile(bytes: Uint8Array): { events: TensorboardEvent[]; intactBytes: number } {
-  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const events: TensorboardEvent[] = [];
-  let offset = 0;
-  while (offset + 12 <= buffer.length) {
-    if (buffer.readUInt32LE(offset + 8) !== maskedCrc32c(buffer.subarray(offset, offset + 8))) break;
-    const length = Number(buffer.readBigUInt64LE(offset));
-    const end = offset + 12 + length + 4;
-    if (end > buffer.length) break;
-    const data = buffer.subarray(offset + 12, offset + 12 + length);
-    if (buffer.readUInt32LE(offset + 12 + length) !== maskedCrc32c(data)) break;
-    let event: TensorboardEvent;
-    try {
-      event = EVENT.toObject(EVENT.decode(data), { longs: Number, defaults: true }) as TensorboardEvent;
-    } catch {
-      break;
+async function keptLength(path: string, lastStep: number): Promise<{ keep: number; size: number }> {
+  const handle = await fsp.open(path, 'r');
+  try {
+    const size = (await handle.stat()).size;
+    const header = Buffer.alloc(12);
+    let offset = 0;
+    while (offset < size) {
+      if (offset + 12 > size) break;
+      await handle.read(header, 0, 12, offset);
+      if (header.readUInt32LE(8) !== maskedCrc32c(header.subarray(0, 8))) break;
+      const length = Number(header.readBigUInt64LE(0));
+      if (offset + 16 + length > size) break;
+      const record = Buffer.alloc(length + 4);
+      await handle.read(record, 0, length + 4, offset + 12);
+      const data = record.subarray(0, length);
+      if (record.readUInt32LE(length) !== maskedCrc32c(data)) break;
+      let step: number;
+      try {
+        step = decodeEvent(data).step;
+      } catch {
+        break; // not an Event: nothing from here on is TensorBoard's to read
+      }
+      if (step > lastStep) break;
+      offset += 16 + length;
     }
-    events.push(event);
-    offset = end;
+    return { keep: offset, size };
+  } finally {
+    await handle.close();
   }
-  return { events, intactBytes: offset };
+}
+
+function decodeEvent(data: Uint8Array): TensorboardEvent {
+  return EVENT.toObject(EVENT.decode(data), { longs: Number, defaults: true }) as TensorboardEvent;
 }
 
 const EVENT_FILE_PATTERN = /^events\.out\.tfevents\./;
 
 /**
  * Appends events to a new `events.out.tfevents.<seconds>.<host>.<pid>` file
- * in `dir`. A resumed run first rewrites the folder's earlier files without
- * the steps after its checkpoint (logged, then lost when the run stopped
- * without saving them), so TensorBoard shows every step once.
+ * in `dir`. A resumed run first cuts the folder's earlier files before the
+ * steps after its checkpoint (logged, then lost when the run stopped
+ * without saving them), so TensorBoard shows every step once. (That reads
+ * the earlier files through once: seconds per GB.)
  */
 export class EventFileWriter {
   private constructor(
@@ -184,14 +199,11 @@ export class EventFileWriter {
   }
 }
 
-/** Rewrites each events file of `dir` that holds steps after `step` (or a torn tail) without them. */
+/** Cuts each events file of `dir` before its first step after `step` (and any torn record). */
 async function dropStepsAfter(dir: string, step: number): Promise<void> {
   for (const name of (await fsp.readdir(dir)).filter((entry) => EVENT_FILE_PATTERN.test(entry)).sort()) {
     const path = join(dir, name);
-    const bytes = await fsp.readFile(path);
-    const { events, intactBytes } = decodeEventFile(bytes);
-    const kept = events.filter((event) => event.step <= step);
-    if (kept.length === events.length && intactBytes === bytes.length) continue;
-    await writeFileAtomically(path, Buffer.concat(kept.map((event) => frameRecord(encodeEvent(event)))));
+    const { keep, size } = await keptLength(path, step);
+    if (keep < size) await fsp.truncate(path, keep);
   }
 }
