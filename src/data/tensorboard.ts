@@ -103,12 +103,33 @@ export function encodeEvent(event: TensorboardEvent): Uint8Array {
 }
 
 /**
- * Reads a file's records one at a time (positional reads: an events file of
- * a long run holds thousands of images, far more than one Buffer should).
- * Returns the byte offset where the file should end: before the first
- * record whose step is after `lastStep`, or that is cut short or fails its
- * CRC (a write torn by a kill); the file's size when every record is kept.
- * One process writes a file in step order, so nothing after that point is kept.
+ * The step of an encoded Event from its first bytes: protobufjs writes
+ * fields in number order, so wall_time (1) and step (2) lead every record
+ * and 32 bytes hold both. A record without field 2 is at step 0.
+ */
+function stepOfEvent(prefix: Uint8Array): number {
+  const reader = protobuf.Reader.create(prefix);
+  while (reader.pos < reader.len) {
+    const tag = reader.uint32();
+    const field = tag >>> 3;
+    if (field === 2) {
+      const step = reader.int64();
+      return protobuf.util.LongBits.from(step).toNumber();
+    }
+    if (field > 2) return 0;
+    reader.skipType(tag & 7);
+  }
+  return 0;
+}
+
+/**
+ * Scans a file's records (headers and step fields only: an events file of
+ * a long run holds thousands of images, which stay unread) and returns the
+ * byte offset where the file should end: before the first record whose
+ * step is after `lastStep`, or before a last record that is cut short or
+ * fails its CRC (a write torn by a kill); the file's size when every record
+ * is kept. One process writes a file in step order, and only its last write
+ * can be torn.
  */
 async function keptLength(path: string, lastStep: number): Promise<{ keep: number; size: number }> {
   const handle = await fsp.open(path, 'r');
@@ -116,33 +137,29 @@ async function keptLength(path: string, lastStep: number): Promise<{ keep: numbe
     const size = (await handle.stat()).size;
     const header = Buffer.alloc(12);
     let offset = 0;
-    while (offset < size) {
-      if (offset + 12 > size) break;
+    while (offset + 12 <= size) {
       await handle.read(header, 0, 12, offset);
       if (header.readUInt32LE(8) !== maskedCrc32c(header.subarray(0, 8))) break;
       const length = Number(header.readBigUInt64LE(0));
-      if (offset + 16 + length > size) break;
-      const record = Buffer.alloc(length + 4);
-      await handle.read(record, 0, length + 4, offset + 12);
-      const data = record.subarray(0, length);
-      if (record.readUInt32LE(length) !== maskedCrc32c(data)) break;
+      const end = offset + 16 + length;
+      if (end > size) break;
+      const isLast = end === size;
+      const data = Buffer.alloc(isLast ? length + 4 : Math.min(length, 32));
+      await handle.read(data, 0, data.length, offset + 12);
+      if (isLast && data.readUInt32LE(length) !== maskedCrc32c(data.subarray(0, length))) break;
       let step: number;
       try {
-        step = decodeEvent(data).step;
+        step = stepOfEvent(data.subarray(0, Math.min(length, 32)));
       } catch {
         break; // not an Event: nothing from here on is TensorBoard's to read
       }
       if (step > lastStep) break;
-      offset += 16 + length;
+      offset = end;
     }
     return { keep: offset, size };
   } finally {
     await handle.close();
   }
-}
-
-function decodeEvent(data: Uint8Array): TensorboardEvent {
-  return EVENT.toObject(EVENT.decode(data), { longs: Number, defaults: true }) as TensorboardEvent;
 }
 
 const EVENT_FILE_PATTERN = /^events\.out\.tfevents\./;

@@ -4,7 +4,7 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EventFileWriter, FILE_VERSION } from '../../src/data/tensorboard.js';
@@ -54,5 +54,18 @@ describe('TensorBoard event files', () => {
     assert.equal(files.length, 2);
     const scalars = events.filter((event) => event.scalars.length > 0).map((event) => [event.step, event.scalars[0]!.value]);
     assert.deepEqual(scalars, [[1, 1], [2, 2], [3, 3], [4, 40], [5, 50], [6, 60]]);
+  });
+
+  it('a resumed run drops a last record whose data fails its CRC', async () => {
+    const dir = join(root, 'corrupt');
+    const first = await EventFileWriter.open(dir);
+    for (let step = 1; step <= 3; step++) await first.scalars(step, { G_GAN: step });
+    await first.close();
+    const bytes = readFileSync(first.path);
+    bytes[bytes.length - 6] ^= 0xff; // inside the last record's data
+    writeFileSync(first.path, bytes);
+    await (await EventFileWriter.open(dir, { resumedAtStep: 10 })).close();
+    const { events } = readEventsFolder(dir);
+    assert.deepEqual(events.filter((event) => event.scalars.length > 0).map((event) => event.step), [1, 2]);
   });
 });
