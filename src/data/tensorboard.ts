@@ -168,8 +168,8 @@ const EVENT_FILE_PATTERN = /^events\.out\.tfevents\./;
  * Appends events to a new `events.out.tfevents.<seconds>.<host>.<pid>` file
  * in `dir`. A resumed run first cuts the folder's earlier files before the
  * steps after its checkpoint (logged, then lost when the run stopped
- * without saving them), so TensorBoard shows every step once. (That reads
- * the earlier files through once: seconds per GB.)
+ * without saving them), so TensorBoard shows every step once (reading only
+ * the records' headers and steps, not their images).
  */
 export class EventFileWriter {
   private constructor(
