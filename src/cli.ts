@@ -15,6 +15,7 @@ import { registerInspect } from './commands/inspect.js';
 import { registerDemo } from './commands/demo.js';
 import { registerImport } from './commands/import.js';
 import { registerExport } from './commands/export.js';
+import { registerReport } from './commands/report.js';
 
 export function buildProgram(): Command {
   const program = new Command('p2phd')
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   registerCluster(program);
   registerSynthesize(program);
   registerInspect(program);
+  registerReport(program);
   registerDemo(program);
   registerImport(program);
   registerExport(program);

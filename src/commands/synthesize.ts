@@ -42,19 +42,19 @@ export function registerSynthesize(program: Command): void {
       .option('--clusters <file>', 'style centres from p2phd cluster (models trained with --instance-feat)')
       .addOption(new Option('--style <mode>', 'random: a seeded centre per instance; first: centre 0; all: one output per cluster index (<stem>_sNN.png)').choices(Object.keys(STYLE_MODES)).default('random'))
       .option('--style-map <file>', 'JSON {"<instance id>": <cluster index>} fixing chosen instances\' styles')
-      .option('--images <glob|dir>', 'real photos for --use-encoded, paired with the labels in sorted order')
+      .option('--images <glob|dir>', 'real photos, paired with the labels in sorted order: shown beside the outputs in OUT/index.html, and encoded with --use-encoded')
       .option('--use-encoded', 'features from the encoder E over the real photos instead of cluster centres', false)
       .option('--load-size <n>', 'resize label maps (and instance maps, photos) as preprocess does: the width (scale_width*) or side (resize_and_crop); default: no resize, each input at its own size', integerFlag('--load-size', 1, MAX_RESIZE_SIDE))
       .addOption(new Option('--resize-or-crop <mode>', "preprocess's resize mode for --load-size (crops are training's: *_crop modes only resize); none rounds to a size G takes").choices([...RESIZE_MODES]))
       .option('--shard <index/count>', 'take every COUNT-th input from INDEX (0-based)', parseShard)
-      .requiredOption('--out <dir>', 'folder for the PNGs (named after the input stems)'),
+      .requiredOption('--out <dir>', 'folder for the PNGs (named after the input stems) and index.html (index_shard_I_of_N.html per shard; p2phd report OUT merges them)'),
   ).action(
     action<SynthesizeFlags>(async (flags, context) => {
       const [{ runSynthesizeStage }, { inputSourceFromFlags }] = await Promise.all([
         import('../synthesis/synthesizeStage.js'),
         import('../synthesis/inputs.js'),
       ]);
-      const inputs = inputSourceFromFlags(flags, flags.useEncoded);
+      const inputs = inputSourceFromFlags(flags);
       const resize = resizeFromFlags(flags);
       const { inferenceEngineOf } = await import('../backend/index.js');
       const engine = inferenceEngineOf(await context.useBackend({ inference: true }));

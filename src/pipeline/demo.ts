@@ -114,5 +114,6 @@ export async function runDemo(options: DemoOptions, log: Logger): Promise<DemoSu
   log.info(`\ndemo finished in ${seconds.toFixed(0)} s`);
   log.info(`images:        ${images}/ (${written.images.length} files)`);
   log.info(`contact sheet: ${contactSheet}  (rows: label | synthesized styles | real)`);
+  log.info(`pages:         ${join(runs, '{global,local,joint}', 'index.html')} (training), ${join(images, 'index.html')} (results)`);
   return { out, seconds, stages, images: written.images, contactSheet };
 }

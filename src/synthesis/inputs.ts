@@ -94,7 +94,7 @@ export function listInputItems(source: InputSource, labelNc: number, options: Li
 }
 
 /** `--labels` or `--data`, exactly one. */
-export function inputSourceFromFlags(flags: { labels?: string; instances?: string; images?: string; data?: string }, allowImages: boolean): InputSource {
+export function inputSourceFromFlags(flags: { labels?: string; instances?: string; images?: string; data?: string }): InputSource {
   if (flags.data !== undefined && flags.labels !== undefined) throw new UsageError('give either --labels (with --instances) or --data, not both');
   if (flags.data !== undefined) {
     if (flags.instances !== undefined) throw new UsageError('--instances goes with --labels; sample files (--data) hold their instance maps');
@@ -102,7 +102,6 @@ export function inputSourceFromFlags(flags: { labels?: string; instances?: strin
     return { kind: 'samples', data: flags.data };
   }
   if (flags.labels === undefined) throw new UsageError('give the inputs: --labels GLOB [--instances GLOB] or --data DIR (sample files)');
-  if (flags.images !== undefined && !allowImages) throw new UsageError('--images is only used with --use-encoded');
   return {
     kind: 'files',
     labels: flags.labels,

@@ -4,7 +4,7 @@
  * one at a time: decode, build G's input at the input's own size, run G
  * (padded to a size it takes and cropped back), write the PNG.
  */
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { UsageError, InputError } from '../errors.js';
@@ -14,6 +14,8 @@ import { takeShard, type Shard } from '../commands/common.js';
 import { readCheckpoint, type Checkpoint } from '../data/checkpoint.js';
 import { maxClusterCount, readClustersFile, type ClusterSet } from '../data/clusters.js';
 import { writeFileAtomically } from '../data/atomicWrite.js';
+import { colourLabels } from '../data/palette.js';
+import { PAGE_IMAGES_DIR, writeResultsPage, type ResultRow } from '../report/resultsPage.js';
 import { instanceEdges } from '../data/labels.js';
 import { prepareOutputFolder } from '../data/preprocess.js';
 import { inputSizeMultiple, type ArchConfig } from '../model/config.js';
@@ -64,6 +66,8 @@ export interface SynthesizeSummary {
   readonly imageSeconds: number[];
   /** The same in process CPU time (all threads): on a shared machine, what the work itself cost. */
   readonly imageCpuSeconds: number[];
+  /** The results page (index.html, or the shard's page). */
+  readonly page: string;
 }
 
 /** How the feature channels are filled, decided once from the flags and the checkpoint. */
@@ -213,6 +217,7 @@ export async function runSynthesizeStage(config: SynthesizeStageConfig, log: Log
     await checkStyleMapIds(items, arch, features.styleMap, config.styleMap, config.shard !== undefined && config.shard.count > 1, log);
   }
   prepareOutputFolder(config.out);
+  await mkdir(join(config.out, PAGE_IMAGES_DIR), { recursive: true });
 
   // Model load time = reading the file + building the parameter tensors (or ONNX Runtime sessions)
   // (input listing and style-map checks in between are not counted).
@@ -225,6 +230,7 @@ export async function runSynthesizeStage(config: SynthesizeStageConfig, log: Log
   const outputs: string[] = [];
   const imageSeconds: number[] = [];
   const imageCpuSeconds: number[] = [];
+  const pageRows: ResultRow[] = [];
   const progress = createProgress('synthesize', items.length);
   const synthesisStart = performance.now();
   let warnedStandIn = false;
@@ -260,6 +266,7 @@ export async function runSynthesizeStage(config: SynthesizeStageConfig, log: Log
         await writePng(path, toImageBytes(output), input.width, input.height, arch.output_nc);
         outputs.push(path);
       }
+      pageRows.push({ stem: item.stem, outputs: featureMaps.map(([name]) => name), ...(await writePageImages(config.out, item.stem, input, arch.label_nc)) });
       imageSeconds.push((performance.now() - imageStart) / 1000);
       const cpu = process.cpuUsage(cpuStart);
       imageCpuSeconds.push((cpu.user + cpu.system) / 1e6);
@@ -270,8 +277,9 @@ export async function runSynthesizeStage(config: SynthesizeStageConfig, log: Log
     await networks.dispose();
   }
   const synthesisSeconds = (performance.now() - synthesisStart) / 1000;
-  log.info(`synthesize: ${outputs.length} image(s) from ${items.length} input(s) in ${synthesisSeconds.toFixed(1)} s -> ${config.out}`);
-  return { inputs: items.length, outputs, modelLoadSeconds, synthesisSeconds, imageSeconds, imageCpuSeconds };
+  const page = await writeResultsPage(config.out, { checkpoint: checkpoint.source, style: config.style, ...(config.shard ? { shard: config.shard } : {}), rows: pageRows });
+  log.info(`synthesize: ${outputs.length} image(s) from ${items.length} input(s) in ${synthesisSeconds.toFixed(1)} s -> ${config.out} (page: ${page})`);
+  return { inputs: items.length, outputs, modelLoadSeconds, synthesisSeconds, imageSeconds, imageCpuSeconds, page };
 }
 
 /**
@@ -309,6 +317,25 @@ function featureMapsFor(
       return [[`${item.stem}.png`, () => mapFor(rule)]];
     }
   }
+}
+
+/**
+ * The results page's own images of one input: its label map in the palette
+ * and its real photo (when --images or the sample has one), in
+ * OUT/index_files/; paths relative to OUT.
+ */
+async function writePageImages(out: string, stem: string, input: LoadedInput, labelNc: number): Promise<Pick<ResultRow, 'label' | 'real'>> {
+  const files: Pick<ResultRow, 'label' | 'real'> = {};
+  const labelRgb = input.labels ? colourLabels(input.labels, labelNc) : input.labelRgb;
+  if (labelRgb) {
+    files.label = join(PAGE_IMAGES_DIR, `${stem}_label.png`);
+    await writePng(join(out, files.label), labelRgb, input.width, input.height, 3);
+  }
+  if (input.photo) {
+    files.real = join(PAGE_IMAGES_DIR, `${stem}_real.png`);
+    await writePng(join(out, files.real), input.photo, input.width, input.height, 3);
+  }
+  return files;
 }
 
 /** Writes 8-bit pixels (1 = gray, 3 = RGB, interleaved) as a PNG, atomically. */

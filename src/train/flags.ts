@@ -62,7 +62,7 @@ const optionalString = (value: string): string => value;
 export const TRAIN_FLAGS = Object.freeze({
   // Paths.
   data: valued<string>({ flags: '--data <dir>', help: 'folder of sample files (written by p2phd preprocess)', parse: optionalString }),
-  out: valued<string>({ flags: '--out <run_dir>', help: 'run folder: checkpoints, log.jsonl, options.json, samples/', parse: optionalString }),
+  out: valued<string>({ flags: '--out <run_dir>', help: 'run folder: checkpoints, log.jsonl, options.json, samples/, tensorboard/, index.html', parse: optionalString }),
   resume: toggle('--resume', 'continue the run in --out from its latest checkpoint (only latest has the Adam state: start a new run from an epoch_NNN file with --init)', { changeableOnResume: true }),
   init: valued<string>({ flags: '--init <ckpt>', help: 'start from this checkpoint (a folder means its latest.safetensors; a reference latest_net_G.pth works too, with the opt.txt and D/E beside it); tensors that fit are loaded', parse: optionalString }),
   initPartial: toggle('--init-partial', 'with --init: also from a checkpoint of another label set (label_nc, instance maps): load every tensor whose name and shape fit, initialise the rest (the input layers) fresh'),
@@ -110,6 +110,7 @@ export const TRAIN_FLAGS = Object.freeze({
   saveEvery: defaulted<number>({ flags: '--save-every <steps>', help: 'write latest.safetensors every this many steps', parse: integerFlag('--save-every', 1), defaultValue: 1000, changeableOnResume: true }),
   saveEpochEvery: defaulted<number>({ flags: '--save-epoch-every <n>', help: 'keep an epoch_NNN checkpoint every this many epochs, and after the last (reference save_epoch_freq)', parse: integerFlag('--save-epoch-every', 1), defaultValue: 10, changeableOnResume: true }),
   sampleEvery: defaulted<number>({ flags: '--sample-every <steps>', help: 'write a samples/ PNG strip every this many steps (and at epoch ends)', parse: integerFlag('--sample-every', 1), defaultValue: 100, changeableOnResume: true }),
+  keepSamples: defaulted<number>({ flags: '--keep-samples <n>', help: 'keep the latest N samples/ strips plus the last of each epoch (every strip stays in tensorboard/)', parse: integerFlag('--keep-samples', 0), defaultValue: 20, changeableOnResume: true }),
 });
 
 export type TrainFlagName = keyof typeof TRAIN_FLAGS;

@@ -2,21 +2,13 @@
  * The run folder (contract): latest.safetensors + latest.optim.safetensors,
  * epoch_NNN.safetensors, log.jsonl, options.json, samples/.
  *
- * File names live here only, so no other module repeats them as strings.
+ * File names live in data/runFiles.ts (the report reads them too).
  */
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { UsageError } from '../errors.js';
 import { writeFileAtomically } from '../data/atomicWrite.js';
-
-export const RUN_FILES = Object.freeze({
-  latest: 'latest',
-  options: 'options.json',
-  log: 'log.jsonl',
-  samples: 'samples',
-  checkpointSuffix: '.safetensors',
-  optimizerSuffix: '.optim.safetensors',
-});
+import { RUN_FILES, type LogRecord } from '../data/runFiles.js';
 
 export class RunFolder {
   constructor(readonly dir: string) {}
@@ -43,6 +35,10 @@ export class RunFolder {
 
   get samples(): string {
     return join(this.dir, RUN_FILES.samples);
+  }
+
+  get tensorboard(): string {
+    return join(this.dir, RUN_FILES.tensorboard);
   }
 
   /** Whether the folder already holds a checkpoint of a run (latest or an epoch's). */
@@ -137,16 +133,6 @@ function processAlive(pid: number): boolean {
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
-}
-
-/** One line of log.jsonl. */
-export interface LogRecord {
-  epoch: number;
-  step: number;
-  lr: number;
-  /** Wall seconds of this step. */
-  seconds: number;
-  [loss: string]: number;
 }
 
 /**

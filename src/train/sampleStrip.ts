@@ -39,7 +39,10 @@ export function composeStrip(parts: StripParts): Uint8Array {
   return strip;
 }
 
-export async function writeStrip(path: string, parts: StripParts): Promise<void> {
-  const png = await sharp(composeStrip(parts), { raw: { width: parts.width * 3, height: parts.height, channels: 3 } }).png().toBuffer();
+/** Writes the strip as a PNG and returns the PNG's bytes and size (TensorBoard gets the same bytes). */
+export async function writeStrip(path: string, parts: StripParts): Promise<{ png: Buffer; width: number; height: number }> {
+  const width = parts.width * 3;
+  const png = await sharp(composeStrip(parts), { raw: { width, height: parts.height, channels: 3 } }).png().toBuffer();
   await writeFileAtomically(path, png);
+  return { png, width, height: parts.height };
 }

@@ -11,7 +11,6 @@
  * exit 75), or a non-finite loss (no save: the last good checkpoint stays).
  */
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { ExitCode, InputError, P2phdError, StoppedError, UsageError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -52,8 +51,9 @@ import {
 } from './model.js';
 import { AdamThread } from './adamThread.js';
 import type { AdamHyperparameters } from './adam.js';
-import { RUN_FILES, RunFolder, StepLog } from './runFolder.js';
-import { writeStrip } from './sampleStrip.js';
+import { RUN_FILES } from '../data/runFiles.js';
+import { RunFolder } from './runFolder.js';
+import { RunRecorder } from './runRecorder.js';
 import { learningRateForEpoch, totalEpochs, type Schedule } from './schedule.js';
 import {
   ADAM_BETA2,
@@ -418,7 +418,7 @@ async function trainLoop(context: LoopContext): Promise<TrainSummary> {
     log.debug(`saved ${latestPath} at step ${position.step}${epochCheckpoint ? ` and ${run.epochName(weightsEpoch())}` : ''}`);
   };
 
-  const logFile = await StepLog.open(run.log, context.resumed ? position.step : undefined);
+  const recorder = await RunRecorder.open(run, { ...(context.resumed ? { resumedAtStep: position.step } : {}), keepSamples: settings.keepSamples, plannedSteps, log });
   let adam = new AdamThread(new Map([...model.optimizers.G.slots, ...model.optimizers.D.slots]));
   let midEpochLr = context.resumedMidEpochLr;
   let stopReason: string | undefined;
@@ -457,15 +457,10 @@ async function trainLoop(context: LoopContext): Promise<TrainSummary> {
         stepSecondsTotal += seconds;
         stepsThisRun += 1;
         lastLosses = result.losses;
-        await logFile.append({ epoch: position.epoch, step: position.step, ...result.losses, lr, seconds });
+        await recorder.logged({ epoch: position.epoch, step: position.step, ...result.losses, lr, seconds });
         progress.tick(1, { epoch: String(position.epoch), step: String(position.step), ...formatLosses(result.losses), 's/step': (stepSecondsTotal / stepsThisRun).toFixed(2) });
 
-        if (result.strip) {
-          await writeStrip(join(run.samples, `epoch_${String(position.epoch).padStart(3, '0')}_step_${String(position.step).padStart(7, '0')}.png`), {
-            ...result.strip,
-            labelNc: folder.labelNc,
-          });
-        }
+        if (result.strip) await recorder.sampled(position.epoch, position.step, { ...result.strip, labelNc: folder.labelNc });
         if (position.index === perEpoch) break; // epoch end: saved below, after the lr bookkeeping
         if (position.step % settings.saveEvery === 0) await save(false);
       }
@@ -488,7 +483,7 @@ async function trainLoop(context: LoopContext): Promise<TrainSummary> {
     if (lastSavedStep !== position.step || !saved.exists) await save(false);
   } finally {
     progress.stop();
-    await logFile.close();
+    await recorder.close();
     await loader.close();
     await adam.close();
   }

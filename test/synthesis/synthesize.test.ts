@@ -120,7 +120,7 @@ describe('p2phd synthesize (stage)', () => {
     it('--style all writes one image per cluster index, and they differ', async () => {
       const out = join(folder.path, 'all-out');
       const summary = await runSynthesizeStage({ ...base(out), style: 'all' }, quiet);
-      assert.deepEqual(readdirSync(out).sort(), ['odd_s00.png', 'odd_s01.png', 'odd_s02.png', 'odd_s03.png']);
+      assert.deepEqual(readdirSync(out).sort(), ['index.html', 'index_files', 'odd_s00.png', 'odd_s01.png', 'odd_s02.png', 'odd_s03.png']);
       assert.equal(summary.outputs.length, 4);
       const first = await readPngPixels(join(out, 'odd_s00.png'));
       const second = await readPngPixels(join(out, 'odd_s01.png'));
@@ -161,7 +161,7 @@ describe('p2phd synthesize (stage)', () => {
       const log: Logger = { ...quiet, warn: (line) => warnings.push(line) };
       const out = join(folder.path, 'data-out');
       const summary = await runSynthesizeStage({ ...base(out), inputs: { kind: 'samples', data } }, log);
-      assert.deepEqual(readdirSync(out).sort(), ['a.png', 'b.png']);
+      assert.deepEqual(readdirSync(out).sort(), ['a.png', 'b.png', 'index.html', 'index_files']);
       assert.equal(summary.inputs, 2);
       assert.equal(warnings.filter((line) => /stands in/.test(line)).length, 1);
     });

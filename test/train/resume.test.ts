@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileContents, fixtureSamples, logLines, runCli, startCli, TINY } from './cli.js';
+import { readEventsFolder } from '../support/tfevents.js';
 
 const STEPS = 8;
 
@@ -69,6 +70,13 @@ describe('train: stop, resume, refuse', () => {
     const resumedLog = await logLines(join(interrupted, 'log.jsonl'));
     assert.deepEqual(resumedLog.map((line) => line['step']), straightLog.map((line) => line['step']));
     assert.deepEqual(resumedLog.map((line) => line['G_GAN']), straightLog.map((line) => line['G_GAN']));
+
+    // TensorBoard: a second events file continues the first, every step once.
+    const { files, events } = readEventsFolder(join(interrupted, 'tensorboard'));
+    assert.equal(files.length, 2, 'one events file per process');
+    const scalarEvents = events.filter((event) => event.scalars.length > 0);
+    assert.deepEqual(scalarEvents.map((event) => event.step), straightLog.map((line) => line['step']));
+    assert.deepEqual(scalarEvents.map((event) => event.scalars.find((scalar) => scalar.tag === 'G_GAN')!.value), straightLog.map((line) => Math.fround(line['G_GAN']!)));
   });
 
   it('--time-limit saves and exits 75 before the limit', async () => {

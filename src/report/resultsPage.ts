@@ -1,0 +1,126 @@
+/**
+ * A synthesize folder's page: per input, the label map in the palette, every
+ * output (one per style with --style all) and the real photo when there is
+ * one, as thumbnails that open the full images.
+ *
+ * Unsharded, synthesize writes OUT/index.html. Each shard of a sharded run
+ * writes its own page, `index_shard_I_of_N.html` (shards run at the same time
+ * and must not write one file), and `p2phd report OUT` merges every page of
+ * the folder into OUT/index.html. The rows travel inside the pages (a JSON
+ * script element), so merging needs nothing but the pages.
+ */
+import { existsSync, promises as fsp } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { UsageError } from '../errors.js';
+import { writeFileAtomically } from '../data/atomicWrite.js';
+import { embeddedData, escapeHtml, formatTime, hrefFrom, pageShell, thumbnail } from './html.js';
+
+/** One input's files, relative to the results folder. */
+export interface ResultRow {
+  stem: string;
+  /** The label map drawn in the palette. */
+  label?: string;
+  outputs: string[];
+  real?: string;
+}
+
+export interface ResultsPage {
+  checkpoint: string;
+  style: string;
+  shard?: { index: number; count: number };
+  rows: ResultRow[];
+}
+
+/** Folder (inside the results folder) for the page's own images: coloured labels, real photos. */
+export const PAGE_IMAGES_DIR = 'index_files';
+export const RESULTS_INDEX = 'index.html';
+const SHARD_PAGE = /^index_shard_(\d+)_of_(\d+)\.html$/;
+const PAGE_KIND = 'p2phd-results';
+
+/** The page a (shard of a) synthesize run writes. */
+export function resultsPageName(shard?: { index: number; count: number }): string {
+  return shard && shard.count > 1 ? `index_shard_${shard.index}_of_${shard.count}.html` : RESULTS_INDEX;
+}
+
+function renderResultsPage(dir: string, page: ResultsPage, note: string): string {
+  const root = resolve(dir);
+  const link = (file: string): string => hrefFrom(root, join(root, file));
+  const withReal = page.rows.some((row) => row.real !== undefined);
+  const rows = page.rows.map((row) => {
+    const outputs = row.outputs.map((output) => thumbnail(link(output), outputCaption(row.stem, output))).join('');
+    return `<tr><th>${escapeHtml(row.stem)}</th><td>${row.label ? thumbnail(link(row.label), 'label') : ''}</td>` +
+      `<td><div class="outputs">${outputs}</div></td>${withReal ? `<td>${row.real ? thumbnail(link(row.real), 'real') : ''}</td>` : ''}</tr>`;
+  });
+  const styles = Math.max(0, ...page.rows.map((row) => row.outputs.length));
+  const body = [
+    `<h1>${escapeHtml(basename(root))} <span class="muted">${escapeHtml(root)}</span></h1>`,
+    `<p class="status"><b>${page.rows.length}</b> input(s), ${styles} output(s) each · checkpoint ${escapeHtml(page.checkpoint)} · --style ${escapeHtml(page.style)}</p>`,
+    `<p class="muted">${escapeHtml(note)} · page written ${formatTime(new Date())} · click an image for full size</p>`,
+    `<table class="grid"><tr><th>input</th><th>label map</th><th>synthesized</th>${withReal ? '<th>real</th>' : ''}</tr>`,
+    rows.join('\n'),
+    '</table>',
+  ].join('\n');
+  return pageShell({ title: `p2phd results: ${basename(root)}`, body, data: { kind: PAGE_KIND, ...page } });
+}
+
+/** An output's caption: what its name adds to the input's stem (`s03` for `<stem>_s03.png`). */
+function outputCaption(stem: string, output: string): string {
+  const name = basename(output).replace(/\.png$/, '');
+  const suffix = name.startsWith(stem) ? name.slice(stem.length).replace(/^_/, '') : name;
+  return suffix === '' ? 'synthesized' : suffix;
+}
+
+/** Writes this run's (or shard's) page into the results folder; returns its path. */
+export async function writeResultsPage(dir: string, page: ResultsPage): Promise<string> {
+  const name = resultsPageName(page.shard);
+  const note = page.shard && page.shard.count > 1
+    ? `shard ${page.shard.index} of ${page.shard.count}: p2phd report ${dir} merges the shards' pages into ${RESULTS_INDEX}`
+    : 'all inputs';
+  const path = join(dir, name);
+  await writeFileAtomically(path, renderResultsPage(dir, page, note));
+  return path;
+}
+
+function isResultsPage(data: unknown): data is ResultsPage & { kind: string } {
+  return typeof data === 'object' && data !== null && (data as { kind?: unknown }).kind === PAGE_KIND && Array.isArray((data as { rows?: unknown }).rows);
+}
+
+/** The results pages in `dir` (index.html and the shards'), with their data. */
+async function readResultsPages(dir: string): Promise<Array<{ name: string; page: ResultsPage }>> {
+  const names = (await fsp.readdir(dir)).filter((name) => name === RESULTS_INDEX || SHARD_PAGE.test(name)).sort();
+  const pages: Array<{ name: string; page: ResultsPage }> = [];
+  for (const name of names) {
+    const data = embeddedData(await fsp.readFile(join(dir, name), 'utf8'));
+    if (isResultsPage(data)) pages.push({ name, page: data });
+  }
+  return pages;
+}
+
+export async function isResultsFolder(dir: string): Promise<boolean> {
+  return (await readResultsPages(dir).catch(() => [])).length > 0;
+}
+
+/**
+ * Merges every results page of `dir` into `dir/index.html`: one row per
+ * input stem (a shard's page wins over an earlier merge), in stem order,
+ * keeping only rows whose outputs are still there. Returns the page's path.
+ */
+export async function mergeResultsPages(dir: string): Promise<{ path: string; pages: number; rows: number }> {
+  const pages = await readResultsPages(dir);
+  if (pages.length === 0) throw new UsageError(`${dir}: holds no p2phd results page (index.html or index_shard_I_of_N.html)`);
+  // Shard pages first: their rows are newer than those of an earlier merge.
+  const ordered = [...pages.filter((entry) => entry.name !== RESULTS_INDEX), ...pages.filter((entry) => entry.name === RESULTS_INDEX)];
+  const byStem = new Map<string, ResultRow>();
+  for (const { page } of ordered) {
+    for (const row of page.rows) {
+      if (!byStem.has(row.stem) && row.outputs.every((output) => existsSync(join(dir, output)))) byStem.set(row.stem, row);
+    }
+  }
+  const rows = [...byStem.values()].sort((a, b) => (a.stem < b.stem ? -1 : a.stem > b.stem ? 1 : 0));
+  const first = ordered[0]!.page;
+  const shardPages = ordered.filter((entry) => entry.name !== RESULTS_INDEX).length;
+  const merged: ResultsPage = { checkpoint: first.checkpoint, style: first.style, rows };
+  const path = join(dir, RESULTS_INDEX);
+  await writeFileAtomically(path, renderResultsPage(dir, merged, shardPages > 0 ? `merged from ${shardPages} shard page(s)` : 'all inputs'));
+  return { path, pages: pages.length, rows: rows.length };
+}
