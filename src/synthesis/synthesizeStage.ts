@@ -217,7 +217,6 @@ export async function runSynthesizeStage(config: SynthesizeStageConfig, log: Log
     await checkStyleMapIds(items, arch, features.styleMap, config.styleMap, config.shard !== undefined && config.shard.count > 1, log);
   }
   prepareOutputFolder(config.out);
-  await mkdir(join(config.out, PAGE_IMAGES_DIR), { recursive: true });
 
   // Model load time = reading the file + building the parameter tensors (or ONNX Runtime sessions)
   // (input listing and style-map checks in between are not counted).
@@ -327,6 +326,8 @@ function featureMapsFor(
 async function writePageImages(out: string, stem: string, input: LoadedInput, labelNc: number): Promise<Pick<ResultRow, 'label' | 'real'>> {
   const files: Pick<ResultRow, 'label' | 'real'> = {};
   const labelRgb = input.labels ? colourLabels(input.labels, labelNc) : input.labelRgb;
+  // Made with the first input's images, so a run refused before any output leaves OUT empty.
+  if (labelRgb || input.photo) await mkdir(join(out, PAGE_IMAGES_DIR), { recursive: true });
   if (labelRgb) {
     files.label = join(PAGE_IMAGES_DIR, `${stem}_label.png`);
     await writePng(join(out, files.label), labelRgb, input.width, input.height, 3);

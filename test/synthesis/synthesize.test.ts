@@ -188,7 +188,7 @@ describe('p2phd synthesize (stage)', () => {
       const warnings: string[] = [];
       const out = join(folder.path, 'bare-out');
       await runSynthesizeStage({ ...base(out), clusters: bare }, { ...quiet, warn: (line) => warnings.push(line) });
-      assert.deepEqual(readdirSync(out), ['odd.png']);
+      assert.deepEqual(readdirSync(out), ['index.html', 'index_files', 'odd.png']);
       assert.ok(warnings.some((line) => line.includes(bare) && /no cluster centres/.test(line)), warnings.join('\n'));
       await writeTensorFile(bare, 'clusters', new Map(), { k: 10, feat_num: 'three' });
       await assert.rejects(runSynthesizeStage({ ...base(join(folder.path, 'bare-2')), clusters: bare }, quiet),
