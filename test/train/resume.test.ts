@@ -6,6 +6,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync, renameSync, symlinkSync, mkdirSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileContents, fixtureSamples, logLines, runCli, startCli, TINY } from './cli.js';
@@ -104,11 +105,65 @@ describe('train: stop, resume, refuse', () => {
     await new Promise((resolve) => setTimeout(resolve, 20));
     child.kill('SIGTERM');
     const killed = await done;
-    // 75 when both signals reached the listener together, else Node's default for SIGTERM (128 + 15).
-    assert.ok(killed.status === 75 || killed.status === 143 || killed.status === null, `exit ${killed.status}: ${killed.stderr}`);
+    // A checkpoint was saved (step 2): the second signal reaches the handler, which exits 75 at once.
+    assert.equal(killed.status, 75, killed.stderr);
+    assert.match(killed.stderr, /second SIGTERM/);
+    assert.deepEqual(readdirSync(out).filter((name) => name.endsWith('.tmp')), [], 'no temporary file left');
     const resumed = await runCli([...common(out, ['--max-steps', '6']), '--resume']);
     assert.equal(resumed.status, 0, resumed.stderr);
     assert.equal((await fileContents(join(out, 'latest.safetensors'))).meta['step'], 6);
   });
-});
 
+  const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+  it('one process per run folder: a second train, new or --resume, is exit 2 naming the holder; --resume refuses a run_id mismatch', async () => {
+    const out = join(root, 'locked');
+    const { child, done } = startCli(common(out, ['--max-steps', '400', '--save-every', '1']));
+    while (!existsSync(join(out, 'latest.safetensors'))) await sleep(50);
+    const holder = new RegExp(`in use by p2phd process ${child.pid}`);
+    for (const extra of [[], ['--resume', '--max-steps', '2']]) {
+      const second = await runCli([...common(out), ...extra]);
+      assert.equal(second.status, 2, second.stderr);
+      assert.match(second.stderr, holder);
+    }
+    child.kill('SIGTERM');
+    assert.equal((await done).status, 75);
+    assert.deepEqual(readdirSync(out).filter((name) => /lock/.test(name)), [], 'the lock goes with its process');
+
+    const options = JSON.parse(readFileSync(join(out, 'options.json'), 'utf8')) as Record<string, unknown>;
+    writeFileSync(join(out, 'options.json'), JSON.stringify({ ...options, run_id: 'another0run' }));
+    const mixed = await runCli([...common(out), '--resume']);
+    assert.equal(mixed.status, 3, mixed.stderr);
+    assert.match(mixed.stderr, /another0run/);
+    writeFileSync(join(out, 'options.json'), 'null\n');
+    const nothing = await runCli([...common(out), '--resume']);
+    assert.equal(nothing.status, 2, nothing.stderr);
+    assert.match(nothing.stderr, /^p2phd: --resume: .*options\.json does not hold a JSON object/m);
+    assert.doesNotMatch(nothing.stderr, /internal error/);
+  });
+
+  it('a first save killed between its two renames counts as a checkpoint and --resume finishes it', async () => {
+    const out = join(root, 'firstsave');
+    const first = await runCli(common(out, ['--max-steps', '2']));
+    assert.equal(first.status, 0, first.stderr);
+    // What a kill between the renames leaves: the optimizer in place, the checkpoint still pending.
+    renameSync(join(out, 'latest.safetensors'), join(out, 'latest.safetensors.pending'));
+    const fresh = await runCli(common(out));
+    assert.equal(fresh.status, 2, fresh.stderr);
+    assert.match(fresh.stderr, /latest\.optim\.safetensors/);
+    const resumed = await runCli([...common(out, ['--max-steps', '3']), '--resume']);
+    assert.equal(resumed.status, 0, resumed.stderr);
+    assert.match(resumed.stderr, /finishing an interrupted save/);
+    assert.equal((await fileContents(join(out, 'latest.safetensors'))).meta['step'], 3);
+  });
+
+  it('a full disk while appending to log.jsonl: exit 3 naming it, no trace', async () => {
+    const out = join(root, 'fulllog');
+    mkdirSync(out);
+    symlinkSync('/dev/full', join(out, 'log.jsonl'));
+    const result = await runCli(common(out, ['--max-steps', '2']));
+    assert.equal(result.status, 3, result.stderr);
+    assert.match(result.stderr, /^p2phd: cannot write .*log\.jsonl: no space left/m);
+    assert.doesNotMatch(result.stderr, /internal error|^\s+at /m);
+  });
+});
