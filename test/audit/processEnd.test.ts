@@ -7,9 +7,9 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { CLI, GOLDEN_DIR, FIXTURES_DIR, runCliSync, temporaryFolder } from '../support/cli.js';
+import { CLI, GOLDEN_DIR, FIXTURES_DIR, runCliSync, startCli, temporaryFolder } from '../support/cli.js';
 
 const DIST_SRC = resolve(__dirname, '..', '..', 'src');
 const STACK_LINE = /^\s+at .+:\d+:\d+\)?$/m;
@@ -82,6 +82,25 @@ describe('how commands end', () => {
     const result = spawnSync('bash', ['-c', `"${process.execPath}" "${CLI}" inspect "${file}" | true; echo "\${PIPESTATUS[0]}"`], { encoding: 'utf8' });
     assert.equal(result.stdout.trim(), '0', result.stderr);
     assert.equal(result.stderr, '');
+  });
+
+  test('SIGTERM during demo training says the demo does not resume (exit 143), not "--resume"', async () => {
+    const folder = temporaryFolder('demo-signal');
+    try {
+      const out = join(folder.path, 'demo');
+      const { child, done } = startCli(['demo', '--out', out, '--seed', '1', '--backend', 'wasm']);
+      const log = join(out, 'runs', 'global', 'log.jsonl');
+      while (!(existsSync(log) && readFileSync(log, 'utf8').length > 0)) await new Promise((resolve) => setTimeout(resolve, 100));
+      child.kill('SIGTERM');
+      const result = await done;
+      assert.equal(result.status, 143, result.stderr);
+      const lines = result.stderr.split('\n').filter((line) => line.startsWith('p2phd: '));
+      assert.equal(lines.length, 1, result.stderr);
+      assert.match(lines[0]!, /SIGTERM: the demo stopped during train global; it does not resume/);
+      assert.doesNotMatch(lines[0]!, /--resume/);
+    } finally {
+      folder.remove();
+    }
   });
 
   test('demo --out an existing file: exit 2 naming it', () => {
