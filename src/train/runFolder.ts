@@ -88,9 +88,11 @@ export class RunFolder {
     try {
       await fsp.writeFile(candidate, `${JSON.stringify(owner)}\n`, { flag: 'wx' });
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT' && !options.create) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' && !options.create) {
         throw new UsageError(`--resume: ${this.dir} does not exist; nothing to resume (drop --resume to start a new run)`);
       }
+      if (code === 'ENOTDIR') throw new UsageError(`--out ${this.dir}: is not a folder`);
       throw describeWriteFailure(this.lockFile, error);
     }
     try {
