@@ -11,7 +11,8 @@
  *   default action would end the process without running them.
  * - A closed stdout (EPIPE: `p2phd encode --out - | head -c1`): the reader
  *   wants no more, so the command ends quietly with exit 0, as a pipeline
- *   stage whose consumer stopped early should.
+ *   stage whose consumer stopped early should. A closed stderr only loses
+ *   the log lines: the command goes on.
  *
  * Node runs signal listeners between synchronous computations, so a signal
  * that arrives during one (a training step, one image's inference) takes
@@ -56,6 +57,10 @@ export function installProcessHandlers(): void {
   process.stdout.on('error', (error) => {
     if (isClosedPipe(error)) exitOnClosedStdout();
     throw error;
+  });
+  // A closed stderr (`p2phd train ... 2>&1 | head`) loses the log lines, not the work.
+  process.stderr.on('error', (error) => {
+    if (!isClosedPipe(error)) throw error;
   });
 }
 
