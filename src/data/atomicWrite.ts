@@ -7,7 +7,7 @@
  * src/lifecycle.ts); so is anything else registered with removeAtExit (run
  * folder locks, a checkpoint pair's pending files).
  */
-import { accessSync, constants as fsConstants, mkdirSync, promises as fsp, statSync, unlinkSync } from 'node:fs';
+import { accessSync, closeSync, constants as fsConstants, mkdirSync, openSync, promises as fsp, statSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { P2phdError, UsageError, InputError } from '../errors.js';
@@ -135,7 +135,11 @@ export async function writeAtomically(path: string, produce: (sink: ByteSink) =>
   removeAtExit(temporary);
   let written = 0;
   try {
-    handle = await fsp.open(temporary, 'wx');
+    // Created synchronously, then reopened without O_CREAT: a signal's exit
+    // hook (which runs between JS tasks) then always finds the file to
+    // remove, and no open still in flight can create it again after.
+    closeSync(openSync(temporary, 'wx'));
+    handle = await fsp.open(temporary, 'r+');
     const file = handle;
     await produce({
       async write(bytes: Uint8Array): Promise<void> {

@@ -76,6 +76,24 @@ describe('how commands end', () => {
     }
   });
 
+  test('preprocess stopped mid-run: exit 143, no temporary file (the race with a file being opened included)', async () => {
+    const folder = temporaryFolder('signal-preprocess');
+    try {
+      const out = join(folder.path, 'samples');
+      const { child, done } = startCli(['preprocess', '--dataroot', FIXTURES_DIR, '--phase', 'train', '--label-nc', '35', '--resize-or-crop', 'none', '--out', out]);
+      // Stop it once it writes: the first sample is in place, others are in flight.
+      let finished = false;
+      void done.then(() => (finished = true));
+      while (!finished && !(existsSync(out) && readdirSync(out).some((name) => name.endsWith('.safetensors')))) await new Promise((resolve) => setTimeout(resolve, 2));
+      child.kill('SIGTERM');
+      const result = await done;
+      assert.ok(result.status === 143 || result.status === 0, `exit ${result.status}: ${result.stderr}`);
+      assert.deepEqual(readdirSync(out).filter((name) => name.endsWith('.tmp')), []);
+    } finally {
+      folder.remove();
+    }
+  });
+
   test('a closed stdout ends the command quietly (exit 0, nothing on stderr)', () => {
     const file = join(GOLDEN_DIR, 'downsample.safetensors');
     // `true` exits at once: every write to the pipe fails with EPIPE.
