@@ -5,7 +5,7 @@
  *
  * File names live here only, so no other module repeats them as strings.
  */
-import { promises as fsp, readFileSync } from 'node:fs';
+import { promises as fsp, readFileSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -23,7 +23,17 @@ export const RUN_FILES = Object.freeze({
   optimizerSuffix: '.optim.safetensors',
 });
 
+/**
+ * A lock holder touches its lock this often; a lock from another host (whose
+ * process cannot be checked) that has not been touched for STALE_LOCK_MS is
+ * taken over (a job killed on one node and requeued on another).
+ */
+const LOCK_HEARTBEAT_MS = 60_000;
+const STALE_LOCK_MS = 10 * 60_000;
+
 export class RunFolder {
+  private heartbeat: NodeJS.Timeout | undefined;
+
   constructor(readonly dir: string) {}
 
   checkpoint(name: string): string {
@@ -81,7 +91,7 @@ export class RunFolder {
    */
   async lock(options: { create: boolean }): Promise<void> {
     if (options.create) createOutputFolder(this.dir, '--out');
-    const owner: LockOwner = { pid: process.pid, host: hostname(), started: processStartTicks(process.pid), since: new Date().toISOString() };
+    const owner: Omit<LockOwner, 'touchedMs'> = { pid: process.pid, host: hostname(), started: processStartTicks(process.pid), since: new Date().toISOString() };
     // Written whole under a private name, then linked into place: link fails
     // when a lock exists, and a reader never sees a half-written lock.
     const candidate = join(this.dir, `.p2phd-lock.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
@@ -100,6 +110,12 @@ export class RunFolder {
         try {
           await fsp.link(candidate, this.lockFile);
           removeAtExit(this.lockFile);
+          const lockFile = this.lockFile;
+          this.heartbeat = setInterval(() => {
+            const now = new Date();
+            fsp.utimes(lockFile, now, now).catch(() => undefined);
+          }, LOCK_HEARTBEAT_MS);
+          this.heartbeat.unref();
           return;
         } catch (error) {
           if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt >= 2) throw describeWriteFailure(this.lockFile, error);
@@ -108,7 +124,8 @@ export class RunFolder {
         if (holder !== undefined && lockHolderAlive(holder)) {
           throw new UsageError(
             `--out ${this.dir}: in use by p2phd process ${holder.pid} on ${holder.host} (since ${holder.since}); ` +
-              `wait for it to end or choose another --out (if that process is gone, delete ${this.lockFile})`,
+              `wait for it to end or choose another --out (if that process is gone, delete ${this.lockFile}` +
+              `${holder.host === hostname() ? '' : `, or wait: a lock untouched for ${STALE_LOCK_MS / 60_000} minutes is taken over`})`,
           );
         }
         // Stale (its process is gone) or unreadable: take it over.
@@ -121,6 +138,8 @@ export class RunFolder {
 
   /** Releases the lock taken by `lock` (when it is still this process's). */
   async unlock(): Promise<void> {
+    clearInterval(this.heartbeat);
+    this.heartbeat = undefined;
     const holder = readLockOwner(this.lockFile);
     if (holder?.pid === process.pid && holder.host === hostname()) await fsp.unlink(this.lockFile).catch(() => undefined);
     keepAtExit(this.lockFile);
@@ -218,13 +237,21 @@ interface LockOwner {
   /** The process's start time in clock ticks since boot (Linux), to tell a reused pid apart; -1 where unknown. */
   started: number;
   since: string;
+  /** When the holder last touched the lock (its heartbeat). */
+  touchedMs: number;
 }
 
 function readLockOwner(path: string): LockOwner | undefined {
   try {
     const raw = JSON.parse(readFileSync(path, 'utf8')) as Partial<LockOwner>;
     if (typeof raw.pid !== 'number' || typeof raw.host !== 'string') return undefined;
-    return { pid: raw.pid, host: raw.host, started: typeof raw.started === 'number' ? raw.started : -1, since: String(raw.since) };
+    return {
+      pid: raw.pid,
+      host: raw.host,
+      started: typeof raw.started === 'number' ? raw.started : -1,
+      since: String(raw.since),
+      touchedMs: statSync(path).mtimeMs,
+    };
   } catch {
     return undefined;
   }
@@ -244,13 +271,13 @@ function processStartTicks(pid: number): number {
 }
 
 /**
- * Whether a lock's holder still runs. On another host nothing can be
- * checked, so the lock counts as held (the message says how to clear it);
- * here, a dead pid, or a live pid that started at another time (reused
- * after the holder died), is stale.
+ * Whether a lock's holder still runs. On another host its process cannot
+ * be checked: the lock counts as held while its heartbeat is recent; here,
+ * a dead pid, or a live pid that started at another time (reused after the
+ * holder died), is stale.
  */
 function lockHolderAlive(owner: LockOwner): boolean {
-  if (owner.host !== hostname()) return true;
+  if (owner.host !== hostname()) return Date.now() - owner.touchedMs < STALE_LOCK_MS;
   if (!processAlive(owner.pid, { countSelf: false })) return false;
   if (owner.started < 0) return true;
   const started = processStartTicks(owner.pid);

@@ -5,7 +5,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { ExitCode, UsageError } from '../../src/errors.js';
@@ -31,9 +31,14 @@ describe('run folder lock', () => {
       writeLock(run.dir, holder.pid!);
       await assert.rejects(run.lock({ create: true }), (error: unknown) =>
         error instanceof UsageError && error.exitCode === ExitCode.usage && error.message.includes(`process ${holder.pid} on ${hostname()}`));
-      // Another host's lock cannot be checked: it is held, and the message says how to clear it.
+      // Another host's lock cannot be checked: it is held while its heartbeat is recent, and the message says how to clear it.
       writeLock(run.dir, holder.pid!, 'another-node');
       await assert.rejects(run.lock({ create: true }), /another-node.*delete .*\.p2phd-lock/);
+      // Untouched for 20 minutes: its job is gone (killed on one node, requeued on another).
+      const old = new Date(Date.now() - 20 * 60_000);
+      utimesSync(run.lockFile, old, old);
+      await run.lock({ create: true });
+      await run.unlock();
 
       const dead = spawnSync('true').pid;
       writeLock(run.dir, dead);
