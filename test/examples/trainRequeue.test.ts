@@ -59,5 +59,6 @@ describe('examples/slurm/train-requeue.sh', () => {
     assert.match(output, /SIGTERM: saving and exiting 75/);
     assert.equal(readFileSync(calls, 'utf8').trim(), 'requeue 4242', output);
     assert.equal(alive(trainer), false, 'p2phd ended with the script');
+    assert.equal(existsSync(join(run, '.p2phd-lock')), false, 'and released the run folder');
   });
 });

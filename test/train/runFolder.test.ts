@@ -5,11 +5,11 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { ExitCode, UsageError } from '../../src/errors.js';
-import { RunFolder } from '../../src/train/runFolder.js';
+import { ExitCode, InputError, UsageError } from '../../src/errors.js';
+import { RunFolder, StepLog } from '../../src/train/runFolder.js';
 import { temporaryFolder } from '../support/cli.js';
 
 function writeLock(dir: string, pid: number, host = hostname()): void {
@@ -61,6 +61,38 @@ describe('run folder lock', () => {
       const run = new RunFolder(join(folder.path, 'missing'));
       await assert.rejects(run.lock({ create: false }), /--resume: .*missing does not exist/);
       assert.equal(existsSync(run.dir), false);
+    } finally {
+      folder.remove();
+    }
+  });
+
+  it('a full disk while appending to log.jsonl is one line naming it (exit 3), not a trace', async () => {
+    const folder = temporaryFolder('fulllog');
+    try {
+      const path = join(folder.path, 'log.jsonl');
+      symlinkSync('/dev/full', path);
+      const log = await StepLog.open(path, undefined);
+      try {
+        await assert.rejects(log.append({ epoch: 1, step: 1, lr: 0.1, seconds: 1 }), (error: unknown) =>
+          error instanceof InputError && error.exitCode === ExitCode.badInput && error.message === `cannot write ${path}: no space left on the device`);
+      } finally {
+        await log.close();
+      }
+    } finally {
+      folder.remove();
+    }
+  });
+
+  it('--resume accepts a folder whose first save was cut between its renames', async () => {
+    const folder = temporaryFolder('firstsave');
+    try {
+      const run = new RunFolder(folder.path);
+      writeFileSync(join(folder.path, 'options.json'), '{}');
+      writeFileSync(run.optimizer('latest'), 'x');
+      await assert.rejects(run.prepareResume(), /nothing to resume/);
+      writeFileSync(`${run.checkpoint('latest')}.pending`, 'x');
+      await run.prepareResume();
+      assert.equal(await run.holdsCheckpoint(), 'latest.optim.safetensors');
     } finally {
       folder.remove();
     }
