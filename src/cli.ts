@@ -5,6 +5,7 @@
 import { Command, CommanderError } from 'commander';
 import { ExitCode, P2phdError } from './errors.js';
 import { VERSION } from './version.js';
+import { installProcessHandlers, isClosedPipe } from './lifecycle.js';
 import { verboseRequested } from './commands/common.js';
 import { registerPreprocess } from './commands/preprocess.js';
 import { registerTrain } from './commands/train.js';
@@ -51,6 +52,8 @@ export function reportError(error: unknown, verbose: boolean): number {
     }
     return ExitCode.usage;
   }
+  // stdout's reader has gone (`p2phd encode --out - | head -c1`): nothing to report.
+  if (isClosedPipe(error)) return ExitCode.ok;
   if (error instanceof P2phdError) {
     process.stderr.write(`p2phd: ${error.message}\n`);
     if (verbose && error.stack) process.stderr.write(`${error.stack}\n`);
@@ -63,6 +66,8 @@ export function reportError(error: unknown, verbose: boolean): number {
 
 export async function main(argv: string[] = process.argv): Promise<void> {
   let code: number = ExitCode.ok;
+  // Signals and a closed stdout end every command the same way (src/lifecycle.ts).
+  installProcessHandlers();
   try {
     await buildProgram().parseAsync(argv);
   } catch (error) {

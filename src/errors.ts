@@ -16,8 +16,13 @@ export const ExitCode = Object.freeze({
 
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 
+/** The signals that stop a command, and the shell's exit code for each (128 + its number). */
+export const STOP_SIGNALS = Object.freeze({ SIGHUP: 129, SIGINT: 130, SIGTERM: 143 } as const);
+export type StopSignal = keyof typeof STOP_SIGNALS;
+export type SignalExitCode = (typeof STOP_SIGNALS)[StopSignal];
+
 export class P2phdError extends Error {
-  constructor(message: string, readonly exitCode: ExitCodeValue) {
+  constructor(message: string, readonly exitCode: ExitCodeValue | SignalExitCode) {
     super(message);
     this.name = new.target.name;
   }
@@ -39,8 +44,16 @@ export class InputError extends P2phdError {
 
 /** Exit 75: training stopped on purpose after saving a resumable checkpoint. */
 export class StoppedError extends P2phdError {
-  constructor(message: string) {
+  /** The signal that asked for the stop (none for --time-limit). */
+  constructor(message: string, readonly signal?: StopSignal) {
     super(message, ExitCode.stopped);
+  }
+}
+
+/** Exit 128 + the signal's number: a command ended by a signal, with nothing to resume. */
+export class InterruptedError extends P2phdError {
+  constructor(message: string, readonly signal: StopSignal) {
+    super(message, STOP_SIGNALS[signal]);
   }
 }
 

@@ -19,16 +19,36 @@ DATA=${2:?}
 RUN=${3:?}
 shift 3
 RESUME=()
-[ -f "$RUN/latest.safetensors" ] && RESUME=(--resume)
+# latest.optim.safetensors alone: the first save was killed between its two
+# renames; --resume finishes it.
+if [ -f "$RUN/latest.safetensors" ] || [ -f "$RUN/latest.optim.safetensors" ]; then RESUME=(--resume); fi
+
+# The signal must reach p2phd itself: `npx p2phd` would put npm's wrapper in
+# between, which dies on SIGTERM without passing it on. So run the p2phd
+# launcher (a node script) directly: from the submit folder's node_modules,
+# else from PATH; $P2PHD overrides both.
+P2PHD=${P2PHD:-}
+if [ -z "$P2PHD" ]; then
+  if [ -x "${SLURM_SUBMIT_DIR:-$PWD}/node_modules/.bin/p2phd" ]; then P2PHD="${SLURM_SUBMIT_DIR:-$PWD}/node_modules/.bin/p2phd"
+  else P2PHD=$(command -v p2phd) || { echo "p2phd not found: npm install it in ${SLURM_SUBMIT_DIR:-$PWD}, or set P2PHD" >&2; exit 2; }
+  fi
+fi
 
 # --signal=B: delivers SIGTERM to this batch shell only: pass it on to p2phd,
-# which finishes its step, saves, and exits 75.
-npx p2phd train "$STAGE" --data "$DATA" --out "$RUN" "${RESUME[@]}" "$@" &
+# which finishes its step, saves, and exits 75. The trap is set before p2phd
+# starts, so no signal falls between the two.
+child=
+signals=0
+trap 'signals=$((signals + 1)); [ -n "$child" ] && kill -TERM "$child" 2>/dev/null' TERM INT
+"$P2PHD" train "$STAGE" --data "$DATA" --out "$RUN" "${RESUME[@]}" "$@" &
 child=$!
-trap 'kill -TERM "$child" 2>/dev/null' TERM INT
-wait "$child"; code=$?
-# A trapped signal interrupts `wait`: wait again for p2phd's own exit code.
-while kill -0 "$child" 2>/dev/null; do wait "$child"; code=$?; done
+[ "$signals" -gt 0 ] && kill -TERM "$child" 2>/dev/null  # a signal that came before p2phd started
+# A trapped signal interrupts `wait` (status > 128): wait again for p2phd's own exit code.
+seen=0
+while :; do
+  wait "$child"; code=$?
+  if [ "$signals" -gt "$seen" ] && [ "$code" -gt 128 ]; then seen=$signals; else break; fi
+done
 
 if [ "$code" -eq 75 ]; then
   echo "p2phd stopped with a resumable checkpoint; requeueing job $SLURM_JOB_ID"

@@ -18,9 +18,10 @@ at least 2x2) are refused (exit 3).
 
 Exit codes: 0 done (or --max-steps reached), 1 a loss became NaN or infinite
 (latest.safetensors stays the last good one), 2 usage (a run folder holding a
-checkpoint without --resume), 3 bad input, 75 stopped by SIGTERM/SIGINT or
---time-limit after saving latest.safetensors (continue with --resume). A second
-signal ends the process at once (143/130); the last saved checkpoint is intact.
+checkpoint without --resume, or in use by another process), 3 bad input, 75
+stopped by SIGTERM/SIGINT or --time-limit after saving latest.safetensors
+(continue with --resume). A second signal ends the process at once (75, or
+143/130 before the first save); the last saved checkpoint is intact.
 More: src/train/README.md.`;
 
 /** The flags the user typed (not defaulted), for --resume's consistency check. */

@@ -9,9 +9,9 @@
  * runs on libuv's thread pool and sharp on its own threads, so both cores
  * work while the main thread unfilters and samples the maps.
  */
-import { mkdirSync } from 'node:fs';
+import { createOutputFolder } from './atomicWrite.js';
 import { join } from 'node:path';
-import { InputError, UsageError } from '../errors.js';
+import { InputError } from '../errors.js';
 import { readIdMap, readIdMapResized } from './png.js';
 import { readRgbImage } from './image.js';
 import { checkTargetSize, nearestIndices, targetSize, type ResizeSettings, type Size } from './resize.js';
@@ -139,14 +139,9 @@ function sampleMetadata(pair: InputPair, labelNc: number, sample: Sample, source
   };
 }
 
-/** Creates the output folder; a file in its place is a usage error. */
+/** Creates the output folder; a file in its place, a read-only file system or no permission is a usage error. */
 export function prepareOutputFolder(outDir: string): void {
-  try {
-    mkdirSync(outDir, { recursive: true });
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new UsageError(`--out ${outDir}: cannot create the output folder (${code === 'EEXIST' || code === 'ENOTDIR' ? 'a file is in the way' : code ?? (error as Error).message})`);
-  }
+  createOutputFolder(outDir, '--out');
 }
 
 /**

@@ -11,6 +11,8 @@ export const RUN_FILES = Object.freeze({
   samples: 'samples',
   tensorboard: 'tensorboard',
   report: 'index.html',
+  /** Held while a process trains in the folder (runFolder.ts). */
+  lock: '.p2phd-lock',
   checkpointSuffix: '.safetensors',
   optimizerSuffix: '.optim.safetensors',
 });

@@ -8,9 +8,11 @@
  *
  * Files come from users and other programs, so nothing in a header is trusted:
  * the header length is bounded and must fit the file, every tensor's byte size
- * must equal dtype size x element count, and tensors must lie inside the data
- * region without overlapping. Every violation is an InputError (exit 3) that
- * names the file.
+ * must equal dtype size x element count, tensors must lie inside the data
+ * region without overlapping, and no name may appear twice (JSON.parse would
+ * keep the last silently; the format forbids duplicates and Hugging Face's
+ * reader refuses them). Every violation is an InputError (exit 3) that names
+ * the file.
  */
 import { InputError } from '../errors.js';
 
@@ -65,7 +67,8 @@ export function elementCount(shape: readonly number[]): number {
   return count;
 }
 
-function allocateTyped<D extends DType>(dtype: D, length: number): DTypeArrays[D] {
+/** A zero-filled typed array of `length` elements of `dtype`. */
+export function allocateTyped<D extends DType>(dtype: D, length: number): DTypeArrays[D] {
   switch (dtype) {
     case 'F32': return new Float32Array(length) as DTypeArrays[D];
     case 'F64': return new Float64Array(length) as DTypeArrays[D];
@@ -134,13 +137,56 @@ export function parseHeaderLength(prefix: Uint8Array, fileSize: number, source: 
   return n;
 }
 
+/**
+ * The first key that appears twice in one object of `text` (valid JSON),
+ * with the depth of that object (1: the top level). JSON.parse keeps the
+ * last of duplicates without a word, so they are looked for in the text.
+ */
+function duplicateKey(text: string): { key: string; depth: number } | undefined {
+  const open: Array<{ keys: Set<string> | undefined; expectKey: boolean }> = [];
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      let end = i + 1;
+      while (text[end] !== '"') end += text[end] === '\\' ? 2 : 1;
+      const top = open[open.length - 1];
+      if (top?.keys !== undefined && top.expectKey) {
+        const key = JSON.parse(text.slice(i, end + 1)) as string;
+        if (top.keys.has(key)) return { key, depth: open.length };
+        top.keys.add(key);
+        top.expectKey = false;
+      }
+      i = end;
+    } else if (c === '{') {
+      open.push({ keys: new Set(), expectKey: true });
+    } else if (c === '[') {
+      open.push({ keys: undefined, expectKey: false });
+    } else if (c === '}' || c === ']') {
+      open.pop();
+    } else if (c === ',') {
+      const top = open[open.length - 1];
+      if (top !== undefined) top.expectKey = top.keys !== undefined;
+    }
+  }
+  return undefined;
+}
+
 /** Parses and validates the JSON header against the data region's size. */
 export function parseHeader(headerJson: Uint8Array, headerLength: number, fileSize: number, source: string): ParsedHeader {
   let raw: unknown;
+  const text = Buffer.from(headerJson.buffer, headerJson.byteOffset, headerJson.byteLength).toString('utf8');
   try {
-    raw = JSON.parse(Buffer.from(headerJson.buffer, headerJson.byteOffset, headerJson.byteLength).toString('utf8'));
+    raw = JSON.parse(text);
   } catch {
     throw new InputError(`${source}: safetensors header is not valid JSON (corrupt or not a safetensors file)`);
+  }
+  const duplicate = duplicateKey(text);
+  if (duplicate !== undefined) {
+    throw new InputError(
+      duplicate.depth === 1
+        ? `${source}: tensor "${duplicate.key}" is listed twice in the safetensors header (names must be unique)`
+        : `${source}: key "${duplicate.key}" appears twice in one object of the safetensors header`,
+    );
   }
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     throw new InputError(`${source}: safetensors header is not a JSON object`);
@@ -184,13 +230,16 @@ export function parseHeader(headerJson: Uint8Array, headerLength: number, fileSi
     }
     entries.push({ name, dtype: entry.dtype, shape: [...(shape as number[])], begin, end });
   }
-  const byStart = [...entries].sort((a, b) => a.begin - b.begin || a.end - b.end);
-  for (let i = 1; i < byStart.length; i++) {
-    const previous = byStart[i - 1]!;
-    const current = byStart[i]!;
-    if (current.begin < previous.end && current.end > current.begin && previous.end > previous.begin) {
-      throw new InputError(`${source}: tensors "${previous.name}" and "${current.name}" overlap (bytes ${previous.begin}..${previous.end} and ${current.begin}..${current.end})`);
+  // In order of their first byte, each tensor must start at or after the
+  // furthest end so far; empty tensors hold no bytes and overlap nothing
+  // (nor do they hide an overlap of the tensors around them).
+  const byStart = entries.filter((entry) => entry.end > entry.begin).sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let furthest: (typeof entries)[number] | undefined;
+  for (const current of byStart) {
+    if (furthest !== undefined && current.begin < furthest.end) {
+      throw new InputError(`${source}: tensors "${furthest.name}" and "${current.name}" overlap (bytes ${furthest.begin}..${furthest.end} and ${current.begin}..${current.end})`);
     }
+    if (furthest === undefined || current.end > furthest.end) furthest = current;
   }
   return { headerLength, dataStart, entries, metadata };
 }

@@ -7,7 +7,9 @@
 import { promises as fsp } from 'node:fs';
 import { InputError, UsageError, describePath } from '../errors.js';
 import {
+  allocateTyped,
   buildHeader,
+  DTYPES,
   parseHeader,
   parseHeaderLength,
   parseSafetensors,
@@ -81,22 +83,42 @@ async function readAt(handle: fsp.FileHandle, buffer: Buffer, position: number):
   return offset;
 }
 
+/** Reads and validates the header of an open safetensors file. */
+async function readHeaderOf(handle: fsp.FileHandle, size: number, source: string): Promise<ParsedHeader> {
+  const prefix = Buffer.alloc(8);
+  await readAt(handle, prefix, 0);
+  const headerLength = parseHeaderLength(prefix, size, source);
+  const json = Buffer.alloc(headerLength);
+  await readAt(handle, json, 8);
+  return parseHeader(json, headerLength, size, source);
+}
+
 /**
- * Reads a whole file into one buffer. fs.readFile refuses files above 2 GB,
- * and checkpoints of the default architecture come close, so read by chunks.
+ * Reads a safetensors file from a path: the header, then each tensor into
+ * its own typed array from its offset. Nothing holds the whole file, so
+ * files of 4 GiB and more (one Buffer's limit) read like any other.
  */
-async function readWholeFile(path: string): Promise<Buffer> {
+async function readSafetensorsAt(path: string): Promise<SafetensorsFile> {
+  const source = describePath(path);
   return withFile(path, async (handle, size) => {
-    const buffer = Buffer.allocUnsafeSlow(size);
-    const read = await readAt(handle, buffer, 0);
-    return read === size ? buffer : buffer.subarray(0, read);
+    const header = await readHeaderOf(handle, size, source);
+    const tensors = new Map<string, Tensor>();
+    for (const entry of header.entries) {
+      const data = allocateTyped(entry.dtype, (entry.end - entry.begin) / DTYPES[entry.dtype].bytes);
+      const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+      if ((await readAt(handle, bytes, header.dataStart + entry.begin)) !== bytes.length) {
+        throw new InputError(`${source}: tensor "${entry.name}" runs past the end of the file (it shrank while being read?)`);
+      }
+      tensors.set(entry.name, { dtype: entry.dtype, shape: entry.shape, data } as Tensor);
+    }
+    return { tensors, metadata: header.metadata };
   });
 }
 
 /** Reads any safetensors file (no p2phd kind required), from a path or '-' (stdin). */
 export async function readSafetensorsFile(path: string): Promise<SafetensorsFile> {
-  const bytes = path === '-' ? await readAllStdin() : await readWholeFile(path);
-  return parseSafetensors(bytes, describePath(path));
+  if (path === '-') return parseSafetensors(await readAllStdin(), describePath(path));
+  return readSafetensorsAt(path);
 }
 
 /** Parses the p2phd metadata entry; InputError when absent or malformed. */
@@ -158,12 +180,7 @@ export interface TensorFileHeader {
 export async function readTensorFileHeader(path: string, kind?: FileKind): Promise<TensorFileHeader> {
   const source = describePath(path);
   return withFile(path, async (handle, size) => {
-    const prefix = Buffer.alloc(8);
-    await readAt(handle, prefix, 0);
-    const headerLength = parseHeaderLength(prefix, size, source);
-    const json = Buffer.alloc(headerLength);
-    await readAt(handle, json, 8);
-    const header = parseHeader(json, headerLength, size, source);
+    const header = await readHeaderOf(handle, size, source);
     return { source, p2phd: p2phdOfKind(header.metadata, source, kind), tensors: header.entries };
   });
 }

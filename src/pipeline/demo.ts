@@ -4,9 +4,10 @@
  * through the same command-line code a user's script would call, so the demo
  * exercises exactly what the README documents.
  */
-import { existsSync, readdirSync, mkdirSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { UsageError } from '../errors.js';
+import { InterruptedError, StoppedError, UsageError } from '../errors.js';
+import { createOutputFolder } from '../data/atomicWrite.js';
 import type { Logger } from '../log.js';
 
 export interface DemoOptions {
@@ -55,13 +56,16 @@ function stageArgs(options: DemoOptions): string[] {
 
 export async function runDemo(options: DemoOptions, log: Logger): Promise<DemoSummary> {
   const out = resolve(options.out);
+  if (existsSync(out) && !statSync(out).isDirectory()) {
+    throw new UsageError(`--out ${options.out}: exists and is not a folder (pick a new folder)`);
+  }
   if (existsSync(out) && readdirSync(out).length > 0) {
     throw new UsageError(`--out: ${options.out} already exists and is not empty (remove it or pick another folder)`);
   }
   if (!existsSync(join(FIXTURES_DIR, 'train_label'))) {
     throw new UsageError(`the bundled fixtures are missing (${FIXTURES_DIR}); reinstall p2phd`);
   }
-  mkdirSync(out, { recursive: true });
+  createOutputFolder(out, '--out');
   // Loaded here, not at the top: cli.ts registers this command.
   const { buildProgram } = await import('../cli.js');
   const common = stageArgs(options);
@@ -70,7 +74,19 @@ export async function runDemo(options: DemoOptions, log: Logger): Promise<DemoSu
   const run = async (name: string, args: string[]): Promise<void> => {
     log.info(`\n== demo ${stages.length + 1}/${STAGE_COUNT}: p2phd ${args.join(' ')}`);
     const stageStart = Date.now();
-    await buildProgram().parseAsync(['node', 'p2phd', ...args, ...common]);
+    try {
+      await buildProgram().parseAsync(['node', 'p2phd', ...args, ...common]);
+    } catch (error) {
+      // A training stage saved and stopped (exit 75, "continue with --resume"):
+      // the demo has no --resume, so say what is true for it.
+      if (error instanceof StoppedError && error.signal !== undefined) {
+        throw new InterruptedError(
+          `${error.signal}: the demo stopped during ${name}; it does not resume: remove ${options.out} (or pick another --out) and run p2phd demo again`,
+          error.signal,
+        );
+      }
+      throw error;
+    }
     const seconds = (Date.now() - stageStart) / 1000;
     stages.push({ name, seconds });
     log.info(`== ${name} done in ${seconds.toFixed(1)} s`);

@@ -1,34 +1,37 @@
 /**
  * When an unattended run must stop: SIGTERM / SIGINT (finish the step, save,
- * exit 75), a second signal (exit at once; the last checkpoint on disk stays
- * intact because every save is write-then-rename), and --time-limit (stop
- * early enough that the step in flight and the save both fit).
+ * exit 75), a second signal (exit at once: 75 when a resumable checkpoint is
+ * on disk, else 143 / 130; the last checkpoint stays intact because every
+ * save is write-then-rename, and the exit hooks remove the save's temporary
+ * files), and --time-limit (stop early enough that the step in flight and
+ * the save both fit).
  *
- * A training step is one long synchronous computation, and Node runs signal
- * listeners only between such computations. So the first signal's listener
- * (which runs once the step ends) removes itself: a later signal then takes
- * Node's default action and ends the process immediately, even mid-step or
- * mid-save (exit 128 + signal number: 143 for SIGTERM, 130 for SIGINT). Two
- * signals that both arrive during one step reach the listener together; the
- * second then exits at once through `onSecondSignal`.
+ * Signals reach this class through the process-wide routing of
+ * src/lifecycle.ts, which hands it every SIGTERM and SIGINT while it is
+ * installed. Node runs signal listeners only between synchronous
+ * computations, so a first signal during a step is seen when the step ends;
+ * after it no other step starts, only the save, whose writes are
+ * asynchronous, so a second signal is seen within one write.
  */
+import type { StopSignal } from '../errors.js';
+import { onStopSignal } from '../lifecycle.js';
 
 export interface StopControlOptions {
   /** --time-limit in minutes. */
   timeLimitMinutes?: number;
   /** Called on the first signal (a log line). */
-  onFirstSignal: (signal: NodeJS.Signals) => void;
+  onFirstSignal: (signal: StopSignal) => void;
   /** Called on a second signal: must end the process. */
-  onSecondSignal: (signal: NodeJS.Signals) => never;
+  onSecondSignal: (signal: StopSignal) => never;
 }
 
 /** Wall-time margin kept before the limit, beyond the predicted step and save. */
 const SAFETY_SECONDS = 5;
 
 export class StopControl {
-  private signal: NodeJS.Signals | undefined;
+  private signal: StopSignal | undefined;
   private readonly deadline: number | undefined;
-  private readonly handlers: Array<[NodeJS.Signals, () => void]> = [];
+  private release: (() => void) | undefined;
   private longestStepSeconds = 0;
   private longestSaveSeconds = 0;
 
@@ -39,21 +42,21 @@ export class StopControl {
   }
 
   install(): void {
-    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-      const handler = (): void => {
-        if (this.signal !== undefined) this.options.onSecondSignal(signal);
-        this.signal = signal;
-        this.options.onFirstSignal(signal);
-        this.uninstall();
-      };
-      process.on(signal, handler);
-      this.handlers.push([signal, handler]);
-    }
+    this.release ??= onStopSignal((signal) => {
+      if (this.signal !== undefined) this.options.onSecondSignal(signal);
+      this.signal = signal;
+      this.options.onFirstSignal(signal);
+    });
   }
 
   uninstall(): void {
-    for (const [signal, handler] of this.handlers) process.off(signal, handler);
-    this.handlers.length = 0;
+    this.release?.();
+    this.release = undefined;
+  }
+
+  /** The signal that asked for the stop, if one did. */
+  get receivedSignal(): StopSignal | undefined {
+    return this.signal;
   }
 
   recordStep(seconds: number): void {

@@ -68,6 +68,7 @@ import {
 import { applyStep, computeStepGradients, LOSS_NAMES, nonFiniteLoss, type LossSettings, type LossValues } from './step.js';
 import { StopControl } from './stopControl.js';
 import { readVgg19Weights, vggOffMessage } from './vggWeights.js';
+import { exitOnSignal } from '../lifecycle.js';
 
 export interface TrainRequest {
   stage: Stage;
@@ -132,10 +133,22 @@ function formatLosses(losses: LossValues): Record<string, string> {
 }
 
 export async function runTraining(request: TrainRequest): Promise<TrainSummary> {
-  const { stage, values, log } = request;
+  const { stage, values } = request;
   const paths = requirePaths(values);
   const run = new RunFolder(paths.out);
 
+  // --- The folder's lock: one process per run folder, new run or resume. ---
+  if (!values.resume) requireInitForLocal(stage, values.init);
+  await run.lock({ create: !values.resume });
+  try {
+    return await prepareOptionsAndTrain(request, run, paths);
+  } finally {
+    await run.unlock();
+  }
+}
+
+async function prepareOptionsAndTrain(request: TrainRequest, run: RunFolder, paths: ReturnType<typeof requirePaths>): Promise<TrainSummary> {
+  const { stage, values, log } = request;
   // --- Options: new, or the run's own on --resume (cheap checks first). ---
   let stored: StoredOptions | undefined;
   let settings: TrainSettings;
@@ -159,7 +172,6 @@ export async function runTraining(request: TrainRequest): Promise<TrainSummary> 
     if (request.explicit.has('loadFeatures')) current['loadFeatures'] = values.loadFeatures;
     settings = Object.freeze(current) as TrainSettings;
   } else {
-    requireInitForLocal(stage, values.init);
     settings = settingsFromFlags(values, stage, request.seed, paths);
     checkRecipeFlags(stage, settings);
     await run.prepareNew();
@@ -173,8 +185,11 @@ export async function runTraining(request: TrainRequest): Promise<TrainSummary> 
     timeLimitMinutes: settings.timeLimit,
     onFirstSignal: (signal) => log.info(`${signal}: saving and exiting 75 after this step (a second signal ends the process at once; ${latestPath} stays intact)`),
     onSecondSignal: (signal) => {
-      log.info(`second ${signal}: exiting now; ${saved.exists ? `the last saved checkpoint (${latestPath}) is intact` : 'no checkpoint was saved yet'}`);
-      process.exit(saved.exists ? ExitCode.stopped : 128 + (signal === 'SIGINT' ? 2 : 15));
+      exitOnSignal(
+        signal,
+        `second ${signal}: exiting now; ${saved.exists ? `the last saved checkpoint (${latestPath}) is intact: continue with --resume (exit 75)` : 'no checkpoint was saved yet'}`,
+        saved.exists ? ExitCode.stopped : undefined,
+      );
     },
   });
   stop.install();
@@ -203,6 +218,13 @@ async function prepareAndTrain(
   let source: { kind: 'resume'; checkpoint: Checkpoint; optimizer: TensorFile } | { kind: 'init'; checkpoint: Checkpoint } | { kind: 'fresh' };
   if (stored) {
     const pair = await readPair({ checkpoint: run.checkpoint(RUN_FILES.latest), optimizer: run.optimizer(RUN_FILES.latest) }, (line) => log.info(line));
+    const optimizerRun = pair.optimizer.p2phd['run_id'];
+    if (optimizerRun !== stored.run_id) {
+      throw new InputError(
+        `--resume: ${pair.optimizer.source} belongs to run ${String(optimizerRun)} but ${run.options} to run ${stored.run_id}; ` +
+          'the folder mixes two runs (were two trainings started on one --out?)',
+      );
+    }
     const checkpoint = checkpointFromFile(pair.checkpoint);
     config = checkpoint.meta.config;
     if (config.label_nc !== data.label_nc || config.instance !== data.instance) {
@@ -498,7 +520,7 @@ async function trainLoop(context: LoopContext): Promise<TrainSummary> {
     stopped: stopReason,
   };
   if (stopReason) {
-    throw new StoppedError(`${stopReason}: saved ${latestPath} at step ${position.step}; continue with --resume`);
+    throw new StoppedError(`${stopReason}: saved ${latestPath} at step ${position.step}; continue with --resume`, stop.receivedSignal);
   }
   return summary;
 }

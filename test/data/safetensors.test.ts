@@ -1,12 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { makeTensor, serializeSafetensors, type Tensor } from '../../src/data/safetensors.js';
+import { makeTensor, parseSafetensors, serializeSafetensors, type Tensor } from '../../src/data/safetensors.js';
 import { readSafetensorsFile, readTensorFile, writeTensorFile } from '../../src/data/tensorFile.js';
 import { ExitCode, InputError } from '../../src/errors.js';
 import { GOLDEN_DIR, runCliSync, temporaryFolder } from '../support/cli.js';
-import { rawSafetensors } from '../support/safetensors.js';
+import { rawSafetensors, rawSafetensorsText } from '../support/safetensors.js';
 
 test('every golden file (written by the reference exporter) reads, with consistent sizes', async () => {
   const files = readdirSync(GOLDEN_DIR).filter((name) => name.endsWith('.safetensors'));
@@ -106,6 +106,69 @@ test('a file of another kind is refused naming both kinds', async () => {
     const path = join(folder.path, 'f.safetensors');
     await writeTensorFile(path, 'features', new Map([['x', makeTensor('U8', [1], Uint8Array.of(1))]]));
     await expectBadFile(readFileSync(path), /is a features file, expected a sample file/, 'sample');
+  } finally {
+    folder.remove();
+  }
+});
+
+test('hostile headers: an overlap hidden behind an empty tensor, and duplicate names, are refused (exit 3 naming the file)', () => {
+  const refused = (bytes: Buffer, pattern: RegExp): void => {
+    assert.throws(() => parseSafetensors(bytes, 'hostile.safetensors'), (error: unknown) =>
+      error instanceof InputError && error.exitCode === ExitCode.badInput && /hostile\.safetensors/.test(error.message) && pattern.test(error.message));
+  };
+  // a [0,16) and b [8,24) overlap; an empty tensor at 8 sorts between them.
+  refused(rawSafetensors({
+    a: { dtype: 'F32', shape: [4], data_offsets: [0, 16] },
+    z: { dtype: 'F32', shape: [0], data_offsets: [8, 8] },
+    b: { dtype: 'F32', shape: [4], data_offsets: [8, 24] },
+  }, 24), /"a" and "b" overlap/);
+  // A long tensor overlapping a later one past a short one in between: [0,32) and [16,24) around [8,16)... all inside a.
+  refused(rawSafetensors({
+    a: { dtype: 'F32', shape: [8], data_offsets: [0, 32] },
+    b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] },
+    c: { dtype: 'F32', shape: [2], data_offsets: [16, 24] },
+  }, 32), /overlap/);
+  // Empty tensors anywhere, and tensors that touch, are fine.
+  const fine = parseSafetensors(rawSafetensors({
+    a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] },
+    z: { dtype: 'F32', shape: [0], data_offsets: [4, 4] },
+    b: { dtype: 'F32', shape: [2], data_offsets: [8, 16] },
+  }, 16), 'fine.safetensors');
+  assert.deepEqual([...fine.tensors.keys()], ['a', 'z', 'b']);
+
+  const entry = '{"dtype":"F32","shape":[1],"data_offsets":[0,4]}';
+  const second = '{"dtype":"F32","shape":[1],"data_offsets":[4,8]}';
+  refused(rawSafetensorsText(`{"w":${entry},"w":${second}}`, 8), /"w" is listed twice/);
+  // The same name spelt with an escape is the same name.
+  refused(rawSafetensorsText(`{"w":${entry},"\\u0077":${second}}`, 8), /"w" is listed twice/);
+  refused(rawSafetensorsText(`{"__metadata__":{"k":"1","k":"2"},"w":${entry}}`, 4), /"k" appears twice/);
+  // Keys inside strings, nested objects and arrays are not confused with names.
+  const tricky = parseSafetensors(rawSafetensorsText(`{"__metadata__":{"w":"{\\"w\\":1, \\"x\\"","x":"[\\"w\\"]"},"w":${entry},"x":${second}}`, 8), 't');
+  assert.deepEqual([...tricky.tensors.keys()], ['w', 'x']);
+});
+
+test('a file past 4 GiB reads: tensors are read at their offsets (a sparse file, nothing written in between)', async () => {
+  const folder = temporaryFolder('sparse');
+  try {
+    const path = join(folder.path, 'big.safetensors');
+    const beyond = 2 ** 32 + 64;
+    const header = rawSafetensors({
+      small: { dtype: 'I32', shape: [2], data_offsets: [0, 8] },
+      far: { dtype: 'F32', shape: [3], data_offsets: [beyond, beyond + 12] },
+    }, 0);
+    const dataStart = header.length;
+    const fd = openSync(path, 'w');
+    try {
+      writeSync(fd, header, 0, header.length, 0);
+      writeSync(fd, Buffer.from(Int32Array.of(7, -7).buffer), 0, 8, dataStart);
+      writeSync(fd, Buffer.from(Float32Array.of(1.5, -2, 3).buffer), 0, 12, dataStart + beyond);
+    } finally {
+      closeSync(fd);
+    }
+    assert.ok(statSync(path).size > 2 ** 32);
+    const file = await readSafetensorsFile(path);
+    assert.deepEqual([...(file.tensors.get('small')!.data as Int32Array)], [7, -7]);
+    assert.deepEqual([...(file.tensors.get('far')!.data as Float32Array)], [1.5, -2, 3]);
   } finally {
     folder.remove();
   }

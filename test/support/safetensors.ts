@@ -7,3 +7,11 @@ export function rawSafetensors(header: object, dataBytes: number, headerLength?:
   prefix.writeBigUInt64LE(headerLength ?? BigInt(json.length));
   return Buffer.concat([prefix, json, Buffer.alloc(dataBytes)]);
 }
+
+/** Like rawSafetensors, from the header's JSON text as given (to craft what JSON.stringify cannot: duplicate keys). */
+export function rawSafetensorsText(headerJson: string, dataBytes: number): Buffer {
+  const json = Buffer.from(headerJson);
+  const prefix = Buffer.alloc(8);
+  prefix.writeBigUInt64LE(BigInt(json.length));
+  return Buffer.concat([prefix, json, Buffer.alloc(dataBytes)]);
+}

@@ -6,6 +6,9 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileContents, fixtureSamples, logLines, runCli, startCli, TINY } from './cli.js';
@@ -112,11 +115,51 @@ describe('train: stop, resume, refuse', () => {
     await new Promise((resolve) => setTimeout(resolve, 20));
     child.kill('SIGTERM');
     const killed = await done;
-    // 75 when both signals reached the listener together, else Node's default for SIGTERM (128 + 15).
-    assert.ok(killed.status === 75 || killed.status === 143 || killed.status === null, `exit ${killed.status}: ${killed.stderr}`);
+    // A checkpoint was saved (step 2): the second signal reaches the handler, which exits 75 at once.
+    assert.equal(killed.status, 75, killed.stderr);
+    assert.match(killed.stderr, /second SIGTERM/);
+    assert.deepEqual(readdirSync(out).filter((name) => name.endsWith('.tmp')), [], 'no temporary file left');
     const resumed = await runCli([...common(out, ['--max-steps', '6']), '--resume']);
     assert.equal(resumed.status, 0, resumed.stderr);
     assert.equal((await fileContents(join(out, 'latest.safetensors'))).meta['step'], 6);
   });
-});
 
+  it('a live lock holder is exit 2 naming it (new run and --resume); a first save cut between its renames counts as a checkpoint; --resume refuses a run_id mismatch and a null options.json', async () => {
+    const out = join(root, 'firstsave');
+    const first = await runCli(common(out, ['--max-steps', '2']));
+    assert.equal(first.status, 0, first.stderr);
+    assert.deepEqual(readdirSync(out).filter((name) => /lock/.test(name)), [], 'the lock goes with its process');
+
+    // Another process holds the folder (a stand-in that lives: sleep).
+    const holder = spawn('sleep', ['30'], { stdio: 'ignore' });
+    try {
+      writeFileSync(join(out, '.p2phd-lock'), JSON.stringify({ pid: holder.pid, host: hostname(), started: -1, since: 'now' }));
+      for (const extra of [[], ['--resume']]) {
+        const second = await runCli([...common(join(out)), ...extra]);
+        assert.equal(second.status, 2, second.stderr);
+        assert.match(second.stderr, new RegExp(`in use by p2phd process ${holder.pid}`));
+      }
+    } finally {
+      holder.kill();
+    }
+    rmSync(join(out, '.p2phd-lock'));
+
+    // What a kill between the renames of the first save leaves: the optimizer in place, the checkpoint still pending.
+    renameSync(join(out, 'latest.safetensors'), join(out, 'latest.safetensors.pending'));
+    const fresh = await runCli(common(out));
+    assert.equal(fresh.status, 2, fresh.stderr);
+    assert.match(fresh.stderr, /latest\.optim\.safetensors/);
+
+    const options = readFileSync(join(out, 'options.json'), 'utf8');
+    writeFileSync(join(out, 'options.json'), JSON.stringify({ ...(JSON.parse(options) as object), run_id: 'another0run' }));
+    const mixed = await runCli([...common(out), '--resume']);
+    assert.equal(mixed.status, 3, mixed.stderr);
+    assert.match(mixed.stderr, /finishing an interrupted save/);
+    assert.match(mixed.stderr, /another0run/);
+    writeFileSync(join(out, 'options.json'), 'null\n');
+    const nothing = await runCli([...common(out), '--resume']);
+    assert.equal(nothing.status, 2, nothing.stderr);
+    assert.match(nothing.stderr, /^p2phd: --resume: .*options\.json does not hold a JSON object/m);
+    assert.doesNotMatch(nothing.stderr, /internal error/);
+  });
+});
