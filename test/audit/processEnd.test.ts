@@ -129,7 +129,7 @@ describe('how commands end', () => {
       const result = runCliSync(['demo', '--out', file]);
       assert.equal(result.status, 2, result.stderr);
       assert.doesNotMatch(result.stderr, STACK_LINE);
-      assert.match(result.stderr, /^p2phd: --out .*taken: exists and is not a folder/m);
+      assert.match(result.stderr, /^p2phd: --out .*taken: is a file, not a folder/m);
     } finally {
       folder.remove();
     }
