@@ -33,7 +33,8 @@ import { BatchLoader, checkTrainingSizes, openSampleFolder, stepsPerEpoch, type 
 import { RESUMABLE_FLAGS, requirePaths, type TrainFlagName, type TrainFlagValues } from './flags.js';
 import { ImagePool } from './imagePool.js';
 import { checkTrainingMemory } from './memory.js';
-import { checkpointTensors, createTrainingModel, disposeTrainingModel, optimizerTensors, restoreOptimizers, uploadWeights, type TrainingModel } from './model.js';
+import { createTrainingModel, disposeTrainingModel, readCheckpointTensors, readOptimizerTensors, restoreOptimizers, uploadWeights, type TrainingModel } from './model.js';
+import { createStepPool, disposeStepPool, readStepPool, restoreStepPool, runDeviceStep, type StepPool } from './deviceStep.js';
 import { AdamThread } from './adamThread.js';
 import type { AdamHyperparameters } from './adam.js';
 import { RUN_FILES, RunFolder, StepLog } from './runFolder.js';
@@ -220,14 +221,14 @@ async function prepareAndTrain(
     params = initParams(modelSpecs(config, networks), seed);
   }
   const model = createTrainingModel(config, stage, params);
+  const pool = createStepPool(settings.poolSize, model.adamOnHost);
   let vgg: Vgg19 | undefined;
   try {
-    const pool = new ImagePool(settings.poolSize);
     let position: Position = { epoch: 1, index: 0, step: 0 };
     if (source.kind === 'resume') {
       const { optimizer } = source;
       restoreOptimizers(model, optimizer.tensors, { G: numberField(optimizer, ['adam_steps', 'G']), D: numberField(optimizer, ['adam_steps', 'D']) }, optimizer.source);
-      pool.restore(restorePool(optimizer, numberField(optimizer, ['pool', 'count'], 0)));
+      restoreStepPool(pool, restorePool(optimizer, numberField(optimizer, ['pool', 'count'], 0)));
       position = {
         epoch: numberField(optimizer, ['resume_at', 'epoch']),
         index: numberField(optimizer, ['resume_at', 'index']),
@@ -267,6 +268,7 @@ async function prepareAndTrain(
     });
   } finally {
     if (vgg) disposeVgg19(vgg);
+    disposeStepPool(pool);
     disposeTrainingModel(model);
   }
 }
@@ -287,7 +289,7 @@ interface LoopContext {
   run: RunFolder;
   folder: SampleFolder;
   model: TrainingModel;
-  pool: ImagePool;
+  pool: StepPool;
   vgg: Vgg19 | undefined;
   position: Position;
   perEpoch: number;
@@ -316,7 +318,7 @@ async function trainLoop(context: LoopContext): Promise<TrainSummary> {
   let stepsThisRun = 0;
 
   // Until a save has been timed, assume one at 100 MB/s (checkpoint + both moments), so --time-limit leaves room for the first.
-  const trainedCount = [...Object.values(model.optimizers)].reduce((total, optimizer) => total + [...optimizer.slots.values()].reduce((n, slot) => n + slot.weights.length, 0), 0);
+  const trainedCount = [...model.optimizerOf.keys()].reduce((total, key) => total + model.variables.get(key)!.size, 0);
   const allCount = [...model.variables.values()].reduce((total, variable) => total + variable.size, 0);
   stop.recordSave((4 * allCount + 8 * trainedCount) / 100e6);
 
@@ -329,11 +331,11 @@ async function trainLoop(context: LoopContext): Promise<TrainSummary> {
 
   const save = async (epochCheckpoint: boolean): Promise<void> => {
     const started = Date.now();
-    const tensors = checkpointTensors(model);
+    const tensors = await readCheckpointTensors(model);
     const checkpointMeta = { stage, epoch: weightsEpoch(), step: position.step, lr: currentLr(), config: model.config };
     if (epochCheckpoint) await writeTensorFile(run.checkpoint(run.epochName(weightsEpoch())), 'checkpoint', tensors, checkpointMeta);
-    const optimizer = optimizerTensors(model);
-    pool.stored().forEach((image, i) => optimizer.set(`pool.${i}`, makeTensor('F32', [image.length], image)));
+    const optimizer = await readOptimizerTensors(model);
+    (await readStepPool(pool)).forEach((image, i) => optimizer.set(`pool.${i}`, makeTensor('F32', [image.length], image)));
     await writePair(
       { checkpoint: latestPath, optimizer: run.optimizer(RUN_FILES.latest) },
       {
@@ -347,7 +349,7 @@ async function trainLoop(context: LoopContext): Promise<TrainSummary> {
           resume_at: { epoch: position.epoch, index: position.index },
           adam_steps: { G: model.optimizers.G.step, D: model.optimizers.D.step },
           adam: { lr: currentLr(), beta1: settings.beta1, beta2: ADAM_BETA2, eps: ADAM_EPSILON },
-          pool: { count: pool.size, capacity: pool.capacity },
+          pool: { count: pool.pool.size, capacity: pool.pool.capacity },
           // Data order, augmentation and pool draws are functions of
           // (seed, epoch, position, step): no generator state to save.
           rng: { seed: settings.seed, scheme: 'counter-based: data-order/epoch-E, augment/epoch-E/position-P, image-pool/step-S' },
@@ -361,7 +363,8 @@ async function trainLoop(context: LoopContext): Promise<TrainSummary> {
   };
 
   const logFile = await StepLog.open(run.log, context.resumed ? position.step : undefined);
-  const adam = new AdamThread(new Map([...model.optimizers.G.slots, ...model.optimizers.D.slots]));
+  // Host Adam (wasm) runs on a worker thread; device Adam runs inside the step.
+  const adam = pool.onHost ? new AdamThread(new Map([...model.optimizers.G.slots, ...model.optimizers.D.slots])) : undefined;
   let stopReason: string | undefined;
   try {
     outer: while (position.epoch <= epochs) {
@@ -379,7 +382,9 @@ async function trainLoop(context: LoopContext): Promise<TrainSummary> {
         else if (position.epoch < epochs) loader.prefetch(position.epoch + 1, 0);
 
         const sampleThisStep = (position.step + 1) % settings.sampleEvery === 0 || position.index + 1 === perEpoch;
-        const result = await runStep(model, batch, lossSettings, pool, settings.seed, position.step, sampleThisStep, hyper, adam);
+        const result = pool.onHost
+          ? await runStep(model, batch, lossSettings, pool.pool, settings.seed, position.step, sampleThisStep, hyper, adam)
+          : await runDeviceStep(model, batch, lossSettings, pool.pool, settings.seed, position.step, sampleThisStep, hyper);
         const bad = nonFiniteLoss(result.losses);
         if (bad) {
           throw new P2phdError(
@@ -420,7 +425,7 @@ async function trainLoop(context: LoopContext): Promise<TrainSummary> {
     progress.stop();
     await logFile.close();
     await loader.close();
-    await adam.close();
+    await adam?.close();
   }
   const summary: TrainSummary = {
     stage,
