@@ -43,7 +43,7 @@ export async function runEncodeStage(config: EncodeStageConfig, log: Logger): Pr
       const input = await item.load();
       if (!input.photo) throw new InputError(`${item.source}: sample has no photo (image); encode needs the real photos (preprocess with --images)`);
       if (!input.instanceMap) throw new InputError(`${item.source}: sample has no instance map (inst); encode needs instance maps (preprocess without --no-instance)`);
-      const pooled = encodeInstanceFeatures(arch, params, input.photo, input.instanceMap, input.height, input.width);
+      const pooled = await encodeInstanceFeatures(arch, params, input.photo, input.instanceMap, input.height, input.width);
       const rows = instanceFeatureRows(pooled, input.instanceMap, input.height, input.width, arch.feat_num);
       tables.push({ ...rows, samples: new Int32Array(rows.instances.length), sampleNames: [item.stem] });
       progress.tick();

@@ -45,14 +45,14 @@ const OPERATOR_CACHE_MAX_PIXELS = 1024 * 512;
  * 2^(downsamplings), run, cropped back. Returns HWC output_nc values in [-1, 1].
  * `input` has G's input channels (the default for `channels`); it is only read.
  */
-export function runGenerator(
+export async function runGenerator(
   config: ArchConfig,
   params: Params,
   input: Float32Array,
   height: number,
   width: number,
   channels = generatorInputChannels(config),
-): Float32Array {
+): Promise<Float32Array> {
   const padding = paddingFor(height, width, generatorSizeMultiple(config), generatorMinimumSide(config));
   const paddedHeight = height + padding.top + padding.bottom;
   const paddedWidth = width + padding.left + padding.right;
@@ -74,7 +74,8 @@ export function runGenerator(
     setConv2dOperatorCaching(previousCaching);
   }
   try {
-    const values = output.dataSync() as Float32Array;
+    // Asynchronous: the only read WebGPU has under Node (as fast on wasm).
+    const values = (await output.data()) as Float32Array;
     return cropPadding(values, paddedHeight, paddedWidth, config.output_nc, padding);
   } finally {
     output.dispose();
@@ -88,14 +89,14 @@ export function runGenerator(
  * each instance's vector is the mean over its own pixels, as the reference's
  * Encoder at a size it takes.
  */
-export function encodeInstanceFeatures(
+export async function encodeInstanceFeatures(
   config: ArchConfig,
   params: Params,
   photo: Uint8Array,
   instanceMap: Int32Array,
   height: number,
   width: number,
-): Float32Array {
+): Promise<Float32Array> {
   // E's first and last layers reflect 3 pixels; it has no residual blocks.
   const padding = paddingFor(height, width, encoderSizeMultiple(config), FIRST_LAYER_PAD + 1);
   const paddedHeight = height + padding.top + padding.bottom;
@@ -104,7 +105,7 @@ export function encodeInstanceFeatures(
   const raw = tf.tidy(() => encodeFeaturesRaw(config, params, tf.tensor4d(padded, [1, paddedHeight, paddedWidth, 3]), INFERENCE));
   let rawValues: Float32Array;
   try {
-    rawValues = cropPadding(raw.dataSync() as Float32Array, paddedHeight, paddedWidth, config.feat_num, padding);
+    rawValues = cropPadding((await raw.data()) as Float32Array, paddedHeight, paddedWidth, config.feat_num, padding);
   } finally {
     raw.dispose();
   }

@@ -205,8 +205,8 @@ export async function runSynthesizeStage(config: SynthesizeStageConfig, log: Log
         ...(edges ? { edges } : {}),
       });
       for (const [name, buildFeatureMap] of featureMaps) {
-        if (arch.instance_feat) setFeatureChannels(arch, generatorInput, buildFeatureMap());
-        const output = runGenerator(arch, params, generatorInput, input.height, input.width);
+        if (arch.instance_feat) setFeatureChannels(arch, generatorInput, await buildFeatureMap());
+        const output = await runGenerator(arch, params, generatorInput, input.height, input.width);
         const path = join(config.out, name);
         await writePng(path, toImageBytes(output), input.width, input.height, arch.output_nc);
         outputs.push(path);
@@ -238,7 +238,7 @@ function featureMapsFor(
   arch: ArchConfig,
   params: Params,
   stylesPerInput: number,
-): Array<[string, () => Float32Array | undefined]> {
+): Array<[string, () => Float32Array | undefined | Promise<Float32Array>]> {
   switch (features.kind) {
     case 'none':
       return [[`${item.stem}.png`, () => undefined]];
