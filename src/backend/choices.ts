@@ -2,5 +2,5 @@
  * The --backend values. Kept apart from index.ts, which loads tfjs, so that
  * the CLI can declare the flag without paying for tfjs on `--help`.
  */
-export const BACKEND_CHOICES = Object.freeze(['auto', 'tensorflow', 'wasm', 'cpu'] as const);
+export const BACKEND_CHOICES = Object.freeze(['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const);
 export type BackendChoice = (typeof BACKEND_CHOICES)[number];

@@ -13,13 +13,17 @@ import { registerAllGradients } from './gradients';
 import { installHeapGuard } from './heap-guard';
 import { registerWasmKernels } from './wasm/kernels';
 import { useThreadedWasm } from './wasm/threads';
+import { adapterName, createWebgpuBackend, WebgpuNoHardware, WebgpuUnavailable } from './webgpu/device';
+import { registerWebgpuKernels } from './webgpu/kernels';
 import { BACKEND_CHOICES, type BackendChoice } from './choices.js';
 
 export { setConv2dOperatorCaching } from './wasm/kernels';
+export { checkWebgpuErrors, checkWebgpuTensorBytes } from './webgpu/device';
+export { trainsOnHost } from './capabilities';
 export { BACKEND_CHOICES, type BackendChoice } from './choices.js';
 
 export interface BackendInfo {
-  name: 'tensorflow' | 'wasm' | 'cpu';
+  name: 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
   simd: boolean;
   threads: number;
   detail: string;
@@ -39,6 +43,11 @@ export interface InitBackendOptions {
    * to load the threaded build falls back to one thread with a warning.
    */
   wasmThreads?: number;
+  /**
+   * Let `webgpu` run on a software adapter (lavapipe, SwiftShader): always
+   * for an explicit --backend webgpu; never for auto (default); tests set it.
+   */
+  webgpuSoftware?: boolean;
 }
 
 /** Most threads P2PHD_WASM_THREADS or `wasmThreads` may ask for. */
@@ -167,6 +176,30 @@ async function initWasm({ warn, wasmThreads }: InitSettings): Promise<BackendInf
   };
 }
 
+/**
+ * webgpu: Dawn's Node bindings and tfjs-backend-webgpu, both optional; the
+ * device is made by webgpu/device.ts with the adapter's limits. `auto` takes
+ * only a hardware adapter; an explicit --backend webgpu takes any.
+ */
+function webgpuInitialiser(allowSoftware: (settings: InitSettings) => boolean): Initialiser {
+  return async (settings) => {
+    let adapter;
+    try {
+      adapter = await createWebgpuBackend(allowSoftware(settings));
+    } catch (error) {
+      if (error instanceof WebgpuUnavailable) {
+        // Not installed, or no GPU: normal on a CPU machine, not worth a warning in auto mode.
+        if (error instanceof WebgpuNoHardware || /is not installed/.test(error.message)) throw new BindingNotInstalled(error.message);
+        throw new BackendUnavailable(error.message);
+      }
+      throw new BackendUnavailable(`webgpu: ${reasonOf(error)}`);
+    }
+    await activate('webgpu');
+    registerWebgpuKernels(adapter.limits['maxStorageBuffersPerShaderStage']!);
+    return { name: 'webgpu', simd: true, threads: 0, detail: `tfjs-backend-webgpu on Dawn, adapter ${adapterName(adapter)}` };
+  };
+}
+
 async function initCpu(): Promise<BackendInfo> {
   require('@tensorflow/tfjs-backend-cpu');
   await activate('cpu');
@@ -181,17 +214,21 @@ interface InitSettings {
   warn: (line: string) => void;
   /** wasm threads unless P2PHD_WASM_THREADS is set. */
   wasmThreads: number;
+  /** Whether auto may take a software WebGPU adapter (tests only). */
+  webgpuSoftware: boolean;
 }
 
 type Initialiser = (settings: InitSettings) => Promise<BackendInfo>;
 
 const INITIALISERS: Readonly<Record<Exclude<BackendChoice, 'auto'>, Initialiser>> = Object.freeze({
   tensorflow: initNative,
+  webgpu: webgpuInitialiser(() => true),
   wasm: initWasm,
   cpu: initCpu,
 } as const);
 
 function describe(info: BackendInfo): string {
+  if (info.name === 'webgpu') return `backend: webgpu (${info.detail})`;
   const threads = info.threads > 0 ? `${info.threads} thread${info.threads === 1 ? '' : 's'}` : 'native threads';
   return `backend: ${info.name} (${info.simd ? 'SIMD' : 'no SIMD'}, ${threads}; ${info.detail})`;
 }
@@ -199,6 +236,7 @@ function describe(info: BackendInfo): string {
 /** What auto tries, in order. */
 const AUTO_CANDIDATES: ReadonlyArray<{ label: string; init: Initialiser }> = Object.freeze([
   ...NATIVE_BINDING_PACKAGES.map((packageName) => ({ label: packageName, init: nativeInitialiser(packageName) })),
+  { label: 'webgpu', init: webgpuInitialiser((settings) => settings.webgpuSoftware) },
   { label: 'wasm', init: initWasm },
   { label: 'cpu', init: initCpu },
 ]);
@@ -246,7 +284,7 @@ export async function initBackend(choice: BackendChoice, options: InitBackendOpt
   }
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const warn = options.warn ?? log;
-  const info = select(choice, { warn, wasmThreads: options.wasmThreads ?? 1 }).then(async (selected) => {
+  const info = select(choice, { warn, wasmThreads: options.wasmThreads ?? 1, webgpuSoftware: options.webgpuSoftware === true }).then(async (selected) => {
     if (wantGradients) await registerAllGradients();
     log(describe(selected));
     return selected;
