@@ -51,7 +51,7 @@ for (const name of ['train_step', 'train_step_features']) {
         };
       };
 
-      const { fake, ...scalars } = losses(params);
+      const { fake, ...scalars } = tf.tidy(() => losses(params));
       const fakeError = await relativeL2(fake, goldenTensor(golden, 'fake'));
       const values = { fakeError, ...Object.fromEntries(Object.entries(scalars).map(([k, v]) => [k, v.dataSync()[0]!])) } as Record<string, number>;
       tf.dispose([fake, ...Object.values(scalars)]);
