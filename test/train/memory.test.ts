@@ -18,6 +18,9 @@ import { ImagePool } from '../../src/train/imagePool.js';
 import { checkTrainingMemory, estimateTrainingMemory } from '../../src/train/memory.js';
 import { createTrainingModel, disposeTrainingModel } from '../../src/train/model.js';
 import { runStep } from '../../src/train/trainer.js';
+import { runDeviceStep } from '../../src/train/deviceStep.js';
+import { initBackend } from '../../src/backend/index.js';
+import { onWebgpu } from '../support/webgpu.js';
 import { fixtureSamples } from './cli.js';
 import { setUpBackend } from './helpers.js';
 
@@ -33,27 +36,16 @@ describe('training memory', () => {
   });
 
   it('tf.memory().numTensors is the same after step 2 and step 20', async () => {
-    const config = resolveConfig({ ngf: 4, n_downsample_global: 2, n_blocks_global: 1, ndf: 4, n_layers_D: 2, instance_feat: true, nef: 4, n_downsample_E: 1 });
-    const model = createTrainingModel(config, 'global', initParams(modelSpecs(config, trainingNetworks(config)), 1));
-    const folder = await openSampleFolder(samples);
-    const loader = new BatchLoader(folder, { seed: 1, batchSize: 2, serial: false, flip: true, multiple: inputSizeMultiple(config) });
-    const pool = new ImagePool(3);
-    const hyper = { lr: 2e-4, beta1: 0.5, beta2: 0.999, epsilon: 1e-8 };
-    const adam = new AdamThread(new Map([...model.optimizers.G.slots, ...model.optimizers.D.slots]));
-    const counts: number[] = [];
+    await flatMemoryRun(samples, 20, true);
+  });
+
+  it('the device-resident step (cpu) stays flat too: device Adam, device image pool', async () => {
+    await initBackend('cpu', { log: () => {} });
     try {
-      for (let step = 0; step < 20; step++) {
-        const batch = await loader.batch(1 + Math.floor(step / 12), step % 12);
-        const outcome = await runStep(model, batch, { gan: 'lsgan', ganFeatLoss: true, lambdaFeat: 10 }, pool, 1, step, step % 3 === 0, hyper, adam);
-        assert.ok(Number.isFinite(outcome.losses.G_GAN));
-        counts.push(tf.memory().numTensors);
-      }
+      await flatMemoryRun(samples, 8, false);
     } finally {
-      await adam.close();
-      await loader.close();
-      disposeTrainingModel(model);
+      await setUpBackend();
     }
-    assert.equal(counts[19], counts[1], `live tensors: ${counts.join(', ')}`);
   });
 
   it('the Adam worker gives the same bits as the in-thread update', async () => {
@@ -100,3 +92,54 @@ describe('training memory', () => {
     assert.ok(local.hostBytes < local.parameterBytes, 'train local keeps Adam state for the enhancer (and D) only');
   });
 });
+
+onWebgpu('training memory on webgpu', (setUp) => {
+  let root = '';
+  let samples = '';
+  before(async () => {
+    await setUp();
+    ({ root, samples } = await fixtureSamples());
+  });
+  after(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('a short run through the device step keeps the live tensor count flat', async () => {
+    await flatMemoryRun(samples, 6, false);
+  });
+});
+
+/**
+ * `steps` steps through the step the command runs (data loader, encoder
+ * features, image pool, sample-strip fake, Adam), host or device path; the
+ * live tensor count after step 2 must equal the count after the last.
+ */
+async function flatMemoryRun(samples: string, steps: number, adamOnHost: boolean): Promise<void> {
+  const config = resolveConfig({ ngf: 4, n_downsample_global: 2, n_blocks_global: 1, ndf: 4, n_layers_D: 2, instance_feat: true, nef: 4, n_downsample_E: 1 });
+  const model = createTrainingModel(config, 'global', initParams(modelSpecs(config, trainingNetworks(config)), 1), adamOnHost);
+  const folder = await openSampleFolder(samples);
+  const loader = new BatchLoader(folder, { seed: 1, batchSize: 2, serial: false, flip: true, multiple: inputSizeMultiple(config) });
+  const hyper = { lr: 2e-4, beta1: 0.5, beta2: 0.999, epsilon: 1e-8 };
+  const losses = { gan: 'lsgan', ganFeatLoss: true, lambdaFeat: 10 } as const;
+  const hostPool = new ImagePool(3);
+  const devicePool = new ImagePool<tf.Tensor>(3);
+  const adam = adamOnHost ? new AdamThread(new Map([...model.optimizers.G.slots, ...model.optimizers.D.slots])) : undefined;
+  const counts: number[] = [];
+  try {
+    for (let step = 0; step < steps; step++) {
+      const batch = await loader.batch(1 + Math.floor(step / 12), step % 12);
+      const outcome = adam
+        ? await runStep(model, batch, losses, hostPool, 1, step, step % 3 === 0, hyper, adam)
+        : await runDeviceStep(model, batch, losses, devicePool, 1, step, step % 3 === 0, hyper);
+      assert.ok(Number.isFinite(outcome.losses.G_GAN));
+      if (step % 3 === 0) assert.ok(outcome.strip && outcome.strip.synthesized.length === batch.height * batch.width * 3);
+      counts.push(tf.memory().numTensors);
+    }
+  } finally {
+    await adam?.close();
+    await loader.close();
+    tf.dispose([...devicePool.stored()]);
+    disposeTrainingModel(model);
+  }
+  assert.equal(counts[steps - 1], counts[1], `live tensors: ${counts.join(', ')}`);
+}

@@ -23,6 +23,7 @@ import { runDeviceStep } from '../../src/train/deviceStep.js';
 import { ImagePool } from '../../src/train/imagePool.js';
 import { checkpointTensors, createTrainingModel, disposeTrainingModel, readCheckpointTensors, type TrainingModel } from '../../src/train/model.js';
 import { applyStep, computeStepGradients, type LossValues } from '../../src/train/step.js';
+import { onWebgpu } from '../support/webgpu.js';
 import { nchwToNhwc, readGoldenStep, relativeDifference, setUpBackend, tensorOf, type GoldenStep } from './helpers.js';
 
 const GOLDEN_LOSSES = ['G_GAN', 'G_GAN_Feat', 'D_real', 'D_fake'] as const;
@@ -100,8 +101,8 @@ async function deviceStep(inputs: GoldenInputs, name: string, structurallyZero: 
     height,
     width,
     inputChannels,
-    input: inputs.input.dataSync() as Float32Array,
-    image: inputs.real.dataSync() as Float32Array,
+    input: (await inputs.input.data()) as Float32Array,
+    image: (await inputs.real.data()) as Float32Array,
     inst: inputs.inst,
     firstLabel: {},
   };
@@ -188,6 +189,19 @@ describe('train step parity with the reference (cpu: device-resident step and Ad
       await withInputs(name, async (inputs) => {
         // The device step reads no gradient: which biases have none comes from the host step.
         const structurallyZero = zeroGradientKeys.get(name) ?? (await hostStep(inputs, name, false));
+        await deviceStep(inputs, name, structurallyZero);
+      });
+    });
+  }
+});
+
+onWebgpu('train step parity with the reference on webgpu (device-resident step and Adam)', (setUp) => {
+  before(setUp);
+  after(setUpBackend);
+  for (const [name, title] of GOLDEN_STEPS) {
+    it(title, async () => {
+      await withInputs(name, async (inputs) => {
+        const structurallyZero = zeroGradientKeys.get(name) ?? new Set<string>();
         await deviceStep(inputs, name, structurallyZero);
       });
     });
