@@ -13,6 +13,7 @@ import { registerCluster } from './commands/cluster.js';
 import { registerSynthesize } from './commands/synthesize.js';
 import { registerInspect } from './commands/inspect.js';
 import { registerDemo } from './commands/demo.js';
+import { registerDoctor } from './commands/doctor.js';
 
 export function buildProgram(): Command {
   const program = new Command('p2phd')
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerSynthesize(program);
   registerInspect(program);
   registerDemo(program);
+  registerDoctor(program);
   // Every (sub)command reports errors through the handler below instead of exiting itself.
   const override = (command: Command): void => {
     command.exitOverride();

@@ -4,7 +4,8 @@
  * per instance. The only module of synthesis that touches tfjs.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { setConv2dOperatorCaching } from '../backend/index.js';
+import { checkWebgpuErrors, checkWebgpuTensorBytes, setConv2dOperatorCaching } from '../backend/index.js';
+import { activationFloats } from '../train/memory.js';
 import { encoderSizeMultiple, generatorInputChannels, generatorSizeMultiple, type ArchConfig } from '../model/config.js';
 import { REFERENCE_INFERENCE, type Params } from '../model/layers.js';
 import { encodeFeaturesRaw, generate } from '../model/networks.js';
@@ -56,6 +57,11 @@ export async function runGenerator(
   const padding = paddingFor(height, width, generatorSizeMultiple(config), generatorMinimumSide(config));
   const paddedHeight = height + padding.top + padding.bottom;
   const paddedWidth = width + padding.left + padding.right;
+  checkWebgpuTensorBytes(
+    4 * activationFloats(config, paddedHeight, paddedWidth, { D: false, E: false }).largest,
+    `the generator at ${width}x${height}`,
+    'use smaller label maps (preprocess with a smaller --load-size)',
+  );
   const padded = padReflect(input, height, width, channels, padding);
   // XNNPACK's per-filter operators (a packed copy of every weight, plus
   // per-pixel indirection buffers) stay on the wasm heap while cached: with
@@ -76,6 +82,7 @@ export async function runGenerator(
   try {
     // Asynchronous: the only read WebGPU has under Node (as fast on wasm).
     const values = (await output.data()) as Float32Array;
+    await checkWebgpuErrors();
     return cropPadding(values, paddedHeight, paddedWidth, config.output_nc, padding);
   } finally {
     output.dispose();
@@ -105,7 +112,9 @@ export async function encodeInstanceFeatures(
   const raw = tf.tidy(() => encodeFeaturesRaw(config, params, tf.tensor4d(padded, [1, paddedHeight, paddedWidth, 3]), INFERENCE));
   let rawValues: Float32Array;
   try {
-    rawValues = cropPadding((await raw.data()) as Float32Array, paddedHeight, paddedWidth, config.feat_num, padding);
+    const values = (await raw.data()) as Float32Array;
+    await checkWebgpuErrors();
+    rawValues = cropPadding(values, paddedHeight, paddedWidth, config.feat_num, padding);
   } finally {
     raw.dispose();
   }

@@ -6,6 +6,7 @@
  * losses, asynchronous (plus the sample image on sample steps).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { checkWebgpuErrors } from '../backend/index.js';
 import { instanceSegments } from '../model/encoder.js';
 import { Random } from '../model/random.js';
 import type { AdamHyperparameters } from './adam.js';
@@ -62,6 +63,8 @@ export async function runDeviceStep(
     try {
       values = (await result.losses.data()) as Float32Array;
       if (result.fake) synthesized = (await result.fake.data()) as Float32Array;
+      // Dawn's validation and out-of-memory errors are silent in tfjs: raised here, once per step.
+      await checkWebgpuErrors();
     } finally {
       tf.dispose([result.losses, ...(result.fake ? [result.fake] : [])]);
     }

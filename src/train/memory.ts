@@ -23,6 +23,7 @@
  * the process's memory (hostBytes), not the heap.
  */
 import { UsageError } from '../errors.js';
+import { checkWebgpuTensorBytes } from '../backend/index.js';
 import type { Stage } from '../data/stages.js';
 import type { ArchConfig } from '../model/config.js';
 import { discriminatorInputChannels, encoderInputChannels, generatorInputChannels } from '../model/config.js';
@@ -47,6 +48,8 @@ interface Activation {
   channels: number;
   /** Floats of every layer output so far. */
   floats: number;
+  /** Floats of the largest single layer output so far (a device's per-buffer limit applies to it). */
+  largest: number;
 }
 
 function walk(layers: readonly Layer[], start: Activation): Activation {
@@ -74,7 +77,7 @@ function walk(layers: readonly Layer[], start: Activation): Activation {
         break;
       case 'resnetBlock': {
         const inner = walk(layer.convBlock, { ...state, floats: 0 });
-        state = { ...state, floats: state.floats + inner.floats };
+        state = { ...state, floats: state.floats + inner.floats, largest: Math.max(state.largest, inner.largest) };
         break;
       }
       default:
@@ -82,40 +85,52 @@ function walk(layers: readonly Layer[], start: Activation): Activation {
     }
     // Conv and norm outputs carry a bias add / statistics: count two tensors for them.
     const perOutput = layer.kind === 'conv' || layer.kind === 'convTranspose' || layer.kind === 'norm' ? 2 : 1;
-    if (layer.kind !== 'resnetBlock') state.floats += perOutput * state.height * state.width * state.channels;
+    if (layer.kind !== 'resnetBlock') {
+      state.floats += perOutput * state.height * state.width * state.channels;
+      state.largest = Math.max(state.largest, state.height * state.width * state.channels);
+    }
   }
   return state;
 }
 
-/** Forward activation floats of one sample at height x width, per network pass. */
-export function activationFloats(config: ArchConfig, height: number, width: number): { G: number; D: number; E: number } {
-  const start = (channels: number, h = height, w = width): Activation => ({ height: h, width: w, channels, floats: h * w * channels });
+/**
+ * Forward activation floats of one sample at height x width, per network
+ * pass, and the largest single layer output of any network (`largest`).
+ */
+export function activationFloats(config: ArchConfig, height: number, width: number, networks: { D: boolean; E: boolean } = { D: true, E: true }): { G: number; D: number; E: number; largest: number } {
+  const start = (channels: number, h = height, w = width): Activation => ({ height: h, width: w, channels, floats: h * w * channels, largest: h * w * channels });
   let generator = 0;
+  let largest = 0;
+  const note = (state: Activation): Activation => {
+    largest = Math.max(largest, state.largest);
+    return state;
+  };
   if (config.netG === 'global') {
-    generator = walk(globalGenerator(globalGeneratorShape(config)).layers, start(generatorInputChannels(config))).floats;
+    generator = note(walk(globalGenerator(globalGeneratorShape(config)).layers, start(generatorInputChannels(config)))).floats;
   } else {
     const { global, enhancers } = localEnhancer(localEnhancerShape(config));
     const n = enhancers.length;
-    generator = walk(global.layers, start(generatorInputChannels(config), Math.ceil(height / 2 ** n), Math.ceil(width / 2 ** n))).floats;
+    generator = note(walk(global.layers, start(generatorInputChannels(config), Math.ceil(height / 2 ** n), Math.ceil(width / 2 ** n)))).floats;
     enhancers.forEach(({ frontEnd, backEnd }, index) => {
       const scale = 2 ** (n - 1 - index);
-      const front = walk(frontEnd.layers, start(generatorInputChannels(config), Math.ceil(height / scale), Math.ceil(width / scale)));
-      generator += front.floats + walk(backEnd.layers, { ...front, floats: 0 }).floats;
+      const front = note(walk(frontEnd.layers, start(generatorInputChannels(config), Math.ceil(height / scale), Math.ceil(width / scale))));
+      generator += front.floats + note(walk(backEnd.layers, { ...front, floats: 0 })).floats;
     });
   }
+  if (!networks.D) return { G: generator, D: 0, E: 0, largest };
   let discriminator = 0;
   const dShape = discriminatorShape(config);
   let h = height;
   let w = width;
   for (let level = 0; level < config.num_D; level++) {
     let state = start(discriminatorInputChannels(config), h, w);
-    for (const group of singleDiscriminator(dShape, 0)) state = walk(group.layers, state);
+    for (const group of singleDiscriminator(dShape, 0)) state = note(walk(group.layers, state));
     discriminator += state.floats;
     h = Math.floor((h - 1) / 2) + 1;
     w = Math.floor((w - 1) / 2) + 1;
   }
-  const encoderFloats = config.instance_feat ? walk(encoder(encoderShape(config)).layers, start(encoderInputChannels(config))).floats : 0;
-  return { G: generator, D: discriminator, E: encoderFloats };
+  const encoderFloats = config.instance_feat && networks.E ? note(walk(encoder(encoderShape(config)).layers, start(encoderInputChannels(config)))).floats : 0;
+  return { G: generator, D: discriminator, E: encoderFloats, largest };
 }
 
 export interface MemoryEstimate {
@@ -152,6 +167,10 @@ const GIB = 1024 ** 3;
 /** Fails up front (exit 2) when the wasm heap cannot hold a step of this configuration. */
 export function checkTrainingMemory(config: ArchConfig, stage: Stage, size: { height: number; width: number }, batchSize: number, backend: string): MemoryEstimate {
   const estimate = estimateTrainingMemory(config, stage, size, batchSize);
+  if (backend === 'webgpu') {
+    const largest = 4 * batchSize * activationFloats(config, size.height, size.width).largest;
+    checkWebgpuTensorBytes(largest, `training at ${size.width}x${size.height}, batch ${batchSize}`, `try ${batchSize > 1 ? '--batch-size 1, or ' : ''}smaller samples (preprocess with a smaller --load-size or a crop mode)${config.ngf > 32 ? ` or --ngf ${config.ngf / 2}` : ''}`);
+  }
   if (backend !== 'wasm') return estimate;
   const budget = WASM_HEAP_BYTES;
   if (estimate.totalBytes > budget) {

@@ -1,0 +1,55 @@
+/**
+ * The webgpu backend's own guards, on any adapter (lavapipe in CI): AddN
+ * past the storage-buffer limit, the up-front tensor-size refusal, and
+ * Dawn's errors surfacing as one-line failures instead of wrong numbers.
+ */
+import { before, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs-core';
+import { checkWebgpuErrors } from '../../src/backend/index.js';
+import { P2phdError } from '../../src/errors.js';
+import { resolveConfig, generatorInputChannels } from '../../src/model/config.js';
+import { modelSpecs } from '../../src/model/networks.js';
+import { disposeParams, initParams } from '../../src/model/params.js';
+import { runGenerator } from '../../src/synthesis/networks.js';
+import { onWebgpu } from '../support/webgpu.js';
+
+onWebgpu('webgpu backend guards', (setUp) => {
+  before(setUp);
+
+  it('tf.addN of 20 tensors (past the storage buffers per shader) sums every term', async () => {
+    const terms = Array.from({ length: 20 }, (_, i) => tf.fill([5], i + 1));
+    const sum = tf.addN(terms);
+    assert.deepEqual(Array.from(await sum.data()), [210, 210, 210, 210, 210]);
+    tf.dispose([...terms, sum]);
+  });
+
+  it('refuses, before computing, a generator whose largest tensor exceeds the device limit (exit 3)', async () => {
+    const config = resolveConfig({ label_nc: 3, ngf: 64, n_downsample_global: 1, n_blocks_global: 1 });
+    const params = initParams(modelSpecs(config, ['G']), 1);
+    const [height, width] = [1024, 2048];
+    try {
+      const limit = (tf.backend() as unknown as { device: { limits: { maxStorageBufferBindingSize: number } } }).device.limits.maxStorageBufferBindingSize;
+      // The first conv's output: 64 channels at the padded size.
+      if (4 * 64 * height * width <= limit) return; // a device this large cannot be made to refuse at a test-sized input
+      await assert.rejects(runGenerator(config, params, new Float32Array(height * width * generatorInputChannels(config)), height, width), (error: unknown) => {
+        assert.ok(error instanceof P2phdError && error.exitCode === 3, String(error));
+        assert.match(error.message, /the generator at 2048x1024 needs a \d+ MiB tensor, above this device's limit/);
+        return true;
+      });
+    } finally {
+      disposeParams(params);
+    }
+  });
+
+  it('a tensor past the binding limit fails loudly (exit 3), not with silent wrong numbers', async () => {
+    const limit = (tf.backend() as unknown as { device: { limits: { maxStorageBufferBindingSize: number } } }).device.limits.maxStorageBufferBindingSize;
+    if (limit > 2 ** 30) return; // too large to provoke in a test
+    const big = tf.fill([limit / 4 + 1024], 1);
+    const sum = tf.add(big, 1);
+    await sum.data().catch(() => undefined);
+    await assert.rejects(checkWebgpuErrors(), (error: unknown) => error instanceof P2phdError && error.exitCode === 3);
+    await checkWebgpuErrors(); // raised once
+    tf.dispose([big, sum]);
+  });
+});
