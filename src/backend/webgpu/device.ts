@@ -175,7 +175,7 @@ function failureOf(error: GpuError): P2phdError {
   const kind = error.constructor?.name ?? 'GPUError';
   const message = error.message.split('\n')[0]!.trim();
   // A buffer above the binding limit is a validation error in WebGPU's terms, but the input's size is the cause.
-  if (kind === 'GPUOutOfMemoryError' || /maxStorageBufferBindingSize|maxBufferSize/.test(error.message)) {
+  if (kind === 'GPUOutOfMemoryError' || /maxStorageBufferBindingSize|maxBufferSize|maximum (storage )?buffer (binding )?size/i.test(error.message)) {
     return new InputError(`webgpu: the input is too large for this device (${message}); use smaller images, a smaller --batch-size or a smaller model`);
   }
   return new P2phdError(`webgpu: ${kind}: ${message} (a bug in p2phd or tfjs-backend-webgpu; please report it with the command line)`, ExitCode.internal);
