@@ -4,7 +4,15 @@
  * `p2phd synthesize` code path (PNG decode, input building, G, PNG write),
  * with model load reported separately from per-image time.
  *
- *   npm run bench -- synthesize [--json] [--backend=wasm] [--sizes=256x128,1024x512] [--images=3] [--pytorch]
+ *   npm run bench -- synthesize [--json] [--backend wasm] [--sizes 256x128,1024x512] [--models g1,local] [--images 3] [--pytorch]
+ *
+ * Models: `g1`, the default G1 above; `local`, the reference's 1024p local
+ * enhancer (ngf 32, one enhancer over the same G1 at ngf 64). On a device
+ * backend (webgpu, tensorflow) the default is the reference's sizes: G1 at
+ * 1024x512 and the local enhancer at 2048x1024 (`--sizes` applies to every
+ * model when given). Reported besides times: images/s and what the GPU's
+ * buffer pool holds afterwards (webgpu: its peak, as tfjs keeps freed
+ * buffers for reuse).
  *
  * The backend is set up as `p2phd synthesize` sets it up: one wasm thread
  * per core unless P2PHD_WASM_THREADS says otherwise. The first image may
@@ -20,7 +28,8 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { inferenceWasmThreads, initBackend, type BackendChoice } from '../src/backend/index.js';
+import * as tf from '@tensorflow/tfjs-core';
+import { inferenceWasmThreads, initBackend, trainsOnHost, type BackendChoice } from '../src/backend/index.js';
 import { createLogger } from '../src/log.js';
 import { encodePng } from '../src/data/pngEncode.js';
 import { PngColorType } from '../src/data/png.js';
@@ -94,29 +103,46 @@ function sceneMaps(width: number, height: number): { labels: Uint8Array; instanc
   return { labels, instances };
 }
 
+const MODELS = Object.freeze({
+  g1: { stage: 'global', config: resolveConfig({ label_nc: 35, instance: true, instance_feat: false, netG: 'global', ngf: 64, n_downsample_global: 4, n_blocks_global: 9, norm: 'instance' }), deviceSize: [1024, 512] },
+  local: {
+    stage: 'local',
+    config: resolveConfig({ label_nc: 35, instance: true, instance_feat: false, netG: 'local', ngf: 32, n_downsample_global: 4, n_blocks_global: 9, n_local_enhancers: 1, n_blocks_local: 3, norm: 'instance' }),
+    deviceSize: [2048, 1024],
+  },
+} as const);
+type ModelName = keyof typeof MODELS;
+
 export async function runBench(args: BenchArgs): Promise<StageResult> {
   const backend = (benchOption(args.rest, 'backend') ?? 'auto') as BackendChoice;
-  const sizes = (benchOption(args.rest, 'sizes') ?? '256x128,1024x512').split(',').map((size) => size.split('x').map(Number) as [number, number]);
   const imagesPerSize = Math.max(1, Number(benchOption(args.rest, 'images') ?? '3'));
   // As `p2phd synthesize` runs: no gradients, one wasm thread per core unless P2PHD_WASM_THREADS says otherwise.
   const info = await initBackend(backend, { log: args.progress, warn: args.progress, gradients: false, wasmThreads: inferenceWasmThreads() });
-  const config = resolveConfig({ label_nc: 35, instance: true, instance_feat: false, netG: 'global', ngf: 64, n_downsample_global: 4, n_blocks_global: 9, norm: 'instance' });
+  const onDevice = !trainsOnHost(info.name);
+  const modelNames = (benchOption(args.rest, 'models') ?? (onDevice ? 'g1,local' : 'g1')).split(',') as ModelName[];
+  const sizesOption = benchOption(args.rest, 'sizes');
+  const parseSizes = (list: string): Array<[number, number]> => list.split(',').map((size) => size.split('x').map(Number) as [number, number]);
   const folder = await mkdtemp(join(tmpdir(), 'p2phd-bench-synth-'));
   const rows: BenchRow[] = [];
   try {
-    args.progress('synthesize bench: writing a default G1 checkpoint (random weights, N(0, 0.02))');
+   for (const modelName of modelNames) {
+    const model = MODELS[modelName];
+    if (!model) throw new Error(`unknown model ${modelName}; known: ${Object.keys(MODELS).join(', ')}`);
+    const { config } = model;
+    const sizes = sizesOption ? parseSizes(sizesOption) : onDevice ? [model.deviceSize as unknown as [number, number]] : parseSizes('256x128,1024x512');
+    args.progress(`synthesize bench: writing a ${modelName} checkpoint (random weights, N(0, 0.02))`);
     const random = new Random(1);
     const tensors = new Map<string, Tensor>();
     for (const spec of modelSpecs(config, ['G'])) {
       const shape = referenceShape(spec);
       tensors.set(spec.key, makeTensor('F32', shape, random.fillNormal(new Float32Array(shape.reduce((a, b) => a * b, 1)), 0, 0.02)));
     }
-    const checkpoint = join(folder, 'g1.safetensors');
-    await writeTensorFile(checkpoint, 'checkpoint', tensors, { stage: 'global', epoch: 0, step: 0, lr: 0.0002, config });
+    const checkpoint = join(folder, `${modelName}.safetensors`);
+    await writeTensorFile(checkpoint, 'checkpoint', tensors, { stage: model.stage, epoch: 0, step: 0, lr: 0.0002, config });
 
     for (const [width, height] of sizes) {
-      const labelsDir = join(folder, `labels-${width}x${height}`);
-      const instancesDir = join(folder, `inst-${width}x${height}`);
+      const labelsDir = join(folder, `labels-${modelName}-${width}x${height}`);
+      const instancesDir = join(folder, `inst-${modelName}-${width}x${height}`);
       mkdirSync(labelsDir);
       mkdirSync(instancesDir);
       const { labels, instances } = sceneMaps(width, height);
@@ -126,7 +152,7 @@ export async function runBench(args: BenchArgs): Promise<StageResult> {
       }
       args.progress(`synthesize bench: ${imagesPerSize} image(s) at ${width}x${height} on ${info.name}`);
       const summary = await runSynthesizeStage(
-        { checkpoint, inputs: { kind: 'files', labels: labelsDir, instances: instancesDir }, out: join(folder, `out-${width}x${height}`), style: 'random', useEncoded: false, seed: 0 },
+        { checkpoint, inputs: { kind: 'files', labels: labelsDir, instances: instancesDir }, out: join(folder, `out-${modelName}-${width}x${height}`), style: 'random', useEncoded: false, seed: 0 },
         createLogger({ quiet: true }),
       );
       const afterFirst = <T>(list: T[]): T[] => (list.length > 1 ? list.slice(1) : list);
@@ -134,7 +160,9 @@ export async function runBench(args: BenchArgs): Promise<StageResult> {
       const steadyCpuSeconds = Math.min(...afterFirst(summary.imageCpuSeconds));
       const measured = args.rest.includes('--pytorch') ? pytorchForwardSeconds(width, height, imagesPerSize, args.progress) : null;
       const pytorch = measured ?? PYTORCH_SECONDS_256x128 * ((width * height) / (256 * 128));
+      const memory = tf.memory() as tf.MemoryInfo & { numBytesAllocatedInGPU?: number };
       rows.push({
+        model: modelName,
         size: `${width}x${height}`,
         'model load s': Number(summary.modelLoadSeconds.toFixed(2)),
         'first image s': Number(summary.imageSeconds[0]!.toFixed(2)),
@@ -143,8 +171,11 @@ export async function runBench(args: BenchArgs): Promise<StageResult> {
         'PyTorch s': Number(pytorch.toFixed(2)),
         'PyTorch source': measured === null ? 'issue 6, scaled by pixels' : 'measured, 2 threads',
         'ratio to PyTorch': Number((steadySeconds / pytorch).toFixed(2)),
+        'images/s': Number((1 / steadySeconds).toFixed(3)),
+        'GPU pool MiB': typeof memory.numBytesAllocatedInGPU === 'number' ? Math.round(memory.numBytesAllocatedInGPU / 2 ** 20) : null,
       });
     }
+   }
   } finally {
     await rm(folder, { recursive: true, force: true });
   }

@@ -45,7 +45,7 @@ describe('training memory', () => {
     await initBackend('cpu', { log: () => {} });
     try {
       // tfjs's cpu backend is slow: small synthetic batches instead of the 256x128 samples.
-      await flatMemoryRun(samples, 5, false, { height: 32, width: 32 });
+      await flatMemoryRun(samples, 3, false, { height: 16, width: 16 });
     } finally {
       await setUpBackend();
     }
