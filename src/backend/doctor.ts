@@ -71,7 +71,9 @@ function nativeMissing(packageName: string): string[] {
   if (main) {
     // The install script unpacks libtensorflow into deps/lib beside the package.
     const root = dirname(dirname(main));
-    const lib = join(root, 'deps', 'lib', process.platform === 'win32' ? 'tensorflow.dll' : 'libtensorflow.so.2');
+    // Where tfjs-node 4.22's scripts/deps-constants.js puts libtensorflow 2.9.1.
+    const libraryName = process.platform === 'win32' ? 'tensorflow.dll' : process.platform === 'darwin' ? 'libtensorflow.dylib' : 'libtensorflow.so.2.9.1';
+    const lib = join(root, 'deps', 'lib', libraryName);
     if (!existsSync(lib)) missing.push(`${lib} (its install did not download libtensorflow; see README, "The native TensorFlow route")`);
   }
   if (packageName.endsWith('-gpu') && process.platform === 'linux') {
