@@ -36,7 +36,7 @@ import { PngColorType } from '../src/data/png.js';
 import { writeFileAtomically } from '../src/data/atomicWrite.js';
 import { makeTensor, type Tensor } from '../src/data/safetensors.js';
 import { writeTensorFile } from '../src/data/tensorFile.js';
-import { resolveConfig } from '../src/model/config.js';
+import { resolveConfig, type ArchConfig } from '../src/model/config.js';
 import { modelSpecs } from '../src/model/networks.js';
 import { referenceShape } from '../src/model/params.js';
 import { Random } from '../src/model/random.js';
@@ -103,15 +103,21 @@ function sceneMaps(width: number, height: number): { labels: Uint8Array; instanc
   return { labels, instances };
 }
 
-const MODELS = Object.freeze({
+interface BenchModel {
+  stage: 'global' | 'local';
+  config: ArchConfig;
+  /** [width, height] on a device backend: the reference's size for this model. */
+  deviceSize: [number, number];
+}
+
+const MODELS: Readonly<Record<string, BenchModel>> = Object.freeze({
   g1: { stage: 'global', config: resolveConfig({ label_nc: 35, instance: true, instance_feat: false, netG: 'global', ngf: 64, n_downsample_global: 4, n_blocks_global: 9, norm: 'instance' }), deviceSize: [1024, 512] },
   local: {
     stage: 'local',
     config: resolveConfig({ label_nc: 35, instance: true, instance_feat: false, netG: 'local', ngf: 32, n_downsample_global: 4, n_blocks_global: 9, n_local_enhancers: 1, n_blocks_local: 3, norm: 'instance' }),
     deviceSize: [2048, 1024],
   },
-} as const);
-type ModelName = keyof typeof MODELS;
+});
 
 export async function runBench(args: BenchArgs): Promise<StageResult> {
   const backend = (benchOption(args.rest, 'backend') ?? 'auto') as BackendChoice;
@@ -119,63 +125,63 @@ export async function runBench(args: BenchArgs): Promise<StageResult> {
   // As `p2phd synthesize` runs: no gradients, one wasm thread per core unless P2PHD_WASM_THREADS says otherwise.
   const info = await initBackend(backend, { log: args.progress, warn: args.progress, gradients: false, wasmThreads: inferenceWasmThreads() });
   const onDevice = !trainsOnHost(info.name);
-  const modelNames = (benchOption(args.rest, 'models') ?? (onDevice ? 'g1,local' : 'g1')).split(',') as ModelName[];
+  const modelNames = (benchOption(args.rest, 'models') ?? (onDevice ? 'g1,local' : 'g1')).split(',');
   const sizesOption = benchOption(args.rest, 'sizes');
   const parseSizes = (list: string): Array<[number, number]> => list.split(',').map((size) => size.split('x').map(Number) as [number, number]);
   const folder = await mkdtemp(join(tmpdir(), 'p2phd-bench-synth-'));
   const rows: BenchRow[] = [];
   try {
-   for (const modelName of modelNames) {
-    const model = MODELS[modelName];
-    if (!model) throw new Error(`unknown model ${modelName}; known: ${Object.keys(MODELS).join(', ')}`);
-    const { config } = model;
-    const sizes = sizesOption ? parseSizes(sizesOption) : onDevice ? [model.deviceSize as unknown as [number, number]] : parseSizes('256x128,1024x512');
-    args.progress(`synthesize bench: writing a ${modelName} checkpoint (random weights, N(0, 0.02))`);
-    const random = new Random(1);
-    const tensors = new Map<string, Tensor>();
-    for (const spec of modelSpecs(config, ['G'])) {
-      const shape = referenceShape(spec);
-      tensors.set(spec.key, makeTensor('F32', shape, random.fillNormal(new Float32Array(shape.reduce((a, b) => a * b, 1)), 0, 0.02)));
-    }
-    const checkpoint = join(folder, `${modelName}.safetensors`);
-    await writeTensorFile(checkpoint, 'checkpoint', tensors, { stage: model.stage, epoch: 0, step: 0, lr: 0.0002, config });
-
-    for (const [width, height] of sizes) {
-      const labelsDir = join(folder, `labels-${modelName}-${width}x${height}`);
-      const instancesDir = join(folder, `inst-${modelName}-${width}x${height}`);
-      mkdirSync(labelsDir);
-      mkdirSync(instancesDir);
-      const { labels, instances } = sceneMaps(width, height);
-      for (let i = 0; i < imagesPerSize; i++) {
-        await writeFileAtomically(join(labelsDir, `scene${i}.png`), encodePng({ width, height, bitDepth: 8, colorType: PngColorType.gray, samples: labels }));
-        await writeFileAtomically(join(instancesDir, `scene${i}.png`), encodePng({ width, height, bitDepth: 16, colorType: PngColorType.gray, samples: instances }));
+    for (const modelName of modelNames) {
+      const model = MODELS[modelName];
+      if (!model) throw new Error(`unknown model ${modelName}; known: ${Object.keys(MODELS).join(', ')}`);
+      const { config } = model;
+      const sizes = sizesOption ? parseSizes(sizesOption) : onDevice ? [model.deviceSize] : parseSizes('256x128,1024x512');
+      args.progress(`synthesize bench: writing a ${modelName} checkpoint (random weights, N(0, 0.02))`);
+      const random = new Random(1);
+      const tensors = new Map<string, Tensor>();
+      for (const spec of modelSpecs(config, ['G'])) {
+        const shape = referenceShape(spec);
+        tensors.set(spec.key, makeTensor('F32', shape, random.fillNormal(new Float32Array(shape.reduce((a, b) => a * b, 1)), 0, 0.02)));
       }
-      args.progress(`synthesize bench: ${imagesPerSize} image(s) at ${width}x${height} on ${info.name}`);
-      const summary = await runSynthesizeStage(
-        { checkpoint, inputs: { kind: 'files', labels: labelsDir, instances: instancesDir }, out: join(folder, `out-${modelName}-${width}x${height}`), style: 'random', useEncoded: false, seed: 0 },
-        createLogger({ quiet: true }),
-      );
-      const afterFirst = <T>(list: T[]): T[] => (list.length > 1 ? list.slice(1) : list);
-      const steadySeconds = Math.min(...afterFirst(summary.imageSeconds));
-      const steadyCpuSeconds = Math.min(...afterFirst(summary.imageCpuSeconds));
-      const measured = args.rest.includes('--pytorch') ? pytorchForwardSeconds(width, height, imagesPerSize, args.progress) : null;
-      const pytorch = measured ?? PYTORCH_SECONDS_256x128 * ((width * height) / (256 * 128));
-      const memory = tf.memory() as tf.MemoryInfo & { numBytesAllocatedInGPU?: number };
-      rows.push({
-        model: modelName,
-        size: `${width}x${height}`,
-        'model load s': Number(summary.modelLoadSeconds.toFixed(2)),
-        'first image s': Number(summary.imageSeconds[0]!.toFixed(2)),
-        'image s (best after first)': Number(steadySeconds.toFixed(2)),
-        'image CPU s': Number(steadyCpuSeconds.toFixed(2)),
-        'PyTorch s': Number(pytorch.toFixed(2)),
-        'PyTorch source': measured === null ? 'issue 6, scaled by pixels' : 'measured, 2 threads',
-        'ratio to PyTorch': Number((steadySeconds / pytorch).toFixed(2)),
-        'images/s': Number((1 / steadySeconds).toFixed(3)),
-        'GPU pool MiB': typeof memory.numBytesAllocatedInGPU === 'number' ? Math.round(memory.numBytesAllocatedInGPU / 2 ** 20) : null,
-      });
+      const checkpoint = join(folder, `${modelName}.safetensors`);
+      await writeTensorFile(checkpoint, 'checkpoint', tensors, { stage: model.stage, epoch: 0, step: 0, lr: 0.0002, config });
+
+      for (const [width, height] of sizes) {
+        const labelsDir = join(folder, `labels-${modelName}-${width}x${height}`);
+        const instancesDir = join(folder, `inst-${modelName}-${width}x${height}`);
+        mkdirSync(labelsDir);
+        mkdirSync(instancesDir);
+        const { labels, instances } = sceneMaps(width, height);
+        for (let i = 0; i < imagesPerSize; i++) {
+          await writeFileAtomically(join(labelsDir, `scene${i}.png`), encodePng({ width, height, bitDepth: 8, colorType: PngColorType.gray, samples: labels }));
+          await writeFileAtomically(join(instancesDir, `scene${i}.png`), encodePng({ width, height, bitDepth: 16, colorType: PngColorType.gray, samples: instances }));
+        }
+        args.progress(`synthesize bench: ${imagesPerSize} image(s) at ${width}x${height} on ${info.name}`);
+        const summary = await runSynthesizeStage(
+          { checkpoint, inputs: { kind: 'files', labels: labelsDir, instances: instancesDir }, out: join(folder, `out-${modelName}-${width}x${height}`), style: 'random', useEncoded: false, seed: 0 },
+          createLogger({ quiet: true }),
+        );
+        const afterFirst = <T>(list: T[]): T[] => (list.length > 1 ? list.slice(1) : list);
+        const steadySeconds = Math.min(...afterFirst(summary.imageSeconds));
+        const steadyCpuSeconds = Math.min(...afterFirst(summary.imageCpuSeconds));
+        const measured = args.rest.includes('--pytorch') ? pytorchForwardSeconds(width, height, imagesPerSize, args.progress) : null;
+        const pytorch = measured ?? PYTORCH_SECONDS_256x128 * ((width * height) / (256 * 128));
+        const memory = tf.memory() as tf.MemoryInfo & { numBytesAllocatedInGPU?: number };
+        rows.push({
+          model: modelName,
+          size: `${width}x${height}`,
+          'model load s': Number(summary.modelLoadSeconds.toFixed(2)),
+          'first image s': Number(summary.imageSeconds[0]!.toFixed(2)),
+          'image s (best after first)': Number(steadySeconds.toFixed(2)),
+          'image CPU s': Number(steadyCpuSeconds.toFixed(2)),
+          'PyTorch s': Number(pytorch.toFixed(2)),
+          'PyTorch source': measured === null ? 'issue 6, scaled by pixels' : 'measured, 2 threads',
+          'ratio to PyTorch': Number((steadySeconds / pytorch).toFixed(2)),
+          'images/s': Number((1 / steadySeconds).toFixed(3)),
+          'GPU pool MiB': typeof memory.numBytesAllocatedInGPU === 'number' ? Math.round(memory.numBytesAllocatedInGPU / 2 ** 20) : null,
+        });
+      }
     }
-   }
   } finally {
     await rm(folder, { recursive: true, force: true });
   }
