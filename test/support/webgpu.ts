@@ -3,23 +3,18 @@
  * counts: CI installs Mesa's lavapipe), else one skipped suite saying so, so
  * that `npm test` passes on a bare machine.
  */
-import { spawnSync } from 'node:child_process';
 import { describe } from 'node:test';
 import { initBackend } from '../../src/backend/index.js';
+import { probeAdapterQuietly } from '../../src/backend/webgpu/device.js';
 
 let available: boolean | undefined;
 
 /**
- * Whether Dawn finds an adapter. Asked in a child process: node:test needs
- * the answer synchronously, when the suite is declared.
+ * Whether Dawn finds an adapter. Asked in a child process (probeAdapterQuietly):
+ * node:test needs the answer synchronously, when the suite is declared.
  */
 export function webgpuAdapterAvailable(): boolean {
-  if (available === undefined) {
-    const device = require.resolve('../../src/backend/webgpu/device.js');
-    const probe = `require(${JSON.stringify(device)}).probeAdapter().then((a) => { process.stdout.write(a ? 'yes' : 'no'); process.exit(0); }, () => { process.stdout.write('no'); process.exit(0); });`;
-    const result = spawnSync(process.execPath, ['-e', probe], { encoding: 'utf8', timeout: 60_000 });
-    available = result.stdout === 'yes';
-  }
+  available ??= probeAdapterQuietly() !== null;
   return available;
 }
 

@@ -19,6 +19,7 @@
  * Software adapters (Mesa's lavapipe / llvmpipe, SwiftShader) are used only
  * when asked for (`--backend webgpu` or tests); `auto` refuses them.
  */
+import { spawnSync } from 'node:child_process';
 import * as tf from '@tensorflow/tfjs-core';
 import { ExitCode, InputError, P2phdError } from '../../errors.js';
 
@@ -156,6 +157,33 @@ async function requestAdapter(): Promise<{ dawn: DawnModule; adapter: GpuAdapter
   return { dawn, adapter };
 }
 
+/**
+ * probeAdapter in a child process, with its stderr dropped: what `auto` asks
+ * before loading Dawn here. Dawn prints warnings of its own on software
+ * adapters (lavapipe's oversized limits), which a CPU machine that merely has
+ * Mesa installed should not see on every command. Null when there is no
+ * adapter or the probe fails.
+ */
+export function probeAdapterQuietly(): AdapterDescription | null {
+  if (!resolvableQuietly('webgpu')) return null;
+  const script = `require(${JSON.stringify(__filename)}).probeAdapter().then((a) => { process.stdout.write(JSON.stringify(a)); process.exit(0); }, () => process.exit(0));`;
+  const result = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 60_000 });
+  try {
+    return result.stdout ? (JSON.parse(result.stdout) as AdapterDescription | null) : null;
+  } catch {
+    return null;
+  }
+}
+
+function resolvableQuietly(name: string): boolean {
+  try {
+    require.resolve(name);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** The adapter WebGPU would use, for doctor (no device is made). */
 export async function probeAdapter(): Promise<AdapterDescription | null> {
   const { adapter } = await requestAdapter();
@@ -188,6 +216,13 @@ function failureOf(error: GpuError): P2phdError {
  */
 export async function createWebgpuBackend(allowSoftware: boolean): Promise<AdapterDescription> {
   if (state) return state.adapter;
+  if (!allowSoftware) {
+    // auto: look first from a quiet child, so that a machine without a GPU never loads Dawn here.
+    const probed = probeAdapterQuietly();
+    if (!probed || probed.software) {
+      throw new WebgpuNoHardware(probed ? `the only adapter is a software one, ${adapterName(probed)}` : 'no hardware WebGPU adapter');
+    }
+  }
   const { dawn, adapter } = await requestAdapter();
   if (!adapter) throw new WebgpuNoHardware('no WebGPU adapter (no Vulkan driver found: install your GPU driver\'s Vulkan ICD, or Mesa\'s lavapipe for a software adapter)');
   const description = describeAdapter(adapter);
