@@ -6,7 +6,8 @@
 import { before, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
-import { checkWebgpuErrors } from '../../src/backend/index.js';
+import { checkWebgpuErrors, initBackend } from '../../src/backend/index.js';
+import { Random } from '../../src/model/random.js';
 import { P2phdError } from '../../src/errors.js';
 import { resolveConfig, generatorInputChannels } from '../../src/model/config.js';
 import { modelSpecs } from '../../src/model/networks.js';
@@ -22,6 +23,44 @@ onWebgpu('webgpu backend guards', (setUp) => {
     const sum = tf.addN(terms);
     assert.deepEqual(Array.from(await sum.data()), [210, 210, 210, 210, 210]);
     tf.dispose([...terms, sum]);
+  });
+
+  it('the tiled Conv2DBackpropFilter matches the cpu backend (strides, padding, one and many slices)', async () => {
+    const cases = [
+      { x: [2, 19, 23, 5], filter: [7, 7, 5, 7], strides: 1, pad: 3 },
+      { x: [1, 16, 20, 17], filter: [4, 4, 17, 33], strides: 2, pad: 2 },
+      { x: [1, 9, 11, 3], filter: [3, 3, 3, 4], strides: 2, pad: 1 },
+      { x: [2, 40, 64, 3], filter: [3, 3, 3, 18], strides: 1, pad: 1 }, // 5120 pixels: three slices
+    ] as const;
+    for (const c of cases) {
+      const random = new Random(c.filter[3]);
+      const [n, h, w, ci] = c.x;
+      const [kh, kw, , co] = c.filter;
+      const outH = Math.floor((h + 2 * c.pad - kh) / c.strides) + 1;
+      const outW = Math.floor((w + 2 * c.pad - kw) / c.strides) + 1;
+      const xValues = random.fillNormal(new Float32Array(n * h * w * ci), 0, 1);
+      const dyValues = random.fillNormal(new Float32Array(n * outH * outW * co), 0, 1);
+      const gradient = async (): Promise<Float32Array> => {
+        const x = tf.tensor4d(xValues, [n, h, w, ci]);
+        const dy = tf.tensor4d(dyValues, [n, outH, outW, co]);
+        const dw = tf.engine().runKernel(tf.Conv2DBackpropFilter, { x, dy }, { strides: c.strides, pad: c.pad, dataFormat: 'NHWC', filterShape: [...c.filter] }) as tf.Tensor;
+        const values = (await dw.data()) as Float32Array;
+        assert.deepEqual(dw.shape, [...c.filter]);
+        tf.dispose([x, dy, dw]);
+        return values;
+      };
+      const ours = await gradient();
+      await initBackend('cpu', { log: () => {} });
+      const expected = await gradient();
+      await setUp();
+      let worst = 0;
+      let scale = 0;
+      for (let i = 0; i < expected.length; i++) {
+        worst = Math.max(worst, Math.abs(ours[i]! - expected[i]!));
+        scale = Math.max(scale, Math.abs(expected[i]!));
+      }
+      assert.ok(worst <= 1e-5 * scale, `${JSON.stringify(c)}: worst difference ${worst} (largest value ${scale})`);
+    }
   });
 
   it('refuses, before computing, a generator whose largest tensor exceeds the device limit (exit 3)', async () => {

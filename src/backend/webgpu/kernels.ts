@@ -7,8 +7,11 @@
  * and the result silently wrong (the feature-matching loss sums 8 terms with
  * the default D). Here inputs are summed in chunks that fit, then the
  * partial sums likewise, with tfjs's own kernel.
+ *
+ * Conv2DBackpropFilter: tiled (conv2d-backprop-filter.ts).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { tiledConv2DBackpropFilter } from './conv2d-backprop-filter';
 
 type KernelFunc = (params: { inputs: tf.NamedTensorInfoMap; backend: tf.KernelBackend; attrs?: tf.NamedAttrMap }) => tf.TensorInfo | tf.TensorInfo[];
 
@@ -50,5 +53,11 @@ export function registerWebgpuKernels(maxStorageBuffersPerShaderStage: number): 
   };
   tf.unregisterKernel(tf.AddN, 'webgpu');
   tf.registerKernel({ kernelName: tf.AddN, backendName: 'webgpu', kernelFunc: chunkedAddN as unknown as tf.KernelFunc });
+  const filterGradient = tf.getKernel(tf.Conv2DBackpropFilter, 'webgpu');
+  if (filterGradient) {
+    const tiled = tiledConv2DBackpropFilter(filterGradient.kernelFunc as unknown as KernelFunc);
+    tf.unregisterKernel(tf.Conv2DBackpropFilter, 'webgpu');
+    tf.registerKernel({ kernelName: tf.Conv2DBackpropFilter, backendName: 'webgpu', kernelFunc: tiled as unknown as tf.KernelFunc });
+  }
   installed = true;
 }
