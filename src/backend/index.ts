@@ -195,7 +195,7 @@ function webgpuInitialiser(allowSoftware: (settings: InitSettings) => boolean): 
       throw new BackendUnavailable(`webgpu: ${reasonOf(error)}`);
     }
     await activate('webgpu');
-    registerWebgpuKernels(adapter.limits['maxStorageBuffersPerShaderStage']!);
+    registerWebgpuKernels(adapter.limits['maxStorageBuffersPerShaderStage']!, adapter.software);
     return { name: 'webgpu', simd: true, threads: 0, detail: `tfjs-backend-webgpu on Dawn, adapter ${adapterName(adapter)}` };
   };
 }

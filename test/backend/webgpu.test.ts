@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { checkWebgpuErrors, initBackend } from '../../src/backend/index.js';
 import { Random } from '../../src/model/random.js';
+import { tiledConv2DBackpropFilter } from '../../src/backend/webgpu/conv2d-backprop-filter.js';
 import { P2phdError } from '../../src/errors.js';
 import { resolveConfig, generatorInputChannels } from '../../src/model/config.js';
 import { modelSpecs } from '../../src/model/networks.js';
@@ -32,6 +33,7 @@ onWebgpu('webgpu backend guards', (setUp) => {
       { x: [1, 9, 11, 3], filter: [3, 3, 3, 4], strides: 2, pad: 1 },
       { x: [2, 40, 64, 3], filter: [3, 3, 3, 18], strides: 1, pad: 1 }, // 5120 pixels: three slices
     ] as const;
+    const tiledKernel = tiledConv2DBackpropFilter(tf.getKernel(tf.Conv2DBackpropFilter, 'webgpu')!.kernelFunc as never);
     for (const c of cases) {
       const random = new Random(c.filter[3]);
       const [n, h, w, ci] = c.x;
@@ -43,7 +45,12 @@ onWebgpu('webgpu backend guards', (setUp) => {
       const gradient = async (): Promise<Float32Array> => {
         const x = tf.tensor4d(xValues, [n, h, w, ci]);
         const dy = tf.tensor4d(dyValues, [n, outH, outW, co]);
-        const dw = tf.engine().runKernel(tf.Conv2DBackpropFilter, { x, dy }, { strides: c.strides, pad: c.pad, dataFormat: 'NHWC', filterShape: [...c.filter] }) as tf.Tensor;
+        const attrs = { strides: c.strides, pad: c.pad, dataFormat: 'NHWC', filterShape: [...c.filter] };
+        // On webgpu, p2phd's tiled kernel itself (registered on hardware adapters only); on cpu, tfjs's.
+        const dw =
+          tf.getBackend() === 'webgpu'
+            ? tf.engine().makeTensorFromTensorInfo(tiledKernel({ inputs: { x, dy }, backend: tf.backend(), attrs }) as tf.TensorInfo)
+            : (tf.engine().runKernel(tf.Conv2DBackpropFilter, { x, dy }, attrs) as tf.Tensor);
         const values = (await dw.data()) as Float32Array;
         assert.deepEqual(dw.shape, [...c.filter]);
         tf.dispose([x, dy, dw]);

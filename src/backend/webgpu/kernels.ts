@@ -8,7 +8,12 @@
  * the default D). Here inputs are summed in chunks that fit, then the
  * partial sums likewise, with tfjs's own kernel.
  *
- * Conv2DBackpropFilter: tiled (conv2d-backprop-filter.ts).
+ * Conv2DBackpropFilter: tiled (conv2d-backprop-filter.ts), on hardware
+ * adapters only. On lavapipe (a CPU) tfjs's one-thread-per-weight loop is
+ * 2-3x faster than the tiled kernel, whose workgroup barriers are costly
+ * there (G's 7x7 layer at 64x32: 0.78 against 1.34 s; D's 4x4x256x512:
+ * 0.83 against 1.99 s); on a GPU that loop runs every output pixel in one
+ * thread. Not yet measured on a GPU.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { tiledConv2DBackpropFilter } from './conv2d-backprop-filter';
@@ -22,8 +27,8 @@ export function addNChunkSize(maxStorageBuffersPerShaderStage: number): number {
 
 let installed = false;
 
-/** Replaces webgpu's AddN with the chunked one (idempotent). */
-export function registerWebgpuKernels(maxStorageBuffersPerShaderStage: number): void {
+/** Replaces webgpu's AddN with the chunked one, and on a hardware adapter its filter gradient with the tiled one (idempotent). */
+export function registerWebgpuKernels(maxStorageBuffersPerShaderStage: number, softwareAdapter: boolean): void {
   if (installed) return;
   const original = tf.getKernel(tf.AddN, 'webgpu');
   if (!original) throw new Error('registerWebgpuKernels: tfjs-backend-webgpu has no AddN kernel');
@@ -54,7 +59,7 @@ export function registerWebgpuKernels(maxStorageBuffersPerShaderStage: number): 
   tf.unregisterKernel(tf.AddN, 'webgpu');
   tf.registerKernel({ kernelName: tf.AddN, backendName: 'webgpu', kernelFunc: chunkedAddN as unknown as tf.KernelFunc });
   const filterGradient = tf.getKernel(tf.Conv2DBackpropFilter, 'webgpu');
-  if (filterGradient) {
+  if (filterGradient && !softwareAdapter) {
     const tiled = tiledConv2DBackpropFilter(filterGradient.kernelFunc as unknown as KernelFunc);
     tf.unregisterKernel(tf.Conv2DBackpropFilter, 'webgpu');
     tf.registerKernel({ kernelName: tf.Conv2DBackpropFilter, backendName: 'webgpu', kernelFunc: tiled as unknown as tf.KernelFunc });
