@@ -155,9 +155,12 @@ export function instanceAveragePool(features: tf.Tensor4D, segments: InstanceSeg
 }
 
 /**
- * instanceAveragePool on the device (every backend but wasm, which lacks
- * UnsortedSegmentSum): per-segment sums, divided by the pixel counts,
- * gathered back to the pixels. Float32 sums (the host pass sums in double).
+ * instanceAveragePool on the device (every backend but wasm): per-segment
+ * sums as a matmul with the one-hot segment matrix (deterministic, unlike
+ * UnsortedSegmentSum, which sums with float atomics on webgpu), divided by
+ * the pixel counts, gathered back to the pixels. Float32 sums (the host pass
+ * sums in double). The one-hot matrix takes pixels x segments floats while
+ * it lives (about 200 MB for 1024x512 pixels and 100 instances).
  */
 function devicePool(features: tf.Tensor4D, segments: InstanceSegments): tf.Tensor4D {
   const channels = features.shape[3];
@@ -166,7 +169,8 @@ function devicePool(features: tf.Tensor4D, segments: InstanceSegments): tf.Tenso
     tf.tidy(() => {
       const ids = tf.tensor1d(segments.segmentOfPixel, 'int32');
       const counts = tf.tensor2d(Float32Array.from(segments.pixelCounts), [segmentCount, 1]);
-      const means = tf.div(tf.unsortedSegmentSum(tf.reshape(x, [-1, channels]), ids, segmentCount), counts);
+      const membership = tf.oneHot(ids, segmentCount, 1, 0, 'float32');
+      const means = tf.div(tf.matMul(membership, tf.reshape(x, [-1, channels]), true, false), counts);
       return tf.reshape(tf.gather(means, ids), x.shape);
     });
   const pool = tf.customGrad((...inputs) => {
