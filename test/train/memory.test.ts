@@ -13,12 +13,12 @@ import { DEFAULT_CONFIG, generatorInputChannels, inputSizeMultiple, resolveConfi
 import { Random } from '../../src/model/random.js';
 import type { Batch } from '../../src/train/data.js';
 import { modelSpecs, trainingNetworks } from '../../src/model/networks.js';
-import { initParams } from '../../src/model/params.js';
+import { initParams, loadParams } from '../../src/model/params.js';
 import { BatchLoader, openSampleFolder } from '../../src/train/data.js';
 import { AdamThread } from '../../src/train/adamThread.js';
 import { ImagePool } from '../../src/train/imagePool.js';
 import { checkTrainingMemory, estimateTrainingMemory } from '../../src/train/memory.js';
-import { createTrainingModel, disposeTrainingModel } from '../../src/train/model.js';
+import { createTrainingModel, disposeTrainingModel, readCheckpointTensors, readOptimizerTensors, restoreOptimizers, type TrainingModel } from '../../src/train/model.js';
 import { runStep } from '../../src/train/trainer.js';
 import { runDeviceStep } from '../../src/train/deviceStep.js';
 import { initBackend } from '../../src/backend/index.js';
@@ -47,6 +47,48 @@ describe('training memory', () => {
       // tfjs's cpu backend is slow: small synthetic batches instead of the 256x128 samples.
       await flatMemoryRun(samples, 3, false, { height: 16, width: 16 });
     } finally {
+      await setUpBackend();
+    }
+  });
+
+  it('the device-resident step (cpu) resumes bit-equal: weights, moments, step counts and pool through their saved forms', async () => {
+    await initBackend('cpu', { log: () => {} });
+    const config = resolveConfig({ ngf: 4, n_downsample_global: 2, n_blocks_global: 1, ndf: 4, n_layers_D: 2, num_D: 1, instance_feat: true, nef: 4, n_downsample_E: 1 });
+    const specs = modelSpecs(config, trainingNetworks(config));
+    const hyper = { lr: 2e-4, beta1: 0.5, beta2: 0.999, epsilon: 1e-8 };
+    const losses = { gan: 'lsgan', ganFeatLoss: true, lambdaFeat: 10 } as const;
+    const steps = async (model: TrainingModel, pool: ImagePool<tf.Tensor>, from: number, to: number): Promise<void> => {
+      for (let step = from; step < to; step++) await runDeviceStep(model, syntheticBatch(config, 16, 16, step), losses, pool, 1, step, false, hyper);
+    };
+    const straight = createTrainingModel(config, 'global', initParams(specs, 5), false);
+    const straightPool = new ImagePool<tf.Tensor>(3);
+    const first = createTrainingModel(config, 'global', initParams(specs, 5), false);
+    const firstPool = new ImagePool<tf.Tensor>(3);
+    let resumed: TrainingModel | undefined;
+    const resumedPool = new ImagePool<tf.Tensor>(3);
+    try {
+      await steps(straight, straightPool, 0, 3);
+      await steps(first, firstPool, 0, 2);
+      // What a save writes and --resume reads back.
+      const saved = await readCheckpointTensors(first);
+      const moments = await readOptimizerTensors(first);
+      const poolImages: Float32Array[] = [];
+      for (const image of firstPool.stored()) poolImages.push((await image.data()) as Float32Array);
+      resumed = createTrainingModel(config, 'global', loadParams(specs, saved, { source: 'saved', mode: 'strict' }).params, false);
+      restoreOptimizers(resumed, moments, { G: first.optimizers.G.step, D: first.optimizers.D.step }, 'saved');
+      resumedPool.restore(poolImages.map((image) => tf.tensor1d(image)));
+      await steps(resumed, resumedPool, 2, 3);
+      const expected = await readCheckpointTensors(straight);
+      const actual = await readCheckpointTensors(resumed);
+      for (const [key, tensor] of expected) assert.deepEqual(Buffer.from(actual.get(key)!.data.buffer), Buffer.from(tensor.data.buffer), key);
+      const expectedMoments = await readOptimizerTensors(straight);
+      const actualMoments = await readOptimizerTensors(resumed);
+      for (const [key, tensor] of expectedMoments) assert.deepEqual(Buffer.from(actualMoments.get(key)!.data.buffer), Buffer.from(tensor.data.buffer), key);
+    } finally {
+      for (const pool of [straightPool, firstPool, resumedPool]) tf.dispose([...pool.stored()]);
+      disposeTrainingModel(straight);
+      disposeTrainingModel(first);
+      if (resumed) disposeTrainingModel(resumed);
       await setUpBackend();
     }
   });
