@@ -17,10 +17,9 @@ import type { StepOutcome } from './trainer.js';
 import type { Batch } from './data.js';
 import { computeDeviceStep, LOSS_NAMES, type LossSettings, type LossValues } from './step.js';
 
-
 /**
  * One step on one batch, on the device. The image pool holds flat device
- * tensors (a pool restored from a file is uploaded by devicePoolImages).
+ * tensors (a pool restored from a file is uploaded by restoreStepPool).
  * A non-finite loss is found only after the update: the caller stops
  * without saving, so the damaged weights are never kept.
  */

@@ -20,7 +20,7 @@ import { ImagePool } from '../../src/train/imagePool.js';
 import { checkTrainingMemory, estimateTrainingMemory } from '../../src/train/memory.js';
 import { createTrainingModel, disposeTrainingModel, readCheckpointTensors, readOptimizerTensors, restoreOptimizers, type TrainingModel } from '../../src/train/model.js';
 import { runStep } from '../../src/train/trainer.js';
-import { runDeviceStep } from '../../src/train/deviceStep.js';
+import { readStepPool, restoreStepPool, runDeviceStep } from '../../src/train/deviceStep.js';
 import { initBackend } from '../../src/backend/index.js';
 import { onWebgpu } from '../support/webgpu.js';
 import { fixtureSamples } from './cli.js';
@@ -72,11 +72,10 @@ describe('training memory', () => {
       // What a save writes and --resume reads back.
       const saved = await readCheckpointTensors(first);
       const moments = await readOptimizerTensors(first);
-      const poolImages: Float32Array[] = [];
-      for (const image of firstPool.stored()) poolImages.push((await image.data()) as Float32Array);
+      const poolImages = [...(await readStepPool({ onHost: false, pool: firstPool }))];
       resumed = createTrainingModel(config, 'global', loadParams(specs, saved, { source: 'saved', mode: 'strict' }).params, false);
       restoreOptimizers(resumed, moments, { G: first.optimizers.G.step, D: first.optimizers.D.step }, 'saved');
-      resumedPool.restore(poolImages.map((image) => tf.tensor1d(image)));
+      restoreStepPool({ onHost: false, pool: resumedPool }, poolImages);
       await steps(resumed, resumedPool, 2, 3);
       const expected = await readCheckpointTensors(straight);
       const actual = await readCheckpointTensors(resumed);
