@@ -5,6 +5,8 @@
  * only parses the shared flags, runs the requested stages (all by default)
  * and prints their results, as a table or as one JSON document (--json).
  */
+import { isOptionValue } from './options.js';
+
 export interface BenchRow {
   [column: string]: string | number | null;
 }
@@ -54,7 +56,7 @@ async function main(argv: string[]): Promise<void> {
   const positional = argv.filter((arg) => arg !== '--json');
   const stageNames = positional.filter((arg) => arg in STAGES);
   const rest = positional.filter((arg) => !(arg in STAGES));
-  const unknown = rest.filter((arg) => !arg.startsWith('-') && !arg.includes('='));
+  const unknown = rest.filter((arg, index) => !arg.startsWith('-') && !arg.includes('=') && !isOptionValue(rest, index));
   if (unknown.length > 0) {
     process.stderr.write(`bench: unknown stage ${unknown.join(', ')}; known: ${Object.keys(STAGES).join(', ')}\n`);
     process.exitCode = 2;

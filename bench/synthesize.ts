@@ -4,14 +4,22 @@
  * `p2phd synthesize` code path (PNG decode, input building, G, PNG write),
  * with model load reported separately from per-image time.
  *
- *   npm run bench -- synthesize [--json] [--backend=wasm] [--sizes=256x128,1024x512] [--images=3] [--pytorch]
- *                               [--engines=tfjs,onnxruntime] [--rounds=2]
+ *   npm run bench -- synthesize [--json] [--backend wasm] [--sizes 256x128,1024x512] [--models g1,local] [--images 3] [--pytorch]
+ *                               [--engines tfjs,onnxruntime] [--rounds 2]
  *
  * --engines runs G on each engine in turn (tfjs = the --backend's tfjs
  * backend; onnxruntime = G as an ONNX graph in ONNX Runtime, CPU provider),
  * interleaved: every round runs each engine once (and PyTorch with
  * --pytorch), so that load on a shared machine falls on all of them alike.
  * The best round is reported per engine, with the machine's load average.
+ *
+ * Models: `g1`, the default G1 above; `local`, the reference's 1024p local
+ * enhancer (ngf 32, one enhancer over the same G1 at ngf 64). On a device
+ * backend (webgpu, tensorflow) the default is the reference's sizes: G1 at
+ * 1024x512 and the local enhancer at 2048x1024 (`--sizes` applies to every
+ * model when given). Reported besides times: images/s and what the GPU's
+ * buffer pool holds afterwards (webgpu: its peak, as tfjs keeps freed
+ * buffers for reuse).
  *
  * The backend is set up as `p2phd synthesize` sets it up: one wasm thread
  * per core unless P2PHD_WASM_THREADS says otherwise. The first image may
@@ -27,14 +35,15 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { inferenceEngineOf, inferenceWasmThreads, initBackend, onnxRuntimeAvailable, type BackendChoice, type InferenceEngine } from '../src/backend/index.js';
+import * as tf from '@tensorflow/tfjs-core';
+import { inferenceEngineOf, inferenceWasmThreads, initBackend, onnxRuntimeAvailable, trainsOnHost, type BackendChoice, type InferenceEngine } from '../src/backend/index.js';
 import { createLogger } from '../src/log.js';
 import { encodePng } from '../src/data/pngEncode.js';
 import { PngColorType } from '../src/data/png.js';
 import { writeFileAtomically } from '../src/data/atomicWrite.js';
 import { makeTensor, type Tensor } from '../src/data/safetensors.js';
 import { writeTensorFile } from '../src/data/tensorFile.js';
-import { resolveConfig } from '../src/model/config.js';
+import { resolveConfig, type ArchConfig } from '../src/model/config.js';
 import { modelSpecs } from '../src/model/networks.js';
 import { referenceShape } from '../src/model/params.js';
 import { Random } from '../src/model/random.js';
@@ -101,9 +110,24 @@ function sceneMaps(width: number, height: number): { labels: Uint8Array; instanc
   return { labels, instances };
 }
 
+interface BenchModel {
+  stage: 'global' | 'local';
+  config: ArchConfig;
+  /** [width, height] on a device backend: the reference's size for this model. */
+  deviceSize: [number, number];
+}
+
+const MODELS: Readonly<Record<string, BenchModel>> = Object.freeze({
+  g1: { stage: 'global', config: resolveConfig({ label_nc: 35, instance: true, instance_feat: false, netG: 'global', ngf: 64, n_downsample_global: 4, n_blocks_global: 9, norm: 'instance' }), deviceSize: [1024, 512] },
+  local: {
+    stage: 'local',
+    config: resolveConfig({ label_nc: 35, instance: true, instance_feat: false, netG: 'local', ngf: 32, n_downsample_global: 4, n_blocks_global: 9, n_local_enhancers: 1, n_blocks_local: 3, norm: 'instance' }),
+    deviceSize: [2048, 1024],
+  },
+});
+
 export async function runBench(args: BenchArgs): Promise<StageResult> {
   const backend = (benchOption(args.rest, 'backend') ?? 'auto') as BackendChoice;
-  const sizes = (benchOption(args.rest, 'sizes') ?? '256x128,1024x512').split(',').map((size) => size.split('x').map(Number) as [number, number]);
   const imagesPerSize = Math.max(1, Number(benchOption(args.rest, 'images') ?? '3'));
   const rounds = Math.max(1, Number(benchOption(args.rest, 'rounds') ?? '1'));
   // As `p2phd synthesize` runs: no gradients, one wasm thread per core unless P2PHD_WASM_THREADS says otherwise.
@@ -113,72 +137,87 @@ export async function runBench(args: BenchArgs): Promise<StageResult> {
     if (engine !== 'tfjs' && engine !== 'onnxruntime') throw new Error(`--engines: ${engine} is not tfjs or onnxruntime`);
     if (engine === 'onnxruntime' && !onnxRuntimeAvailable()) throw new Error('--engines onnxruntime: onnxruntime-node is not installed');
   }
+  const onDevice = info.name !== 'onnxruntime' && !trainsOnHost(info.name);
+  const modelNames = (benchOption(args.rest, 'models') ?? (onDevice ? 'g1,local' : 'g1')).split(',');
+  const sizesOption = benchOption(args.rest, 'sizes');
+  const parseSizes = (list: string): Array<[number, number]> => list.split(',').map((size) => size.split('x').map(Number) as [number, number]);
   const loads: number[] = [];
-  const config = resolveConfig({ label_nc: 35, instance: true, instance_feat: false, netG: 'global', ngf: 64, n_downsample_global: 4, n_blocks_global: 9, norm: 'instance' });
   const folder = await mkdtemp(join(tmpdir(), 'p2phd-bench-synth-'));
   const rows: BenchRow[] = [];
   try {
-    args.progress('synthesize bench: writing a default G1 checkpoint (random weights, N(0, 0.02))');
-    const random = new Random(1);
-    const tensors = new Map<string, Tensor>();
-    for (const spec of modelSpecs(config, ['G'])) {
-      const shape = referenceShape(spec);
-      tensors.set(spec.key, makeTensor('F32', shape, random.fillNormal(new Float32Array(shape.reduce((a, b) => a * b, 1)), 0, 0.02)));
-    }
-    const checkpoint = join(folder, 'g1.safetensors');
-    await writeTensorFile(checkpoint, 'checkpoint', tensors, { stage: 'global', epoch: 0, step: 0, lr: 0.0002, config });
+    for (const modelName of modelNames) {
+      const model = MODELS[modelName];
+      if (!model) throw new Error(`unknown model ${modelName}; known: ${Object.keys(MODELS).join(', ')}`);
+      const { config } = model;
+      const sizes = sizesOption ? parseSizes(sizesOption) : onDevice ? [model.deviceSize] : parseSizes('256x128,1024x512');
+      args.progress(`synthesize bench: writing a ${modelName} checkpoint (random weights, N(0, 0.02))`);
+      const random = new Random(1);
+      const tensors = new Map<string, Tensor>();
+      for (const spec of modelSpecs(config, ['G'])) {
+        const shape = referenceShape(spec);
+        tensors.set(spec.key, makeTensor('F32', shape, random.fillNormal(new Float32Array(shape.reduce((a, b) => a * b, 1)), 0, 0.02)));
+      }
+      const checkpoint = join(folder, `${modelName}.safetensors`);
+      await writeTensorFile(checkpoint, 'checkpoint', tensors, { stage: model.stage, epoch: 0, step: 0, lr: 0.0002, config });
 
-    for (const [width, height] of sizes) {
-      const labelsDir = join(folder, `labels-${width}x${height}`);
-      const instancesDir = join(folder, `inst-${width}x${height}`);
-      mkdirSync(labelsDir);
-      mkdirSync(instancesDir);
-      const { labels, instances } = sceneMaps(width, height);
-      for (let i = 0; i < imagesPerSize; i++) {
-        await writeFileAtomically(join(labelsDir, `scene${i}.png`), encodePng({ width, height, bitDepth: 8, colorType: PngColorType.gray, samples: labels }));
-        await writeFileAtomically(join(instancesDir, `scene${i}.png`), encodePng({ width, height, bitDepth: 16, colorType: PngColorType.gray, samples: instances }));
-      }
-      const afterFirst = <T>(list: T[]): T[] => (list.length > 1 ? list.slice(1) : list);
-      const best = new Map<string, { load: number; first: number; steady: number; cpu: number }>();
-      const pytorchRuns: number[] = [];
-      for (let round = 1; round <= rounds; round++) {
-        for (const engine of engines) {
-          loads.push(loadavg()[0]!);
-          args.progress(`synthesize bench: round ${round}/${rounds}, ${imagesPerSize} image(s) at ${width}x${height} on ${engine === 'tfjs' ? info.name : engine} (load average ${loadavg()[0]!.toFixed(1)})`);
-          const summary = await runSynthesizeStage(
-            { checkpoint, inputs: { kind: 'files', labels: labelsDir, instances: instancesDir }, out: join(folder, `out-${width}x${height}-${engine}`), style: 'random', useEncoded: false, seed: 0, engine },
-            createLogger({ quiet: true }),
-          );
-          const result = {
-            load: summary.modelLoadSeconds,
-            first: summary.imageSeconds[0]!,
-            steady: Math.min(...afterFirst(summary.imageSeconds)),
-            cpu: Math.min(...afterFirst(summary.imageCpuSeconds)),
-          };
-          const previous = best.get(engine);
-          if (!previous || result.steady < previous.steady) best.set(engine, result);
-          await rm(join(folder, `out-${width}x${height}-${engine}`), { recursive: true, force: true });
+      for (const [width, height] of sizes) {
+        const labelsDir = join(folder, `labels-${modelName}-${width}x${height}`);
+        const instancesDir = join(folder, `inst-${modelName}-${width}x${height}`);
+        mkdirSync(labelsDir);
+        mkdirSync(instancesDir);
+        const { labels, instances } = sceneMaps(width, height);
+        for (let i = 0; i < imagesPerSize; i++) {
+          await writeFileAtomically(join(labelsDir, `scene${i}.png`), encodePng({ width, height, bitDepth: 8, colorType: PngColorType.gray, samples: labels }));
+          await writeFileAtomically(join(instancesDir, `scene${i}.png`), encodePng({ width, height, bitDepth: 16, colorType: PngColorType.gray, samples: instances }));
         }
-        if (args.rest.includes('--pytorch')) {
-          loads.push(loadavg()[0]!);
-          const measured = pytorchForwardSeconds(width, height, imagesPerSize, args.progress);
-          if (measured !== null) pytorchRuns.push(measured);
+        const afterFirst = <T>(list: T[]): T[] => (list.length > 1 ? list.slice(1) : list);
+        const best = new Map<string, { load: number; first: number; steady: number; cpu: number; gpuPoolBytes: number | undefined }>();
+        const pytorchRuns: number[] = [];
+        for (let round = 1; round <= rounds; round++) {
+          for (const engine of engines) {
+            loads.push(loadavg()[0]!);
+            const out = join(folder, `out-${modelName}-${width}x${height}-${engine}`);
+            args.progress(`synthesize bench: round ${round}/${rounds}, ${imagesPerSize} image(s) at ${width}x${height} on ${engine === 'tfjs' ? info.name : engine} (load average ${loadavg()[0]!.toFixed(1)})`);
+            const summary = await runSynthesizeStage(
+              { checkpoint, inputs: { kind: 'files', labels: labelsDir, instances: instancesDir }, out, style: 'random', useEncoded: false, seed: 0, engine },
+              createLogger({ quiet: true }),
+            );
+            const memory = tf.memory() as tf.MemoryInfo & { numBytesAllocatedInGPU?: number };
+            const result = {
+              load: summary.modelLoadSeconds,
+              first: summary.imageSeconds[0]!,
+              steady: Math.min(...afterFirst(summary.imageSeconds)),
+              cpu: Math.min(...afterFirst(summary.imageCpuSeconds)),
+              gpuPoolBytes: memory.numBytesAllocatedInGPU,
+            };
+            const previous = best.get(engine);
+            if (!previous || result.steady < previous.steady) best.set(engine, result);
+            await rm(out, { recursive: true, force: true });
+          }
+          if (args.rest.includes('--pytorch')) {
+            loads.push(loadavg()[0]!);
+            const measured = pytorchForwardSeconds(width, height, imagesPerSize, args.progress);
+            if (measured !== null) pytorchRuns.push(measured);
+          }
         }
-      }
-      const measured = pytorchRuns.length > 0 ? Math.min(...pytorchRuns) : null;
-      const pytorch = measured ?? PYTORCH_SECONDS_256x128 * ((width * height) / (256 * 128));
-      for (const [engine, result] of best) {
-        rows.push({
-          size: `${width}x${height}`,
-          engine: engine === 'tfjs' ? info.name : engine,
-          'model load s': Number(result.load.toFixed(2)),
-          'first image s': Number(result.first.toFixed(2)),
-          'image s (best after first)': Number(result.steady.toFixed(2)),
-          'image CPU s': Number(result.cpu.toFixed(2)),
-          'PyTorch s': Number(pytorch.toFixed(2)),
-          'PyTorch source': measured === null ? 'issue 6, scaled by pixels' : `measured, 2 threads, best of ${pytorchRuns.length}`,
-          'ratio to PyTorch': Number((result.steady / pytorch).toFixed(2)),
-        });
+        const measured = pytorchRuns.length > 0 ? Math.min(...pytorchRuns) : null;
+        const pytorch = measured ?? PYTORCH_SECONDS_256x128 * ((width * height) / (256 * 128));
+        for (const [engine, result] of best) {
+          rows.push({
+            model: modelName,
+            size: `${width}x${height}`,
+            engine: engine === 'tfjs' ? info.name : engine,
+            'model load s': Number(result.load.toFixed(2)),
+            'first image s': Number(result.first.toFixed(2)),
+            'image s (best after first)': Number(result.steady.toFixed(2)),
+            'image CPU s': Number(result.cpu.toFixed(2)),
+            'PyTorch s': Number(pytorch.toFixed(2)),
+            'PyTorch source': measured === null ? 'issue 6, scaled by pixels' : `measured, 2 threads, best of ${pytorchRuns.length}`,
+            'ratio to PyTorch': Number((result.steady / pytorch).toFixed(2)),
+            'images/s': Number((1 / result.steady).toFixed(3)),
+            'GPU pool MiB': typeof result.gpuPoolBytes === 'number' ? Math.round(result.gpuPoolBytes / 2 ** 20) : null,
+          });
+        }
       }
     }
   } finally {
@@ -188,7 +227,7 @@ export async function runBench(args: BenchArgs): Promise<StageResult> {
     stage: 'synthesize',
     notes: [
       `backend ${info.name}: ${info.detail}${info.threads ? `, ${info.threads} threads` : ''}; ${cpus().length} CPUs`,
-      'default G1: label_nc 35 + edges, ngf 64, 4 downsamplings, 9 blocks; image time = decode + G + PNG write, model load separate',
+      'g1: label_nc 35 + edges, ngf 64, 4 downsamplings, 9 blocks; local: the 1024p enhancer (ngf 32) on it; image time = decode + G + PNG write, model load separate',
       `engines ${engines.join(', ')} interleaved over ${rounds} round(s), best round shown; 1-minute load average during the run ${Math.min(...loads).toFixed(1)}-${Math.max(...loads).toFixed(1)}`,
       `PyTorch reference: measured with --pytorch (G1 forward only, no_grad, 2 threads), else ${PYTORCH_SECONDS_256x128} s at 256x128 from issue 6 scaled by pixel count`,
     ],

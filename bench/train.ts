@@ -6,9 +6,19 @@
  *   default  the reference's default architecture (label_nc 35 + instance,
  *            G1 ngf 64, 4 downsamplings, 9 blocks, 182.5M parameters;
  *            D 2 scales x 3 layers, ndf 64) at 256x128, batch 1;
- *   small    G1 ngf 32, 2 downsamplings, 2 blocks, default D, at 128x128.
+ *   small    G1 ngf 32, 2 downsamplings, 2 blocks, default D, at 128x128;
+ *   g1-1024  the default architecture at the reference's 1024x512 (GPU);
+ *   local-2048  the reference's 1024p local enhancer (ngf 32, 1 enhancer)
+ *            at 2048x1024 (GPU).
  *
- *   npm run bench -- train [--json] [--backend=wasm] [--configs=small,default] [--steps=3] [--profile] [--pytorch]
+ *   npm run bench -- train [--json] [--backend wasm] [--configs small,default] [--steps 3] [--size WxH] [--profile] [--pytorch]
+ *
+ * On a device backend (webgpu, tensorflow, cpu) the step is the
+ * device-resident one (runDeviceStep: Adam on the device, only the losses
+ * read back), and the default configs are g1-1024 and local-2048;
+ * `--size WxH` overrides every config's size (a tiny run on lavapipe, say).
+ * Also reported there: images/s and the peak tensor memory of one step
+ * (tf.profile's peakBytes), plus what the GPU buffer pool holds.
  *
  * Reported: the first step (kernel set-up included) and the mean of the
  * following steps; the wasm heap's size after the run (it only grows, so
@@ -37,6 +47,8 @@ import { ImagePool } from '../src/train/imagePool.js';
 import { estimateTrainingMemory } from '../src/train/memory.js';
 import { createTrainingModel, disposeTrainingModel } from '../src/train/model.js';
 import { runStep } from '../src/train/trainer.js';
+import { runDeviceStep } from '../src/train/deviceStep.js';
+import { trainsOnHost } from '../src/backend/capabilities.js';
 import { benchOption } from './options.js';
 import type { BenchArgs, BenchRow, StageResult } from './run.js';
 
@@ -54,7 +66,16 @@ interface BenchConfig {
 const CONFIGS: Readonly<Record<string, BenchConfig>> = Object.freeze({
   small: { name: 'small', config: resolveConfig({ ...DEFAULT_CONFIG, ngf: 32, n_downsample_global: 2, n_blocks_global: 2 }), height: 128, width: 128, pytorchSeconds: 0.8 },
   default: { name: 'default', config: resolveConfig({ ...DEFAULT_CONFIG }), height: 128, width: 256, pytorchSeconds: 6.6 },
+  // PyTorch figures for the GPU sizes: issue 5's CPU step scaled by pixels (no GPU figure measured yet).
+  'g1-1024': { name: 'g1-1024', config: resolveConfig({ ...DEFAULT_CONFIG }), height: 512, width: 1024, pytorchSeconds: 6.6 * 16 },
+  'local-2048': { name: 'local-2048', config: resolveConfig({ ...DEFAULT_CONFIG, netG: 'local', ngf: 32, n_local_enhancers: 1 }), height: 1024, width: 2048, pytorchSeconds: Number.NaN },
 });
+
+/** Bytes the device holds now, where the backend says: the GPU buffer pool (webgpu), else null. */
+function gpuAllocatedBytes(): number | null {
+  const memory = tf.memory() as tf.MemoryInfo & { numBytesAllocatedInGPU?: number };
+  return typeof memory.numBytesAllocatedInGPU === 'number' ? memory.numBytesAllocatedInGPU : null;
+}
 
 /** A street-like batch: sky, buildings, road, cars as instances; a noisy photo. */
 export function syntheticBatch(config: ArchConfig, height: number, width: number, seed: number): Batch {
@@ -131,46 +152,65 @@ function pytorchSecondsPerStep(bench: BenchConfig, steps: number, progress: (lin
 export async function runBench(args: BenchArgs): Promise<StageResult> {
   const backend = (benchOption(args.rest, 'backend') ?? 'wasm') as BackendChoice;
   const steps = Number(benchOption(args.rest, 'steps') ?? '3');
-  const names = (benchOption(args.rest, 'configs') ?? 'small,default').split(',');
+  const onHost = trainsOnHost(backend === 'auto' ? 'wasm' : backend);
+  const names = (benchOption(args.rest, 'configs') ?? (onHost ? 'small,default' : 'g1-1024,local-2048')).split(',');
+  const sizeOption = benchOption(args.rest, 'size');
+  const size = sizeOption?.split('x').map(Number) as [number, number] | undefined;
+  if (size && (size.length !== 2 || !size.every((n) => Number.isInteger(n) && n > 0))) throw new Error(`--size ${sizeOption}: expected WxH`);
   const profile = args.rest.includes('--profile');
   const withPytorch = args.rest.includes('--pytorch');
   const info = await initBackend(backend, { log: () => {} });
+  const device = !trainsOnHost(info.name);
   const notes = [
-    `backend ${info.name} (${info.simd ? 'SIMD' : 'no SIMD'}, ${info.threads} thread(s)); ${cpus().length} CPU(s) ${cpus()[0]?.model ?? ''}`,
-    'step = p2phd runStep: E/G forward, D on fake.detach() / real / fake, LSGAN + feature matching, one backward, Adam on G and D (moments in JS memory, on a worker thread during the backward pass)',
+    `backend ${info.name} (${info.detail}; ${info.threads} thread(s)); ${cpus().length} CPU(s) ${cpus()[0]?.model ?? ''}`,
+    device
+      ? 'step = p2phd runDeviceStep: E/G forward, D on fake.detach() / real / fake, LSGAN + feature matching, one backward, Adam on G and D on the device; only the losses are read back'
+      : 'step = p2phd runStep: E/G forward, D on fake.detach() / real / fake, LSGAN + feature matching, one backward, Adam on G and D (moments in JS memory, on a worker thread during the backward pass)',
   ];
   const rows: BenchRow[] = [];
   let peakRss = process.memoryUsage().rss;
   for (const name of names) {
-    const bench = CONFIGS[name];
-    if (!bench) throw new Error(`unknown config ${name}; known: ${Object.keys(CONFIGS).join(', ')}`);
+    const known = CONFIGS[name];
+    if (!known) throw new Error(`unknown config ${name}; known: ${Object.keys(CONFIGS).join(', ')}`);
+    const bench = size ? { ...known, width: size[0], height: size[1] } : known;
     const { config } = bench;
     const specs = modelSpecs(config, trainingNetworks(config));
     args.progress(`train bench: ${name} (${(countParameters(specs) / 1e6).toFixed(1)}M parameters) at ${bench.width}x${bench.height}`);
     const model = createTrainingModel(config, 'global', initParams(specs, 1));
     const pool = new ImagePool(0);
+    const devicePool = new ImagePool<tf.Tensor>(0);
     const hyper = { lr: 0.0002, beta1: 0.5, beta2: 0.999, epsilon: 1e-8 };
     const losses = { gan: 'lsgan', ganFeatLoss: true, lambdaFeat: 10 } as const;
-    const adam = new AdamThread(new Map([...model.optimizers.G.slots, ...model.optimizers.D.slots]));
+    const adam = device ? undefined : new AdamThread(new Map([...model.optimizers.G.slots, ...model.optimizers.D.slots]));
+    const step = (batch: Batch, index: number): Promise<unknown> =>
+      device ? runDeviceStep(model, batch, losses, devicePool, 1, index, false, hyper) : runStep(model, batch, losses, pool, 1, index, false, hyper, adam);
     const times: number[] = [];
+    let peakTensorBytes: number | null = null;
     try {
-      for (let step = 0; step <= steps; step++) {
-        const batch = syntheticBatch(config, bench.height, bench.width, step);
+      for (let stepIndex = 0; stepIndex <= steps; stepIndex++) {
+        const batch = syntheticBatch(config, bench.height, bench.width, stepIndex);
         const started = process.hrtime.bigint();
-        await runStep(model, batch, losses, pool, 1, step, false, hyper, adam);
+        await step(batch, stepIndex);
         times.push(Number(process.hrtime.bigint() - started) / 1e9);
         peakRss = Math.max(peakRss, process.memoryUsage().rss);
-        args.progress(`train bench: ${name} step ${step + 1}/${steps + 1}: ${times[times.length - 1]!.toFixed(2)} s`);
+        args.progress(`train bench: ${name} step ${stepIndex + 1}/${steps + 1}: ${times[times.length - 1]!.toFixed(2)} s`);
+      }
+      if (device) {
+        // One more step under tf.profile, for its peak tensor bytes (not timed).
+        const batch = syntheticBatch(config, bench.height, bench.width, 98);
+        peakTensorBytes = (await tf.profile(async () => {
+          await step(batch, 98);
+        })).peakBytes;
       }
       if (profile) {
         const batch = syntheticBatch(config, bench.height, bench.width, 99);
         const profiled = await tf.profile(async () => {
-          await runStep(model, batch, losses, pool, 1, 99, false, hyper, adam);
+          await step(batch, 99);
         });
         notes.push(`${name} profile (one step): ${topKernels(profiled, 8)}`);
       }
     } finally {
-      await adam.close();
+      await adam?.close();
       disposeTrainingModel(model);
     }
     const steady = times.slice(1);
@@ -184,10 +224,13 @@ export async function runBench(args: BenchArgs): Promise<StageResult> {
       params_M: Number((countParameters(specs) / 1e6).toFixed(1)),
       first_step_s: Number(times[0]!.toFixed(2)),
       s_per_step: Number(mean.toFixed(2)),
+      images_per_s: Number((1 / mean).toFixed(3)),
       pytorch_s: pytorch ?? bench.pytorchSeconds,
       pytorch_source: pytorch === null ? 'issue 5' : 'measured',
       ratio: Number((mean / (pytorch ?? bench.pytorchSeconds)).toFixed(2)),
       wasm_heap_MiB: heap === null ? null : Math.round(heap / MIB),
+      peak_tensor_MiB: peakTensorBytes === null ? null : Math.round(peakTensorBytes / MIB),
+      gpu_pool_MiB: gpuAllocatedBytes() === null ? null : Math.round(gpuAllocatedBytes()! / MIB),
       estimate_MiB: Math.round(estimate.totalBytes / MIB),
       peak_rss_MiB: Math.round(peakRss / MIB),
     });

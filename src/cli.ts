@@ -17,6 +17,7 @@ import { registerDemo } from './commands/demo.js';
 import { registerImport } from './commands/import.js';
 import { registerExport } from './commands/export.js';
 import { registerReport } from './commands/report.js';
+import { registerDoctor } from './commands/doctor.js';
 
 export function buildProgram(): Command {
   const program = new Command('p2phd')
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
   registerDemo(program);
   registerImport(program);
   registerExport(program);
+  registerDoctor(program);
   // Every (sub)command reports errors through the handler below instead of exiting itself.
   const override = (command: Command): void => {
     command.exitOverride();

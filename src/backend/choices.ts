@@ -4,5 +4,5 @@
  * `onnxruntime` runs inference only (synthesize, encode): G and E as ONNX
  * graphs in ONNX Runtime.
  */
-export const BACKEND_CHOICES = Object.freeze(['auto', 'tensorflow', 'wasm', 'cpu', 'onnxruntime'] as const);
+export const BACKEND_CHOICES = Object.freeze(['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu', 'onnxruntime'] as const);
 export type BackendChoice = (typeof BACKEND_CHOICES)[number];

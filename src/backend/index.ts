@@ -13,16 +13,20 @@ import { registerAllGradients } from './gradients';
 import { installHeapGuard } from './heap-guard';
 import { registerWasmKernels } from './wasm/kernels';
 import { useThreadedWasm } from './wasm/threads';
+import { adapterName, createWebgpuBackend, WebgpuNoHardware, WebgpuUnavailable } from './webgpu/device';
+import { registerWebgpuKernels } from './webgpu/kernels';
 import { BACKEND_CHOICES, type BackendChoice } from './choices.js';
 import { describeOnnxRuntime, loadOnnxRuntime, OnnxRuntimeUnavailable, requestedOnnxRuntimeProvider } from './onnxruntime/index.js';
 
 export { setConv2dOperatorCaching } from './wasm/kernels';
+export { checkWebgpuErrors, checkWebgpuTensorBytes } from './webgpu/device';
+export { trainsOnHost } from './capabilities';
 export { BACKEND_CHOICES, type BackendChoice } from './choices.js';
 export { createGraphSession, onnxRuntimeAvailable, type GraphSession, type GraphTensor } from './onnxruntime/index.js';
 
 export interface BackendInfo {
   /** onnxruntime: G and E run as ONNX graphs (inference only); tfjs ops run on the cpu backend. */
-  name: 'tensorflow' | 'wasm' | 'cpu' | 'onnxruntime';
+  name: 'tensorflow' | 'webgpu' | 'wasm' | 'cpu' | 'onnxruntime';
   simd: boolean;
   threads: number;
   detail: string;
@@ -48,6 +52,11 @@ export interface InitBackendOptions {
    * Without it, --backend onnxruntime is refused (exit 2).
    */
   inference?: boolean;
+  /**
+   * Let `webgpu` run on a software adapter (lavapipe, SwiftShader): always
+   * for an explicit --backend webgpu; never for auto (default); tests set it.
+   */
+  webgpuSoftware?: boolean;
 }
 
 /** Where a network runs: tfjs ops (on whichever tfjs backend is current) or ONNX Runtime graphs. */
@@ -184,6 +193,30 @@ async function initWasm({ warn, wasmThreads }: InitSettings): Promise<BackendInf
   };
 }
 
+/**
+ * webgpu: Dawn's Node bindings and tfjs-backend-webgpu, both optional; the
+ * device is made by webgpu/device.ts with the adapter's limits. `auto` takes
+ * only a hardware adapter; an explicit --backend webgpu takes any.
+ */
+function webgpuInitialiser(allowSoftware: (settings: InitSettings) => boolean): Initialiser {
+  return async (settings) => {
+    let adapter;
+    try {
+      adapter = await createWebgpuBackend(allowSoftware(settings));
+    } catch (error) {
+      if (error instanceof WebgpuUnavailable) {
+        // Not installed, or no GPU: normal on a CPU machine, not worth a warning in auto mode.
+        if (error instanceof WebgpuNoHardware || /is not installed/.test(error.message)) throw new BindingNotInstalled(error.message);
+        throw new BackendUnavailable(error.message);
+      }
+      throw new BackendUnavailable(`webgpu: ${reasonOf(error)}`);
+    }
+    await activate('webgpu');
+    registerWebgpuKernels(adapter.limits['maxStorageBuffersPerShaderStage']!, adapter.software);
+    return { name: 'webgpu', simd: true, threads: 0, detail: `tfjs-backend-webgpu on Dawn, adapter ${adapterName(adapter)}` };
+  };
+}
+
 async function initCpu(): Promise<BackendInfo> {
   require('@tensorflow/tfjs-backend-cpu');
   await activate('cpu');
@@ -222,18 +255,22 @@ interface InitSettings {
   wasmThreads: number;
   /** Forward passes only: onnxruntime allowed (see InitBackendOptions.inference). */
   inference: boolean;
+  /** Whether auto may take a software WebGPU adapter (tests only). */
+  webgpuSoftware: boolean;
 }
 
 type Initialiser = (settings: InitSettings) => Promise<BackendInfo>;
 
 const INITIALISERS: Readonly<Record<Exclude<BackendChoice, 'auto'>, Initialiser>> = Object.freeze({
   tensorflow: initNative,
+  webgpu: webgpuInitialiser(() => true),
   wasm: initWasm,
   cpu: initCpu,
   onnxruntime: initOnnxRuntime,
 } as const);
 
 function describe(info: BackendInfo): string {
+  if (info.name === 'webgpu') return `backend: webgpu (${info.detail})`;
   const threads = info.threads > 0 ? `${info.threads} thread${info.threads === 1 ? '' : 's'}` : 'native threads';
   return `backend: ${info.name} (${info.simd ? 'SIMD' : 'no SIMD'}, ${threads}; ${info.detail})`;
 }
@@ -253,6 +290,7 @@ export const AUTO_INFERENCE_ONNXRUNTIME: boolean = true;
 function autoCandidates(inference: boolean): ReadonlyArray<{ label: string; init: Initialiser }> {
   return [
     ...NATIVE_BINDING_PACKAGES.map((packageName) => ({ label: packageName, init: nativeInitialiser(packageName) })),
+    { label: 'webgpu', init: webgpuInitialiser((settings) => settings.webgpuSoftware) },
     ...(inference && AUTO_INFERENCE_ONNXRUNTIME ? [{ label: 'onnxruntime', init: initOnnxRuntime }] : []),
     { label: 'wasm', init: initWasm },
     { label: 'cpu', init: initCpu },
@@ -305,7 +343,7 @@ export async function initBackend(choice: BackendChoice, options: InitBackendOpt
   }
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const warn = options.warn ?? log;
-  const info = select(choice, { warn, wasmThreads: options.wasmThreads ?? 1, inference }).then(async (selected) => {
+  const info = select(choice, { warn, wasmThreads: options.wasmThreads ?? 1, inference, webgpuSoftware: options.webgpuSoftware === true }).then(async (selected) => {
     if (wantGradients) await registerAllGradients();
     log(describe(selected));
     return selected;

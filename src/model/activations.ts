@@ -95,10 +95,15 @@ export function largestActivation(config: ArchConfig, height: number, width: num
   return config.instance_feat ? Math.max(generator, walk(encoder(encoderShape(config)).layers, startAt(encoderInputChannels(config), height, width)).largest) : generator;
 }
 
-/** Forward activation floats of one sample at height x width, per network pass. */
-export function activationFloats(config: ArchConfig, height: number, width: number): { G: number; D: number; E: number } {
+/**
+ * Forward activation floats of one sample at height x width, per network
+ * pass, and the largest single layer output of any of them (`largest`: a
+ * device's per-buffer limit applies to it).
+ */
+export function activationFloats(config: ArchConfig, height: number, width: number): { G: number; D: number; E: number; largest: number } {
   const start = (channels: number, h = height, w = width): Activation => startAt(channels, h, w);
-  const generator = generatorWalk(config, height, width).floats;
+  const generator = generatorWalk(config, height, width);
+  let largest = generator.largest;
   let discriminator = 0;
   const dShape = discriminatorShape(config);
   let h = height;
@@ -107,9 +112,10 @@ export function activationFloats(config: ArchConfig, height: number, width: numb
     let state = start(discriminatorInputChannels(config), h, w);
     for (const group of singleDiscriminator(dShape, 0)) state = walk(group.layers, state);
     discriminator += state.floats;
+    largest = Math.max(largest, state.largest);
     h = Math.floor((h - 1) / 2) + 1;
     w = Math.floor((w - 1) / 2) + 1;
   }
-  const encoderFloats = config.instance_feat ? walk(encoder(encoderShape(config)).layers, start(encoderInputChannels(config))).floats : 0;
-  return { G: generator, D: discriminator, E: encoderFloats };
+  const encoderWalk = config.instance_feat ? walk(encoder(encoderShape(config)).layers, start(encoderInputChannels(config))) : undefined;
+  return { G: generator.floats, D: discriminator, E: encoderWalk?.floats ?? 0, largest: Math.max(largest, encoderWalk?.largest ?? 0) };
 }

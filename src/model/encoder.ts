@@ -5,6 +5,7 @@
  * instance carries that instance's mean feature. State-dict prefix `E.model`.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { trainsOnHost } from '../backend/capabilities.js';
 import { globalGeneratorLayers } from './globalGenerator.js';
 import {
   runSequential,
@@ -142,12 +143,39 @@ export function instanceAveragePool(features: tf.Tensor4D, segments: InstanceSeg
       `instanceAveragePool: features ${batch}x${height}x${width} do not match the instance map ${segments.batch}x${segments.height}x${segments.width}`,
     );
   }
+  if (!trainsOnHost()) return devicePool(features, segments);
   const pool = tf.customGrad((...inputs) => {
     const x = inputs[0] as tf.Tensor4D;
     const value = tf.tensor4d(poolValues(x.dataSync() as Float32Array, segments, channels), x.shape);
     const gradFunc = (dy: tf.Tensor4D): tf.Tensor4D =>
       tf.tensor4d(poolValues(dy.dataSync() as Float32Array, segments, channels), dy.shape);
     return { value, gradFunc };
+  });
+  return pool(features) as tf.Tensor4D;
+}
+
+/**
+ * instanceAveragePool on the device (every backend but wasm): per-segment
+ * sums as a matmul with the one-hot segment matrix (deterministic, unlike
+ * UnsortedSegmentSum, which sums with float atomics on webgpu), divided by
+ * the pixel counts, gathered back to the pixels. Float32 sums (the host pass
+ * sums in double). The one-hot matrix takes pixels x segments floats while
+ * it lives (about 200 MB for 1024x512 pixels and 100 instances).
+ */
+function devicePool(features: tf.Tensor4D, segments: InstanceSegments): tf.Tensor4D {
+  const channels = features.shape[3];
+  const segmentCount = segments.pixelCounts.length;
+  const average = (x: tf.Tensor4D): tf.Tensor4D =>
+    tf.tidy(() => {
+      const ids = tf.tensor1d(segments.segmentOfPixel, 'int32');
+      const counts = tf.tensor2d(Float32Array.from(segments.pixelCounts), [segmentCount, 1]);
+      const membership = tf.oneHot(ids, segmentCount, 1, 0, 'float32');
+      const means = tf.div(tf.matMul(membership, tf.reshape(x, [-1, channels]), true, false), counts);
+      return tf.reshape(tf.gather(means, ids), x.shape);
+    });
+  const pool = tf.customGrad((...inputs) => {
+    const x = inputs[0] as tf.Tensor4D;
+    return { value: average(x), gradFunc: (dy: tf.Tensor4D) => average(dy) };
   });
   return pool(features) as tf.Tensor4D;
 }

@@ -92,12 +92,20 @@ export function fromReferenceLayout(spec: ParamSpec, data: Float32Array, out: Fl
 
 /** A parameter (tfjs layout) as a file tensor in the reference's layout. Reads the data back from the backend. */
 export function toReferenceTensor(spec: ParamSpec, value: tf.Tensor): Tensor {
+  return referenceTensorOf(spec, value.dataSync());
+}
+
+/** toReferenceTensor with an asynchronous read (the only kind WebGPU has under Node). */
+export async function readReferenceTensor(spec: ParamSpec, value: tf.Tensor): Promise<Tensor> {
+  return referenceTensorOf(spec, await value.data());
+}
+
+function referenceTensorOf(spec: ParamSpec, values: tf.TypedArray): Tensor {
   const shape = referenceShape(spec);
   if (spec.role === 'numBatchesTracked') {
-    const counts = value.dataSync();
-    return makeTensor('I64', shape, BigInt64Array.from(counts, (n) => BigInt(Math.round(n))));
+    return makeTensor('I64', shape, BigInt64Array.from(values, (n) => BigInt(Math.round(n))));
   }
-  return makeTensor('F32', shape, toReferenceLayout(spec, value.dataSync() as Float32Array));
+  return makeTensor('F32', shape, toReferenceLayout(spec, values as Float32Array));
 }
 
 function sameShape(a: readonly number[], b: readonly number[]): boolean {

@@ -4,7 +4,8 @@
  * per instance. The only module of synthesis that touches tfjs.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { setConv2dOperatorCaching } from '../backend/index.js';
+import { checkWebgpuErrors, checkWebgpuTensorBytes, setConv2dOperatorCaching } from '../backend/index.js';
+import { largestActivation } from '../model/activations.js';
 import { encoderSizeMultiple, generatorInputChannels, generatorMinimumSide, generatorSizeMultiple, type ArchConfig } from '../model/config.js';
 import { REFERENCE_INFERENCE, type Params } from '../model/layers.js';
 import { encodeFeaturesRaw, generate } from '../model/networks.js';
@@ -46,17 +47,22 @@ const OPERATOR_CACHE_MAX_PIXELS = 1024 * 512;
  * 2^(downsamplings), run, cropped back. Returns HWC output_nc values in [-1, 1].
  * `input` has G's input channels (the default for `channels`); it is only read.
  */
-export function runGenerator(
+export async function runGenerator(
   config: ArchConfig,
   params: Params,
   input: Float32Array,
   height: number,
   width: number,
   channels = generatorInputChannels(config),
-): Float32Array {
+): Promise<Float32Array> {
   const padding = generatorPadding(config, height, width);
   const paddedHeight = height + padding.top + padding.bottom;
   const paddedWidth = width + padding.left + padding.right;
+  checkWebgpuTensorBytes(
+    4 * largestActivation(config, paddedHeight, paddedWidth),
+    `the generator at ${width}x${height}`,
+    'use smaller label maps (preprocess with a smaller --load-size)',
+  );
   const padded = padReflect(input, height, width, channels, padding);
   // XNNPACK's per-filter operators (a packed copy of every weight, plus
   // per-pixel indirection buffers) stay on the wasm heap while cached: with
@@ -75,7 +81,9 @@ export function runGenerator(
     setConv2dOperatorCaching(previousCaching);
   }
   try {
-    const values = output.dataSync() as Float32Array;
+    // Asynchronous: the only read WebGPU has under Node (as fast on wasm).
+    const values = (await output.data()) as Float32Array;
+    await checkWebgpuErrors();
     return cropPadding(values, paddedHeight, paddedWidth, config.output_nc, padding);
   } finally {
     output.dispose();
@@ -89,14 +97,14 @@ export function runGenerator(
  * each instance's vector is the mean over its own pixels, as the reference's
  * Encoder at a size it takes.
  */
-export function encodeInstanceFeatures(
+export async function encodeInstanceFeatures(
   config: ArchConfig,
   params: Params,
   photo: Uint8Array,
   instanceMap: Int32Array,
   height: number,
   width: number,
-): Float32Array {
+): Promise<Float32Array> {
   const padding = encoderPadding(config, height, width);
   const paddedHeight = height + padding.top + padding.bottom;
   const paddedWidth = width + padding.left + padding.right;
@@ -104,7 +112,9 @@ export function encodeInstanceFeatures(
   const raw = tf.tidy(() => encodeFeaturesRaw(config, params, tf.tensor4d(padded, [1, paddedHeight, paddedWidth, 3]), INFERENCE));
   let rawValues: Float32Array;
   try {
-    rawValues = cropPadding(raw.dataSync() as Float32Array, paddedHeight, paddedWidth, config.feat_num, padding);
+    const values = (await raw.data()) as Float32Array;
+    await checkWebgpuErrors();
+    rawValues = cropPadding(values, paddedHeight, paddedWidth, config.feat_num, padding);
   } finally {
     raw.dispose();
   }

@@ -24,6 +24,7 @@
  */
 import { totalmem } from 'node:os';
 import { UsageError } from '../errors.js';
+import { checkWebgpuTensorBytes } from '../backend/index.js';
 import type { Stage } from '../data/stages.js';
 import type { ArchConfig } from '../model/config.js';
 import { activationFloats } from '../model/activations.js';
@@ -80,6 +81,10 @@ export function checkTrainingMemory(config: ArchConfig, stage: Stage, size: { he
       `this configuration trains ${(estimate.hostBytes / 12 / 1e6).toFixed(0)} M parameters, whose Adam moments and master weights need ` +
         `${(estimate.hostBytes / GIB).toFixed(1)} GiB, more than this machine's ${(totalmem() / GIB).toFixed(0)} GiB: use a smaller --ngf, --n-blocks-global or --n-downsample-global`,
     );
+  }
+  if (backend === 'webgpu') {
+    const largest = 4 * batchSize * activationFloats(config, size.height, size.width).largest;
+    checkWebgpuTensorBytes(largest, `training at ${size.width}x${size.height}, batch ${batchSize}`, `try ${batchSize > 1 ? '--batch-size 1, or ' : ''}smaller samples (preprocess with a smaller --load-size or a crop mode)${config.ngf > 32 ? ` or --ngf ${config.ngf / 2}` : ''}`);
   }
   if (backend !== 'wasm') return estimate;
   const budget = WASM_HEAP_BYTES;

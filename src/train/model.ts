@@ -20,22 +20,31 @@ import { makeTensor, type Tensor } from '../data/safetensors.js';
 import type { ArchConfig } from '../model/config.js';
 import { isTrainable, type ParamSpec } from '../model/layers.js';
 import { modelSpecs, trainingNetworks, type NetworkName } from '../model/networks.js';
-import { fromReferenceLayout, referenceShape, toReferenceLayout, toReferenceTensor, toVariables } from '../model/params.js';
+import { fromReferenceLayout, readReferenceTensor, referenceShape, toReferenceLayout, toReferenceTensor, toVariables } from '../model/params.js';
+import { trainsOnHost } from '../backend/capabilities.js';
 import { adamUpdate, createSharedSlot, type AdamHyperparameters, type AdamSlot } from './adam.js';
+import { createDeviceMoments, disposeDeviceMoments, type DeviceMoments } from './deviceAdam.js';
 
 /** optimizer_G (G's parameters, + E's: stepped on loss_G) and optimizer_D (D's: stepped on loss_D). */
 export type OptimizerName = 'G' | 'D';
 
-/** One Adam optimizer: its step count and a slot per parameter. */
+/**
+ * One Adam optimizer: its step count and, per parameter, a host slot (the
+ * wasm path) or device moments (every other backend; the weights are the
+ * variables themselves).
+ */
 export class AdamState {
   step = 0;
   readonly slots = new Map<string, AdamSlot>();
+  readonly moments = new Map<string, DeviceMoments>();
 
-  constructor(readonly keys: readonly string[], variables: ReadonlyMap<string, tf.Variable>) {
+  constructor(readonly keys: readonly string[], variables: ReadonlyMap<string, tf.Variable>, onHost: boolean) {
     for (const key of keys) {
+      const variable = variables.get(key)!;
       // The master copy of the weights lives here, outside the tensor heap,
       // in shared memory so the Adam worker can update it in place.
-      this.slots.set(key, createSharedSlot(variables.get(key)!.dataSync() as Float32Array));
+      if (onHost) this.slots.set(key, createSharedSlot(variable.dataSync() as Float32Array));
+      else this.moments.set(key, createDeviceMoments(variable));
     }
   }
 }
@@ -50,6 +59,8 @@ export interface TrainingModel {
   readonly optimizers: Readonly<Record<OptimizerName, AdamState>>;
   /** The optimizer of each trained parameter; the parameters a stage keeps fixed are absent. */
   readonly optimizerOf: ReadonlyMap<string, OptimizerName>;
+  /** Adam on the host (wasm: slots, gradients read out) or on the device (moments beside the weights). */
+  readonly adamOnHost: boolean;
 }
 
 /**
@@ -83,15 +94,19 @@ export function optimizerKeys(stage: Stage, specs: readonly ParamSpec[], generat
   };
 }
 
-/** Takes ownership of `params` (tfjs layouts, every key of `networks`, by default the config's training networks). */
+/**
+ * Takes ownership of `params` (tfjs layouts, every key of `networks`, by
+ * default the config's training networks). Where Adam runs is the backend's
+ * choice (backend/capabilities.ts); `adamOnHost` overrides it for tests.
+ */
 export function createTrainingModel(
   config: ArchConfig,
   stage: Stage,
   params: Map<string, tf.Tensor>,
-  generator?: GeneratorTraining,
-  networkList?: readonly NetworkName[],
+  options: { generator?: GeneratorTraining; networks?: readonly NetworkName[]; adamOnHost?: boolean } = {},
 ): TrainingModel {
-  const networks = networkList ?? trainingNetworks(config);
+  const { generator, adamOnHost = trainsOnHost() } = options;
+  const networks = options.networks ?? trainingNetworks(config);
   const specs = modelSpecs(config, networks);
   const variables = toVariables(params, specs);
   for (const value of params.values()) value.dispose();
@@ -104,10 +119,11 @@ export function createTrainingModel(
     specByKey: new Map(specs.map((spec) => [spec.key, spec])),
     variables,
     optimizers: {
-      G: new AdamState(keys.G, variables),
-      D: new AdamState(keys.D, variables),
+      G: new AdamState(keys.G, variables, adamOnHost),
+      D: new AdamState(keys.D, variables, adamOnHost),
     },
     optimizerOf: new Map([...keys.G.map((key) => [key, 'G'] as const), ...keys.D.map((key) => [key, 'D'] as const)]),
+    adamOnHost,
   };
 }
 
@@ -121,9 +137,10 @@ export function createTrainingModel(
  */
 export function retrainGenerator(model: TrainingModel, generator: GeneratorTraining): TrainingModel {
   const keys = optimizerKeys(model.stage, model.specs, generator);
+  disposeAdamMoments(model.optimizers.G);
   return {
     ...model,
-    optimizers: { G: new AdamState(keys.G, model.variables), D: model.optimizers.D },
+    optimizers: { G: new AdamState(keys.G, model.variables, model.adamOnHost), D: model.optimizers.D },
     optimizerOf: new Map([...keys.G.map((key) => [key, 'G'] as const), ...keys.D.map((key) => [key, 'D'] as const)]),
   };
 }
@@ -131,6 +148,13 @@ export function retrainGenerator(model: TrainingModel, generator: GeneratorTrain
 export function disposeTrainingModel(model: TrainingModel): void {
   for (const variable of model.variables.values()) variable.dispose();
   model.variables.clear();
+  for (const optimizer of Object.values(model.optimizers)) disposeAdamMoments(optimizer);
+}
+
+/** Frees an optimizer's device moments (the host path's slots are ordinary memory). */
+export function disposeAdamMoments(optimizer: AdamState): void {
+  for (const moments of optimizer.moments.values()) disposeDeviceMoments(moments);
+  optimizer.moments.clear();
 }
 
 /**
@@ -176,6 +200,17 @@ export function checkpointTensors(model: TrainingModel): Map<string, Tensor> {
 }
 
 /**
+ * checkpointTensors for either Adam: on the device every parameter is read
+ * from its variable, asynchronously.
+ */
+export async function readCheckpointTensors(model: TrainingModel): Promise<Map<string, Tensor>> {
+  if (model.adamOnHost) return checkpointTensors(model);
+  const tensors = new Map<string, Tensor>();
+  for (const spec of model.specs) tensors.set(spec.key, await readReferenceTensor(spec, model.variables.get(spec.key)!));
+  return tensors;
+}
+
+/**
  * A moment (tfjs layout) in the reference's layout, as checkpoints store
  * weights. In plain JavaScript (never through the tensor heap), and a copy:
  * the moments live in shared memory the Adam worker writes.
@@ -192,7 +227,23 @@ export function momentFromReference(spec: ParamSpec, data: Float32Array, target:
 /** Moment tensor names in the optimizer file: `<param key>.exp_avg` / `.exp_avg_sq`, as torch's Adam state names them. */
 const MOMENT_SUFFIXES = Object.freeze({ m: '.exp_avg', v: '.exp_avg_sq' } as const);
 
-/** The Adam moments in the reference's layouts, for the optimizer file. */
+/** optimizerTensors for either Adam: device moments are read asynchronously. */
+export async function readOptimizerTensors(model: TrainingModel): Promise<Map<string, Tensor>> {
+  if (model.adamOnHost) return optimizerTensors(model);
+  const tensors = new Map<string, Tensor>();
+  for (const optimizer of Object.values(model.optimizers)) {
+    for (const [key, moments] of optimizer.moments) {
+      const spec = model.specByKey.get(key)!;
+      for (const moment of ['m', 'v'] as const) {
+        const values = (await moments[moment].data()) as Float32Array;
+        tensors.set(`${key}${MOMENT_SUFFIXES[moment]}`, makeTensor('F32', referenceShape(spec), momentToReference(spec, values)));
+      }
+    }
+  }
+  return tensors;
+}
+
+/** The Adam moments in the reference's layouts, for the optimizer file (host Adam). */
 export function optimizerTensors(model: TrainingModel): Map<string, Tensor> {
   const tensors = new Map<string, Tensor>();
   for (const optimizer of Object.values(model.optimizers)) {
@@ -210,8 +261,10 @@ export function optimizerTensors(model: TrainingModel): Map<string, Tensor> {
 export function restoreOptimizers(model: TrainingModel, tensors: ReadonlyMap<string, Tensor>, steps: Record<OptimizerName, number>, source: string): void {
   for (const [name, optimizer] of Object.entries(model.optimizers) as Array<[OptimizerName, AdamState]>) {
     optimizer.step = steps[name];
-    for (const [key, slot] of optimizer.slots) {
+    for (const key of optimizer.keys) {
       const spec = model.specByKey.get(key)!;
+      const slot = optimizer.slots.get(key);
+      const moments = optimizer.moments.get(key);
       for (const moment of ['m', 'v'] as const) {
         const tensorName = `${key}${MOMENT_SUFFIXES[moment]}`;
         const file = tensors.get(tensorName);
@@ -220,7 +273,15 @@ export function restoreOptimizers(model: TrainingModel, tensors: ReadonlyMap<str
         if (file.dtype !== 'F32' || file.shape.join() !== expected.join()) {
           throw new InputError(`${source}: tensor "${tensorName}" is ${file.dtype} [${file.shape.join(', ')}], expected F32 [${expected.join(', ')}]`);
         }
-        momentFromReference(spec, file.data as Float32Array, slot[moment]);
+        if (slot) {
+          momentFromReference(spec, file.data as Float32Array, slot[moment]);
+        } else if (moments) {
+          const values = new Float32Array(file.data.length);
+          momentFromReference(spec, file.data as Float32Array, values);
+          const restored = tf.tensor(values, moments[moment].shape, 'float32');
+          moments[moment].assign(restored);
+          restored.dispose();
+        }
       }
     }
   }

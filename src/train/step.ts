@@ -97,7 +97,7 @@ class SinkingParams extends Map<string, tf.Tensor> {
     variables: ReadonlyMap<string, tf.Variable>,
     private readonly trained: ReadonlyMap<string, unknown>,
     private readonly anchor: tf.Scalar,
-    private readonly receive: (key: string, gradient: Float32Array) => void,
+    private readonly receive: (key: string, gradient: tf.Tensor) => void,
   ) {
     super(variables);
   }
@@ -112,11 +112,11 @@ class SinkingParams extends Map<string, tf.Tensor> {
 }
 
 /**
- * `weight` forward; backward, its gradient is handed to `receive` (as a
- * Float32Array copy) and the tensor freed. `anchor` only puts the sink on
- * the backward path; it gets a zero gradient.
+ * `weight` forward; backward, its gradient is handed to `receive` and the
+ * tensor freed right after (`receive` copies or consumes it). `anchor` only
+ * puts the sink on the backward path; it gets a zero gradient.
  */
-function gradientSink(weight: tf.Tensor, anchor: tf.Scalar, receive: (gradient: Float32Array) => void): tf.Tensor {
+function gradientSink(weight: tf.Tensor, anchor: tf.Scalar, receive: (gradient: tf.Tensor) => void): tf.Tensor {
   const sink = tf.customGrad((...inputs) => {
     const [value] = inputs as [tf.Tensor, tf.Scalar];
     return {
@@ -124,8 +124,7 @@ function gradientSink(weight: tf.Tensor, anchor: tf.Scalar, receive: (gradient: 
       // on wasm (and XNNPACK would pack the copy again).
       value: tf.reshape(value, value.shape),
       gradFunc: (dy: tf.Tensor) => {
-        // Ours to keep (and to transfer to another thread).
-        receive(ownedValues(dy));
+        receive(dy);
         // No later node reads this gradient: free it now, not at the end of the backward pass.
         dy.dispose();
         return [tf.scalar(0), tf.scalar(0)];
@@ -135,44 +134,33 @@ function gradientSink(weight: tf.Tensor, anchor: tf.Scalar, receive: (gradient: 
   return sink(weight, anchor) as tf.Tensor;
 }
 
+/** What differs between the host step and the device step, around the one shared pass. */
+interface PassHooks {
+  /** Each trained weight's gradient as the backward pass produces it; freed right after. */
+  readonly receive: (key: string, gradient: tf.Tensor) => void;
+  /** D's fake input after the image pool. */
+  readonly throughPool: (poolInput: tf.Tensor4D) => tf.Tensor4D;
+  /** The loss scalars, at the end of the forward pass (before the backward pass). */
+  readonly onLosses: (scalars: Readonly<Record<LossName, tf.Scalar>>) => void;
+  readonly keepFake: boolean;
+}
+
 /**
- * The forward pass and the gradients of every trained parameter. Nothing is
- * updated (except batch-norm running statistics, as in any forward pass).
+ * The forward pass and the backward pass; gradients go to `hooks.receive`.
+ * Returns the first generated image (kept) when asked for.
  */
-export function computeStepGradients(
-  model: TrainingModel,
-  inputs: StepInputs,
-  settings: LossSettings,
-  options: {
-    pool?: PoolDraw;
-    keepFake?: boolean;
-    /** Receives each weight gradient as soon as the backward pass produces it (instead of the returned map). */
-    onGradient?: (key: string, gradient: Float32Array) => void;
-  } = {},
-): StepGradients {
+function forwardBackward(model: TrainingModel, inputs: StepInputs, settings: LossSettings, hooks: PassHooks): tf.Tensor4D | undefined {
   const { config } = model;
   const forward = { training: true } as const;
   const discriminatorOptions = { training: true, sigmoid: settings.gan === 'vanilla' } as const;
-  const losses = {} as LossValues;
-  const gradients = new Map<string, Float32Array>();
   let keptFake: tf.Tensor4D | undefined;
   const anchor = tf.tidy(() => tf.variable(tf.scalar(0), true));
   // The real photos' VGG features are constants of the loss: computed before
   // the tape, which then keeps none of their activations until backward ends.
   const realVgg = settings.vgg ? vgg19Features(settings.vgg, inputs.real) : undefined;
-
-  // Set at the end of the forward pass when a loss is NaN or infinite: the
-  // backward pass still runs, but its gradients go nowhere.
-  let discard = false;
-  const receive = (key: string, gradient: Float32Array): void => {
-    if (discard) return;
-    if (options.onGradient) options.onGradient(key, gradient);
-    else gradients.set(key, gradient);
-  };
-
   try {
     const { value, grads } = tf.variableGrads(() => {
-      const params = new SinkingParams(model.variables, model.optimizerOf, anchor, receive);
+      const params = new SinkingParams(model.variables, model.optimizerOf, anchor, hooks.receive);
       let generatorInput = inputs.input;
       if (config.instance_feat && inputs.features) {
         generatorInput = tf.concat([inputs.input, inputs.features], 3);
@@ -181,13 +169,9 @@ export function computeStepGradients(
         generatorInput = tf.concat([inputs.input, encodeFeatures(config, params, inputs.real, inputs.segments, forward)], 3);
       }
       const fake = generate(config, params, generatorInput, forward);
-      if (options.keepFake) keptFake = tf.keep(tf.slice(fake, [0, 0, 0, 0], [1, -1, -1, -1]));
+      if (hooks.keepFake) keptFake = tf.keep(tf.slice(fake, [0, 0, 0, 0], [1, -1, -1, -1]));
 
-      let poolInput = tf.concat([inputs.input, stopGradient(fake)], 3);
-      if (options.pool && options.pool.pool.capacity > 0) {
-        const drawn = options.pool.pool.query(poolInput.dataSync() as Float32Array, poolInput.shape[0], options.pool.random);
-        poolInput = tf.tensor4d(drawn, poolInput.shape);
-      }
+      const poolInput = hooks.throughPool(tf.concat([inputs.input, stopGradient(fake)], 3));
       const predFakePool = discriminate(config, params, poolInput, discriminatorOptions);
       const predReal = discriminate(config, params, tf.concat([inputs.input, inputs.real], 3), discriminatorOptions);
       // D's weights enter this pass directly, not through sinks: they are off
@@ -203,25 +187,119 @@ export function computeStepGradients(
           : tf.scalar(0),
         G_VGG: settings.vgg && realVgg ? vggLossFromFeatures(settings.vgg, fake, realVgg, settings.lambdaFeat) : tf.scalar(0),
       };
-      for (const name of LOSS_NAMES) losses[name] = scalars[name].dataSync()[0]!;
-      discard = nonFiniteLoss(losses) !== undefined;
+      hooks.onLosses(scalars);
       const lossG = tf.addN([scalars.G_GAN, scalars.G_GAN_Feat, scalars.G_VGG]);
       const lossD = tf.mul(tf.add(scalars.D_fake, scalars.D_real), 0.5);
       return tf.add(lossG, lossD) as tf.Scalar;
     }, [anchor]);
     value.dispose();
     tf.dispose(Object.values(grads));
+  } catch (error) {
+    keptFake?.dispose();
+    throw error;
   } finally {
     anchor.dispose();
     if (realVgg) tf.dispose(realVgg);
   }
+  return keptFake;
+}
 
+/**
+ * The forward pass and the gradients of every trained parameter, read to
+ * the host (the wasm path). Nothing is updated (except batch-norm running
+ * statistics, as in any forward pass).
+ */
+export function computeStepGradients(
+  model: TrainingModel,
+  inputs: StepInputs,
+  settings: LossSettings,
+  options: {
+    pool?: PoolDraw;
+    keepFake?: boolean;
+    /** Receives each weight gradient as soon as the backward pass produces it (instead of the returned map). */
+    onGradient?: (key: string, gradient: Float32Array) => void;
+  } = {},
+): StepGradients {
+  const losses = {} as LossValues;
+  const gradients = new Map<string, Float32Array>();
+  // Set at the end of the forward pass when a loss is NaN or infinite: the
+  // backward pass still runs, but its gradients go nowhere.
+  let discard = false;
+  const keptFake = forwardBackward(model, inputs, settings, {
+    keepFake: options.keepFake === true,
+    receive: (key, tensor) => {
+      if (discard) return;
+      // Ours to keep (and to transfer to another thread).
+      const gradient = ownedValues(tensor);
+      if (options.onGradient) options.onGradient(key, gradient);
+      else gradients.set(key, gradient);
+    },
+    throughPool: (poolInput) => {
+      if (!options.pool || options.pool.pool.capacity === 0) return poolInput;
+      const drawn = options.pool.pool.query(poolInput.dataSync() as Float32Array, poolInput.shape[0], options.pool.random);
+      return tf.tensor4d(drawn, poolInput.shape);
+    },
+    onLosses: (scalars) => {
+      for (const name of LOSS_NAMES) losses[name] = scalars[name].dataSync()[0]!;
+      discard = nonFiniteLoss(losses) !== undefined;
+    },
+  });
   let fake: Float32Array | undefined;
   if (keptFake) {
     fake = ownedValues(keptFake);
     keptFake.dispose();
   }
   return { losses, gradients, fake };
+}
+
+/** A device step's results, still on the device (kept: the caller disposes them). */
+export interface DeviceStepResult {
+  /** The five losses in LOSS_NAMES order. */
+  readonly losses: tf.Tensor1D;
+  /** The first generated image [1, H, W, 3], when asked for. */
+  readonly fake?: tf.Tensor4D;
+}
+
+/**
+ * The same pass for a device-resident step: nothing is read back. Each
+ * gradient goes to `onGradient` as a tensor (Adam on the device consumes it
+ * before the sink frees it); the pool holds tensors; the losses come back
+ * as one tensor to read asynchronously. A non-finite loss is known only
+ * after the step: the caller stops without saving, so the updated weights
+ * are never kept.
+ */
+export function computeDeviceStep(
+  model: TrainingModel,
+  inputs: StepInputs,
+  settings: LossSettings,
+  options: {
+    pool?: { readonly pool: ImagePool<tf.Tensor>; readonly random: Random };
+    keepFake?: boolean;
+    onGradient: (key: string, gradient: tf.Tensor) => void;
+  },
+): DeviceStepResult {
+  let losses: tf.Tensor1D | undefined;
+  const fake = forwardBackward(model, inputs, settings, {
+    keepFake: options.keepFake === true,
+    receive: options.onGradient,
+    throughPool: (poolInput) => {
+      const pool = options.pool;
+      if (!pool || pool.pool.capacity === 0) return poolInput;
+      const count = poolInput.shape[0];
+      // Flat per-image tensors: the pool's saved form, whatever the shape.
+      const images = tf.split(poolInput, count, 0).map((image) => tf.reshape(image, [-1]));
+      const { shown, stored, released } = pool.pool.draw(images, pool.random);
+      for (const image of stored) tf.keep(image);
+      const drawn = tf.reshape(tf.concat(shown, 0), poolInput.shape) as tf.Tensor4D;
+      // Images leaving the pool were kept by it: concat copied them.
+      for (const image of released) image.dispose();
+      return drawn;
+    },
+    onLosses: (scalars) => {
+      losses = tf.keep(tf.stack(LOSS_NAMES.map((name) => scalars[name]))) as tf.Tensor1D;
+    },
+  });
+  return { losses: losses!, fake };
 }
 
 /** The first loss that is NaN or infinite, if any. */

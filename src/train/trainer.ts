@@ -39,16 +39,18 @@ import { recordRunInputs } from './runInputs.js';
 import { ImagePool } from './imagePool.js';
 import { checkTrainingMemory } from './memory.js';
 import {
-  checkpointTensors,
   createTrainingModel,
+  disposeAdamMoments,
   disposeTrainingModel,
   generatorTraining,
-  optimizerTensors,
+  readCheckpointTensors,
+  readOptimizerTensors,
   restoreOptimizers,
   retrainGenerator,
   uploadWeights,
   type TrainingModel,
 } from './model.js';
+import { createStepPool, disposeStepPool, readStepPool, restoreStepPool, runDeviceStep, type StepPool } from './deviceStep.js';
 import { AdamThread } from './adamThread.js';
 import type { AdamHyperparameters } from './adam.js';
 import { RUN_FILES } from '../data/runFiles.js';
@@ -291,14 +293,14 @@ async function prepareAndTrain(
   } else {
     params = initParams(modelSpecs(config, networks), seed);
   }
-  const model = createTrainingModel(config, stage, params, generatorTraining(stage, settings.niterFixGlobal, position.epoch), networks);
+  const model = createTrainingModel(config, stage, params, { generator: generatorTraining(stage, settings.niterFixGlobal, position.epoch), networks });
+  const pool = createStepPool(settings.poolSize, model.adamOnHost);
   let vgg: Vgg19 | undefined;
   try {
-    const pool = new ImagePool(settings.poolSize);
     if (source.kind === 'resume') {
       const { optimizer } = source;
       restoreOptimizers(model, optimizer.tensors, { G: numberField(optimizer, ['adam_steps', 'G']), D: numberField(optimizer, ['adam_steps', 'D']) }, optimizer.source);
-      pool.restore(restorePool(optimizer, numberField(optimizer, ['pool', 'count'], 0)));
+      restoreStepPool(pool, restorePool(optimizer, numberField(optimizer, ['pool', 'count'], 0)));
       log.info(`resuming ${run.checkpoint(RUN_FILES.latest)} at step ${position.step} (epoch ${position.epoch}, batch ${position.index})`);
     }
 
@@ -335,6 +337,7 @@ async function prepareAndTrain(
     });
   } finally {
     if (vgg) disposeVgg19(vgg);
+    disposeStepPool(pool);
     disposeTrainingModel(model);
   }
 }
@@ -355,7 +358,7 @@ interface LoopContext {
   run: RunFolder;
   folder: SampleFolder;
   model: TrainingModel;
-  pool: ImagePool;
+  pool: StepPool;
   vgg: Vgg19 | undefined;
   position: Position;
   /** A resumed run re-entering an epoch mid-way under a changed schedule: that epoch's rate. */
@@ -395,7 +398,7 @@ async function trainLoop(context: LoopContext): Promise<TrainSummary> {
   let stepsThisRun = 0;
 
   // Until a save has been timed, assume one at 100 MB/s (checkpoint + both moments), so --time-limit leaves room for the first.
-  const trainedCount = [...Object.values(model.optimizers)].reduce((total, optimizer) => total + [...optimizer.slots.values()].reduce((n, slot) => n + slot.weights.length, 0), 0);
+  const trainedCount = [...model.optimizerOf.keys()].reduce((total, key) => total + model.variables.get(key)!.size, 0);
   const allCount = [...model.variables.values()].reduce((total, variable) => total + variable.size, 0);
   stop.recordSave((4 * allCount + 8 * trainedCount) / 100e6);
 
@@ -409,11 +412,11 @@ async function trainLoop(context: LoopContext): Promise<TrainSummary> {
 
   const save = async (epochCheckpoint: boolean): Promise<void> => {
     const started = Date.now();
-    const tensors = checkpointTensors(model);
+    const tensors = await readCheckpointTensors(model);
     const checkpointMeta = { stage, epoch: weightsEpoch(), step: position.step, lr: currentLr(), config: model.config, training_resize: trainingResizeRecord(trainingResize(folder)) };
     if (epochCheckpoint) await writeTensorFile(run.checkpoint(run.epochName(weightsEpoch())), 'checkpoint', tensors, checkpointMeta);
-    const optimizer = optimizerTensors(model);
-    pool.stored().forEach((image, i) => optimizer.set(`pool.${i}`, makeTensor('F32', [image.length], image)));
+    const optimizer = await readOptimizerTensors(model);
+    (await readStepPool(pool)).forEach((image, i) => optimizer.set(`pool.${i}`, makeTensor('F32', [image.length], image)));
     await writePair(
       { checkpoint: latestPath, optimizer: run.optimizer(RUN_FILES.latest) },
       {
@@ -427,7 +430,7 @@ async function trainLoop(context: LoopContext): Promise<TrainSummary> {
           resume_at: { epoch: position.epoch, index: position.index },
           adam_steps: { G: model.optimizers.G.step, D: model.optimizers.D.step },
           adam: { lr: position.index === 0 ? currentLr() : lrInForce, beta1: settings.beta1, beta2: ADAM_BETA2, eps: ADAM_EPSILON },
-          pool: { count: pool.size, capacity: pool.capacity },
+          pool: { count: pool.pool.size, capacity: pool.pool.capacity },
           // Data order, augmentation and pool draws are functions of
           // (seed, epoch, position, step): no generator state to save.
           rng: { seed: settings.seed, scheme: 'counter-based: data-order/epoch-E, augment/epoch-E/position-P, image-pool/step-S' },
@@ -441,7 +444,8 @@ async function trainLoop(context: LoopContext): Promise<TrainSummary> {
   };
 
   const recorder = await RunRecorder.open(run, { ...(context.resumed ? { resumedAtStep: position.step } : {}), keepSamples: settings.keepSamples, plannedSteps, log });
-  let adam = new AdamThread(new Map([...model.optimizers.G.slots, ...model.optimizers.D.slots]));
+  // Host Adam (wasm) runs on a worker thread; device Adam runs inside the step.
+  let adam = pool.onHost ? new AdamThread(new Map([...model.optimizers.G.slots, ...model.optimizers.D.slots])) : undefined;
   let midEpochLr = context.resumedMidEpochLr;
   let stopReason: string | undefined;
   try {
@@ -462,7 +466,9 @@ async function trainLoop(context: LoopContext): Promise<TrainSummary> {
         else if (position.epoch < epochs) loader.prefetch(position.epoch + 1, 0);
 
         const sampleThisStep = (position.step + 1) % settings.sampleEvery === 0 || position.index + 1 === perEpoch;
-        const result = await runStep(model, batch, lossSettings, pool, settings.seed, position.step, sampleThisStep, hyper, adam);
+        const result = pool.onHost
+          ? await runStep(model, batch, lossSettings, pool.pool, settings.seed, position.step, sampleThisStep, hyper, adam)
+          : await runDeviceStep(model, batch, lossSettings, pool.pool, settings.seed, position.step, sampleThisStep, hyper);
         const bad = nonFiniteLoss(result.losses);
         if (bad) {
           throw new P2phdError(
@@ -495,9 +501,9 @@ async function trainLoop(context: LoopContext): Promise<TrainSummary> {
         // The reference's update_fixed_params, before the save so that the
         // saved optimizer state is the new optimizer_G's (a resume at this
         // boundary continues exactly).
-        await adam.close();
+        await adam?.close();
         model = retrainGenerator(model, generatorTraining(stage, settings.niterFixGlobal, position.epoch));
-        adam = new AdamThread(new Map([...model.optimizers.G.slots, ...model.optimizers.D.slots]));
+        adam = pool.onHost ? new AdamThread(new Map([...model.optimizers.G.slots, ...model.optimizers.D.slots])) : undefined;
         log.info(`--niter-fix-global ${settings.niterFixGlobal}: from epoch ${position.epoch} on, every G parameter trains (${model.optimizers.G.keys.length} tensors, fresh Adam state)`);
       }
       await save(finished % saveEpochEvery === 0 || finished === epochs);
@@ -507,7 +513,9 @@ async function trainLoop(context: LoopContext): Promise<TrainSummary> {
     progress.stop();
     await recorder.close();
     await loader.close();
-    await adam.close();
+    await adam?.close();
+    // A retrained optimizer_G (--niter-fix-global) is this loop's own: the caller frees the model it passed in.
+    if (model !== context.model) disposeAdamMoments(model.optimizers.G);
   }
   const summary: TrainSummary = {
     stage,

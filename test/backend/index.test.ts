@@ -51,7 +51,7 @@ describe('initBackend', () => {
   });
 
   it('rejects an unknown choice as a usage error', async () => {
-    assert.deepEqual([...BACKEND_CHOICES], ['auto', 'tensorflow', 'wasm', 'cpu', 'onnxruntime']);
+    assert.deepEqual([...BACKEND_CHOICES], ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu', 'onnxruntime']);
     await assert.rejects(initBackend('gpu' as never, { log: () => {} }), UsageError);
   });
 });

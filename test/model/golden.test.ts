@@ -21,20 +21,22 @@ import {
   networkSpecs,
 } from '../../src/model/networks.js';
 import { goldenTensor, leakedTensors, nchwToNhwc, readGolden, relativeL2, setUpBackend } from './helpers.js';
+import { onWebgpu } from '../support/webgpu.js';
 
 const TOLERANCE = 1e-4;
 const report = (name: string, error: number): void => {
   process.stdout.write(`# parity ${name}: relative L2 ${error.toExponential(2)}\n`);
 };
 
-describe('golden parity with the reference', () => {
-  before(setUpBackend);
+/** The golden checks, on whichever backend `setUp` makes current. */
+function goldenParity(setUp: () => Promise<void>): void {
+  before(setUp);
 
   it('downsample (AvgPool 3/2/1, count_include_pad false) on an odd-sized input', async () => {
     const golden = await readGolden('downsample');
     const x = nchwToNhwc(goldenTensor(golden, 'x'));
     const y = avgPoolDownsample(x);
-    const error = relativeL2(y, goldenTensor(golden, 'y'));
+    const error = await relativeL2(y, goldenTensor(golden, 'y'));
     report('downsample', error);
     assert.ok(error <= TOLERANCE, `relative L2 ${error}`);
     tf.dispose([x, y]);
@@ -55,7 +57,7 @@ describe('golden parity with the reference', () => {
     assert.equal(loaded.length, [...golden.tensors.keys()].filter((k) => k.startsWith('G.')).length);
     const input = nchwToNhwc(goldenTensor(golden, 'input'));
     const output = generate(config, params, input, { training: false });
-    const error = relativeL2(output, goldenTensor(golden, 'output'));
+    const error = await relativeL2(output, goldenTensor(golden, 'output'));
     report('global_generator', error);
     assert.ok(error <= TOLERANCE, `relative L2 ${error}`);
     assert.equal(leakedTensors(() => tf.tidy(() => { generate(config, params, input, { training: false }); })), 0);
@@ -81,7 +83,7 @@ describe('golden parity with the reference', () => {
     assert.equal(loaded.length, [...golden.tensors.keys()].filter((k) => k.startsWith('G.')).length);
     const input = nchwToNhwc(goldenTensor(golden, 'input'));
     const output = generate(config, params, input, { training: false });
-    const error = relativeL2(output, goldenTensor(golden, 'output'));
+    const error = await relativeL2(output, goldenTensor(golden, 'output'));
     report('local_enhancer', error);
     assert.ok(error <= TOLERANCE, `relative L2 ${error}`);
     assert.equal(leakedTensors(() => tf.tidy(() => { generate(config, params, input, { training: false }); })), 0);
@@ -107,8 +109,8 @@ describe('golden parity with the reference', () => {
     assert.ok(segments.pixelCounts.length > 1, 'the golden instance map has several instances');
     const raw = encodeFeaturesRaw(config, params, image, { training: false });
     const pooled = encodeFeatures(config, params, image, segments, { training: false });
-    const rawError = relativeL2(raw, goldenTensor(golden, 'raw'));
-    const pooledError = relativeL2(pooled, goldenTensor(golden, 'pooled'));
+    const rawError = await relativeL2(raw, goldenTensor(golden, 'raw'));
+    const pooledError = await relativeL2(pooled, goldenTensor(golden, 'pooled'));
     report('encoder raw', rawError);
     report('encoder pooled', pooledError);
     assert.ok(rawError <= TOLERANCE, `raw: relative L2 ${rawError}`);
@@ -137,7 +139,7 @@ describe('golden parity with the reference', () => {
     for (let i = 0; i < outputs.length; i++) {
       assert.equal(outputs[i]!.length, config.n_layers_D + 2);
       for (let j = 0; j < outputs[i]!.length; j++) {
-        const error = relativeL2(outputs[i]![j]!, goldenTensor(golden, `output.${i}.${j}`));
+        const error = await relativeL2(outputs[i]![j]!, goldenTensor(golden, `output.${i}.${j}`));
         report(`discriminator output.${i}.${j}`, error);
         assert.ok(error <= TOLERANCE, `output.${i}.${j}: relative L2 ${error}`);
       }
@@ -150,9 +152,13 @@ describe('golden parity with the reference', () => {
     assert.equal(fromFlat.renamed.length, fromFlat.loaded.length);
     assert.deepEqual(fromFlat.unused, []);
     const again = discriminate(config, fromFlat.params, input, { training: false });
-    assert.ok(relativeL2(again[1]![3]!, goldenTensor(golden, 'output.1.3')) <= TOLERANCE);
+    assert.ok(await relativeL2(again[1]![3]!, goldenTensor(golden, 'output.1.3')) <= TOLERANCE);
     tf.dispose([input, ...outputs.flat(), ...again.flat()]);
     disposeParams(params);
     disposeParams(fromFlat.params);
   });
-});
+}
+
+describe('golden parity with the reference', () => goldenParity(setUpBackend));
+
+onWebgpu('golden parity with the reference on webgpu', (setUp) => goldenParity(setUp));

@@ -16,9 +16,11 @@ export async function setUpBackend(): Promise<void> {
   await initBackend(process.env['P2PHD_TEST_BACKEND'] === 'cpu' ? 'cpu' : 'wasm', { log: () => {} });
 }
 
-/** ||ours - reference|| / ||reference||, ours NHWC, reference NCHW. */
-export function relativeL2(oursNhwc: tf.Tensor, reference: Tensor): number {
-  const ours = tf.tidy(() => tf.transpose(oursNhwc, [0, 3, 1, 2]).dataSync() as Float32Array);
+/** ||ours - reference|| / ||reference||, ours NHWC, reference NCHW (read asynchronously: webgpu has no dataSync). */
+export async function relativeL2(oursNhwc: tf.Tensor, reference: Tensor): Promise<number> {
+  const transposed = tf.transpose(oursNhwc, [0, 3, 1, 2]);
+  const ours = (await transposed.data()) as Float32Array;
+  transposed.dispose();
   const expected = reference.data as Float32Array;
   if (ours.length !== expected.length) {
     throw new Error(`size mismatch: ours ${ours.length}, reference ${expected.length} [${reference.shape.join(', ')}]`);

@@ -51,11 +51,10 @@ for (const name of ['train_step', 'train_step_features']) {
         };
       };
 
-      const values = tf.tidy(() => {
-        const { fake, ...scalars } = losses(params);
-        const fakeError = relativeL2(fake, goldenTensor(golden, 'fake'));
-        return { fakeError, ...Object.fromEntries(Object.entries(scalars).map(([k, v]) => [k, v.dataSync()[0]!])) };
-      }) as Record<string, number>;
+      const { fake, ...scalars } = tf.tidy(() => losses(params));
+      const fakeError = await relativeL2(fake, goldenTensor(golden, 'fake'));
+      const values = { fakeError, ...Object.fromEntries(Object.entries(scalars).map(([k, v]) => [k, v.dataSync()[0]!])) } as Record<string, number>;
+      tf.dispose([fake, ...Object.values(scalars)]);
       assert.ok(values['fakeError']! <= 1e-4, `fake: relative L2 ${values['fakeError']}`);
       for (const key of ['G_GAN', 'G_GAN_Feat', 'D_real', 'D_fake']) {
         const expected = scalarOf(goldenTensor(golden, `loss.${key}`));

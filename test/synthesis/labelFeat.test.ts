@@ -57,7 +57,7 @@ describe('--label-feat: per-label pooling of E', () => {
     const { params } = loadParams(networkSpecs(config, 'E'), golden.tensors, { source: 'encoder', mode: 'strict' });
     const image = nchwToNhwc(goldenTensor(golden, 'image'));
     const pooled = encodeFeatures(config, params, image, instanceSegments(ids, 1, height, width), { training: false });
-    const error = relativeL2(pooled, makeTensor('F32', [1, channels, height, width], expected));
+    const error = await relativeL2(pooled, makeTensor('F32', [1, channels, height, width], expected));
     assert.ok(error <= 1e-4, `per-label pooling: relative L2 ${error}`);
 
     // encode's rows: one per label (class = the label), read from the pooled map.

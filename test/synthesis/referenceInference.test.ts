@@ -27,7 +27,7 @@ function maxAbsDifference(a: ArrayLike<number>, b: ArrayLike<number>): number {
 describe('synthesis networks: batch norm as the reference runs it', () => {
   before(setUpBackend);
 
-  it('runGenerator uses batch statistics (not the running ones)', () => {
+  it('runGenerator uses batch statistics (not the running ones)', async () => {
     const params = initParams(modelSpecs(config, ['G']), 3);
     // Running statistics that are not the defaults, so that the two modes differ.
     for (const [key, value] of params) {
@@ -43,7 +43,7 @@ describe('synthesis networks: batch norm as the reference runs it', () => {
       input[p * channels + 4] = Math.sin(p);
       input[p * channels + 5] = Math.cos(p * 0.3);
     }
-    const output = runGenerator(config, params, input, height, width, channels);
+    const output = await runGenerator(config, params, input, height, width, channels);
     const x = tf.tensor4d(input, [1, height, width, channels]);
     const asReference = tf.tidy(() => generate(config, params, x, REFERENCE_INFERENCE).dataSync());
     const withRunning = tf.tidy(() => generate(config, params, x, { training: false, batchNormStatistics: 'running' }).dataSync());
@@ -62,7 +62,7 @@ describe('synthesis networks: batch norm as the reference runs it', () => {
     const [height, width] = [8, 12];
     const photo = Uint8Array.from({ length: height * width * 3 }, (_, i) => (i * 37) % 256);
     const ids = new Int32Array(height * width); // one instance: every pixel gets E's mean
-    const pooled = encodeInstanceFeatures(config, params, photo, ids, height, width);
+    const pooled = await encodeInstanceFeatures(config, params, photo, ids, height, width);
     const image = tf.tensor4d(Float32Array.from(photo, (v) => (v / 255) * 2 - 1), [1, height, width, 3]);
     const mean = (options: typeof REFERENCE_INFERENCE): number[] =>
       tf.tidy(() => Array.from(tf.mean(encodeFeaturesRaw(config, params, image, options), [0, 1, 2]).dataSync()));

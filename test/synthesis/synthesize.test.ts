@@ -267,9 +267,9 @@ describe('runGenerator / encodeInstanceFeatures at any size', () => {
       const channels = generatorInputChannels(config);
       try {
         for (const [height, width] of [[1, 1], [3, 7], [37, 53]] as const) {
-          const output = runGenerator(config, params, new Float32Array(height * width * channels).fill(0.5), height, width, channels);
+          const output = await runGenerator(config, params, new Float32Array(height * width * channels).fill(0.5), height, width, channels);
           assert.equal(output.length, height * width * 3, `${netG} ${height}x${width}`);
-          const features = encodeInstanceFeatures(config, params, new Uint8Array(height * width * 3).fill(128), new Int32Array(height * width), height, width);
+          const features = await encodeInstanceFeatures(config, params, new Uint8Array(height * width * 3).fill(128), new Int32Array(height * width), height, width);
           assert.equal(features.length, height * width * 3);
         }
       } finally {

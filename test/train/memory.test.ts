@@ -9,15 +9,20 @@ import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs-core';
 import { UsageError } from '../../src/errors.js';
-import { DEFAULT_CONFIG, inputSizeMultiple, resolveConfig } from '../../src/model/config.js';
+import { DEFAULT_CONFIG, generatorInputChannels, inputSizeMultiple, resolveConfig, type ArchConfig } from '../../src/model/config.js';
+import { Random } from '../../src/model/random.js';
+import type { Batch } from '../../src/train/data.js';
 import { modelSpecs, trainingNetworks } from '../../src/model/networks.js';
-import { initParams } from '../../src/model/params.js';
+import { initParams, loadParams } from '../../src/model/params.js';
 import { BatchLoader, openSampleFolder } from '../../src/train/data.js';
 import { AdamThread } from '../../src/train/adamThread.js';
 import { ImagePool } from '../../src/train/imagePool.js';
 import { checkTrainingMemory, estimateTrainingMemory } from '../../src/train/memory.js';
-import { createTrainingModel, disposeTrainingModel } from '../../src/train/model.js';
+import { createTrainingModel, disposeTrainingModel, readCheckpointTensors, readOptimizerTensors, restoreOptimizers, type TrainingModel } from '../../src/train/model.js';
 import { runStep } from '../../src/train/trainer.js';
+import { readStepPool, restoreStepPool, runDeviceStep } from '../../src/train/deviceStep.js';
+import { initBackend } from '../../src/backend/index.js';
+import { onWebgpu } from '../support/webgpu.js';
 import { fixtureSamples } from './cli.js';
 import { setUpBackend } from './helpers.js';
 
@@ -33,27 +38,58 @@ describe('training memory', () => {
   });
 
   it('tf.memory().numTensors is the same after step 2 and step 20', async () => {
-    const config = resolveConfig({ ngf: 4, n_downsample_global: 2, n_blocks_global: 1, ndf: 4, n_layers_D: 2, instance_feat: true, nef: 4, n_downsample_E: 1 });
-    const model = createTrainingModel(config, 'global', initParams(modelSpecs(config, trainingNetworks(config)), 1));
-    const folder = await openSampleFolder(samples);
-    const loader = new BatchLoader(folder, { seed: 1, batchSize: 2, serial: false, flip: true, multiple: inputSizeMultiple(config) });
-    const pool = new ImagePool(3);
-    const hyper = { lr: 2e-4, beta1: 0.5, beta2: 0.999, epsilon: 1e-8 };
-    const adam = new AdamThread(new Map([...model.optimizers.G.slots, ...model.optimizers.D.slots]));
-    const counts: number[] = [];
+    await flatMemoryRun(samples, 20, true);
+  });
+
+  it('the device-resident step (cpu) stays flat too: device Adam, device image pool', async () => {
+    await initBackend('cpu', { log: () => {} });
     try {
-      for (let step = 0; step < 20; step++) {
-        const batch = await loader.batch(1 + Math.floor(step / 12), step % 12);
-        const outcome = await runStep(model, batch, { gan: 'lsgan', ganFeatLoss: true, lambdaFeat: 10 }, pool, 1, step, step % 3 === 0, hyper, adam);
-        assert.ok(Number.isFinite(outcome.losses.G_GAN));
-        counts.push(tf.memory().numTensors);
-      }
+      // tfjs's cpu backend is slow: small synthetic batches instead of the 256x128 samples.
+      await flatMemoryRun(samples, 3, false, { height: 16, width: 16 });
     } finally {
-      await adam.close();
-      await loader.close();
-      disposeTrainingModel(model);
+      await setUpBackend();
     }
-    assert.equal(counts[19], counts[1], `live tensors: ${counts.join(', ')}`);
+  });
+
+  it('the device-resident step (cpu) resumes bit-equal: weights, moments, step counts and pool through their saved forms', async () => {
+    await initBackend('cpu', { log: () => {} });
+    const config = resolveConfig({ ngf: 4, n_downsample_global: 2, n_blocks_global: 1, ndf: 4, n_layers_D: 2, num_D: 1, instance_feat: true, nef: 4, n_downsample_E: 1 });
+    const specs = modelSpecs(config, trainingNetworks(config));
+    const hyper = { lr: 2e-4, beta1: 0.5, beta2: 0.999, epsilon: 1e-8 };
+    const losses = { gan: 'lsgan', ganFeatLoss: true, lambdaFeat: 10 } as const;
+    const steps = async (model: TrainingModel, pool: ImagePool<tf.Tensor>, from: number, to: number): Promise<void> => {
+      for (let step = from; step < to; step++) await runDeviceStep(model, syntheticBatch(config, 16, 16, step), losses, pool, 1, step, false, hyper);
+    };
+    const straight = createTrainingModel(config, 'global', initParams(specs, 5), { adamOnHost: false });
+    const straightPool = new ImagePool<tf.Tensor>(3);
+    const first = createTrainingModel(config, 'global', initParams(specs, 5), { adamOnHost: false });
+    const firstPool = new ImagePool<tf.Tensor>(3);
+    let resumed: TrainingModel | undefined;
+    const resumedPool = new ImagePool<tf.Tensor>(3);
+    try {
+      await steps(straight, straightPool, 0, 3);
+      await steps(first, firstPool, 0, 2);
+      // What a save writes and --resume reads back.
+      const saved = await readCheckpointTensors(first);
+      const moments = await readOptimizerTensors(first);
+      const poolImages = [...(await readStepPool({ onHost: false, pool: firstPool }))];
+      resumed = createTrainingModel(config, 'global', loadParams(specs, saved, { source: 'saved', mode: 'strict' }).params, { adamOnHost: false });
+      restoreOptimizers(resumed, moments, { G: first.optimizers.G.step, D: first.optimizers.D.step }, 'saved');
+      restoreStepPool({ onHost: false, pool: resumedPool }, poolImages);
+      await steps(resumed, resumedPool, 2, 3);
+      const expected = await readCheckpointTensors(straight);
+      const actual = await readCheckpointTensors(resumed);
+      for (const [key, tensor] of expected) assert.deepEqual(Buffer.from(actual.get(key)!.data.buffer), Buffer.from(tensor.data.buffer), key);
+      const expectedMoments = await readOptimizerTensors(straight);
+      const actualMoments = await readOptimizerTensors(resumed);
+      for (const [key, tensor] of expectedMoments) assert.deepEqual(Buffer.from(actualMoments.get(key)!.data.buffer), Buffer.from(tensor.data.buffer), key);
+    } finally {
+      for (const pool of [straightPool, firstPool, resumedPool]) tf.dispose([...pool.stored()]);
+      disposeTrainingModel(straight);
+      disposeTrainingModel(first);
+      if (resumed) disposeTrainingModel(resumed);
+      await setUpBackend();
+    }
   });
 
   it('the Adam worker gives the same bits as the in-thread update', async () => {
@@ -100,3 +136,71 @@ describe('training memory', () => {
     assert.ok(local.hostBytes < local.parameterBytes, 'train local keeps Adam state for the enhancer (and D) only');
   });
 });
+
+onWebgpu('training memory on webgpu', (setUp) => {
+  let root = '';
+  let samples = '';
+  before(async () => {
+    await setUp();
+    ({ root, samples } = await fixtureSamples());
+  });
+  after(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('a short run through the device step keeps the live tensor count flat', async () => {
+    await flatMemoryRun(samples, 4, false);
+  });
+});
+
+/**
+ * `steps` steps through the step the command runs (data loader, encoder
+ * features, image pool, sample-strip fake, Adam), host or device path; the
+ * live tensor count after step 2 must equal the count after the last.
+ */
+async function flatMemoryRun(samples: string, steps: number, adamOnHost: boolean, synthetic?: { height: number; width: number }): Promise<void> {
+  const config = resolveConfig({ ngf: 4, n_downsample_global: 2, n_blocks_global: 1, ndf: 4, n_layers_D: 2, instance_feat: true, nef: 4, n_downsample_E: 1 });
+  const model = createTrainingModel(config, 'global', initParams(modelSpecs(config, trainingNetworks(config)), 1), { adamOnHost });
+  const folder = await openSampleFolder(samples);
+  const loader = new BatchLoader(folder, { seed: 1, batchSize: 2, serial: false, flip: true, multiple: inputSizeMultiple(config) });
+  const hyper = { lr: 2e-4, beta1: 0.5, beta2: 0.999, epsilon: 1e-8 };
+  const losses = { gan: 'lsgan', ganFeatLoss: true, lambdaFeat: 10 } as const;
+  const hostPool = new ImagePool(3);
+  const devicePool = new ImagePool<tf.Tensor>(3);
+  const adam = adamOnHost ? new AdamThread(new Map([...model.optimizers.G.slots, ...model.optimizers.D.slots])) : undefined;
+  const counts: number[] = [];
+  try {
+    for (let step = 0; step < steps; step++) {
+      const batch = synthetic ? syntheticBatch(config, synthetic.height, synthetic.width, step) : await loader.batch(1 + Math.floor(step / 12), step % 12);
+      const outcome = adam
+        ? await runStep(model, batch, losses, hostPool, 1, step, step % 3 === 0, hyper, adam)
+        : await runDeviceStep(model, batch, losses, devicePool, 1, step, step % 3 === 0, hyper);
+      assert.ok(Number.isFinite(outcome.losses.G_GAN));
+      if (step % 3 === 0) assert.ok(outcome.strip && outcome.strip.synthesized.length === batch.height * batch.width * 3);
+      counts.push(tf.memory().numTensors);
+    }
+  } finally {
+    await adam?.close();
+    await loader.close();
+    tf.dispose([...devicePool.stored()]);
+    disposeTrainingModel(model);
+  }
+  assert.equal(counts[steps - 1], counts[1], `live tensors: ${counts.join(', ')}`);
+}
+
+/** Two samples of stripes: label and instance change every few pixels, the photo is noise. */
+function syntheticBatch(config: ArchConfig, height: number, width: number, seed: number): Batch {
+  const count = 2;
+  const random = new Random(seed);
+  const channels = generatorInputChannels({ ...config, instance_feat: false });
+  const pixels = count * height * width;
+  const input = new Float32Array(pixels * channels);
+  const inst = new Int32Array(pixels);
+  for (let p = 0; p < pixels; p++) {
+    const label = Math.floor((p % width) / 5 + seed) % config.label_nc;
+    input[p * channels + label] = 1;
+    inst[p] = label;
+  }
+  const image = random.fillNormal(new Float32Array(pixels * 3), 0, 0.5);
+  return { count, height, width, input, inputChannels: channels, image, inst, firstLabel: {} };
+}

@@ -1,0 +1,201 @@
+/**
+ * `p2phd doctor`: which compute backends load on this machine, why the
+ * others do not, and which one `auto` would take for training and for
+ * inference. The first thing to run on a new machine or cluster node.
+ *
+ * Each backend is tried for real (loaded, initialised, one small op run);
+ * a failure's reason is the loader's own first line, with what is known to
+ * be missing (CUDA / cuDNN libraries for the native binding, glibc for
+ * Dawn) spelled out.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend, inferenceWasmThreads, type BackendInfo } from './index';
+import { adapterName, probeAdapter, type AdapterDescription } from './webgpu/device';
+
+export type BackendState = 'ok' | 'not installed' | 'fails';
+
+export interface BackendReport {
+  /** tensorflow, webgpu, wasm (threaded), wasm (single thread), cpu, onnxruntime */
+  name: string;
+  state: BackendState;
+  /** What runs (ok), or why it does not (one line each). */
+  reason: string;
+  /** Missing system pieces found (libraries, versions). */
+  missing?: string[];
+  /** webgpu: the adapter Dawn offers. */
+  adapter?: AdapterDescription;
+}
+
+export interface DoctorReport {
+  node: string;
+  platform: string;
+  glibc: string | null;
+  backends: BackendReport[];
+  /** The backend `--backend auto` takes (webgpu only on a hardware adapter). */
+  auto: { training: string; inference: string };
+}
+
+function firstLine(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).split('\n')[0]!.trim();
+}
+
+function glibcVersion(): string | null {
+  const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined;
+  return report?.header?.glibcVersionRuntime ?? null;
+}
+
+/** Shared libraries the dynamic loader knows (Linux), for naming what is missing. */
+function knownLibraries(): string {
+  try {
+    return execFileSync('ldconfig', ['-p'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 10_000 });
+  } catch {
+    return '';
+  }
+}
+
+function resolvable(name: string): string | undefined {
+  try {
+    return require.resolve(name);
+  } catch {
+    return undefined;
+  }
+}
+
+/** What tfjs-node-gpu 4.22 needs besides itself: its libtensorflow download, CUDA 11.2 and cuDNN 8.1 (Linux x86-64). */
+function nativeMissing(packageName: string): string[] {
+  const missing: string[] = [];
+  const main = resolvable(packageName);
+  if (main) {
+    // The install script unpacks libtensorflow into deps/lib beside the package.
+    const root = dirname(dirname(main));
+    // Where tfjs-node 4.22's scripts/deps-constants.js puts libtensorflow 2.9.1.
+    const libraryName = process.platform === 'win32' ? 'tensorflow.dll' : process.platform === 'darwin' ? 'libtensorflow.dylib' : 'libtensorflow.so.2.9.1';
+    const lib = join(root, 'deps', 'lib', libraryName);
+    if (!existsSync(lib)) missing.push(`${lib} (its install did not download libtensorflow; see README, "The native TensorFlow route")`);
+  }
+  if (packageName.endsWith('-gpu') && process.platform === 'linux') {
+    if (process.arch !== 'x64') missing.push(`Linux x86-64 (this is ${process.arch})`);
+    const libraries = knownLibraries();
+    if (libraries !== '') {
+      if (!/libcudart\.so\.11\.0/.test(libraries)) missing.push('CUDA 11.2 runtime (libcudart.so.11.0)');
+      if (!/libcudnn\.so\.8/.test(libraries)) missing.push('cuDNN 8.1 (libcudnn.so.8)');
+    }
+  }
+  return missing;
+}
+
+async function probeNative(): Promise<BackendReport> {
+  const packages = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'];
+  const installed = packages.filter((name) => resolvable(name) !== undefined);
+  if (installed.length === 0) return { name: 'tensorflow', state: 'not installed', reason: `neither ${packages.join(' nor ')} is installed` };
+  const missing = installed.flatMap((name) => nativeMissing(name));
+  try {
+    const info = await initBackend('tensorflow', { log: () => {}, gradients: false });
+    return { name: 'tensorflow', state: 'ok', reason: info.detail, ...(missing.length > 0 ? { missing } : {}) };
+  } catch (error) {
+    return { name: 'tensorflow', state: 'fails', reason: firstLine(error), ...(missing.length > 0 ? { missing } : {}) };
+  }
+}
+
+async function probeWebgpu(): Promise<BackendReport> {
+  if (!resolvable('webgpu')) return { name: 'webgpu', state: 'not installed', reason: 'the optional package "webgpu" (Dawn for Node) is not installed' };
+  if (!resolvable('@tensorflow/tfjs-backend-webgpu')) return { name: 'webgpu', state: 'not installed', reason: '@tensorflow/tfjs-backend-webgpu is not installed' };
+  let adapter: AdapterDescription | null;
+  try {
+    adapter = await probeAdapter();
+  } catch (error) {
+    return { name: 'webgpu', state: 'fails', reason: firstLine(error) };
+  }
+  if (!adapter) {
+    const missing = process.platform === 'linux' ? ['a Vulkan driver (ICD): the GPU vendor\'s, or Mesa\'s lavapipe for software; in containers NVIDIA_DRIVER_CAPABILITIES must include "graphics"'] : [];
+    return { name: 'webgpu', state: 'fails', reason: 'Dawn loads but finds no adapter', missing };
+  }
+  try {
+    const info = await initBackend('webgpu', { log: () => {}, gradients: false });
+    const sum = tf.addN(Array.from({ length: 12 }, () => tf.ones([4])));
+    const values = await sum.data();
+    tf.dispose(sum);
+    if (values[0] !== 12) return { name: 'webgpu', state: 'fails', reason: `a test sum came out ${values[0]}, not 12`, adapter };
+    return { name: 'webgpu', state: 'ok', reason: `${info.detail}${adapter.software ? ' (software: used only when asked for with --backend webgpu)' : ''}`, adapter };
+  } catch (error) {
+    return { name: 'webgpu', state: 'fails', reason: `${adapterName(adapter)}: ${firstLine(error)}`, adapter };
+  }
+}
+
+async function probeWasm(): Promise<BackendReport[]> {
+  const warnings: string[] = [];
+  let info: BackendInfo;
+  try {
+    info = await initBackend('wasm', { log: () => {}, warn: (line) => warnings.push(line), gradients: false, wasmThreads: Math.max(2, inferenceWasmThreads()) });
+  } catch (error) {
+    const reason = firstLine(error);
+    return [
+      { name: 'wasm (threaded)', state: 'fails', reason },
+      { name: 'wasm (single thread)', state: 'fails', reason },
+    ];
+  }
+  const threaded: BackendReport =
+    info.threads > 1
+      ? { name: 'wasm (threaded)', state: 'ok', reason: `${info.detail}, ${info.threads} threads` }
+      : { name: 'wasm (threaded)', state: 'fails', reason: warnings.map((line) => line.replace(/^warning: /, '')).join('; ') || `only ${info.threads} thread (P2PHD_WASM_THREADS?)` };
+  return [threaded, { name: 'wasm (single thread)', state: 'ok', reason: `tfjs-backend-wasm${info.simd ? ' SIMD' : ''} (P2PHD_WASM_THREADS=1)` }];
+}
+
+async function probeCpu(): Promise<BackendReport> {
+  try {
+    const info = await initBackend('cpu', { log: () => {}, gradients: false });
+    return { name: 'cpu', state: 'ok', reason: info.detail };
+  } catch (error) {
+    return { name: 'cpu', state: 'fails', reason: firstLine(error) };
+  }
+}
+
+/** onnxruntime (an inference backend of its own), when its package is present: whether it loads. */
+function probeOnnxruntime(): BackendReport {
+  if (!resolvable('onnxruntime-node')) return { name: 'onnxruntime', state: 'not installed', reason: 'onnxruntime-node is not installed' };
+  try {
+    require('onnxruntime-node');
+    return { name: 'onnxruntime', state: 'ok', reason: 'onnxruntime-node loads' };
+  } catch (error) {
+    return { name: 'onnxruntime', state: 'fails', reason: firstLine(error) };
+  }
+}
+
+/** Tries every backend; leaves the process on the cpu backend. */
+export async function diagnose(): Promise<DoctorReport> {
+  const backends: BackendReport[] = [await probeNative(), await probeWebgpu(), ...(await probeWasm()), await probeCpu(), probeOnnxruntime()];
+  const ok = (name: string): boolean => backends.some((entry) => entry.name === name && entry.state === 'ok');
+  const webgpu = backends.find((entry) => entry.name === 'webgpu');
+  const hardwareWebgpu = ok('webgpu') && webgpu?.adapter?.software === false;
+  // auto's order (index.ts): the native binding, webgpu on a hardware adapter, wasm, cpu.
+  const pick = ok('tensorflow') ? 'tensorflow' : hardwareWebgpu ? `webgpu (${adapterName(webgpu!.adapter!)})` : ok('wasm (single thread)') ? 'wasm' : 'cpu';
+  return {
+    node: process.version,
+    platform: `${process.platform}-${process.arch}`,
+    glibc: glibcVersion(),
+    backends,
+    auto: {
+      training: pick === 'wasm' ? 'wasm (host Adam; 4 GiB heap: the default model trains at 256x128)' : pick,
+      inference: pick === 'wasm' ? `wasm (${Math.max(1, inferenceWasmThreads())} threads)` : pick,
+    },
+  };
+}
+
+/** The report as text lines. */
+export function formatDoctorReport(report: DoctorReport): string[] {
+  const lines = [`node ${report.node} on ${report.platform}${report.glibc ? `, glibc ${report.glibc}` : ''}`];
+  for (const entry of report.backends) {
+    lines.push(`${entry.name.padEnd(22)} ${entry.state.padEnd(13)} ${entry.reason}`);
+    for (const item of entry.missing ?? []) lines.push(`${''.padEnd(36)} missing: ${item}`);
+    if (entry.adapter) {
+      lines.push(`${''.padEnd(36)} adapter: ${adapterName(entry.adapter)}`);
+      lines.push(`${''.padEnd(36)} limits: ${Object.entries(entry.adapter.limits).map(([name, value]) => `${name} ${value}`).join(', ')}`);
+    }
+  }
+  lines.push(`auto picks for training: ${report.auto.training}`);
+  lines.push(`auto picks for inference: ${report.auto.inference}`);
+  return lines;
+}

@@ -1,0 +1,101 @@
+/**
+ * The webgpu backend's own guards, on any adapter (lavapipe in CI): AddN
+ * past the storage-buffer limit, the up-front tensor-size refusal, and
+ * Dawn's errors surfacing as one-line failures instead of wrong numbers.
+ */
+import { before, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs-core';
+import { checkWebgpuErrors, initBackend } from '../../src/backend/index.js';
+import { Random } from '../../src/model/random.js';
+import { tiledConv2DBackpropFilter } from '../../src/backend/webgpu/conv2d-backprop-filter.js';
+import { P2phdError } from '../../src/errors.js';
+import { resolveConfig, generatorInputChannels } from '../../src/model/config.js';
+import { modelSpecs } from '../../src/model/networks.js';
+import { disposeParams, initParams } from '../../src/model/params.js';
+import { runGenerator } from '../../src/synthesis/networks.js';
+import { onWebgpu } from '../support/webgpu.js';
+
+onWebgpu('webgpu backend guards', (setUp) => {
+  before(setUp);
+
+  it('tf.addN of 20 tensors (past the storage buffers per shader) sums every term', async () => {
+    const terms = Array.from({ length: 20 }, (_, i) => tf.fill([5], i + 1));
+    const sum = tf.addN(terms);
+    assert.deepEqual(Array.from(await sum.data()), [210, 210, 210, 210, 210]);
+    tf.dispose([...terms, sum]);
+  });
+
+  it('the tiled Conv2DBackpropFilter matches the cpu backend (strides, padding, one and many slices)', async () => {
+    const cases = [
+      { x: [2, 19, 23, 5], filter: [7, 7, 5, 7], strides: 1, pad: 3 },
+      { x: [1, 16, 20, 17], filter: [4, 4, 17, 33], strides: 2, pad: 2 },
+      { x: [1, 9, 11, 3], filter: [3, 3, 3, 4], strides: 2, pad: 1 },
+      { x: [2, 40, 64, 3], filter: [3, 3, 3, 18], strides: 1, pad: 1 }, // 5120 pixels: three slices
+    ] as const;
+    const tiledKernel = tiledConv2DBackpropFilter(tf.getKernel(tf.Conv2DBackpropFilter, 'webgpu')!.kernelFunc as never);
+    for (const c of cases) {
+      const random = new Random(c.filter[3]);
+      const [n, h, w, ci] = c.x;
+      const [kh, kw, , co] = c.filter;
+      const outH = Math.floor((h + 2 * c.pad - kh) / c.strides) + 1;
+      const outW = Math.floor((w + 2 * c.pad - kw) / c.strides) + 1;
+      const xValues = random.fillNormal(new Float32Array(n * h * w * ci), 0, 1);
+      const dyValues = random.fillNormal(new Float32Array(n * outH * outW * co), 0, 1);
+      const gradient = async (): Promise<Float32Array> => {
+        const x = tf.tensor4d(xValues, [n, h, w, ci]);
+        const dy = tf.tensor4d(dyValues, [n, outH, outW, co]);
+        const attrs = { strides: c.strides, pad: c.pad, dataFormat: 'NHWC', filterShape: [...c.filter] };
+        // On webgpu, p2phd's tiled kernel itself (registered on hardware adapters only); on cpu, tfjs's.
+        const dw =
+          tf.getBackend() === 'webgpu'
+            ? tf.engine().makeTensorFromTensorInfo(tiledKernel({ inputs: { x, dy }, backend: tf.backend(), attrs }) as tf.TensorInfo)
+            : (tf.engine().runKernel(tf.Conv2DBackpropFilter, { x, dy }, attrs) as tf.Tensor);
+        const values = (await dw.data()) as Float32Array;
+        assert.deepEqual(dw.shape, [...c.filter]);
+        tf.dispose([x, dy, dw]);
+        return values;
+      };
+      const ours = await gradient();
+      await initBackend('cpu', { log: () => {} });
+      const expected = await gradient();
+      await setUp();
+      let worst = 0;
+      let scale = 0;
+      for (let i = 0; i < expected.length; i++) {
+        worst = Math.max(worst, Math.abs(ours[i]! - expected[i]!));
+        scale = Math.max(scale, Math.abs(expected[i]!));
+      }
+      assert.ok(worst <= 1e-5 * scale, `${JSON.stringify(c)}: worst difference ${worst} (largest value ${scale})`);
+    }
+  });
+
+  it('refuses, before computing, a generator whose largest tensor exceeds the device limit (exit 3)', async () => {
+    const config = resolveConfig({ label_nc: 3, ngf: 64, n_downsample_global: 1, n_blocks_global: 1 });
+    const params = initParams(modelSpecs(config, ['G']), 1);
+    const [height, width] = [1024, 2048];
+    try {
+      const limit = (tf.backend() as unknown as { device: { limits: { maxStorageBufferBindingSize: number } } }).device.limits.maxStorageBufferBindingSize;
+      // The first conv's output: 64 channels at the padded size.
+      if (4 * 64 * height * width <= limit) return; // a device this large cannot be made to refuse at a test-sized input
+      await assert.rejects(runGenerator(config, params, new Float32Array(height * width * generatorInputChannels(config)), height, width), (error: unknown) => {
+        assert.ok(error instanceof P2phdError && error.exitCode === 3, String(error));
+        assert.match(error.message, /the generator at 2048x1024 needs a \d+ MiB tensor, above this device's limit/);
+        return true;
+      });
+    } finally {
+      disposeParams(params);
+    }
+  });
+
+  it('a tensor past the binding limit fails loudly (exit 3), not with silent wrong numbers', async () => {
+    const limit = (tf.backend() as unknown as { device: { limits: { maxStorageBufferBindingSize: number } } }).device.limits.maxStorageBufferBindingSize;
+    if (limit > 2 ** 30) return; // too large to provoke in a test
+    const big = tf.fill([limit / 4 + 1024], 1);
+    const sum = tf.add(big, 1);
+    await sum.data().catch(() => undefined);
+    await assert.rejects(checkWebgpuErrors(), (error: unknown) => error instanceof P2phdError && error.exitCode === 3);
+    await checkWebgpuErrors(); // raised once
+    tf.dispose([big, sum]);
+  });
+});
