@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { action, addCommonOptions, checkStdoutFree, integerFlag, numberFlag, type CommonOptions } from './common.js';
+import { action, addCommonOptions, checkStdoutFree, type CommonOptions } from './common.js';
+import { integerFlag, numberFlag } from '../flagValues.js';
 
 interface ClusterFlags {
   features: string[];

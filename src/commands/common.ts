@@ -1,8 +1,8 @@
 /**
- * What every command shares: the global flags (typed once), flag-value
- * parsers that fail with a usage error naming the flag, shards, and the
- * context a handler receives. Nothing heavy is imported here, so `--help`
- * stays instant; handlers load tfjs and the model only when they run.
+ * What every command shares: the global flags (typed once) and the context a
+ * handler receives (flag-value parsers and shards live in ../flagValues.ts).
+ * Nothing heavy is imported here, so `--help` stays instant; handlers load
+ * tfjs and the model only when they run.
  */
 import { randomInt } from 'node:crypto';
 import { Command, Option } from 'commander';
@@ -11,6 +11,7 @@ import { createLogger, type Logger } from '../log.js';
 import type { BackendInfo } from '../backend/index.js';
 import { BACKEND_CHOICES, type BackendChoice } from '../backend/choices.js';
 import type { InputArgument, OutputTarget } from '../data/outputPath.js';
+import { integerFlag } from '../flagValues.js';
 
 
 export interface CommonOptions {
@@ -37,60 +38,9 @@ export interface CommandContext {
   emitJson(summary: unknown): void;
 }
 
-/** The parsed value of `flag`, or a usage error when it is outside [min, max]. */
-function checkRange(flag: string, parsed: number, min: number, max: number): number {
-  if (parsed < min || parsed > max) {
-    const range = max === Infinity ? `at least ${min}` : `between ${min} and ${max}`;
-    throw new UsageError(`${flag}: ${parsed} is out of range (must be ${range})`);
-  }
-  return parsed;
-}
-
-/** Parses an integer flag value within [min, max]. */
-export function integerFlag(flag: string, min = -Infinity, max = Infinity): (value: string) => number {
-  return (value: string) => {
-    const parsed = Number(value);
-    if (!/^[+-]?\d+$/.test(value.trim()) || !Number.isSafeInteger(parsed)) {
-      throw new UsageError(`${flag}: "${value}" is not a whole number`);
-    }
-    return checkRange(flag, parsed, min, max);
-  };
-}
-
-/** Parses a finite number flag value within [min, max]. */
-export function numberFlag(flag: string, min = -Infinity, max = Infinity): (value: string) => number {
-  return (value: string) => {
-    const parsed = Number(value);
-    if (value.trim() === '' || !Number.isFinite(parsed)) throw new UsageError(`${flag}: "${value}" is not a number`);
-    return checkRange(flag, parsed, min, max);
-  };
-}
-
 /** `--out -` streams the `what` file on stdout, where --json prints its summary: a usage error when both are asked for. */
 export function checkStdoutFree(out: string, json: boolean, what: string): void {
   if (out === '-' && json) throw new UsageError(`--json and --out - both want stdout: write the ${what} file to a path, or drop --json`);
-}
-
-export interface Shard {
-  index: number;
-  count: number;
-}
-
-/** `--shard INDEX/COUNT`, 0-based INDEX. */
-export function parseShard(value: string): Shard {
-  const match = /^(\d+)\/(\d+)$/.exec(value.trim());
-  if (!match) throw new UsageError(`--shard: "${value}" is not INDEX/COUNT (for example 0/4)`);
-  const index = Number(match[1]);
-  const count = Number(match[2]);
-  if (count < 1) throw new UsageError(`--shard: COUNT must be at least 1 (got ${count})`);
-  if (index >= count) throw new UsageError(`--shard: INDEX ${index} must be below COUNT ${count} (INDEX is 0-based)`);
-  return { index, count };
-}
-
-/** Every COUNT-th item starting at INDEX, from a list already in sorted order. */
-export function takeShard<T>(items: readonly T[], shard: Shard | undefined): T[] {
-  if (!shard) return [...items];
-  return items.filter((_, i) => i % shard.count === shard.index);
 }
 
 /** Adds the flags every command shares. */

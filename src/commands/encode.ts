@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
-import { action, addCommonOptions, checkStdoutFree, parseShard, type Shard } from './common.js';
+import { action, addCommonOptions, checkStdoutFree } from './common.js';
+import { parseShard, type Shard } from '../flagValues.js';
 
 interface EncodeFlags {
   data: string;

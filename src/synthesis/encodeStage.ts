@@ -13,7 +13,7 @@ import { InputError, UsageError } from '../errors.js';
 import { featureMapPath, writeFeatureMap } from '../data/featureMap.js';
 import { requireFeaturePoolIds } from './featurePooling.js';
 import { createProgress, type Logger } from '../log.js';
-import { takeShard, type Shard } from '../commands/common.js';
+import { takeShard, type Shard } from '../flagValues.js';
 import { readCheckpoint } from '../data/checkpoint.js';
 import { concatFeatureTables, writeFeaturesFile, type FeatureTable } from '../data/features.js';
 import { instanceFeatureRows } from './featureRows.js';

@@ -10,7 +10,7 @@ import sharp from 'sharp';
 import { UsageError, InputError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { createProgress } from '../log.js';
-import { takeShard, type Shard } from '../commands/common.js';
+import { takeShard, type Shard } from '../flagValues.js';
 import { readCheckpoint, type Checkpoint } from '../data/checkpoint.js';
 import { maxClusterCount, readClustersFile, type ClusterSet } from '../data/clusters.js';
 import { writeFileAtomically } from '../data/atomicWrite.js';

@@ -12,7 +12,7 @@
  */
 import { Option } from 'commander';
 import { UsageError } from '../errors.js';
-import { integerFlag, numberFlag } from '../commands/common.js';
+import { integerFlag, numberFlag } from '../flagValues.js';
 import { INTEGER_BOUNDS, NORMS } from '../model/config.js';
 
 /** An architecture flag's parser: the range is the one model/config.ts allows from any source. */
