@@ -75,7 +75,8 @@ async function pairIdOf(path: string, kind: 'checkpoint' | 'optimizer'): Promise
   }
 }
 
-async function exists(path: string): Promise<boolean> {
+/** Whether `path` exists (the run folder's checks share it). */
+export async function exists(path: string): Promise<boolean> {
   try {
     await fsp.access(path);
     return true;

@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { InputError, UsageError } from '../errors.js';
 import { createOutputFolder, describeWriteFailure, keepAtExit, removeAtExit, writeFileAtomically } from '../data/atomicWrite.js';
 import { RUN_FILES, type LogRecord } from '../data/runFiles.js';
-import { PENDING_SUFFIX } from './checkpointPair.js';
+import { exists, PENDING_SUFFIX } from './checkpointPair.js';
 
 /**
  * A lock holder touches its lock this often; a lock from another host (whose
@@ -213,15 +213,6 @@ export class RunFolder {
       throw new UsageError(`--resume: ${this.options} does not hold a JSON object (found ${parsed === null ? 'null' : Array.isArray(parsed) ? 'an array' : typeof parsed})`);
     }
     return parsed as Record<string, unknown>;
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await fsp.access(path);
-    return true;
-  } catch {
-    return false;
   }
 }
 
