@@ -45,12 +45,13 @@ export interface InitBackendOptions {
 const MAX_WASM_THREADS = 8;
 
 /**
- * Threads for inference-only commands: one per core (up to 8). XNNPACK's
- * threaded convs give the same results as one thread (identical PNGs,
- * checked), so this changes only the speed: the default G1 at 1024x512 takes
- * 8.8 s per image on 2 cores against 14.5 s on one.
+ * Threads for the commands (synthesize, encode, train): one per core (up to
+ * 8). XNNPACK's threaded kernels give the same results as one thread
+ * (identical PNGs, and identical training checkpoints:
+ * test/train/threads.test.ts), so this changes only the speed: the default
+ * G1 at 1024x512 takes 8.8 s per image on 2 cores against 14.5 s on one.
  */
-export function inferenceWasmThreads(): number {
+export function commandWasmThreads(): number {
   return Math.max(1, Math.min(MAX_WASM_THREADS, availableParallelism()));
 }
 

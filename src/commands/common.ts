@@ -26,10 +26,10 @@ export interface CommandContext {
   seed: number;
   /**
    * Selects and initialises the compute backend (once; logged once).
-   * `inference`: the command never differentiates (no gradient functions
-   * loaded) and nothing else in the process wants the other cores, so wasm
-   * takes one thread per core unless P2PHD_WASM_THREADS says otherwise.
-   * Training keeps one wasm thread: its data and Adam workers use the others.
+   * wasm takes one thread per core unless P2PHD_WASM_THREADS says otherwise
+   * (training too: its data and Adam workers are short bursts beside the
+   * step's matmuls, and the threads give the same bits as one).
+   * `inference`: the command never differentiates (no gradient functions loaded).
    */
   useBackend(options?: { inference?: boolean }): Promise<BackendInfo>;
   /** Prints a --json summary on stdout (no-op without --json). */
@@ -129,7 +129,8 @@ export function action<Flags extends object>(
           module.initBackend(flags.backend, {
             log: (line) => log.info(line),
             warn: (line) => log.warn(line),
-            ...(options.inference ? { gradients: false, wasmThreads: module.inferenceWasmThreads() } : {}),
+            wasmThreads: module.commandWasmThreads(),
+            ...(options.inference ? { gradients: false } : {}),
           }),
         );
         return backend;
