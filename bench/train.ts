@@ -6,7 +6,8 @@
  *   default  the reference's default architecture (label_nc 35 + instance,
  *            G1 ngf 64, 4 downsamplings, 9 blocks, 182.5M parameters;
  *            D 2 scales x 3 layers, ndf 64) at 256x128, batch 1;
- *   small    G1 ngf 32, 2 downsamplings, 2 blocks, default D, at 128x128.
+ *   small    G1 ngf 32, 2 downsamplings, 2 blocks, default D (ndf 64), at
+ *            256x128 (issue 15's size; issue 5's 0.80 s was at 128x128).
  *
  *   npm run bench -- train [--json] [--backend=wasm] [--configs=small,default] [--steps=3] [--profile] [--pytorch]
  *
@@ -22,10 +23,10 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend, type BackendChoice } from '../src/backend/index.js';
+import { commandWasmThreads, initBackend, type BackendChoice } from '../src/backend/index.js';
 import { DEFAULT_CONFIG, generatorInputChannels, labelChannels, resolveConfig, type ArchConfig } from '../src/model/config.js';
 import { countParameters } from '../src/model/layers.js';
 import { modelSpecs, trainingNetworks } from '../src/model/networks.js';
@@ -52,7 +53,7 @@ interface BenchConfig {
 }
 
 const CONFIGS: Readonly<Record<string, BenchConfig>> = Object.freeze({
-  small: { name: 'small', config: resolveConfig({ ...DEFAULT_CONFIG, ngf: 32, n_downsample_global: 2, n_blocks_global: 2 }), height: 128, width: 128, pytorchSeconds: 0.8 },
+  small: { name: 'small', config: resolveConfig({ ...DEFAULT_CONFIG, ngf: 32, n_downsample_global: 2, n_blocks_global: 2 }), height: 128, width: 256, pytorchSeconds: 0.8 },
   default: { name: 'default', config: resolveConfig({ ...DEFAULT_CONFIG }), height: 128, width: 256, pytorchSeconds: 6.6 },
 });
 
@@ -93,6 +94,10 @@ export function syntheticBatch(config: ArchConfig, height: number, width: number
   return { count: 1, height, width, input, inputChannels: channels, image, inst, firstLabel: { ids } };
 }
 
+function loadAverage(): string {
+  return loadavg().map((l) => l.toFixed(2)).join(' ');
+}
+
 function wasmHeapBytes(): number | null {
   const backend = tf.findBackend('wasm') as unknown as { wasm?: { HEAPU8: Uint8Array } } | null;
   return backend?.wasm ? backend.wasm.HEAPU8.length : null;
@@ -109,8 +114,8 @@ function topKernels(profile: Awaited<ReturnType<typeof tf.profile>>, count: numb
     .join(', ');
 }
 
-/** The PyTorch step of the same configuration, when Debian's python3-torch is installed. */
-function pytorchSecondsPerStep(bench: BenchConfig, steps: number, progress: (line: string) => void): number | null {
+/** The PyTorch step of the same configuration (wall and CPU seconds), when Debian's python3-torch is installed. */
+function pytorchSecondsPerStep(bench: BenchConfig, steps: number, progress: (line: string) => void): { wall: number; cpu: number } | null {
   const python = '/usr/bin/python3';
   const script = join(__dirname, '..', '..', 'bench', 'train_step_torch.py');
   if (!existsSync(python) || !existsSync(script)) return null;
@@ -124,8 +129,9 @@ function pytorchSecondsPerStep(bench: BenchConfig, steps: number, progress: (lin
     progress(`train bench: PyTorch unavailable: ${(result.stderr || result.error?.message || '').split('\n').filter(Boolean).pop() ?? 'failed'}`);
     return null;
   }
-  const match = /seconds_per_step=([\d.]+)/.exec(result.stdout);
-  return match ? Number(match[1]) : null;
+  const wall = /seconds_per_step=([\d.]+)/.exec(result.stdout);
+  const cpu = /cpu_seconds_per_step=([\d.]+)/.exec(result.stdout);
+  return wall && cpu ? { wall: Number(wall[1]), cpu: Number(cpu[1]) } : null;
 }
 
 export async function runBench(args: BenchArgs): Promise<StageResult> {
@@ -134,9 +140,10 @@ export async function runBench(args: BenchArgs): Promise<StageResult> {
   const names = (benchOption(args.rest, 'configs') ?? 'small,default').split(',');
   const profile = args.rest.includes('--profile');
   const withPytorch = args.rest.includes('--pytorch');
-  const info = await initBackend(backend, { log: () => {} });
+  // As `p2phd train` runs: one wasm thread per core unless P2PHD_WASM_THREADS says otherwise.
+  const info = await initBackend(backend, { log: () => {}, wasmThreads: commandWasmThreads() });
   const notes = [
-    `backend ${info.name} (${info.simd ? 'SIMD' : 'no SIMD'}, ${info.threads} thread(s)); ${cpus().length} CPU(s) ${cpus()[0]?.model ?? ''}`,
+    `backend ${info.name} (${info.simd ? 'SIMD' : 'no SIMD'}, ${info.threads} thread(s)); ${cpus().length} CPU(s) ${cpus()[0]?.model ?? ''}; load average at start ${loadAverage()}`,
     'step = p2phd runStep: E/G forward, D on fake.detach() / real / fake, LSGAN + feature matching, one backward, Adam on G and D (moments in JS memory, on a worker thread during the backward pass)',
   ];
   const rows: BenchRow[] = [];
@@ -153,14 +160,18 @@ export async function runBench(args: BenchArgs): Promise<StageResult> {
     const losses = { gan: 'lsgan', ganFeatLoss: true, lambdaFeat: 10 } as const;
     const adam = new AdamThread(new Map([...model.optimizers.G.slots, ...model.optimizers.D.slots]));
     const times: number[] = [];
+    const cpuTimes: number[] = [];
     try {
       for (let step = 0; step <= steps; step++) {
         const batch = syntheticBatch(config, bench.height, bench.width, step);
         const started = process.hrtime.bigint();
+        const cpuStarted = process.cpuUsage();
         await runStep(model, batch, losses, pool, 1, step, false, hyper, adam);
         times.push(Number(process.hrtime.bigint() - started) / 1e9);
+        const cpu = process.cpuUsage(cpuStarted);
+        cpuTimes.push((cpu.user + cpu.system) / 1e6);
         peakRss = Math.max(peakRss, process.memoryUsage().rss);
-        args.progress(`train bench: ${name} step ${step + 1}/${steps + 1}: ${times[times.length - 1]!.toFixed(2)} s`);
+        args.progress(`train bench: ${name} step ${step + 1}/${steps + 1}: ${times[times.length - 1]!.toFixed(2)} s (CPU ${cpuTimes[cpuTimes.length - 1]!.toFixed(2)} s; load ${loadAverage()})`);
       }
       if (profile) {
         const batch = syntheticBatch(config, bench.height, bench.width, 99);
@@ -175,6 +186,8 @@ export async function runBench(args: BenchArgs): Promise<StageResult> {
     }
     const steady = times.slice(1);
     const mean = steady.reduce((a, b) => a + b, 0) / Math.max(1, steady.length);
+    const steadyCpu = cpuTimes.slice(1);
+    const meanCpu = steadyCpu.reduce((a, b) => a + b, 0) / Math.max(1, steadyCpu.length);
     const heap = wasmHeapBytes();
     const estimate = estimateTrainingMemory(config, 'global', { height: bench.height, width: bench.width }, 1);
     const pytorch = withPytorch ? pytorchSecondsPerStep(bench, steps, args.progress) : null;
@@ -184,12 +197,15 @@ export async function runBench(args: BenchArgs): Promise<StageResult> {
       params_M: Number((countParameters(specs) / 1e6).toFixed(1)),
       first_step_s: Number(times[0]!.toFixed(2)),
       s_per_step: Number(mean.toFixed(2)),
-      pytorch_s: pytorch ?? bench.pytorchSeconds,
+      cpu_s_per_step: Number(meanCpu.toFixed(2)),
+      pytorch_s: pytorch?.wall ?? bench.pytorchSeconds,
+      pytorch_cpu_s: pytorch?.cpu ?? null,
       pytorch_source: pytorch === null ? 'issue 5' : 'measured',
-      ratio: Number((mean / (pytorch ?? bench.pytorchSeconds)).toFixed(2)),
+      ratio: Number((mean / (pytorch?.wall ?? bench.pytorchSeconds)).toFixed(2)),
       wasm_heap_MiB: heap === null ? null : Math.round(heap / MIB),
       estimate_MiB: Math.round(estimate.totalBytes / MIB),
       peak_rss_MiB: Math.round(peakRss / MIB),
+      load_avg_1m: Number(loadavg()[0]!.toFixed(2)),
     });
   }
   return { stage: 'train', notes, rows };
