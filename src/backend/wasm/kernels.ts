@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { conv2dFilterGradient } from './conv2d-backprop-filter';
 import { conv2dInputGradient } from './conv2d-backprop-input';
-import { binaryChannels, conv2dBinaryInput, mayUseBinaryInput } from './conv2d-binary-input';
+import { binaryChannels, conv2dBinaryInput, conv2dFilterGradientBinaryInput, mayUseBinaryInput } from './conv2d-binary-input';
 import { conv2dTapGemm, preferTapGemm } from './conv2d-tap-gemm';
 import { conv2dWinograd, preferWinograd } from './conv2d-winograd';
 import { asWasmBackend, copyBox, wasmMemoryOf } from './heap-views';
@@ -16,6 +16,11 @@ import { convGeometry } from './conv-geometry';
 
 const WASM = 'wasm';
 
+/**
+ * Conv2DBackpropFilter: per-tap XNNPACK matmuls (./conv2d-backprop-filter),
+ * or for inputs whose channels are mostly 0/1, dy rows added to filter rows
+ * (./conv2d-binary-input).
+ */
 function registerConv2dBackpropFilter(): void {
   registerTensorKernel<tf.Conv2DBackpropFilterAttrs>(tf.Conv2DBackpropFilter, WASM, (inputs, attrs) => {
     const x = inputs['x'] as tf.Tensor4D;
@@ -29,7 +34,18 @@ function registerConv2dBackpropFilter(): void {
       attrs.pad,
       attrs.dimRoundingMode,
     );
-    return conv2dFilterGradient(x, dy, attrs.filterShape, convGeometry(info));
+    const geometry = convGeometry(info);
+    const memory = wasmMemoryOf(tf.backend());
+    const binary =
+      memory !== null && mayUseBinaryInput(info.filterHeight * info.filterWidth, info.inChannels, info.outChannels)
+        ? binaryChannels(asWasmBackend(tf.backend()).typedArrayFromHeap(x) as Float32Array, info.inChannels)
+        : null;
+    if (memory !== null && binary !== null) {
+      return conv2dFilterGradientBinaryInput(x, dy, attrs.filterShape, binary, geometry, memory, (dense, denseShape) =>
+        conv2dFilterGradient(dense, dy, denseShape, geometry),
+      );
+    }
+    return conv2dFilterGradient(x, dy, attrs.filterShape, geometry);
   });
 }
 
