@@ -1,14 +1,16 @@
 /**
- * Winograd F(4x4, 3x3) convolution on wasm against a float64 direct
- * convolution: tiles cut by the image border (sizes not multiples of 4),
- * outputs smaller than one tile, zero padding, batch 2, channel counts that
- * are not multiples of 4, and the Conv2D kernel's dispatch to it.
+ * Winograd F(4x4, 3x3) and F(3x3, 4x4) convolution on wasm against a float64
+ * direct convolution: tiles cut by the image border (sizes not multiples of
+ * the tile), outputs smaller than one tile, zero padding, batch 2, channel
+ * counts that are not multiples of 4 (F(4x4, 3x3)), and the Conv2D kernel's
+ * dispatch to them (a 4x4 conv's input gradient included).
  */
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { conv2dWinograd, preferWinograd, setWinogradSimdTransforms } from '../../src/backend/wasm/conv2d-winograd';
-import { leakedTensors, randomGenerator, randomValues, referenceConv2d, relativeError, setUpBackends, useBackend } from './helpers';
+import { WINOGRAD_F3X3_4X4 } from '../../src/backend/wasm/winograd-simd';
+import { leakedTensors, randomGenerator, randomValues, referenceConv2d, referenceConv2dTranspose, relativeError, setUpBackends, useBackend } from './helpers';
 
 type Shape4 = [number, number, number, number];
 
@@ -84,6 +86,68 @@ describe('Winograd F(4x4, 3x3) convolution (wasm)', () => {
     assert.deepEqual(actual.shape, expected.shape);
     assert.ok(relativeError(actual.dataSync(), expected.values) < TOLERANCE);
     actual.dispose();
+  });
+
+  // F(3x3, 4x4): SIMD transforms only (channel counts multiples of 4);
+  // tile-major where tiles outnumber output channels.
+  const cases4x4: Array<{ xShape: Shape4; outChannels: number; pad: number }> = [
+    { xShape: [1, 10, 13, 8], outChannels: 4, pad: 0 }, // 7x10 output: tiles cut on both sides
+    { xShape: [2, 9, 11, 8], outChannels: 12, pad: 2 }, // D's padding, batch 2
+    { xShape: [1, 6, 6, 4], outChannels: 4, pad: 0 }, // 3x3 output: exactly one tile
+    { xShape: [1, 4, 5, 4], outChannels: 8, pad: 0 }, // 1x2 output: less than a tile
+    { xShape: [1, 3, 2, 4], outChannels: 4, pad: 2 }, // all border
+    { xShape: [1, 17, 20, 32], outChannels: 64, pad: 2 },
+  ];
+  for (const simd of [true, false]) {
+    it(`F(3x3, 4x4) matches the direct 4x4 convolution (SIMD transforms${simd ? '' : ', also when the 3x3 ones are set to JavaScript'})`, () => {
+      const previous = setWinogradSimdTransforms(simd);
+      try {
+        const random = randomGenerator(63);
+        for (const { xShape, outChannels, pad } of cases4x4) {
+          const filterShape: Shape4 = [4, 4, xShape[3], outChannels];
+          const xValues = randomValues(random, xShape.reduce((a, b) => a * b));
+          const filterValues = randomValues(random, filterShape.reduce((a, b) => a * b));
+          const expected = referenceConv2d(xValues, xShape, filterValues, filterShape, 1, pad);
+          const [, outHeight, outWidth] = expected.shape as Shape4;
+          let actual: tf.Tensor4D | undefined;
+          const leaked = leakedTensors(() => {
+            actual = tf.tidy(() =>
+              conv2dWinograd(tf.tensor4d(xValues, xShape), tf.tensor4d(filterValues, filterShape), outHeight, outWidth, pad, pad, WINOGRAD_F3X3_4X4),
+            );
+          });
+          const label = `x${xShape} -> ${outChannels} pad ${pad}`;
+          assert.deepEqual(actual!.shape, expected.shape, label);
+          assert.ok(relativeError(actual!.dataSync(), expected.values) < TOLERANCE, label);
+          actual!.dispose();
+          assert.equal(leaked, 1, `${label}: only the output is left`);
+        }
+      } finally {
+        setWinogradSimdTransforms(previous);
+      }
+    });
+  }
+
+  it('F(3x3, 4x4) is what tf.conv2d runs for D\'s 4x4 stride-1 conv, and its input gradient', () => {
+    const random = randomGenerator(64);
+    const xShape: Shape4 = [1, 17, 21, 32];
+    const filterShape: Shape4 = [4, 4, 32, 36];
+    const info = tf.backend_util.computeConv2DInfo(xShape, filterShape, 1, 1, 2);
+    assert.ok(preferWinograd(info.outHeight * info.outWidth, 32, 36), 'takes the Winograd path');
+    const xValues = randomValues(random, xShape.reduce((a, b) => a * b));
+    const filterValues = randomValues(random, filterShape.reduce((a, b) => a * b));
+    const expected = referenceConv2d(xValues, xShape, filterValues, filterShape, 1, 2);
+    const actual = tf.tidy(() => tf.conv2d(tf.tensor4d(xValues, xShape), tf.tensor4d(filterValues, filterShape), 1, 2));
+    assert.deepEqual(actual.shape, expected.shape);
+    assert.ok(relativeError(actual.dataSync(), expected.values) < TOLERANCE, 'forward');
+    actual.dispose();
+    // The input gradient: a transposed conv of dy, which runs as a 4x4 stride-1 conv with the flipped filter.
+    const dyShape = expected.shape as Shape4;
+    const dyValues = randomValues(random, dyShape.reduce((a, b) => a * b));
+    const expectedDx = referenceConv2dTranspose(dyValues, dyShape, filterValues, filterShape, 1, 2, 0);
+    const dx = tf.tidy(() => tf.conv2dTranspose(tf.tensor4d(dyValues, dyShape), tf.tensor4d(filterValues, filterShape), xShape, 1, 2));
+    assert.deepEqual(dx.shape, expectedDx.shape);
+    assert.ok(relativeError(dx.dataSync(), expectedDx.values) < TOLERANCE, 'input gradient');
+    dx.dispose();
   });
 
   it('is left to the direct form for small images and few channels', () => {

@@ -9,6 +9,7 @@ import { binaryChannels, conv2dBinaryInput, conv2dFilterGradientBinaryInput, may
 import { conv2dTapGemm, preferTapGemm } from './conv2d-tap-gemm';
 import { conv2dWinograd, preferWinograd } from './conv2d-winograd';
 import { asWasmBackend, copyBox, wasmMemoryOf } from './heap-views';
+import { WINOGRAD_F3X3_4X4, WINOGRAD_F4X4_3X3 } from './winograd-simd';
 import { registerInstanceNormKernels } from './instance-norm';
 import { registerJsKernels } from './js-kernels';
 import { registerTensorKernel, runTensorKernel, wrapKernel } from './tensor-kernel';
@@ -120,7 +121,10 @@ function withFilterCopy(args: Parameters<tf.KernelFunc>[0], conv: tf.KernelFunc)
  * - inputs whose channels are mostly 0/1 (one-hot labels, boundaries): sums
  *   of filter rows (./conv2d-binary-input);
  * - 3x3 stride-1 convs on large enough images, computed by Winograd's
- *   F(4x4, 3x3) with 4x fewer multiply-adds (./conv2d-winograd);
+ *   F(4x4, 3x3) with 4x fewer multiply-adds (./conv2d-winograd); 4x4
+ *   stride-1 ones (D's last layers, and their input gradients, which run
+ *   here as convs with the flipped filter) by F(3x3, 4x4), also 4x fewer,
+ *   where the channel counts are multiples of 4;
  * - small outputs with large filters, where re-packing the filter costs more
  *   than the arithmetic (./conv2d-tap-gemm).
  */
@@ -159,16 +163,16 @@ function registerConv2d(): void {
         conv2dBinaryInput(inputs['x'] as tf.Tensor4D, inputs['filter'] as tf.Tensor4D, binary, info.outHeight, info.outWidth, geometry, memory, denseConv),
       );
     }
-    if (
-      usable &&
-      info.filterHeight === 3 &&
-      info.filterWidth === 3 &&
-      info.strideHeight === 1 &&
-      info.strideWidth === 1 &&
-      preferWinograd(outputPixels, info.inChannels, info.outChannels)
-    ) {
+    const square = info.filterHeight === info.filterWidth && info.strideHeight === 1 && info.strideWidth === 1;
+    const variant =
+      square && info.filterHeight === 3
+        ? WINOGRAD_F4X4_3X3
+        : square && info.filterHeight === 4 && memory !== null && info.inChannels % 4 === 0 && info.outChannels % 4 === 0
+          ? WINOGRAD_F3X3_4X4
+          : null;
+    if (usable && variant !== null && preferWinograd(outputPixels, info.inChannels, info.outChannels)) {
       return runTensorKernel<tf.Conv2DAttrs>(args, (inputs) =>
-        conv2dWinograd(inputs['x'] as tf.Tensor4D, inputs['filter'] as tf.Tensor4D, info.outHeight, info.outWidth, geometry.padTop, geometry.padLeft),
+        conv2dWinograd(inputs['x'] as tf.Tensor4D, inputs['filter'] as tf.Tensor4D, info.outHeight, info.outWidth, geometry.padTop, geometry.padLeft, variant),
       );
     }
     if (!usable || !preferTapGemm(outputPixels, tf.util.sizeFromShape(filter.shape))) {
