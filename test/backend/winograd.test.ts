@@ -132,7 +132,7 @@ describe('Winograd F(4x4, 3x3) convolution (wasm)', () => {
     const xShape: Shape4 = [1, 17, 21, 32];
     const filterShape: Shape4 = [4, 4, 32, 36];
     const info = tf.backend_util.computeConv2DInfo(xShape, filterShape, 1, 1, 2);
-    assert.ok(preferWinograd(info.outHeight * info.outWidth, 32, 36), 'takes the Winograd path');
+    assert.ok(preferWinograd(info.outHeight * info.outWidth, 32, 36, 4), 'takes the Winograd path');
     const xValues = randomValues(random, xShape.reduce((a, b) => a * b));
     const filterValues = randomValues(random, filterShape.reduce((a, b) => a * b));
     const expected = referenceConv2d(xValues, xShape, filterValues, filterShape, 1, 2);
@@ -154,5 +154,8 @@ describe('Winograd F(4x4, 3x3) convolution (wasm)', () => {
     assert.equal(preferWinograd(128, 1024, 1024), false, 'the training bottleneck at 256x128');
     assert.equal(preferWinograd(2048, 1024, 1024), true, 'the synthesis bottleneck at 1024x512');
     assert.equal(preferWinograd(1 << 20, 3, 64), false, 'few input channels');
+    assert.equal(preferWinograd(180, 256, 512, 4), true, 'D\'s 4x4 stride-1 layer at scale 2 (256x128 training)');
+    assert.equal(preferWinograd(180, 256, 512, 3), false, 'a 3x3 conv of that size');
+    assert.equal(preferWinograd(60, 256, 512, 4), false, 'D\'s 4x4 layer at 128x64');
   });
 });

@@ -43,8 +43,9 @@ const TILE = 4;
 /** Input patch side. */
 const PATCH = 6;
 
-/** Output pixels from which Winograd pays for its filter transform (see `preferWinograd`). */
+/** Output pixels from which Winograd pays for its filter transform (see `preferWinograd`), 3x3 and 4x4 filters. */
 const WINOGRAD_MIN_OUTPUT_PIXELS = 256;
+const WINOGRAD_4X4_MIN_OUTPUT_PIXELS = 144;
 /** Channels (in and out) from which the matmuls are large enough to run near XNNPACK's peak. */
 const WINOGRAD_MIN_CHANNELS = 32;
 
@@ -68,12 +69,15 @@ export function setWinogradSimdTransforms(enabled: boolean): boolean {
  * direct against Winograd): 128 px 127/93 against 91/88 ms, 256 px 219/144
  * against 107/100, 512 px 394/248 against 157/110. From 256 pixels the gain
  * is clear; below, small images (the training bottleneck at 256x128 is 128
- * pixels) keep the direct form.
+ * pixels) keep the direct form. A 4x4 filter's direct form does 16/9 the
+ * multiply-adds per pixel, so F(3x3, 4x4) pays from fewer pixels: 256 -> 512
+ * channels, one thread, CPU time, direct (per-tap matmuls) against
+ * Winograd: 60 px 26 against 26 ms, 180 px 56 against 35, 209 px
+ * (512 -> 256) 68 against 42.
  */
-export function preferWinograd(outputPixels: number, inChannels: number, outChannels: number): boolean {
-  return (
-    outputPixels >= WINOGRAD_MIN_OUTPUT_PIXELS && inChannels >= WINOGRAD_MIN_CHANNELS && outChannels >= WINOGRAD_MIN_CHANNELS
-  );
+export function preferWinograd(outputPixels: number, inChannels: number, outChannels: number, kernel: 3 | 4 = 3): boolean {
+  const minPixels = kernel === 4 ? WINOGRAD_4X4_MIN_OUTPUT_PIXELS : WINOGRAD_MIN_OUTPUT_PIXELS;
+  return outputPixels >= minPixels && inChannels >= WINOGRAD_MIN_CHANNELS && outChannels >= WINOGRAD_MIN_CHANNELS;
 }
 
 /** G's entries, as multiplications (a division per use would cost more than the rest of the transform). */

@@ -170,7 +170,7 @@ function registerConv2d(): void {
         : square && info.filterHeight === 4 && memory !== null && info.inChannels % 4 === 0 && info.outChannels % 4 === 0
           ? WINOGRAD_F3X3_4X4
           : null;
-    if (usable && variant !== null && preferWinograd(outputPixels, info.inChannels, info.outChannels)) {
+    if (usable && variant !== null && preferWinograd(outputPixels, info.inChannels, info.outChannels, variant.kernel === 4 ? 4 : 3)) {
       return runTensorKernel<tf.Conv2DAttrs>(args, (inputs) =>
         conv2dWinograd(inputs['x'] as tf.Tensor4D, inputs['filter'] as tf.Tensor4D, info.outHeight, info.outWidth, geometry.padTop, geometry.padLeft, variant),
       );
