@@ -8,9 +8,9 @@
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
-import { conv2dWinograd, preferWinograd, setWinogradSimdTransforms } from '../../src/backend/wasm/conv2d-winograd';
-import { WINOGRAD_F3X3_4X4 } from '../../src/backend/wasm/winograd-simd';
-import { leakedTensors, randomGenerator, randomValues, referenceConv2d, referenceConv2dTranspose, relativeError, setUpBackends, useBackend } from './helpers';
+import { conv2dFilterGradientWinograd, conv2dWinograd, preferWinograd, setWinogradSimdTransforms } from '../../src/backend/wasm/conv2d-winograd';
+import { WINOGRAD_F3X3_4X4, WINOGRAD_F4X4_3X3 } from '../../src/backend/wasm/winograd-simd';
+import { leakedTensors, randomGenerator, randomValues, referenceConv2d, referenceConv2dFilterGradient, referenceConv2dTranspose, relativeError, setUpBackends, useBackend } from './helpers';
 
 type Shape4 = [number, number, number, number];
 
@@ -148,6 +148,56 @@ describe('Winograd F(4x4, 3x3) convolution (wasm)', () => {
     assert.deepEqual(dx.shape, expectedDx.shape);
     assert.ok(relativeError(dx.dataSync(), expectedDx.values) < TOLERANCE, 'input gradient');
     dx.dispose();
+  });
+
+  it('the filter-gradient form matches the direct gradient (both variants), and is what the gradient of a large enough conv runs', () => {
+    const random = randomGenerator(65);
+    const gradientCases: Array<{ xShape: Shape4; outChannels: number; kernel: 3 | 4; pad: number }> = [
+      { xShape: [1, 10, 13, 8], outChannels: 4, kernel: 3, pad: 0 },
+      { xShape: [2, 9, 11, 8], outChannels: 12, kernel: 3, pad: 1 },
+      { xShape: [1, 3, 5, 4], outChannels: 8, kernel: 3, pad: 0 }, // less than a tile
+      { xShape: [1, 10, 13, 8], outChannels: 4, kernel: 4, pad: 0 },
+      { xShape: [2, 9, 11, 8], outChannels: 12, kernel: 4, pad: 2 },
+      { xShape: [1, 3, 2, 4], outChannels: 4, kernel: 4, pad: 2 },
+      { xShape: [1, 17, 20, 32], outChannels: 64, kernel: 4, pad: 2 },
+    ];
+    for (const { xShape, outChannels, kernel, pad } of gradientCases) {
+      const filterShape: Shape4 = [kernel, kernel, xShape[3], outChannels];
+      const outHeight = xShape[1] + 2 * pad - kernel + 1;
+      const outWidth = xShape[2] + 2 * pad - kernel + 1;
+      const dyShape: Shape4 = [xShape[0], outHeight, outWidth, outChannels];
+      const xValues = randomValues(random, xShape.reduce((a, b) => a * b));
+      const dyValues = randomValues(random, dyShape.reduce((a, b) => a * b));
+      const expected = referenceConv2dFilterGradient(xValues, xShape, dyValues, dyShape, filterShape, 1, pad);
+      const variant = kernel === 4 ? WINOGRAD_F3X3_4X4 : WINOGRAD_F4X4_3X3;
+      let actual: tf.Tensor4D | undefined;
+      const leaked = leakedTensors(() => {
+        actual = tf.tidy(() => conv2dFilterGradientWinograd(tf.tensor4d(xValues, xShape), tf.tensor4d(dyValues, dyShape), pad, pad, variant));
+      });
+      const label = `${variant.name} x${xShape} -> ${outChannels} pad ${pad}`;
+      assert.deepEqual(actual!.shape, filterShape, label);
+      assert.ok(relativeError(actual!.dataSync(), expected) < TOLERANCE, label);
+      actual!.dispose();
+      assert.equal(leaked, 1, `${label}: only the output is left`);
+    }
+    // Through tf.grad: D's 4x4 stride-1 layer shape (above the threshold), and a 3x3 one.
+    for (const { xShape, filterShape, pad } of [
+      { xShape: [1, 17, 21, 32] as Shape4, filterShape: [4, 4, 32, 36] as Shape4, pad: 2 },
+      { xShape: [1, 18, 20, 32] as Shape4, filterShape: [3, 3, 32, 40] as Shape4, pad: 1 },
+    ]) {
+      const outHeight = xShape[1] + 2 * pad - filterShape[0] + 1;
+      const outWidth = xShape[2] + 2 * pad - filterShape[1] + 1;
+      assert.ok(preferWinograd(outHeight * outWidth, xShape[3], filterShape[3], filterShape[0] as 3 | 4), 'takes the Winograd path');
+      const dyShape: Shape4 = [1, outHeight, outWidth, filterShape[3]];
+      const xValues = randomValues(random, xShape.reduce((a, b) => a * b));
+      const dyValues = randomValues(random, dyShape.reduce((a, b) => a * b));
+      const expected = referenceConv2dFilterGradient(xValues, xShape, dyValues, dyShape, filterShape, 1, pad);
+      const actual = tf.tidy(() =>
+        tf.grad((w) => tf.sum(tf.mul(tf.conv2d(tf.tensor4d(xValues, xShape), w as tf.Tensor4D, 1, pad), tf.tensor4d(dyValues, dyShape))))(tf.zeros(filterShape)),
+      );
+      assert.ok(relativeError(actual.dataSync(), expected) < TOLERANCE, `tf.grad ${filterShape}`);
+      actual.dispose();
+    }
   });
 
   it('is left to the direct form for small images and few channels', () => {

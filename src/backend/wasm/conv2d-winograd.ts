@@ -468,3 +468,84 @@ function simdKernels(backend: tf.KernelBackend, variant: WinogradVariant): SimdT
     },
   };
 }
+
+/**
+ * Conv2DBackpropFilter of a k x k stride-1 conv (k = `variant.kernel`) by
+ * the same Winograd variant: the forward pass's output tile is
+ * Y = A^T [U (.) V] A summed over input channels, so
+ *
+ *   dU_t [Ci, Co] = V_t [Ci, tiles] x dM_t [tiles, Co],  dM = A dY A^T per tile,
+ *   dg = G^T dU G,
+ *
+ * 36 matmuls of Ci x Co x tiles against the direct form's k^2 of
+ * Ci x Co x pixels (4x fewer multiply-adds, as forward). `x` and `dy` are
+ * NHWC, the conv's zero padding `padTop`/`padLeft` before x; channel counts
+ * multiples of 4 (the SIMD transforms). Call inside a tidy scope.
+ */
+export function conv2dFilterGradientWinograd(
+  x: tf.Tensor4D,
+  dy: tf.Tensor4D,
+  padTop: number,
+  padLeft: number,
+  variant: WinogradVariant,
+): tf.Tensor4D {
+  const backend = tf.backend();
+  const [batch, , , inChannels] = x.shape;
+  const [, outHeight, outWidth, outChannels] = dy.shape;
+  const { tile, kernel } = variant;
+  const memory = wasmMemoryOf(backend);
+  if (memory === null || inChannels % 4 !== 0 || outChannels % 4 !== 0) {
+    throw new Error(`conv2dFilterGradientWinograd: needs the wasm heap and channel counts that are multiples of 4`);
+  }
+  const kernels = winogradSimdKernels(memory, variant);
+  const tileRows = Math.ceil(outHeight / tile);
+  const tileCols = Math.ceil(outWidth / tile);
+  const tiles = batch * tileRows * tileCols;
+  // The forward pass's patches, and dy zero-padded to whole tiles (the overhang contributes nothing).
+  const padded = spatialWindow(x, -padTop, tile * tileRows + kernel - 1, -padLeft, tile * tileCols + kernel - 1);
+  const dyTiles = spatialWindow(dy, 0, tile * tileRows, 0, tile * tileCols);
+  const v: tf.Tensor[] = [];
+  const dm: tf.Tensor[] = [];
+  for (let t = 0; t < POSITIONS; t++) {
+    v.push(emptyHeapTensor(backend, [inChannels, tiles]));
+    dm.push(emptyHeapTensor(backend, [tiles, outChannels]));
+  }
+  const table = (matrices: tf.Tensor[]): tf.Tensor => {
+    const tensor = emptyHeapTensor(backend, [POSITIONS], 'int32');
+    const view = asWasmBackend(backend).typedArrayFromHeap(tensor) as Int32Array;
+    matrices.forEach((matrix, t) => (view[t] = heapAddress(backend, matrix)));
+    return tensor;
+  };
+  const vTable = table(v);
+  const dmTable = table(dm);
+  const [, paddedHeight, paddedWidth] = padded.shape;
+  runPerTileRow(kernels.input, tile, heapAddress(backend, padded), paddedHeight, paddedWidth, inChannels, batch, tileRows, tileCols, heapAddress(backend, vTable));
+  runPerTileRow(
+    kernels.outputGradientTileMajor,
+    tile,
+    heapAddress(backend, dyTiles),
+    tile * tileRows,
+    tile * tileCols,
+    outChannels,
+    batch,
+    tileRows,
+    tileCols,
+    heapAddress(backend, dmTable),
+  );
+  tf.dispose([vTable, dmTable]);
+  if (padded !== x) padded.dispose();
+  if (dyTiles !== dy) dyTiles.dispose();
+
+  const du: tf.Tensor[] = [];
+  for (let t = 0; t < POSITIONS; t++) {
+    du.push(tf.matMul(v[t]! as tf.Tensor2D, dm[t]! as tf.Tensor2D));
+    v[t]!.dispose();
+    dm[t]!.dispose();
+  }
+  // dU_t [Ci, Co] is one tile of Ci * Co channels; the back-transform writes [k, k, Ci * Co]: the filter layout.
+  const gradient = emptyHeapTensor(backend, [kernel, kernel, inChannels, outChannels]) as tf.Tensor4D;
+  const duTable = table(du);
+  runPerTileRow(kernels.filterGradient, kernel, heapAddress(backend, gradient), kernel, kernel, inChannels * outChannels, 1, 1, 1, heapAddress(backend, duTable));
+  tf.dispose([duTable, ...du]);
+  return gradient;
+}

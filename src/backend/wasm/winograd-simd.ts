@@ -260,35 +260,38 @@ function loopTiles(frame: RowKernelFrame, tileMajor: boolean, body: () => void):
 }
 
 /**
- * input(src, C, W, tileCols, tiles, tileBase, table): V_t for one row of
- * tiles, whose 6 input rows start at `src` ([6, W, C]). Channel-major V_t is
- * [C, tiles] (element (c, tileBase + tx)); tile-major [tiles, C].
+ * input(src, C, W, tileCols, tiles, tileBase, table): V_t = T d T^T for one
+ * row of tiles, whose `patch` input rows start at `src` ([patch, W, C]), the
+ * tiles `step` pixels apart; T is [6][patch] (B^T for the forward pass's
+ * input, A for the filter gradient's dy). Channel-major V_t is [C, tiles]
+ * (element (c, tileBase + tx)); tile-major [tiles, C].
  */
-function inputKernel(tileMajor: boolean, variant: WinogradVariant): FunctionBuilder {
-  const frame = rowKernelFrame(6, variant.tile);
+function inputKernel(tileMajor: boolean, step: number, transform: readonly (readonly number[])[]): FunctionBuilder {
+  const patch = transform[0]!.length;
+  const frame = rowKernelFrame(patch, step);
   const { f, matrices: v, base, q, o, rowOffsets, columnOffsets, laneOffsets } = frame;
-  const d = f.v128Locals(6);
-  const columns = f.v128Locals(36); // (B^T d)[k][c] at 6k + c
+  const d = f.v128Locals(patch);
+  const columns = f.v128Locals(6 * patch); // (T d)[k][c] at patch * k + c
   const result = f.v128Local();
   loopTiles(frame, tileMajor, () => {
-    for (let c = 0; c < 6; c++) {
+    for (let c = 0; c < patch; c++) {
       f.get(base).get(columnOffsets[c]!).add().set(q);
-      for (let r = 0; r < 6; r++) f.get(q).get(rowOffsets[r]!).add().v128Load().set(d[r]!);
+      for (let r = 0; r < patch; r++) f.get(q).get(rowOffsets[r]!).add().v128Load().set(d[r]!);
       for (let k = 0; k < 6; k++) {
-        pushCombination(f, INPUT_TRANSFORM[k]!, d);
-        f.set(columns[6 * k + c]!);
+        pushCombination(f, transform[k]!, d);
+        f.set(columns[patch * k + c]!);
       }
     }
     for (let k = 0; k < 6; k++) {
-      const row = columns.slice(6 * k, 6 * k + 6);
+      const row = columns.slice(patch * k, patch * k + patch);
       for (let l = 0; l < 6; l++) {
         if (tileMajor) {
           f.get(v[6 * k + l]!).get(o).add();
-          pushCombination(f, INPUT_TRANSFORM[l]!, row);
+          pushCombination(f, transform[l]!, row);
           f.v128Store();
           continue;
         }
-        pushCombination(f, INPUT_TRANSFORM[l]!, row);
+        pushCombination(f, transform[l]!, row);
         f.set(result);
         // Lane j is channel ci + j: row ci + j of V_t.
         for (let lane = 0; lane < 4; lane++) {
@@ -303,11 +306,12 @@ function inputKernel(tileMajor: boolean, variant: WinogradVariant): FunctionBuil
 
 /**
  * output(dst, C, W, tileCols, tiles, tileBase, table): one row of tiles,
- * Y = A^T M A into `dst` ([tile, W, C], W = tile * tileCols), from
- * channel-major M_t [C, tiles] or tile-major [tiles, C].
+ * Y = T M T^T into `dst` ([tile, W, C], W = tile * tileCols), from
+ * channel-major M_t [C, tiles] or tile-major [tiles, C]; T is [tile][6]
+ * (A^T for the forward pass's output, G^T for the filter gradient).
  */
-function outputKernel(tileMajor: boolean, variant: WinogradVariant): FunctionBuilder {
-  const { tile, outputTransform } = variant;
+function outputKernel(tileMajor: boolean, outputTransform: readonly (readonly number[])[]): FunctionBuilder {
+  const tile = outputTransform.length;
   const frame = rowKernelFrame(tile, tile);
   const { f, matrices: m, base, q, o, rowOffsets, columnOffsets, laneOffsets } = frame;
   const column = f.v128Locals(6);
@@ -346,6 +350,14 @@ export interface WinogradSimdKernels {
   /** Tile-major V_t [tiles, C] / M_t [tiles, C]. */
   inputTileMajor: RowKernel;
   outputTileMajor: RowKernel;
+  /** The filter gradient's dM_t = A dY A^T, tile-major [tiles, C], from dy rows [tile, W, C]. */
+  outputGradientTileMajor: RowKernel;
+  /** The filter gradient's dg = G^T dU_t G, from tile-major dU_t [1, C] (C = Ci * Co) into [kernel, kernel, C]. */
+  filterGradient: RowKernel;
+}
+
+function transposed(matrix: readonly (readonly number[])[]): number[][] {
+  return matrix[0]!.map((_, j) => matrix.map((row) => row[j]!));
 }
 
 
@@ -360,10 +372,12 @@ export function winogradSimdKernels(memory: { buffer: ArrayBufferLike }, variant
     built = instantiateOnMemory(
       [
         { name: 'filter', builder: filterKernel(variant) },
-        { name: 'input', builder: inputKernel(false, variant) },
-        { name: 'output', builder: outputKernel(false, variant) },
-        { name: 'inputTileMajor', builder: inputKernel(true, variant) },
-        { name: 'outputTileMajor', builder: outputKernel(true, variant) },
+        { name: 'input', builder: inputKernel(false, variant.tile, INPUT_TRANSFORM) },
+        { name: 'output', builder: outputKernel(false, variant.outputTransform) },
+        { name: 'inputTileMajor', builder: inputKernel(true, variant.tile, INPUT_TRANSFORM) },
+        { name: 'outputTileMajor', builder: outputKernel(true, variant.outputTransform) },
+        { name: 'outputGradientTileMajor', builder: inputKernel(true, variant.tile, transposed(variant.outputTransform)) },
+        { name: 'filterGradient', builder: outputKernel(true, transposed(variant.filterTransform)) },
       ],
       memory,
     ) as unknown as WinogradSimdKernels;
