@@ -20,7 +20,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { commandWasmThreads, initBackend, type BackendChoice } from '../src/backend/index.js';
+import { inferenceWasmThreads, initBackend, type BackendChoice } from '../src/backend/index.js';
 import { createLogger } from '../src/log.js';
 import { encodePng } from '../src/data/pngEncode.js';
 import { PngColorType } from '../src/data/png.js';
@@ -99,7 +99,7 @@ export async function runBench(args: BenchArgs): Promise<StageResult> {
   const sizes = (benchOption(args.rest, 'sizes') ?? '256x128,1024x512').split(',').map((size) => size.split('x').map(Number) as [number, number]);
   const imagesPerSize = Math.max(1, Number(benchOption(args.rest, 'images') ?? '3'));
   // As `p2phd synthesize` runs: no gradients, one wasm thread per core unless P2PHD_WASM_THREADS says otherwise.
-  const info = await initBackend(backend, { log: args.progress, warn: args.progress, gradients: false, wasmThreads: commandWasmThreads() });
+  const info = await initBackend(backend, { log: args.progress, warn: args.progress, gradients: false, wasmThreads: inferenceWasmThreads() });
   const config = resolveConfig({ label_nc: 35, instance: true, instance_feat: false, netG: 'global', ngf: 64, n_downsample_global: 4, n_blocks_global: 9, norm: 'instance' });
   const folder = await mkdtemp(join(tmpdir(), 'p2phd-bench-synth-'));
   const rows: BenchRow[] = [];

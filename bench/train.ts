@@ -26,7 +26,7 @@ import { existsSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { commandWasmThreads, initBackend, type BackendChoice } from '../src/backend/index.js';
+import { initBackend, type BackendChoice } from '../src/backend/index.js';
 import { DEFAULT_CONFIG, generatorInputChannels, labelChannels, resolveConfig, type ArchConfig } from '../src/model/config.js';
 import { countParameters } from '../src/model/layers.js';
 import { modelSpecs, trainingNetworks } from '../src/model/networks.js';
@@ -140,8 +140,8 @@ export async function runBench(args: BenchArgs): Promise<StageResult> {
   const names = (benchOption(args.rest, 'configs') ?? 'small,default').split(',');
   const profile = args.rest.includes('--profile');
   const withPytorch = args.rest.includes('--pytorch');
-  // As `p2phd train` runs: one wasm thread per core unless P2PHD_WASM_THREADS says otherwise.
-  const info = await initBackend(backend, { log: () => {}, wasmThreads: commandWasmThreads() });
+  // As `p2phd train` runs: one wasm thread unless P2PHD_WASM_THREADS says otherwise.
+  const info = await initBackend(backend, { log: () => {} });
   const notes = [
     `backend ${info.name} (${info.simd ? 'SIMD' : 'no SIMD'}, ${info.threads} thread(s)); ${cpus().length} CPU(s) ${cpus()[0]?.model ?? ''}; load average at start ${loadAverage()}`,
     'step = p2phd runStep: E/G forward, D on fake.detach() / real / fake, LSGAN + feature matching, one backward, Adam on G and D (moments in JS memory, on a worker thread during the backward pass)',

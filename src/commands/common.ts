@@ -26,10 +26,10 @@ export interface CommandContext {
   seed: number;
   /**
    * Selects and initialises the compute backend (once; logged once).
-   * wasm takes one thread per core unless P2PHD_WASM_THREADS says otherwise
-   * (training too: its data and Adam workers are short bursts beside the
-   * step's matmuls, and the threads give the same bits as one).
-   * `inference`: the command never differentiates (no gradient functions loaded).
+   * `inference`: the command never differentiates (no gradient functions
+   * loaded) and nothing else in the process wants the other cores, so wasm
+   * takes one thread per core unless P2PHD_WASM_THREADS says otherwise.
+   * Training keeps one wasm thread: its data and Adam workers use the others.
    */
   useBackend(options?: { inference?: boolean }): Promise<BackendInfo>;
   /** Prints a --json summary on stdout (no-op without --json). */
@@ -129,8 +129,7 @@ export function action<Flags extends object>(
           module.initBackend(flags.backend, {
             log: (line) => log.info(line),
             warn: (line) => log.warn(line),
-            wasmThreads: module.commandWasmThreads(),
-            ...(options.inference ? { gradients: false } : {}),
+            ...(options.inference ? { gradients: false, wasmThreads: module.inferenceWasmThreads() } : {}),
           }),
         );
         return backend;
