@@ -6,7 +6,8 @@
  *   default  the reference's default architecture (label_nc 35 + instance,
  *            G1 ngf 64, 4 downsamplings, 9 blocks, 182.5M parameters;
  *            D 2 scales x 3 layers, ndf 64) at 256x128, batch 1;
- *   small    G1 ngf 32, 2 downsamplings, 2 blocks, default D, at 128x128;
+ *   small    G1 ngf 32, 2 downsamplings, 2 blocks, default D (ndf 64), at
+ *            256x128 (issue 15's size; issue 5's 0.80 s was at 128x128);
  *   g1-1024  the default architecture at the reference's 1024x512 (GPU);
  *   local-2048  the reference's 1024p local enhancer (ngf 32, 1 enhancer)
  *            at 2048x1024 (GPU).
@@ -32,7 +33,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend, type BackendChoice } from '../src/backend/index.js';
@@ -64,7 +65,7 @@ interface BenchConfig {
 }
 
 const CONFIGS: Readonly<Record<string, BenchConfig>> = Object.freeze({
-  small: { name: 'small', config: resolveConfig({ ...DEFAULT_CONFIG, ngf: 32, n_downsample_global: 2, n_blocks_global: 2 }), height: 128, width: 128, pytorchSeconds: 0.8 },
+  small: { name: 'small', config: resolveConfig({ ...DEFAULT_CONFIG, ngf: 32, n_downsample_global: 2, n_blocks_global: 2 }), height: 128, width: 256, pytorchSeconds: 0.8 },
   default: { name: 'default', config: resolveConfig({ ...DEFAULT_CONFIG }), height: 128, width: 256, pytorchSeconds: 6.6 },
   // PyTorch figures for the GPU sizes: issue 5's CPU step scaled by pixels (no GPU figure measured yet).
   'g1-1024': { name: 'g1-1024', config: resolveConfig({ ...DEFAULT_CONFIG }), height: 512, width: 1024, pytorchSeconds: 6.6 * 16 },
@@ -114,6 +115,10 @@ export function syntheticBatch(config: ArchConfig, height: number, width: number
   return { count: 1, height, width, input, inputChannels: channels, image, inst, firstLabel: { ids } };
 }
 
+function loadAverage(): string {
+  return loadavg().map((l) => l.toFixed(2)).join(' ');
+}
+
 function wasmHeapBytes(): number | null {
   const backend = tf.findBackend('wasm') as unknown as { wasm?: { HEAPU8: Uint8Array } } | null;
   return backend?.wasm ? backend.wasm.HEAPU8.length : null;
@@ -130,8 +135,8 @@ function topKernels(profile: Awaited<ReturnType<typeof tf.profile>>, count: numb
     .join(', ');
 }
 
-/** The PyTorch step of the same configuration, when Debian's python3-torch is installed. */
-function pytorchSecondsPerStep(bench: BenchConfig, steps: number, progress: (line: string) => void): number | null {
+/** The PyTorch step of the same configuration (wall and CPU seconds), when Debian's python3-torch is installed. */
+function pytorchSecondsPerStep(bench: BenchConfig, steps: number, progress: (line: string) => void): { wall: number; cpu: number } | null {
   const python = '/usr/bin/python3';
   const script = join(__dirname, '..', '..', 'bench', 'train_step_torch.py');
   if (!existsSync(python) || !existsSync(script)) return null;
@@ -145,8 +150,9 @@ function pytorchSecondsPerStep(bench: BenchConfig, steps: number, progress: (lin
     progress(`train bench: PyTorch unavailable: ${(result.stderr || result.error?.message || '').split('\n').filter(Boolean).pop() ?? 'failed'}`);
     return null;
   }
-  const match = /seconds_per_step=([\d.]+)/.exec(result.stdout);
-  return match ? Number(match[1]) : null;
+  const wall = /seconds_per_step=([\d.]+)/.exec(result.stdout);
+  const cpu = /cpu_seconds_per_step=([\d.]+)/.exec(result.stdout);
+  return wall && cpu ? { wall: Number(wall[1]), cpu: Number(cpu[1]) } : null;
 }
 
 export async function runBench(args: BenchArgs): Promise<StageResult> {
@@ -159,10 +165,11 @@ export async function runBench(args: BenchArgs): Promise<StageResult> {
   if (size && (size.length !== 2 || !size.every((n) => Number.isInteger(n) && n > 0))) throw new Error(`--size ${sizeOption}: expected WxH`);
   const profile = args.rest.includes('--profile');
   const withPytorch = args.rest.includes('--pytorch');
+  // As `p2phd train` runs: one wasm thread unless P2PHD_WASM_THREADS says otherwise.
   const info = await initBackend(backend, { log: () => {} });
   const device = !trainsOnHost(info.name);
   const notes = [
-    `backend ${info.name} (${info.detail}; ${info.threads} thread(s)); ${cpus().length} CPU(s) ${cpus()[0]?.model ?? ''}`,
+    `backend ${info.name} (${info.detail}; ${info.threads} thread(s)); ${cpus().length} CPU(s) ${cpus()[0]?.model ?? ''}; load average at start ${loadAverage()}`,
     device
       ? 'step = p2phd runDeviceStep: E/G forward, D on fake.detach() / real / fake, LSGAN + feature matching, one backward, Adam on G and D on the device; only the losses are read back'
       : 'step = p2phd runStep: E/G forward, D on fake.detach() / real / fake, LSGAN + feature matching, one backward, Adam on G and D (moments in JS memory, on a worker thread during the backward pass)',
@@ -186,14 +193,18 @@ export async function runBench(args: BenchArgs): Promise<StageResult> {
       device ? runDeviceStep(model, batch, losses, devicePool, 1, index, false, hyper) : runStep(model, batch, losses, pool, 1, index, false, hyper, adam);
     const times: number[] = [];
     let peakTensorBytes: number | null = null;
+    const cpuTimes: number[] = [];
     try {
       for (let stepIndex = 0; stepIndex <= steps; stepIndex++) {
         const batch = syntheticBatch(config, bench.height, bench.width, stepIndex);
         const started = process.hrtime.bigint();
+        const cpuStarted = process.cpuUsage();
         await step(batch, stepIndex);
         times.push(Number(process.hrtime.bigint() - started) / 1e9);
+        const cpu = process.cpuUsage(cpuStarted);
+        cpuTimes.push((cpu.user + cpu.system) / 1e6);
         peakRss = Math.max(peakRss, process.memoryUsage().rss);
-        args.progress(`train bench: ${name} step ${stepIndex + 1}/${steps + 1}: ${times[times.length - 1]!.toFixed(2)} s`);
+        args.progress(`train bench: ${name} step ${stepIndex + 1}/${steps + 1}: ${times[times.length - 1]!.toFixed(2)} s (CPU ${cpuTimes[cpuTimes.length - 1]!.toFixed(2)} s; load ${loadAverage()})`);
       }
       if (device) {
         // One more step under tf.profile, for its peak tensor bytes (not timed).
@@ -215,6 +226,8 @@ export async function runBench(args: BenchArgs): Promise<StageResult> {
     }
     const steady = times.slice(1);
     const mean = steady.reduce((a, b) => a + b, 0) / Math.max(1, steady.length);
+    const steadyCpu = cpuTimes.slice(1);
+    const meanCpu = steadyCpu.reduce((a, b) => a + b, 0) / Math.max(1, steadyCpu.length);
     const heap = wasmHeapBytes();
     const estimate = estimateTrainingMemory(config, 'global', { height: bench.height, width: bench.width }, 1);
     const pytorch = withPytorch ? pytorchSecondsPerStep(bench, steps, args.progress) : null;
@@ -225,14 +238,17 @@ export async function runBench(args: BenchArgs): Promise<StageResult> {
       first_step_s: Number(times[0]!.toFixed(2)),
       s_per_step: Number(mean.toFixed(2)),
       images_per_s: Number((1 / mean).toFixed(3)),
-      pytorch_s: pytorch ?? bench.pytorchSeconds,
+      cpu_s_per_step: Number(meanCpu.toFixed(2)),
+      pytorch_s: pytorch?.wall ?? bench.pytorchSeconds,
+      pytorch_cpu_s: pytorch?.cpu ?? null,
       pytorch_source: pytorch === null ? 'issue 5' : 'measured',
-      ratio: Number((mean / (pytorch ?? bench.pytorchSeconds)).toFixed(2)),
+      ratio: Number((mean / (pytorch?.wall ?? bench.pytorchSeconds)).toFixed(2)),
       wasm_heap_MiB: heap === null ? null : Math.round(heap / MIB),
       peak_tensor_MiB: peakTensorBytes === null ? null : Math.round(peakTensorBytes / MIB),
       gpu_pool_MiB: gpuAllocatedBytes() === null ? null : Math.round(gpuAllocatedBytes()! / MIB),
       estimate_MiB: Math.round(estimate.totalBytes / MIB),
       peak_rss_MiB: Math.round(peakRss / MIB),
+      load_avg_1m: Number(loadavg()[0]!.toFixed(2)),
     });
   }
   return { stage: 'train', notes, rows };

@@ -6,7 +6,8 @@ the CPU, for a ratio measured on the machine that runs the benchmark.
 Written from the pix2pixHD paper's description for this benchmark only (the
 networks' parity with the reference is tested elsewhere, against golden
 tensors). Needs Debian's python3-torch: run with /usr/bin/python3.
-Prints `seconds_per_step=<mean of the steps after the first>`.
+Prints `seconds_per_step=<mean of the steps after the first>` and the
+process CPU time per step (`cpu_seconds_per_step=`).
 """
 import argparse
 import time
@@ -105,8 +106,10 @@ def main():
     real = torch.rand(1, 3, args.height, args.width) * 2 - 1
     feat_weight = 4.0 / (args.n_layers_d + 1) / args.num_d * 10.0
     times = []
+    cpu_times = []
     for _ in range(args.steps + 1):
         start = time.perf_counter()
+        cpu_start = time.process_time()
         fake = generator(label)
         pred_fake_pool = discriminator(torch.cat((label, fake.detach()), 1))
         pred_real = discriminator(torch.cat((label, real), 1))
@@ -122,8 +125,10 @@ def main():
         loss_d.backward()
         opt_d.step()
         times.append(time.perf_counter() - start)
+        cpu_times.append(time.process_time() - cpu_start)
     steady = times[1:] or times
-    print(f'seconds_per_step={sum(steady) / len(steady):.3f} first={times[0]:.3f} threads={torch.get_num_threads()} torch={torch.__version__}')
+    steady_cpu = cpu_times[1:] or cpu_times
+    print(f'seconds_per_step={sum(steady) / len(steady):.3f} cpu_seconds_per_step={sum(steady_cpu) / len(steady_cpu):.3f} first={times[0]:.3f} threads={torch.get_num_threads()} torch={torch.__version__}')
 
 
 if __name__ == '__main__':

@@ -74,7 +74,11 @@ const MAX_WASM_THREADS = 8;
  * Threads for inference-only commands: one per core (up to 8). XNNPACK's
  * threaded convs give the same results as one thread (identical PNGs,
  * checked), so this changes only the speed: the default G1 at 1024x512 takes
- * 8.8 s per image on 2 cores against 14.5 s on one.
+ * 8.8 s per image on 2 cores against 14.5 s on one. Training gives the same
+ * bits on any thread count too (test/train/threads.test.ts) but keeps one by
+ * default: measured with other jobs on the machine, two threads made its
+ * steps slower (the pool's threads wait on a descheduled partner), and the
+ * demo's small models slower still (thread hand-offs per small op).
  */
 export function inferenceWasmThreads(): number {
   return Math.max(1, Math.min(MAX_WASM_THREADS, availableParallelism()));

@@ -1,14 +1,17 @@
 /**
  * Conv2D over 0/1 inputs (one-hot labels, boundaries) on wasm, computed as
- * sums of filter rows, against a float64 direct convolution: with and
- * without dense channels beside the 0/1 ones, strides, zero padding, batch 2,
- * more output channels than one kernel pass holds.
+ * sums of filter rows, and its filter gradient, computed as dy rows added to
+ * filter rows, against a float64 direct convolution and its gradient: with
+ * and without dense channels beside the 0/1 ones, strides, zero padding,
+ * batch 2, more output channels than one kernel pass holds.
  */
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
-import { binaryChannels, mayUseBinaryInput } from '../../src/backend/wasm/conv2d-binary-input';
-import { randomGenerator, randomInt, randomValues, referenceConv2d, relativeError, setUpBackends, useBackend } from './helpers';
+import { conv2dFilterGradient } from '../../src/backend/wasm/conv2d-backprop-filter';
+import { binaryChannels, conv2dFilterGradientBinaryInput, mayUseBinaryInput } from '../../src/backend/wasm/conv2d-binary-input';
+import { wasmMemoryOf } from '../../src/backend/wasm/heap-views';
+import { randomGenerator, randomInt, randomValues, referenceConv2d, referenceConv2dFilterGradient, relativeError, setUpBackends, useBackend } from './helpers';
 
 type Shape4 = [number, number, number, number];
 
@@ -24,6 +27,25 @@ function labelLikeInput(random: () => number, pixels: number, labels: number, de
   return values;
 }
 
+interface BinaryCase {
+  batch: number;
+  height: number;
+  width: number;
+  labels: number;
+  dense: number;
+  kernel: number;
+  stride: number;
+  pad: number;
+  outChannels: number;
+}
+
+const CASES: readonly BinaryCase[] = [
+  { batch: 1, height: 20, width: 23, labels: 35, dense: 0, kernel: 7, stride: 1, pad: 0, outChannels: 64 }, // G1's input layer
+  { batch: 2, height: 17, width: 15, labels: 12, dense: 3, kernel: 4, stride: 2, pad: 2, outChannels: 68 }, // D's, with a photo; two passes
+  { batch: 1, height: 9, width: 9, labels: 8, dense: 0, kernel: 3, stride: 1, pad: 1, outChannels: 4 },
+  { batch: 1, height: 5, width: 6, labels: 35, dense: 3, kernel: 7, stride: 1, pad: 3, outChannels: 32 }, // kernel larger than the image
+];
+
 describe('Conv2D over 0/1 input channels (wasm)', () => {
   before(async () => {
     await setUpBackends();
@@ -32,13 +54,7 @@ describe('Conv2D over 0/1 input channels (wasm)', () => {
 
   it('matches the direct convolution', () => {
     const random = randomGenerator(71);
-    const cases: Array<{ batch: number; height: number; width: number; labels: number; dense: number; kernel: number; stride: number; pad: number; outChannels: number }> = [
-      { batch: 1, height: 20, width: 23, labels: 35, dense: 0, kernel: 7, stride: 1, pad: 0, outChannels: 64 }, // G1's input layer
-      { batch: 2, height: 17, width: 15, labels: 12, dense: 3, kernel: 4, stride: 2, pad: 2, outChannels: 68 }, // D's, with a photo; two passes
-      { batch: 1, height: 9, width: 9, labels: 8, dense: 0, kernel: 3, stride: 1, pad: 1, outChannels: 4 },
-      { batch: 1, height: 5, width: 6, labels: 35, dense: 3, kernel: 7, stride: 1, pad: 3, outChannels: 32 }, // kernel larger than the image
-    ];
-    for (const c of cases) {
+    for (const c of CASES) {
       const xShape: Shape4 = [c.batch, c.height, c.width, c.labels + 1 + c.dense];
       const filterShape: Shape4 = [c.kernel, c.kernel, xShape[3], c.outChannels];
       const xValues = labelLikeInput(random, c.batch * c.height * c.width, c.labels, c.dense);
@@ -62,6 +78,40 @@ describe('Conv2D over 0/1 input channels (wasm)', () => {
       assert.deepEqual(actual.shape, expected.shape, label);
       assert.ok(relativeError(actual.dataSync(), expected.values) < 1e-6, label);
       actual.dispose();
+    }
+  });
+
+  it('its filter gradient matches the direct convolution\'s', () => {
+    const random = randomGenerator(73);
+    for (const c of CASES) {
+      const xShape: Shape4 = [c.batch, c.height, c.width, c.labels + 1 + c.dense];
+      const filterShape: Shape4 = [c.kernel, c.kernel, xShape[3], c.outChannels];
+      const outHeight = Math.floor((c.height + 2 * c.pad - c.kernel) / c.stride) + 1;
+      const outWidth = Math.floor((c.width + 2 * c.pad - c.kernel) / c.stride) + 1;
+      const dyShape: Shape4 = [c.batch, outHeight, outWidth, c.outChannels];
+      const xValues = labelLikeInput(random, c.batch * c.height * c.width, c.labels, c.dense);
+      const dyValues = randomValues(random, dyShape.reduce((a, b) => a * b));
+      const expected = referenceConv2dFilterGradient(xValues, xShape, dyValues, dyShape, filterShape, c.stride, c.pad);
+      const label = JSON.stringify(c);
+      // Through the kernel registry (the 0/1 path is chosen from the data) ...
+      const dispatched = tf.tidy(() =>
+        tf.grad((w) => tf.sum(tf.mul(tf.conv2d(tf.tensor4d(xValues, xShape), w as tf.Tensor4D, c.stride, c.pad), tf.tensor4d(dyValues, dyShape))))(
+          tf.zeros(filterShape),
+        ),
+      );
+      assert.deepEqual(dispatched.shape, filterShape, label);
+      assert.ok(relativeError(dispatched.dataSync(), expected) < 1e-6, `${label} (tf.grad)`);
+      dispatched.dispose();
+      // ... and the 0/1 form itself.
+      const flags = binaryChannels(xValues, xShape[3])!;
+      const geometry = { strideHeight: c.stride, strideWidth: c.stride, padTop: c.pad, padLeft: c.pad };
+      const direct = tf.tidy(() =>
+        conv2dFilterGradientBinaryInput(tf.tensor4d(xValues, xShape), tf.tensor4d(dyValues, dyShape), filterShape, flags, geometry, wasmMemoryOf(tf.backend())!, (dense, denseShape) =>
+          conv2dFilterGradient(dense, tf.tensor4d(dyValues, dyShape), denseShape, geometry),
+        ),
+      );
+      assert.ok(relativeError(direct.dataSync(), expected) < 1e-6, `${label} (direct)`);
+      direct.dispose();
     }
   });
 

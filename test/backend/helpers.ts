@@ -82,6 +82,43 @@ export function referenceConv2d(
   return { values, shape };
 }
 
+/**
+ * Float64 gradient of referenceConv2d's output with respect to w, given the
+ * output's gradient dy: dw[i, j, ci, co] = sum over n, oh, ow of
+ * x[n, oh * stride - pad + i, ow * stride - pad + j, ci] * dy[n, oh, ow, co].
+ */
+export function referenceConv2dFilterGradient(
+  x: ArrayLike<number>,
+  xShape: readonly number[],
+  dy: ArrayLike<number>,
+  dyShape: readonly number[],
+  wShape: readonly number[],
+  stride: number,
+  pad: number,
+): Float64Array {
+  const [batch, height, width, inChannels] = xShape as [number, number, number, number];
+  const [, outHeight, outWidth, outChannels] = dyShape as [number, number, number, number];
+  const [kh, kw] = wShape as [number, number, number, number];
+  const values = new Float64Array(kh * kw * inChannels * outChannels);
+  for (let n = 0; n < batch; n++)
+    for (let oh = 0; oh < outHeight; oh++)
+      for (let ow = 0; ow < outWidth; ow++)
+        for (let i = 0; i < kh; i++)
+          for (let j = 0; j < kw; j++) {
+            const h = oh * stride - pad + i;
+            const v = ow * stride - pad + j;
+            if (h < 0 || h >= height || v < 0 || v >= width) continue;
+            for (let ci = 0; ci < inChannels; ci++) {
+              const xv = x[nhwcIndex(xShape, n, h, v, ci)]!;
+              if (xv === 0) continue;
+              for (let co = 0; co < outChannels; co++) {
+                values[((i * kw + j) * inChannels + ci) * outChannels + co]! += xv * dy[nhwcIndex(dyShape, n, oh, ow, co)]!;
+              }
+            }
+          }
+  return values;
+}
+
 /** Float64 PyTorch ConvTranspose2d (no bias), NHWC, w [kh, kw, out, in]. */
 export function referenceConv2dTranspose(
   x: ArrayLike<number>,

@@ -12,8 +12,9 @@ import { join } from 'node:path';
 const BACKEND = join(__dirname, '..', '..', 'src', 'backend');
 
 // Cases: XNNPACK's conv, p2phd's Winograd conv with its SIMD transforms in
-// both matmul orientations, and the 0/1-input conv: the last three are wasm
-// modules of p2phd's own that import tfjs's memory, shared in this build.
+// both matmul orientations, the 0/1-input conv, and Winograd F(3x3, 4x4):
+// all but the first are wasm modules of p2phd's own that import tfjs's
+// memory, shared in this build.
 const CHILD_SCRIPT = `
 const tf = require('@tensorflow/tfjs-core');
 require('@tensorflow/tfjs-backend-cpu');
@@ -28,6 +29,7 @@ const cases = [
   { x: () => tf.randomUniform([1, 34, 34, 32], -1, 1, 'float32', 3), w: [3, 3, 32, 32], stride: 1, pad: 'valid' },
   { x: () => tf.randomUniform([1, 34, 34, 32], -1, 1, 'float32', 4), w: [3, 3, 32, 64], stride: 1, pad: 'valid' },
   { x: () => oneHot([1, 12, 13, 10]), w: [7, 7, 10, 16], stride: 1, pad: 'same' },
+  { x: () => tf.randomUniform([1, 17, 20, 32], -1, 1, 'float32', 5), w: [4, 4, 32, 36], stride: 1, pad: 'valid' },
 ];
 (async () => {
   const info = await initBackend('wasm', { log: () => {} });

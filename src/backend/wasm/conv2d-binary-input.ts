@@ -90,15 +90,28 @@ function onesPerPixel(
 }
 
 /**
- * conv(out, weights, starts, entries, H, W, outH, outW, kh, kw, strideH,
- * strideW, padTop, padLeft, Ci, Co, coStart): one image, output channels
- * coStart .. coStart + 4 * vectors - 1, every output pixel.
+ * What a binary-input kernel computes over the same loops (output pixel, tap
+ * in range, the input pixel's ones):
+ * - `forward`: kernel(out, filter, ...): each output pixel's channels are the
+ *   sum of the filter rows of its taps' ones;
+ * - `filterGradient`: kernel(dFilter, dy, ...): each output pixel's dy row is
+ *   added to the dFilter rows of its taps' ones (dFilter accumulates: the
+ *   caller zeroes it).
  */
-function binaryConvKernel(vectors: number): FunctionBuilder {
+type BinaryKernelKind = 'forward' | 'filterGradient';
+
+/**
+ * kernel(target, source, starts, entries, H, W, outH, outW, kh, kw,
+ * strideH, strideW, padTop, padLeft, Ci, Co, coStart): one image, output
+ * channels coStart .. coStart + 4 * vectors - 1, every output pixel. The
+ * output pixel's row is `target` (forward) or `source` (filterGradient);
+ * the filter is the other.
+ */
+function binaryConvKernel(vectors: number, kind: BinaryKernelKind): FunctionBuilder {
   const f = new FunctionBuilder(17);
   const [
-    out,
-    weights,
+    target,
+    source,
     starts,
     entries,
     height,
@@ -115,9 +128,11 @@ function binaryConvKernel(vectors: number): FunctionBuilder {
     outChannels,
     coStart,
   ] = f.params();
-  const [oy, ox, i, j, iy0, ix0, iMin, iMax, jMin, jMax, tapBytes, pixelOutBytes, coBytes, p, e, eEnd, row, target, limit] =
+  const filter = kind === 'forward' ? source! : target!;
+  const pixelRows = kind === 'forward' ? target! : source!;
+  const [oy, ox, i, j, iy0, ix0, iMin, iMax, jMin, jMax, tapBytes, pixelOutBytes, coBytes, p, e, eEnd, row, address, limit] =
     f.i32Locals(19);
-  const accumulators = f.v128Locals(vectors);
+  const vectorLocals = f.v128Locals(vectors);
   f.get(inChannels!).get(outChannels!).mul().i32(4).mul().set(tapBytes!);
   f.product(pixelOutBytes!, outChannels!, 4);
   f.product(coBytes!, coStart!, 4);
@@ -129,11 +144,22 @@ function binaryConvKernel(vectors: number): FunctionBuilder {
     f.get(size).get(origin).sub().set(limit!);
     f.min(last, kernel, limit!);
   };
+  /** address = the output pixel's row, at this pass's first channel. */
+  const pixelRow = (): void => {
+    f.get(oy!).get(outWidth!).mul().get(ox!).add().get(pixelOutBytes!).mul().get(pixelRows).add().get(coBytes!).add().set(address!);
+  };
   f.forRange(oy!, 0, outHeight!, 1, () => {
     tapRange(oy!, strideHeight!, padTop!, height!, kernelHeight!, iy0!, iMin!, iMax!);
     f.forRange(ox!, 0, outWidth!, 1, () => {
       tapRange(ox!, strideWidth!, padLeft!, width!, kernelWidth!, ix0!, jMin!, jMax!);
-      for (const accumulator of accumulators) f.v128Zero().set(accumulator);
+      if (kind === 'forward') {
+        for (const accumulator of vectorLocals) f.v128Zero().set(accumulator);
+      } else {
+        pixelRow();
+        vectorLocals.forEach((gradient, v) => {
+          f.get(address!).v128Load(16 * v).set(gradient);
+        });
+      }
       f.forRange(i!, iMin!, iMax!, 1, () => {
         f.forRange(j!, jMin!, jMax!, 1, () => {
           // p: the input pixel; its ones are entries[starts[p] .. starts[p + 1]).
@@ -141,19 +167,25 @@ function binaryConvKernel(vectors: number): FunctionBuilder {
           f.get(p!).i32Load().set(e!);
           f.get(p!).i32Load(4).set(eEnd!);
           // The tap's filter matrix, at this pass's first output channel.
-          f.get(i!).get(kernelWidth!).mul().get(j!).add().get(tapBytes!).mul().get(weights!).add().get(coBytes!).add().set(target!);
+          f.get(i!).get(kernelWidth!).mul().get(j!).add().get(tapBytes!).mul().get(filter).add().get(coBytes!).add().set(address!);
           f.forRange(e!, e!, eEnd!, 1, () => {
-            f.get(e!).i32(4).mul().get(entries!).add().i32Load().get(target!).add().set(row!);
-            accumulators.forEach((accumulator, v) => {
-              f.get(accumulator).get(row!).v128Load(16 * v).f32x4Add().set(accumulator);
+            f.get(e!).i32(4).mul().get(entries!).add().i32Load().get(address!).add().set(row!);
+            vectorLocals.forEach((local, v) => {
+              if (kind === 'forward') {
+                f.get(local).get(row!).v128Load(16 * v).f32x4Add().set(local);
+              } else {
+                f.get(row!).get(row!).v128Load(16 * v).get(local).f32x4Add().v128Store(16 * v);
+              }
             });
           });
         });
       });
-      f.get(oy!).get(outWidth!).mul().get(ox!).add().get(pixelOutBytes!).mul().get(out!).add().get(coBytes!).add().set(target!);
-      accumulators.forEach((accumulator, v) => {
-        f.get(target!).get(accumulator).v128Store(16 * v);
-      });
+      if (kind === 'forward') {
+        pixelRow();
+        vectorLocals.forEach((accumulator, v) => {
+          f.get(address!).get(accumulator).v128Store(16 * v);
+        });
+      }
     });
   });
   return f;
@@ -162,18 +194,93 @@ function binaryConvKernel(vectors: number): FunctionBuilder {
 type BinaryConvKernel = (...args: number[]) => void;
 
 
-/** Kernels by accumulator count, compiled when first needed, once per memory. */
-const kernelsOf = perMemory(() => new Map<number, BinaryConvKernel>());
+/** Kernels by kind and vector count, compiled when first needed, once per memory. */
+const kernelsOf = perMemory(() => new Map<string, BinaryConvKernel>());
 
-/** The kernel for `vectors` f32x4 accumulators. */
-function kernelFor(memory: { buffer: ArrayBufferLike }, vectors: number): BinaryConvKernel {
+/** The `kind` kernel for `vectors` f32x4 registers. */
+function kernelFor(memory: { buffer: ArrayBufferLike }, vectors: number, kind: BinaryKernelKind): BinaryConvKernel {
   const kernels = kernelsOf(memory);
-  let kernel = kernels.get(vectors);
+  const key = `${kind}/${vectors}`;
+  let kernel = kernels.get(key);
   if (kernel === undefined) {
-    kernel = instantiateOnMemory([{ name: 'conv', builder: binaryConvKernel(vectors) }], memory)['conv'] as BinaryConvKernel;
-    kernels.set(vectors, kernel);
+    kernel = instantiateOnMemory([{ name: 'conv', builder: binaryConvKernel(vectors, kind) }], memory)['conv'] as BinaryConvKernel;
+    kernels.set(key, kernel);
   }
   return kernel;
+}
+
+/** The shapes a binary-input kernel runs over (one conv). */
+interface BinaryConvShape {
+  batch: number;
+  height: number;
+  width: number;
+  inChannels: number;
+  outHeight: number;
+  outWidth: number;
+  kernelHeight: number;
+  kernelWidth: number;
+  outChannels: number;
+}
+
+/**
+ * Runs the `kind` kernel on every image of `x` (whose `binary` channels are
+ * 0/1): `target(n)` and `source(n)` are the kernel's first two addresses for
+ * image n (see binaryConvKernel).
+ */
+function runBinaryKernel(
+  kind: BinaryKernelKind,
+  x: tf.Tensor4D,
+  binary: readonly boolean[],
+  shape: BinaryConvShape,
+  geometry: ConvGeometry,
+  memory: { buffer: ArrayBufferLike },
+  target: (n: number) => number,
+  source: (n: number) => number,
+): void {
+  const backend = tf.backend();
+  const wasm = asWasmBackend(backend);
+  const { batch, height, width, inChannels, outChannels } = shape;
+  const pixels = height * width;
+  const imageSize = pixels * inChannels;
+  const startsTensor = emptyHeapTensor(backend, [pixels + 1], 'int32');
+  // Addresses stay put while the tensors live; only views must be re-taken after an allocation.
+  const startsAddress = heapAddress(backend, startsTensor);
+  for (let n = 0; n < batch; n++) {
+    const values = (wasm.typedArrayFromHeap(x) as Float32Array).subarray(n * imageSize, (n + 1) * imageSize);
+    const ones = onesPerPixel(values, pixels, inChannels, binary, outChannels * 4, wasm.typedArrayFromHeap(startsTensor) as Int32Array);
+    const entriesTensor = emptyHeapTensor(backend, [Math.max(1, ones.length)], 'int32');
+    (wasm.typedArrayFromHeap(entriesTensor) as Int32Array).set(ones);
+    const entriesAddress = heapAddress(backend, entriesTensor);
+    for (let coStart = 0; coStart < outChannels; coStart += CHANNELS_PER_PASS) {
+      const vectors = Math.min(CHANNELS_PER_PASS, outChannels - coStart) / 4;
+      kernelFor(memory, vectors, kind)(
+        target(n),
+        source(n),
+        startsAddress,
+        entriesAddress,
+        height,
+        width,
+        shape.outHeight,
+        shape.outWidth,
+        shape.kernelHeight,
+        shape.kernelWidth,
+        geometry.strideHeight,
+        geometry.strideWidth,
+        geometry.padTop,
+        geometry.padLeft,
+        inChannels,
+        outChannels,
+        coStart,
+      );
+    }
+    entriesTensor.dispose();
+  }
+  startsTensor.dispose();
+}
+
+/** The channels of `binary` that are not 0/1. */
+function denseChannels(binary: readonly boolean[]): number[] {
+  return binary.flatMap((isBinary, c) => (isBinary ? [] : [c]));
 }
 
 /**
@@ -194,56 +301,67 @@ export function conv2dBinaryInput(
   denseConv: (x: tf.Tensor4D, filter: tf.Tensor4D) => tf.Tensor4D,
 ): tf.Tensor4D {
   const backend = tf.backend();
-  const wasm = asWasmBackend(backend);
   const [batch, height, width, inChannels] = x.shape;
   const [kernelHeight, kernelWidth, , outChannels] = filter.shape;
-  const pixels = height * width;
-  const imageSize = pixels * inChannels;
   const outImageBytes = outHeight * outWidth * outChannels * 4;
-
   const y = emptyHeapTensor(backend, [batch, outHeight, outWidth, outChannels]);
-  const startsTensor = emptyHeapTensor(backend, [pixels + 1], 'int32');
-  // Addresses stay put while the tensors live; only views must be re-taken after an allocation.
   const outAddress = heapAddress(backend, y);
   const filterAddress = heapAddress(backend, filter);
-  const startsAddress = heapAddress(backend, startsTensor);
-  for (let n = 0; n < batch; n++) {
-    const values = (wasm.typedArrayFromHeap(x) as Float32Array).subarray(n * imageSize, (n + 1) * imageSize);
-    const ones = onesPerPixel(values, pixels, inChannels, binary, outChannels * 4, wasm.typedArrayFromHeap(startsTensor) as Int32Array);
-    const entriesTensor = emptyHeapTensor(backend, [Math.max(1, ones.length)], 'int32');
-    (wasm.typedArrayFromHeap(entriesTensor) as Int32Array).set(ones);
-    const entriesAddress = heapAddress(backend, entriesTensor);
-    for (let coStart = 0; coStart < outChannels; coStart += CHANNELS_PER_PASS) {
-      const vectors = Math.min(CHANNELS_PER_PASS, outChannels - coStart) / 4;
-      kernelFor(memory, vectors)(
-        outAddress + n * outImageBytes,
-        filterAddress,
-        startsAddress,
-        entriesAddress,
-        height,
-        width,
-        outHeight,
-        outWidth,
-        kernelHeight,
-        kernelWidth,
-        geometry.strideHeight,
-        geometry.strideWidth,
-        geometry.padTop,
-        geometry.padLeft,
-        inChannels,
-        outChannels,
-        coStart,
-      );
-    }
-    entriesTensor.dispose();
-  }
-  startsTensor.dispose();
+  const shape = { batch, height, width, inChannels, outHeight, outWidth, kernelHeight, kernelWidth, outChannels };
+  runBinaryKernel('forward', x, binary, shape, geometry, memory, (n) => outAddress + n * outImageBytes, () => filterAddress);
 
-  const dense = binary.flatMap((isBinary, c) => (isBinary ? [] : [c]));
+  const dense = denseChannels(binary);
   if (dense.length === 0) return y as tf.Tensor4D;
   const denseInput = tf.gather(x, dense, 3) as tf.Tensor4D;
   const denseFilter = tf.gather(filter, dense, 2) as tf.Tensor4D;
   const sum = tf.add(y, denseConv(denseInput, denseFilter)) as tf.Tensor4D;
   tf.dispose([y, denseInput, denseFilter]);
+  return sum;
+}
+
+/**
+ * Conv2DBackpropFilter of a conv whose input `x` has the channels flagged in
+ * `binary` holding only 0/1 values: a 0/1 channel's filter row at a tap is
+ * the sum of the dy rows of the output pixels whose tap reads a 1 there, so
+ * each output pixel's dy row is added to about one filter row per tap (the
+ * 7x7 input conv of G1 at 256x128: 49 row additions per pixel instead of a
+ * [36, 33K] x [33K, 64] matmul per tap). The sums are the dense gradient's
+ * (products with 1 are exact; only the order of additions differs).
+ * `denseGradient` computes the other channels' rows (same geometry). Call
+ * inside a tidy scope, on wasm.
+ */
+export function conv2dFilterGradientBinaryInput(
+  x: tf.Tensor4D,
+  dy: tf.Tensor4D,
+  filterShape: [number, number, number, number],
+  binary: readonly boolean[],
+  geometry: ConvGeometry,
+  memory: { buffer: ArrayBufferLike },
+  denseGradient: (x: tf.Tensor4D, filterShape: [number, number, number, number]) => tf.Tensor4D,
+): tf.Tensor4D {
+  const backend = tf.backend();
+  const wasm = asWasmBackend(backend);
+  const [batch, height, width, inChannels] = x.shape;
+  const [, outHeight, outWidth, outChannels] = dy.shape;
+  const [kernelHeight, kernelWidth] = filterShape;
+  const dyImageBytes = outHeight * outWidth * outChannels * 4;
+  const gradient = emptyHeapTensor(backend, filterShape);
+  // The kernel adds into it.
+  wasm.typedArrayFromHeap(gradient).fill(0);
+  const gradientAddress = heapAddress(backend, gradient);
+  const dyAddress = heapAddress(backend, dy);
+  const shape = { batch, height, width, inChannels, outHeight, outWidth, kernelHeight, kernelWidth, outChannels };
+  runBinaryKernel('filterGradient', x, binary, shape, geometry, memory, () => gradientAddress, (n) => dyAddress + n * dyImageBytes);
+
+  const dense = denseChannels(binary);
+  if (dense.length === 0) return gradient as tf.Tensor4D;
+  // The dense channels' rows (the binary kernel left them zero), put in place
+  // by a gather whose other indices read an appended zero row.
+  const denseInput = tf.gather(x, dense, 3) as tf.Tensor4D;
+  const denseRows = denseGradient(denseInput, [kernelHeight, kernelWidth, dense.length, outChannels]);
+  const withZeroRow = tf.concat([denseRows, tf.zeros([kernelHeight, kernelWidth, 1, outChannels])], 2);
+  const rowOf = binary.map((isBinary, c) => (isBinary ? dense.length : dense.indexOf(c)));
+  const sum = tf.add(gradient, tf.gather(withZeroRow, rowOf, 2)) as tf.Tensor4D;
+  tf.dispose([gradient, denseInput, denseRows, withZeroRow]);
   return sum;
 }

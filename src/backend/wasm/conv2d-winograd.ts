@@ -25,22 +25,27 @@
  * Rounding: F(4x4, 3x3) in float32 differs from the direct sum by about 1e-6
  * relative (6e-6 on 1024 channels; tested in test/backend/winograd.test.ts
  * against float64), far below what reaches an 8-bit image.
+ *
+ * The same code runs F(3x3, 4x4) (36 multiply-adds per 9 outputs against
+ * 144: 4x fewer) for D's 4x4 stride-1 convs and their input gradients,
+ * with the SIMD transforms only (channel counts that are multiples of 4).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { spatialWindow } from './conv-geometry';
 import { asWasmBackend, emptyHeapTensor, heapAddress, wasmMemoryOf } from './heap-views';
 import { batchTranspose } from './js-kernels';
-import { winogradSimdKernels, type RowKernel } from './winograd-simd';
+import { WINOGRAD_F4X4_3X3, winogradSimdKernels, type RowKernel, type WinogradVariant } from './winograd-simd';
 
 /** Positions of the 6x6 transformed tile. */
 const POSITIONS = 36;
-/** Output tile side. */
+/** The F(4x4, 3x3) output tile side (the JavaScript transforms). */
 const TILE = 4;
 /** Input patch side. */
 const PATCH = 6;
 
-/** Output pixels from which Winograd pays for its filter transform (see `preferWinograd`). */
+/** Output pixels from which Winograd pays for its filter transform (see `preferWinograd`), 3x3 and 4x4 filters. */
 const WINOGRAD_MIN_OUTPUT_PIXELS = 256;
+const WINOGRAD_4X4_MIN_OUTPUT_PIXELS = 144;
 /** Channels (in and out) from which the matmuls are large enough to run near XNNPACK's peak. */
 const WINOGRAD_MIN_CHANNELS = 32;
 
@@ -64,12 +69,15 @@ export function setWinogradSimdTransforms(enabled: boolean): boolean {
  * direct against Winograd): 128 px 127/93 against 91/88 ms, 256 px 219/144
  * against 107/100, 512 px 394/248 against 157/110. From 256 pixels the gain
  * is clear; below, small images (the training bottleneck at 256x128 is 128
- * pixels) keep the direct form.
+ * pixels) keep the direct form. A 4x4 filter's direct form does 16/9 the
+ * multiply-adds per pixel, so F(3x3, 4x4) pays from fewer pixels: 256 -> 512
+ * channels, one thread, CPU time, direct (per-tap matmuls) against
+ * Winograd: 60 px 26 against 26 ms, 180 px 56 against 35, 209 px
+ * (512 -> 256) 68 against 42.
  */
-export function preferWinograd(outputPixels: number, inChannels: number, outChannels: number): boolean {
-  return (
-    outputPixels >= WINOGRAD_MIN_OUTPUT_PIXELS && inChannels >= WINOGRAD_MIN_CHANNELS && outChannels >= WINOGRAD_MIN_CHANNELS
-  );
+export function preferWinograd(outputPixels: number, inChannels: number, outChannels: number, kernel: 3 | 4 = 3): boolean {
+  const minPixels = kernel === 4 ? WINOGRAD_4X4_MIN_OUTPUT_PIXELS : WINOGRAD_MIN_OUTPUT_PIXELS;
+  return outputPixels >= minPixels && inChannels >= WINOGRAD_MIN_CHANNELS && outChannels >= WINOGRAD_MIN_CHANNELS;
 }
 
 /** G's entries, as multiplications (a division per use would cost more than the rest of the transform). */
@@ -273,9 +281,10 @@ function heapView(backend: tf.KernelBackend, t: tf.Tensor): Float32Array {
 }
 
 /**
- * Conv2D with a [3, 3, Ci, Co] filter, stride 1, no dilation, NHWC; `padTop`
- * and `padLeft` zeros before the input (the rest of 'same' padding follows
- * from the output size). Call inside a tidy scope.
+ * Conv2D with a [k, k, Ci, Co] filter (k = 3, or 4 with `variant`
+ * F(3x3, 4x4) and channel counts that are multiples of 4), stride 1, no
+ * dilation, NHWC; `padTop` and `padLeft` zeros before the input (the rest of
+ * the padding follows from the output size). Call inside a tidy scope.
  */
 export function conv2dWinograd(
   x: tf.Tensor4D,
@@ -284,18 +293,25 @@ export function conv2dWinograd(
   outWidth: number,
   padTop: number,
   padLeft: number,
+  variant: WinogradVariant = WINOGRAD_F4X4_3X3,
 ): tf.Tensor4D {
   const backend = tf.backend();
   const [batch, , , inChannels] = x.shape;
   const outChannels = filter.shape[3];
-  const tileRows = Math.ceil(outHeight / TILE);
-  const tileCols = Math.ceil(outWidth / TILE);
+  const { tile, kernel } = variant;
+  if (filter.shape[0] !== kernel || filter.shape[1] !== kernel) throw new Error(`conv2dWinograd: ${variant.name} needs a ${kernel}x${kernel} filter`);
+  const tileRows = Math.ceil(outHeight / tile);
+  const tileCols = Math.ceil(outWidth / tile);
   const tiles = batch * tileRows * tileCols;
 
   // Zero padding: the conv's own, plus the overhang of the last tiles (a view of x when there is none).
-  const padded = spatialWindow(x, -padTop, TILE * tileRows + 2, -padLeft, TILE * tileCols + 2);
+  const padded = spatialWindow(x, -padTop, tile * tileRows + kernel - 1, -padLeft, tile * tileCols + kernel - 1);
 
-  const simd = simdTransformsEnabled && inChannels % 4 === 0 && outChannels % 4 === 0 ? simdKernels(backend) : null;
+  const channelsFit = inChannels % 4 === 0 && outChannels % 4 === 0;
+  // The JavaScript transforms are F(4x4, 3x3)'s only.
+  const simdOnly = variant !== WINOGRAD_F4X4_3X3;
+  const simd = (simdTransformsEnabled || simdOnly) && channelsFit ? simdKernels(backend, variant) : null;
+  if (simd === null && simdOnly) throw new Error(`conv2dWinograd: ${variant.name} needs the SIMD transforms and channel counts that are multiples of 4`);
   // XNNPACK packs the matmul's right operand on every call: make it the
   // smaller of V_t (Ci x tiles) and U_t (Ci x Co). Channel-major (U_t on the
   // left) suits few tiles and many channels, the generator's bottleneck;
@@ -374,10 +390,11 @@ interface SimdTransforms {
  * Calls a row kernel of ./winograd-simd once per row of tiles (V8 optimises
  * a kernel between calls, not within one): `image` is the byte address of
  * an NHWC [batch, height, width, channels] image, input or output, whose
- * tile row ty starts at image row 4 * ty.
+ * tile row ty starts at image row tile * ty.
  */
 function runPerTileRow(
   kernel: RowKernel,
+  tile: number,
   image: number,
   height: number,
   width: number,
@@ -390,7 +407,7 @@ function runPerTileRow(
   const tiles = batch * tileRows * tileCols;
   for (let n = 0; n < batch; n++) {
     for (let ty = 0; ty < tileRows; ty++) {
-      const rowStart = image + (n * height + TILE * ty) * width * channels * 4;
+      const rowStart = image + (n * height + tile * ty) * width * channels * 4;
       kernel(rowStart, channels, width, tileCols, tiles, (n * tileRows + ty) * tileCols, table);
     }
   }
@@ -401,10 +418,12 @@ function runPerTileRow(
  * heap, or null when its memory is not reachable (then the JavaScript
  * transforms run).
  */
-function simdKernels(backend: tf.KernelBackend): SimdTransforms | null {
+function simdKernels(backend: tf.KernelBackend, variant: WinogradVariant): SimdTransforms | null {
   const memory = wasmMemoryOf(backend);
   if (memory === null) return null;
-  const kernels = winogradSimdKernels(memory);
+  const kernels = winogradSimdKernels(memory, variant);
+  const { tile } = variant;
+  const taps = variant.kernel * variant.kernel;
   const address = (t: tf.Tensor): number => heapAddress(backend, t);
   /** Writes the 36 matrices' addresses to a fresh int32 table tensor; returns it and its address. */
   const table = (matrices: tf.Tensor[]): { tensor: tf.Tensor; at: number } => {
@@ -417,7 +436,7 @@ function simdKernels(backend: tf.KernelBackend): SimdTransforms | null {
     transformFilter(filter, u, tileMajor) {
       const [, , inChannels, outChannels] = filter.shape;
       // Per tap, U_t's layout: [Ci, Co] as the filter is, or [Co, Ci].
-      const source = tileMajor ? filter : batchTranspose(tf.reshape(filter, [9, inChannels, outChannels]));
+      const source = tileMajor ? filter : batchTranspose(tf.reshape(filter, [taps, inChannels, outChannels]));
       const [rows, cols] = tileMajor ? [inChannels, outChannels] : [outChannels, inChannels];
       const { tensor, at } = table(u);
       const from = address(source);
@@ -430,17 +449,17 @@ function simdKernels(backend: tf.KernelBackend): SimdTransforms | null {
     transformInput(padded, tileRows, tileCols, v, tileMajor) {
       const [batch, height, width, channels] = padded.shape;
       const { tensor, at } = table(v);
-      runPerTileRow(tileMajor ? kernels.inputTileMajor : kernels.input, address(padded), height, width, channels, batch, tileRows, tileCols, at);
+      runPerTileRow(tileMajor ? kernels.inputTileMajor : kernels.input, tile, address(padded), height, width, channels, batch, tileRows, tileCols, at);
       tensor.dispose();
     },
     transformOutput(m, batch, outHeight, outWidth, outChannels, tileRows, tileCols, tileMajor) {
-      // Whole tiles are written; an output that is not a multiple of 4 is cut after.
-      const fullHeight = TILE * tileRows;
-      const fullWidth = TILE * tileCols;
+      // Whole tiles are written; an output that is not a multiple of the tile is cut after.
+      const fullHeight = tile * tileRows;
+      const fullWidth = tile * tileCols;
       const full = emptyHeapTensor(backend, [batch, fullHeight, fullWidth, outChannels]) as tf.Tensor4D;
       const { tensor, at } = table(m);
       const kernel = tileMajor ? kernels.outputTileMajor : kernels.output;
-      runPerTileRow(kernel, address(full), fullHeight, fullWidth, outChannels, batch, tileRows, tileCols, at);
+      runPerTileRow(kernel, tile, address(full), fullHeight, fullWidth, outChannels, batch, tileRows, tileCols, at);
       tensor.dispose();
       if (fullHeight === outHeight && fullWidth === outWidth) return full;
       const cut = tf.slice(full, [0, 0, 0, 0], [-1, outHeight, outWidth, -1]);
@@ -448,4 +467,85 @@ function simdKernels(backend: tf.KernelBackend): SimdTransforms | null {
       return cut;
     },
   };
+}
+
+/**
+ * Conv2DBackpropFilter of a k x k stride-1 conv (k = `variant.kernel`) by
+ * the same Winograd variant: the forward pass's output tile is
+ * Y = A^T [U (.) V] A summed over input channels, so
+ *
+ *   dU_t [Ci, Co] = V_t [Ci, tiles] x dM_t [tiles, Co],  dM = A dY A^T per tile,
+ *   dg = G^T dU G,
+ *
+ * 36 matmuls of Ci x Co x tiles against the direct form's k^2 of
+ * Ci x Co x pixels (4x fewer multiply-adds, as forward). `x` and `dy` are
+ * NHWC, the conv's zero padding `padTop`/`padLeft` before x; channel counts
+ * multiples of 4 (the SIMD transforms). Call inside a tidy scope.
+ */
+export function conv2dFilterGradientWinograd(
+  x: tf.Tensor4D,
+  dy: tf.Tensor4D,
+  padTop: number,
+  padLeft: number,
+  variant: WinogradVariant,
+): tf.Tensor4D {
+  const backend = tf.backend();
+  const [batch, , , inChannels] = x.shape;
+  const [, outHeight, outWidth, outChannels] = dy.shape;
+  const { tile, kernel } = variant;
+  const memory = wasmMemoryOf(backend);
+  if (memory === null || inChannels % 4 !== 0 || outChannels % 4 !== 0) {
+    throw new Error(`conv2dFilterGradientWinograd: needs the wasm heap and channel counts that are multiples of 4`);
+  }
+  const kernels = winogradSimdKernels(memory, variant);
+  const tileRows = Math.ceil(outHeight / tile);
+  const tileCols = Math.ceil(outWidth / tile);
+  const tiles = batch * tileRows * tileCols;
+  // The forward pass's patches, and dy zero-padded to whole tiles (the overhang contributes nothing).
+  const padded = spatialWindow(x, -padTop, tile * tileRows + kernel - 1, -padLeft, tile * tileCols + kernel - 1);
+  const dyTiles = spatialWindow(dy, 0, tile * tileRows, 0, tile * tileCols);
+  const v: tf.Tensor[] = [];
+  const dm: tf.Tensor[] = [];
+  for (let t = 0; t < POSITIONS; t++) {
+    v.push(emptyHeapTensor(backend, [inChannels, tiles]));
+    dm.push(emptyHeapTensor(backend, [tiles, outChannels]));
+  }
+  const table = (matrices: tf.Tensor[]): tf.Tensor => {
+    const tensor = emptyHeapTensor(backend, [POSITIONS], 'int32');
+    const view = asWasmBackend(backend).typedArrayFromHeap(tensor) as Int32Array;
+    matrices.forEach((matrix, t) => (view[t] = heapAddress(backend, matrix)));
+    return tensor;
+  };
+  const vTable = table(v);
+  const dmTable = table(dm);
+  const [, paddedHeight, paddedWidth] = padded.shape;
+  runPerTileRow(kernels.input, tile, heapAddress(backend, padded), paddedHeight, paddedWidth, inChannels, batch, tileRows, tileCols, heapAddress(backend, vTable));
+  runPerTileRow(
+    kernels.outputGradientTileMajor,
+    tile,
+    heapAddress(backend, dyTiles),
+    tile * tileRows,
+    tile * tileCols,
+    outChannels,
+    batch,
+    tileRows,
+    tileCols,
+    heapAddress(backend, dmTable),
+  );
+  tf.dispose([vTable, dmTable]);
+  if (padded !== x) padded.dispose();
+  if (dyTiles !== dy) dyTiles.dispose();
+
+  const du: tf.Tensor[] = [];
+  for (let t = 0; t < POSITIONS; t++) {
+    du.push(tf.matMul(v[t]! as tf.Tensor2D, dm[t]! as tf.Tensor2D));
+    v[t]!.dispose();
+    dm[t]!.dispose();
+  }
+  // dU_t [Ci, Co] is one tile of Ci * Co channels; the back-transform writes [k, k, Ci * Co]: the filter layout.
+  const gradient = emptyHeapTensor(backend, [kernel, kernel, inChannels, outChannels]) as tf.Tensor4D;
+  const duTable = table(du);
+  runPerTileRow(kernels.filterGradient, kernel, heapAddress(backend, gradient), kernel, kernel, inChannels * outChannels, 1, 1, 1, heapAddress(backend, duTable));
+  tf.dispose([duTable, ...du]);
+  return gradient;
 }

@@ -5,10 +5,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { conv2dFilterGradient } from './conv2d-backprop-filter';
 import { conv2dInputGradient } from './conv2d-backprop-input';
-import { binaryChannels, conv2dBinaryInput, mayUseBinaryInput } from './conv2d-binary-input';
+import { binaryChannels, conv2dBinaryInput, conv2dFilterGradientBinaryInput, mayUseBinaryInput } from './conv2d-binary-input';
 import { conv2dTapGemm, preferTapGemm } from './conv2d-tap-gemm';
-import { conv2dWinograd, preferWinograd } from './conv2d-winograd';
+import { conv2dFilterGradientWinograd, conv2dWinograd, preferWinograd } from './conv2d-winograd';
 import { asWasmBackend, copyBox, wasmMemoryOf } from './heap-views';
+import { WINOGRAD_F3X3_4X4, WINOGRAD_F4X4_3X3, type WinogradVariant } from './winograd-simd';
 import { registerInstanceNormKernels } from './instance-norm';
 import { registerJsKernels } from './js-kernels';
 import { registerTensorKernel, runTensorKernel, wrapKernel } from './tensor-kernel';
@@ -16,6 +17,13 @@ import { convGeometry } from './conv-geometry';
 
 const WASM = 'wasm';
 
+/**
+ * Conv2DBackpropFilter: per-tap XNNPACK matmuls (./conv2d-backprop-filter),
+ * or for inputs whose channels are mostly 0/1, dy rows added to filter rows
+ * (./conv2d-binary-input), or for 3x3 and 4x4 stride-1 convs where the
+ * forward pass would take Winograd, its filter-gradient form
+ * (./conv2d-winograd).
+ */
 function registerConv2dBackpropFilter(): void {
   registerTensorKernel<tf.Conv2DBackpropFilterAttrs>(tf.Conv2DBackpropFilter, WASM, (inputs, attrs) => {
     const x = inputs['x'] as tf.Tensor4D;
@@ -29,7 +37,22 @@ function registerConv2dBackpropFilter(): void {
       attrs.pad,
       attrs.dimRoundingMode,
     );
-    return conv2dFilterGradient(x, dy, attrs.filterShape, convGeometry(info));
+    const geometry = convGeometry(info);
+    const memory = wasmMemoryOf(tf.backend());
+    const binary =
+      memory !== null && mayUseBinaryInput(info.filterHeight * info.filterWidth, info.inChannels, info.outChannels)
+        ? binaryChannels(asWasmBackend(tf.backend()).typedArrayFromHeap(x) as Float32Array, info.inChannels)
+        : null;
+    if (memory !== null && binary !== null) {
+      return conv2dFilterGradientBinaryInput(x, dy, attrs.filterShape, binary, geometry, memory, (dense, denseShape) =>
+        conv2dFilterGradient(dense, dy, denseShape, geometry),
+      );
+    }
+    const variant = winogradVariant(info, memory !== null);
+    if (memory !== null && variant !== null && info.inChannels % 4 === 0 && info.outChannels % 4 === 0 && preferWinograd(info.batchSize * info.outHeight * info.outWidth, info.inChannels, info.outChannels, variant.kernel === 4 ? 4 : 3)) {
+      return conv2dFilterGradientWinograd(x, dy, geometry.padTop, geometry.padLeft, variant);
+    }
+    return conv2dFilterGradient(x, dy, attrs.filterShape, geometry);
   });
 }
 
@@ -104,7 +127,10 @@ function withFilterCopy(args: Parameters<tf.KernelFunc>[0], conv: tf.KernelFunc)
  * - inputs whose channels are mostly 0/1 (one-hot labels, boundaries): sums
  *   of filter rows (./conv2d-binary-input);
  * - 3x3 stride-1 convs on large enough images, computed by Winograd's
- *   F(4x4, 3x3) with 4x fewer multiply-adds (./conv2d-winograd);
+ *   F(4x4, 3x3) with 4x fewer multiply-adds (./conv2d-winograd); 4x4
+ *   stride-1 ones (D's last layers, and their input gradients, which run
+ *   here as convs with the flipped filter) by F(3x3, 4x4), also 4x fewer,
+ *   where the channel counts are multiples of 4;
  * - small outputs with large filters, where re-packing the filter costs more
  *   than the arithmetic (./conv2d-tap-gemm).
  */
@@ -143,16 +169,10 @@ function registerConv2d(): void {
         conv2dBinaryInput(inputs['x'] as tf.Tensor4D, inputs['filter'] as tf.Tensor4D, binary, info.outHeight, info.outWidth, geometry, memory, denseConv),
       );
     }
-    if (
-      usable &&
-      info.filterHeight === 3 &&
-      info.filterWidth === 3 &&
-      info.strideHeight === 1 &&
-      info.strideWidth === 1 &&
-      preferWinograd(outputPixels, info.inChannels, info.outChannels)
-    ) {
+    const variant = winogradVariant(info, memory !== null);
+    if (usable && variant !== null && preferWinograd(outputPixels, info.inChannels, info.outChannels, variant.kernel === 4 ? 4 : 3)) {
       return runTensorKernel<tf.Conv2DAttrs>(args, (inputs) =>
-        conv2dWinograd(inputs['x'] as tf.Tensor4D, inputs['filter'] as tf.Tensor4D, info.outHeight, info.outWidth, geometry.padTop, geometry.padLeft),
+        conv2dWinograd(inputs['x'] as tf.Tensor4D, inputs['filter'] as tf.Tensor4D, info.outHeight, info.outWidth, geometry.padTop, geometry.padLeft, variant),
       );
     }
     if (!usable || !preferTapGemm(outputPixels, tf.util.sizeFromShape(filter.shape))) {
@@ -162,6 +182,18 @@ function registerConv2d(): void {
       conv2dTapGemm(inputs['x'] as tf.Tensor4D, inputs['filter'] as tf.Tensor4D, info.outHeight, info.outWidth, geometry),
     );
   });
+}
+
+/**
+ * The Winograd variant for a conv's shape: F(4x4, 3x3) for 3x3 stride-1
+ * filters, F(3x3, 4x4) for 4x4 ones (its transforms are SIMD only: `simd`,
+ * channel counts multiples of 4); null otherwise. Dilation is the caller's.
+ */
+function winogradVariant(info: tf.backend_util.Conv2DInfo, simd: boolean): WinogradVariant | null {
+  if (info.filterHeight !== info.filterWidth || info.strideHeight !== 1 || info.strideWidth !== 1) return null;
+  if (info.filterHeight === 3) return WINOGRAD_F4X4_3X3;
+  if (info.filterHeight === 4 && simd && info.inChannels % 4 === 0 && info.outChannels % 4 === 0) return WINOGRAD_F3X3_4X4;
+  return null;
 }
 
 let registered = false;

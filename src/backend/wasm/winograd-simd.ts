@@ -1,7 +1,10 @@
 /**
- * The three transforms of Winograd's F(4x4, 3x3) as wasm SIMD kernels,
- * generated from their matrices and run on tfjs's own heap (the module
- * imports tfjs's memory, so tensors are read and written in place).
+ * The three transforms of Winograd's F(4x4, 3x3) and F(3x3, 4x4) as wasm
+ * SIMD kernels, generated from their matrices and run on tfjs's own heap
+ * (the module imports tfjs's memory, so tensors are read and written in
+ * place). Both variants transform 6x6 input patches with the same B^T (it
+ * depends only on the interpolation points 0, 1, -1, 2, -2 and infinity);
+ * they differ in G (6 x kernel) and A^T (tile x 6).
  *
  * Each kernel works on four channels at once (one f32x4 lane per channel),
  * hence needs channel counts that are multiples of 4; `conv2d-winograd.ts`
@@ -29,7 +32,7 @@ const INPUT_TRANSFORM = [
   [0, 4, 0, -5, 0, 1],
 ];
 /** G: 3x3 kernel g -> G g G^T (6x6). */
-const FILTER_TRANSFORM = [
+const FILTER_TRANSFORM_3 = [
   [1 / 4, 0, 0],
   [-1 / 6, -1 / 6, -1 / 6],
   [-1 / 6, 1 / 6, -1 / 6],
@@ -38,12 +41,58 @@ const FILTER_TRANSFORM = [
   [0, 0, 1],
 ];
 /** A^T: 6x6 product m -> A^T m A (4x4 outputs). */
-const OUTPUT_TRANSFORM = [
+const OUTPUT_TRANSFORM_4 = [
   [1, 1, 1, 1, 1, 0],
   [0, 1, -1, 2, -2, 0],
   [0, 1, 1, 4, 4, 0],
   [0, 1, -1, 8, -8, 1],
 ];
+/**
+ * F(3x3, 4x4)'s G and A^T, by the same construction: row j of G is
+ * p_j^k / prod_{l != j} (p_j - p_l) (the last row picks the kernel's last
+ * tap), row i of A^T is p_j^i (the last column picks the last output).
+ */
+const FILTER_TRANSFORM_4 = [
+  [1 / 4, 0, 0, 0],
+  [-1 / 6, -1 / 6, -1 / 6, -1 / 6],
+  [-1 / 6, 1 / 6, -1 / 6, 1 / 6],
+  [1 / 24, 1 / 12, 1 / 6, 1 / 3],
+  [1 / 24, -1 / 12, 1 / 6, -1 / 3],
+  [0, 0, 0, 1],
+];
+const OUTPUT_TRANSFORM_3 = [
+  [1, 1, 1, 1, 1, 0],
+  [0, 1, -1, 2, -2, 0],
+  [0, 1, 1, 4, 4, 1],
+];
+
+/** A Winograd F(tile x tile, kernel x kernel) over 6x6 patches (tile + kernel - 1 = 6). */
+export interface WinogradVariant {
+  readonly name: string;
+  /** Output tile side. */
+  readonly tile: number;
+  /** Kernel side. */
+  readonly kernel: number;
+  /** G [6][kernel]. */
+  readonly filterTransform: readonly (readonly number[])[];
+  /** A^T [tile][6]. */
+  readonly outputTransform: readonly (readonly number[])[];
+}
+
+export const WINOGRAD_F4X4_3X3: WinogradVariant = Object.freeze({
+  name: 'F(4x4, 3x3)',
+  tile: 4,
+  kernel: 3,
+  filterTransform: FILTER_TRANSFORM_3,
+  outputTransform: OUTPUT_TRANSFORM_4,
+});
+export const WINOGRAD_F3X3_4X4: WinogradVariant = Object.freeze({
+  name: 'F(3x3, 4x4)',
+  tile: 3,
+  kernel: 4,
+  filterTransform: FILTER_TRANSFORM_4,
+  outputTransform: OUTPUT_TRANSFORM_3,
+});
 
 /** Pushes sum_k coefficients[k] * inputs[k] (f32x4), skipping zeros and multiplications by 1. */
 function pushCombination(f: FunctionBuilder, coefficients: readonly number[], inputs: readonly Local[]): void {
@@ -90,7 +139,7 @@ function pushGather(f: FunctionBuilder, address: Local, laneOffsets: readonly Lo
 
 /**
  * filter(src, rows, cols, table, rowStart, rowEnd): U_t = G g G^T for the
- * filter `src` as 9 row-major [rows, cols] matrices (one per tap), into
+ * filter `src` as kernel^2 row-major [rows, cols] matrices (one per tap), into
  * [rows, cols] matrices U_t, for rows [rowStart, rowEnd) and every column
  * (cols a multiple of 4). [Ci, Co] is the filter as it is (for tile-major
  * matmuls); [Co, Ci] its per-tap transpose (channel-major). Both sides are
@@ -98,31 +147,34 @@ function pushGather(f: FunctionBuilder, address: Local, laneOffsets: readonly Lo
  * (4 KB for 1024 channels) missed the cache on every load, 7x slower than
  * transposing first.
  */
-function filterKernel(): FunctionBuilder {
+function filterKernel(variant: WinogradVariant): FunctionBuilder {
+  const { kernel, filterTransform } = variant;
+  const taps = kernel * kernel;
   const f = new FunctionBuilder(6);
   const [src, rowCount, columnCount, table, rowStart, rowEnd] = f.params();
   const u = loadTable(f, table!);
   const [row, column, tapBytes, p, o] = f.i32Locals(5) as Local[];
   f.get(rowCount!).get(columnCount!).mul().i32(4).mul().set(tapBytes!);
-  const tapOffsets = offsets(f, tapBytes!, 9);
-  const g = f.v128Locals(9);
-  const rows = f.v128Locals(18); // (g G^T)[r][b] at 6r + b
+  const tapOffsets = offsets(f, tapBytes!, taps);
+  const g = f.v128Locals(taps);
+  const rows = f.v128Locals(6 * kernel); // (g G^T)[r][b] at 6r + b
+  const range = Array.from({ length: kernel }, (_, k) => k);
   f.loop(row!, rowStart!, rowEnd!, 1, () => {
     f.loop(column!, 0, columnCount!, 4, () => {
       // o: element (row, column) of a tap's matrix, in bytes; the same in U_t.
       f.get(row!).get(columnCount!).mul().get(column!).add().i32(4).mul().set(o!);
       f.get(src!).get(o!).add().set(p!);
-      for (let k = 0; k < 9; k++) f.get(p!).get(tapOffsets[k]!).add().v128Load().set(g[k]!);
-      for (let r = 0; r < 3; r++) {
+      for (let k = 0; k < taps; k++) f.get(p!).get(tapOffsets[k]!).add().v128Load().set(g[k]!);
+      for (let r = 0; r < kernel; r++) {
         for (let b = 0; b < 6; b++) {
-          pushCombination(f, FILTER_TRANSFORM[b]!, [g[3 * r]!, g[3 * r + 1]!, g[3 * r + 2]!]);
+          pushCombination(f, filterTransform[b]!, range.map((k) => g[kernel * r + k]!));
           f.set(rows[6 * r + b]!);
         }
       }
       for (let a = 0; a < 6; a++) {
         for (let b = 0; b < 6; b++) {
           f.get(u[6 * a + b]!).get(o!).add();
-          pushCombination(f, FILTER_TRANSFORM[a]!, [rows[b]!, rows[6 + b]!, rows[12 + b]!]);
+          pushCombination(f, filterTransform[a]!, range.map((r) => rows[6 * r + b]!));
           f.v128Store();
         }
       }
@@ -157,16 +209,17 @@ interface RowKernelFrame {
 
 /**
  * The frame of a row kernel (pointer, C, W, tileCols, tiles, tileBase,
- * table) whose tiles span `patch` image rows and pixels (6 in, 4 out).
+ * table) whose tiles span `patch` image rows and pixels (6 in, `tile` out),
+ * `tile` pixels apart.
  */
-function rowKernelFrame(patch: number): RowKernelFrame {
+function rowKernelFrame(patch: number, tile: number): RowKernelFrame {
   const f = new FunctionBuilder(7);
   const [image, channels, width, tileCols, tiles, tileBase, table] = f.params();
   const matrices = loadTable(f, table!);
   const [channel, tx, pixelBytes, rowBytes, tileBytes, tilesBytes, base, q, o] = f.i32Locals(9) as Local[];
   f.product(pixelBytes!, channels!, 4);
   f.product(rowBytes!, pixelBytes!, width!);
-  f.product(tileBytes!, pixelBytes!, 4);
+  f.product(tileBytes!, pixelBytes!, tile);
   f.product(tilesBytes!, tiles!, 4);
   return {
     f,
@@ -207,35 +260,38 @@ function loopTiles(frame: RowKernelFrame, tileMajor: boolean, body: () => void):
 }
 
 /**
- * input(src, C, W, tileCols, tiles, tileBase, table): V_t for one row of
- * tiles, whose 6 input rows start at `src` ([6, W, C]). Channel-major V_t is
- * [C, tiles] (element (c, tileBase + tx)); tile-major [tiles, C].
+ * input(src, C, W, tileCols, tiles, tileBase, table): V_t = T d T^T for one
+ * row of tiles, whose `patch` input rows start at `src` ([patch, W, C]), the
+ * tiles `step` pixels apart; T is [6][patch] (B^T for the forward pass's
+ * input, A for the filter gradient's dy). Channel-major V_t is [C, tiles]
+ * (element (c, tileBase + tx)); tile-major [tiles, C].
  */
-function inputKernel(tileMajor: boolean): FunctionBuilder {
-  const frame = rowKernelFrame(6);
+function inputKernel(tileMajor: boolean, step: number, transform: readonly (readonly number[])[]): FunctionBuilder {
+  const patch = transform[0]!.length;
+  const frame = rowKernelFrame(patch, step);
   const { f, matrices: v, base, q, o, rowOffsets, columnOffsets, laneOffsets } = frame;
-  const d = f.v128Locals(6);
-  const columns = f.v128Locals(36); // (B^T d)[k][c] at 6k + c
+  const d = f.v128Locals(patch);
+  const columns = f.v128Locals(6 * patch); // (T d)[k][c] at patch * k + c
   const result = f.v128Local();
   loopTiles(frame, tileMajor, () => {
-    for (let c = 0; c < 6; c++) {
+    for (let c = 0; c < patch; c++) {
       f.get(base).get(columnOffsets[c]!).add().set(q);
-      for (let r = 0; r < 6; r++) f.get(q).get(rowOffsets[r]!).add().v128Load().set(d[r]!);
+      for (let r = 0; r < patch; r++) f.get(q).get(rowOffsets[r]!).add().v128Load().set(d[r]!);
       for (let k = 0; k < 6; k++) {
-        pushCombination(f, INPUT_TRANSFORM[k]!, d);
-        f.set(columns[6 * k + c]!);
+        pushCombination(f, transform[k]!, d);
+        f.set(columns[patch * k + c]!);
       }
     }
     for (let k = 0; k < 6; k++) {
-      const row = columns.slice(6 * k, 6 * k + 6);
+      const row = columns.slice(patch * k, patch * k + patch);
       for (let l = 0; l < 6; l++) {
         if (tileMajor) {
           f.get(v[6 * k + l]!).get(o).add();
-          pushCombination(f, INPUT_TRANSFORM[l]!, row);
+          pushCombination(f, transform[l]!, row);
           f.v128Store();
           continue;
         }
-        pushCombination(f, INPUT_TRANSFORM[l]!, row);
+        pushCombination(f, transform[l]!, row);
         f.set(result);
         // Lane j is channel ci + j: row ci + j of V_t.
         for (let lane = 0; lane < 4; lane++) {
@@ -250,14 +306,16 @@ function inputKernel(tileMajor: boolean): FunctionBuilder {
 
 /**
  * output(dst, C, W, tileCols, tiles, tileBase, table): one row of tiles,
- * Y = A^T M A into `dst` ([4, W, C], W = 4 * tileCols), from channel-major
- * M_t [C, tiles] or tile-major [tiles, C].
+ * Y = T M T^T into `dst` ([tile, W, C], W = tile * tileCols), from
+ * channel-major M_t [C, tiles] or tile-major [tiles, C]; T is [tile][6]
+ * (A^T for the forward pass's output, G^T for the filter gradient).
  */
-function outputKernel(tileMajor: boolean): FunctionBuilder {
-  const frame = rowKernelFrame(4);
+function outputKernel(tileMajor: boolean, outputTransform: readonly (readonly number[])[]): FunctionBuilder {
+  const tile = outputTransform.length;
+  const frame = rowKernelFrame(tile, tile);
   const { f, matrices: m, base, q, o, rowOffsets, columnOffsets, laneOffsets } = frame;
   const column = f.v128Locals(6);
-  const rows = f.v128Locals(24); // (A^T M)[i][j] at 6i + j
+  const rows = f.v128Locals(6 * tile); // (A^T M)[i][j] at 6i + j
   loopTiles(frame, tileMajor, () => {
     for (let j = 0; j < 6; j++) {
       for (let r = 0; r < 6; r++) {
@@ -266,15 +324,15 @@ function outputKernel(tileMajor: boolean): FunctionBuilder {
         else pushGather(f, q, laneOffsets); // lane l is channel co + l: row co + l of M_t
         f.set(column[r]!);
       }
-      for (let i = 0; i < 4; i++) {
-        pushCombination(f, OUTPUT_TRANSFORM[i]!, column);
+      for (let i = 0; i < tile; i++) {
+        pushCombination(f, outputTransform[i]!, column);
         f.set(rows[6 * i + j]!);
       }
     }
-    for (let i = 0; i < 4; i++) {
-      for (let j = 0; j < 4; j++) {
+    for (let i = 0; i < tile; i++) {
+      for (let j = 0; j < tile; j++) {
         f.get(base).get(rowOffsets[i]!).add().get(columnOffsets[j]!).add();
-        pushCombination(f, OUTPUT_TRANSFORM[j]!, rows.slice(6 * i, 6 * i + 6));
+        pushCombination(f, outputTransform[j]!, rows.slice(6 * i, 6 * i + 6));
         f.v128Store();
       }
     }
@@ -292,20 +350,38 @@ export interface WinogradSimdKernels {
   /** Tile-major V_t [tiles, C] / M_t [tiles, C]. */
   inputTileMajor: RowKernel;
   outputTileMajor: RowKernel;
+  /** The filter gradient's dM_t = A dY A^T, tile-major [tiles, C], from dy rows [tile, W, C]. */
+  outputGradientTileMajor: RowKernel;
+  /** The filter gradient's dg = G^T dU_t G, from tile-major dU_t [1, C] (C = Ci * Co) into [kernel, kernel, C]. */
+  filterGradient: RowKernel;
+}
+
+function transposed(matrix: readonly (readonly number[])[]): number[][] {
+  return matrix[0]!.map((_, j) => matrix.map((row) => row[j]!));
 }
 
 
-/** The kernels bound to `memory` (tfjs's heap), compiled once per memory. */
-export const winogradSimdKernels = perMemory(
-  (memory) =>
-    instantiateOnMemory(
+/** Each variant's kernels, compiled when first used, once per memory. */
+const kernelsOf = perMemory(() => new Map<WinogradVariant, WinogradSimdKernels>());
+
+/** The `variant` kernels bound to `memory` (tfjs's heap). */
+export function winogradSimdKernels(memory: { buffer: ArrayBufferLike }, variant: WinogradVariant): WinogradSimdKernels {
+  const kernels = kernelsOf(memory);
+  let built = kernels.get(variant);
+  if (built === undefined) {
+    built = instantiateOnMemory(
       [
-        { name: 'filter', builder: filterKernel() },
-        { name: 'input', builder: inputKernel(false) },
-        { name: 'output', builder: outputKernel(false) },
-        { name: 'inputTileMajor', builder: inputKernel(true) },
-        { name: 'outputTileMajor', builder: outputKernel(true) },
+        { name: 'filter', builder: filterKernel(variant) },
+        { name: 'input', builder: inputKernel(false, variant.tile, INPUT_TRANSFORM) },
+        { name: 'output', builder: outputKernel(false, variant.outputTransform) },
+        { name: 'inputTileMajor', builder: inputKernel(true, variant.tile, INPUT_TRANSFORM) },
+        { name: 'outputTileMajor', builder: outputKernel(true, variant.outputTransform) },
+        { name: 'outputGradientTileMajor', builder: inputKernel(true, variant.tile, transposed(variant.outputTransform)) },
+        { name: 'filterGradient', builder: outputKernel(true, transposed(variant.filterTransform)) },
       ],
       memory,
-    ) as unknown as WinogradSimdKernels,
-);
+    ) as unknown as WinogradSimdKernels;
+    kernels.set(variant, built);
+  }
+  return built;
+}
