@@ -14,9 +14,18 @@
  * there (G's 7x7 layer at 64x32: 0.78 against 1.34 s; D's 4x4x256x512:
  * 0.83 against 1.99 s); on a GPU that loop runs every output pixel in one
  * thread. Not yet measured on a GPU.
+ *
+ * Conv2DBackpropInput (the transposed conv, and every conv's input
+ * gradient): tiled per stride phase (conv2d-backprop-input.ts), on hardware
+ * adapters only: tfjs's kernel walks every tap in each output's thread with
+ * no reuse between threads (a GPU bottleneck), and on lavapipe the two are
+ * close (one lavapipe thread: G's last upsampling, 128 to 64 channels at
+ * 32x16, 0.043 against tfjs's 0.049 s; a 3x3 256-channel input gradient at
+ * 32x16, 0.36 against 0.21 s). Not yet measured on a GPU.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { tiledConv2DBackpropFilter } from './conv2d-backprop-filter';
+import { tiledConv2DBackpropInput } from './conv2d-backprop-input';
 
 type KernelFunc = (params: { inputs: tf.NamedTensorInfoMap; backend: tf.KernelBackend; attrs?: tf.NamedAttrMap }) => tf.TensorInfo | tf.TensorInfo[];
 
@@ -27,7 +36,7 @@ export function addNChunkSize(maxStorageBuffersPerShaderStage: number): number {
 
 let installed = false;
 
-/** Replaces webgpu's AddN with the chunked one, and on a hardware adapter its filter gradient with the tiled one (idempotent). */
+/** Replaces webgpu's AddN with the chunked one, and on a hardware adapter its filter and input gradients with the tiled ones (idempotent). */
 export function registerWebgpuKernels(maxStorageBuffersPerShaderStage: number, softwareAdapter: boolean): void {
   if (installed) return;
   const original = tf.getKernel(tf.AddN, 'webgpu');
@@ -63,6 +72,12 @@ export function registerWebgpuKernels(maxStorageBuffersPerShaderStage: number, s
     const tiled = tiledConv2DBackpropFilter(filterGradient.kernelFunc as unknown as KernelFunc);
     tf.unregisterKernel(tf.Conv2DBackpropFilter, 'webgpu');
     tf.registerKernel({ kernelName: tf.Conv2DBackpropFilter, backendName: 'webgpu', kernelFunc: tiled as unknown as tf.KernelFunc });
+  }
+  const inputGradient = tf.getKernel(tf.Conv2DBackpropInput, 'webgpu');
+  if (inputGradient && !softwareAdapter) {
+    const tiled = tiledConv2DBackpropInput(inputGradient.kernelFunc as unknown as KernelFunc);
+    tf.unregisterKernel(tf.Conv2DBackpropInput, 'webgpu');
+    tf.registerKernel({ kernelName: tf.Conv2DBackpropInput, backendName: 'webgpu', kernelFunc: tiled as unknown as tf.KernelFunc });
   }
   installed = true;
 }
