@@ -36,7 +36,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { inferenceEngineOf, inferenceWasmThreads, initBackend, onnxRuntimeAvailable, trainsOnHost, type BackendChoice, type InferenceEngine } from '../src/backend/index.js';
+import { inferenceEngineOf, wasmThreadsPerCore, initBackend, onnxRuntimeAvailable, trainsOnHost, type BackendChoice, type InferenceEngine } from '../src/backend/index.js';
 import { createLogger } from '../src/log.js';
 import { encodePng } from '../src/data/pngEncode.js';
 import { PngColorType } from '../src/data/png.js';
@@ -131,7 +131,7 @@ export async function runBench(args: BenchArgs): Promise<StageResult> {
   const imagesPerSize = Math.max(1, Number(benchOption(args.rest, 'images') ?? '3'));
   const rounds = Math.max(1, Number(benchOption(args.rest, 'rounds') ?? '1'));
   // As `p2phd synthesize` runs: no gradients, one wasm thread per core unless P2PHD_WASM_THREADS says otherwise.
-  const info = await initBackend(backend, { log: args.progress, warn: args.progress, gradients: false, wasmThreads: inferenceWasmThreads(), inference: true });
+  const info = await initBackend(backend, { log: args.progress, warn: args.progress, gradients: false, wasmThreads: wasmThreadsPerCore(), inference: true });
   const engines = (benchOption(args.rest, 'engines') ?? inferenceEngineOf(info)).split(',') as InferenceEngine[];
   for (const engine of engines) {
     if (engine !== 'tfjs' && engine !== 'onnxruntime') throw new Error(`--engines: ${engine} is not tfjs or onnxruntime`);

@@ -36,7 +36,7 @@ import { existsSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend, type BackendChoice } from '../src/backend/index.js';
+import { initBackend, wasmThreadsPerCore, type BackendChoice } from '../src/backend/index.js';
 import { DEFAULT_CONFIG, generatorInputChannels, labelChannels, resolveConfig, type ArchConfig } from '../src/model/config.js';
 import { countParameters } from '../src/model/layers.js';
 import { modelSpecs, trainingNetworks } from '../src/model/networks.js';
@@ -165,8 +165,8 @@ export async function runBench(args: BenchArgs): Promise<StageResult> {
   if (size && (size.length !== 2 || !size.every((n) => Number.isInteger(n) && n > 0))) throw new Error(`--size ${sizeOption}: expected WxH`);
   const profile = args.rest.includes('--profile');
   const withPytorch = args.rest.includes('--pytorch');
-  // As `p2phd train` runs: one wasm thread unless P2PHD_WASM_THREADS says otherwise.
-  const info = await initBackend(backend, { log: () => {} });
+  // As `p2phd train` runs: one wasm thread per core unless P2PHD_WASM_THREADS says otherwise.
+  const info = await initBackend(backend, { log: () => {}, wasmThreads: wasmThreadsPerCore() });
   const device = !trainsOnHost(info.name);
   const notes = [
     `backend ${info.name} (${info.detail}; ${info.threads} thread(s)); ${cpus().length} CPU(s) ${cpus()[0]?.model ?? ''}; load average at start ${loadAverage()}`,

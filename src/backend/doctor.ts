@@ -12,7 +12,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend, inferenceWasmThreads, type BackendInfo } from './index';
+import { initBackend, wasmThreadsPerCore, type BackendInfo } from './index';
 import { adapterName, probeAdapter, type AdapterDescription } from './webgpu/device';
 
 export type BackendState = 'ok' | 'not installed' | 'fails';
@@ -129,7 +129,7 @@ async function probeWasm(): Promise<BackendReport[]> {
   const warnings: string[] = [];
   let info: BackendInfo;
   try {
-    info = await initBackend('wasm', { log: () => {}, warn: (line) => warnings.push(line), gradients: false, wasmThreads: Math.max(2, inferenceWasmThreads()) });
+    info = await initBackend('wasm', { log: () => {}, warn: (line) => warnings.push(line), gradients: false, wasmThreads: Math.max(2, wasmThreadsPerCore()) });
   } catch (error) {
     const reason = firstLine(error);
     return [
@@ -179,7 +179,7 @@ export async function diagnose(): Promise<DoctorReport> {
     backends,
     auto: {
       training: pick === 'wasm' ? 'wasm (host Adam; 4 GiB heap: the default model trains at 256x128)' : pick,
-      inference: pick === 'wasm' ? `wasm (${Math.max(1, inferenceWasmThreads())} threads)` : pick,
+      inference: pick === 'wasm' ? `wasm (${Math.max(1, wasmThreadsPerCore())} threads)` : pick,
     },
   };
 }

@@ -71,16 +71,18 @@ export function inferenceEngineOf(info: Pick<BackendInfo, 'name'>): InferenceEng
 const MAX_WASM_THREADS = 8;
 
 /**
- * Threads for inference-only commands: one per core (up to 8). XNNPACK's
- * threaded convs give the same results as one thread (identical PNGs,
- * checked), so this changes only the speed: the default G1 at 1024x512 takes
- * 8.8 s per image on 2 cores against 14.5 s on one. Training gives the same
- * bits on any thread count too (test/train/threads.test.ts) but keeps one by
- * default: measured with other jobs on the machine, two threads made its
- * steps slower (the pool's threads wait on a descheduled partner), and the
- * demo's small models slower still (thread hand-offs per small op).
+ * Default wasm threads for every command: one per core (up to 8). XNNPACK's
+ * threaded convs give the same results as one thread (identical PNGs; the
+ * same trained weights: test/train/threads.test.ts), so this changes only
+ * the speed. Measured on an idle 2-core machine: the default G1 at 1024x512
+ * synthesizes in 8.8 s against 14.5 s on one thread; a training step of the
+ * default architecture at 256x128 takes 9.5 s against 13.5 s, the small
+ * config's 2.2 s against 3.1 s. Training's data and Adam workers run beside
+ * the pool; on a machine crowded by other jobs the pool's threads wait on a
+ * descheduled partner and one thread (P2PHD_WASM_THREADS=1) is faster, as it
+ * is for the demo's tiny models (thread hand-offs per small op).
  */
-export function inferenceWasmThreads(): number {
+export function wasmThreadsPerCore(): number {
   return Math.max(1, Math.min(MAX_WASM_THREADS, availableParallelism()));
 }
 

@@ -27,11 +27,10 @@ export interface CommandContext {
   /** The --seed value, or a fresh one (logged so the run can be repeated). */
   seed: number;
   /**
-   * Selects and initialises the compute backend (once; logged once).
-   * `inference`: the command never differentiates (no gradient functions
-   * loaded) and nothing else in the process wants the other cores, so wasm
+   * Selects and initialises the compute backend (once; logged once); wasm
    * takes one thread per core unless P2PHD_WASM_THREADS says otherwise.
-   * Training keeps one wasm thread: its data and Adam workers use the others.
+   * `inference`: the command never differentiates (no gradient functions
+   * loaded) and may run on onnxruntime.
    */
   useBackend(options?: { inference?: boolean }): Promise<BackendInfo>;
   /** Prints a --json summary on stdout (no-op without --json). */
@@ -90,7 +89,8 @@ export function action<Flags extends object>(
           module.initBackend(flags.backend, {
             log: (line) => log.info(line),
             warn: (line) => log.warn(line),
-            ...(options.inference ? { gradients: false, wasmThreads: module.inferenceWasmThreads(), inference: true } : {}),
+            wasmThreads: module.wasmThreadsPerCore(),
+            ...(options.inference ? { gradients: false, inference: true } : {}),
           }),
         );
         return backend;

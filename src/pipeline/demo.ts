@@ -66,6 +66,10 @@ export async function runDemo(options: DemoOptions, log: Logger): Promise<DemoSu
     throw new UsageError(`the bundled fixtures are missing (${FIXTURES_DIR}); reinstall p2phd`);
   }
   createOutputFolder(out, '--out');
+  // The demo's models are tiny: thread hand-offs per small op cost more than
+  // a second wasm thread gives (measured on 2 idle cores: 219 s on one
+  // thread, 233 s on two), so it asks for one unless the user said otherwise.
+  process.env['P2PHD_WASM_THREADS'] ??= '1';
   // Loaded here, not at the top: cli.ts registers this command.
   const { buildProgram } = await import('../cli.js');
   const common = stageArgs(options);

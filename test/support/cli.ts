@@ -19,6 +19,15 @@ export interface CliResult {
   stderr: string;
 }
 
+/**
+ * The environment a test's p2phd runs in: one wasm thread unless the test
+ * says otherwise (its models are tiny, and the runner already runs two test
+ * files at once; the thread tests and synthesize's set it themselves).
+ */
+function cliEnv(options: CliOptions): NodeJS.ProcessEnv {
+  return { ...process.env, P2PHD_WASM_THREADS: process.env['P2PHD_WASM_THREADS'] ?? '1', ...options.env };
+}
+
 export interface CliOptions {
   cwd?: string;
   env?: Record<string, string>;
@@ -31,7 +40,7 @@ export function runCliSync(args: readonly string[], options: CliOptions = {}): C
     cwd: options.cwd ?? REPO_ROOT,
     encoding: 'utf8',
     timeout: 300_000,
-    env: { ...process.env, ...options.env },
+    env: cliEnv(options),
     ...(options.input !== undefined ? { input: options.input } : {}),
   });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
@@ -42,7 +51,7 @@ export function startCli(args: readonly string[], options: CliOptions = {}): { c
   const child = spawn(process.execPath, [CLI, ...args], {
     cwd: options.cwd ?? REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...options.env },
+    env: cliEnv(options),
   });
   let stderr = '';
   let stdout = '';
