@@ -12,7 +12,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend, wasmThreadsPerCore, type BackendInfo } from './index';
+import { AUTO_INFERENCE_ONNXRUNTIME, initBackend, wasmThreadsPerCore, type BackendInfo } from './index';
 import { adapterName, probeAdapter, type AdapterDescription } from './webgpu/device';
 
 export type BackendState = 'ok' | 'not installed' | 'fails';
@@ -170,8 +170,10 @@ export async function diagnose(): Promise<DoctorReport> {
   const ok = (name: string): boolean => backends.some((entry) => entry.name === name && entry.state === 'ok');
   const webgpu = backends.find((entry) => entry.name === 'webgpu');
   const hardwareWebgpu = ok('webgpu') && webgpu?.adapter?.software === false;
-  // auto's order (index.ts): the native binding, webgpu on a hardware adapter, wasm, cpu.
+  // auto's order (index.ts): the native binding, webgpu on a hardware adapter,
+  // (for inference, where measured faster: onnxruntime), wasm, cpu.
   const pick = ok('tensorflow') ? 'tensorflow' : hardwareWebgpu ? `webgpu (${adapterName(webgpu!.adapter!)})` : ok('wasm (single thread)') ? 'wasm' : 'cpu';
+  const onnxruntimeFirst = AUTO_INFERENCE_ONNXRUNTIME && ok('onnxruntime') && (pick === 'wasm' || pick === 'cpu');
   return {
     node: process.version,
     platform: `${process.platform}-${process.arch}`,
@@ -179,7 +181,7 @@ export async function diagnose(): Promise<DoctorReport> {
     backends,
     auto: {
       training: pick === 'wasm' ? 'wasm (host Adam; 4 GiB heap: the default model trains at 256x128)' : pick,
-      inference: pick === 'wasm' ? `wasm (${Math.max(1, wasmThreadsPerCore())} threads)` : pick,
+      inference: onnxruntimeFirst ? 'onnxruntime (CPU execution provider)' : pick === 'wasm' ? `wasm (${Math.max(1, wasmThreadsPerCore())} threads)` : pick,
     },
   };
 }

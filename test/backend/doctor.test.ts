@@ -29,7 +29,10 @@ describe('p2phd doctor', () => {
       assert.ok(webgpu.adapter!.limits['maxStorageBufferBindingSize']! > 0);
     }
     // auto never trains on a software adapter.
-    if (state('tensorflow') !== 'ok' && webgpu.adapter?.software !== false) assert.match(report.auto.training, /^wasm/);
-    assert.ok(report.auto.inference.length > 0);
+    if (state('tensorflow') !== 'ok' && webgpu.adapter?.software !== false) {
+      assert.match(report.auto.training, /^wasm/);
+      // Inference: ONNX Runtime ahead of wasm where it loads (AUTO_INFERENCE_ONNXRUNTIME), as initBackend's auto does.
+      assert.match(report.auto.inference, state('onnxruntime') === 'ok' ? /^onnxruntime/ : /^wasm/);
+    }
   });
 });
