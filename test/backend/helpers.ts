@@ -49,6 +49,32 @@ export function relativeError(actual: ArrayLike<number>, expected: ArrayLike<num
   return Math.sqrt(diff / norm);
 }
 
+/**
+ * Every (output position, in-bounds tap) pair of a zero-padded conv over x
+ * [batch, height, width, C]: n, oh, ow, the tap i, j, and the input row h and
+ * column v it reads. The float64 references below share this walk.
+ */
+function forEachConvTap(
+  xShape: readonly number[],
+  kernel: readonly [number, number],
+  output: readonly [number, number],
+  stride: number,
+  pad: number,
+  visit: (n: number, oh: number, ow: number, i: number, j: number, h: number, v: number) => void,
+): void {
+  const [batch, height, width] = xShape as [number, number, number, number];
+  const [kh, kw] = kernel;
+  for (let n = 0; n < batch; n++)
+    for (let oh = 0; oh < output[0]; oh++)
+      for (let ow = 0; ow < output[1]; ow++)
+        for (let i = 0; i < kh; i++)
+          for (let j = 0; j < kw; j++) {
+            const h = oh * stride - pad + i;
+            const v = ow * stride - pad + j;
+            if (h >= 0 && h < height && v >= 0 && v < width) visit(n, oh, ow, i, j, h, v);
+          }
+}
+
 /** Float64 PyTorch Conv2d (zero padding, no bias), NHWC, w [kh, kw, in, out]. */
 export function referenceConv2d(
   x: ArrayLike<number>,
@@ -64,21 +90,14 @@ export function referenceConv2d(
   const outWidth = Math.floor((width + 2 * pad - kw) / stride) + 1;
   const shape = [batch, outHeight, outWidth, outChannels];
   const values = new Float64Array(batch * outHeight * outWidth * outChannels);
-  for (let n = 0; n < batch; n++)
-    for (let oh = 0; oh < outHeight; oh++)
-      for (let ow = 0; ow < outWidth; ow++)
-        for (let i = 0; i < kh; i++)
-          for (let j = 0; j < kw; j++) {
-            const h = oh * stride - pad + i;
-            const v = ow * stride - pad + j;
-            if (h < 0 || h >= height || v < 0 || v >= width) continue;
-            for (let ci = 0; ci < inChannels; ci++) {
-              const xv = x[nhwcIndex(xShape, n, h, v, ci)]!;
-              for (let co = 0; co < outChannels; co++) {
-                values[nhwcIndex(shape, n, oh, ow, co)]! += xv * w[((i * kw + j) * inChannels + ci) * outChannels + co]!;
-              }
-            }
-          }
+  forEachConvTap(xShape, [kh, kw], [outHeight, outWidth], stride, pad, (n, oh, ow, i, j, h, v) => {
+    for (let ci = 0; ci < inChannels; ci++) {
+      const xv = x[nhwcIndex(xShape, n, h, v, ci)]!;
+      for (let co = 0; co < outChannels; co++) {
+        values[nhwcIndex(shape, n, oh, ow, co)]! += xv * w[((i * kw + j) * inChannels + ci) * outChannels + co]!;
+      }
+    }
+  });
   return { values, shape };
 }
 
@@ -96,26 +115,19 @@ export function referenceConv2dFilterGradient(
   stride: number,
   pad: number,
 ): Float64Array {
-  const [batch, height, width, inChannels] = xShape as [number, number, number, number];
+  const inChannels = xShape[3]!;
   const [, outHeight, outWidth, outChannels] = dyShape as [number, number, number, number];
   const [kh, kw] = wShape as [number, number, number, number];
   const values = new Float64Array(kh * kw * inChannels * outChannels);
-  for (let n = 0; n < batch; n++)
-    for (let oh = 0; oh < outHeight; oh++)
-      for (let ow = 0; ow < outWidth; ow++)
-        for (let i = 0; i < kh; i++)
-          for (let j = 0; j < kw; j++) {
-            const h = oh * stride - pad + i;
-            const v = ow * stride - pad + j;
-            if (h < 0 || h >= height || v < 0 || v >= width) continue;
-            for (let ci = 0; ci < inChannels; ci++) {
-              const xv = x[nhwcIndex(xShape, n, h, v, ci)]!;
-              if (xv === 0) continue;
-              for (let co = 0; co < outChannels; co++) {
-                values[((i * kw + j) * inChannels + ci) * outChannels + co]! += xv * dy[nhwcIndex(dyShape, n, oh, ow, co)]!;
-              }
-            }
-          }
+  forEachConvTap(xShape, [kh, kw], [outHeight, outWidth], stride, pad, (n, oh, ow, i, j, h, v) => {
+    for (let ci = 0; ci < inChannels; ci++) {
+      const xv = x[nhwcIndex(xShape, n, h, v, ci)]!;
+      if (xv === 0) continue;
+      for (let co = 0; co < outChannels; co++) {
+        values[((i * kw + j) * inChannels + ci) * outChannels + co]! += xv * dy[nhwcIndex(dyShape, n, oh, ow, co)]!;
+      }
+    }
+  });
   return values;
 }
 

@@ -4,14 +4,13 @@
  * saves and exits 75; the script then requeues the job with `scontrol` and
  * exits 0, leaving no p2phd process behind.
  */
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { CLI, REPO_ROOT } from '../support/cli.js';
-import { fixtureSamples, TINY } from '../train/cli.js';
+import { useFixtureSamples, TINY } from '../train/cli.js';
 
 const SCRIPT = join(REPO_ROOT, 'examples', 'slurm', 'train-requeue.sh');
 
@@ -25,27 +24,20 @@ function alive(pid: number): boolean {
 }
 
 describe('examples/slurm/train-requeue.sh', () => {
-  let root = '';
-  let samples = '';
-  before(async () => {
-    ({ root, samples } = await fixtureSamples());
-  });
-  after(async () => {
-    await rm(root, { recursive: true, force: true });
-  });
+  const fixture = useFixtureSamples();
 
   it('SIGTERM to the batch shell: p2phd saves and exits 75, the job is requeued, nothing is left running', async () => {
-    const bin = join(root, 'bin');
+    const bin = join(fixture.root, 'bin');
     mkdirSync(bin);
-    const calls = join(root, 'scontrol.calls');
+    const calls = join(fixture.root, 'scontrol.calls');
     writeFileSync(join(bin, 'scontrol'), `#!/bin/sh\necho "$@" >> "${calls}"\n`);
     chmodSync(join(bin, 'scontrol'), 0o755);
     symlinkSync(CLI, join(bin, 'p2phd'));
-    const run = join(root, 'run');
-    const shell = spawn('bash', [SCRIPT, 'global', samples, run, ...TINY, '--max-steps', '400', '--save-every', '1', '--seed', '3'], {
-      cwd: root,
+    const run = join(fixture.root, 'run');
+    const shell = spawn('bash', [SCRIPT, 'global', fixture.samples, run, ...TINY, '--max-steps', '400', '--save-every', '1', '--seed', '3'], {
+      cwd: fixture.root,
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, PATH: `${bin}:${dirname(process.execPath)}:${process.env['PATH'] ?? ''}`, SLURM_JOB_ID: '4242', SLURM_SUBMIT_DIR: root },
+      env: { ...process.env, PATH: `${bin}:${dirname(process.execPath)}:${process.env['PATH'] ?? ''}`, SLURM_JOB_ID: '4242', SLURM_SUBMIT_DIR: fixture.root },
     });
     let output = '';
     shell.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));

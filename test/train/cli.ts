@@ -3,7 +3,8 @@
  * that need real exits and signals; plus a small sample folder from the
  * bundled fixtures and a reader that compares run files tensor by tensor.
  */
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { after, before } from 'node:test';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readSafetensorsFile } from '../../src/data/tensorFile.js';
@@ -26,6 +27,22 @@ export async function fixtureSamples(): Promise<{ root: string; samples: string 
   const result = await preprocessFixtures(samples);
   if (result.status !== 0) throw new Error(`preprocess failed (${result.status}): ${result.stderr}`);
   return { root, samples };
+}
+
+/**
+ * Fixture samples for the current suite: made in a fresh temporary root
+ * before its tests, removed after them. Read `root` and `samples` inside
+ * the tests (they are set once the suite's before hook has run).
+ */
+export function useFixtureSamples(): { readonly root: string; readonly samples: string } {
+  const fixture = { root: '', samples: '' };
+  before(async () => {
+    Object.assign(fixture, await fixtureSamples());
+  });
+  after(async () => {
+    await rm(fixture.root, { recursive: true, force: true });
+  });
+  return fixture;
 }
 
 /** Tensors of a file as raw bytes, and its p2phd metadata without the per-save ids. */

@@ -7,9 +7,9 @@
  * --label-feat through train, encode, cluster, synthesize; encode --maps and
  * train local --load-features.
  */
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { cp, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
+import { cp, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { initBackend, type BackendInfo } from '../../src/backend/index.js';
@@ -22,7 +22,7 @@ import { runEncodeStage } from '../../src/synthesis/encodeStage.js';
 import { runSynthesizeStage } from '../../src/synthesis/synthesizeStage.js';
 import { TRAIN_FLAGS, trainOptions, type TrainFlagName, type TrainFlagValues } from '../../src/train/flags.js';
 import { runTraining } from '../../src/train/trainer.js';
-import { fileContents, fixtureSamples, logLines, TINY } from './cli.js';
+import { fileContents, useFixtureSamples, logLines, TINY } from './cli.js';
 
 let backend: BackendInfo | undefined;
 
@@ -58,25 +58,18 @@ async function runCli(argv: readonly string[]): Promise<{ status: number; stderr
 const quiet: Logger = { verbose: false, info: () => undefined, warn: () => undefined, debug: () => undefined };
 
 describe('train recipes through the CLI', () => {
-  let root = '';
-  let samples = '';
-  before(async () => {
-    ({ root, samples } = await fixtureSamples());
-  });
-  after(async () => {
-    await rm(root, { recursive: true, force: true });
-  });
+  const fixture = useFixtureSamples();
 
   it('grows a local model by an enhancer: only the new one trains for --niter-fix-global epochs, then all of G', async () => {
     const seed = ['--seed', '3', '--backend', 'wasm', '--sample-every', '100'];
-    const global = join(root, 'g');
-    const local1 = join(root, 'l1');
-    const local2 = join(root, 'l2');
-    assert.equal((await runCli(['train', 'global', '--data', samples, '--out', global, ...TINY, ...seed, '--max-steps', '1'])).status, 0);
-    const l1 = await runCli(['train', 'local', '--data', samples, '--out', local1, '--init', global, '--n-blocks-local', '1', ...seed, '--max-steps', '1']);
+    const global = join(fixture.root, 'g');
+    const local1 = join(fixture.root, 'l1');
+    const local2 = join(fixture.root, 'l2');
+    assert.equal((await runCli(['train', 'global', '--data', fixture.samples, '--out', global, ...TINY, ...seed, '--max-steps', '1'])).status, 0);
+    const l1 = await runCli(['train', 'local', '--data', fixture.samples, '--out', local1, '--init', global, '--n-blocks-local', '1', ...seed, '--max-steps', '1']);
     assert.equal(l1.status, 0, l1.stderr);
     const l2 = await runCli([
-      'train', 'local', '--data', samples, '--out', local2, '--init', local1, '--n-local-enhancers', '2',
+      'train', 'local', '--data', fixture.samples, '--out', local2, '--init', local1, '--n-local-enhancers', '2',
       '--niter-fix-global', '1', '--epochs', '2', '--decay-epochs', '0', '--max-dataset-size', '1', '--save-epoch-every', '1', ...seed,
     ]);
     assert.equal(l2.status, 0, l2.stderr);
@@ -100,10 +93,10 @@ describe('train recipes through the CLI', () => {
     }
 
     // Stopped at the switch (end of epoch 1) and resumed: bit-identical to the run above.
-    const stopped = join(root, 'l2-stopped');
+    const stopped = join(fixture.root, 'l2-stopped');
     const growArgs = ['--init', local1, '--n-local-enhancers', '2', '--niter-fix-global', '1', '--epochs', '2', '--decay-epochs', '0', '--max-dataset-size', '1', ...seed];
-    assert.equal((await runCli(['train', 'local', '--data', samples, '--out', stopped, ...growArgs, '--max-steps', '1'])).status, 0);
-    const resumed = await runCli(['train', 'local', '--data', samples, '--out', stopped, '--resume', '--backend', 'wasm']);
+    assert.equal((await runCli(['train', 'local', '--data', fixture.samples, '--out', stopped, ...growArgs, '--max-steps', '1'])).status, 0);
+    const resumed = await runCli(['train', 'local', '--data', fixture.samples, '--out', stopped, '--resume', '--backend', 'wasm']);
     assert.equal(resumed.status, 0, resumed.stderr);
     const uninterrupted = await fileContents(join(local2, 'latest.safetensors'));
     const continued = await fileContents(join(stopped, 'latest.safetensors'));
@@ -111,12 +104,12 @@ describe('train recipes through the CLI', () => {
   });
 
   it('extends a finished run on --resume (lr by hand), from a moved data folder; a changed sample is refused', async () => {
-    const run = join(root, 'extend');
+    const run = join(fixture.root, 'extend');
     const common = ['--seed', '4', '--backend', 'wasm', '--sample-every', '100'];
-    const first = await runCli(['train', 'global', '--data', samples, '--out', run, ...TINY, ...common, '--epochs', '1', '--decay-epochs', '1', '--max-dataset-size', '1']);
+    const first = await runCli(['train', 'global', '--data', fixture.samples, '--out', run, ...TINY, ...common, '--epochs', '1', '--decay-epochs', '1', '--max-dataset-size', '1']);
     assert.equal(first.status, 0, first.stderr);
-    const moved = join(root, 'moved-samples');
-    await cp(samples, moved, { recursive: true });
+    const moved = join(fixture.root, 'moved-samples');
+    await cp(fixture.samples, moved, { recursive: true });
 
     const shorter = await runCli(['train', 'global', '--data', moved, '--out', run, '--resume', '--backend', 'wasm', '--epochs', '1', '--decay-epochs', '0']);
     assert.equal(shorter.status, 2, shorter.stderr);
@@ -151,12 +144,12 @@ describe('train recipes through the CLI', () => {
   });
 
   it('a schedule changed mid-epoch applies from the next epoch boundary (lr by hand)', async () => {
-    const run = join(root, 'mid-epoch');
+    const run = join(fixture.root, 'mid-epoch');
     const common = ['--seed', '2', '--backend', 'wasm', '--sample-every', '100'];
     // 2 steps per epoch; stopped after step 5, mid-way through epoch 3 of 1 + 3.
-    const first = await runCli(['train', 'global', '--data', samples, '--out', run, ...TINY, ...common, '--epochs', '1', '--decay-epochs', '3', '--max-dataset-size', '2', '--max-steps', '5']);
+    const first = await runCli(['train', 'global', '--data', fixture.samples, '--out', run, ...TINY, ...common, '--epochs', '1', '--decay-epochs', '3', '--max-dataset-size', '2', '--max-steps', '5']);
     assert.equal(first.status, 0, first.stderr);
-    const resumed = await runCli(['train', 'global', '--data', samples, '--out', run, '--resume', '--backend', 'wasm', '--decay-epochs', '5', '--max-steps', '7']);
+    const resumed = await runCli(['train', 'global', '--data', fixture.samples, '--out', run, '--resume', '--backend', 'wasm', '--decay-epochs', '5', '--max-steps', '7']);
     assert.equal(resumed.status, 0, resumed.stderr);
     const lr = 0.0002;
     const rates = (await logLines(join(run, 'log.jsonl'))).map((line) => line['lr']);
@@ -165,32 +158,32 @@ describe('train recipes through the CLI', () => {
   });
 
   it('--label-feat through train, encode, cluster and synthesize; encode --maps feeds train local --load-features', async () => {
-    const run = join(root, 'labelfeat');
+    const run = join(fixture.root, 'labelfeat');
     const common = ['--seed', '5', '--backend', 'wasm'];
-    const train = await runCli(['train', 'global', '--data', samples, '--out', run, ...TINY, ...common, '--label-feat', '--nef', '4', '--n-downsample-e', '2', '--max-steps', '1']);
+    const train = await runCli(['train', 'global', '--data', fixture.samples, '--out', run, ...TINY, ...common, '--label-feat', '--nef', '4', '--n-downsample-e', '2', '--max-steps', '1']);
     assert.equal(train.status, 0, train.stderr);
     const config = (await fileContents(join(run, 'latest.safetensors'))).meta['config'] as Record<string, unknown>;
     assert.equal(config['label_feat'], true);
     assert.equal(config['instance_feat'], true);
 
-    const features = join(root, 'labelfeat.safetensors');
-    const maps = join(root, 'maps');
-    await runEncodeStage({ data: samples, checkpoint: run, out: features, maps, shard: { index: 0, count: 12 } }, quiet);
+    const features = join(fixture.root, 'labelfeat.safetensors');
+    const maps = join(fixture.root, 'maps');
+    await runEncodeStage({ data: fixture.samples, checkpoint: run, out: features, maps, shard: { index: 0, count: 12 } }, quiet);
     const table = await readFeaturesFile(features);
     // Per label: every row's "instance" is a label id and its own class.
     assert.deepEqual([...table.instances], [...table.classes]);
     assert.ok(table.classes.every((label) => label < 35));
-    const clusters = join(root, 'labelfeat-clusters.safetensors');
+    const clusters = join(fixture.root, 'labelfeat-clusters.safetensors');
     await runClusterStage({ features: [features], out: clusters, k: 2, minArea: 0, seed: 5 }, quiet);
-    await runSynthesizeStage({ checkpoint: run, inputs: { kind: 'samples', data: samples }, shard: { index: 0, count: 12 }, clusters, style: 'all', useEncoded: false, out: join(root, 'synth'), seed: 5 }, quiet);
-    assert.ok((await readdir(join(root, 'synth'))).filter((name) => name.endsWith('.png')).length >= 2);
+    await runSynthesizeStage({ checkpoint: run, inputs: { kind: 'samples', data: fixture.samples }, shard: { index: 0, count: 12 }, clusters, style: 'all', useEncoded: false, out: join(fixture.root, 'synth'), seed: 5 }, quiet);
+    assert.ok((await readdir(join(fixture.root, 'synth'))).filter((name) => name.endsWith('.png')).length >= 2);
 
     // The maps of the shard's samples (0 and 12): --max-dataset-size 1 trains on sample 0 only.
-    const local = join(root, 'fromMaps');
-    const missing = await runCli(['train', 'local', '--data', samples, '--out', join(root, 'noMaps'), '--init', run, '--load-features', maps, '--max-dataset-size', '2', ...common, '--max-steps', '1']);
+    const local = join(fixture.root, 'fromMaps');
+    const missing = await runCli(['train', 'local', '--data', fixture.samples, '--out', join(fixture.root, 'noMaps'), '--init', run, '--load-features', maps, '--max-dataset-size', '2', ...common, '--max-steps', '1']);
     assert.equal(missing.status, 3, missing.stderr);
     assert.match(missing.stderr, /--load-features .*no feature map for 1 of the 2 samples/);
-    const fromMaps = await runCli(['train', 'local', '--data', samples, '--out', local, '--init', run, '--load-features', maps, '--max-dataset-size', '1', '--n-blocks-local', '1', ...common, '--max-steps', '1']);
+    const fromMaps = await runCli(['train', 'local', '--data', fixture.samples, '--out', local, '--init', run, '--load-features', maps, '--max-dataset-size', '1', '--n-blocks-local', '1', ...common, '--max-steps', '1']);
     assert.equal(fromMaps.status, 0, fromMaps.stderr);
     const saved = await fileContents(join(local, 'latest.safetensors'));
     assert.ok(![...saved.tensors.keys()].some((key) => key.startsWith('E.')), 'E neither runs nor is saved with --load-features');
@@ -199,7 +192,7 @@ describe('train recipes through the CLI', () => {
     const mapFile = join(maps, (await readdir(maps)).sort()[0]!);
     await rename(mapFile, `${mapFile}.bak`);
     await (await open(mapFile, 'w')).close();
-    const corrupt = await runCli(['train', 'local', '--data', samples, '--out', join(root, 'corrupt'), '--init', run, '--load-features', maps, '--max-dataset-size', '1', ...common, '--max-steps', '1']);
+    const corrupt = await runCli(['train', 'local', '--data', fixture.samples, '--out', join(fixture.root, 'corrupt'), '--init', run, '--load-features', maps, '--max-dataset-size', '1', ...common, '--max-steps', '1']);
     assert.equal(corrupt.status, 3, corrupt.stderr);
     assert.ok(corrupt.stderr.includes(mapFile), corrupt.stderr);
     await unlink(mapFile);

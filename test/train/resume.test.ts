@@ -4,37 +4,29 @@
  * that holds a checkpoint is refused without --resume (exit 2); --resume
  * with a changed architecture flag is refused; --time-limit stops with 75.
  */
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileContents, fixtureSamples, logLines, runCli, startCli, TINY } from './cli.js';
+import { fileContents, useFixtureSamples, logLines, runCli, startCli, TINY } from './cli.js';
 import { readEventsFolder } from '../support/tfevents.js';
 
 const STEPS = 8;
 
 describe('train: stop, resume, refuse', () => {
-  let root = '';
-  let samples = '';
-  before(async () => {
-    ({ root, samples } = await fixtureSamples());
-  });
-  after(async () => {
-    await rm(root, { recursive: true, force: true });
-  });
+  const fixture = useFixtureSamples();
 
   const common = (out: string, limit: string[] = ['--max-steps', String(STEPS)]): string[] => [
-    'train', 'global', '--data', samples, '--out', out, ...TINY,
+    'train', 'global', '--data', fixture.samples, '--out', out, ...TINY,
     '--seed', '7', '--pool-size', '2', '--instance-feat', '--nef', '4', '--n-downsample-e', '1',
     '--save-every', '3', '--sample-every', '100', ...limit,
   ];
 
   it('SIGTERM (exit 75) then --resume ends bit-equal to an uninterrupted run', async () => {
-    const straight = join(root, 'straight');
-    const interrupted = join(root, 'interrupted');
+    const straight = join(fixture.root, 'straight');
+    const interrupted = join(fixture.root, 'interrupted');
     const uninterrupted = await runCli(common(straight));
     assert.equal(uninterrupted.status, 0, uninterrupted.stderr);
 
@@ -83,7 +75,7 @@ describe('train: stop, resume, refuse', () => {
   });
 
   it('--time-limit saves and exits 75 before the limit', async () => {
-    const out = join(root, 'limited');
+    const out = join(fixture.root, 'limited');
     const started = Date.now();
     const result = await runCli(common(out, ['--time-limit', '0.01']));
     assert.equal(result.status, 75, result.stderr);
@@ -94,9 +86,9 @@ describe('train: stop, resume, refuse', () => {
   });
 
   it('a non-finite loss stops the run naming the step and the loss, keeping the last good checkpoint', async () => {
-    const out = join(root, 'diverged');
+    const out = join(fixture.root, 'diverged');
     // lr 1e30: the first Adam step moves every weight by ~1e30, the next forward overflows.
-    const result = await runCli(['train', 'global', '--data', samples, '--out', out, ...TINY, '--seed', '1', '--lr', '1e30', '--save-every', '1', '--max-steps', '5']);
+    const result = await runCli(['train', 'global', '--data', fixture.samples, '--out', out, ...TINY, '--seed', '1', '--lr', '1e30', '--save-every', '1', '--max-steps', '5']);
     assert.equal(result.status, 1, result.stderr);
     assert.match(result.stderr, /step \d+ \(epoch 1\): loss \w+ is (NaN|-?Infinity)/);
     assert.doesNotMatch(result.stderr, /internal error/);
@@ -106,7 +98,7 @@ describe('train: stop, resume, refuse', () => {
   });
 
   it('a second signal ends the run at once; the last saved checkpoint stays resumable', async () => {
-    const out = join(root, 'twice');
+    const out = join(fixture.root, 'twice');
     const { child, done } = startCli(common(out, ['--max-steps', '200', '--save-every', '2']));
     while ((await logLines(join(out, 'log.jsonl'))).length < 3) {
       await new Promise((resolve) => setTimeout(resolve, 50));
@@ -125,7 +117,7 @@ describe('train: stop, resume, refuse', () => {
   });
 
   it('a live lock holder is exit 2 naming it (new run and --resume); a first save cut between its renames counts as a checkpoint; --resume refuses a run_id mismatch and a null options.json', async () => {
-    const out = join(root, 'firstsave');
+    const out = join(fixture.root, 'firstsave');
     const first = await runCli(common(out, ['--max-steps', '2']));
     assert.equal(first.status, 0, first.stderr);
     assert.deepEqual(readdirSync(out).filter((name) => /lock/.test(name)), [], 'the lock goes with its process');

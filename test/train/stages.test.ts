@@ -5,37 +5,29 @@
  * stage and config; joint, from the local checkpoint with no architecture
  * flags, changes the global part too.
  */
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileContents, fixtureSamples, runCli, TINY } from './cli.js';
+import { fileContents, useFixtureSamples, runCli, TINY } from './cli.js';
 
 describe('train stages: global -> local -> joint', () => {
-  let root = '';
-  let samples = '';
-  before(async () => {
-    ({ root, samples } = await fixtureSamples());
-  });
-  after(async () => {
-    await rm(root, { recursive: true, force: true });
-  });
+  const fixture = useFixtureSamples();
 
   it('local trains only the enhancer; joint trains the global part too', async () => {
     const steps = ['--max-steps', '2', '--seed', '5', '--sample-every', '100'];
-    const global = join(root, 'global');
-    const local = join(root, 'local');
-    const joint = join(root, 'joint');
+    const global = join(fixture.root, 'global');
+    const local = join(fixture.root, 'local');
+    const joint = join(fixture.root, 'joint');
 
-    const g = await runCli(['train', 'global', '--data', samples, '--out', global, ...TINY, ...steps]);
+    const g = await runCli(['train', 'global', '--data', fixture.samples, '--out', global, ...TINY, ...steps]);
     assert.equal(g.status, 0, g.stderr);
 
-    const refused = await runCli(['train', 'local', '--data', samples, '--out', join(root, 'no-init'), '--backend', 'wasm', ...steps]);
+    const refused = await runCli(['train', 'local', '--data', fixture.samples, '--out', join(fixture.root, 'no-init'), '--backend', 'wasm', ...steps]);
     assert.equal(refused.status, 2, 'train local without --init is a usage error');
 
-    const l = await runCli(['train', 'local', '--data', samples, '--out', local, '--init', global, '--n-blocks-local', '1', '--backend', 'wasm', ...steps]);
+    const l = await runCli(['train', 'local', '--data', fixture.samples, '--out', local, '--init', global, '--n-blocks-local', '1', '--backend', 'wasm', ...steps]);
     assert.equal(l.status, 0, l.stderr);
-    const j = await runCli(['train', 'joint', '--data', samples, '--out', joint, '--init', local, '--backend', 'wasm', ...steps]);
+    const j = await runCli(['train', 'joint', '--data', fixture.samples, '--out', joint, '--init', local, '--backend', 'wasm', ...steps]);
     assert.equal(j.status, 0, j.stderr);
 
     const g1 = await fileContents(join(global, 'latest.safetensors'));

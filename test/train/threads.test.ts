@@ -4,21 +4,13 @@
  * default, one thread per core, repeats a run anywhere): XNNPACK splits each kernel's output between threads, never a
  * sum, and p2phd's own kernels run on the calling thread either way.
  */
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileContents, fixtureSamples, logLines, runCli } from './cli.js';
+import { fileContents, useFixtureSamples, logLines, runCli } from './cli.js';
 
 describe('train: wasm threads', () => {
-  let root = '';
-  let samples = '';
-  before(async () => {
-    ({ root, samples } = await fixtureSamples());
-  });
-  after(async () => {
-    await rm(root, { recursive: true, force: true });
-  });
+  const fixture = useFixtureSamples();
 
   it('one thread and two give the same checkpoint and losses', async () => {
     // ngf 16 with one downsampling: the residual conv has 32 channels at
@@ -26,23 +18,23 @@ describe('train: wasm threads', () => {
     // the 0/1-input conv and XNNPACK's own convs).
     const train = (out: string, threads: string): Promise<Awaited<ReturnType<typeof runCli>>> =>
       runCli(
-        ['train', 'global', '--data', samples, '--out', out, '--backend', 'wasm', '--ngf', '16', '--n-downsample-global', '1', '--n-blocks-global', '1',
+        ['train', 'global', '--data', fixture.samples, '--out', out, '--backend', 'wasm', '--ngf', '16', '--n-downsample-global', '1', '--n-blocks-global', '1',
           '--ndf', '8', '--n-layers-d', '2', '--seed', '3', '--max-steps', '2', '--sample-every', '100'],
         { env: { P2PHD_WASM_THREADS: threads } },
       );
-    const single = await train(join(root, 'single'), '1');
+    const single = await train(join(fixture.root, 'single'), '1');
     assert.equal(single.status, 0, single.stderr);
     assert.match(single.stderr, /backend: wasm \(SIMD, 1 thread;/);
-    const threaded = await train(join(root, 'threaded'), '2');
+    const threaded = await train(join(fixture.root, 'threaded'), '2');
     assert.equal(threaded.status, 0, threaded.stderr);
     assert.match(threaded.stderr, /backend: wasm \(SIMD, 2 threads;/);
 
     for (const name of ['latest.safetensors', 'latest.optim.safetensors']) {
-      const [two, one] = await Promise.all([fileContents(join(root, 'threaded', name)), fileContents(join(root, 'single', name))]);
+      const [two, one] = await Promise.all([fileContents(join(fixture.root, 'threaded', name)), fileContents(join(fixture.root, 'single', name))]);
       assert.deepEqual([...two.tensors.keys()], [...one.tensors.keys()]);
       for (const [key, bytes] of one.tensors) assert.ok(bytes.equals(two.tensors.get(key)!), `${name} ${key}: same bytes on one thread and on two`);
     }
     const losses = (lines: Array<Record<string, number>>): unknown[] => lines.map(({ seconds: _seconds, ...rest }) => rest);
-    assert.deepEqual(losses(await logLines(join(root, 'threaded', 'log.jsonl'))), losses(await logLines(join(root, 'single', 'log.jsonl'))));
+    assert.deepEqual(losses(await logLines(join(fixture.root, 'threaded', 'log.jsonl'))), losses(await logLines(join(fixture.root, 'single', 'log.jsonl'))));
   });
 });
