@@ -135,6 +135,23 @@ function topKernels(profile: Awaited<ReturnType<typeof tf.profile>>, count: numb
     .join(', ');
 }
 
+/** The kernels that dominate one step, grouped by name and input shapes (where a layer's time goes). */
+function topKernelShapes(profile: Awaited<ReturnType<typeof tf.profile>>, count: number): string {
+  const totals = new Map<string, { ms: number; calls: number }>();
+  for (const kernel of profile.kernels) {
+    const key = `${kernel.name}(${kernel.inputShapes.map((s) => (s ? s.join('x') : '-')).join(', ')})`;
+    const total = totals.get(key) ?? { ms: 0, calls: 0 };
+    total.ms += kernel.kernelTimeMs as number;
+    total.calls += 1;
+    totals.set(key, total);
+  }
+  return [...totals.entries()]
+    .sort((a, b) => b[1].ms - a[1].ms)
+    .slice(0, count)
+    .map(([key, { ms, calls }]) => `\n#   ${(ms / 1000).toFixed(3)} s  ${calls}x ${key}`)
+    .join('');
+}
+
 /** The PyTorch step of the same configuration (wall and CPU seconds), when Debian's python3-torch is installed. */
 function pytorchSecondsPerStep(bench: BenchConfig, steps: number, progress: (line: string) => void): { wall: number; cpu: number } | null {
   const python = '/usr/bin/python3';
@@ -219,6 +236,7 @@ export async function runBench(args: BenchArgs): Promise<StageResult> {
           await step(batch, 99);
         });
         notes.push(`${name} profile (one step): ${topKernels(profiled, 8)}`);
+        if (args.rest.includes('--profile-shapes')) notes.push(`${name} profile by shape (one step): ${topKernelShapes(profiled, 40)}`);
       }
     } finally {
       await adam?.close();
