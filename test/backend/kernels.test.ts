@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { conv2d, conv2dTranspose, instanceNorm, reflectPad } from '../../src/backend/ops';
 import { P2phdKernel } from '../../src/backend/kernel-names';
-import { preferTapGemm } from '../../src/backend/wasm/conv2d-tap-gemm';
+import { preferColumnGemm } from '../../src/backend/wasm/conv2d-column-gemm';
 import { setConv2dOperatorCaching } from '../../src/backend/wasm/kernels';
 import { leakedTensors, randomGenerator, randomInt, randomValues, relativeError, setUpBackends, useBackend } from './helpers';
 
@@ -128,12 +128,14 @@ describe('wasm kernels match the cpu backend', () => {
       { xShape: [1, 9, 11, 72], filterShape: [3, 3, 72, 112], stride: 2, pad: 'same' },
       { xShape: [1, 7, 8, 64], filterShape: [4, 4, 64, 80], stride: 1, pad: [[0, 0], [2, 2], [2, 2], [0, 0]] },
       { xShape: [2, 8, 7, 64], filterShape: [4, 4, 64, 80], stride: 2, pad: [[0, 0], [2, 2], [2, 2], [0, 0]] },
+      // Uneven padding, kernel wider than the image, a row of the output reading only padding.
+      { xShape: [1, 5, 3, 48], filterShape: [3, 5, 48, 96], stride: 2, pad: [[0, 0], [3, 1], [0, 4], [0, 0]] },
     ];
     for (const c of cases) {
       const info = tf.backend_util.computeConv2DInfo(c.xShape, c.filterShape, c.stride, 1, c.pad);
       const label = `x${c.xShape} w${c.filterShape} s${c.stride} ${JSON.stringify(c.pad)}`;
       const filterSize = c.filterShape.reduce((a, b) => a * b);
-      assert.ok(preferTapGemm(info.batchSize * info.outHeight * info.outWidth, filterSize), `${label} takes the tap path`);
+      assert.ok(preferColumnGemm(info.batchSize * info.outHeight * info.outWidth, filterSize), `${label} takes the column path`);
       const xValues = randomValues(random, c.xShape.reduce((a, b) => a * b));
       const filterValues = randomValues(random, filterSize);
       const dyValues = randomValues(random, info.outShape.reduce((a, b) => a * b));
@@ -159,7 +161,8 @@ describe('wasm kernels match the cpu backend', () => {
 
   it('P2phdBatchTranspose (tiled) against tfjs transpose', async () => {
     const random = randomGenerator(29);
-    for (const shape of [[1, 1, 1], [2, 3, 5], [1, 64, 64], [3, 65, 130], [1, 200, 7]] as Array<[number, number, number]>) {
+    // Multiples of 4 take the SIMD kernel (partial tiles included); the rest the JS one.
+    for (const shape of [[1, 1, 1], [2, 3, 5], [1, 64, 64], [3, 65, 130], [1, 200, 7], [2, 8, 12], [1, 36, 100], [1, 260, 36], [1, 4, 4]] as Array<[number, number, number]>) {
       const values = randomValues(random, shape[0] * shape[1] * shape[2]);
       await useBackend('cpu');
       const expected = tf.tidy(() => tf.transpose(tf.tensor3d(values, shape), [0, 2, 1]).dataSync());

@@ -14,14 +14,11 @@
  * dy. No work is spent on the zeros a strided transposed convolution inserts.
  * The phases are then interleaved into dx.
  *
- * For small images with large filters (the generator's bottleneck), a phase
- * is computed as one matmul per tap instead (see ./conv2d-tap-gemm): there
- * each tap's operand is a contiguous [Ci, Co] block of the filter as it is,
- * so neither the JS flip nor XNNPACK's filter packing is needed.
+ * Small images with large filters (the generator's bottleneck) take
+ * ./conv2d-column-gemm instead (chosen in ./kernels).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { spatialWindow, type ConvGeometry } from './conv-geometry';
-import { preferTapGemm, tapGemm } from './conv2d-tap-gemm';
 import { asWasmBackend } from './heap-views';
 
 /** One output phase along one axis. */
@@ -94,26 +91,14 @@ export function conv2dInputGradient(
   const [batch, height, width, inChannels] = inputShape;
   const [kernelHeight, kernelWidth] = filter.shape;
   const { strideHeight: sh, strideWidth: sw, padTop, padLeft } = geometry;
-  const outChannels = filter.shape[3];
   const rowPhases = axisPhases(height, kernelHeight, sh, padTop);
   const colPhases = axisPhases(width, kernelWidth, sw, padLeft);
-  const useTapGemm = preferTapGemm(batch * Math.ceil(height / sh) * Math.ceil(width / sw), filter.size);
   let filterValues: Float32Array | undefined;
 
   /** The phase as one stride-1 correlation of a dy window with the flipped sub-filter. */
-  /** With `crop` false, a tap-matmul phase may keep spare columns on the right (the scatter skips them). */
-  const phaseCorrelation = (window: tf.Tensor4D, rows: AxisPhase, cols: AxisPhase, crop = true): tf.Tensor4D => {
-    if (!useTapGemm) {
-      filterValues ??= filter.dataSync() as Float32Array;
-      return tf.conv2d(window, phaseFilter(filterValues, filter.shape, rows, cols, sh, sw), 1, 'valid');
-    }
-    // Correlation tap (m, n) is filter tap (residue + s * (taps - 1 - m), ...), read as [Ci, Co].
-    const unitStride = { strideHeight: 1, strideWidth: 1, padTop: 0, padLeft: 0 };
-    return tapGemm(window, rows.taps, cols.taps, rows.count, cols.count, unitStride, inChannels, (m, n) => {
-      const kh = rows.residue + sh * (rows.taps - 1 - m);
-      const kw = cols.residue + sw * (cols.taps - 1 - n);
-      return tf.reshape(tf.slice(filter, [kh, kw, 0, 0], [1, 1, -1, -1]), [inChannels, outChannels]);
-    }, crop);
+  const phaseCorrelation = (window: tf.Tensor4D, rows: AxisPhase, cols: AxisPhase): tf.Tensor4D => {
+    filterValues ??= filter.dataSync() as Float32Array;
+    return tf.conv2d(window, phaseFilter(filterValues, filter.shape, rows, cols, sh, sw), 1, 'valid');
   };
 
   /** The dy rows and columns a phase reads, zero-padded where they run past dy. */
@@ -143,7 +128,7 @@ export function conv2dInputGradient(
       const phase = tf.tidy(() => {
         // Its own scope: a window that is both cropped and padded frees the crop before the conv.
         const window = tf.tidy(() => phaseWindow(rows, cols));
-        return phaseCorrelation(window, rows, cols, false);
+        return phaseCorrelation(window, rows, cols);
       });
       // Views are taken only now: a heap grown by the phase's own allocations detaches older ones.
       scatterPhase(
@@ -166,8 +151,7 @@ export function conv2dInputGradient(
 /**
  * Writes a phase's [N, phaseRows, phaseCols, C] values to output rows
  * rows.offset + m * sh and columns cols.offset + n * sw of the NHWC output.
- * Only the first rows.count x cols.count entries are the phase's outputs
- * (a tap-matmul phase carries spare columns on the right).
+ * Only the first rows.count x cols.count entries are the phase's outputs.
  */
 function scatterPhase(
   phase: Float32Array,

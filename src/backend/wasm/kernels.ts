@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { conv2dFilterGradient } from './conv2d-backprop-filter';
 import { conv2dInputGradient } from './conv2d-backprop-input';
 import { binaryChannels, conv2dBinaryInput, conv2dFilterGradientBinaryInput, mayUseBinaryInput } from './conv2d-binary-input';
-import { conv2dTapGemm, preferTapGemm } from './conv2d-tap-gemm';
+import { columnConvShape, conv2dColumnGemm, conv2dFilterGradientColumnGemm, conv2dInputGradientColumnGemm, preferColumnGemm } from './conv2d-column-gemm';
 import { conv2dFilterGradientWinograd, conv2dWinograd, preferWinograd } from './conv2d-winograd';
 import { asWasmBackend, copyBox, wasmMemoryOf } from './heap-views';
 import { WINOGRAD_F3X3_4X4, WINOGRAD_F4X4_3X3, type WinogradVariant } from './winograd-simd';
@@ -52,6 +52,9 @@ function registerConv2dBackpropFilter(): void {
     if (memory !== null && variant !== null && info.inChannels % 4 === 0 && info.outChannels % 4 === 0 && preferWinograd(info.batchSize * info.outHeight * info.outWidth, info.inChannels, info.outChannels, variant.kernel === 4 ? 4 : 3)) {
       return conv2dFilterGradientWinograd(x, dy, geometry.padTop, geometry.padLeft, variant);
     }
+    if (preferColumnGemm(info.batchSize * info.outHeight * info.outWidth, tf.util.sizeFromShape(attrs.filterShape))) {
+      return conv2dFilterGradientColumnGemm(x, dy, columnConvShape(info, geometry));
+    }
     return conv2dFilterGradient(x, dy, attrs.filterShape, geometry);
   });
 }
@@ -63,6 +66,9 @@ function registerConv2dBackpropInput(): void {
     if (attrs.dataFormat === 'NCHW') throw new Error('wasm Conv2DBackpropInput: only NHWC is supported');
     const inputShape = attrs.inputShape as [number, number, number, number];
     const info = tf.backend_util.computeConv2DInfo(inputShape, filter.shape, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode);
+    if (preferColumnGemm(info.batchSize * info.outHeight * info.outWidth, filter.size)) {
+      return conv2dInputGradientColumnGemm(dy, filter, columnConvShape(info, convGeometry(info)));
+    }
     return conv2dInputGradient(dy, filter, inputShape, convGeometry(info));
   });
 }
@@ -175,11 +181,11 @@ function registerConv2d(): void {
         conv2dWinograd(inputs['x'] as tf.Tensor4D, inputs['filter'] as tf.Tensor4D, info.outHeight, info.outWidth, geometry.padTop, geometry.padLeft, variant),
       );
     }
-    if (!usable || !preferTapGemm(outputPixels, tf.util.sizeFromShape(filter.shape))) {
+    if (!usable || !preferColumnGemm(outputPixels, tf.util.sizeFromShape(filter.shape))) {
       return cacheConv2dOperators ? xnnpackConv2d(args) : withFilterCopy(args, xnnpackConv2d);
     }
     return runTensorKernel<tf.Conv2DAttrs>(args, (inputs) =>
-      conv2dTapGemm(inputs['x'] as tf.Tensor4D, inputs['filter'] as tf.Tensor4D, info.outHeight, info.outWidth, geometry),
+      conv2dColumnGemm(inputs['x'] as tf.Tensor4D, inputs['filter'] as tf.Tensor4D, columnConvShape(info, geometry)),
     );
   });
 }
