@@ -12,6 +12,7 @@ import { UsageError } from '../errors';
 import { registerAllGradients } from './gradients';
 import { installHeapGuard } from './heap-guard';
 import { registerWasmKernels } from './wasm/kernels';
+import { generatedKernelFma } from './wasm/relaxed-simd';
 import { useThreadedWasm } from './wasm/threads';
 import { adapterName, createWebgpuBackend, WebgpuNoHardware, WebgpuUnavailable } from './webgpu/device';
 import { registerWebgpuKernels } from './webgpu/kernels';
@@ -171,6 +172,8 @@ async function initWasm({ warn, wasmThreads }: InitSettings): Promise<BackendInf
     throw new BackendUnavailable(`@tensorflow/tfjs-backend-wasm: ${reasonOf(error)}`);
   }
   const threads = requestedWasmThreads(wasmThreads);
+  // Whether p2phd's generated kernels fuse multiply-adds (P2PHD_WASM_FMA=0: never), decided at start-up for the backend line.
+  const fma = generatedKernelFma();
   if (threads > 1 && tf.findBackend('wasm') == null) {
     // The threaded build is a workaround over tfjs internals: on any failure,
     // fall back to the build tfjs itself uses rather than failing.
@@ -195,7 +198,7 @@ async function initWasm({ warn, wasmThreads }: InitSettings): Promise<BackendInf
     name: 'wasm',
     simd,
     threads: actualThreads,
-    detail: `tfjs-backend-wasm ${wasmPackage.version_wasm}${simd ? ' SIMD' : ''}${actualThreads > 1 ? ' threaded' : ''}, p2phd kernels`,
+    detail: `tfjs-backend-wasm ${wasmPackage.version_wasm}${simd ? ' SIMD' : ''}${actualThreads > 1 ? ' threaded' : ''}, p2phd kernels${fma ? ' with FMA (relaxed SIMD)' : ', no FMA'}`,
   };
 }
 

@@ -24,6 +24,9 @@ describe('initBackend', () => {
     assert.equal(tf.getBackend(), 'wasm');
     assert.equal(logged.length, 1);
     assert.match(logged[0]!, /^backend: wasm \((SIMD|no SIMD), \d+ threads?;/);
+    // Whether p2phd's generated kernels fuse multiply-adds; this Node (20+) has relaxed SIMD.
+    const fma = process.env['P2PHD_WASM_FMA'] !== '0';
+    assert.match(logged[0]!, fma ? /, p2phd kernels with FMA \(relaxed SIMD\)\)$/ : /, p2phd kernels, no FMA\)$/);
     assert.deepEqual(warned, []);
     // Idempotent: the same choice again initialises and logs nothing more.
     assert.deepEqual(await initBackend('auto', { log: (l) => logged.push(l) }), info);

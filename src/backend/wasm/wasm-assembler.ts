@@ -7,7 +7,9 @@
  * are generated at startup from their transform matrices, so there is no
  * toolchain and no binary in the repository. Opcodes: WebAssembly core spec
  * 2.0 and its fixed-width SIMD proposal (checked against wabt 1.0.39's
- * encoder while writing this).
+ * encoder while writing this), plus relaxed SIMD's f32x4.relaxed_madd and
+ * relaxed_nmadd, which a module may use only where `relaxedSimdAvailable()`
+ * (./relaxed-simd) says the runtime compiles them.
  */
 
 const enum ValueType {
@@ -209,6 +211,21 @@ export class FunctionBuilder {
     this.code.push(0xfd, 0xe6, 0x01);
     return this;
   }
+  /**
+   * Relaxed SIMD's f32x4.relaxed_madd (0xfd, LEB128 0x105): pops c, then b,
+   * then a (pushed a, b, c in that order) and pushes a * b + c, rounded once
+   * (fused) or twice, as the hardware does it: the same on one machine, but
+   * it may differ in the last bit between machines.
+   */
+  f32x4RelaxedMadd(): this {
+    this.code.push(0xfd, 0x85, 0x02);
+    return this;
+  }
+  /** Relaxed SIMD's f32x4.relaxed_nmadd (0xfd, LEB128 0x106): a, b, c -> -(a * b) + c, fused or not as relaxed_madd. */
+  f32x4RelaxedNmadd(): this {
+    this.code.push(0xfd, 0x86, 0x02);
+    return this;
+  }
 
   /**
    * `for (counter = start; counter < end; counter += step) body()`, with
@@ -255,7 +272,7 @@ export class FunctionBuilder {
   }
 }
 
-interface ExportedFunction {
+export interface ExportedFunction {
   name: string;
   builder: FunctionBuilder;
 }
@@ -265,7 +282,7 @@ interface ExportedFunction {
  * tfjs's threaded build) and exporting `functions`, all with i32 parameters
  * and no results.
  */
-function assembleModule(functions: readonly ExportedFunction[], sharedMemory: boolean): Uint8Array {
+export function assembleModule(functions: readonly ExportedFunction[], sharedMemory: boolean): Uint8Array {
   const arities = [...new Set(functions.map((f) => f.builder.parameterCount))];
   const typeIndex = new Map(arities.map((arity, index) => [arity, index]));
   const types = vector(arities.map((arity) => [0x60, ...vector(Array.from({ length: arity }, () => [ValueType.I32])), 0x00]));
@@ -290,6 +307,7 @@ export const webAssembly = (
   globalThis as unknown as {
     WebAssembly: {
       Module: new (bytes: Uint8Array) => object;
+      validate(bytes: Uint8Array): boolean;
       Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
     };
   }

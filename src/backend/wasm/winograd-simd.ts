@@ -20,7 +20,8 @@
  * - input patch rows [rows, W, C] -> V_t [C, tiles] / [tiles, C]
  * - M_t [Co, tiles] / [tiles, Co] -> output rows [4, 4 * tileCols, Co]
  */
-import { FunctionBuilder, instantiateOnMemory, perMemory, type Local } from './wasm-assembler';
+import { generatedKernelFma } from './relaxed-simd';
+import { FunctionBuilder, instantiateOnMemory, perMemory, type ExportedFunction, type Local } from './wasm-assembler';
 
 /** B^T: input tile d (6x6) -> B^T d B. */
 const INPUT_TRANSFORM = [
@@ -94,11 +95,46 @@ export const WINOGRAD_F3X3_4X4: WinogradVariant = Object.freeze({
   outputTransform: OUTPUT_TRANSFORM_3,
 });
 
-/** Pushes sum_k coefficients[k] * inputs[k] (f32x4), skipping zeros and multiplications by 1. */
-function pushCombination(f: FunctionBuilder, coefficients: readonly number[], inputs: readonly Local[]): void {
+interface Term {
+  coefficient: number;
+  input: Local;
+}
+
+/**
+ * Pushes sum_k coefficients[k] * inputs[k] (f32x4), skipping zeros and
+ * multiplications by 1; with `fma`, every other term k * x is fused into the
+ * sum with relaxed_madd (relaxed_nmadd for a negative k, so that +k and -k
+ * share one splat constant).
+ */
+function pushCombination(f: FunctionBuilder, coefficients: readonly number[], inputs: readonly Local[], fma: boolean): void {
   const terms = coefficients
     .map((coefficient, k) => ({ coefficient, input: inputs[k]! }))
     .filter((term) => term.coefficient !== 0);
+  if (!fma) {
+    pushSum(f, terms);
+    return;
+  }
+  // The base sum: the terms with coefficient +-1 (adds and subtracts), led
+  // by a scaled term (one multiply) where none of them is positive; every
+  // other scaled term is fused. Nested as k1 * x1 + (k2 * x2 + (... + base)),
+  // since relaxed_madd takes its addend last.
+  const unit = terms.filter((term) => Math.abs(term.coefficient) === 1);
+  const fused = terms.filter((term) => Math.abs(term.coefficient) !== 1);
+  const base = unit;
+  if (!unit.some((term) => term.coefficient > 0) && fused.length > 0) {
+    const lead = Math.max(0, fused.findIndex((term) => term.coefficient > 0));
+    base.unshift(...fused.splice(lead, 1));
+  }
+  for (const { coefficient, input } of fused) f.get(input).get(f.splatConstant(Math.abs(coefficient)));
+  pushSum(f, base);
+  for (const { coefficient } of fused.reverse()) {
+    if (coefficient > 0) f.f32x4RelaxedMadd();
+    else f.f32x4RelaxedNmadd();
+  }
+}
+
+/** Pushes the sum of `terms` (at least one) with f32x4 multiplies, adds and subtracts. */
+function pushSum(f: FunctionBuilder, terms: Term[]): void {
   // Lead with a positive term where there is one, so that nothing is negated.
   const lead = Math.max(0, terms.findIndex((term) => term.coefficient > 0));
   const [first] = terms.splice(lead, 1);
@@ -147,7 +183,7 @@ function pushGather(f: FunctionBuilder, address: Local, laneOffsets: readonly Lo
  * (4 KB for 1024 channels) missed the cache on every load, 7x slower than
  * transposing first.
  */
-function filterKernel(variant: WinogradVariant): FunctionBuilder {
+function filterKernel(variant: WinogradVariant, fma: boolean): FunctionBuilder {
   const { kernel, filterTransform } = variant;
   const taps = kernel * kernel;
   const f = new FunctionBuilder(6);
@@ -167,14 +203,14 @@ function filterKernel(variant: WinogradVariant): FunctionBuilder {
       for (let k = 0; k < taps; k++) f.get(p!).get(tapOffsets[k]!).add().v128Load().set(g[k]!);
       for (let r = 0; r < kernel; r++) {
         for (let b = 0; b < 6; b++) {
-          pushCombination(f, filterTransform[b]!, range.map((k) => g[kernel * r + k]!));
+          pushCombination(f, filterTransform[b]!, range.map((k) => g[kernel * r + k]!), fma);
           f.set(rows[6 * r + b]!);
         }
       }
       for (let a = 0; a < 6; a++) {
         for (let b = 0; b < 6; b++) {
           f.get(u[6 * a + b]!).get(o!).add();
-          pushCombination(f, filterTransform[a]!, range.map((r) => rows[6 * r + b]!));
+          pushCombination(f, filterTransform[a]!, range.map((r) => rows[6 * r + b]!), fma);
           f.v128Store();
         }
       }
@@ -266,7 +302,7 @@ function loopTiles(frame: RowKernelFrame, tileMajor: boolean, body: () => void):
  * input, A for the filter gradient's dy). Channel-major V_t is [C, tiles]
  * (element (c, tileBase + tx)); tile-major [tiles, C].
  */
-function inputKernel(tileMajor: boolean, step: number, transform: readonly (readonly number[])[]): FunctionBuilder {
+function inputKernel(tileMajor: boolean, step: number, transform: readonly (readonly number[])[], fma: boolean): FunctionBuilder {
   const patch = transform[0]!.length;
   const frame = rowKernelFrame(patch, step);
   const { f, matrices: v, base, q, o, rowOffsets, columnOffsets, laneOffsets } = frame;
@@ -278,7 +314,7 @@ function inputKernel(tileMajor: boolean, step: number, transform: readonly (read
       f.get(base).get(columnOffsets[c]!).add().set(q);
       for (let r = 0; r < patch; r++) f.get(q).get(rowOffsets[r]!).add().v128Load().set(d[r]!);
       for (let k = 0; k < 6; k++) {
-        pushCombination(f, transform[k]!, d);
+        pushCombination(f, transform[k]!, d, fma);
         f.set(columns[patch * k + c]!);
       }
     }
@@ -287,11 +323,11 @@ function inputKernel(tileMajor: boolean, step: number, transform: readonly (read
       for (let l = 0; l < 6; l++) {
         if (tileMajor) {
           f.get(v[6 * k + l]!).get(o).add();
-          pushCombination(f, transform[l]!, row);
+          pushCombination(f, transform[l]!, row, fma);
           f.v128Store();
           continue;
         }
-        pushCombination(f, transform[l]!, row);
+        pushCombination(f, transform[l]!, row, fma);
         f.set(result);
         // Lane j is channel ci + j: row ci + j of V_t.
         for (let lane = 0; lane < 4; lane++) {
@@ -310,7 +346,7 @@ function inputKernel(tileMajor: boolean, step: number, transform: readonly (read
  * channel-major M_t [C, tiles] or tile-major [tiles, C]; T is [tile][6]
  * (A^T for the forward pass's output, G^T for the filter gradient).
  */
-function outputKernel(tileMajor: boolean, outputTransform: readonly (readonly number[])[]): FunctionBuilder {
+function outputKernel(tileMajor: boolean, outputTransform: readonly (readonly number[])[], fma: boolean): FunctionBuilder {
   const tile = outputTransform.length;
   const frame = rowKernelFrame(tile, tile);
   const { f, matrices: m, base, q, o, rowOffsets, columnOffsets, laneOffsets } = frame;
@@ -325,14 +361,14 @@ function outputKernel(tileMajor: boolean, outputTransform: readonly (readonly nu
         f.set(column[r]!);
       }
       for (let i = 0; i < tile; i++) {
-        pushCombination(f, outputTransform[i]!, column);
+        pushCombination(f, outputTransform[i]!, column, fma);
         f.set(rows[6 * i + j]!);
       }
     }
     for (let i = 0; i < tile; i++) {
       for (let j = 0; j < tile; j++) {
         f.get(base).get(rowOffsets[i]!).add().get(columnOffsets[j]!).add();
-        pushCombination(f, outputTransform[j]!, rows.slice(6 * i, 6 * i + 6));
+        pushCombination(f, outputTransform[j]!, rows.slice(6 * i, 6 * i + 6), fma);
         f.v128Store();
       }
     }
@@ -360,28 +396,34 @@ function transposed(matrix: readonly (readonly number[])[]): number[][] {
   return matrix[0]!.map((_, j) => matrix.map((row) => row[j]!));
 }
 
+/**
+ * The functions of the `variant` module, in FMA mode or not (./relaxed-simd;
+ * without FMA the module is the plain-SIMD one, byte for byte).
+ */
+export function winogradSimdFunctions(variant: WinogradVariant, fma: boolean): ExportedFunction[] {
+  return [
+    { name: 'filter', builder: filterKernel(variant, fma) },
+    { name: 'input', builder: inputKernel(false, variant.tile, INPUT_TRANSFORM, fma) },
+    { name: 'output', builder: outputKernel(false, variant.outputTransform, fma) },
+    { name: 'inputTileMajor', builder: inputKernel(true, variant.tile, INPUT_TRANSFORM, fma) },
+    { name: 'outputTileMajor', builder: outputKernel(true, variant.outputTransform, fma) },
+    { name: 'outputGradientTileMajor', builder: inputKernel(true, variant.tile, transposed(variant.outputTransform), fma) },
+    { name: 'filterGradient', builder: outputKernel(true, transposed(variant.filterTransform), fma) },
+  ];
+}
 
-/** Each variant's kernels, compiled when first used, once per memory. */
-const kernelsOf = perMemory(() => new Map<WinogradVariant, WinogradSimdKernels>());
+/** Each variant's kernels by FMA mode, compiled when first used, once per memory. */
+const kernelsOf = perMemory(() => new Map<string, WinogradSimdKernels>());
 
-/** The `variant` kernels bound to `memory` (tfjs's heap). */
+/** The `variant` kernels bound to `memory` (tfjs's heap), in the current FMA mode (`generatedKernelFma`). */
 export function winogradSimdKernels(memory: { buffer: ArrayBufferLike }, variant: WinogradVariant): WinogradSimdKernels {
   const kernels = kernelsOf(memory);
-  let built = kernels.get(variant);
+  const fma = generatedKernelFma();
+  const key = `${variant.name}${fma ? ' FMA' : ''}`;
+  let built = kernels.get(key);
   if (built === undefined) {
-    built = instantiateOnMemory(
-      [
-        { name: 'filter', builder: filterKernel(variant) },
-        { name: 'input', builder: inputKernel(false, variant.tile, INPUT_TRANSFORM) },
-        { name: 'output', builder: outputKernel(false, variant.outputTransform) },
-        { name: 'inputTileMajor', builder: inputKernel(true, variant.tile, INPUT_TRANSFORM) },
-        { name: 'outputTileMajor', builder: outputKernel(true, variant.outputTransform) },
-        { name: 'outputGradientTileMajor', builder: inputKernel(true, variant.tile, transposed(variant.outputTransform)) },
-        { name: 'filterGradient', builder: outputKernel(true, transposed(variant.filterTransform)) },
-      ],
-      memory,
-    ) as unknown as WinogradSimdKernels;
-    kernels.set(variant, built);
+    built = instantiateOnMemory(winogradSimdFunctions(variant, fma), memory) as unknown as WinogradSimdKernels;
+    kernels.set(key, built);
   }
   return built;
 }
