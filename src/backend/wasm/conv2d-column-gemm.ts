@@ -29,15 +29,16 @@ import { batchTranspose } from './js-kernels';
 /**
  * Output pixels (N*Ho*Wo) up to which the column form is used, and the
  * filter size from which (smaller filters pack cheaply and XNNPACK's conv
- * wins). Break-even measured on 3x3 convs at 2 threads: see the backend
- * README.
+ * wins). Measured at 2 threads: above ~512 pixels the scalar col2im makes
+ * the input gradient slower than the stride phases (D's [1,33,65,128] 4x4
+ * stride 2, 561 pixels: 86-93 against 58-75 ms), while at 512 and below the
+ * column form wins all three products (G's [1,32,64,256] 3x3 stride 2:
+ * input gradient 53-61 against ~180 ms by phases).
  */
 const COLUMN_GEMM_MAX_OUTPUT_PIXELS = 512;
 const COLUMN_GEMM_MIN_FILTER_ELEMENTS = 65536;
 
 export function preferColumnGemm(outputPixels: number, filterElements: number): boolean {
-  if (process.env['P2PHD_COLUMN'] === 'all') return outputPixels * filterElements <= 2 ** 28; // EXPERIMENT
-  if (process.env['P2PHD_COLUMN'] === 'none') return false; // EXPERIMENT
   return outputPixels <= COLUMN_GEMM_MAX_OUTPUT_PIXELS && filterElements >= COLUMN_GEMM_MIN_FILTER_ELEMENTS;
 }
 
