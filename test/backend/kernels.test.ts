@@ -186,6 +186,52 @@ describe('wasm kernels match the cpu backend', () => {
     }
   });
 
+  it('Slice with long runs (copied with set) and short ones (element by element)', async () => {
+    const random = randomGenerator(31);
+    const shape = [3, 7, 40];
+    const values = Array.from(randomValues(random, 3 * 7 * 40));
+    for (const [begin, size] of [[[0, 2, 0], [-1, 3, -1]], [[1, 0, 5], [2, -1, 33]], [[0, 0, 3], [-1, -1, 4]], [[2, 6, 0], [1, 1, 40]]] as Array<[number[], number[]]>) {
+      const { wasm, cpu } = await onBoth(() => tf.tidy(() => tf.slice(tf.tensor(values, shape), begin, size)));
+      assert.deepEqual(Array.from(wasm), Array.from(cpu), `begin ${begin} size ${size}`);
+    }
+  });
+
+  it('Concat and SplitV on every axis (short and long runs, int32 and bool too)', async () => {
+    const random = randomGenerator(33);
+    for (const dtype of ['float32', 'int32', 'bool'] as const) {
+      for (let axis = 0; axis < 4; axis++) {
+        const base = [2, 3, 5, 36];
+        const extents = [1, 3, 40];
+        const parts = extents.map((extent) => {
+          const shape = base.map((d, k) => (k === axis ? extent : d));
+          const count = shape.reduce((a, b) => a * b);
+          const values = Array.from(randomValues(random, count), (v) => (dtype === 'float32' ? v : dtype === 'int32' ? Math.round(v * 100) + 0 : v > 0 ? 1 : 0));
+          return { values, shape };
+        });
+        const joined = await onBoth(() => tf.tidy(() => tf.concat(parts.map((p) => tf.tensor(p.values, p.shape, dtype)), axis)));
+        assert.deepEqual(Array.from(joined.wasm), Array.from(joined.cpu), `concat ${dtype} axis ${axis}`);
+        const whole = Array.from(joined.cpu);
+        for (let k = 0; k < extents.length; k++) {
+          const split = await onBoth(() => tf.tidy(() => tf.split(tf.tensor(whole, joined.shape, dtype), extents, axis)[k]!.clone()));
+          assert.deepEqual(Array.from(split.wasm), Array.from(split.cpu), `split ${dtype} axis ${axis} part ${k}`);
+          assert.deepEqual(Array.from(split.wasm), Array.from(parts[k]!.values), `split ${dtype} axis ${axis} part ${k} (the concatenated input)`);
+        }
+      }
+    }
+  });
+
+  it('Identity shares the data: a clone outlives its source and reads the same values', async () => {
+    await useBackend('wasm');
+    const before = tf.memory().numDataBuffers;
+    const source = tf.tensor([1.5, -2, 3], [3]);
+    const copy = tf.clone(source);
+    assert.equal(tf.memory().numDataBuffers - before, 1, 'no second buffer');
+    source.dispose();
+    assert.deepEqual(Array.from(copy.dataSync()), [1.5, -2, 3]);
+    copy.dispose();
+    assert.equal(tf.memory().numDataBuffers, before);
+  });
+
   it('LeakyRelu (tfjs LeakyRelu kernel replaced)', async () => {
     const random = randomGenerator(19);
     for (const alpha of [0.2, 0, 1.5]) {

@@ -39,6 +39,40 @@ export function wasmMemoryOf(backend: unknown): { buffer: ArrayBufferLike } | nu
   return isMemory(memory) ? memory : null;
 }
 
+/** Runs shorter than this are copied element by element: a subarray and a `set` per run cost more. */
+const SHORT_RUN = 32;
+
+type HeapArray = Float32Array | Int32Array | Uint8Array;
+
+/**
+ * Copies `rows` runs of `length` elements, run r from source[sourceOffset +
+ * r * sourceStride] to target[targetOffset + r * targetStride] (concat,
+ * split and slice along an inner axis).
+ */
+export function copyRuns(
+  source: HeapArray,
+  sourceOffset: number,
+  sourceStride: number,
+  target: HeapArray,
+  targetOffset: number,
+  targetStride: number,
+  rows: number,
+  length: number,
+): void {
+  if (length >= SHORT_RUN) {
+    for (let r = 0; r < rows; r++) {
+      const from = sourceOffset + r * sourceStride;
+      target.set(source.subarray(from, from + length), targetOffset + r * targetStride);
+    }
+    return;
+  }
+  for (let r = 0; r < rows; r++) {
+    const from = sourceOffset + r * sourceStride;
+    const to = targetOffset + r * targetStride;
+    for (let k = 0; k < length; k++) target[to + k] = source[from + k]!;
+  }
+}
+
 /**
  * Copies the box `begin`..`begin + size` of a row-major array of shape
  * `shape` into `out`. Trailing dimensions taken whole are merged into one
@@ -67,6 +101,11 @@ export function copyBox(
   for (let d = 0; d < rank; d++) start += begin[d]! * strides[d]!;
   if (runDim === 0) {
     out.set(source.subarray(start, start + runLength));
+    return;
+  }
+  if (runDim === 1) {
+    // One level of runs (a slice along the second axis, or an inner one merged into it): strided runs.
+    copyRuns(source, start, strides[0]!, out, 0, runLength, size[0]!, runLength);
     return;
   }
   // Odometer over the dimensions before runDim.

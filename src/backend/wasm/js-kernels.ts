@@ -11,7 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { P2phdKernel, type ReflectPadAttrs } from '../kernel-names';
-import { asWasmBackend } from './heap-views';
+import { asWasmBackend, copyRuns } from './heap-views';
 import { replaceKernel } from './tensor-kernel';
 
 const WASM = 'wasm';
@@ -217,7 +217,77 @@ export function batchTranspose(x: tf.Tensor3D): tf.Tensor3D {
   return tf.engine().runKernel(P2phdKernel.batchTranspose, { x }, {}) as tf.Tensor3D;
 }
 
+/**
+ * Identity without a copy: the output shares the input's data (tensors are
+ * immutable), as Reshape already does. tfjs's wasm Identity copies, and the
+ * gradient machinery calls it on every activation and weight gradient it
+ * passes through (~5% of a small model's training step).
+ */
+function identitySharedKernel({ inputs, backend }: Parameters<tf.KernelFunc>[0]): tf.TensorInfo {
+  const x = inputs['x']!;
+  (backend as tf.KernelBackend).incRef(x.dataId);
+  return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
+}
+
+/** A tensor as [outer, inner] around `axis`: the product of the dimensions before it, and of it and those after. */
+function outerInner(shape: readonly number[], axis: number): [number, number] {
+  return [tf.util.sizeFromShape(shape.slice(0, axis)), tf.util.sizeFromShape(shape.slice(axis))];
+}
+
+/**
+ * Concat as one strided copy per input. tfjs's wasm kernel copies one
+ * subarray per row and input: the discriminator's input (36 label channels
+ * and 3 image channels per pixel at 256x128) takes 65K `set` calls.
+ */
+function concatKernel({ inputs, attrs, backend }: Parameters<tf.KernelFunc>[0]): tf.TensorInfo {
+  const tensors = Object.values(inputs) as tf.TensorInfo[];
+  const axis = tf.util.parseAxisParam((attrs as unknown as tf.ConcatAttrs).axis, tensors[0]!.shape)[0]!;
+  tf.backend_util.assertParamsConsistent(tensors.map((t) => t.shape), axis);
+  const outShape = tf.backend_util.computeOutShape(tensors.map((t) => t.shape), axis);
+  const wasm = asWasmBackend(backend);
+  const out = wasm.makeOutput(outShape, tensors[0]!.dtype);
+  const [outer, outInner] = outerInner(outShape, axis);
+  const target = wasm.typedArrayFromHeap(out);
+  let offset = 0;
+  for (const t of tensors) {
+    const inner = outerInner(t.shape, axis)[1];
+    if (inner > 0) copyRuns(wasm.typedArrayFromHeap(t), 0, inner, target, offset, outInner, outer, inner);
+    offset += inner;
+  }
+  return out;
+}
+
+/** SplitV as strided copies (tfjs's wasm SplitV slices through its own Slice, which reads the whole input each time). */
+function splitVKernel({ inputs, attrs, backend }: Parameters<tf.KernelFunc>[0]): tf.TensorInfo[] {
+  const x = inputs['x']!;
+  const { numOrSizeSplits, axis: axisAttr } = attrs as unknown as tf.SplitVAttrs;
+  const axis = tf.util.parseAxisParam(axisAttr, x.shape)[0]!;
+  const sizes = tf.backend_util.prepareSplitSize(x as tf.Tensor, numOrSizeSplits, axis);
+  const wasm = asWasmBackend(backend);
+  const outs = sizes.map((size) => wasm.makeOutput(x.shape.map((extent, d) => (d === axis ? size : extent)), x.dtype));
+  // Views only after every allocation.
+  const source = wasm.typedArrayFromHeap(x);
+  const [outer, inInner] = outerInner(x.shape, axis);
+  const afterAxis = tf.util.sizeFromShape(x.shape.slice(axis + 1));
+  let offset = 0;
+  outs.forEach((out, k) => {
+    const inner = sizes[k]! * afterAxis;
+    if (inner > 0) copyRuns(source, offset, inInner, wasm.typedArrayFromHeap(out), 0, inner, outer, inner);
+    offset += inner;
+  });
+  return outs;
+}
+
+/** Wraps a kernel so that string tensors still take tfjs's own (these copy 4-byte or 1-byte numbers only). */
+function numericOnly(kernelName: string, kernel: tf.KernelFunc): void {
+  const original = tf.getKernel(kernelName, WASM)!.kernelFunc;
+  register(kernelName, (args) => (Object.values(args.inputs).some((t) => t?.dtype === 'string') ? original(args) : kernel(args)));
+}
+
 export function registerJsKernels(): void {
+  numericOnly(tf.Identity, identitySharedKernel);
+  numericOnly(tf.Concat, concatKernel);
+  numericOnly(tf.SplitV, splitVKernel);
   register(P2phdKernel.batchTranspose, batchTransposeKernel);
   register(P2phdKernel.reflectPad, reflectPadKernel);
   register(P2phdKernel.reflectPadGrad, reflectPadGradKernel);
