@@ -10,6 +10,7 @@ import { conv2d, conv2dTranspose, instanceNorm, reflectPad } from '../../src/bac
 import { P2phdKernel } from '../../src/backend/kernel-names';
 import { preferColumnGemm } from '../../src/backend/wasm/conv2d-column-gemm';
 import { setConv2dOperatorCaching } from '../../src/backend/wasm/kernels';
+import { cachedSourceCount } from '../../src/backend/wasm/derived-tensors';
 import { leakedTensors, randomGenerator, randomInt, randomValues, relativeError, setUpBackends, useBackend } from './helpers';
 
 type Padding = 'same' | 'valid' | [[number, number], [number, number], [number, number], [number, number]];
@@ -364,25 +365,53 @@ describe('wasm kernels match the cpu backend', () => {
     // 2x2 phases of 24x32 outputs; the largest window is one row and column more than dy.
     // The engine counts bytes per tensor, so the kernel's wrappers of dy and w (shared data) count once more.
     const wrappedInputs = bytes([1, 24, 32, 16]) + bytes([3, 3, 8, 16]);
-    const bound = wrappedInputs + bytes([1, 48, 64, 8]) + bytes([1, 24, 32, 8]) + bytes([1, 25, 33, 16]) + bytes([2, 2, 8, 16]);
+    // The four flipped phase filters (w's taps, w's size together) are kept while w lives (derived-tensors).
+    const phaseFilters = bytes([3, 3, 8, 16]);
+    const bound = wrappedInputs + phaseFilters + bytes([1, 48, 64, 8]) + bytes([1, 24, 32, 8]) + bytes([1, 25, 33, 16]) + bytes([2, 2, 8, 16]);
     assert.ok(profile.peakBytes - startBytes <= bound, `peak ${profile.peakBytes - startBytes} B over the inputs, bound ${bound} B`);
     tf.dispose([dy, w]);
   });
 
   it('kernels leave no tensors behind', async () => {
     await useBackend('wasm');
-    const x = tf.randomNormal([2, 9, 7, 3]) as tf.Tensor4D;
-    const w = tf.randomNormal([3, 3, 3, 5]) as tf.Tensor4D;
-    const dy = tf.randomNormal([2, 5, 4, 5]) as tf.Tensor4D;
+    // Inputs made and freed inside: what kernels derive from a filter lives until the filter is freed.
     const leaked = leakedTensors(() => {
+      const x = tf.randomNormal([2, 9, 7, 3]) as tf.Tensor4D;
+      const w = tf.randomNormal([3, 3, 3, 5]) as tf.Tensor4D;
+      const dy = tf.randomNormal([2, 5, 4, 5]) as tf.Tensor4D;
       filterGradient(x, dy, [3, 3, 3, 5], 2, 'same').dispose();
       tf.conv2dTranspose(dy, w, [2, 9, 7, 3], 2, 'same').dispose();
       tf.slice(x, [0, 1, 1, 0], [1, 3, 3, 2]).dispose();
       tf.leakyRelu(x, 0.2).dispose();
       const { value, grads } = tf.valueAndGrads((input: tf.Tensor) => instanceNorm(reflectPad(input as tf.Tensor4D, 2)))([x]);
       tf.dispose([value, ...grads]);
+      tf.dispose([x, w, dy]);
     });
     assert.equal(leaked, 0);
-    tf.dispose([x, w, dy]);
+  });
+
+  it('a filter\'s derived forms (Winograd transform, transposes, flipped phases) are computed once and freed with the filter', async () => {
+    await useBackend('wasm');
+    const random = randomGenerator(35);
+    const sources = cachedSourceCount();
+    const tensors = tf.memory().numTensors;
+    const xValues = randomValues(random, 1 * 20 * 20 * 32);
+    const wValues = randomValues(random, 3 * 3 * 32 * 32);
+    const x = tf.tensor4d(xValues, [1, 20, 20, 32]);
+    const w = tf.tensor4d(wValues, [3, 3, 32, 32]);
+    const first = tf.conv2d(x, w, 1, 'same'); // Winograd: U derived from w
+    assert.equal(cachedSourceCount(), sources + 1, 'w has a cached transform');
+    const again = tf.conv2d(x, w, 1, 'same');
+    assert.deepEqual(Array.from(again.dataSync()), Array.from(first.dataSync()), 'the cached transform gives the same bits');
+    const gradient = tf.conv2dTranspose(first, w, [1, 20, 20, 32], 1, 'same'); // flipped w, and its own transform
+    assert.equal(cachedSourceCount(), sources + 2, 'the flipped filter is cached under w and transformed under itself');
+    await useBackend('cpu');
+    const expected = tf.tidy(() => tf.conv2d(tf.tensor4d(xValues, [1, 20, 20, 32]), tf.tensor4d(wValues, [3, 3, 32, 32]), 1, 'same').dataSync());
+    await useBackend('wasm');
+    assert.ok(relativeError(again.dataSync() as tf.TypedArray, expected as tf.TypedArray) < 1e-5, 'a second conv with the cached transform is right');
+    tf.dispose([first, again, gradient, x]);
+    w.dispose();
+    assert.equal(cachedSourceCount(), sources, 'freeing w frees everything derived from it');
+    assert.equal(tf.memory().numTensors, tensors);
   });
 });

@@ -20,6 +20,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { spatialWindow, type ConvGeometry } from './conv-geometry';
 import { asWasmBackend } from './heap-views';
+import { batchTranspose } from './js-kernels';
+import { derivedTensors } from './derived-tensors';
 
 /** One output phase along one axis. */
 interface AxisPhase {
@@ -49,37 +51,28 @@ function axisPhases(size: number, kernel: number, stride: number, pad: number): 
 }
 
 /**
- * Flipped sub-filter w[rh::sh, rw::sw] with channels swapped, [th, tw, outC, inC],
- * built in JS: filters are small, and tfjs's wasm StridedSlice and Reverse are
- * naive loops that cost more than the arithmetic here.
+ * Flipped sub-filter w[rh::sh, rw::sw] with channels swapped, [th, tw, outC, inC]:
+ * the phase's taps gathered in flipped order (slices and a concat, block
+ * copies), then transposed per tap by the blocked kernel. (tfjs's wasm
+ * StridedSlice and Reverse are naive loops.)
  */
-function phaseFilter(
-  filterValues: Float32Array,
-  filterShape: readonly number[],
-  rowPhase: AxisPhase,
-  colPhase: AxisPhase,
-  sh: number,
-  sw: number,
-): tf.Tensor4D {
-  const [, kernelWidth, inChannels, outChannels] = filterShape as [number, number, number, number];
+function phaseFilter(filter: tf.Tensor4D, rowPhase: AxisPhase, colPhase: AxisPhase, sh: number, sw: number): tf.Tensor4D {
+  const [, , inChannels, outChannels] = filter.shape;
   const rows = rowPhase.taps;
   const cols = colPhase.taps;
-  const out = new Float32Array(rows * cols * outChannels * inChannels);
+  const taps: tf.Tensor[] = [];
   for (let m = 0; m < rows; m++) {
     // Flip: output tap m reads filter row residue + s * (taps - 1 - m).
     const kh = rowPhase.residue + sh * (rows - 1 - m);
     for (let n = 0; n < cols; n++) {
       const kw = colPhase.residue + sw * (cols - 1 - n);
-      const source = (kh * kernelWidth + kw) * inChannels * outChannels;
-      const target = (m * cols + n) * outChannels * inChannels;
-      for (let ci = 0; ci < inChannels; ci++) {
-        for (let co = 0; co < outChannels; co++) {
-          out[target + co * inChannels + ci] = filterValues[source + ci * outChannels + co]!;
-        }
-      }
+      taps.push(tf.slice(filter, [kh, kw, 0, 0], [1, 1, -1, -1]));
     }
   }
-  return tf.tensor4d(out, [rows, cols, outChannels, inChannels]);
+  const gathered = tf.reshape(taps.length === 1 ? taps[0]! : tf.concat(taps, 0), [rows * cols, inChannels, outChannels]) as tf.Tensor3D;
+  const flipped = tf.reshape(batchTranspose(gathered), [rows, cols, outChannels, inChannels]) as tf.Tensor4D;
+  tf.dispose([...taps, gathered]);
+  return flipped;
 }
 
 export function conv2dInputGradient(
@@ -93,12 +86,18 @@ export function conv2dInputGradient(
   const { strideHeight: sh, strideWidth: sw, padTop, padLeft } = geometry;
   const rowPhases = axisPhases(height, kernelHeight, sh, padTop);
   const colPhases = axisPhases(width, kernelWidth, sw, padLeft);
-  let filterValues: Float32Array | undefined;
 
-  /** The phase as one stride-1 correlation of a dy window with the flipped sub-filter. */
+  /**
+   * The phase as one stride-1 correlation of a dy window with the flipped
+   * sub-filter, which is kept while the filter lives (./derived-tensors: D's
+   * filters meet three input gradients a step), and with it the Winograd
+   * transform the conv derives from it.
+   */
   const phaseCorrelation = (window: tf.Tensor4D, rows: AxisPhase, cols: AxisPhase): tf.Tensor4D => {
-    filterValues ??= filter.dataSync() as Float32Array;
-    return tf.conv2d(window, phaseFilter(filterValues, filter.shape, rows, cols, sh, sw), 1, 'valid');
+    const flipped = derivedTensors(filter, `phase filter s${sh}x${sw} r${rows.residue},${cols.residue}`, () => [phaseFilter(filter, rows, cols, sh, sw)]);
+    const correlation = tf.conv2d(window, flipped.tensors[0] as tf.Tensor4D, 1, 'valid');
+    if (!flipped.cached) tf.dispose(flipped.tensors);
+    return correlation;
   };
 
   /** The dy rows and columns a phase reads, zero-padded where they run past dy. */

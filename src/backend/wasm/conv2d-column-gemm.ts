@@ -25,6 +25,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { ConvGeometry } from './conv-geometry';
 import { asWasmBackend, emptyHeapTensor } from './heap-views';
 import { batchTranspose } from './js-kernels';
+import { derivedTensors } from './derived-tensors';
 
 /**
  * Output pixels (N*Ho*Wo) up to which the column form is used, and the
@@ -158,10 +159,14 @@ function pixelsTransposed(t: tf.Tensor4D): tf.Tensor2D {
 export function conv2dColumnGemm(x: tf.Tensor4D, filter: tf.Tensor4D, shape: ColumnConvShape): tf.Tensor4D {
   const { batch, outHeight, outWidth, outChannels } = shape;
   const taps = filter.shape[0] * filter.shape[1] * filter.shape[2];
-  const filterT = tf.reshape(batchTranspose(tf.reshape(filter, [1, taps, outChannels])), [outChannels, taps]);
+  // Kept while the filter lives where it is small enough: D's filters meet three forward passes a step.
+  const transposed = derivedTensors(filter, 'column transpose', () => [
+    tf.reshape(batchTranspose(tf.reshape(filter, [1, taps, outChannels])), [outChannels, taps]),
+  ]);
+  const filterT = transposed.tensors[0]!;
   const columns = columnsTransposed(x, shape);
   const outT = tf.matMul(filterT, columns); // [Co, P]
-  filterT.dispose();
+  if (!transposed.cached) filterT.dispose();
   columns.dispose();
   const out = batchTranspose(tf.reshape(outT, [1, outChannels, batch * outHeight * outWidth]));
   outT.dispose();

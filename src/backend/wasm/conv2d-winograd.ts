@@ -34,6 +34,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { spatialWindow } from './conv-geometry';
 import { asWasmBackend, emptyHeapTensor, heapAddress, wasmMemoryOf } from './heap-views';
 import { batchTranspose } from './js-kernels';
+import { derivedTensors } from './derived-tensors';
 import { WINOGRAD_F4X4_3X3, winogradSimdKernels, type RowKernel, type WinogradVariant } from './winograd-simd';
 
 /** Positions of the 6x6 transformed tile. */
@@ -318,23 +319,21 @@ export function conv2dWinograd(
   // tile-major (V_t on the left) large images with few channels, as in the
   // local enhancer. The JavaScript transforms are channel-major only.
   const tileMajor = simd !== null && tiles > outChannels;
-  const u: tf.Tensor[] = [];
+  // U depends on the filter alone: D's filters meet six convs a step (see ./derived-tensors).
+  const filterTransform = derivedTensors(filter, `winograd ${variant.name} ${simd !== null ? (tileMajor ? 'tile-major' : 'channel-major') : 'js'}`, () => {
+    const u: tf.Tensor[] = [];
+    for (let t = 0; t < POSITIONS; t++) u.push(emptyHeapTensor(backend, tileMajor ? [inChannels, outChannels] : [outChannels, inChannels]));
+    if (simd !== null) simd.transformFilter(filter, u, tileMajor);
+    else transformFilter(heapView(backend, filter), inChannels, outChannels, u.map((t) => heapView(backend, t)));
+    return u;
+  });
+  const u = filterTransform.tensors;
   const v: tf.Tensor[] = [];
-  for (let t = 0; t < POSITIONS; t++) {
-    u.push(emptyHeapTensor(backend, tileMajor ? [inChannels, outChannels] : [outChannels, inChannels]));
-    v.push(emptyHeapTensor(backend, tileMajor ? [tiles, inChannels] : [inChannels, tiles]));
-  }
+  for (let t = 0; t < POSITIONS; t++) v.push(emptyHeapTensor(backend, tileMajor ? [tiles, inChannels] : [inChannels, tiles]));
   if (simd !== null) {
-    simd.transformFilter(filter, u, tileMajor);
     simd.transformInput(padded, tileRows, tileCols, v, tileMajor);
   } else {
     // Views only after every allocation: growing the heap detaches them.
-    transformFilter(
-      heapView(backend, filter),
-      inChannels,
-      outChannels,
-      u.map((t) => heapView(backend, t)),
-    );
     transformInput(
       heapView(backend, padded),
       padded.shape,
@@ -348,7 +347,7 @@ export function conv2dWinograd(
   const m: tf.Tensor[] = [];
   for (let t = 0; t < POSITIONS; t++) {
     m.push(tileMajor ? tf.matMul(v[t]! as tf.Tensor2D, u[t]! as tf.Tensor2D) : tf.matMul(u[t]! as tf.Tensor2D, v[t]! as tf.Tensor2D));
-    u[t]!.dispose();
+    if (!filterTransform.cached) u[t]!.dispose();
     v[t]!.dispose();
   }
   let y: tf.Tensor4D;
