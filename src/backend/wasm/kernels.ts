@@ -138,7 +138,7 @@ function withFilterCopy(args: Parameters<tf.KernelFunc>[0], conv: tf.KernelFunc)
  *   here as convs with the flipped filter) by F(3x3, 4x4), also 4x fewer,
  *   where the channel counts are multiples of 4;
  * - small outputs with large filters, where re-packing the filter costs more
- *   than the arithmetic (./conv2d-tap-gemm).
+ *   than the arithmetic (./conv2d-column-gemm).
  */
 function registerConv2d(): void {
   wrapKernel(tf.Conv2D, WASM, (xnnpackConv2d) => (args) => {
