@@ -2,7 +2,8 @@
  * The Adam worker thread: applies adamUpdate to shared slots as gradients
  * arrive from the backward pass, so the optimizer's arithmetic (adam.ts
  * gives its cost) runs on the second core while the main thread is still
- * computing earlier layers' gradients. Same function, same arithmetic as the in-thread path.
+ * computing earlier layers' gradients. Same function, same arithmetic as
+ * the in-thread path.
  */
 import { parentPort } from 'node:worker_threads';
 import { adamUpdate, type AdamSlot } from './adam.js';
