@@ -2,7 +2,7 @@
  * The main thread's side of the Adam worker (adamWorker.ts): hands each
  * weight gradient over the moment the backward pass produces it (the buffer
  * is transferred, not copied), and waits for all updates before the new
- * weights are uploaded. Slots live in SharedArrayBuffers (adam.ts), so the
+ * weights are uploaded. Slots live in shared memory (adam.ts), so the
  * moments and master weights are read in place for saves and uploads.
  */
 import { join } from 'node:path';
@@ -10,7 +10,7 @@ import { Worker } from 'node:worker_threads';
 import type { AdamHyperparameters, AdamSlot } from './adam.js';
 
 export type AdamWorkerRequest =
-  | { type: 'slots'; slots: Array<{ key: string; weights: SharedArrayBuffer; m: SharedArrayBuffer; v: SharedArrayBuffer }> }
+  | { type: 'slots'; slots: Array<{ key: string } & AdamSlot> }
   | { type: 'update'; key: string; gradient: Float32Array; step: number; hyper: AdamHyperparameters };
 
 export interface AdamWorkerReply {
@@ -36,12 +36,13 @@ export class AdamThread {
       this.pending = 0;
       this.idle?.();
     });
+    // Views of shared memory travel as views of the same memory (and a wasm
+    // memory as the memory itself), so the worker updates them in place.
     const entries = [...slots].map(([key, slot]) => {
-      const buffer = (array: Float32Array): SharedArrayBuffer => {
+      for (const array of [slot.weights, slot.m, slot.v]) {
         if (!(array.buffer instanceof SharedArrayBuffer)) throw new Error(`AdamThread: slot ${key} is not in shared memory`);
-        return array.buffer;
-      };
-      return { key, weights: buffer(slot.weights), m: buffer(slot.m), v: buffer(slot.v) };
+      }
+      return { key, ...slot };
     });
     const request: AdamWorkerRequest = { type: 'slots', slots: entries };
     this.worker.postMessage(request);

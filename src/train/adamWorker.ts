@@ -1,9 +1,9 @@
 /**
  * The Adam worker thread: applies adamUpdate to shared slots as gradients
- * arrive from the backward pass, so the optimizer's arithmetic (about 10 ns
- * per parameter, 1.9 s per step for the default architecture) runs on the
- * second core while the main thread is still computing earlier layers'
- * gradients. Same function, same arithmetic as the in-thread path.
+ * arrive from the backward pass, so the optimizer's arithmetic (adam.ts
+ * gives its cost) runs on the second core while the main thread is still
+ * computing earlier layers' gradients. Same function, same arithmetic as
+ * the in-thread path.
  */
 import { parentPort } from 'node:worker_threads';
 import { adamUpdate, type AdamSlot } from './adam.js';
@@ -14,9 +14,7 @@ const port = parentPort!;
 
 port.on('message', (request: AdamWorkerRequest) => {
   if (request.type === 'slots') {
-    for (const { key, weights, m, v } of request.slots) {
-      slots.set(key, { weights: new Float32Array(weights), m: new Float32Array(m), v: new Float32Array(v) });
-    }
+    for (const { key, ...slot } of request.slots) slots.set(key, slot);
     return;
   }
   const slot = slots.get(request.key);

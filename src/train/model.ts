@@ -22,7 +22,7 @@ import { isTrainable, type ParamSpec } from '../model/layers.js';
 import { modelSpecs, trainingNetworks, type NetworkName } from '../model/networks.js';
 import { fromReferenceLayout, readReferenceTensor, referenceShape, toReferenceLayout, toReferenceTensor, toVariables } from '../model/params.js';
 import { trainsOnHost } from '../backend/capabilities.js';
-import { adamUpdate, createSharedSlot, type AdamHyperparameters, type AdamSlot } from './adam.js';
+import { adamUpdate, createSharedSlots, type AdamHyperparameters, type AdamSlot } from './adam.js';
 import { createDeviceMoments, disposeDeviceMoments, type DeviceMoments } from './deviceAdam.js';
 
 /** optimizer_G (G's parameters, + E's: stepped on loss_G) and optimizer_D (D's: stepped on loss_D). */
@@ -39,13 +39,19 @@ export class AdamState {
   readonly moments = new Map<string, DeviceMoments>();
 
   constructor(readonly keys: readonly string[], variables: ReadonlyMap<string, tf.Variable>, onHost: boolean) {
-    for (const key of keys) {
+    // The master copy of the weights lives here, outside the tensor heap,
+    // in shared memory so the Adam worker can update it in place.
+    const slots = onHost ? createSharedSlots(keys.map((key) => variables.get(key)!.size)) : [];
+    keys.forEach((key, index) => {
       const variable = variables.get(key)!;
-      // The master copy of the weights lives here, outside the tensor heap,
-      // in shared memory so the Adam worker can update it in place.
-      if (onHost) this.slots.set(key, createSharedSlot(variable.dataSync() as Float32Array));
-      else this.moments.set(key, createDeviceMoments(variable));
-    }
+      const slot = slots[index];
+      if (slot) {
+        slot.weights.set(variable.dataSync() as Float32Array);
+        this.slots.set(key, slot);
+      } else {
+        this.moments.set(key, createDeviceMoments(variable));
+      }
+    });
   }
 }
 

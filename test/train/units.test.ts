@@ -9,7 +9,7 @@ import { Command } from 'commander';
 import { UsageError } from '../../src/errors.js';
 import { resolveConfig } from '../../src/model/config.js';
 import { Random } from '../../src/model/random.js';
-import { adamUpdate, createSlot } from '../../src/train/adam.js';
+import { adamUpdate, createSharedSlot, createSlot } from '../../src/train/adam.js';
 import { epochOrder, fitToMultiple, planCrop } from '../../src/train/data.js';
 import { TRAIN_FLAGS, trainOptions, type TrainFlagValues } from '../../src/train/flags.js';
 import { ImagePool } from '../../src/train/imagePool.js';
@@ -108,27 +108,33 @@ describe('lr schedule (reference update_learning_rate)', () => {
 });
 
 describe('Adam (torch.optim.Adam)', () => {
-  it('first steps match the closed form in float64 within float32 rounding', () => {
-    const weights = Float32Array.of(1, -2, 0.5);
-    const slot = createSlot(weights);
-    const hyper = { lr: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 };
-    const gradients = [Float32Array.of(0.1, -0.2, 0), Float32Array.of(0.3, 0.1, 0)];
-    const m = [0, 0, 0];
-    const v = [0, 0, 0];
-    const w = [1, -2, 0.5];
-    gradients.forEach((g, t) => {
-      adamUpdate(slot, g, t + 1, hyper);
-      for (let i = 0; i < 3; i++) {
-        m[i] = 0.9 * m[i]! + 0.1 * g[i]!;
-        v[i] = 0.999 * v[i]! + 0.001 * g[i]! * g[i]!;
-        const mHat = m[i]! / (1 - 0.9 ** (t + 1));
-        const denom = Math.sqrt(v[i]!) / Math.sqrt(1 - 0.999 ** (t + 1)) + 1e-8;
-        w[i] = w[i]! - (0.01 * mHat) / denom / 1;
-        assert.ok(Math.abs(slot.weights[i]! - w[i]!) < 1e-6, `step ${t + 1} weight ${i}: ${slot.weights[i]} vs ${w[i]}`);
-      }
+  for (const [path, makeSlot] of [
+    ['JavaScript loop', createSlot],
+    ['wasm SIMD kernel', createSharedSlot],
+  ] as const) {
+    it(`first steps match the closed form in float64 within float32 rounding (${path})`, () => {
+      const weights = Float32Array.of(1, -2, 0.5);
+      const slot = makeSlot(weights);
+      assert.equal(slot.memory !== undefined, path === 'wasm SIMD kernel');
+      const hyper = { lr: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 };
+      const gradients = [Float32Array.of(0.1, -0.2, 0), Float32Array.of(0.3, 0.1, 0)];
+      const m = [0, 0, 0];
+      const v = [0, 0, 0];
+      const w = [1, -2, 0.5];
+      gradients.forEach((g, t) => {
+        adamUpdate(slot, g, t + 1, hyper);
+        for (let i = 0; i < 3; i++) {
+          m[i] = 0.9 * m[i]! + 0.1 * g[i]!;
+          v[i] = 0.999 * v[i]! + 0.001 * g[i]! * g[i]!;
+          const mHat = m[i]! / (1 - 0.9 ** (t + 1));
+          const denom = Math.sqrt(v[i]!) / Math.sqrt(1 - 0.999 ** (t + 1)) + 1e-8;
+          w[i] = w[i]! - (0.01 * mHat) / denom / 1;
+          assert.ok(Math.abs(slot.weights[i]! - w[i]!) < 1e-6, `step ${t + 1} weight ${i}: ${slot.weights[i]} vs ${w[i]}`);
+        }
+      });
+      assert.equal(slot.weights[2], 0.5, 'a zero gradient leaves the weight');
     });
-    assert.equal(slot.weights[2], 0.5, 'a zero gradient leaves the weight');
-  });
+  }
 });
 
 describe('image pool (reference ImagePool)', () => {

@@ -3,11 +3,15 @@
  *
  * Just what straight-line transform kernels need: i32 arithmetic, counted
  * loops, f32/v128 loads and stores, and f32x4 add/sub/mul/splat/lanes, in a
- * module that imports its memory (tfjs's heap) and exports functions. Kernels
+ * module that imports its memory (tfjs's heap) and exports functions; and
+ * for Adam (adam-simd.ts) f64x2 arithmetic with the f32 <-> f64 lane
+ * conversions and 64-bit (two-float) loads and stores. Kernels
  * are generated at startup from their transform matrices, so there is no
  * toolchain and no binary in the repository. Opcodes: WebAssembly core spec
  * 2.0 and its fixed-width SIMD proposal (checked against wabt 1.0.39's
- * encoder while writing this), plus relaxed SIMD's f32x4.relaxed_madd and
+ * encoder while writing this; the f64x2 and 64-bit lane opcodes against the
+ * final SIMD proposal's opcode table, and proven by adam-simd's bit-for-bit
+ * test against JavaScript), plus relaxed SIMD's f32x4.relaxed_madd and
  * relaxed_nmadd, which a module may use only where `relaxedSimdAvailable()`
  * (./relaxed-simd) says the runtime compiles them.
  */
@@ -59,8 +63,9 @@ export class Local {
   constructor(readonly index: number) {}
 }
 
-/** Byte alignment exponent for memargs: 2 for f32, 4 for v128. */
+/** Byte alignment exponent for memargs: 2 for f32, 3 for 64-bit, 4 for v128. */
 const F32_ALIGN = 2;
+const F64_ALIGN = 3;
 const V128_ALIGN = 4;
 
 /** Builds one function body as a stack-machine instruction stream. */
@@ -118,6 +123,11 @@ export class FunctionBuilder {
   }
   set(local: Local): this {
     this.code.push(0x21, ...unsignedLeb(local.index));
+    return this;
+  }
+  /** local.tee: sets `local` and leaves the value on the stack. */
+  tee(local: Local): this {
+    this.code.push(0x22, ...unsignedLeb(local.index));
     return this;
   }
   i32(value: number): this {
@@ -185,6 +195,52 @@ export class FunctionBuilder {
   }
   v128Store(offset = 0): this {
     this.code.push(0xfd, 0x0b, V128_ALIGN, ...unsignedLeb(offset));
+    return this;
+  }
+  /** v128.load64_splat: one 64-bit value (an f64) into both 64-bit lanes. */
+  v128Load64Splat(offset = 0): this {
+    this.code.push(0xfd, 0x0a, F64_ALIGN, ...unsignedLeb(offset));
+    return this;
+  }
+  /** v128.load64_zero: 64 bits (two f32) into the low half, zeros above. */
+  v128Load64Zero(offset = 0): this {
+    this.code.push(0xfd, 0x5d, F64_ALIGN, ...unsignedLeb(offset));
+    return this;
+  }
+  /** v128.store64_lane: stores 64-bit lane `lane` (lane 0: f32 lanes 0 and 1); pushed address, then value. */
+  v128Store64Lane(lane: number, offset = 0): this {
+    this.code.push(0xfd, 0x5b, F64_ALIGN, ...unsignedLeb(offset), lane);
+    return this;
+  }
+  /** f32x4.demote_f64x2_zero: two f64 -> f32 lanes 0 and 1 (round to nearest even, as Math.fround), zeros above. */
+  f32x4DemoteF64x2Zero(): this {
+    this.code.push(0xfd, 0x5e);
+    return this;
+  }
+  /** f64x2.promote_low_f32x4: f32 lanes 0 and 1 -> two f64 (exact). */
+  f64x2PromoteLowF32x4(): this {
+    this.code.push(0xfd, 0x5f);
+    return this;
+  }
+  /** f64x2.sqrt, add, sub, mul, div: IEEE double operations, rounded once each (as JavaScript's). */
+  f64x2Sqrt(): this {
+    this.code.push(0xfd, 0xef, 0x01);
+    return this;
+  }
+  f64x2Add(): this {
+    this.code.push(0xfd, 0xf0, 0x01);
+    return this;
+  }
+  f64x2Sub(): this {
+    this.code.push(0xfd, 0xf1, 0x01);
+    return this;
+  }
+  f64x2Mul(): this {
+    this.code.push(0xfd, 0xf2, 0x01);
+    return this;
+  }
+  f64x2Div(): this {
+    this.code.push(0xfd, 0xf3, 0x01);
     return this;
   }
   f32x4Splat(): this {
@@ -307,6 +363,7 @@ export const webAssembly = (
   globalThis as unknown as {
     WebAssembly: {
       Module: new (bytes: Uint8Array) => object;
+      Memory: new (descriptor: { initial: number; maximum?: number; shared?: boolean }) => { buffer: ArrayBufferLike };
       validate(bytes: Uint8Array): boolean;
       Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
     };
