@@ -20,6 +20,7 @@ import { BACKEND_CHOICES, type BackendChoice } from './choices.js';
 import { describeOnnxRuntime, loadOnnxRuntime, OnnxRuntimeUnavailable, requestedOnnxRuntimeProvider } from './onnxruntime/index.js';
 
 export { setConv2dOperatorCaching } from './wasm/kernels';
+export { withDerivedTensorScope } from './wasm/derived-tensors';
 export { checkWebgpuErrors, checkWebgpuTensorBytes } from './webgpu/device';
 export { trainsOnHost } from './capabilities';
 export { BACKEND_CHOICES, type BackendChoice } from './choices.js';

@@ -34,6 +34,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { ownedValues } from '../backend/buffers.js';
+import { withDerivedTensorScope } from '../backend/index.js';
 import type { InstanceSegments } from '../model/encoder.js';
 import { featureMatchingLoss, ganLoss, stopGradient, vgg19Features, vggLossFromFeatures, type GanMode, type Vgg19 } from '../model/losses.js';
 import { discriminate, encodeFeatures, generate } from '../model/networks.js';
@@ -225,7 +226,8 @@ export function computeStepGradients(
   // Set at the end of the forward pass when a loss is NaN or infinite: the
   // backward pass still runs, but its gradients go nowhere.
   let discard = false;
-  const keptFake = forwardBackward(model, inputs, settings, {
+  // D's filters meet three passes and three input gradients: its kernels keep what they derive from them until the step ends.
+  const keptFake = withDerivedTensorScope(() => forwardBackward(model, inputs, settings, {
     keepFake: options.keepFake === true,
     receive: (key, tensor) => {
       if (discard) return;
@@ -243,7 +245,7 @@ export function computeStepGradients(
       for (const name of LOSS_NAMES) losses[name] = scalars[name].dataSync()[0]!;
       discard = nonFiniteLoss(losses) !== undefined;
     },
-  });
+  }));
   let fake: Float32Array | undefined;
   if (keptFake) {
     fake = ownedValues(keptFake);

@@ -70,6 +70,7 @@ function phaseFilter(filter: tf.Tensor4D, rowPhase: AxisPhase, colPhase: AxisPha
     }
   }
   const gathered = tf.reshape(taps.length === 1 ? taps[0]! : tf.concat(taps, 0), [rows * cols, inChannels, outChannels]) as tf.Tensor3D;
+  if (taps.length > 1) tf.dispose(taps);
   const flipped = tf.reshape(batchTranspose(gathered), [rows, cols, outChannels, inChannels]) as tf.Tensor4D;
   tf.dispose([...taps, gathered]);
   return flipped;

@@ -1,20 +1,21 @@
 /**
  * Tensors a kernel derives from one of its inputs (a filter's transpose, its
- * flipped phases, its Winograd transform), kept for as long as that input's
- * data lives.
+ * flipped phases, its Winograd transform), kept for the rest of a scope.
  *
  * A training step runs the discriminator three times (on the detached fake,
  * the real image, and the fake again for G's loss) with the same weight
  * tensors, and the input gradient of each pass again: every conv kernel
  * would otherwise transpose, flip or transform the same filter six times a
- * step. The derived tensors are freed when the backend frees the source's
- * data (the wasm backend's `disposeData` is wrapped once to say so), so a
- * step's weights and their derived forms go together.
+ * step. Inside `withDerivedTensorScope` (the training step opens one), the
+ * first kernel to derive a form keeps it, the others reuse it, and the scope
+ * frees them all at its end (or earlier, with their source: the wasm
+ * backend's `disposeData` is wrapped once to say so). Outside a scope
+ * nothing is kept: inference holds its weights for the whole run, and
+ * derived forms kept that long would be a second copy of the model.
  *
- * Only sources of at most `MAX_CACHED_SOURCE_ELEMENTS` are cached: inference
- * keeps its weights for the whole run, and the Winograd transform of the
- * generator's 1024-channel residual filters (4x their 9.4M elements each)
- * would hold gigabytes. Larger sources are derived afresh on every call.
+ * Only sources of at most `MAX_CACHED_SOURCE_ELEMENTS` are kept: G1's
+ * 9.4M-weight residual filters meet one conv of each kind a step, so keeping
+ * their forms would only hold another ~680 MB through the step.
  */
 import * as tf from '@tensorflow/tfjs-core';
 
@@ -24,6 +25,8 @@ const MAX_CACHED_SOURCE_ELEMENTS = 4 * 1024 * 1024;
 type DataId = object;
 
 const derived = new Map<DataId, Map<string, tf.Tensor[]>>();
+/** Scopes open now (nested scopes share the outermost one's cache). */
+let openScopes = 0;
 const hooked = new WeakSet<object>();
 
 /** Frees what was derived from `dataId` (its data has just been freed). */
@@ -54,12 +57,12 @@ function hookDisposal(backend: tf.KernelBackend): void {
 /**
  * The tensors `compute()` derives from `source` under `key`: computed once
  * and kept while the source's data lives, where the source is small enough
- * (see above); otherwise computed afresh. `cached` says which: the caller
+ * (see above) and a scope is open; otherwise computed afresh. `cached` says which: the caller
  * frees uncached tensors when done (as early as it likes) and never frees
  * cached ones.
  */
 export function derivedTensors(source: tf.TensorInfo, key: string, compute: () => tf.Tensor[]): { tensors: tf.Tensor[]; cached: boolean } {
-  if (tf.util.sizeFromShape(source.shape) > MAX_CACHED_SOURCE_ELEMENTS) return { tensors: compute(), cached: false };
+  if (openScopes === 0 || tf.util.sizeFromShape(source.shape) > MAX_CACHED_SOURCE_ELEMENTS) return { tensors: compute(), cached: false };
   const backend = tf.backend();
   hookDisposal(backend);
   let entries = derived.get(source.dataId);
@@ -73,6 +76,21 @@ export function derivedTensors(source: tf.TensorInfo, key: string, compute: () =
   }
   entries.set(key, tensors);
   return { tensors, cached: true };
+}
+
+/**
+ * Runs `body` with derived tensors kept until it returns (see above), then
+ * frees them. Synchronous: kernels run synchronously, and a scope left open
+ * across an await would keep tensors for unrelated work.
+ */
+export function withDerivedTensorScope<T>(body: () => T): T {
+  openScopes += 1;
+  try {
+    return body();
+  } finally {
+    openScopes -= 1;
+    if (openScopes === 0) for (const dataId of [...derived.keys()]) release(dataId);
+  }
 }
 
 /** How many sources have derived tensors cached (for tests). */
