@@ -12,13 +12,39 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { conv2dFilterGradientWinograd, conv2dWinograd, preferWinograd, setWinogradSimdTransforms } from '../../src/backend/wasm/conv2d-winograd';
 import { relaxedSimdAvailable, setGeneratedKernelFma } from '../../src/backend/wasm/relaxed-simd';
-import { WINOGRAD_F3X3_4X4, WINOGRAD_F4X4_3X3 } from '../../src/backend/wasm/winograd-simd';
+import { WINOGRAD_F3X3_4X4, WINOGRAD_F4X4_3X3, type WinogradVariant } from '../../src/backend/wasm/winograd-simd';
 import { leakedTensors, randomGenerator, randomValues, referenceConv2d, referenceConv2dFilterGradient, referenceConv2dTranspose, relativeError, setUpBackends, useBackend } from './helpers';
 
 type Shape4 = [number, number, number, number];
 
 /** float32 rounding of the inputs plus F(4x4, 3x3)'s own: a few 1e-7 relative; 1e-5 leaves room without hiding a wrong tap. */
 const TOLERANCE = 1e-5;
+
+/**
+ * conv2dWinograd with `variant` against the float64 direct convolution on
+ * each case: shape, values within TOLERANCE, and nothing left but the output.
+ */
+function checkAgainstDirect(cases: ReadonlyArray<{ xShape: Shape4; outChannels: number; pad: number }>, variant: WinogradVariant, seed: number): void {
+  const random = randomGenerator(seed);
+  for (const { xShape, outChannels, pad } of cases) {
+    const filterShape: Shape4 = [variant.kernel, variant.kernel, xShape[3], outChannels];
+    const xValues = randomValues(random, xShape.reduce((a, b) => a * b));
+    const filterValues = randomValues(random, filterShape.reduce((a, b) => a * b));
+    const expected = referenceConv2d(xValues, xShape, filterValues, filterShape, 1, pad);
+    const [, outHeight, outWidth] = expected.shape as Shape4;
+    let actual: tf.Tensor4D | undefined;
+    const leaked = leakedTensors(() => {
+      actual = tf.tidy(() =>
+        conv2dWinograd(tf.tensor4d(xValues, xShape), tf.tensor4d(filterValues, filterShape), outHeight, outWidth, pad, pad, variant),
+      );
+    });
+    const label = `x${xShape} -> ${outChannels} pad ${pad}`;
+    assert.deepEqual(actual!.shape, expected.shape, label);
+    assert.ok(relativeError(actual!.dataSync(), expected.values) < TOLERANCE, label);
+    actual!.dispose();
+    assert.equal(leaked, 1, `${label}: only the output is left`);
+  }
+}
 
 for (const fma of [false, true]) {
   describe(`Winograd F(4x4, 3x3) convolution (wasm, ${fma ? 'FMA' : 'plain SIMD'} kernels)`, { skip: fma && !relaxedSimdAvailable() ? 'no wasm relaxed SIMD here' : false }, () => {
@@ -52,33 +78,11 @@ for (const fma of [false, true]) {
       it(`matches the direct convolution, padded or not, on any image size (${simd ? 'SIMD' : 'JavaScript'} transforms)`, () => {
         const previous = setWinogradSimdTransforms(simd);
         try {
-          checkAgainstDirect();
+          checkAgainstDirect(cases, WINOGRAD_F4X4_3X3, 61);
         } finally {
           setWinogradSimdTransforms(previous);
         }
       });
-    }
-
-    function checkAgainstDirect(): void {
-      const random = randomGenerator(61);
-      for (const { xShape, outChannels, pad } of cases) {
-        const filterShape: Shape4 = [3, 3, xShape[3], outChannels];
-        const xValues = randomValues(random, xShape.reduce((a, b) => a * b));
-        const filterValues = randomValues(random, filterShape.reduce((a, b) => a * b));
-        const expected = referenceConv2d(xValues, xShape, filterValues, filterShape, 1, pad);
-        const [, outHeight, outWidth] = expected.shape as Shape4;
-        let actual: tf.Tensor4D | undefined;
-        const leaked = leakedTensors(() => {
-          actual = tf.tidy(() =>
-            conv2dWinograd(tf.tensor4d(xValues, xShape), tf.tensor4d(filterValues, filterShape), outHeight, outWidth, pad, pad),
-          );
-        });
-        const label = `x${xShape} -> ${outChannels} pad ${pad}`;
-        assert.deepEqual(actual!.shape, expected.shape, label);
-        assert.ok(relativeError(actual!.dataSync(), expected.values) < TOLERANCE, label);
-        actual!.dispose();
-        assert.equal(leaked, 1, `${label}: only the output is left`);
-      }
     }
 
     it('is what tf.conv2d runs for a large enough 3x3 stride-1 conv', () => {
@@ -110,25 +114,7 @@ for (const fma of [false, true]) {
       it(`F(3x3, 4x4) matches the direct 4x4 convolution (SIMD transforms${simd ? '' : ', also when the 3x3 ones are set to JavaScript'})`, () => {
         const previous = setWinogradSimdTransforms(simd);
         try {
-          const random = randomGenerator(63);
-          for (const { xShape, outChannels, pad } of cases4x4) {
-            const filterShape: Shape4 = [4, 4, xShape[3], outChannels];
-            const xValues = randomValues(random, xShape.reduce((a, b) => a * b));
-            const filterValues = randomValues(random, filterShape.reduce((a, b) => a * b));
-            const expected = referenceConv2d(xValues, xShape, filterValues, filterShape, 1, pad);
-            const [, outHeight, outWidth] = expected.shape as Shape4;
-            let actual: tf.Tensor4D | undefined;
-            const leaked = leakedTensors(() => {
-              actual = tf.tidy(() =>
-                conv2dWinograd(tf.tensor4d(xValues, xShape), tf.tensor4d(filterValues, filterShape), outHeight, outWidth, pad, pad, WINOGRAD_F3X3_4X4),
-              );
-            });
-            const label = `x${xShape} -> ${outChannels} pad ${pad}`;
-            assert.deepEqual(actual!.shape, expected.shape, label);
-            assert.ok(relativeError(actual!.dataSync(), expected.values) < TOLERANCE, label);
-            actual!.dispose();
-            assert.equal(leaked, 1, `${label}: only the output is left`);
-          }
+          checkAgainstDirect(cases4x4, WINOGRAD_F3X3_4X4, 63);
         } finally {
           setWinogradSimdTransforms(previous);
         }
