@@ -63,6 +63,35 @@ describe('threaded wasm (P2PHD_WASM_THREADS=2)', () => {
     assert.ok(result.relativeError < 1e-5, `relative error ${result.relativeError}`);
   });
 
+  it('transposes large planes with the helper thread: exact, every plane and row range, and the process still exits', () => {
+    // [2, 1031, 1020]: two planes over the helper's 1M-element threshold, an odd row count (uneven halves).
+    const script = `
+      const tf = require('@tensorflow/tfjs-core');
+      const { initBackend } = require(${JSON.stringify(BACKEND)});
+      const { batchTranspose } = require(${JSON.stringify(join(BACKEND, 'wasm', 'js-kernels'))});
+      (async () => {
+        await initBackend('wasm', { log: () => {}, gradients: false });
+        const [b, r, c] = [2, 1031, 1020];
+        const values = new Float32Array(b * r * c);
+        for (let i = 0; i < values.length; i++) values[i] = i;
+        let mismatches = 0;
+        for (let round = 0; round < 3; round++) {
+          const out = batchTranspose(tf.tensor3d(values, [b, r, c])).dataSync();
+          for (let p = 0; p < b; p++) for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) {
+            if (out[p * r * c + j * r + i] !== values[p * r * c + i * c + j]) mismatches++;
+          }
+        }
+        process.stdout.write(JSON.stringify({ mismatches }));
+      })();`;
+    const output = execFileSync(process.execPath, ['-e', script], {
+      cwd: join(__dirname, '..', '..', '..'),
+      env: { ...process.env, P2PHD_WASM_THREADS: '2' },
+      timeout: 60_000,
+      encoding: 'utf8',
+    });
+    assert.deepEqual(JSON.parse(output), { mismatches: 0 });
+  });
+
   it('falls back to one thread with a warning when the threaded build cannot be prepared', () => {
     const script = `const { initBackend } = require(${JSON.stringify(BACKEND)});
       const warnings = [];

@@ -11,7 +11,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { P2phdKernel, type ReflectPadAttrs } from '../kernel-names';
-import { asWasmBackend, copyRuns } from './heap-views';
+import { asWasmBackend, copyRuns, wasmMemoryOf } from './heap-views';
+import { transposeRows } from './transpose-rows';
+import { PARALLEL_TRANSPOSE_MIN_ELEMENTS, transposeHelper } from './transpose-worker';
 import { replaceKernel } from './tensor-kernel';
 
 const WASM = 'wasm';
@@ -179,14 +181,14 @@ function avgPoolGradKernel({ inputs, attrs, backend }: Parameters<tf.KernelFunc>
   return out;
 }
 
-/** Tile edge for the blocked transpose (64 measured fastest among 16-128 here). */
-const TRANSPOSE_TILE = 64;
-
 /**
  * [B, R, C] -> [B, C, R] in 64x64 tiles, writing sequentially within a tile
- * row. tfjs's wasm Transpose walks the output with a stride of R floats; for
- * a [9216, 1024] filter that touches a new page on every write and takes
- * ~200 ms, against a few tens of ms tiled.
+ * row (./transpose-rows). tfjs's wasm Transpose walks the output with a
+ * stride of R floats; for a [9216, 1024] filter that touches a new page on
+ * every write and takes ~200 ms, against ~35 ms tiled. Planes of 1M+
+ * elements are split by rows with a helper thread on the threaded build
+ * (./transpose-worker): the transpose is bound by memory latency, not by
+ * bandwidth, and the pool's other core idles while it runs.
  */
 function batchTransposeKernel({ inputs, backend }: Parameters<tf.KernelFunc>[0]): tf.TensorInfo {
   const x = inputs['x']!;
@@ -196,17 +198,12 @@ function batchTransposeKernel({ inputs, backend }: Parameters<tf.KernelFunc>[0])
   const source = wasm.typedArrayFromHeap(x);
   const target = wasm.typedArrayFromHeap(out);
   const plane = rows * cols;
+  const helper = plane >= PARALLEL_TRANSPOSE_MIN_ELEMENTS && x.dtype === 'float32' ? transposeHelper(wasmMemoryOf(backend)) : null;
   for (let b = 0; b < batch; b++) {
-    const base = b * plane;
-    for (let c0 = 0; c0 < cols; c0 += TRANSPOSE_TILE) {
-      const c1 = Math.min(c0 + TRANSPOSE_TILE, cols);
-      for (let r0 = 0; r0 < rows; r0 += TRANSPOSE_TILE) {
-        const r1 = Math.min(r0 + TRANSPOSE_TILE, rows);
-        for (let c = c0; c < c1; c++) {
-          const to = base + c * rows;
-          for (let r = r0; r < r1; r++) target[to + r] = source[base + r * cols + c]!;
-        }
-      }
+    if (helper !== null) {
+      helper.transpose(source.byteOffset + 4 * b * plane, target.byteOffset + 4 * b * plane, rows, cols);
+    } else {
+      transposeRows(source, b * plane, target, b * plane, rows, cols, 0, rows);
     }
   }
   return out;
