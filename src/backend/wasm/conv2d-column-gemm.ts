@@ -97,6 +97,9 @@ function walkColumnRuns(
   }
 }
 
+/** Runs shorter than this are copied element by element (a subarray and a `set` per run cost more: the bottleneck's rows are 16 wide). */
+const SHORT_RUN = 32;
+
 /** The transposed im2col of x: [kh*kw*Ci, N*Ho*Wo]. */
 export function columnsTransposed(x: tf.Tensor4D, shape: ColumnConvShape): tf.Tensor2D {
   const { batch, height, width, inChannels, kernelHeight, kernelWidth, outHeight, outWidth, geometry } = shape;
@@ -115,7 +118,7 @@ export function columnsTransposed(x: tf.Tensor4D, shape: ColumnConvShape): tf.Te
       return;
     }
     if (first > 0) target.fill(0, rowStart, rowStart + first);
-    if (sw === 1) {
+    if (sw === 1 && last - first >= SHORT_RUN) {
       const from = inputRowStart + first + columnOffset;
       target.set(source.subarray(from, from + last - first), rowStart + first);
     } else {
