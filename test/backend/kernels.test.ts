@@ -129,6 +129,8 @@ describe('wasm kernels match the cpu backend', () => {
       { xShape: [1, 9, 11, 72], filterShape: [3, 3, 72, 112], stride: 2, pad: 'same' },
       { xShape: [1, 7, 8, 64], filterShape: [4, 4, 64, 80], stride: 1, pad: [[0, 0], [2, 2], [2, 2], [0, 0]] },
       { xShape: [2, 8, 7, 64], filterShape: [4, 4, 64, 80], stride: 2, pad: [[0, 0], [2, 2], [2, 2], [0, 0]] },
+      // Output rows 40 wide: im2col copies its runs with set (narrower ones element by element).
+      { xShape: [1, 3, 40, 64], filterShape: [3, 3, 64, 128], stride: 1, pad: 'same' },
       // Uneven padding, kernel wider than the image, a row of the output reading only padding.
       { xShape: [1, 5, 3, 48], filterShape: [3, 5, 48, 96], stride: 2, pad: [[0, 0], [3, 1], [0, 4], [0, 0]] },
     ];
