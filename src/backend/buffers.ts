@@ -6,6 +6,7 @@
  * the backend would otherwise share.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { asWasmBackend } from './wasm/heap-views';
 
 function backendCopies(): boolean {
   return tf.getBackend() === 'wasm';
@@ -20,4 +21,17 @@ export function valuesForUpload(values: Float32Array): Float32Array {
 export function ownedValues(tensor: tf.Tensor): Float32Array {
   const data = tensor.dataSync() as Float32Array;
   return backendCopies() ? data : data.slice();
+}
+
+/**
+ * A float32 tensor's values copied into `target` (of the tensor's size), which
+ * the caller owns: on wasm straight from the heap. Reusing targets matters for
+ * large tensors: a fresh array costs a page fault per 4 KB on first write
+ * (reading a 9.4M-float gradient into a new array: ~27 ms; into a reused one,
+ * a few ms).
+ */
+export function copyValuesInto(tensor: tf.Tensor, target: Float32Array): Float32Array {
+  if (target.length !== tensor.size) throw new RangeError(`copyValuesInto: target has ${target.length} elements, the tensor ${tensor.size}`);
+  target.set((backendCopies() ? asWasmBackend(tf.backend()).typedArrayFromHeap(tensor) : tensor.dataSync()) as Float32Array);
+  return target;
 }

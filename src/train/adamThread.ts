@@ -16,6 +16,8 @@ export type AdamWorkerRequest =
 export interface AdamWorkerReply {
   key: string;
   error?: string;
+  /** The update's gradient array, handed back for reuse. */
+  gradient?: Float32Array;
 }
 
 export class AdamThread {
@@ -23,11 +25,18 @@ export class AdamThread {
   private pending = 0;
   private failure: Error | undefined;
   private idle: (() => void) | undefined;
+  /** Gradient arrays the worker handed back, by length: the next step reads its gradients into them. */
+  private readonly spare = new Map<number, Float32Array[]>();
 
   constructor(slots: ReadonlyMap<string, AdamSlot>) {
     this.worker = new Worker(join(__dirname, 'adamWorker.js'));
     this.worker.on('message', (reply: AdamWorkerReply) => {
       if (reply.error !== undefined) this.failure ??= new Error(`Adam worker: ${reply.error}`);
+      if (reply.gradient !== undefined) {
+        const list = this.spare.get(reply.gradient.length) ?? [];
+        list.push(reply.gradient);
+        this.spare.set(reply.gradient.length, list);
+      }
       this.pending -= 1;
       if (this.pending === 0) this.idle?.();
     });
@@ -46,6 +55,15 @@ export class AdamThread {
     });
     const request: AdamWorkerRequest = { type: 'slots', slots: entries };
     this.worker.postMessage(request);
+  }
+
+  /**
+   * An array of `length` floats for a gradient: one the worker handed back
+   * (the same layers' gradients come every step; a reused array has its
+   * pages already), else a new one.
+   */
+  gradientArray(length: number): Float32Array {
+    return this.spare.get(length)?.pop() ?? new Float32Array(length);
   }
 
   /** Queues one update; `gradient` is transferred to the worker (unusable here afterwards). */

@@ -24,10 +24,11 @@ port.on('message', (request: AdamWorkerRequest) => {
   } else {
     try {
       adamUpdate(slot, request.gradient, request.step, request.hyper);
-      reply = { key: request.key };
+      reply = { key: request.key, gradient: request.gradient };
     } catch (error) {
       reply = { key: request.key, error: error instanceof Error ? error.message : String(error) };
     }
   }
-  port.postMessage(reply);
+  // The gradient array goes back to be reused for a later step's gradient.
+  port.postMessage(reply, reply.gradient ? [reply.gradient.buffer as ArrayBuffer] : []);
 });

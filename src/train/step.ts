@@ -33,7 +33,7 @@
  * gradients are produced, moved out, and never accumulate on the heap.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { ownedValues } from '../backend/buffers.js';
+import { copyValuesInto, ownedValues } from '../backend/buffers.js';
 import { withDerivedTensorScope } from '../backend/index.js';
 import type { InstanceSegments } from '../model/encoder.js';
 import { featureMatchingLoss, ganLoss, stopGradient, vgg19Features, vggLossFromFeatures, type GanMode, type Vgg19 } from '../model/losses.js';
@@ -219,6 +219,8 @@ export function computeStepGradients(
     keepFake?: boolean;
     /** Receives each weight gradient as soon as the backward pass produces it (instead of the returned map). */
     onGradient?: (key: string, gradient: Float32Array) => void;
+    /** Where to read a gradient of `length` floats (the caller's reused arrays); a new array otherwise. */
+    gradientArray?: (length: number) => Float32Array;
   } = {},
 ): StepGradients {
   const losses = {} as LossValues;
@@ -232,7 +234,7 @@ export function computeStepGradients(
     receive: (key, tensor) => {
       if (discard) return;
       // Ours to keep (and to transfer to another thread).
-      const gradient = ownedValues(tensor);
+      const gradient = options.gradientArray ? copyValuesInto(tensor, options.gradientArray(tensor.size)) : ownedValues(tensor);
       if (options.onGradient) options.onGradient(key, gradient);
       else gradients.set(key, gradient);
     },

@@ -572,7 +572,12 @@ export async function runStep(
           adam.update(key, gradient, nextStep[model.optimizerOf.get(key)!], hyper);
         }
       : undefined;
-    const result = computeStepGradients(model, { input, real, segments, ...(features ? { features } : {}) }, losses, { pool: { pool, random: poolRandom }, keepFake, onGradient });
+    const result = computeStepGradients(model, { input, real, segments, ...(features ? { features } : {}) }, losses, {
+      pool: { pool, random: poolRandom },
+      keepFake,
+      onGradient,
+      ...(adam ? { gradientArray: (length: number) => adam.gradientArray(length) } : {}),
+    });
     let strip: StepOutcome['strip'];
     if (result.fake) strip = { width, height, label: batch.firstLabel, synthesized: result.fake, real: batch.image.subarray(0, height * width * 3) };
     if (nonFiniteLoss(result.losses)) return { losses: result.losses };

@@ -16,6 +16,7 @@ import { modelSpecs, trainingNetworks } from '../../src/model/networks.js';
 import { initParams, loadParams } from '../../src/model/params.js';
 import { BatchLoader, openSampleFolder } from '../../src/train/data.js';
 import { AdamThread } from '../../src/train/adamThread.js';
+import { createSharedSlots } from '../../src/train/adam.js';
 import { ImagePool } from '../../src/train/imagePool.js';
 import { checkTrainingMemory, estimateTrainingMemory } from '../../src/train/memory.js';
 import { createTrainingModel, disposeTrainingModel, readCheckpointTensors, readOptimizerTensors, restoreOptimizers, type TrainingModel } from '../../src/train/model.js';
@@ -118,6 +119,23 @@ describe('training memory', () => {
       await adam.close();
       await loader.close();
       for (const model of models) disposeTrainingModel(model);
+    }
+  });
+
+  it('the Adam worker hands each gradient array back, and the next gradient of that size is read into it', async () => {
+    const slot = createSharedSlots([3])[0]!;
+    const adam = new AdamThread(new Map([['w', slot]]));
+    try {
+      const gradient = adam.gradientArray(3);
+      assert.deepEqual([...gradient], [0, 0, 0], 'nothing handed back yet: a new array');
+      gradient.set([0.5, -1, 2]);
+      adam.update('w', gradient, 1, { lr: 0.1, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 });
+      await adam.drain();
+      // The handed-back array still holds the gradient it carried: it is that array, not a new one.
+      assert.deepEqual([...adam.gradientArray(3)], [0.5, -1, 2]);
+      assert.deepEqual([...adam.gradientArray(3)], [0, 0, 0], 'one array handed back, one reused');
+    } finally {
+      await adam.close();
     }
   });
 
