@@ -46,6 +46,16 @@ function checkAgainstDirect(cases: ReadonlyArray<{ xShape: Shape4; outChannels: 
   }
 }
 
+/** Runs `body` with the SIMD Winograd transforms allowed or not, restoring the setting after. */
+function withSimdTransforms(simd: boolean, body: () => void): void {
+  const previous = setWinogradSimdTransforms(simd);
+  try {
+    body();
+  } finally {
+    setWinogradSimdTransforms(previous);
+  }
+}
+
 for (const fma of [false, true]) {
   describe(`Winograd F(4x4, 3x3) convolution (wasm, ${fma ? 'FMA' : 'plain SIMD'} kernels)`, { skip: fma && !relaxedSimdAvailable() ? 'no wasm relaxed SIMD here' : false }, () => {
     let previousFma: boolean | null = null;
@@ -76,12 +86,7 @@ for (const fma of [false, true]) {
     // The JavaScript transforms do not depend on the kernels' mode: run once.
     for (const simd of fma ? [true] : [true, false]) {
       it(`matches the direct convolution, padded or not, on any image size (${simd ? 'SIMD' : 'JavaScript'} transforms)`, () => {
-        const previous = setWinogradSimdTransforms(simd);
-        try {
-          checkAgainstDirect(cases, WINOGRAD_F4X4_3X3, 61);
-        } finally {
-          setWinogradSimdTransforms(previous);
-        }
+        withSimdTransforms(simd, () => checkAgainstDirect(cases, WINOGRAD_F4X4_3X3, 61));
       });
     }
 
@@ -112,12 +117,7 @@ for (const fma of [false, true]) {
     ];
     for (const simd of [true, false]) {
       it(`F(3x3, 4x4) matches the direct 4x4 convolution (SIMD transforms${simd ? '' : ', also when the 3x3 ones are set to JavaScript'})`, () => {
-        const previous = setWinogradSimdTransforms(simd);
-        try {
-          checkAgainstDirect(cases4x4, WINOGRAD_F3X3_4X4, 63);
-        } finally {
-          setWinogradSimdTransforms(previous);
-        }
+        withSimdTransforms(simd, () => checkAgainstDirect(cases4x4, WINOGRAD_F3X3_4X4, 63));
       });
     }
 

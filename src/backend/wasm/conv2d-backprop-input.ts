@@ -69,10 +69,12 @@ function phaseFilter(filter: tf.Tensor4D, rowPhase: AxisPhase, colPhase: AxisPha
       taps.push(tf.slice(filter, [kh, kw, 0, 0], [1, 1, -1, -1]));
     }
   }
-  const gathered = tf.reshape(taps.length === 1 ? taps[0]! : tf.concat(taps, 0), [rows * cols, inChannels, outChannels]) as tf.Tensor3D;
-  if (taps.length > 1) tf.dispose(taps);
+  const joined = taps.length === 1 ? taps[0]! : tf.concat(taps, 0);
+  // The slices go before the transpose (the concat copied them).
+  if (joined !== taps[0]) tf.dispose(taps);
+  const gathered = tf.reshape(joined, [rows * cols, inChannels, outChannels]) as tf.Tensor3D;
   const flipped = tf.reshape(batchTranspose(gathered), [rows, cols, outChannels, inChannels]) as tf.Tensor4D;
-  tf.dispose([...taps, gathered]);
+  tf.dispose([joined, gathered]);
   return flipped;
 }
 
@@ -90,9 +92,9 @@ export function conv2dInputGradient(
 
   /**
    * The phase as one stride-1 correlation of a dy window with the flipped
-   * sub-filter, which is kept while the filter lives (./derived-tensors: D's
-   * filters meet three input gradients a step), and with it the Winograd
-   * transform the conv derives from it.
+   * sub-filter, which a training step keeps while the filter lives
+   * (./derived-tensors: D's filters meet three input gradients a step), and
+   * with it the Winograd transform the conv derives from it.
    */
   const phaseCorrelation = (window: tf.Tensor4D, rows: AxisPhase, cols: AxisPhase): tf.Tensor4D => {
     const flipped = derivedTensors(filter, `phase filter s${sh}x${sw} r${rows.residue},${cols.residue}`, () => [phaseFilter(filter, rows, cols, sh, sw)]);

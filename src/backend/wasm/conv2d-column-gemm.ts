@@ -23,7 +23,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { ConvGeometry } from './conv-geometry';
-import { asWasmBackend, emptyHeapTensor } from './heap-views';
+import { asWasmBackend, copyRuns, emptyHeapTensor } from './heap-views';
 import { batchTranspose } from './js-kernels';
 import { derivedTensors } from './derived-tensors';
 
@@ -97,9 +97,6 @@ function walkColumnRuns(
   }
 }
 
-/** Runs shorter than this are copied element by element (a subarray and a `set` per run cost more: the bottleneck's rows are 16 wide). */
-const SHORT_RUN = 32;
-
 /** The transposed im2col of x: [kh*kw*Ci, N*Ho*Wo]. */
 export function columnsTransposed(x: tf.Tensor4D, shape: ColumnConvShape): tf.Tensor2D {
   const { batch, height, width, inChannels, kernelHeight, kernelWidth, outHeight, outWidth, geometry } = shape;
@@ -118,9 +115,9 @@ export function columnsTransposed(x: tf.Tensor4D, shape: ColumnConvShape): tf.Te
       return;
     }
     if (first > 0) target.fill(0, rowStart, rowStart + first);
-    if (sw === 1 && last - first >= SHORT_RUN) {
-      const from = inputRowStart + first + columnOffset;
-      target.set(source.subarray(from, from + last - first), rowStart + first);
+    if (sw === 1) {
+      // One contiguous run (copyRuns copies short ones element by element: the bottleneck's rows are 16 wide).
+      copyRuns(source, inputRowStart + first + columnOffset, 0, target, rowStart + first, 0, 1, last - first);
     } else {
       let from = inputRowStart + first * sw + columnOffset;
       for (let ow = first; ow < last; ow++, from += sw) target[rowStart + ow] = source[from]!;
@@ -162,7 +159,7 @@ function pixelsTransposed(t: tf.Tensor4D): tf.Tensor2D {
 export function conv2dColumnGemm(x: tf.Tensor4D, filter: tf.Tensor4D, shape: ColumnConvShape): tf.Tensor4D {
   const { batch, outHeight, outWidth, outChannels } = shape;
   const taps = filter.shape[0] * filter.shape[1] * filter.shape[2];
-  // Kept while the filter lives where it is small enough: D's filters meet three forward passes a step.
+  // Kept for the training step where the filter is small enough (./derived-tensors): D's filters meet three forward passes a step.
   const transposed = derivedTensors(filter, 'column transpose', () => [
     tf.reshape(batchTranspose(tf.reshape(filter, [1, taps, outChannels])), [outChannels, taps]),
   ]);

@@ -113,7 +113,7 @@ export function copyBox(
   let outOffset = 0;
   let sourceOffset = start;
   for (;;) {
-    out.set(source.subarray(sourceOffset, sourceOffset + runLength), outOffset);
+    copyRuns(source, sourceOffset, 0, out, outOffset, 0, 1, runLength);
     outOffset += runLength;
     let d = runDim - 1;
     for (; d >= 0; d--) {

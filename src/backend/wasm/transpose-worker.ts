@@ -61,11 +61,12 @@ function startHelper(memory: SharedHeap): TransposeHelper | null {
   let sequence = 0;
   return {
     transpose(sourceByte, targetByte, rows, cols) {
-      const heap = (): Float32Array => new Float32Array(memory.buffer);
+      // A fresh view: the heap may have grown since the last call.
+      const view = new Float32Array(memory.buffer);
       const split = rows >> 1;
       // Until the helper has started (its first call), or if it failed: all rows here.
       if (Atomics.load(control, CONTROL.ready) !== 1 || Atomics.load(control, CONTROL.failed) === 1) {
-        transposeRows(heap(), sourceByte / 4, heap(), targetByte / 4, rows, cols, 0, rows);
+        transposeRows(view, sourceByte / 4, view, targetByte / 4, rows, cols, 0, rows);
         return;
       }
       args[ARGUMENTS.source] = sourceByte;
@@ -77,7 +78,6 @@ function startHelper(memory: SharedHeap): TransposeHelper | null {
       sequence += 1;
       Atomics.store(control, CONTROL.sequence, sequence);
       Atomics.notify(control, CONTROL.sequence);
-      const view = heap();
       transposeRows(view, sourceByte / 4, view, targetByte / 4, rows, cols, 0, split);
       for (;;) {
         const done = Atomics.load(control, CONTROL.done);
