@@ -14,6 +14,8 @@ import { installHeapGuard } from './heap-guard';
 import { registerWasmKernels } from './wasm/kernels';
 import { generatedKernelFma } from './wasm/relaxed-simd';
 import { useThreadedWasm } from './wasm/threads';
+import { createMatMulSession, type MatMulSession } from './onnxruntime/matmul-session';
+import { nativeMatMulSession, registerNativeMatMul } from './wasm/native-matmul';
 import { adapterName, createWebgpuBackend, WebgpuNoHardware, WebgpuUnavailable } from './webgpu/device';
 import { registerWebgpuKernels } from './webgpu/kernels';
 import { BACKEND_CHOICES, type BackendChoice } from './choices.js';
@@ -175,7 +177,9 @@ async function initWasm({ warn, wasmThreads }: InitSettings): Promise<BackendInf
   const threads = requestedWasmThreads(wasmThreads);
   // Whether p2phd's generated kernels fuse multiply-adds (P2PHD_WASM_FMA=0: never), decided at start-up for the backend line.
   const fma = generatedKernelFma();
-  if (threads > 1 && tf.findBackend('wasm') == null) {
+  // The GEMMs on ONNX Runtime when it loads: they need tfjs's single-threaded build (its heap is a plain ArrayBuffer), and take the threads.
+  const nativeGemm = tf.findBackend('wasm') == null ? startNativeGemm(threads, warn) : nativeMatMulSession();
+  if (threads > 1 && nativeGemm === null && tf.findBackend('wasm') == null) {
     // The threaded build is a workaround over tfjs internals: on any failure,
     // fall back to the build tfjs itself uses rather than failing.
     try {
@@ -194,13 +198,43 @@ async function initWasm({ warn, wasmThreads }: InitSettings): Promise<BackendInf
   const simd = (await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) === true;
   installHeapGuard();
   registerWasmKernels();
-  const actualThreads = wasmPackage.getThreadsCount();
+  registerNativeMatMul(nativeGemm);
+  const wasmThreadCount = wasmPackage.getThreadsCount();
+  const gemm = nativeGemm !== null ? `, GEMMs on ${describeOnnxRuntime('cpu')}` : '';
   return {
     name: 'wasm',
     simd,
-    threads: actualThreads,
-    detail: `tfjs-backend-wasm ${wasmPackage.version_wasm}${simd ? ' SIMD' : ''}${actualThreads > 1 ? ' threaded' : ''}, p2phd kernels${fma ? ' with FMA (relaxed SIMD)' : ', no FMA'}`,
+    threads: nativeGemm !== null ? nativeGemm.threads : wasmThreadCount,
+    detail: `tfjs-backend-wasm ${wasmPackage.version_wasm}${simd ? ' SIMD' : ''}${wasmThreadCount > 1 ? ' threaded' : ''}${gemm}, p2phd kernels${fma ? ' with FMA (relaxed SIMD)' : ', no FMA'}`,
   };
+}
+
+/**
+ * Whether the wasm backend may hand its matrix products to ONNX Runtime
+ * (P2PHD_NATIVE_GEMM: 1, the default, where onnxruntime-node loads; 0 never).
+ */
+function nativeGemmRequested(): boolean {
+  const raw = process.env['P2PHD_NATIVE_GEMM'];
+  if (raw === undefined || raw === '' || raw === '1') return true;
+  if (raw === '0') return false;
+  throw new UsageError(`P2PHD_NATIVE_GEMM=${raw}: expected 0 or 1`);
+}
+
+/**
+ * ONNX Runtime's GEMM session on `threads` threads, or null: not asked for,
+ * not installed (normal: it is optional), or failing to start (a warning;
+ * XNNPACK carries on).
+ */
+function startNativeGemm(threads: number, warn: (line: string) => void): MatMulSession | null {
+  if (!nativeGemmRequested()) return null;
+  try {
+    return createMatMulSession(threads);
+  } catch (error) {
+    if (!(error instanceof OnnxRuntimeUnavailable && error.notInstalled)) {
+      warn(`warning: ONNX Runtime's GEMM unavailable (${reasonOf(error)}); matrix products stay on XNNPACK`);
+    }
+    return null;
+  }
 }
 
 /**

@@ -3,13 +3,15 @@
  * shapes: strides 1-3, kernels 1-7, same/valid/explicit padding, batch 1-2,
  * odd sizes. Relative L2 error < 1e-5.
  */
-import { before, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { conv2d, conv2dTranspose, instanceNorm, reflectPad } from '../../src/backend/ops';
 import { P2phdKernel } from '../../src/backend/kernel-names';
 import { preferColumnGemm } from '../../src/backend/wasm/conv2d-column-gemm';
 import { setConv2dOperatorCaching } from '../../src/backend/wasm/kernels';
+import { nativeMatMulSession, registerNativeMatMul } from '../../src/backend/wasm/native-matmul';
+import type { MatMulSession } from '../../src/backend/onnxruntime/matmul-session';
 import { cachedSourceCount, withDerivedTensorScope } from '../../src/backend/wasm/derived-tensors';
 import { leakedTensors, randomGenerator, randomInt, randomValues, relativeError, setUpBackends, useBackend } from './helpers';
 
@@ -85,6 +87,15 @@ async function onBoth(fn: () => tf.Tensor): Promise<{ wasm: tf.TypedArray; cpu: 
 before(setUpBackends);
 
 describe('wasm kernels match the cpu backend', () => {
+  // The XNNPACK forms (Winograd, column form, stride phases, per-tap
+  // products): ONNX Runtime's GEMM is set aside here; native-gemm.test.ts covers it.
+  let nativeGemm: MatMulSession | null = null;
+  before(() => {
+    nativeGemm = nativeMatMulSession();
+    registerNativeMatMul(null);
+  });
+  after(() => registerNativeMatMul(nativeGemm));
+
   it('Conv2DBackpropFilter', async () => {
     const random = randomGenerator(11);
     for (const c of randomConvCases(12, 40)) {

@@ -8,6 +8,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
+import { onnxRuntimeAvailable } from '../../src/backend/onnxruntime/index';
 
 const BACKEND = join(__dirname, '..', '..', 'src', 'backend');
 
@@ -54,7 +55,7 @@ describe('threaded wasm (P2PHD_WASM_THREADS=2)', () => {
   it('initialises two threads, matches cpu (p2phd\'s own wasm kernels too), and exits on its own', () => {
     const output = execFileSync(process.execPath, ['-e', CHILD_SCRIPT], {
       cwd: join(__dirname, '..', '..', '..'),
-      env: { ...process.env, P2PHD_WASM_THREADS: '2' },
+      env: { ...process.env, P2PHD_WASM_THREADS: '2', P2PHD_NATIVE_GEMM: '0' },
       timeout: 60_000,
       encoding: 'utf8',
     });
@@ -85,7 +86,7 @@ describe('threaded wasm (P2PHD_WASM_THREADS=2)', () => {
       })();`;
     const output = execFileSync(process.execPath, ['-e', script], {
       cwd: join(__dirname, '..', '..', '..'),
-      env: { ...process.env, P2PHD_WASM_THREADS: '2' },
+      env: { ...process.env, P2PHD_WASM_THREADS: '2', P2PHD_NATIVE_GEMM: '0' },
       timeout: 60_000,
       encoding: 'utf8',
     });
@@ -99,7 +100,7 @@ describe('threaded wasm (P2PHD_WASM_THREADS=2)', () => {
         .then((info) => process.stdout.write(JSON.stringify({ threads: info.threads, warnings })));`;
     const output = execFileSync(process.execPath, ['-e', script], {
       // An unusable temporary directory: the worker script cannot be written.
-      env: { ...process.env, P2PHD_WASM_THREADS: '2', TMPDIR: '/nonexistent/p2phd-test' },
+      env: { ...process.env, P2PHD_WASM_THREADS: '2', P2PHD_NATIVE_GEMM: '0', TMPDIR: '/nonexistent/p2phd-test' },
       timeout: 60_000,
       encoding: 'utf8',
     });
@@ -118,5 +119,34 @@ describe('threaded wasm (P2PHD_WASM_THREADS=2)', () => {
       encoding: 'utf8',
     });
     assert.match(output, /^UsageError 2 P2PHD_WASM_THREADS=many: expected an integer from 1 to 8/);
+  });
+});
+
+describe('wasm with its GEMMs on ONNX Runtime (P2PHD_NATIVE_GEMM)', () => {
+  const skip = onnxRuntimeAvailable() ? false : 'skipped: onnxruntime-node is not installed (optional dependency)';
+  const probe = (env: Record<string, string>): string => {
+    const script = `const wasm = require('@tensorflow/tfjs-backend-wasm');
+      require(${JSON.stringify(BACKEND)}).initBackend('wasm', { log: () => {}, gradients: false })
+        .then((info) => process.stdout.write(JSON.stringify({ threads: info.threads, detail: info.detail, tfjsThreads: wasm.getThreadsCount() })))
+        .catch((e) => { process.stdout.write(e.name + ' ' + e.exitCode + ' ' + e.message); });`;
+    return execFileSync(process.execPath, ['-e', script], { cwd: join(__dirname, '..', '..', '..'), env: { ...process.env, ...env }, timeout: 60_000, encoding: 'utf8' });
+  };
+
+  it('by default: tfjs single-threaded (a plain heap MLAS reads in place), the threads go to MLAS, the backend line says so', { skip }, () => {
+    const result = JSON.parse(probe({ P2PHD_WASM_THREADS: '2' })) as { threads: number; detail: string; tfjsThreads: number };
+    assert.equal(result.threads, 2);
+    assert.equal(result.tfjsThreads, 1);
+    assert.match(result.detail, /GEMMs on onnxruntime-node [\d.]+, CPU execution provider \(MLAS\)/);
+  });
+
+  it('P2PHD_NATIVE_GEMM=0 keeps every product on XNNPACK, threaded', () => {
+    const result = JSON.parse(probe({ P2PHD_WASM_THREADS: '2', P2PHD_NATIVE_GEMM: '0' })) as { threads: number; detail: string; tfjsThreads: number };
+    assert.equal(result.threads, 2);
+    assert.equal(result.tfjsThreads, 2);
+    assert.doesNotMatch(result.detail, /GEMMs on/);
+  });
+
+  it('rejects another value as a usage error', () => {
+    assert.match(probe({ P2PHD_NATIVE_GEMM: 'yes' }), /^UsageError 2 P2PHD_NATIVE_GEMM=yes: expected 0 or 1/);
   });
 });
