@@ -67,6 +67,14 @@ interface BenchConfig {
 const CONFIGS: Readonly<Record<string, BenchConfig>> = Object.freeze({
   small: { name: 'small', config: resolveConfig({ ...DEFAULT_CONFIG, ngf: 32, n_downsample_global: 2, n_blocks_global: 2 }), height: 128, width: 256, pytorchSeconds: 0.8 },
   default: { name: 'default', config: resolveConfig({ ...DEFAULT_CONFIG }), height: 128, width: 256, pytorchSeconds: 6.6 },
+  // The demo's first stage (src/pipeline/demo.ts) without E: tiny layers, where per-op costs dominate.
+  'demo-global': {
+    name: 'demo-global',
+    config: resolveConfig({ ...DEFAULT_CONFIG, ngf: 16, n_downsample_global: 2, n_blocks_global: 3, num_D: 2, n_layers_D: 2, ndf: 16 }),
+    height: 64,
+    width: 128,
+    pytorchSeconds: Number.NaN,
+  },
   // PyTorch figures for the GPU sizes: issue 5's CPU step scaled by pixels (no GPU figure measured yet).
   'g1-1024': { name: 'g1-1024', config: resolveConfig({ ...DEFAULT_CONFIG }), height: 512, width: 1024, pytorchSeconds: 6.6 * 16 },
   'local-2048': { name: 'local-2048', config: resolveConfig({ ...DEFAULT_CONFIG, netG: 'local', ngf: 32, n_local_enhancers: 1 }), height: 1024, width: 2048, pytorchSeconds: Number.NaN },

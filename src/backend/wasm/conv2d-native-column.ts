@@ -22,6 +22,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { MatMulSession } from '../onnxruntime/matmul-session';
 import type { ColumnConvShape } from './conv2d-column-gemm';
+import { addRunOn } from './add-runs-simd';
 import { asWasmBackend, emptyHeapTensor, wasmMemoryOf } from './heap-views';
 
 /** Columns per band, in floats (64 MB): large enough that MLAS runs at full speed, small enough for the heap. */
@@ -122,16 +123,17 @@ function fillColumns(x: tf.Tensor4D, col: tf.Tensor, shape: ColumnConvShape, ban
 
 /** Adds the band's column gradients back into dx (col2im). */
 function addColumns(dcol: tf.Tensor, dx: tf.Tensor4D, shape: ColumnConvShape, band: Band): void {
-  const heap = heapFloats();
-  const colBase = floatIndex(dcol);
-  const dxBase = floatIndex(dx);
+  const memory = wasmMemoryOf(tf.backend());
+  if (memory === null) throw new Error('native column conv: the wasm heap is not reachable');
+  const addRun = addRunOn(memory);
+  const colBase = floatIndex(dcol) * 4;
+  const dxBase = floatIndex(dx) * 4;
   walkWindows(
     shape,
     band,
     (colIndex, xIndex, length) => {
-      const from = colBase + colIndex;
-      const to = dxBase + xIndex;
-      for (let e = 0; e < length; e++) heap[to + e]! += heap[from + e]!;
+      const vectorLength = length & ~3;
+      addRun(dxBase + xIndex * 4, colBase + colIndex * 4, vectorLength * 4, (length - vectorLength) * 4);
     },
     () => {},
   );

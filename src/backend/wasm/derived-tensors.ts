@@ -24,6 +24,11 @@ const MAX_CACHED_SOURCE_ELEMENTS = 4 * 1024 * 1024;
 
 type DataId = object;
 
+/** Whether a source of `elements` is small enough to have its derived forms kept in a scope. */
+export function cacheableSource(elements: number): boolean {
+  return elements <= MAX_CACHED_SOURCE_ELEMENTS;
+}
+
 const derived = new Map<DataId, Map<string, tf.Tensor[]>>();
 /** Scopes open now (nested scopes share the outermost one's cache). */
 let openScopes = 0;
@@ -62,7 +67,7 @@ function hookDisposal(backend: tf.KernelBackend): void {
  * cached ones.
  */
 export function derivedTensors(source: tf.TensorInfo, key: string, compute: () => tf.Tensor[]): { tensors: tf.Tensor[]; cached: boolean } {
-  if (openScopes === 0 || tf.util.sizeFromShape(source.shape) > MAX_CACHED_SOURCE_ELEMENTS) return { tensors: compute(), cached: false };
+  if (openScopes === 0 || !cacheableSource(tf.util.sizeFromShape(source.shape))) return { tensors: compute(), cached: false };
   const backend = tf.backend();
   hookDisposal(backend);
   let entries = derived.get(source.dataId);

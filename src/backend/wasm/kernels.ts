@@ -9,6 +9,7 @@ import { binaryChannels, conv2dBinaryInput, conv2dFilterGradientBinaryInput, may
 import { columnConvShape, conv2dColumnGemm, conv2dFilterGradientColumnGemm, conv2dInputGradientColumnGemm, preferColumnGemm } from './conv2d-column-gemm';
 import { conv2dFilterGradientWinograd, conv2dWinograd, preferWinograd } from './conv2d-winograd';
 import { asWasmBackend, copyBox, wasmMemoryOf } from './heap-views';
+import { cacheableSource } from './derived-tensors';
 import { WINOGRAD_F3X3_4X4, WINOGRAD_F4X4_3X3, type WinogradVariant } from './winograd-simd';
 import { registerInstanceNormKernels } from './instance-norm';
 import { registerJsKernels } from './js-kernels';
@@ -88,7 +89,13 @@ function registerConv2dBackpropInput(): void {
     const inputShape = attrs.inputShape as [number, number, number, number];
     const info = tf.backend_util.computeConv2DInfo(inputShape, filter.shape, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode);
     const native = nativeColumnGemm(info);
-    if (native !== null) return conv2dInputGradientNativeColumn(native, dy, filter, columnConvShape(info, convGeometry(info)));
+    if (native !== null) {
+      // Filters whose flipped phases a step keeps (./derived-tensors): the phases, each a stride-1 conv that takes the
+      // native column form in turn, with no col2im. Larger ones (G1's 1024-channel blocks): the column form reads W as stored.
+      return cacheableSource(filter.size)
+        ? conv2dInputGradient(dy, filter, inputShape, convGeometry(info))
+        : conv2dInputGradientNativeColumn(native, dy, filter, columnConvShape(info, convGeometry(info)));
+    }
     if (preferColumnGemm(info.batchSize * info.outHeight * info.outWidth, filter.size)) {
       return conv2dInputGradientColumnGemm(dy, filter, columnConvShape(info, convGeometry(info)));
     }
