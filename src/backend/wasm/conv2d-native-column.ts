@@ -22,7 +22,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { MatMulSession } from '../onnxruntime/matmul-session';
 import type { ColumnConvShape } from './conv2d-column-gemm';
-import { addRunOn } from './add-runs-simd';
+import { addRunOn, im2colBandOn } from './add-runs-simd';
 import { asWasmBackend, emptyHeapTensor, wasmMemoryOf } from './heap-views';
 
 /** Columns per band, in floats (64 MB): large enough that MLAS runs at full speed, small enough for the heap. */
@@ -44,11 +44,11 @@ export function preferNativeColumn(inChannels: number, outChannels: number, taps
   return outChannels >= 16 && inChannels * taps >= 64;
 }
 
-/** The whole wasm heap as floats (taken after every allocation: a grown heap detaches older views). */
-function heapFloats(): Float32Array {
+/** tfjs's heap, which the generated kernels import. */
+function heapMemory(): { buffer: ArrayBufferLike } {
   const memory = wasmMemoryOf(tf.backend());
   if (memory === null) throw new Error('native column conv: the wasm heap is not reachable');
-  return new Float32Array(memory.buffer);
+  return memory;
 }
 
 /** Float index of a tensor on the heap. */
@@ -110,22 +110,29 @@ function walkWindows(
 
 /** The band's columns [count, K], written into `col` (a heap tensor of at least that size). */
 function fillColumns(x: tf.Tensor4D, col: tf.Tensor, shape: ColumnConvShape, band: Band): void {
-  const heap = heapFloats();
-  const xBase = floatIndex(x);
-  const colBase = floatIndex(col);
-  walkWindows(
-    shape,
-    band,
-    (colIndex, xIndex, length) => heap.copyWithin(colBase + colIndex, xBase + xIndex, xBase + xIndex + length),
-    (colIndex, length) => heap.fill(0, colBase + colIndex, colBase + colIndex + length),
+  const { height, width, inChannels, kernelHeight, kernelWidth, outHeight, outWidth, geometry } = shape;
+  im2colBandOn(heapMemory())(
+    floatIndex(col) * 4,
+    floatIndex(x) * 4,
+    band.first,
+    band.count,
+    height,
+    width,
+    inChannels * 4,
+    kernelHeight,
+    kernelWidth,
+    outHeight,
+    outWidth,
+    geometry.strideHeight,
+    geometry.strideWidth,
+    geometry.padTop,
+    geometry.padLeft,
   );
 }
 
 /** Adds the band's column gradients back into dx (col2im). */
 function addColumns(dcol: tf.Tensor, dx: tf.Tensor4D, shape: ColumnConvShape, band: Band): void {
-  const memory = wasmMemoryOf(tf.backend());
-  if (memory === null) throw new Error('native column conv: the wasm heap is not reachable');
-  const addRun = addRunOn(memory);
+  const addRun = addRunOn(heapMemory());
   const colBase = floatIndex(dcol) * 4;
   const dxBase = floatIndex(dx) * 4;
   walkWindows(

@@ -163,6 +163,45 @@ export class FunctionBuilder {
     this.code.push(comparison, 0x1b); // select(a, b, a <cmp> b)
     return this.set(local);
   }
+  /** i32.div_u and i32.rem_u of the two pushed values. */
+  divU(): this {
+    this.code.push(0x6e);
+    return this;
+  }
+  remU(): this {
+    this.code.push(0x70);
+    return this;
+  }
+  /** i32.lt_s, i32.ge_s (1 or 0) and i32.and of the two pushed values. */
+  lessThan(): this {
+    this.code.push(0x48);
+    return this;
+  }
+  atLeast(): this {
+    this.code.push(0x4e);
+    return this;
+  }
+  and(): this {
+    this.code.push(0x71);
+    return this;
+  }
+  /** select: pushed a, b, condition -> condition ? a : b. */
+  select(): this {
+    this.code.push(0x1b);
+    return this;
+  }
+  /** memory.copy (bulk memory, in WebAssembly 2.0): pushed destination, source, byte count; memmove semantics. */
+  memoryCopy(): this {
+    this.code.push(0xfc, 0x0a, 0x00, 0x00);
+    return this;
+  }
+
+  /** memory.fill: pushed destination, byte value, byte count. */
+  memoryFill(): this {
+    this.code.push(0xfc, 0x0b, 0x00);
+    return this;
+  }
+
   /** A v128 of zeros. */
   v128Zero(): this {
     this.code.push(0xfd, 0x0c, ...new Array<number>(16).fill(0));
