@@ -11,6 +11,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { conv2dFilterGradient } from '../../src/backend/wasm/conv2d-backprop-filter';
 import { binaryChannels, conv2dFilterGradientBinaryInput, mayUseBinaryInput } from '../../src/backend/wasm/conv2d-binary-input';
 import { wasmMemoryOf } from '../../src/backend/wasm/heap-views';
+import { cachedSourceCount, withDerivedTensorScope } from '../../src/backend/wasm/derived-tensors';
 import { randomGenerator, randomInt, randomValues, referenceConv2d, referenceConv2dFilterGradient, relativeError, setUpBackends, useBackend } from './helpers';
 
 type Shape4 = [number, number, number, number];
@@ -127,5 +128,34 @@ describe('Conv2D over 0/1 input channels (wasm)', () => {
     assert.equal(mayUseBinaryInput(1, 36, 64), false, '1x1 kernels');
     assert.equal(mayUseBinaryInput(49, 3, 64), false, 'a photo');
     assert.equal(mayUseBinaryInput(49, 36, 3), false, 'output channels not a multiple of 4');
+  });
+
+  it('in a training step, an input\'s 0/1 layout is read once for its forward pass and filter gradient, and freed with the scope', () => {
+    const random = randomGenerator(73);
+    const c = CASES[1]!;
+    const xShape: Shape4 = [c.batch, c.height, c.width, c.labels + 1 + c.dense];
+    const filterShape: Shape4 = [c.kernel, c.kernel, xShape[3], c.outChannels];
+    const xValues = labelLikeInput(random, c.batch * c.height * c.width, c.labels, c.dense);
+    const filterValues = randomValues(random, filterShape.reduce((a, b) => a * b));
+    const forward = referenceConv2d(xValues, xShape, filterValues, filterShape, c.stride, c.pad);
+    const dyValues = randomValues(random, forward.values.length);
+    const expected = referenceConv2dFilterGradient(xValues, xShape, dyValues, forward.shape, filterShape, c.stride, c.pad);
+    const pads: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], [c.pad, c.pad], [c.pad, c.pad], [0, 0]];
+    const tensors = tf.memory().numTensors;
+    const x = tf.tensor4d(xValues, xShape);
+    const filter = tf.tensor4d(filterValues, filterShape);
+    const dy = tf.tensor4d(dyValues, forward.shape as Shape4);
+    withDerivedTensorScope(() => {
+      const y = tf.conv2d(x, filter, c.stride, pads);
+      assert.equal(cachedSourceCount(), 1, 'the input\'s ones per pixel are kept');
+      const gradient = tf.engine().runKernel(tf.Conv2DBackpropFilter, { x, dy }, { strides: c.stride, pad: pads, dataFormat: 'NHWC', filterShape } as unknown as tf.NamedAttrMap) as tf.Tensor;
+      assert.equal(cachedSourceCount(), 1, 'the filter gradient reused them');
+      assert.ok(relativeError(y.dataSync(), forward.values) < 1e-6, 'forward');
+      assert.ok(relativeError(gradient.dataSync(), expected) < 1e-6, 'filter gradient from the kept layout');
+      tf.dispose([y, gradient]);
+    });
+    assert.equal(cachedSourceCount(), 0, 'freed at the scope\'s end');
+    tf.dispose([x, filter, dy]);
+    assert.equal(tf.memory().numTensors, tensors);
   });
 });

@@ -18,6 +18,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { ConvGeometry } from './conv-geometry';
+import { derivedTensors } from './derived-tensors';
 import { asWasmBackend, emptyHeapTensor, heapAddress } from './heap-views';
 import { FunctionBuilder, instantiateOnMemory, perMemory, type Local } from './wasm-assembler';
 
@@ -242,15 +243,18 @@ function runBinaryKernel(
   const { batch, height, width, inChannels, outChannels } = shape;
   const pixels = height * width;
   const imageSize = pixels * inChannels;
-  const startsTensor = emptyHeapTensor(backend, [pixels + 1], 'int32');
-  // Addresses stay put while the tensors live; only views must be re-taken after an allocation.
-  const startsAddress = heapAddress(backend, startsTensor);
   for (let n = 0; n < batch; n++) {
-    const values = (wasm.typedArrayFromHeap(x) as Float32Array).subarray(n * imageSize, (n + 1) * imageSize);
-    const ones = onesPerPixel(values, pixels, inChannels, binary, outChannels * 4, wasm.typedArrayFromHeap(startsTensor) as Int32Array);
-    const entriesTensor = emptyHeapTensor(backend, [Math.max(1, ones.length)], 'int32');
-    (wasm.typedArrayFromHeap(entriesTensor) as Int32Array).set(ones);
-    const entriesAddress = heapAddress(backend, entriesTensor);
+    // The forward pass and the filter gradient read the same input (and D's passes share theirs): kept for the step (./derived-tensors).
+    const ones = derivedTensors(x, `ones per pixel, image ${n}, row bytes ${outChannels * 4}`, () => {
+      const starts = emptyHeapTensor(backend, [pixels + 1], 'int32');
+      const values = (wasm.typedArrayFromHeap(x) as Float32Array).subarray(n * imageSize, (n + 1) * imageSize);
+      const list = onesPerPixel(values, pixels, inChannels, binary, outChannels * 4, wasm.typedArrayFromHeap(starts) as Int32Array);
+      const entries = emptyHeapTensor(backend, [Math.max(1, list.length)], 'int32');
+      (wasm.typedArrayFromHeap(entries) as Int32Array).set(list);
+      return [starts, entries];
+    });
+    // Addresses stay put while the tensors live; only views must be re-taken after an allocation.
+    const [startsAddress, entriesAddress] = ones.tensors.map((t) => heapAddress(backend, t)) as [number, number];
     for (let coStart = 0; coStart < outChannels; coStart += CHANNELS_PER_PASS) {
       const vectors = Math.min(CHANNELS_PER_PASS, outChannels - coStart) / 4;
       kernelFor(memory, vectors, kind)(
@@ -273,9 +277,8 @@ function runBinaryKernel(
         coStart,
       );
     }
-    entriesTensor.dispose();
+    if (!ones.cached) tf.dispose(ones.tensors);
   }
-  startsTensor.dispose();
 }
 
 /** The channels of `binary` that are not 0/1. */

@@ -34,8 +34,12 @@ const derived = new Map<DataId, Map<string, tf.Tensor[]>>();
 let openScopes = 0;
 const hooked = new WeakSet<object>();
 
+/** Plain values read from a source (which of its channels hold only 0/1, say), kept like the tensors. */
+const derivedPlain = new Map<DataId, Map<string, unknown>>();
+
 /** Frees what was derived from `dataId` (its data has just been freed). */
 function release(dataId: DataId): void {
+  derivedPlain.delete(dataId);
   const entries = derived.get(dataId);
   if (entries === undefined) return;
   derived.delete(dataId);
@@ -84,6 +88,26 @@ export function derivedTensors(source: tf.TensorInfo, key: string, compute: () =
 }
 
 /**
+ * A value `compute()` reads from `source`'s data under `key`: computed once
+ * per source while a scope is open (whatever the source's size: the value is
+ * small), afresh otherwise.
+ */
+export function derivedValue<T>(source: tf.TensorInfo, key: string, compute: () => T): T {
+  if (openScopes === 0) return compute();
+  hookDisposal(tf.backend());
+  let entries = derivedPlain.get(source.dataId);
+  if (entries === undefined) {
+    entries = new Map();
+    derivedPlain.set(source.dataId, entries);
+  } else if (entries.has(key)) {
+    return entries.get(key) as T;
+  }
+  const value = compute();
+  entries.set(key, value);
+  return value;
+}
+
+/**
  * Runs `body` with derived tensors kept until it returns (see above), then
  * frees them. Synchronous: kernels run synchronously, and a scope left open
  * across an await would keep tensors for unrelated work.
@@ -94,7 +118,10 @@ export function withDerivedTensorScope<T>(body: () => T): T {
     return body();
   } finally {
     openScopes -= 1;
-    if (openScopes === 0) for (const dataId of [...derived.keys()]) release(dataId);
+    if (openScopes === 0) {
+      for (const dataId of [...derived.keys()]) release(dataId);
+      derivedPlain.clear();
+    }
   }
 }
 

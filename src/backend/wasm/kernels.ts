@@ -9,7 +9,7 @@ import { binaryChannels, conv2dBinaryInput, conv2dFilterGradientBinaryInput, may
 import { columnConvShape, conv2dColumnGemm, conv2dFilterGradientColumnGemm, conv2dInputGradientColumnGemm, preferColumnGemm } from './conv2d-column-gemm';
 import { conv2dFilterGradientWinograd, conv2dWinograd, preferWinograd } from './conv2d-winograd';
 import { asWasmBackend, copyBox, wasmMemoryOf } from './heap-views';
-import { cacheableSource } from './derived-tensors';
+import { cacheableSource, derivedValue } from './derived-tensors';
 import { WINOGRAD_F3X3_4X4, WINOGRAD_F4X4_3X3, type WinogradVariant } from './winograd-simd';
 import { registerInstanceNormKernels } from './instance-norm';
 import { registerJsKernels } from './js-kernels';
@@ -37,6 +37,11 @@ function nativeColumnGemm(info: tf.backend_util.Conv2DInfo): MatMulSession | nul
 
 const WASM = 'wasm';
 
+/** The 0/1 channels of a conv input (./conv2d-binary-input), read once a training step per input: its forward pass and filter gradient both ask. */
+function binaryChannelsOf(x: tf.TensorInfo, channels: number): boolean[] | null {
+  return derivedValue(x, 'binary channels', () => binaryChannels(asWasmBackend(tf.backend()).typedArrayFromHeap(x) as Float32Array, channels));
+}
+
 /**
  * Conv2DBackpropFilter: per-tap XNNPACK matmuls (./conv2d-backprop-filter),
  * or for inputs whose channels are mostly 0/1, dy rows added to filter rows
@@ -61,7 +66,7 @@ function registerConv2dBackpropFilter(): void {
     const memory = wasmMemoryOf(tf.backend());
     const binary =
       memory !== null && mayUseBinaryInput(info.filterHeight * info.filterWidth, info.inChannels, info.outChannels)
-        ? binaryChannels(asWasmBackend(tf.backend()).typedArrayFromHeap(x) as Float32Array, info.inChannels)
+        ? binaryChannelsOf(x, info.inChannels)
         : null;
     if (memory !== null && binary !== null) {
       return conv2dFilterGradientBinaryInput(x, dy, attrs.filterShape, binary, geometry, memory, (dense, denseShape) =>
@@ -189,7 +194,7 @@ function registerConv2d(): void {
     const memory = usable ? wasmMemoryOf(args.backend) : null;
     const binary =
       memory !== null && mayUseBinaryInput(info.filterHeight * info.filterWidth, info.inChannels, info.outChannels)
-        ? binaryChannels(asWasmBackend(args.backend).typedArrayFromHeap(x) as Float32Array, info.inChannels)
+        ? binaryChannelsOf(x, info.inChannels)
         : null;
     if (memory !== null && binary !== null) {
       const { top, bottom, left, right } = info.padInfo;
