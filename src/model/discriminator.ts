@@ -10,7 +10,7 @@
  * returns them, so losses index them the same way.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { avgPoolDownsample } from '../backend/ops.js';
+import { avgPoolDownsample, conv2d } from '../backend/ops.js';
 import { conv2dLayer, leakyRelu, normLayer, runSequential, sequentialSpecs, type ForwardOptions, type Layer, type ParamSpec, type Params, type Sequential } from './layers.js';
 import type { NormKind } from './config.js';
 
@@ -103,6 +103,71 @@ export function discriminatorForward(
       if (options.sigmoid) outputs.push(tf.sigmoid(x));
       results.push(outputs);
       if (level !== shape.numD - 1) levelInput = avgPoolDownsample(levelInput);
+    }
+    return results;
+  });
+}
+
+/**
+ * The condition's part of each scale's first conv, pyramid order: D's input
+ * is concat(condition, image) and a conv is linear in its input channels, so
+ * conv(concat(c, i), W) = conv(c, W[:, :, :Cc]) + conv(i, W[:, :, Cc:]).
+ * A training step's three D passes share the condition (one-hot labels and
+ * boundaries, which nothing trains): its terms are computed once a step and
+ * its filter gradient once, and the input gradients that reach G cover the
+ * image's channels only (not 39 channels, 36 of them thrown away).
+ */
+export function discriminatorConditionTerms(shape: DiscriminatorShape, params: Params, condition: tf.Tensor4D): tf.Tensor4D[] {
+  const conditionChannels = condition.shape[3];
+  return tf.tidy(() => {
+    const terms: tf.Tensor4D[] = [];
+    let levelCondition = condition;
+    for (let level = 0; level < shape.numD; level++) {
+      const [first] = singleDiscriminator(shape, shape.numD - 1 - level);
+      const w = params.get(`${first!.name}.0.weight`) as tf.Tensor4D | undefined;
+      if (w === undefined) throw new Error(`discriminatorConditionTerms: missing parameter ${first!.name}.0.weight`);
+      const wCondition = tf.slice(w, [0, 0, 0, 0], [-1, -1, conditionChannels, -1]) as tf.Tensor4D;
+      terms.push(conv2d(levelCondition, wCondition, 2, PADDING));
+      if (level !== shape.numD - 1) levelCondition = avgPoolDownsample(levelCondition);
+    }
+    return terms;
+  });
+}
+
+/**
+ * discriminatorForward on concat(condition, image), given the condition's
+ * terms (discriminatorConditionTerms; the same values whatever weights
+ * tensors `params` holds): each scale's first conv adds the image's part.
+ */
+export function discriminatorForwardOnImage(
+  shape: DiscriminatorShape,
+  params: Params,
+  conditionTerms: readonly tf.Tensor4D[],
+  image: tf.Tensor4D,
+  options: DiscriminatorOptions,
+): tf.Tensor4D[][] {
+  const imageChannels = image.shape[3];
+  return tf.tidy(() => {
+    const results: tf.Tensor4D[][] = [];
+    let levelImage = image;
+    for (let level = 0; level < shape.numD; level++) {
+      const outputs: tf.Tensor4D[] = [];
+      const [first, ...rest] = singleDiscriminator(shape, shape.numD - 1 - level);
+      const [conv, ...afterConv] = first!.layers;
+      // A conv, then parameter-free layers (LeakyReLU), whose indices in the state dict then do not matter.
+      if (conv?.kind !== 'conv' || afterConv.some((layer) => layer.kind !== 'leakyRelu')) throw new Error('discriminatorForwardOnImage: a scale must open with conv + LeakyReLU');
+      const w = params.get(`${first!.name}.0.weight`) as tf.Tensor4D;
+      const wImage = tf.slice(w, [0, 0, conv.inChannels - imageChannels, 0], [-1, -1, imageChannels, -1]) as tf.Tensor4D;
+      const convolved = tf.add(tf.add(conditionTerms[level]!, conv2d(levelImage, wImage, conv.stride, conv.pad)), params.get(`${first!.name}.0.bias`)!) as tf.Tensor4D;
+      let x = runSequential({ name: first!.name, layers: afterConv }, convolved, params, options);
+      outputs.push(x);
+      for (const group of rest) {
+        x = runSequential(group, x, params, options);
+        outputs.push(x);
+      }
+      if (options.sigmoid) outputs.push(tf.sigmoid(x));
+      results.push(outputs);
+      if (level !== shape.numD - 1) levelImage = avgPoolDownsample(levelImage);
     }
     return results;
   });

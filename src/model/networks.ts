@@ -12,7 +12,14 @@ import {
   resolveConfig,
   type ArchConfig,
 } from './config.js';
-import { discriminatorForward, discriminatorSpecs, type DiscriminatorOptions, type DiscriminatorShape } from './discriminator.js';
+import {
+  discriminatorConditionTerms,
+  discriminatorForward,
+  discriminatorForwardOnImage,
+  discriminatorSpecs,
+  type DiscriminatorOptions,
+  type DiscriminatorShape,
+} from './discriminator.js';
 import { encoderForward, encoderRawForward, encoderSpecs, type EncoderShape, type InstanceSegments } from './encoder.js';
 import { globalGeneratorForward, globalGeneratorSpecs, type GlobalGeneratorShape } from './globalGenerator.js';
 import { countParameters, type ForwardOptions, type ParamSpec, type Params } from './layers.js';
@@ -140,6 +147,24 @@ export function generate(config: ArchConfig, params: Params, input: tf.Tensor4D,
 export function discriminate(config: ArchConfig, params: Params, input: tf.Tensor4D, options: DiscriminatorOptions): tf.Tensor4D[][] {
   checkInput('discriminate', input, discriminatorInputChannels(config));
   return discriminatorForward(discriminatorShape(config), params, input, options);
+}
+
+/** The condition's part of D's first convs, shared by the passes of a step (see discriminatorConditionTerms). */
+export function discriminatorCondition(config: ArchConfig, params: Params, condition: tf.Tensor4D): tf.Tensor4D[] {
+  checkInput('discriminatorCondition', condition, discriminatorInputChannels(config) - config.output_nc);
+  return discriminatorConditionTerms(discriminatorShape(config), params, condition);
+}
+
+/** discriminate(concat(condition, image)) from the condition's terms. */
+export function discriminateImage(
+  config: ArchConfig,
+  params: Params,
+  conditionTerms: readonly tf.Tensor4D[],
+  image: tf.Tensor4D,
+  options: DiscriminatorOptions,
+): tf.Tensor4D[][] {
+  checkInput('discriminateImage', image, config.output_nc);
+  return discriminatorForwardOnImage(discriminatorShape(config), params, conditionTerms, image, options);
 }
 
 /** E on an NHWC photo in [-1, 1], pooled per instance. */

@@ -37,7 +37,7 @@ import { copyValuesInto, ownedValues } from '../backend/buffers.js';
 import { withDerivedTensorScope } from '../backend/index.js';
 import type { InstanceSegments } from '../model/encoder.js';
 import { featureMatchingLoss, ganLoss, stopGradient, vgg19Features, vggLossFromFeatures, type GanMode, type Vgg19 } from '../model/losses.js';
-import { discriminate, encodeFeatures, generate } from '../model/networks.js';
+import { discriminate, discriminateImage, discriminatorCondition, encodeFeatures, generate } from '../model/networks.js';
 import type { Random } from '../model/random.js';
 import type { AdamHyperparameters } from './adam.js';
 import type { ImagePool } from './imagePool.js';
@@ -141,6 +141,8 @@ interface PassHooks {
   readonly receive: (key: string, gradient: tf.Tensor) => void;
   /** D's fake input after the image pool. */
   readonly throughPool: (poolInput: tf.Tensor4D) => tf.Tensor4D;
+  /** Whether the pool may swap the fake for an older one (capacity > 0); otherwise throughPool is the identity. */
+  readonly poolActive: boolean;
   /** The loss scalars, at the end of the forward pass (before the backward pass). */
   readonly onLosses: (scalars: Readonly<Record<LossName, tf.Scalar>>) => void;
   readonly keepFake: boolean;
@@ -172,12 +174,18 @@ function forwardBackward(model: TrainingModel, inputs: StepInputs, settings: Los
       const fake = generate(config, params, generatorInput, forward);
       if (hooks.keepFake) keptFake = tf.keep(tf.slice(fake, [0, 0, 0, 0], [1, -1, -1, -1]));
 
-      const poolInput = hooks.throughPool(tf.concat([inputs.input, stopGradient(fake)], 3));
-      const predFakePool = discriminate(config, params, poolInput, discriminatorOptions);
-      const predReal = discriminate(config, params, tf.concat([inputs.input, inputs.real], 3), discriminatorOptions);
+      // The condition's part of D's first convs, once for the three passes
+      // (see discriminatorConditionTerms), with D's weights behind their sinks.
+      const conditionTerms = discriminatorCondition(config, params, inputs.input);
+      // A drawn pool image comes with the labels it was generated from: that pass takes the concatenated form.
+      const predFakePool = hooks.poolActive
+        ? discriminate(config, params, hooks.throughPool(tf.concat([inputs.input, stopGradient(fake)], 3)), discriminatorOptions)
+        : discriminateImage(config, params, conditionTerms, stopGradient(fake), discriminatorOptions);
+      const predReal = discriminateImage(config, params, conditionTerms, inputs.real, discriminatorOptions);
       // D's weights enter this pass directly, not through sinks: they are off
-      // the backward path, so loss_G reaches G (through fake) but not D.
-      const predFake = discriminate(config, model.variables, tf.concat([inputs.input, fake], 3), discriminatorOptions);
+      // the backward path, so loss_G reaches G (through fake) but not D; the
+      // shared condition terms enter detached for the same reason.
+      const predFake = discriminateImage(config, model.variables, conditionTerms.map((term) => stopGradient(term)), fake, discriminatorOptions);
 
       const scalars: Record<LossName, tf.Scalar> = {
         D_fake: ganLoss(predFakePool, false, settings.gan),
@@ -238,6 +246,7 @@ export function computeStepGradients(
       if (options.onGradient) options.onGradient(key, gradient);
       else gradients.set(key, gradient);
     },
+    poolActive: options.pool !== undefined && options.pool.pool.capacity > 0,
     throughPool: (poolInput) => {
       if (!options.pool || options.pool.pool.capacity === 0) return poolInput;
       const drawn = options.pool.pool.query(poolInput.dataSync() as Float32Array, poolInput.shape[0], options.pool.random);
@@ -286,6 +295,7 @@ export function computeDeviceStep(
   const fake = forwardBackward(model, inputs, settings, {
     keepFake: options.keepFake === true,
     receive: options.onGradient,
+    poolActive: options.pool !== undefined && options.pool.pool.capacity > 0,
     throughPool: (poolInput) => {
       const pool = options.pool;
       if (!pool || pool.pool.capacity === 0) return poolInput;

@@ -15,6 +15,8 @@ import { instanceSegments } from '../../src/model/encoder.js';
 import { disposeParams, loadParams } from '../../src/model/params.js';
 import {
   discriminate,
+  discriminateImage,
+  discriminatorCondition,
   encodeFeatures,
   encodeFeaturesRaw,
   generate,
@@ -145,6 +147,20 @@ function goldenParity(setUp: () => Promise<void>): void {
       }
     }
     assert.equal(leakedTensors(() => tf.tidy(() => { discriminate(config, params, input, { training: false }); })), 0);
+    // Training's form: the condition's part of each first conv apart, then the image's added (same reference outputs).
+    const conditionChannels = input.shape[3] - config.output_nc;
+    const condition = tf.slice(input, [0, 0, 0, 0], [-1, -1, -1, conditionChannels]);
+    const image = tf.slice(input, [0, 0, 0, conditionChannels], [-1, -1, -1, -1]);
+    const terms = discriminatorCondition(config, params, condition);
+    const split = discriminateImage(config, params, terms, image, { training: false });
+    for (let i = 0; i < split.length; i++) {
+      assert.equal(split[i]!.length, config.n_layers_D + 2);
+      for (let j = 0; j < split[i]!.length; j++) {
+        const error = await relativeL2(split[i]![j]!, goldenTensor(golden, `output.${i}.${j}`));
+        assert.ok(error <= TOLERANCE, `split form, output.${i}.${j}: relative L2 ${error}`);
+      }
+    }
+    tf.dispose([condition, image, ...terms, ...split.flat()]);
     // The same weights under the reference's flat naming (a D trained with --no_ganFeat_loss) load too.
     const flat = new Map([...golden.tensors].map(([key, tensor]) => [flatDiscriminatorKey(key) ?? key, tensor]));
     assert.ok(flat.has('D.layer1.8.weight'));
