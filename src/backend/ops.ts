@@ -171,6 +171,42 @@ export function conv2d(x: tf.Tensor4D, w: tf.Tensor4D, stride: number, pad: numb
 }
 
 /**
+ * conv2d whose input's first `constantChannels` channels carry no gradient
+ * (training's one-hot labels and boundaries, concatenated before the
+ * instance features G learns through): the backward pass computes the input
+ * gradient for the other channels only, with zeros in front (a conv's input
+ * gradient would otherwise be 39 channels of work for 3 that matter). The
+ * forward pass and the filter gradient are conv2d's.
+ */
+export function conv2dConstantPrefix(x: tf.Tensor4D, w: tf.Tensor4D, stride: number, pad: number, constantChannels: number): tf.Tensor4D {
+  assertNonNegativeInteger(pad, 'conv2dConstantPrefix: pad');
+  const padding = pad === 0 ? 'valid' : symmetricPadding(pad);
+  const conv = tf.customGrad((...args) => {
+    const [input, filter, save] = args as unknown as [tf.Tensor4D, tf.Tensor4D, tf.GradSaveFunc];
+    save([input, filter]);
+    return {
+      value: tf.conv2d(input, filter, stride, padding),
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+        const [savedInput, savedFilter] = saved as [tf.Tensor4D, tf.Tensor4D];
+        const gradient = dy as tf.Tensor4D;
+        const [batch, height, width, channels] = savedInput.shape;
+        const [kernelHeight, kernelWidth, , outChannels] = savedFilter.shape;
+        const learnt = tf.slice(savedFilter, [0, 0, constantChannels, 0], [-1, -1, -1, -1]) as tf.Tensor4D;
+        const dLearnt = tf.conv2dTranspose(gradient, learnt, [batch, height, width, channels - constantChannels], stride, padding);
+        const dx = tf.concat([tf.zeros([batch, height, width, constantChannels]), dLearnt], 3);
+        const dw = tf.engine().runKernel(
+          tf.Conv2DBackpropFilter,
+          { x: savedInput, dy: gradient },
+          { strides: stride, pad: padding, dataFormat: 'NHWC', dimRoundingMode: undefined, filterShape: [kernelHeight, kernelWidth, channels, outChannels] } as unknown as tf.NamedAttrMap,
+        ) as tf.Tensor4D;
+        return [dx, dw];
+      },
+    };
+  });
+  return conv(x, w) as tf.Tensor4D;
+}
+
+/**
  * PyTorch ConvTranspose2d (no bias): output size (H - 1) * stride - 2 * pad +
  * k + outputPadding; w in tfjs layout [kh, kw, out, in].
  *

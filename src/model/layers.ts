@@ -11,7 +11,7 @@
  * happens only at the checkpoint boundary (params.ts).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { conv2d, conv2dTranspose, instanceNorm, reflectPad } from '../backend/ops.js';
+import { conv2d, conv2dConstantPrefix, conv2dTranspose, instanceNorm, reflectPad } from '../backend/ops.js';
 import type { NormKind } from './config.js';
 
 export type Layer =
@@ -180,6 +180,15 @@ export interface ForwardOptions {
    * REFERENCE_INFERENCE to reproduce them.
    */
   readonly batchNormStatistics?: 'batch' | 'running';
+  /**
+   * The leading channels of a sequential's input that no gradient must
+   * reach (training with instance features: the one-hot labels and
+   * boundaries before the features): its first conv, reached through
+   * reflection padding only, computes its input gradient for the other
+   * channels alone (conv2dConstantPrefix). Networks pass it to the
+   * sequentials that read their input, and to no other.
+   */
+  readonly constantInputChannels?: number;
 }
 
 /** Inference exactly as the reference's test.py runs it (batch norm on batch statistics, nothing updated). */
@@ -237,7 +246,9 @@ function runLayer(layer: Layer, prefix: string, x: tf.Tensor4D, params: Params, 
       return reflectPad(x, layer.pad);
     case 'conv': {
       const w = getParam(params, `${prefix}.weight`) as tf.Tensor4D;
-      return tf.add(conv2d(x, w, layer.stride, layer.pad), getParam(params, `${prefix}.bias`));
+      const constant = options.constantInputChannels;
+      const y = constant !== undefined && constant > 0 ? conv2dConstantPrefix(x, w, layer.stride, layer.pad, constant) : conv2d(x, w, layer.stride, layer.pad);
+      return tf.add(y, getParam(params, `${prefix}.bias`));
     }
     case 'convTranspose': {
       const w = getParam(params, `${prefix}.weight`) as tf.Tensor4D;
@@ -271,9 +282,16 @@ function runLayers(
   options: ForwardOptions,
 ): tf.Tensor4D {
   let y = x;
+  // constantInputChannels holds up to the first conv, through reflection padding only.
+  let layerOptions = options;
   layers.forEach((layer, index) => {
     const input = y;
-    y = tf.tidy(() => runLayer(layer, `${prefix}.${index}`, input, params, options));
+    if (layerOptions.constantInputChannels !== undefined && layer.kind !== 'reflectPad' && layer.kind !== 'conv') {
+      throw new Error(`constantInputChannels: ${prefix}.${index} (${layer.kind}) comes before the first conv`);
+    }
+    const current = layerOptions;
+    y = tf.tidy(() => runLayer(layer, `${prefix}.${index}`, input, params, current));
+    if (layer.kind === 'conv') layerOptions = withoutConstantInput(options);
     if (input !== x) input.dispose();
   });
   // Never hand back the caller's own tensor: the result is always the caller's to dispose.
@@ -281,6 +299,13 @@ function runLayers(
 }
 
 /** Runs a Sequential on NHWC input; returns a new tensor, intermediates freed. */
+/** `options` without constantInputChannels (for what does not read the network's input). */
+export function withoutConstantInput(options: ForwardOptions): ForwardOptions {
+  if (options.constantInputChannels === undefined) return options;
+  const { constantInputChannels: _constant, ...rest } = options;
+  return rest;
+}
+
 export function runSequential(sequential: Sequential, x: tf.Tensor4D, params: Params, options: ForwardOptions): tf.Tensor4D {
   return runLayers(sequential.layers, sequential.name, x, params, options);
 }

@@ -21,6 +21,7 @@ import {
   relu,
   resnetBlock,
   runSequential,
+  withoutConstantInput,
   sequentialSpecs,
   tanh,
   type ForwardOptions,
@@ -112,7 +113,7 @@ export function localEnhancerForward(
       const sum = tf.add(front, output) as tf.Tensor4D;
       front.dispose();
       output.dispose();
-      output = runSequential(backEnd, sum, params, options);
+      output = runSequential(backEnd, sum, params, withoutConstantInput(options));
       sum.dispose();
     });
     return output;

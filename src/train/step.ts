@@ -171,7 +171,9 @@ function forwardBackward(model: TrainingModel, inputs: StepInputs, settings: Los
         if (!inputs.segments) throw new Error('computeStepGradients: --instance-feat needs the instance segments');
         generatorInput = tf.concat([inputs.input, encodeFeatures(config, params, inputs.real, inputs.segments, forward)], 3);
       }
-      const fake = generate(config, params, generatorInput, forward);
+      // With E's features after the labels, only the features' channels of G's input need a gradient.
+      const generatorOptions = generatorInput !== inputs.input && !inputs.features ? { ...forward, constantInputChannels: inputs.input.shape[3] } : forward;
+      const fake = generate(config, params, generatorInput, generatorOptions);
       if (hooks.keepFake) keptFake = tf.keep(tf.slice(fake, [0, 0, 0, 0], [1, -1, -1, -1]));
 
       // The condition's part of D's first convs, once for the three passes

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { avgPoolDownsample, conv2d, conv2dTranspose, instanceNorm, reflectPad } from '../../src/backend/ops';
+import { avgPoolDownsample, conv2d, conv2dConstantPrefix, conv2dTranspose, instanceNorm, reflectPad } from '../../src/backend/ops';
 import { parseSafetensors } from '../../src/data/safetensors';
 import { requireTensor } from '../../src/data/tensorFile';
 import { GOLDEN_DIR } from '../support/cli';
@@ -20,6 +20,7 @@ import {
   randomInt,
   randomValues,
   referenceConv2d,
+  referenceConv2dFilterGradient,
   referenceConv2dTranspose,
   referenceInstanceNorm,
   referenceReflectPad,
@@ -152,6 +153,36 @@ for (const backend of BACKENDS) {
         assert.deepEqual(actual.shape, expected.shape, `trial ${trial}`);
         assert.ok(relativeError(actual.dataSync(), expected.values) < 1e-5, `trial ${trial}: k${kernel} s${stride} p${pad}`);
         actual.dispose();
+      }
+    });
+
+    it('conv2dConstantPrefix: the forward pass and filter gradient of conv2d, an input gradient of zeros over the constant channels', () => {
+      const random = randomGenerator(6);
+      for (const [kernel, stride, pad] of [[7, 1, 3], [3, 2, 1], [4, 2, 2]] as const) {
+        const xShape: [number, number, number, number] = [1, 9, 9, 7];
+        const constant = 5;
+        const wShape: [number, number, number, number] = [kernel, kernel, 7, 4];
+        const xValues = randomValues(random, xShape.reduce((a, b) => a * b));
+        const wValues = randomValues(random, wShape.reduce((a, b) => a * b));
+        const forward = referenceConv2d(xValues, xShape, wValues, wShape, stride, pad);
+        const dyValues = randomValues(random, forward.values.length);
+        // The loss sum(y * dy): its input gradient is conv2d's transpose applied to dy, its filter gradient x (x) dy.
+        const outputPadding = xShape[1] - ((forward.shape[1]! - 1) * stride - 2 * pad + kernel);
+        const inputGradient = referenceConv2dTranspose(dyValues, forward.shape, wValues, wShape, stride, pad, outputPadding).values;
+        const filterGradient = referenceConv2dFilterGradient(xValues, xShape, dyValues, forward.shape, wShape, stride, pad);
+        const label = `k${kernel} s${stride} p${pad}`;
+        const x = tf.tensor4d(xValues, xShape);
+        const w = tf.tensor4d(wValues, wShape);
+        const dy = tf.tensor4d(dyValues, forward.shape as [number, number, number, number]);
+        const y = conv2dConstantPrefix(x, w, stride, pad, constant);
+        assert.ok(relativeError(y.dataSync(), forward.values) < 1e-5, `forward ${label}`);
+        const [dx, dw] = tf.grads((xIn: tf.Tensor, wIn: tf.Tensor) => tf.sum(tf.mul(conv2dConstantPrefix(xIn as tf.Tensor4D, wIn as tf.Tensor4D, stride, pad, constant), dy)))([x, w]);
+        const dxValues = dx!.dataSync();
+        const expectedDx = inputGradient.map((value, index) => (index % 7 < constant ? 0 : value));
+        assert.ok(dxValues.every((value, index) => index % 7 >= constant || value === 0), `zeros over the constant channels ${label}`);
+        assert.ok(relativeError(dxValues, expectedDx) < 1e-5, `input gradient ${label}`);
+        assert.ok(relativeError(dw!.dataSync(), filterGradient) < 1e-5, `filter gradient ${label}`);
+        tf.dispose([x, w, dy, y, dx!, dw!]);
       }
     });
 
