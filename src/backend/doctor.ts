@@ -139,7 +139,12 @@ async function probeWasm(): Promise<BackendReport[]> {
   }
   const threaded: BackendReport =
     info.threads > 1
-      ? { name: 'wasm (threaded)', state: 'ok', reason: `${info.detail}, ${info.threads} threads` }
+      ? {
+          name: 'wasm (threaded)',
+          state: 'ok',
+          // With the GEMMs on MLAS the threads are its pool's (tfjs then runs its single-threaded build).
+          reason: `${info.detail}, ${info.threads} threads${info.detail.includes('GEMMs on') ? " (MLAS's; P2PHD_NATIVE_GEMM=0 for XNNPACK's)" : ''}`,
+        }
       : { name: 'wasm (threaded)', state: 'fails', reason: warnings.map((line) => line.replace(/^warning: /, '')).join('; ') || `only ${info.threads} thread (P2PHD_WASM_THREADS?)` };
   return [threaded, { name: 'wasm (single thread)', state: 'ok', reason: `tfjs-backend-wasm${info.simd ? ' SIMD' : ''} (P2PHD_WASM_THREADS=1)` }];
 }
