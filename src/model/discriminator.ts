@@ -88,15 +88,31 @@ export function discriminatorForward(
   input: tf.Tensor4D,
   options: DiscriminatorOptions,
 ): tf.Tensor4D[][] {
+  return runScales(shape, params, input, options, (group, x) => runSequential(group, x, params, options));
+}
+
+/**
+ * Every scale of D on the pyramid of `input`: `firstGroup(group, x, level)`
+ * runs a scale's first layer group (training's form splits its conv),
+ * then the other groups follow. Returns outputs[i][j], level i, layer j.
+ */
+function runScales(
+  shape: DiscriminatorShape,
+  params: Params,
+  input: tf.Tensor4D,
+  options: DiscriminatorOptions,
+  firstGroup: (group: Sequential, x: tf.Tensor4D, level: number) => tf.Tensor4D,
+): tf.Tensor4D[][] {
   // tidy frees the pyramid's intermediate inputs and keeps every returned
   // output (never dispose by hand here: under tf.grads the tape needs them).
   return tf.tidy(() => {
     const results: tf.Tensor4D[][] = [];
     let levelInput = input;
     for (let level = 0; level < shape.numD; level++) {
-      const outputs: tf.Tensor4D[] = [];
-      let x = levelInput;
-      for (const group of singleDiscriminator(shape, shape.numD - 1 - level)) {
+      const [first, ...rest] = singleDiscriminator(shape, shape.numD - 1 - level);
+      let x = firstGroup(first!, levelInput, level);
+      const outputs: tf.Tensor4D[] = [x];
+      for (const group of rest) {
         x = runSequential(group, x, params, options);
         outputs.push(x);
       }
@@ -147,28 +163,13 @@ export function discriminatorForwardOnImage(
   options: DiscriminatorOptions,
 ): tf.Tensor4D[][] {
   const imageChannels = image.shape[3];
-  return tf.tidy(() => {
-    const results: tf.Tensor4D[][] = [];
-    let levelImage = image;
-    for (let level = 0; level < shape.numD; level++) {
-      const outputs: tf.Tensor4D[] = [];
-      const [first, ...rest] = singleDiscriminator(shape, shape.numD - 1 - level);
-      const [conv, ...afterConv] = first!.layers;
-      // A conv, then parameter-free layers (LeakyReLU), whose indices in the state dict then do not matter.
-      if (conv?.kind !== 'conv' || afterConv.some((layer) => layer.kind !== 'leakyRelu')) throw new Error('discriminatorForwardOnImage: a scale must open with conv + LeakyReLU');
-      const w = params.get(`${first!.name}.0.weight`) as tf.Tensor4D;
-      const wImage = tf.slice(w, [0, 0, conv.inChannels - imageChannels, 0], [-1, -1, imageChannels, -1]) as tf.Tensor4D;
-      const convolved = tf.add(tf.add(conditionTerms[level]!, conv2d(levelImage, wImage, conv.stride, conv.pad)), params.get(`${first!.name}.0.bias`)!) as tf.Tensor4D;
-      let x = runSequential({ name: first!.name, layers: afterConv }, convolved, params, options);
-      outputs.push(x);
-      for (const group of rest) {
-        x = runSequential(group, x, params, options);
-        outputs.push(x);
-      }
-      if (options.sigmoid) outputs.push(tf.sigmoid(x));
-      results.push(outputs);
-      if (level !== shape.numD - 1) levelImage = avgPoolDownsample(levelImage);
-    }
-    return results;
+  return runScales(shape, params, image, options, (first, levelImage, level) => {
+    const [conv, ...afterConv] = first.layers;
+    // A conv, then parameter-free layers (LeakyReLU), whose indices in the state dict then do not matter.
+    if (conv?.kind !== 'conv' || afterConv.some((layer) => layer.kind !== 'leakyRelu')) throw new Error('discriminatorForwardOnImage: a scale must open with conv + LeakyReLU');
+    const w = params.get(`${first.name}.0.weight`) as tf.Tensor4D;
+    const wImage = tf.slice(w, [0, 0, conv.inChannels - imageChannels, 0], [-1, -1, imageChannels, -1]) as tf.Tensor4D;
+    const convolved = tf.add(tf.add(conditionTerms[level]!, conv2d(levelImage, wImage, conv.stride, conv.pad)), params.get(`${first.name}.0.bias`)!) as tf.Tensor4D;
+    return runSequential({ name: first.name, layers: afterConv }, convolved, params, options);
   });
 }

@@ -158,22 +158,29 @@ function taps(shape: ColumnConvShape): number {
   return shape.kernelHeight * shape.kernelWidth * shape.inChannels;
 }
 
+/**
+ * Calls `body(scratch, band, index)` for each band of output pixels, with a
+ * scratch heap tensor of the first (largest) band's columns, freed after.
+ */
+function forEachBand(shape: ColumnConvShape, body: (scratch: tf.Tensor, band: Band, index: number) => void): void {
+  const all = bands(pixelsOf(shape), taps(shape));
+  const scratch = emptyHeapTensor(tf.backend(), [all[0]!.count, taps(shape)]);
+  try {
+    all.forEach((band, index) => body(scratch, band, index));
+  } finally {
+    scratch.dispose();
+  }
+}
+
 /** The correlation of x with `filter` [kh, kw, Ci, Co]: NHWC [N, Ho, Wo, Co]. */
 export function conv2dNativeColumn(gemm: MatMulSession, x: tf.Tensor4D, filter: tf.Tensor4D, shape: ColumnConvShape): tf.Tensor4D {
   const { batch, outHeight, outWidth, outChannels: co } = shape;
   const k = taps(shape);
-  const backend = tf.backend();
-  const out = emptyHeapTensor(backend, [batch, outHeight, outWidth, co]) as tf.Tensor4D;
-  const all = bands(pixelsOf(shape), k);
-  const col = emptyHeapTensor(backend, [all[0]!.count, k]);
-  try {
-    for (const band of all) {
-      fillColumns(x, col, shape, band);
-      gemm.gemm(false, false, subarrayOf(col, 0, band.count * k), subarrayOf(filter, 0, k * co), subarrayOf(out, band.first * co, band.count * co), band.count, co, k);
-    }
-  } finally {
-    col.dispose();
-  }
+  const out = emptyHeapTensor(tf.backend(), [batch, outHeight, outWidth, co]) as tf.Tensor4D;
+  forEachBand(shape, (col, band) => {
+    fillColumns(x, col, shape, band);
+    gemm.gemm(false, false, subarrayOf(col, 0, band.count * k), subarrayOf(filter, 0, k * co), subarrayOf(out, band.first * co, band.count * co), band.count, co, k);
+  });
   return out;
 }
 
@@ -184,42 +191,34 @@ export function conv2dInputGradientNativeColumn(gemm: MatMulSession, dy: tf.Tens
   const backend = tf.backend();
   const dx = emptyHeapTensor(backend, [batch, height, width, inChannels]) as tf.Tensor4D;
   asWasmBackend(backend).typedArrayFromHeap(dx).fill(0);
-  const all = bands(pixelsOf(shape), k);
-  const dcol = emptyHeapTensor(backend, [all[0]!.count, k]);
-  try {
-    for (const band of all) {
-      gemm.gemm(false, true, subarrayOf(dy, band.first * co, band.count * co), subarrayOf(filter, 0, k * co), subarrayOf(dcol, 0, band.count * k), band.count, k, co);
-      addColumns(dcol, dx, shape, band);
-    }
-  } finally {
-    dcol.dispose();
-  }
+  forEachBand(shape, (dcol, band) => {
+    gemm.gemm(false, true, subarrayOf(dy, band.first * co, band.count * co), subarrayOf(filter, 0, k * co), subarrayOf(dcol, 0, band.count * k), band.count, k, co);
+    addColumns(dcol, dx, shape, band);
+  });
   return dx;
 }
 
-/** The filter gradient of that correlation: dW [kh, kw, Ci, Co]. */
+/** The filter gradient of that correlation: dW [kh, kw, Ci, Co]; the bands' products summed. */
 export function conv2dFilterGradientNativeColumn(gemm: MatMulSession, x: tf.Tensor4D, dy: tf.Tensor4D, shape: ColumnConvShape): tf.Tensor4D {
   const { kernelHeight, kernelWidth, inChannels, outChannels: co } = shape;
   const k = taps(shape);
   const backend = tf.backend();
   const dW = emptyHeapTensor(backend, [kernelHeight, kernelWidth, inChannels, co]) as tf.Tensor4D;
-  const all = bands(pixelsOf(shape), k);
-  const col = emptyHeapTensor(backend, [all[0]!.count, k]);
-  const partial = all.length > 1 ? emptyHeapTensor(backend, [k, co]) : null;
+  let partial: tf.Tensor | null = null;
   try {
-    all.forEach((band, index) => {
+    forEachBand(shape, (col, band, index) => {
       fillColumns(x, col, shape, band);
-      const target = index === 0 || partial === null ? dW : partial;
+      if (index > 0) partial ??= emptyHeapTensor(backend, [k, co]);
+      const target = index === 0 ? dW : partial!;
       gemm.gemm(true, false, subarrayOf(col, 0, band.count * k), subarrayOf(dy, band.first * co, band.count * co), subarrayOf(target, 0, k * co), k, co, band.count);
-      if (target === partial) {
+      if (target !== dW) {
         const sum = subarrayOf(dW, 0, k * co);
-        const add = subarrayOf(partial, 0, k * co);
+        const add = subarrayOf(target, 0, k * co);
         for (let e = 0; e < sum.length; e++) sum[e]! += add[e]!;
       }
     });
   } finally {
-    col.dispose();
-    partial?.dispose();
+    (partial as tf.Tensor | null)?.dispose();
   }
   return dW;
 }
