@@ -43,11 +43,12 @@ function binaryChannelsOf(x: tf.TensorInfo, channels: number): boolean[] | null 
 }
 
 /**
- * Conv2DBackpropFilter: per-tap XNNPACK matmuls (./conv2d-backprop-filter),
- * or for inputs whose channels are mostly 0/1, dy rows added to filter rows
- * (./conv2d-binary-input), or for 3x3 and 4x4 stride-1 convs where the
- * forward pass would take Winograd, its filter-gradient form
- * (./conv2d-winograd).
+ * Conv2DBackpropFilter: for inputs whose channels are mostly 0/1, dy rows
+ * added to filter rows (./conv2d-binary-input); with the GEMMs on MLAS, one
+ * GEMM over the columns (./conv2d-native-column); otherwise, for 3x3 and
+ * 4x4 stride-1 convs where the forward pass would take Winograd, its
+ * filter-gradient form (./conv2d-winograd), the column form for small
+ * images with large filters, per-tap XNNPACK matmuls (./conv2d-backprop-filter).
  */
 function registerConv2dBackpropFilter(): void {
   registerTensorKernel<tf.Conv2DBackpropFilterAttrs>(tf.Conv2DBackpropFilter, WASM, (inputs, attrs) => {
@@ -73,12 +74,12 @@ function registerConv2dBackpropFilter(): void {
         conv2dFilterGradient(dense, dy, denseShape, geometry),
       );
     }
-    const variant = nativeColumnGemm(info) !== null ? null : winogradVariant(info, memory !== null);
+    const native = nativeColumnGemm(info);
+    if (native !== null) return conv2dFilterGradientNativeColumn(native, x, dy, columnConvShape(info, geometry));
+    const variant = winogradVariant(info, memory !== null);
     if (memory !== null && variant !== null && info.inChannels % 4 === 0 && info.outChannels % 4 === 0 && preferWinograd(info.batchSize * info.outHeight * info.outWidth, info.inChannels, info.outChannels, variant.kernel === 4 ? 4 : 3)) {
       return conv2dFilterGradientWinograd(x, dy, geometry.padTop, geometry.padLeft, variant);
     }
-    const native = nativeColumnGemm(info);
-    if (native !== null) return conv2dFilterGradientNativeColumn(native, x, dy, columnConvShape(info, geometry));
     if (preferColumnGemm(info.batchSize * info.outHeight * info.outWidth, tf.util.sizeFromShape(attrs.filterShape))) {
       return conv2dFilterGradientColumnGemm(x, dy, columnConvShape(info, geometry));
     }
@@ -167,6 +168,8 @@ function withFilterCopy(args: Parameters<tf.KernelFunc>[0], conv: tf.KernelFunc)
  * Conv2D: tfjs's XNNPACK kernel, except for
  * - inputs whose channels are mostly 0/1 (one-hot labels, boundaries): sums
  *   of filter rows (./conv2d-binary-input);
+ * - with the GEMMs on MLAS, convs whose channels suit a GEMM: one GEMM over
+ *   im2col columns (./conv2d-native-column);
  * - 3x3 stride-1 convs on large enough images, computed by Winograd's
  *   F(4x4, 3x3) with 4x fewer multiply-adds (./conv2d-winograd); 4x4
  *   stride-1 ones (D's last layers, and their input gradients, which run
@@ -210,16 +213,16 @@ function registerConv2d(): void {
         conv2dBinaryInput(inputs['x'] as tf.Tensor4D, inputs['filter'] as tf.Tensor4D, binary, info.outHeight, info.outWidth, geometry, memory, denseConv),
       );
     }
-    const variant = nativeColumnGemm(info) !== null ? null : winogradVariant(info, memory !== null);
-    if (usable && variant !== null && preferWinograd(outputPixels, info.inChannels, info.outChannels, variant.kernel === 4 ? 4 : 3)) {
-      return runTensorKernel<tf.Conv2DAttrs>(args, (inputs) =>
-        conv2dWinograd(inputs['x'] as tf.Tensor4D, inputs['filter'] as tf.Tensor4D, info.outHeight, info.outWidth, geometry.padTop, geometry.padLeft, variant),
-      );
-    }
     const native = usable ? nativeColumnGemm(info) : null;
     if (native !== null) {
       return runTensorKernel<tf.Conv2DAttrs>(args, (inputs) =>
         conv2dNativeColumn(native, inputs['x'] as tf.Tensor4D, inputs['filter'] as tf.Tensor4D, columnConvShape(info, geometry)),
+      );
+    }
+    const variant = winogradVariant(info, memory !== null);
+    if (usable && variant !== null && preferWinograd(outputPixels, info.inChannels, info.outChannels, variant.kernel === 4 ? 4 : 3)) {
+      return runTensorKernel<tf.Conv2DAttrs>(args, (inputs) =>
+        conv2dWinograd(inputs['x'] as tf.Tensor4D, inputs['filter'] as tf.Tensor4D, info.outHeight, info.outWidth, geometry.padTop, geometry.padLeft, variant),
       );
     }
     if (!usable || !preferColumnGemm(outputPixels, tf.util.sizeFromShape(filter.shape))) {
