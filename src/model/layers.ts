@@ -298,7 +298,6 @@ function runLayers(
   return y === x ? x.clone() : y;
 }
 
-/** Runs a Sequential on NHWC input; returns a new tensor, intermediates freed. */
 /** `options` without constantInputChannels (for what does not read the network's input). */
 export function withoutConstantInput(options: ForwardOptions): ForwardOptions {
   if (options.constantInputChannels === undefined) return options;
@@ -306,6 +305,7 @@ export function withoutConstantInput(options: ForwardOptions): ForwardOptions {
   return rest;
 }
 
+/** Runs a Sequential on NHWC input; returns a new tensor, intermediates freed. */
 export function runSequential(sequential: Sequential, x: tf.Tensor4D, params: Params, options: ForwardOptions): tf.Tensor4D {
   return runLayers(sequential.layers, sequential.name, x, params, options);
 }

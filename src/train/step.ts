@@ -21,6 +21,12 @@
  * (PyTorch's loss_G.backward() also fills D's .grad, but optimizer_D
  * zeroes it before loss_D.backward()).
  *
+ * Two exact rewrites save work (same sums, other order): D's input is
+ * concat(condition, image), so each scale's first conv is the condition's
+ * part (computed once for the three passes when the image pool is off) plus
+ * the image's; and with instance features, G's first convs return no input
+ * gradient for the label channels before the features (conv2dConstantPrefix).
+ *
  * Memory: tfjs keeps every gradient it computes until the whole backward
  * pass ends, so differentiating with respect to the weights would hold a
  * second copy of every trained weight in the tensor heap (0.75 GB for the
