@@ -7,6 +7,8 @@
  * Adam on the host (wasm) and the device-resident step (cpu here; the same
  * code runs on webgpu and the native TensorFlow binding).
  */
+import { nativeMatMulSession, registerNativeMatMul } from '../../src/backend/wasm/native-matmul';
+import type { MatMulSession } from '../../src/backend/onnxruntime/matmul-session';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
@@ -174,6 +176,24 @@ describe('train step parity with the reference (wasm: host Adam)', () => {
     it(title, async () => {
       await withInputs(name, async (inputs) => {
         zeroGradientKeys.set(name, await hostStep(inputs, name, true));
+      });
+    });
+  }
+});
+
+describe('train step parity with the reference (wasm, products on XNNPACK: P2PHD_NATIVE_GEMM=0)', () => {
+  // Winograd, the XNNPACK column form and the stride phases carry the convs when ONNX Runtime's GEMM is set aside.
+  let nativeGemm: MatMulSession | null = null;
+  before(async () => {
+    await setUpBackend();
+    nativeGemm = nativeMatMulSession();
+    registerNativeMatMul(null);
+  });
+  after(() => registerNativeMatMul(nativeGemm));
+  for (const [name, title] of GOLDEN_STEPS) {
+    it(title, async () => {
+      await withInputs(name, async (inputs) => {
+        await hostStep(inputs, name, true);
       });
     });
   }
