@@ -157,6 +157,10 @@ export function createMatMulSession(threads: number): MatMulSession {
   const matMul = open(matMulModelBytes());
   // One session per transposition pattern (Gemm's attributes are fixed in its graph), opened on first use.
   const gemms = new Map<number, BindingSession>();
+  // The binding is an internal path: check that it writes the product where asked (another version might not).
+  const probe = new Float32Array(4);
+  product(matMul, Float32Array.of(1, 2, 3, 4), [2, 2], Float32Array.of(5, 6, 7, 8), [2, 2], probe, [2, 2]);
+  if (probe.join(',') !== '19,22,43,50') throw new Error(`onnxruntime-node's binding did not write a product in place (got ${probe.join(', ')})`);
   return {
     threads,
     run(a, aDims, b, bDims, c, cDims) {
