@@ -12,7 +12,8 @@
  * of output pixel p, tap-major then channel (zero outside the image). MLAS
  * reads Wᵀ and colᵀ transposed where they lie, so unlike the XNNPACK column
  * form (./conv2d-column-gemm) nothing is transposed: a window row of one tap
- * row is kw*Ci contiguous floats in NHWC, copied with one copyWithin.
+ * row is kw*Ci contiguous floats in NHWC, one memory.copy in the generated
+ * im2col loop (./add-runs-simd), one SIMD add back in col2im.
  *
  * Large convs run in bands of output pixels so that the columns stay under
  * 64 MB: a band's output rows are a contiguous slice of y (and
@@ -69,17 +70,12 @@ function bands(pixels: number, k: number): Band[] {
 }
 
 /**
- * Visits the window runs of output pixels [band.first, band.first + band.count):
- * `visit(colIndex, xIndex, length)` for each run of `length` floats that
- * lies inside the image (col offsets relative to the band's first row);
- * `outside(colIndex, length)` for the runs in the padding.
+ * Visits the window runs of output pixels [band.first, band.first + band.count)
+ * that lie inside the image: `visit(colIndex, xIndex, length)` for each run
+ * of `length` floats (col offsets relative to the band's first row; the rest
+ * of a window reads zeros). The im2col kernel walks the same runs in wasm.
  */
-function walkWindows(
-  shape: ColumnConvShape,
-  band: Band,
-  visit: (colIndex: number, xIndex: number, length: number) => void,
-  outside: (colIndex: number, length: number) => void,
-): void {
+function walkInsideRuns(shape: ColumnConvShape, band: Band, visit: (colIndex: number, xIndex: number, length: number) => void): void {
   const { height, width, inChannels: ci, kernelHeight: kh, kernelWidth: kw, outHeight, outWidth, geometry } = shape;
   const { strideHeight: sh, strideWidth: sw, padTop, padLeft } = geometry;
   const k = kh * kw * ci;
@@ -94,16 +90,11 @@ function walkWindows(
     // Taps j in [j0, j1) read inside the image's columns.
     const j0 = Math.max(0, -left);
     const j1 = Math.min(kw, width - left);
+    if (j1 <= j0) continue;
     for (let i = 0; i < kh; i++) {
-      const colRow = q * k + i * rowLength;
       const ih = oh * sh + i - padTop;
-      if (ih < 0 || ih >= height || j1 <= j0) {
-        outside(colRow, rowLength);
-        continue;
-      }
-      if (j0 > 0) outside(colRow, j0 * ci);
-      visit(colRow + j0 * ci, ((n * height + ih) * width + left + j0) * ci, (j1 - j0) * ci);
-      if (j1 < kw) outside(colRow + j1 * ci, (kw - j1) * ci);
+      if (ih < 0 || ih >= height) continue;
+      visit(q * k + i * rowLength + j0 * ci, ((n * height + ih) * width + left + j0) * ci, (j1 - j0) * ci);
     }
   }
 }
@@ -135,15 +126,10 @@ function addColumns(dcol: tf.Tensor, dx: tf.Tensor4D, shape: ColumnConvShape, ba
   const addRun = addRunOn(heapMemory());
   const colBase = floatIndex(dcol) * 4;
   const dxBase = floatIndex(dx) * 4;
-  walkWindows(
-    shape,
-    band,
-    (colIndex, xIndex, length) => {
-      const vectorLength = length & ~3;
-      addRun(dxBase + xIndex * 4, colBase + colIndex * 4, vectorLength * 4, (length - vectorLength) * 4);
-    },
-    () => {},
-  );
+  walkInsideRuns(shape, band, (colIndex, xIndex, length) => {
+    const vectorLength = length & ~3;
+    addRun(dxBase + xIndex * 4, colBase + colIndex * 4, vectorLength * 4, (length - vectorLength) * 4);
+  });
 }
 
 function subarrayOf(t: tf.Tensor, offset: number, length: number): Float32Array {
