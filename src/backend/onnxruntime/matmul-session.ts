@@ -5,9 +5,9 @@
  *
  * Why: wasm's 128-bit SIMD without FMA caps XNNPACK's matmuls at ~45 GFLOP/s
  * on two cores of the machines p2phd trains on; MLAS reaches ~90-100 on the
- * same cores and shapes. The wasm backend's matrix products (which carry
- * its convs: Winograd, column form, per-tap and phase forms all end in
- * BatchMatMul) can hand their operands to MLAS in place, because the
+ * same cores and shapes. The wasm backend's matrix products (its
+ * BatchMatMul kernel, and the native column form of its convs,
+ * ../wasm/conv2d-native-column.ts) hand their operands to MLAS in place: the
  * single-threaded wasm build's heap is a plain ArrayBuffer: ONNX Runtime
  * reads the operands and writes the product where tfjs keeps them, no copy.
  * (The threaded build's heap is a SharedArrayBuffer, which onnxruntime-node

@@ -1,6 +1,8 @@
 /**
  * Tensors a kernel derives from one of its inputs (a filter's transpose, its
- * flipped phases, its Winograd transform), kept for the rest of a scope.
+ * flipped phases, its Winograd transform; an input's ones per pixel), and
+ * small values read from them (which channels hold only 0/1), kept for the
+ * rest of a scope.
  *
  * A training step runs the discriminator three times (on the detached fake,
  * the real image, and the fake again for G's loss) with the same weight
