@@ -167,7 +167,12 @@ export function avgPoolDownsample(x: tf.Tensor4D): tf.Tensor4D {
 /** PyTorch Conv2d (no bias): zero padding `pad` on all sides, w [kh, kw, in, out]. */
 export function conv2d(x: tf.Tensor4D, w: tf.Tensor4D, stride: number, pad: number): tf.Tensor4D {
   assertNonNegativeInteger(pad, 'conv2d: pad');
-  return tf.conv2d(x, w, stride, pad === 0 ? 'valid' : symmetricPadding(pad));
+  return tf.conv2d(x, w, stride, convPadding(pad));
+}
+
+/** tfjs's padding argument for PyTorch's symmetric zero padding `pad`. */
+function convPadding(pad: number): 'valid' | ReturnType<typeof symmetricPadding> {
+  return pad === 0 ? 'valid' : symmetricPadding(pad);
 }
 
 /**
@@ -180,7 +185,7 @@ export function conv2d(x: tf.Tensor4D, w: tf.Tensor4D, stride: number, pad: numb
  */
 export function conv2dConstantPrefix(x: tf.Tensor4D, w: tf.Tensor4D, stride: number, pad: number, constantChannels: number): tf.Tensor4D {
   assertNonNegativeInteger(pad, 'conv2dConstantPrefix: pad');
-  const padding = pad === 0 ? 'valid' : symmetricPadding(pad);
+  const padding = convPadding(pad);
   const conv = tf.customGrad((...args) => {
     const [input, filter, save] = args as unknown as [tf.Tensor4D, tf.Tensor4D, tf.GradSaveFunc];
     save([input, filter]);
@@ -197,7 +202,7 @@ export function conv2dConstantPrefix(x: tf.Tensor4D, w: tf.Tensor4D, stride: num
         const dw = tf.engine().runKernel(
           tf.Conv2DBackpropFilter,
           { x: savedInput, dy: gradient },
-          { strides: stride, pad: padding, dataFormat: 'NHWC', dimRoundingMode: undefined, filterShape: [kernelHeight, kernelWidth, channels, outChannels] } as unknown as tf.NamedAttrMap,
+          { strides: stride, pad: padding, dataFormat: 'NHWC', filterShape: [kernelHeight, kernelWidth, channels, outChannels] } as unknown as tf.NamedAttrMap,
         ) as tf.Tensor4D;
         return [dx, dw];
       },

@@ -11,7 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { avgPoolDownsample, conv2d } from '../backend/ops.js';
-import { conv2dLayer, leakyRelu, normLayer, runSequential, sequentialSpecs, type ForwardOptions, type Layer, type ParamSpec, type Params, type Sequential } from './layers.js';
+import { conv2dLayer, getParam, leakyRelu, normLayer, runSequential, sequentialSpecs, type ForwardOptions, type Layer, type ParamSpec, type Params, type Sequential } from './layers.js';
 import type { NormKind } from './config.js';
 
 export interface DiscriminatorShape {
@@ -140,14 +140,24 @@ export function discriminatorConditionTerms(shape: DiscriminatorShape, params: P
     let levelCondition = condition;
     for (let level = 0; level < shape.numD; level++) {
       const [first] = singleDiscriminator(shape, shape.numD - 1 - level);
-      const w = params.get(`${first!.name}.0.weight`) as tf.Tensor4D | undefined;
-      if (w === undefined) throw new Error(`discriminatorConditionTerms: missing parameter ${first!.name}.0.weight`);
-      const wCondition = tf.slice(w, [0, 0, 0, 0], [-1, -1, conditionChannels, -1]) as tf.Tensor4D;
-      terms.push(conv2d(levelCondition, wCondition, 2, PADDING));
+      const { conv, weight } = openingConv(first!, params);
+      const wCondition = tf.slice(weight, [0, 0, 0, 0], [-1, -1, conditionChannels, -1]) as tf.Tensor4D;
+      terms.push(conv2d(levelCondition, wCondition, conv.stride, conv.pad));
       if (level !== shape.numD - 1) levelCondition = avgPoolDownsample(levelCondition);
     }
     return terms;
   });
+}
+
+/**
+ * A scale's opening conv and its weight. The split form needs the group to
+ * be that conv followed by parameter-free layers (LeakyReLU), whose indices
+ * in the state dict then do not matter.
+ */
+function openingConv(first: Sequential, params: Params): { conv: Extract<Layer, { kind: 'conv' }>; afterConv: Layer[]; weight: tf.Tensor4D } {
+  const [conv, ...afterConv] = first.layers;
+  if (conv?.kind !== 'conv' || afterConv.some((layer) => layer.kind !== 'leakyRelu')) throw new Error(`${first.name}: a scale must open with conv + LeakyReLU`);
+  return { conv, afterConv, weight: getParam(params, `${first.name}.0.weight`) as tf.Tensor4D };
 }
 
 /**
@@ -164,12 +174,10 @@ export function discriminatorForwardOnImage(
 ): tf.Tensor4D[][] {
   const imageChannels = image.shape[3];
   return runScales(shape, params, image, options, (first, levelImage, level) => {
-    const [conv, ...afterConv] = first.layers;
-    // A conv, then parameter-free layers (LeakyReLU), whose indices in the state dict then do not matter.
-    if (conv?.kind !== 'conv' || afterConv.some((layer) => layer.kind !== 'leakyRelu')) throw new Error('discriminatorForwardOnImage: a scale must open with conv + LeakyReLU');
-    const w = params.get(`${first.name}.0.weight`) as tf.Tensor4D;
-    const wImage = tf.slice(w, [0, 0, conv.inChannels - imageChannels, 0], [-1, -1, imageChannels, -1]) as tf.Tensor4D;
-    const convolved = tf.add(tf.add(conditionTerms[level]!, conv2d(levelImage, wImage, conv.stride, conv.pad)), params.get(`${first.name}.0.bias`)!) as tf.Tensor4D;
+    const { conv, afterConv, weight } = openingConv(first, params);
+    const wImage = tf.slice(weight, [0, 0, conv.inChannels - imageChannels, 0], [-1, -1, imageChannels, -1]) as tf.Tensor4D;
+    const imageTerm = conv2d(levelImage, wImage, conv.stride, conv.pad);
+    const convolved = tf.add(tf.add(conditionTerms[level]!, imageTerm), getParam(params, `${first.name}.0.bias`)) as tf.Tensor4D;
     return runSequential({ name: first.name, layers: afterConv }, convolved, params, options);
   });
 }

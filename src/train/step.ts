@@ -42,6 +42,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { copyValuesInto, ownedValues } from '../backend/buffers.js';
 import { withDerivedTensorScope } from '../backend/index.js';
 import type { InstanceSegments } from '../model/encoder.js';
+import type { ForwardOptions } from '../model/layers.js';
 import { featureMatchingLoss, ganLoss, stopGradient, vgg19Features, vggLossFromFeatures, type GanMode, type Vgg19 } from '../model/losses.js';
 import { discriminate, discriminateImage, discriminatorCondition, encodeFeatures, generate } from '../model/networks.js';
 import type { Random } from '../model/random.js';
@@ -171,14 +172,15 @@ function forwardBackward(model: TrainingModel, inputs: StepInputs, settings: Los
     const { value, grads } = tf.variableGrads(() => {
       const params = new SinkingParams(model.variables, model.optimizerOf, anchor, hooks.receive);
       let generatorInput = inputs.input;
+      let generatorOptions: ForwardOptions = forward;
       if (config.instance_feat && inputs.features) {
         generatorInput = tf.concat([inputs.input, inputs.features], 3);
       } else if (config.instance_feat) {
         if (!inputs.segments) throw new Error('computeStepGradients: --instance-feat needs the instance segments');
         generatorInput = tf.concat([inputs.input, encodeFeatures(config, params, inputs.real, inputs.segments, forward)], 3);
+        // E's features come after the labels: only their channels of G's input need a gradient.
+        generatorOptions = { ...forward, constantInputChannels: inputs.input.shape[3] };
       }
-      // With E's features after the labels, only the features' channels of G's input need a gradient.
-      const generatorOptions = generatorInput !== inputs.input && !inputs.features ? { ...forward, constantInputChannels: inputs.input.shape[3] } : forward;
       const fake = generate(config, params, generatorInput, generatorOptions);
       if (hooks.keepFake) keptFake = tf.keep(tf.slice(fake, [0, 0, 0, 0], [1, -1, -1, -1]));
 
