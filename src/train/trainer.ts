@@ -16,10 +16,10 @@ import { ExitCode, InputError, P2phdError, StoppedError, UsageError } from '../e
 import type { Logger } from '../log.js';
 import { createProgress } from '../log.js';
 import type { BackendInfo } from '../backend/index.js';
-import { checkpointFromFile, checkpointParams, trainingResizeRecord, type Checkpoint } from '../data/checkpoint.js';
+import { checkpointFromFile, checkpointParams, firstNonFinite, trainingResizeRecord, type Checkpoint } from '../data/checkpoint.js';
 import { readInitCheckpoint } from '../data/referenceCheckpoint.js';
 import { isStage, type Stage } from '../data/stages.js';
-import { makeTensor } from '../data/safetensors.js';
+import { makeTensor, type Tensor } from '../data/safetensors.js';
 import { writeTensorFile, type TensorFile } from '../data/tensorFile.js';
 import { generatorMinimumSide, inputSizeMultiple, type ArchConfig } from '../model/config.js';
 import { instanceSegments } from '../model/encoder.js';
@@ -118,6 +118,14 @@ function parseStoredOptions(raw: Record<string, unknown>, source: string): Store
   if (typeof raw['settings'] !== 'object' || raw['settings'] === null) throw new UsageError(`${source}: no "settings"`);
   const config = resolveArchitecture(raw['config'], (message) => new UsageError(`${source}: ${message}`));
   return { p2phd_version: String(raw['p2phd_version']), run_id: String(raw['run_id']), stage, settings: raw['settings'] as TrainSettings, config, raw };
+}
+
+/** The name of the first float tensor holding NaN or Inf, if any. */
+function firstNonFiniteTensor(tensors: ReadonlyMap<string, Tensor>): string | undefined {
+  for (const [name, tensor] of tensors) {
+    if ((tensor.data instanceof Float32Array || tensor.data instanceof Float64Array) && firstNonFinite(tensor.data) >= 0) return name;
+  }
+  return undefined;
 }
 
 function numberField(file: TensorFile, path: string[], fallback?: number): number {
@@ -410,13 +418,25 @@ async function trainLoop(context: LoopContext): Promise<TrainSummary> {
   const currentLr = (): number => learningRateForEpoch(schedule, Math.min(position.epoch, Math.max(epochs, 1)));
   let lrInForce = context.resumedMidEpochLr ?? currentLr();
 
+  /** Training diverged: nothing is saved; the last good checkpoint (finite, as every save is) stays. */
+  const divergedError = (what: string): P2phdError =>
+    new P2phdError(
+      `${what}; training stopped without saving it. ` +
+        (saved.exists ? `The last good checkpoint is ${latestPath} (step ${lastSavedStep}).` : 'No checkpoint was saved yet.') +
+        ' Try a lower --lr.',
+      ExitCode.internal,
+    );
+
   const save = async (epochCheckpoint: boolean): Promise<void> => {
     const started = Date.now();
     const tensors = await readCheckpointTensors(model);
     const checkpointMeta = { stage, epoch: weightsEpoch(), step: position.step, lr: currentLr(), config: model.config, training_resize: trainingResizeRecord(trainingResize(folder)) };
-    if (epochCheckpoint) await writeTensorFile(run.checkpoint(run.epochName(weightsEpoch())), 'checkpoint', tensors, checkpointMeta);
     const optimizer = await readOptimizerTensors(model);
     (await readStepPool(pool)).forEach((image, i) => optimizer.set(`pool.${i}`, makeTensor('F32', [image.length], image)));
+    // Nothing non-finite is ever saved: it would replace the last good checkpoint with one nobody can use.
+    const poisoned = firstNonFiniteTensor(tensors) ?? firstNonFiniteTensor(optimizer);
+    if (poisoned !== undefined) throw divergedError(`after step ${position.step} (epoch ${position.epoch}) tensor "${poisoned}" is not finite`);
+    if (epochCheckpoint) await writeTensorFile(run.checkpoint(run.epochName(weightsEpoch())), 'checkpoint', tensors, checkpointMeta);
     await writePair(
       { checkpoint: latestPath, optimizer: run.optimizer(RUN_FILES.latest) },
       {
@@ -470,14 +490,7 @@ async function trainLoop(context: LoopContext): Promise<TrainSummary> {
           ? await runStep(model, batch, lossSettings, pool.pool, settings.seed, position.step, sampleThisStep, hyper, adam)
           : await runDeviceStep(model, batch, lossSettings, pool.pool, settings.seed, position.step, sampleThisStep, hyper);
         const bad = nonFiniteLoss(result.losses);
-        if (bad) {
-          throw new P2phdError(
-            `step ${position.step + 1} (epoch ${position.epoch}): loss ${bad} is ${result.losses[bad]}; training stopped without saving it. ` +
-              (saved.exists ? `The last good checkpoint is ${latestPath} (step ${lastSavedStep}).` : 'No checkpoint was saved yet.') +
-              ' Try a lower --lr.',
-            ExitCode.internal,
-          );
-        }
+        if (bad) throw divergedError(`step ${position.step + 1} (epoch ${position.epoch}): loss ${bad} is ${result.losses[bad]}`);
         position.step += 1;
         position.index += 1;
         const seconds = (Date.now() - started) / 1000;

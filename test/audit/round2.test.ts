@@ -1,0 +1,81 @@
+/**
+ * The second hostile audit (issue 25, items 1-14): damaged run state,
+ * hostile files, careless commands. Each case gives the contract's exit
+ * code, one line naming the file or flag and the problem, no stack trace,
+ * and loses nothing that was good before.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { FIXTURES_DIR, runCliSync, temporaryFolder, type CliOptions, type CliResult } from '../support/cli.js';
+import { parseSafetensors, serializeSafetensors } from '../../src/data/safetensors.js';
+
+const STACK_LINE = /^\s+at .+\(.+:\d+:\d+\)$|^\s+at .+:\d+:\d+$/m;
+
+/** The one error line of a failed command, after checking its exit code and that no stack was printed. */
+export function expectFailure(args: string[], code: number, mentions: RegExp[], options: CliOptions = {}): string {
+  return checkFailure(runCliSync(args, options), `p2phd ${args.join(' ')}`, code, mentions);
+}
+
+export function checkFailure(result: CliResult, what: string, code: number, mentions: RegExp[]): string {
+  const context = `${what}\n--- stderr ---\n${result.stderr}`;
+  assert.equal(result.status, code, `exit code\n${context}`);
+  assert.doesNotMatch(result.stderr, STACK_LINE, `no stack trace\n${context}`);
+  const errorLines = result.stderr.split('\n').filter((line) => /^(p2phd: |error: )/.test(line));
+  assert.equal(errorLines.length, 1, `exactly one error line\n${context}`);
+  for (const mention of mentions) assert.match(errorLines[0]!, mention, `the error line mentions ${mention}\n${context}`);
+  return errorLines[0]!;
+}
+
+/** The flags of a tiny global run (seconds per step on wasm). */
+export const TINY = ['--ngf', '4', '--n-downsample-global', '2', '--n-blocks-global', '1', '--ndf', '4', '--n-layers-d', '1', '--num-d', '1', '--seed', '1', '--backend', 'wasm'];
+
+describe('audit round 2: run state', () => {
+  const work = temporaryFolder('audit2');
+  const samples = join(work.path, 'samples');
+  const run = join(work.path, 'run');
+
+  before(() => {
+    const pre = runCliSync(['preprocess', '--labels', join(FIXTURES_DIR, 'train_label'), '--instances', join(FIXTURES_DIR, 'train_inst'),
+      '--images', join(FIXTURES_DIR, 'train_img'), '--label-nc', '35', '--resize-or-crop', 'scale_width', '--load-size', '32',
+      '--shard', '0/12', '--out', samples]);
+    assert.equal(pre.status, 0, pre.stderr);
+    const train = runCliSync(['train', 'global', '--data', samples, '--out', run, ...TINY, '--max-steps', '1']);
+    assert.equal(train.status, 0, train.stderr);
+  });
+  after(() => work.remove());
+
+  test('1. a NaN or Inf Adam moment is refused on --resume; the good checkpoint stays', () => {
+    for (const [moment, value] of [['exp_avg', NaN], ['exp_avg_sq', Infinity], ['exp_avg_sq', -1]] as const) {
+      const copy = join(work.path, `poisoned-${moment}-${value}`);
+      cpSync(run, copy, { recursive: true });
+      const optimizerPath = join(copy, 'latest.optim.safetensors');
+      const file = parseSafetensors(readFileSync(optimizerPath), optimizerPath);
+      const name = [...file.tensors.keys()].find((key) => key.endsWith(`.${moment}`))!;
+      (file.tensors.get(name)!.data as Float32Array)[0] = value;
+      writeFileSync(optimizerPath, serializeSafetensors(file.tensors, file.metadata));
+      const good = readFileSync(join(copy, 'latest.safetensors'));
+      expectFailure(['train', 'global', '--data', samples, '--out', copy, '--resume', '--max-steps', '2'], 3, [/latest\.optim\.safetensors/, new RegExp(name.replace(/\./g, '\\.'))]);
+      assert.ok(readFileSync(join(copy, 'latest.safetensors')).equals(good), 'the last good checkpoint is untouched');
+    }
+  });
+
+  test('1. weights that became non-finite are never saved, and no poisoned file is called "last good"', () => {
+    const out = join(work.path, 'diverged');
+    // A learning rate past float32's range: the first update turns weights into -Inf while step 1's losses are finite.
+    const line = expectFailure(['train', 'global', '--data', samples, '--out', out, ...TINY, '--max-steps', '1', '--lr', '1e39'], 1, [/not finite/, /No checkpoint was saved yet/]);
+    assert.doesNotMatch(line, /last good/);
+    assert.throws(() => readFileSync(join(out, 'latest.safetensors')), /ENOENT/);
+    // A good save first (step 1, weights ~1e30 are finite), then step 2 diverges: the message names that save, which holds finite values.
+    const later = join(work.path, 'diverged-later');
+    expectFailure(['train', 'global', '--data', samples, '--out', later, ...TINY, '--max-steps', '3', '--save-every', '1', '--lr', '1e30'], 1, [/last good checkpoint is .*latest\.safetensors \(step 1\)/]);
+    for (const name of ['latest.safetensors', 'latest.optim.safetensors']) {
+      const file = parseSafetensors(readFileSync(join(later, name)), name);
+      for (const [key, tensor] of file.tensors) {
+        if (tensor.data instanceof Float32Array) assert.ok(tensor.data.every(Number.isFinite), `${name}: ${key} is finite`);
+      }
+    }
+  });
+});
+
