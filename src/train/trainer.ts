@@ -11,6 +11,7 @@
  * exit 75), or a non-finite loss (no save: the last good checkpoint stays).
  */
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import { ExitCode, InputError, P2phdError, StoppedError, UsageError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -128,6 +129,19 @@ function firstNonFiniteTensor(tensors: ReadonlyMap<string, Tensor>): string | un
   return undefined;
 }
 
+/** Runs every closer, in order, even when some fail; the first failure is returned. */
+async function closeAll(closers: ReadonlyArray<() => unknown>): Promise<{ error: unknown } | undefined> {
+  let first: { error: unknown } | undefined;
+  for (const close of closers) {
+    try {
+      await close();
+    } catch (error) {
+      first ??= { error };
+    }
+  }
+  return first;
+}
+
 function numberField(file: TensorFile, path: string[], fallback?: number): number {
   let value: unknown = file.p2phd;
   for (const key of path) value = (value as Record<string, unknown> | undefined)?.[key];
@@ -152,6 +166,12 @@ export async function runTraining(request: TrainRequest): Promise<TrainSummary> 
   await run.lock({ create: !values.resume });
   try {
     return await prepareOptionsAndTrain(request, run, paths);
+  } catch (error) {
+    // Whatever failed first (a strip, a log line, a save), the cause is the folder's disappearance.
+    if (!(error instanceof StoppedError) && !existsSync(run.dir)) {
+      throw new InputError(`--out ${run.dir}: the run folder was deleted or moved during training; nothing more can be saved there`);
+    }
+    throw error;
   } finally {
     await run.unlock();
   }
@@ -468,6 +488,7 @@ async function trainLoop(context: LoopContext): Promise<TrainSummary> {
   let adam = pool.onHost ? new AdamThread(new Map([...model.optimizers.G.slots, ...model.optimizers.D.slots])) : undefined;
   let midEpochLr = context.resumedMidEpochLr;
   let stopReason: string | undefined;
+  let failure: { error: unknown } | undefined;
   try {
     outer: while (position.epoch <= epochs) {
       const lr = epochLearningRate(schedule, position.epoch, midEpochLr);
@@ -522,13 +543,22 @@ async function trainLoop(context: LoopContext): Promise<TrainSummary> {
       await save(finished % saveEpochEvery === 0 || finished === epochs);
     }
     if (lastSavedStep !== position.step || !saved.exists) await save(false);
+  } catch (error) {
+    failure = { error };
+    throw error;
   } finally {
     progress.stop();
-    await recorder.close();
-    await loader.close();
-    await adam?.close();
-    // A retrained optimizer_G (--niter-fix-global) is this loop's own: the caller frees the model it passed in.
-    if (model !== context.model) disposeAdamMoments(model.optimizers.G);
+    // Every closer runs, whatever fails: a worker left open would keep the
+    // process alive after its error. A failure that ended the loop is the
+    // one reported; a closer's failure after it would only hide it.
+    const closeFailure = await closeAll([
+      () => recorder.close(),
+      () => loader.close(),
+      () => adam?.close(),
+      // A retrained optimizer_G (--niter-fix-global) is this loop's own: the caller frees the model it passed in.
+      () => (model !== context.model ? disposeAdamMoments(model.optimizers.G) : undefined),
+    ]);
+    if (failure === undefined && closeFailure !== undefined) throw closeFailure.error;
   }
   const summary: TrainSummary = {
     stage,

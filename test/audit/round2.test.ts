@@ -6,9 +6,9 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { FIXTURES_DIR, runCliSync, temporaryFolder, type CliOptions, type CliResult } from '../support/cli.js';
+import { FIXTURES_DIR, runCliSync, startCli, temporaryFolder, type CliOptions, type CliResult } from '../support/cli.js';
 import { parseSafetensors, serializeSafetensors } from '../../src/data/safetensors.js';
 
 const STACK_LINE = /^\s+at .+\(.+:\d+:\d+\)$|^\s+at .+:\d+:\d+$/m;
@@ -76,6 +76,19 @@ describe('audit round 2: run state', () => {
         if (tensor.data instanceof Float32Array) assert.ok(tensor.data.every(Number.isFinite), `${name}: ${key} is finite`);
       }
     }
+  });
+
+  test('2. the run folder deleted while training: one line, exit 3, and the process ends', async () => {
+    const out = join(work.path, 'deleted');
+    const { child, done } = startCli(['train', 'global', '--data', samples, '--out', out, ...TINY, '--max-steps', '200', '--sample-every', '1', '--save-every', '2']);
+    const log = join(out, 'log.jsonl');
+    while (!(existsSync(log) && readFileSync(log, 'utf8').length > 0)) await new Promise((resolve) => setTimeout(resolve, 50));
+    rmSync(out, { recursive: true, force: true });
+    // Before the fix the process never ended: give it a minute, then fail.
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    const result = await done;
+    clearTimeout(timer);
+    checkFailure(result, 'train with its folder deleted', 3, [/deleted or moved/, new RegExp(out.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))]);
   });
 });
 
