@@ -18,6 +18,7 @@ import sharp from 'sharp';
 import { InputError, P2phdError } from '../errors.js';
 import type { Size } from './resize.js';
 import { resizeBicubic } from './bicubic.js';
+import { readInputFile } from './inputFile.js';
 
 // Each file is read once: libvips' operation cache would only hold memory.
 sharp.cache(false);
@@ -47,7 +48,8 @@ export async function readRgbImage(
   options: { check?: (source: Size) => void; target?: (source: Size) => Size } = {},
 ): Promise<RgbImage> {
   try {
-    const image = sharp(path);
+    // Read through the one input opener (a FIFO or a device is refused, not waited on), then decoded from memory.
+    const image = sharp(await readInputFile(path, 'an image file'));
     const meta = await image.metadata();
     if (!meta.width || !meta.height) throw new Error('no size in the header');
     const source = { width: meta.width, height: meta.height };

@@ -30,6 +30,7 @@
  * (numbers, strings) are reported as ignored.
  */
 import { promises as fsp } from 'node:fs';
+import { openInputFile } from './inputFile.js';
 import type { Readable } from 'node:stream';
 import { BufferReader, Parser } from 'pickleparser';
 import * as yauzl from 'yauzl';
@@ -535,16 +536,9 @@ async function readLegacyPth(path: string, handle: fsp.FileHandle, size: number,
  * without running anything in it. Every problem is exit 3 naming the file.
  */
 export async function readPth(path: string, options: PthReadOptions = {}): Promise<PthFile> {
-  let handle: fsp.FileHandle;
+  const { handle, size } = await openInputFile(path, 'a PyTorch file');
+  const stats = { size };
   try {
-    handle = await fsp.open(path, 'r');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new InputError(code === 'ENOENT' ? `${path}: no such file` : `${path}: cannot open (${code ?? (error as Error).message})`);
-  }
-  try {
-    const stats = await handle.stat();
-    if (!stats.isFile()) throw new InputError(`${path}: not a regular file`);
     if (stats.size < 4) throw new InputError(`${path}: not a PyTorch file (only ${stats.size} bytes)`);
     const magic = await readExactly(handle, 4, 0, path);
     if (ZIP_MAGIC.every((b, i) => magic[i] === b)) return await readZipPth(path, handle, options);

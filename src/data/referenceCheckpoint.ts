@@ -10,6 +10,7 @@
  * does: a missing, extra or misshapen tensor is exit 3 naming it.
  */
 import { promises as fsp } from 'node:fs';
+import { openInputFile } from './inputFile.js';
 import { basename, dirname, join, resolve } from 'node:path';
 import { InputError, UsageError } from '../errors.js';
 import { CONFIG_KEYS, DEFAULT_CONFIG, resolveConfig, type ArchConfig } from '../model/config.js';
@@ -271,10 +272,11 @@ export async function importReferenceCheckpoint(files: ReferenceFiles, out: stri
 export async function isPthFile(path: string): Promise<boolean> {
   let handle: fsp.FileHandle | undefined;
   try {
-    handle = await fsp.open(path, 'r');
-    if (!(await handle.stat()).isFile()) return false;
+    // Anything but a regular file is no .pth; readCheckpoint then says what it is.
+    const opened = (await openInputFile(path)).handle;
+    handle = opened;
     const head = Buffer.alloc(PTH_SNIFF_BYTES);
-    const { bytesRead } = await handle.read(head, 0, PTH_SNIFF_BYTES, 0);
+    const { bytesRead } = await opened.read(head, 0, PTH_SNIFF_BYTES, 0);
     return looksLikePth(head.subarray(0, bytesRead));
   } catch {
     return false;

@@ -5,6 +5,7 @@
  * per-kind modules (sample, checkpoint, features, clusters) sit on top.
  */
 import { promises as fsp } from 'node:fs';
+import { openInputFile } from './inputFile.js';
 import { InputError, UsageError, describePath } from '../errors.js';
 import {
   allocateTyped,
@@ -49,19 +50,9 @@ async function readAllStdin(): Promise<Buffer> {
  * open or read become InputErrors naming the file.
  */
 async function withFile<T>(path: string, use: (handle: fsp.FileHandle, size: number) => Promise<T>): Promise<T> {
-  let handle: fsp.FileHandle;
+  const { handle, size } = await openInputFile(path, 'a tensor file');
   try {
-    handle = await fsp.open(path, 'r');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new InputError(`${path}: no such file`);
-    if (code === 'EISDIR') throw new InputError(`${path}: is a folder, expected a tensor file`);
-    throw new InputError(`${path}: cannot open (${code ?? (error as Error).message})`);
-  }
-  try {
-    const stats = await handle.stat();
-    if (!stats.isFile()) throw new InputError(`${path}: not a regular file`);
-    return await use(handle, stats.size);
+    return await use(handle, size);
   } catch (error) {
     if (error instanceof InputError) throw error;
     const code = (error as NodeJS.ErrnoException).code;

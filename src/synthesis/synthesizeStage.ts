@@ -4,7 +4,8 @@
  * one at a time: decode, build G's input at the input's own size, run G
  * (padded to a size it takes and cropped back), write the PNG.
  */
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
+import { readInputText } from '../data/inputFile.js';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { UsageError, InputError } from '../errors.js';
@@ -125,9 +126,9 @@ async function loadFeatureSource(config: SynthesizeStageConfig, arch: ArchConfig
   if (config.styleMap !== undefined) {
     let text: string;
     try {
-      text = await readFile(config.styleMap, 'utf8');
+      text = await readInputText(config.styleMap, 'a style map');
     } catch (error) {
-      throw new InputError(`--style-map ${config.styleMap}: cannot read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+      throw new InputError(`--style-map ${(error as Error).message}`);
     }
     styleMap = parseStyleMap(text, config.styleMap);
     checkStyleMap(styleMap, clusters, config.styleMap);

@@ -6,6 +6,7 @@
  * File names live in data/runFiles.ts (the report reads them too).
  */
 import { promises as fsp, readFileSync, statSync } from 'node:fs';
+import { readInputText } from '../data/inputFile.js';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -199,18 +200,19 @@ export class RunFolder {
   async readOptions(): Promise<Record<string, unknown>> {
     let text: string;
     try {
-      text = await fsp.readFile(this.options, 'utf8');
+      text = await readInputText(this.options, 'a JSON file');
     } catch (error) {
-      throw new InputError(`--resume: cannot read ${this.options} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+      throw new InputError(`--resume: ${(error as Error).message}`);
     }
+    // A torn or damaged options.json is a damaged input (exit 3).
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
     } catch {
-      throw new UsageError(`--resume: ${this.options} is not valid JSON`);
+      throw new InputError(`--resume: ${this.options} is not valid JSON (torn or damaged)`);
     }
     if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-      throw new UsageError(`--resume: ${this.options} does not hold a JSON object (found ${parsed === null ? 'null' : Array.isArray(parsed) ? 'an array' : typeof parsed})`);
+      throw new InputError(`--resume: ${this.options} does not hold a JSON object (found ${parsed === null ? 'null' : Array.isArray(parsed) ? 'an array' : typeof parsed})`);
     }
     return parsed as Record<string, unknown>;
   }

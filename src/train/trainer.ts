@@ -113,11 +113,12 @@ interface StoredOptions {
   raw: Record<string, unknown>;
 }
 
+/** A damaged options.json is a damaged input (exit 3), as a damaged checkpoint is. */
 function parseStoredOptions(raw: Record<string, unknown>, source: string): StoredOptions {
   const stage = raw['stage'];
-  if (!isStage(stage)) throw new UsageError(`${source}: no valid "stage"`);
-  if (typeof raw['settings'] !== 'object' || raw['settings'] === null) throw new UsageError(`${source}: no "settings"`);
-  const config = resolveArchitecture(raw['config'], (message) => new UsageError(`${source}: ${message}`));
+  if (!isStage(stage)) throw new InputError(`${source}: no valid "stage"`);
+  if (typeof raw['settings'] !== 'object' || raw['settings'] === null) throw new InputError(`${source}: no "settings"`);
+  const config = resolveArchitecture(raw['config'], (message) => new InputError(`${source}: ${message}`));
   return { p2phd_version: String(raw['p2phd_version']), run_id: String(raw['run_id']), stage, settings: raw['settings'] as TrainSettings, config, raw };
 }
 

@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { FIXTURES_DIR, runCliSync, startCli, temporaryFolder, type CliOptions, type CliResult } from '../support/cli.js';
 import { parseSafetensors, serializeSafetensors } from '../../src/data/safetensors.js';
 
@@ -89,6 +90,32 @@ describe('audit round 2: run state', () => {
     const result = await done;
     clearTimeout(timer);
     checkFailure(result, 'train with its folder deleted', 3, [/deleted or moved/, new RegExp(out.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))]);
+  });
+
+  test('13. a torn options.json on --resume is a damaged input: exit 3', () => {
+    const copy = join(work.path, 'torn-options');
+    cpSync(run, copy, { recursive: true });
+    const options = readFileSync(join(copy, 'options.json'), 'utf8');
+    writeFileSync(join(copy, 'options.json'), options.slice(0, Math.floor(options.length / 2)));
+    expectFailure(['train', 'global', '--data', samples, '--out', copy, '--resume', '--max-steps', '2'], 3, [/options\.json/, /not valid JSON/]);
+    writeFileSync(join(copy, 'options.json'), JSON.stringify({ ...(JSON.parse(options) as object), stage: 'sideways' }));
+    expectFailure(['train', 'global', '--data', samples, '--out', copy, '--resume', '--max-steps', '2'], 3, [/options\.json/, /stage/]);
+  });
+
+  test('3. a FIFO given as a checkpoint is refused at once, not waited on', () => {
+    const fifo = join(work.path, 'pipe.safetensors');
+    execFileSync('mkfifo', [fifo]);
+    const cases: string[][] = [
+      ['inspect', fifo],
+      ['synthesize', '--checkpoint', fifo, '--labels', join(FIXTURES_DIR, 'test_label'), '--out', join(work.path, 'fifo-out'), '--backend', 'wasm'],
+      ['encode', '--checkpoint', fifo, '--data', samples, '--out', join(work.path, 'fifo-features.safetensors'), '--backend', 'wasm'],
+      ['train', 'global', '--data', samples, '--out', join(work.path, 'fifo-run'), '--init', fifo, ...TINY],
+    ];
+    for (const args of cases) {
+      // Before the fix each of these waited for a writer for ever (the timeout kills it: status null).
+      const result = runCliSync(args, { timeoutMs: 30_000 });
+      checkFailure(result, `p2phd ${args.join(' ')}`, 3, [/pipe\.safetensors/, /FIFO|not a regular file/]);
+    }
   });
 });
 
