@@ -9,25 +9,9 @@ import assert from 'node:assert/strict';
 import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { FIXTURES_DIR, runCliSync, startCli, temporaryFolder, type CliOptions, type CliResult } from '../support/cli.js';
+import { FIXTURES_DIR, runCliSync, startCli, temporaryFolder } from '../support/cli.js';
+import { checkFailure, expectFailure, literal } from '../support/audit.js';
 import { parseSafetensors, serializeSafetensors } from '../../src/data/safetensors.js';
-
-const STACK_LINE = /^\s+at .+\(.+:\d+:\d+\)$|^\s+at .+:\d+:\d+$/m;
-
-/** The one error line of a failed command, after checking its exit code and that no stack was printed. */
-export function expectFailure(args: string[], code: number, mentions: RegExp[], options: CliOptions = {}): string {
-  return checkFailure(runCliSync(args, options), `p2phd ${args.join(' ')}`, code, mentions);
-}
-
-export function checkFailure(result: CliResult, what: string, code: number, mentions: RegExp[]): string {
-  const context = `${what}\n--- stderr ---\n${result.stderr}`;
-  assert.equal(result.status, code, `exit code\n${context}`);
-  assert.doesNotMatch(result.stderr, STACK_LINE, `no stack trace\n${context}`);
-  const errorLines = result.stderr.split('\n').filter((line) => /^(p2phd: |error: )/.test(line));
-  assert.equal(errorLines.length, 1, `exactly one error line\n${context}`);
-  for (const mention of mentions) assert.match(errorLines[0]!, mention, `the error line mentions ${mention}\n${context}`);
-  return errorLines[0]!;
-}
 
 /** The flags of a tiny global run (seconds per step on wasm). */
 export const TINY = ['--ngf', '4', '--n-downsample-global', '2', '--n-blocks-global', '1', '--ndf', '4', '--n-layers-d', '1', '--num-d', '1', '--seed', '1', '--backend', 'wasm'];
@@ -89,7 +73,7 @@ describe('audit round 2: run state', () => {
     const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
     const result = await done;
     clearTimeout(timer);
-    checkFailure(result, 'train with its folder deleted', 3, [/deleted or moved/, new RegExp(out.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))]);
+    checkFailure(result, 'train with its folder deleted', 3, [/deleted or moved/, literal(out)]);
   });
 
   test('13. a torn options.json on --resume is a damaged input: exit 3', () => {
