@@ -11,6 +11,7 @@ import { accessSync, closeSync, constants as fsConstants, mkdirSync, openSync, p
 import { basename, dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { P2phdError, UsageError, InputError } from '../errors.js';
+import { describeStdoutFailure, isClosedPipe } from '../lifecycle.js';
 
 const removedAtExit = new Set<string>();
 let exitHookInstalled = false;
@@ -181,6 +182,6 @@ async function writeToStdout(bytes: Uint8Array): Promise<void> {
   // stdout may be a pipe: respect back-pressure so large tensors stream.
   if (bytes.length === 0) return;
   await new Promise<void>((resolve, reject) => {
-    process.stdout.write(bytes, (error) => (error ? reject(error) : resolve()));
+    process.stdout.write(bytes, (error) => (error ? reject(isClosedPipe(error) ? error : new InputError(describeStdoutFailure(error))) : resolve()));
   });
 }

@@ -6,28 +6,45 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, cpSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { execFileSync } from 'node:child_process';
-import { FIXTURES_DIR, runCliSync, startCli, temporaryFolder } from '../support/cli.js';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { CLI, FIXTURES_DIR, runCliSync, startCli, temporaryFolder, type CliResult } from '../support/cli.js';
 import { checkFailure, expectFailure, literal } from '../support/audit.js';
 import { parseSafetensors, serializeSafetensors } from '../../src/data/safetensors.js';
 
 /** The flags of a tiny global run (seconds per step on wasm). */
 export const TINY = ['--ngf', '4', '--n-downsample-global', '2', '--n-blocks-global', '1', '--ndf', '4', '--n-layers-d', '1', '--num-d', '1', '--seed', '1', '--backend', 'wasm'];
 
+/** An encoder for the run (features for encode and cluster). */
+const WITH_E = ['--instance-feat', '--nef', '4', '--n-downsample-e', '2'];
+
+/** Runs `p2phd ...args` with stdout on /dev/full. */
+function toFullStdout(args: string[]): CliResult {
+  const full = openSync('/dev/full', 'w');
+  try {
+    const result = spawnSync(process.execPath, [CLI, ...args], { stdio: ['ignore', full, 'pipe'], encoding: 'utf8', timeout: 120_000, env: { ...process.env, P2PHD_WASM_THREADS: '1' } });
+    return { status: result.status, stdout: '', stderr: result.stderr };
+  } finally {
+    closeSync(full);
+  }
+}
+
 describe('audit round 2: run state', () => {
   const work = temporaryFolder('audit2');
   const samples = join(work.path, 'samples');
   const run = join(work.path, 'run');
+  const features = join(work.path, 'features.safetensors');
 
   before(() => {
     const pre = runCliSync(['preprocess', '--labels', join(FIXTURES_DIR, 'train_label'), '--instances', join(FIXTURES_DIR, 'train_inst'),
       '--images', join(FIXTURES_DIR, 'train_img'), '--label-nc', '35', '--resize-or-crop', 'scale_width', '--load-size', '32',
       '--shard', '0/12', '--out', samples]);
     assert.equal(pre.status, 0, pre.stderr);
-    const train = runCliSync(['train', 'global', '--data', samples, '--out', run, ...TINY, '--max-steps', '1']);
+    const train = runCliSync(['train', 'global', '--data', samples, '--out', run, ...TINY, ...WITH_E, '--max-steps', '1']);
     assert.equal(train.status, 0, train.stderr);
+    const encode = runCliSync(['encode', '--checkpoint', run, '--data', samples, '--out', features, '--backend', 'wasm']);
+    assert.equal(encode.status, 0, encode.stderr);
   });
   after(() => work.remove());
 
@@ -100,6 +117,15 @@ describe('audit round 2: run state', () => {
       const result = runCliSync(args, { timeoutMs: 30_000 });
       checkFailure(result, `p2phd ${args.join(' ')}`, 3, [/pipe\.safetensors/, /FIFO|not a regular file/]);
     }
+  });
+
+  test('8. a full stdout is one line and exit 3 (inspect, encode --out -, cluster --out -)', () => {
+    const cases: string[][] = [
+      ['inspect', join(run, 'latest.safetensors')],
+      ['encode', '--checkpoint', run, '--data', samples, '--out', '-', '--backend', 'wasm'],
+      ['cluster', '--features', features, '--k', '2', '--out', '-', '--backend', 'wasm'],
+    ];
+    for (const args of cases) checkFailure(toFullStdout(args), `p2phd ${args.join(' ')} > /dev/full`, 3, [/cannot write to stdout: no space left/]);
   });
 });
 
