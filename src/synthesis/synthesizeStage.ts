@@ -5,24 +5,24 @@
  * (padded to a size it takes and cropped back), write the PNG.
  */
 import { mkdir } from 'node:fs/promises';
-import { readInputText } from '../data/inputFile.js';
+import { readInputText } from '../data/formats/inputFile.js';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { UsageError, InputError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { createProgress } from '../log.js';
 import { takeShard, type Shard } from '../flagValues.js';
-import { readCheckpoint, type Checkpoint } from '../data/checkpoint.js';
-import { maxClusterCount, readClustersFile, type ClusterSet } from '../data/clusters.js';
-import { writeFileAtomically } from '../data/atomicWrite.js';
-import { colourLabels } from '../data/palette.js';
+import { readCheckpoint, type Checkpoint } from '../families/checkpoint.js';
+import { maxClusterCount, readClustersFile, type ClusterSet } from '../data/files/clusters.js';
+import { writeFileAtomically } from '../data/formats/atomicWrite.js';
+import { colourLabels } from '../data/datasets/palette.js';
 import { PAGE_IMAGES_DIR, writeResultsPage, type ResultRow } from '../report/resultsPage.js';
-import { instanceEdges } from '../data/labels.js';
-import { prepareOutputFolder } from '../data/preprocess.js';
-import { inputSizeMultiple, type ArchConfig } from '../model/config.js';
+import { instanceEdges } from '../data/datasets/labels.js';
+import { prepareOutputFolder } from '../data/datasets/preprocess.js';
+import { inputSizeMultiple, type ArchConfig } from '../families/pix2pixhd/config.js';
 import { countParameters } from '../model/layers.js';
-import { modelSpecs } from '../model/networks.js';
-import type { ResizeMode } from '../data/resize.js';
+import { modelSpecs } from '../families/pix2pixhd/networks.js';
+import type { ResizeMode } from '../data/datasets/resize.js';
 import { Random } from '../model/random.js';
 import { distinctInstanceIds } from './featureRows.js';
 import { buildGeneratorInputWithoutFeatures, setFeatureChannels, toImageBytes } from './generatorInput.js';

@@ -10,7 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
-import { withInputFile } from '../data/inputFile.js';
+import { withInputFile } from '../data/formats/inputFile.js';
 import { basename } from 'node:path';
 import { InputError, UsageError } from '../errors.js';
 import type { SampleFolder } from './data.js';

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { CLI, FIXTURES_DIR, runCliSync, startCli, temporaryFolder, type CliResult } from '../support/cli.js';
 import { checkFailure, expectFailure, literal } from '../support/audit.js';
-import { parseSafetensors, serializeSafetensors } from '../../src/data/safetensors.js';
+import { parseSafetensors, serializeSafetensors } from '../../src/data/formats/safetensors.js';
 
 /** The flags of a tiny global run (seconds per step on wasm). */
 export const TINY = ['--ngf', '4', '--n-downsample-global', '2', '--n-blocks-global', '1', '--ndf', '4', '--n-layers-d', '1', '--num-d', '1', '--seed', '1', '--backend', 'wasm'];
