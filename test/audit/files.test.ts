@@ -3,10 +3,11 @@
  * tensor files, output paths, closed and full streams, odd file names.
  */
 import { after, describe, test } from 'node:test';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { FIXTURES_DIR, temporaryFolder } from '../support/cli.js';
-import { expectFailure } from '../support/audit.js';
+import { CLI, FIXTURES_DIR, temporaryFolder } from '../support/cli.js';
+import { checkFailure, expectFailure } from '../support/audit.js';
 import { rawSafetensorsText } from '../support/safetensors.js';
 
 describe('audit round 2: files', () => {
@@ -35,5 +36,35 @@ describe('audit round 2: files', () => {
     writeFileSync(path, rawSafetensorsText(`{"__metadata__":{"format":"pt"},"w":${entry},"w":${entry}}`, 0));
     expectFailure(['synthesize', '--checkpoint', path, '--labels', join(FIXTURES_DIR, 'test_label'), '--out', join(work.path, 'out5b')], 3, [/foreign\.safetensors: not a p2phd file/]);
     expectFailure(['inspect', path], 3, [/foreign\.safetensors/, /listed twice/]);
+  });
+
+  test('12. export and import check --out as every command does: a file where a folder goes, a missing folder (exit 2)', () => {
+    const checkpoint = join(work.path, 'any.safetensors');
+    writeFileSync(checkpoint, 'not read: the output is checked first');
+    const taken = join(work.path, 'taken');
+    writeFileSync(taken, 'x');
+    expectFailure(['export', checkpoint, '--format', 'pytorch', '--out', taken], 2, [/--out .*taken: is a file, not a folder/]);
+    expectFailure(['export', checkpoint, '--format', 'onnx', '--out', join(work.path, 'no', 'such', 'G.onnx')], 2, [/--out .*G\.onnx: the folder .* does not exist/]);
+    expectFailure(['export', checkpoint, '--format', 'onnx', '--out', work.path], 2, [/--out .*: is a folder/]);
+    expectFailure(['import', '--netG', checkpoint, '--out', join(taken, 'x.safetensors')], 2, [/--out .*taken is a file/]);
+  });
+
+  const unshareWorks = spawnSync('unshare', ['-rm', 'true']).status === 0;
+  test('12. a read-only folder is exit 2 naming it, for export and import as for synthesize', { skip: unshareWorks ? false : 'skipped: unshare -rm (a user + mount namespace for a read-only bind mount) is not available here' }, () => {
+    const readOnly = join(work.path, 'ro');
+    mkdirSync(readOnly);
+    const checkpoint = join(work.path, 'any2.safetensors');
+    writeFileSync(checkpoint, 'x');
+    const cases: string[][] = [
+      ['export', checkpoint, '--format', 'pytorch', '--out', join(readOnly, 'exported')],
+      ['export', checkpoint, '--format', 'onnx', '--out', join(readOnly, 'G.onnx')],
+      ['import', '--netG', checkpoint, '--out', join(readOnly, 'imported.safetensors')],
+      ['synthesize', '--checkpoint', checkpoint, '--labels', join(FIXTURES_DIR, 'test_label'), '--out', join(readOnly, 'images')],
+    ];
+    for (const args of cases) {
+      const command = `mount --bind -o ro "$1" "$1" && mount -o remount,bind,ro "$1" && shift && exec "$@"`;
+      const result = spawnSync('unshare', ['-rm', 'sh', '-c', command, 'sh', readOnly, process.execPath, CLI, ...args], { encoding: 'utf8' });
+      checkFailure({ status: result.status, stdout: result.stdout, stderr: result.stderr }, `p2phd ${args.join(' ')} (read-only)`, 2, [/--out .*ro/, /read-only file system/]);
+    }
   });
 });
