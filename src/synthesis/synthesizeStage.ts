@@ -117,6 +117,14 @@ async function loadFeatureSource(config: SynthesizeStageConfig, arch: ArchConfig
   if (clusters.centers.size > 0 && clusters.featNum !== arch.feat_num) {
     throw new InputError(`${config.clusters}: centres have ${clusters.featNum} features but the model takes feat_num ${arch.feat_num}`);
   }
+  // Centres of a class the model has no label for: the file was made for another model or dataset.
+  const foreign = arch.label_nc > 0 ? [...clusters.centers.keys()].filter((classId) => classId >= arch.label_nc).sort((a, b) => a - b) : [];
+  if (foreign.length > 0) {
+    throw new InputError(
+      `${config.clusters}: holds centres for class${foreign.length > 1 ? 'es' : ''} ${foreign.slice(0, 5).join(', ')}${foreign.length > 5 ? ', ...' : ''}, ` +
+        `but the model has ${arch.label_nc} labels (0-${arch.label_nc - 1}); it was clustered for another model or dataset`,
+    );
+  }
   if (clusters.centers.size === 0) {
     // No class has centres: every instance's features are zeros, of the model's width.
     log.warn(`${config.clusters}: holds no cluster centres; every instance gets zero features`);

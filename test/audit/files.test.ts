@@ -67,4 +67,9 @@ describe('audit round 2: files', () => {
       checkFailure({ status: result.status, stdout: result.stdout, stderr: result.stderr }, `p2phd ${args.join(' ')} (read-only)`, 2, [/--out .*ro/, /read-only file system/]);
     }
   });
+
+  test('14. --shard takes the integers --k takes: a count past 2^53 is refused, not rounded', () => {
+    expectFailure(['preprocess', '--dataroot', FIXTURES_DIR, '--shard', '0/99999999999999999999', '--out', join(work.path, 'shard')], 2, [/--shard COUNT: "99999999999999999999" is not a whole number/]);
+    expectFailure(['cluster', '--features', 'f', '--k', '99999999999999999999', '--out', 'o'], 2, [/--k: "99999999999999999999" is not a whole number/]);
+  });
 });

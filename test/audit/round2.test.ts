@@ -6,12 +6,14 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { closeSync, cpSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, cpSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { CLI, FIXTURES_DIR, runCliSync, startCli, temporaryFolder, type CliResult } from '../support/cli.js';
 import { checkFailure, expectFailure, literal } from '../support/audit.js';
 import { parseSafetensors, serializeSafetensors } from '../../src/data/formats/safetensors.js';
+import { readFeaturesFile, writeFeaturesFile } from '../../src/data/files/features.js';
+import { writeClustersFile } from '../../src/data/files/clusters.js';
 
 /** The flags of a tiny global run (seconds per step on wasm). */
 export const TINY = ['--ngf', '4', '--n-downsample-global', '2', '--n-blocks-global', '1', '--ndf', '4', '--n-layers-d', '1', '--num-d', '1', '--seed', '1', '--backend', 'wasm'];
@@ -34,7 +36,8 @@ describe('audit round 2: run state', () => {
   const work = temporaryFolder('audit2');
   const samples = join(work.path, 'samples');
   const run = join(work.path, 'run');
-  const features = join(work.path, 'features.safetensors');
+  const featuresFolder = join(work.path, 'feats');
+  const features = join(featuresFolder, 'features.safetensors');
 
   before(() => {
     const pre = runCliSync(['preprocess', '--labels', join(FIXTURES_DIR, 'train_label'), '--instances', join(FIXTURES_DIR, 'train_inst'),
@@ -43,6 +46,7 @@ describe('audit round 2: run state', () => {
     assert.equal(pre.status, 0, pre.stderr);
     const train = runCliSync(['train', 'global', '--data', samples, '--out', run, ...TINY, ...WITH_E, '--max-steps', '1']);
     assert.equal(train.status, 0, train.stderr);
+    mkdirSync(featuresFolder);
     const encode = runCliSync(['encode', '--checkpoint', run, '--data', samples, '--out', features, '--backend', 'wasm']);
     assert.equal(encode.status, 0, encode.stderr);
   });
@@ -126,6 +130,34 @@ describe('audit round 2: run state', () => {
       ['cluster', '--features', features, '--k', '2', '--out', '-', '--backend', 'wasm'],
     ];
     for (const args of cases) checkFailure(toFullStdout(args), `p2phd ${args.join(' ')} > /dev/full`, 3, [/cannot write to stdout: no space left/]);
+  });
+
+  test('13. features files of different feat_num are a damaged input: exit 3', async () => {
+    const other = join(work.path, 'other-width.safetensors');
+    const table = await readFeaturesFile(features);
+    const width = table.featNum + 2;
+    const rows = table.classes.length;
+    await writeFeaturesFile(other, { ...table, featNum: width, features: new Float32Array(rows * width) });
+    expectFailure(['cluster', '--features', features, other, '--k', '2', '--out', join(work.path, 'c13.safetensors')], 3, [/other-width\.safetensors has feat_num/]);
+  });
+
+  test('14. the same features file given twice is read once, with a warning', () => {
+    const once = runCliSync(['cluster', '--features', features, '--k', '2', '--out', join(work.path, 'c-once.safetensors'), '--json', '--seed', '1']);
+    assert.equal(once.status, 0, once.stderr);
+    const twice = runCliSync(['cluster', '--features', features, features, featuresFolder, '--k', '2', '--out', join(work.path, 'c-twice.safetensors'), '--json', '--seed', '1']);
+    assert.equal(twice.status, 0, twice.stderr);
+    assert.match(twice.stderr, /features\.safetensors is the same file as .*features\.safetensors, given before; its rows are counted once/);
+    const rows = (result: CliResult): number => (JSON.parse(result.stdout) as { rows: number }).rows;
+    assert.equal(rows(twice), rows(once));
+    assert.ok(readFileSync(join(work.path, 'c-twice.safetensors')).equals(readFileSync(join(work.path, 'c-once.safetensors'))), 'the same clusters');
+  });
+
+  test('14. a clusters file with classes the model does not have is refused (exit 3)', async () => {
+    const clusters = join(work.path, 'foreign-clusters.safetensors');
+    const featNum = (await readFeaturesFile(features)).featNum;
+    await writeClustersFile(clusters, { featNum, centers: new Map([[7, { count: 1, values: new Float32Array(featNum) }], [99, { count: 1, values: new Float32Array(featNum) }]]), k: 1, minArea: 0, seed: 1 });
+    expectFailure(['synthesize', '--checkpoint', run, '--clusters', clusters, '--labels', join(FIXTURES_DIR, 'test_label'), '--out', join(work.path, 'images14'), '--backend', 'wasm'], 3,
+      [/foreign-clusters\.safetensors: holds centres for class 99/, /35 labels/]);
   });
 });
 
