@@ -5,7 +5,7 @@
  *
  * File names live in data/runFiles.ts (the report reads them too).
  */
-import { promises as fsp, readFileSync, statSync } from 'node:fs';
+import { promises as fsp, readFileSync, statSync, type Dirent } from 'node:fs';
 import { readInputText } from '../data/formats/inputFile.js';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -150,6 +150,12 @@ export class RunFolder {
     if (existing) {
       throw new UsageError(`--out ${this.dir}: already holds a checkpoint (${existing}); pass --resume to continue that run, or choose another --out`);
     }
+    // A first run killed in its first save leaves temporaries (and, with no
+    // optimizer file beside them, pending halves no resume can use).
+    await this.removeStaleTemporaries();
+    for (const name of [`${this.checkpoint(RUN_FILES.latest)}${PENDING_SUFFIX}`, `${this.optimizer(RUN_FILES.latest)}${PENDING_SUFFIX}`]) {
+      await fsp.unlink(name).catch(() => undefined);
+    }
     await this.createFolders();
   }
 
@@ -169,23 +175,33 @@ export class RunFolder {
   /**
    * Removes temporaries that a killed process left (SIGKILL ends a process
    * without its exit hook): hidden `.<name>.<pid>.<hex>.tmp` files whose
-   * process is gone. Complete `.pending` files stay: resuming may need one
-   * to finish an interrupted save.
+   * process is gone, in the run folder and the folders in it (samples/,
+   * tensorboard/). Complete `.pending` files stay: resuming may need one to
+   * finish an interrupted save. Returns the paths removed, relative to the
+   * run folder.
    */
   async removeStaleTemporaries(): Promise<string[]> {
-    let entries: string[];
-    try {
-      entries = await fsp.readdir(this.dir);
-    } catch {
-      return [];
-    }
     const removed: string[] = [];
-    for (const name of entries) {
-      const match = /^\..+\.(\d+)\.[0-9a-f]{8}\.tmp$/.exec(name);
-      if (!match || processAlive(Number(match[1]))) continue;
-      await fsp.unlink(join(this.dir, name)).catch(() => undefined);
-      removed.push(name);
-    }
+    const clean = async (relative: string, depth: number): Promise<void> => {
+      let entries: Dirent[];
+      try {
+        entries = await fsp.readdir(join(this.dir, relative), { withFileTypes: true });
+      } catch {
+        return;
+      }
+      for (const entry of entries) {
+        const path = join(relative, entry.name);
+        if (entry.isDirectory()) {
+          if (depth < 1) await clean(path, depth + 1);
+          continue;
+        }
+        const match = /^\..+\.(\d+)\.[0-9a-f]{8}\.tmp$/.exec(entry.name);
+        if (!match || processAlive(Number(match[1]))) continue;
+        await fsp.unlink(join(this.dir, path)).catch(() => undefined);
+        removed.push(path);
+      }
+    };
+    await clean('', 0);
     return removed;
   }
 

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { closeSync, cpSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { CLI, FIXTURES_DIR, runCliSync, startCli, temporaryFolder, type CliResult } from '../support/cli.js';
+import { CLI, FIXTURES_DIR, filesBelow, runCliSync, startCli, temporaryFolder, type CliResult } from '../support/cli.js';
 import { checkFailure, expectFailure, literal } from '../support/audit.js';
 import { parseSafetensors, serializeSafetensors } from '../../src/data/formats/safetensors.js';
 import { readFeaturesFile, writeFeaturesFile } from '../../src/data/files/features.js';
@@ -158,6 +158,26 @@ describe('audit round 2: run state', () => {
     await writeClustersFile(clusters, { featNum, centers: new Map([[7, { count: 1, values: new Float32Array(featNum) }], [99, { count: 1, values: new Float32Array(featNum) }]]), k: 1, minArea: 0, seed: 1 });
     expectFailure(['synthesize', '--checkpoint', run, '--clusters', clusters, '--labels', join(FIXTURES_DIR, 'test_label'), '--out', join(work.path, 'images14'), '--backend', 'wasm'], 3,
       [/foreign-clusters\.safetensors: holds centres for class 99/, /35 labels/]);
+  });
+
+  test('7. temporaries a killed run left are removed: strip temps under samples/ on --resume, a killed first save on a fresh start', () => {
+    // The pid of a process that has ended: its temporaries are stale.
+    const dead = spawnSync('true').pid!;
+    const copy = join(work.path, 'stale-temps');
+    cpSync(run, copy, { recursive: true });
+    const stripTemp = join(copy, 'samples', `.e001_s00002.png.${dead}.0badf00d.tmp`);
+    writeFileSync(stripTemp, 'half a strip');
+    const resumed = runCliSync(['train', 'global', '--data', samples, '--out', copy, '--resume', '--max-steps', '2']);
+    assert.equal(resumed.status, 0, resumed.stderr);
+    assert.equal(existsSync(stripTemp), false, 'the strip temporary under samples/ is removed on --resume');
+
+    const fresh = join(work.path, 'killed-first-save');
+    mkdirSync(fresh);
+    const pendingTemp = join(fresh, `.latest.safetensors.pending.${dead}.0badf00d.tmp`);
+    writeFileSync(pendingTemp, 'half a checkpoint');
+    const started = runCliSync(['train', 'global', '--data', samples, '--out', fresh, ...TINY, '--max-steps', '1']);
+    assert.equal(started.status, 0, started.stderr);
+    assert.deepEqual(filesBelow(fresh).filter((name) => name.endsWith('.tmp')), []);
   });
 });
 
