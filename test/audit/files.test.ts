@@ -3,10 +3,11 @@
  * tensor files, output paths, closed and full streams, odd file names.
  */
 import { after, describe, test } from 'node:test';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { CLI, FIXTURES_DIR, temporaryFolder } from '../support/cli.js';
+import { CLI, FIXTURES_DIR, REPO_ROOT, runCliSync, temporaryFolder } from '../support/cli.js';
 import { checkFailure, expectFailure } from '../support/audit.js';
 import { rawSafetensorsText } from '../support/safetensors.js';
 
@@ -71,5 +72,19 @@ describe('audit round 2: files', () => {
   test('14. --shard takes the integers --k takes: a count past 2^53 is refused, not rounded', () => {
     expectFailure(['preprocess', '--dataroot', FIXTURES_DIR, '--shard', '0/99999999999999999999', '--out', join(work.path, 'shard')], 2, [/--shard COUNT: "99999999999999999999" is not a whole number/]);
     expectFailure(['cluster', '--features', 'f', '--k', '99999999999999999999', '--out', 'o'], 2, [/--k: "99999999999999999999" is not a whole number/]);
+  });
+
+  test('9. a legal 240-byte file name is written: the temporary name fits where the final name fits', () => {
+    const netG = join(REPO_ROOT, 'test', 'data', 'pth-fixtures', 'ref_global', 'latest_net_G.pth');
+    const opt = join(REPO_ROOT, 'test', 'data', 'pth-fixtures', 'ref_global', 'opt.txt');
+    // 240 bytes of ASCII, and 240 bytes of two-byte characters (the cut must not split one).
+    for (const name of [`${'a'.repeat(228)}.safetensors`, `${'é'.repeat(114)}.safetensors`]) {
+      assert.equal(Buffer.byteLength(name), 240);
+      const out = join(work.path, name);
+      const result = runCliSync(['import', '--netG', netG, '--opt', opt, '--out', out]);
+      assert.equal(result.status, 0, result.stderr);
+      assert.ok(existsSync(out));
+      assert.deepEqual(readdirSync(work.path).filter((entry) => entry.endsWith('.tmp')), []);
+    }
   });
 });

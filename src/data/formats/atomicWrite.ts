@@ -121,6 +121,28 @@ export function createOutputFolder(path: string, flag: string): void {
   }
 }
 
+/** The longest file name (bytes) most file systems take (NAME_MAX on Linux, macOS, ext4, xfs, btrfs). */
+export const NAME_MAX_BYTES = 255;
+
+/**
+ * The temporary name beside `path`: `.<name>.<pid>.<hex>.tmp`. When the
+ * final name is near NAME_MAX, `<name>` is cut (at a UTF-8 character
+ * boundary) so that the temporary fits wherever the final name fits.
+ */
+export function temporaryPathFor(path: string): string {
+  const suffix = `.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  let name = basename(path);
+  const room = NAME_MAX_BYTES - 1 - Buffer.byteLength(suffix);
+  if (Buffer.byteLength(name) > room) {
+    const bytes = Buffer.from(name);
+    let end = room;
+    // Back off continuation bytes (10xxxxxx) so no character is cut in half.
+    while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--;
+    name = bytes.subarray(0, end).toString('utf8');
+  }
+  return join(dirname(path), `.${name}${suffix}`);
+}
+
 /**
  * Writes `path` atomically by calling `produce` with a sink. `path === '-'`
  * streams to stdout instead. Errors while writing remove the temporary file.
@@ -130,8 +152,7 @@ export async function writeAtomically(path: string, produce: (sink: ByteSink) =>
     await produce({ write: (bytes) => writeToStdout(bytes) });
     return;
   }
-  const directory = dirname(path);
-  const temporary = join(directory, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  const temporary = temporaryPathFor(path);
   let handle: fsp.FileHandle | undefined;
   removeAtExit(temporary);
   let written = 0;
