@@ -3,7 +3,7 @@
  * tensor files, output paths, closed and full streams, odd file names.
  */
 import { after, describe, test } from 'node:test';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -86,5 +86,18 @@ describe('audit round 2: files', () => {
       assert.ok(existsSync(out));
       assert.deepEqual(readdirSync(work.path).filter((entry) => entry.endsWith('.tmp')), []);
     }
+  });
+
+  test('6. folder inputs keep names holding a newline (preprocess)', () => {
+    const labels = join(work.path, 'newline-labels');
+    mkdirSync(join(labels, 'city\nfolder'), { recursive: true });
+    const sources = readdirSync(join(FIXTURES_DIR, 'test_label')).sort().slice(0, 3);
+    copyFileSync(join(FIXTURES_DIR, 'test_label', sources[0]!), join(labels, 'plain_gtFine_labelIds.png'));
+    copyFileSync(join(FIXTURES_DIR, 'test_label', sources[1]!), join(labels, 'new\nline_gtFine_labelIds.png'));
+    copyFileSync(join(FIXTURES_DIR, 'test_label', sources[2]!), join(labels, 'city\nfolder', 'inner_gtFine_labelIds.png'));
+    const out = join(work.path, 'newline-samples');
+    const result = runCliSync(['preprocess', '--labels', labels, '--label-nc', '35', '--resize-or-crop', 'scale_width', '--load-size', '32', '--out', out]);
+    assert.equal(result.status, 0, result.stderr);
+    assert.equal(readdirSync(out).filter((name) => name.endsWith('.safetensors')).length, 3, readdirSync(out).join(', '));
   });
 });
