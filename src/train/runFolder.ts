@@ -206,7 +206,9 @@ export class RunFolder {
   }
 
   private async createFolders(): Promise<void> {
+    // The run's own folders, in one place: a file in the way is one line naming it (exit 2), new run or resume.
     createOutputFolder(this.samples, '--out');
+    createOutputFolder(this.tensorboard, '--out');
   }
 
   async writeOptions(options: unknown): Promise<void> {

@@ -179,5 +179,13 @@ describe('audit round 2: run state', () => {
     assert.equal(started.status, 0, started.stderr);
     assert.deepEqual(filesBelow(fresh).filter((name) => name.endsWith('.tmp')), []);
   });
+
+  test('11. tensorboard/ replaced by a file: one line naming it on --resume (exit 2, as for samples/)', () => {
+    const copy = join(work.path, 'tensorboard-file');
+    cpSync(run, copy, { recursive: true });
+    rmSync(join(copy, 'tensorboard'), { recursive: true });
+    writeFileSync(join(copy, 'tensorboard'), 'not a folder');
+    expectFailure(['train', 'global', '--data', samples, '--out', copy, '--resume', '--max-steps', '2'], 2, [/tensorboard/, /a file is in the way/]);
+  });
 });
 
