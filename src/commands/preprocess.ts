@@ -224,7 +224,7 @@ const channelsFlag = (flag: string) => (value: string): number => {
 export function registerPreprocess(program: Command): void {
   const defaultJobs = Math.max(2, availableParallelism() * 2);
   const command = program.command('preprocess')
-    .description('raw label/instance/photo files -> sample files')
+    .description('raw label/instance/photo files (or pix2pix A|B files with --aligned) -> sample files')
     .option('--dataroot <dir>', 'dataset folder in the reference layout: <phase>_label, <phase>_inst, <phase>_img (<phase>_A, <phase>_B with --label-nc 0); with --aligned, A|B images under <dir>/<phase>')
     .option('--phase <name>', 'which split of --dataroot', PREPROCESS_DEFAULTS.phase)
     .option('--labels <glob>', 'label maps: a quoted glob or a folder (instead of --dataroot)')
@@ -236,7 +236,7 @@ export function registerPreprocess(program: Command): void {
     .option('--load-size <n>', `resize target: width (scale_width*) or side (resize_and_crop) (default ${PREPROCESS_DEFAULTS.loadSize}; ${ALIGNED_DEFAULTS.loadSize} with --aligned)`, integerFlag('--load-size', 1, MAX_RESIZE_SIDE))
     .option('--fine-size <n>', `side of training's random crop, recorded in the samples (default ${PREPROCESS_DEFAULTS.fineSize}; ${ALIGNED_DEFAULTS.cropSize} with --aligned)`, integerFlag('--fine-size', 1, MAX_RESIZE_SIDE))
     .option('--crop-size <n>', "the same as --fine-size (pix2pix's name)", integerFlag('--crop-size', 1, MAX_RESIZE_SIDE))
-    .option('--size-base <n>', `with --resize-or-crop none: round sizes to a multiple of this (the reference's 2^n_downsample_global; 32 for one local enhancer; default ${PREPROCESS_DEFAULTS.sizeBase}; 4 with --aligned)`, integerFlag('--size-base', 1, MAX_SIZE_BASE))
+    .option('--size-base <n>', `with --resize-or-crop none: round sizes to a multiple of this (the reference's 2^n_downsample_global; 32 for one local enhancer; default ${PREPROCESS_DEFAULTS.sizeBase}; --aligned always rounds to 4)`, integerFlag('--size-base', 1, MAX_SIZE_BASE))
     .option('--onehot', 'also store the one-hot label tensor', false)
     .option('--aligned', "pix2pix's A|B data: one image per pair, A the left half, B the right, under <dataroot>/<phase> (see docs/pix2pix.md)", false)
     .addOption(new Option('--direction <dir>', `with --aligned: AtoB, or BtoA to make B the network input (default ${ALIGNED_DEFAULTS.direction})`).choices([...DIRECTIONS]))
