@@ -7,7 +7,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { readAlignedSample } from '../../src/data/datasets/alignedSample.js';
+import { openAlignedSampleFolder, readAlignedSample } from '../../src/data/datasets/alignedSample.js';
+import { openSampleFolder } from '../../src/train/data.js';
 import { readSample } from '../../src/data/sample.js';
 import { REPO_ROOT, runCliSync, temporaryFolder } from '../support/cli.js';
 
@@ -40,8 +41,17 @@ test('preprocess --aligned: defaults 286/256 resize_and_crop, one sample per A|B
     assert.equal(sample.metadata.resize.mode, 'resize_and_crop');
     assert.equal(sample.metadata.resize.load_size, 286);
     assert.equal(sample.metadata.resize.crop_size, 256);
-    // A pix2pixHD reader refuses it with one line naming the file.
-    await assert.rejects(readSample(join(out, 'b.safetensors')), /aligned A\|B \(pix2pix\) sample/);
+    // pix2pixHD's readers refuse it with one line naming the file.
+    await assert.rejects(readSample(join(out, 'b.safetensors')), /b\.safetensors: is an aligned A\|B \(pix2pix\) sample/);
+    await assert.rejects(openSampleFolder(out), /a\.safetensors: is an aligned A\|B \(pix2pix\) sample/);
+    // The training side's folder listing.
+    const opened = await openAlignedSampleFolder(out);
+    assert.deepEqual([opened.inputNc, opened.outputNc, opened.direction], [1, 3, 'BtoA']);
+    assert.deepEqual(opened.samples.map((s) => [s.height, s.width, s.mode, s.cropSize]), Array(3).fill([286, 286, 'resize_and_crop', 256]));
+    // One more sample made AtoB into the same folder: a mixed folder is refused.
+    const again = runCliSync(['preprocess', '--aligned', '--dataroot', join(folder.path, 'data'), '--input-nc', '1', '--shard', '0/3', '--out', out]);
+    assert.equal(again.status, 0, again.stderr);
+    await assert.rejects(openAlignedSampleFolder(out), /b\.safetensors: direction BtoA differs from .*a\.safetensors's AtoB/);
   } finally {
     folder.remove();
   }

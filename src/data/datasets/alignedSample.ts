@@ -11,9 +11,11 @@
  * crop_size, size_base, source_size [H, W] of one half, image_filter,
  * scale_width: 'keep_aspect', see aligned.ts).
  */
-import { InputError } from '../../errors.js';
+import { promises as fsp } from 'node:fs';
+import { join } from 'node:path';
+import { InputError, UsageError } from '../../errors.js';
 import { makeTensor, type Tensor } from '../safetensors.js';
-import { readTensorFile, requireTensor, writeTensorFile, type TensorFile } from '../tensorFile.js';
+import { readTensorFile, readTensorFileHeader, requireTensor, writeTensorFile, type TensorFile } from '../tensorFile.js';
 import { RESIZE_MODES, type ResizeMode } from '../resize.js';
 import { DIRECTIONS, type AlignedImages, type Direction } from './aligned.js';
 
@@ -68,13 +70,16 @@ export function isAlignedMetadata(p2phd: Record<string, unknown>): boolean {
   return p2phd['aligned'] === true;
 }
 
-function channelCount(file: TensorFile, key: string): number {
+/** The metadata's source and p2phd entry: all the metadata checks read (a header will do). */
+type MetadataOf = Pick<TensorFile, 'source' | 'p2phd'>;
+
+function channelCount(file: MetadataOf, key: string): number {
   const value = file.p2phd[key];
   if (value !== 1 && value !== 3) throw new InputError(`${file.source}: aligned sample metadata has no valid ${key} (1 or 3; got ${JSON.stringify(value)})`);
   return value;
 }
 
-function readAlignedMetadata(file: TensorFile): AlignedSampleMetadata {
+function readAlignedMetadata(file: MetadataOf): AlignedSampleMetadata {
   const p2phd = file.p2phd;
   if (!isAlignedMetadata(p2phd)) {
     throw new InputError(`${file.source}: is a pix2pixHD label/photo sample, not an aligned A|B sample (make those with p2phd preprocess --aligned)`);
@@ -123,4 +128,56 @@ export function validateAlignedSample(file: TensorFile): LoadedAlignedSample {
 /** Reads and validates an aligned sample file ('-' = stdin). */
 export async function readAlignedSample(path: string): Promise<LoadedAlignedSample> {
   return validateAlignedSample(await readTensorFile(path, ALIGNED_SAMPLE_KIND));
+}
+
+/** What training needs to know about one aligned sample before reading it whole. */
+export interface AlignedSampleInfo {
+  path: string;
+  height: number;
+  width: number;
+  /** The resize mode and crop side recorded by preprocess (alignedCrop's settings). */
+  mode: ResizeMode;
+  cropSize: number;
+}
+
+export interface AlignedSampleFolder {
+  dir: string;
+  samples: AlignedSampleInfo[];
+  inputNc: number;
+  outputNc: number;
+  direction: Direction;
+}
+
+/**
+ * Lists and checks the aligned samples of a preprocess output folder from
+ * their headers (sorted by name): every file aligned, with one input_nc,
+ * output_nc and direction. A folder of label/photo samples, or a mix, is an
+ * input error naming the file.
+ */
+export async function openAlignedSampleFolder(dir: string, flag = '--data'): Promise<AlignedSampleFolder> {
+  let entries: string[];
+  try {
+    entries = await fsp.readdir(dir);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new UsageError(`${flag} ${dir}: ${code === 'ENOENT' ? 'no such folder' : code === 'ENOTDIR' ? 'not a folder' : `cannot read (${code})`}`);
+  }
+  const files = entries.filter((name) => name.endsWith('.safetensors') && !name.startsWith('.')).sort();
+  if (files.length === 0) throw new InputError(`${flag} ${dir}: holds no .safetensors sample files (write them with p2phd preprocess --aligned)`);
+  const samples: AlignedSampleInfo[] = [];
+  let first: { path: string; inputNc: number; outputNc: number; direction: Direction } | undefined;
+  for (const name of files) {
+    const path = join(dir, name);
+    const header = await readTensorFileHeader(path, ALIGNED_SAMPLE_KIND);
+    const metadata = readAlignedMetadata(header);
+    const current = { path, inputNc: metadata.input_nc, outputNc: metadata.output_nc, direction: metadata.direction };
+    first ??= current;
+    for (const [key, label] of [['inputNc', 'input_nc'], ['outputNc', 'output_nc'], ['direction', 'direction']] as const) {
+      if (current[key] !== first[key]) {
+        throw new InputError(`${path}: ${label} ${current[key]} differs from ${first.path}'s ${first[key]}; one run trains on one kind of pair`);
+      }
+    }
+    samples.push({ path, height: metadata.size[0], width: metadata.size[1], mode: metadata.resize.mode, cropSize: metadata.resize.crop_size });
+  }
+  return { dir, samples, inputNc: first!.inputNc, outputNc: first!.outputNc, direction: first!.direction };
 }
