@@ -17,6 +17,7 @@ import {
   alignedCrop, alignedResizeTarget, applyAlignedCrop, BYTE_TO_SIGNED, planAlignedCrop, rgbToLuma, type AlignedImages, type Direction,
 } from '../../src/data/datasets/aligned.js';
 import { buildAlignedSample, listAlignedFiles } from '../../src/data/datasets/alignedPreprocess.js';
+import { readRgbImage } from '../../src/data/image.js';
 import { GOLDEN_DIR, REPO_ROOT, temporaryFolder } from '../support/cli.js';
 
 const FIXTURES = join(REPO_ROOT, 'test', 'fixtures-pix2pix');
@@ -157,4 +158,19 @@ test('alignedCrop: one crop and one flip for A and B, values (v / 255 - 0.5) / 0
   assert.deepEqual(planAlignedCrop({ width: 6, height: 5 }, { mode: 'scale_width', cropSize: 3, flip: false }, new Random(1)), { x: 0, y: 0, width: 6, height: 5, flip: false });
   const short = planAlignedCrop({ width: 6, height: 2 }, { mode: 'crop', cropSize: 4, flip: false }, new Random(1));
   assert.deepEqual([short.width, short.height, short.y], [4, 2, 0]);
+});
+
+test("PPM/PGM and BMP files (which sharp cannot read) decode as PIL's convert('RGB'): maxvals, plain and raw, 1/4/8/16/24/32-bit, masks, core header, top-down", async () => {
+  const file = await golden;
+  const names = [...file.tensors.keys()].filter((key) => key.startsWith('decode.')).map((key) => key.slice('decode.'.length));
+  assert.ok(names.length >= 11, names.join(', '));
+  for (const name of names) {
+    const expected = file.tensors.get(`decode.${name}`)!;
+    const image = await readRgbImage(join(FIXTURES, 'decode', name));
+    assert.deepEqual([image.height, image.width, 3], expected.shape, name);
+    assert.deepEqual(Array.from(image.data), Array.from(expected.data as Uint8Array), name);
+  }
+  // Resized on the way in, with PIL's bicubic (the same path as every format's enlargement).
+  const resized = await readRgbImage(join(FIXTURES, 'decode', 'rgb24.bmp'), { target: () => ({ width: 3, height: 2 }) });
+  assert.deepEqual([resized.width, resized.height, resized.sourceSize.width], [3, 2, 7]);
 });
