@@ -14,9 +14,9 @@ import { readSafetensorsFile } from '../../src/data/tensorFile.js';
 import type { ResizeMode } from '../../src/data/resize.js';
 import { Random } from '../../src/model/random.js';
 import {
-  alignedCrop, alignedResizeTarget, applyAlignedCrop, BYTE_TO_SIGNED, planAlignedCrop, rgbToLuma, type AlignedImages, type Direction,
+  alignedCrop, alignedResizeTarget, applyAlignedCrop, BYTE_TO_SIGNED, planAlignedCrop, rgbToLuma, wholeImageSigned, type AlignedImages, type Direction,
 } from '../../src/data/datasets/aligned.js';
-import { buildAlignedSample, listAlignedFiles } from '../../src/data/datasets/alignedPreprocess.js';
+import { buildAlignedSample, listAlignedFiles, readAlignedPair } from '../../src/data/datasets/alignedPreprocess.js';
 import { readRgbImage } from '../../src/data/image.js';
 import { GOLDEN_DIR, REPO_ROOT, temporaryFolder } from '../support/cli.js';
 
@@ -173,4 +173,16 @@ test("PPM/PGM and BMP files (which sharp cannot read) decode as PIL's convert('R
   // Resized on the way in, with PIL's bicubic (the same path as every format's enlargement).
   const resized = await readRgbImage(join(FIXTURES, 'decode', 'rgb24.bmp'), { target: () => ({ width: 3, height: 2 }) });
   assert.deepEqual([resized.width, resized.height, resized.sourceSize.width], [3, 2, 7]);
+});
+
+test('readAlignedPair: the file at its own size, BtoA and grey applied; odd widths drop B\'s extra column (hand-checked against the crop-mode golden)', async () => {
+  const file = await golden;
+  // crop_rgba: BtoA, input 3, output 1 (grey left half), a crop at (1, 2) of 8x8 from 12x10 halves.
+  const pair = await readAlignedPair(join(FIXTURES, 'ab_rgba.png'), { direction: 'BtoA', inputNc: 3, outputNc: 1 });
+  assert.deepEqual([pair.width, pair.height, pair.aChannels, pair.bChannels], [12, 10, 3, 1]);
+  const whole = wholeImageSigned(pair);
+  const golden8 = chwToHwc(file.tensors.get('crop_rgba.B')!.data as Float32Array, [1, 8, 8]);
+  for (let y = 0; y < 8; y++) for (let x = 0; x < 8; x++) assert.equal(whole.B[(y + 2) * 12 + x + 1], golden8[y * 8 + x]);
+  const odd = await readAlignedPair(join(FIXTURES, 'ab_odd.png'), { direction: 'AtoB', inputNc: 3, outputNc: 3 });
+  assert.deepEqual([odd.width, odd.height], [22, 17]);
 });

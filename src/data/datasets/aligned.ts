@@ -230,3 +230,8 @@ export function applyAlignedCrop(images: AlignedImages, plan: AlignedCropPlan): 
 export function alignedCrop(images: AlignedImages, settings: AlignedCropSettings, random: Random): AlignedStep {
   return applyAlignedCrop(images, planAlignedCrop({ width: images.width, height: images.height }, settings, random));
 }
+
+/** The whole sample in [-1, 1], unflipped (inference, evaluation). */
+export function wholeImageSigned(images: AlignedImages): AlignedStep {
+  return applyAlignedCrop(images, { x: 0, y: 0, width: images.width, height: images.height, flip: false });
+}

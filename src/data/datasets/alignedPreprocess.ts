@@ -166,6 +166,17 @@ export async function buildAlignedSample(path: string, options: AlignedSampleOpt
   };
 }
 
+/**
+ * An A|B file at its own size (no resize; an odd width's extra B column
+ * dropped), split, direction applied and grey where a side has 1 channel: what
+ * synthesize --aligned renders and compares (scale with aligned.ts's
+ * wholeImageSigned or BYTE_TO_SIGNED).
+ */
+export async function readAlignedPair(path: string, options: Omit<AlignedSampleOptions, 'resize'>): Promise<AlignedImages> {
+  const { images } = await buildAlignedSample(path, { ...options, resize: { mode: 'crop', loadSize: 0, cropSize: 0 } });
+  return images;
+}
+
 export function alignedSampleMetadata(source: string, images: AlignedImages, halfSize: Size, options: AlignedSampleOptions): AlignedSampleMetadata {
   return {
     aligned: true,
