@@ -58,14 +58,15 @@ export function isAlignedImageFile(name: string): boolean {
 
 /** Python's str ordering (by code point), which sorted() gives the reference's paths; JS's default sort compares UTF-16 units. */
 export function compareCodePoints(a: string, b: string): number {
-  const left = [...a];
-  const right = [...b];
-  const n = Math.min(left.length, right.length);
-  for (let i = 0; i < n; i++) {
-    const difference = left[i]!.codePointAt(0)! - right[i]!.codePointAt(0)!;
-    if (difference !== 0) return difference;
+  let i = 0;
+  // Equal prefixes advance both strings alike, so one index serves both.
+  while (i < a.length && i < b.length) {
+    const left = a.codePointAt(i)!;
+    const right = b.codePointAt(i)!;
+    if (left !== right) return left - right;
+    i += left > 0xffff ? 2 : 1;
   }
-  return left.length - right.length;
+  return (a.length - i) - (b.length - i);
 }
 
 /** The left (A) and right (B) halves of an A|B image `width` wide: A = [0, int(w / 2)), B = [int(w / 2), w). */
