@@ -18,6 +18,9 @@ import {
 } from '../../src/data/datasets/aligned.js';
 import { buildAlignedSample, listAlignedFiles, readAlignedPair } from '../../src/data/datasets/alignedPreprocess.js';
 import { readRgbImage } from '../../src/data/image.js';
+import { encodePng } from '../../src/data/pngEncode.js';
+import { PngColorType } from '../../src/data/png.js';
+import { InputError } from '../../src/errors.js';
 import { GOLDEN_DIR, REPO_ROOT, temporaryFolder } from '../support/cli.js';
 
 const FIXTURES = join(REPO_ROOT, 'test', 'fixtures-pix2pix');
@@ -185,4 +188,22 @@ test('readAlignedPair: the file at its own size, BtoA and grey applied; odd widt
   for (let y = 0; y < 8; y++) for (let x = 0; x < 8; x++) assert.equal(whole.B[(y + 2) * 12 + x + 1], golden8[y * 8 + x]);
   const odd = await readAlignedPair(join(FIXTURES, 'ab_odd.png'), { direction: 'AtoB', inputNc: 3, outputNc: 3 });
   assert.deepEqual([odd.width, odd.height], [22, 17]);
+});
+
+test('files too small to split or to round: input errors naming the file', async () => {
+  const folder = temporaryFolder('aligned-small');
+  try {
+    const write = (name: string, width: number, height: number): string => {
+      const path = join(folder.path, name);
+      writeFileSync(path, encodePng({ width, height, bitDepth: 8, colorType: PngColorType.rgb, samples: new Uint8Array(width * height * 3) }));
+      return path;
+    };
+    const options = { direction: 'AtoB' as const, inputNc: 3, outputNc: 3 };
+    await assert.rejects(buildAlignedSample(write('one.png', 1, 4), { ...options, resize: { mode: 'crop', loadSize: 4, cropSize: 4 } }),
+      (error: Error) => error instanceof InputError && /one\.png: is 1x4, too narrow/.test(error.message));
+    await assert.rejects(buildAlignedSample(write('tiny.png', 2, 9), { ...options, resize: { mode: 'none', loadSize: 4, cropSize: 4 } }),
+      (error: Error) => error instanceof InputError && /tiny\.png: a 1x9 half resizes to an empty 0x8 image \(--resize-or-crop none/.test(error.message));
+  } finally {
+    folder.remove();
+  }
 });
