@@ -10,16 +10,16 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { readSafetensorsFile } from '../../src/data/tensorFile.js';
-import type { ResizeMode } from '../../src/data/resize.js';
+import { readSafetensorsFile } from '../../src/data/files/tensorFile.js';
+import type { ResizeMode } from '../../src/data/datasets/resize.js';
 import { Random } from '../../src/model/random.js';
 import {
   alignedCrop, alignedResizeTarget, applyAlignedCrop, BYTE_TO_SIGNED, planAlignedCrop, rgbToLuma, wholeImageSigned, type AlignedImages, type Direction,
 } from '../../src/data/datasets/aligned.js';
 import { buildAlignedSample, listAlignedFiles, readAlignedPair } from '../../src/data/datasets/alignedPreprocess.js';
-import { readRgbImage } from '../../src/data/image.js';
-import { encodePng } from '../../src/data/pngEncode.js';
-import { PngColorType } from '../../src/data/png.js';
+import { readRgbImage } from '../../src/data/formats/image.js';
+import { encodePng } from '../../src/data/formats/pngEncode.js';
+import { PngColorType } from '../../src/data/formats/png.js';
 import { InputError } from '../../src/errors.js';
 import { GOLDEN_DIR, REPO_ROOT, temporaryFolder } from '../support/cli.js';
 
