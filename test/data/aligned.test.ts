@@ -14,7 +14,7 @@ import { readSafetensorsFile } from '../../src/data/files/tensorFile.js';
 import type { ResizeMode } from '../../src/data/datasets/resize.js';
 import { Random } from '../../src/model/random.js';
 import {
-  alignedCrop, alignedResizeTarget, applyAlignedCrop, BYTE_TO_SIGNED, planAlignedCrop, rgbToLuma, wholeImageSigned, type AlignedImages, type Direction,
+  alignedBatch, alignedCrop, alignedResizeTarget, applyAlignedCrop, BYTE_TO_SIGNED, planAlignedCrop, rgbToLuma, wholeImageSigned, type AlignedImages, type Direction,
 } from '../../src/data/datasets/aligned.js';
 import { buildAlignedSample, listAlignedFiles, readAlignedPair } from '../../src/data/datasets/alignedPreprocess.js';
 import { readRgbImage } from '../../src/data/formats/image.js';
@@ -206,4 +206,18 @@ test('files too small to split or to round: input errors naming the file', async
   } finally {
     folder.remove();
   }
+});
+
+test('alignedBatch stacks per-sample crops NHWC (each its own generator) and refuses mixed sizes naming the sample', () => {
+  const one: AlignedImages = { width: 6, height: 5, a: ramp(3, 0), aChannels: 3, b: ramp(1, 1), bChannels: 1 };
+  const two: AlignedImages = { width: 6, height: 5, a: ramp(3, 9), aChannels: 3, b: ramp(1, 3), bChannels: 1 };
+  const settings = { mode: 'crop' as const, cropSize: 4, flip: true };
+  const batch = alignedBatch([one, two], settings, [new Random(1), new Random(2)]);
+  const alone = [alignedCrop(one, settings, new Random(1)), alignedCrop(two, settings, new Random(2))];
+  assert.deepEqual([batch.count, batch.height, batch.width], [2, 4, 4]);
+  assert.deepEqual(Array.from(batch.A), [...alone[0]!.A, ...alone[1]!.A]);
+  assert.deepEqual(Array.from(batch.B), [...alone[0]!.B, ...alone[1]!.B]);
+  const small: AlignedImages = { width: 3, height: 5, a: new Uint8Array(45), aChannels: 3, b: new Uint8Array(15), bChannels: 1 };
+  assert.throws(() => alignedBatch([one, small], settings, [new Random(1), new Random(2)], ['one.safetensors', 'small.safetensors']),
+    (error: Error) => error instanceof InputError && /small\.safetensors: crops to 3x4/.test(error.message));
 });

@@ -24,12 +24,18 @@
  *             bChannels] as Float32Array in [-1, 1] (NHWC with N = 1: a batch
  *             is these concatenated), their size, and the crop taken.
  *
+ * For a batch, alignedBatch(samples, settings, randoms) does this per sample
+ * (one Random each) and stacks the results: A [N, H, W, aChannels], B [N, H,
+ * W, bChannels]; samples that crop to different sizes are refused (the
+ * reference's DataLoader cannot stack them either).
+ *
  * The crop is --crop-size square in the *crop modes (resize_and_crop, crop,
  * scale_width_and_crop), at x in [0, W - crop], y in [0, H - crop] (both
  * inclusive, the reference's random.randint); the whole image otherwise.
  * Deviation: where a side is shorter than the crop, the reference's PIL crop
  * pads with black; here the crop is as long as that side (never padded).
  */
+import { InputError } from '../../errors.js';
 import type { Random } from '../../model/random.js';
 import type { Size } from '../formats/nearest.js';
 import { roundHalfEven, type ResizeMode } from './resize.js';
@@ -236,4 +242,37 @@ export function alignedCrop(images: AlignedImages, settings: AlignedCropSettings
 /** The whole sample in [-1, 1], unflipped (inference, evaluation). */
 export function wholeImageSigned(images: AlignedImages): AlignedStep {
   return applyAlignedCrop(images, { x: 0, y: 0, width: images.width, height: images.height, flip: false });
+}
+
+export interface AlignedBatch {
+  count: number;
+  height: number;
+  width: number;
+  aChannels: number;
+  bChannels: number;
+  /** [count, height, width, aChannels] in [-1, 1]. */
+  A: Float32Array;
+  /** [count, height, width, bChannels] in [-1, 1]. */
+  B: Float32Array;
+  plans: AlignedCropPlan[];
+}
+
+/** One step's batch: each sample cropped and flipped with its own Random, stacked NHWC. `sources` name samples in errors. */
+export function alignedBatch(samples: readonly AlignedImages[], settings: AlignedCropSettings, randoms: readonly Random[], sources: readonly string[] = []): AlignedBatch {
+  if (samples.length === 0 || randoms.length !== samples.length) throw new RangeError(`alignedBatch: ${samples.length} samples and ${randoms.length} generators`);
+  const steps = samples.map((sample, i) => alignedCrop(sample, settings, randoms[i]!));
+  const first = steps[0]!;
+  steps.forEach((step, i) => {
+    if (step.height !== first.height || step.width !== first.width || step.aChannels !== first.aChannels || step.bChannels !== first.bChannels) {
+      const name = sources[i] ?? `sample ${i}`;
+      throw new InputError(`${name}: crops to ${step.width}x${step.height}x${step.aChannels}|${step.bChannels}, not the ${first.width}x${first.height}x${first.aChannels}|${first.bChannels} of the rest of the batch (a batch above 1 needs one size: preprocess with a crop mode)`);
+    }
+  });
+  const A = new Float32Array(steps.length * first.A.length);
+  const B = new Float32Array(steps.length * first.B.length);
+  steps.forEach((step, i) => {
+    A.set(step.A, i * first.A.length);
+    B.set(step.B, i * first.B.length);
+  });
+  return { count: steps.length, height: first.height, width: first.width, aChannels: first.aChannels, bChannels: first.bChannels, A, B, plans: steps.map((step) => step.plan) };
 }
