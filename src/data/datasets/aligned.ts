@@ -29,6 +29,12 @@
  * W, bChannels]; samples that crop to different sizes are refused (the
  * reference's DataLoader cannot stack them either).
  *
+ * The rest of the kit: alignedSample.ts's openAlignedSampleFolder (a
+ * --data folder from its headers: sizes, modes, one input_nc/output_nc/
+ * direction) and readAlignedSample (one file, checked); alignedPreprocess.ts's
+ * readAlignedPair (an A|B file at its own size, for synthesize --aligned) with
+ * wholeImageSigned below.
+ *
  * The crop is --crop-size square in the *crop modes (resize_and_crop, crop,
  * scale_width_and_crop), at x in [0, W - crop], y in [0, H - crop] (both
  * inclusive, the reference's random.randint); the whole image otherwise.
