@@ -316,8 +316,10 @@ export async function startEditorServer(options: EditorServerOptions): Promise<E
     if (request.headers.host !== hostHeader) throw new HttpError(421, 'wrong Host');
     const rawUrl = request.url ?? '';
     if (!rawUrl.startsWith('/') || rawUrl.length > 2048) throw new HttpError(400, 'bad URL');
+    // The raw path, not a normalised one: dot segments, encodings and empty segments are refused outright.
+    const path = rawUrl.split('?', 1)[0]!;
+    if (!/^\/[A-Za-z0-9._\/-]*$/.test(path) || path.includes('..') || path.includes('//')) throw new HttpError(400, 'bad URL path');
     const url = new URL(rawUrl, origin);
-    const path = url.pathname;
     const method = request.method ?? '';
 
     // The token exchange: GET /?token=... sets the cookie and drops the token from the address bar.
