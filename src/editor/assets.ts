@@ -22,6 +22,7 @@ const HTML = `<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>p2phd edit</title>
+<link rel="icon" href="${ASSET_PREFIX}icon.svg">
 <link rel="stylesheet" href="${ASSET_PREFIX}editor.css">
 <script type="module" src="${ASSET_PREFIX}page/main.js"></script>
 </head>
@@ -66,6 +67,8 @@ const HTML = `<!doctype html>
 </html>
 `;
 
+const ICON = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 4 4"><rect width="2" height="4" fill="#804080"/><rect x="2" width="2" height="4" fill="#4682b4"/></svg>';
+
 const CSS = `
 * { box-sizing: border-box; }
 body { margin: 0; font: 13px system-ui, sans-serif; background: #1e1f22; color: #ddd; display: flex; flex-direction: column; height: 100vh; }
@@ -107,6 +110,7 @@ body.view-side #overlay-canvas, body.view-result #overlay-canvas { display: none
 export function loadAssets(buildDir: string = PAGE_BUILD_DIR): ReadonlyMap<string, Asset> {
   const assets = new Map<string, Asset>();
   assets.set(ROUTES.page, { type: 'text/html; charset=utf-8', body: Buffer.from(HTML, 'utf8') });
+  assets.set(`${ASSET_PREFIX}icon.svg`, { type: 'image/svg+xml', body: Buffer.from(ICON, 'utf8') });
   assets.set(`${ASSET_PREFIX}editor.css`, { type: 'text/css; charset=utf-8', body: Buffer.from(CSS, 'utf8') });
   for (const folder of ['page', 'shared']) {
     let names: string[];

@@ -9,7 +9,10 @@ import type { ChildProcess } from 'node:child_process';
 import { writeClustersFile } from '../../src/data/clusters';
 import { DEFAULT_CONFIG, type ArchConfig } from '../../src/model/config';
 import { Random } from '../../src/model/random';
-import { writeRandomCheckpoint } from '../synthesis/helpers';
+import { makeTensor, type Tensor } from '../../src/data/safetensors';
+import { writeTensorFile } from '../../src/data/tensorFile';
+import { modelSpecs } from '../../src/model/networks';
+import { referenceDtype, referenceShape } from '../../src/model/params';
 import { FIXTURES_DIR, startCli, type CliResult } from '../support/cli';
 
 export const FIXTURE_STEM = 'synthcity_001000_000019_gtFine_labelIds';
@@ -39,12 +42,34 @@ export const STYLE_COUNTS: ReadonlyMap<number, number> = new Map([
   [26, 4],
 ]);
 
+/**
+ * Random weights scaled by fan-in (std 1/sqrt(inputs per output), biases
+ * zero), so the untrained G is neither saturated nor chaotic: a change in
+ * one region shows mostly there, as in a trained model.
+ */
+export async function writeScaledRandomCheckpoint(path: string, config: ArchConfig, seed: number): Promise<void> {
+  const random = new Random(seed);
+  const tensors = new Map<string, Tensor>();
+  for (const spec of modelSpecs(config, ['G'])) {
+    const shape = referenceShape(spec);
+    const count = shape.reduce((a, b) => a * b, 1);
+    if (referenceDtype(spec) === 'I64') {
+      tensors.set(spec.key, makeTensor('I64', shape, new BigInt64Array(count)));
+      continue;
+    }
+    const values = new Float32Array(count);
+    if (shape.length === 4) random.fillNormal(values, 0, 1 / Math.sqrt(shape[1]! * shape[2]! * shape[3]!));
+    tensors.set(spec.key, makeTensor('F32', shape, values));
+  }
+  await writeTensorFile(path, 'checkpoint', tensors, { stage: 'global', epoch: 0, step: 0, lr: 0.0002, config });
+}
+
 export async function writeModel(folder: string, config: ArchConfig = TINY_CONFIG): Promise<{ checkpoint: string; clusters: string }> {
   const checkpoint = join(folder, 'tiny.safetensors');
   const clusters = join(folder, 'tiny_clusters.safetensors');
-  await writeRandomCheckpoint(checkpoint, config, 7);
+  await writeScaledRandomCheckpoint(checkpoint, config, 7);
   const random = new Random(11);
-  const centers = new Map([...STYLE_COUNTS].map(([classId, count]) => [classId, { count, values: random.fillNormal(new Float32Array(count * 3), 0, 3) }]));
+  const centers = new Map([...STYLE_COUNTS].map(([classId, count]) => [classId, { count, values: random.fillNormal(new Float32Array(count * 3), 0, 1) }]));
   await writeClustersFile(clusters, { featNum: 3, centers, k: 4, minArea: 0.5, seed: 0 });
   return { checkpoint, clusters };
 }

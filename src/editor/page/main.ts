@@ -93,7 +93,9 @@ class Editor {
   readonly labelContext: CanvasRenderingContext2D;
   readonly labelImage: ImageData;
   readonly palette: Uint8Array;
-  stroke: { pointer: number; x: number; y: number; label: number; instance: number; dirty: Rect; lastPreview: number; started: number } | undefined;
+  stroke: { pointer: number; x: number; y: number; label: number; instance: number; dirty: Rect; lastPreview: number; points: Array<[number, number]> } | undefined;
+  /** The image points and brush of the last stroke (for tests). */
+  lastStroke: { points: Array<[number, number]>; brush: Brush; label: number; instance: number } | undefined;
   panning: { pointer: number; x: number; y: number } | undefined;
   spaceDown = false;
 
@@ -474,7 +476,7 @@ class Editor {
         this.pushHistory();
         if (instance >= INSTANCE_FACTOR) this.selected = instance;
         const dirty = paintSegment(this, this.brushOf(), point.x, point.y, point.x, point.y, label, instance);
-        this.stroke = { pointer: event.pointerId, x: point.x, y: point.y, label, instance, dirty, lastPreview: performance.now(), started: performance.now() };
+        this.stroke = { pointer: event.pointerId, x: point.x, y: point.y, label, instance, dirty, lastPreview: performance.now(), points: [[point.x, point.y]] };
         if (this.fullTimer !== undefined) clearTimeout(this.fullTimer);
         this.fullTimer = undefined;
         view.setPointerCapture(event.pointerId);
@@ -500,6 +502,7 @@ class Editor {
     const rect = paintSegment(this, this.brushOf(), stroke.x, stroke.y, point.x, point.y, stroke.label, stroke.instance);
     stroke.x = point.x;
     stroke.y = point.y;
+    stroke.points.push([point.x, point.y]);
     stroke.dirty = unionRect(stroke.dirty, rect);
     this.drawLabels(rect);
     const now = performance.now();
@@ -518,6 +521,7 @@ class Editor {
     const stroke = this.stroke;
     if (!stroke || event.pointerId !== stroke.pointer) return;
     this.stroke = undefined;
+    this.lastStroke = { points: stroke.points, brush: this.brushOf(), label: stroke.label, instance: stroke.instance };
     this.afterEdit(stroke.dirty);
   }
 
@@ -844,6 +848,7 @@ function exposeForTests(editor: Editor): void {
       styles: Object.fromEntries(editor.styles),
       selected: editor.selected ?? null,
     }),
+    lastStroke: () => editor.lastStroke ?? null,
     /** RGBA of the result view (the shown image), base64. */
     resultPixels: () => bytesToBase64(new Uint8Array(editor.resultCanvas.getContext('2d')!.getImageData(0, 0, editor.width, editor.height).data.buffer)),
     status: () => ({
