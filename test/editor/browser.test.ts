@@ -319,6 +319,28 @@ describe('p2phd edit in the browser', { skip: SKIP }, () => {
     }
   });
 
+  test('while dragging, previews at reduced scale, labelled; on pen-up the full render', async () => {
+    await settled();
+    await hook('setTool("brush")');
+    await hook('selectClass(22)');
+    const previewsBefore = ((await page.evaluate(`fetch('/api/status').then((r) => r.json())`)) as { passes: Record<string, number> }).passes['2'] ?? 0;
+    const client = async (x: number, y: number) => hook<{ x: number; y: number }>(`clientPoint(${x}, ${y})`);
+    const start = await client(20.25, 110.25);
+    await page.mouse.move(start.x, start.y);
+    await page.mouse.down();
+    for (let i = 1; i <= 4; i++) {
+      const next = await client(20.25 + 15 * i, 110.25);
+      await page.mouse.move(next.x, next.y, { steps: 3 });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    }
+    await page.waitForFunction(`document.getElementById('badge').textContent === 'preview'`, { timeout: 20_000 });
+    await page.mouse.up();
+    await settled();
+    const previews = ((await page.evaluate(`fetch('/api/status').then((r) => r.json())`)) as { passes: Record<string, number> }).passes['2'] ?? 0;
+    assert.ok(previews > previewsBefore, `${previews - previewsBefore} preview passes`);
+    assert.equal(await page.$eval('#badge', (element) => element.textContent), '');
+  });
+
   test('no console errors, no request beyond the server', () => {
     assert.deepEqual(errors, []);
   });
