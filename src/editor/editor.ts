@@ -109,7 +109,7 @@ export async function startEditor(config: EditorConfig, log: Logger): Promise<Ru
       }
     }
     const initial: EditorState = { width: input.width, height: input.height, labels, instances, styles };
-    const protectedPaths = [config.checkpoint, ...(config.clusters !== undefined ? [config.clusters] : []), item.source];
+    const protectedPaths = [config.checkpoint, ...(config.clusters !== undefined ? [config.clusters] : []), ...config.classNames !== undefined ? [config.classNames] : [], ...item.files];
     const server = await startEditorServer({
       host: config.host,
       port: config.port,
