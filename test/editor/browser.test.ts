@@ -88,6 +88,7 @@ describe('p2phd edit in the browser', { skip: SKIP }, () => {
   const out = join(folder.path, 'out');
   const shots = process.env['P2PHD_EDITOR_SCREENSHOTS'] ?? mkdtempSync(join(tmpdir(), 'p2phd-editor-shots-'));
   let edit: RunningEdit;
+  let model: { checkpoint: string; clusters: string };
   let browser: import('puppeteer-core').Browser;
   let page: Page;
   let profile: string;
@@ -121,7 +122,11 @@ describe('p2phd edit in the browser', { skip: SKIP }, () => {
   }
 
   before(async () => {
-    const { checkpoint, clusters } = await writeModel(folder.path);
+    // Screenshots for the docs may use a trained model (P2PHD_EDITOR_CHECKPOINT, P2PHD_EDITOR_CLUSTERS); the tests' own is random.
+    const own = await writeModel(folder.path);
+    const checkpoint = process.env['P2PHD_EDITOR_CHECKPOINT'] ?? own.checkpoint;
+    const clusters = process.env['P2PHD_EDITOR_CLUSTERS'] ?? own.clusters;
+    model = { checkpoint, clusters };
     edit = await startEdit(['--checkpoint', checkpoint, '--clusters', clusters, '--labels', FIXTURE_LABELS, '--instances', FIXTURE_INSTANCES, '--out', out]);
     const puppeteer = await import('puppeteer-core');
     profile = mkdtempSync(join(tmpdir(), 'p2phd-chromium-'));
@@ -247,11 +252,13 @@ describe('p2phd edit in the browser', { skip: SKIP }, () => {
     const point = await hook<{ x: number; y: number }>(`clientPoint(${(at % WIDTH) + 0.5}, ${Math.floor(at / WIDTH) + 0.5})`);
     await page.mouse.click(point.x, point.y);
     await page.waitForSelector('#gallery button.style');
+    const count = await page.$$eval('#gallery button.style', (buttons) => buttons.length);
+    assert.ok(count >= 2, `${count} styles`);
     const current = before.styles[String(car)]!;
-    const choice = (current + 1) % 4;
+    const choice = (current + 1) % count;
     const imageBefore = await pixels();
     // Let the thumbnails render, for the screenshot.
-    await page.waitForFunction(`[...document.querySelectorAll('#gallery canvas')].filter((c) => c.width > 1).length === 4`, { timeout: 30_000 });
+    await page.waitForFunction(`[...document.querySelectorAll('#gallery canvas')].filter((c) => c.width > 1).length === ${count}`, { timeout: 30_000 });
     await page.click(`#gallery button.style[data-index="${choice}"]`);
     await settled();
     const after = await maps();
@@ -306,7 +313,7 @@ describe('p2phd edit in the browser', { skip: SKIP }, () => {
     const again = join(folder.path, 'again');
     mkdirSync(again);
     const result = await runCli([
-      'synthesize', '--checkpoint', join(folder.path, 'tiny.safetensors'), '--clusters', join(folder.path, 'tiny_clusters.safetensors'),
+      'synthesize', '--checkpoint', model.checkpoint, '--clusters', model.clusters,
       '--labels', join(out, 'browser_edit_gtFine_labelIds.png'), '--instances', join(out, 'browser_edit_gtFine_instanceIds.png'),
       '--style-map', join(out, 'browser_edit_styles.json'), '--out', again,
     ]);
