@@ -34,7 +34,9 @@ export function buildProgram(): Command {
   registerInspect(program);
   registerReport(program);
   registerEdit(program);
-  registerDemo(program);
+  registerDemo(program, async (args) => {
+    await buildProgram().parseAsync(['node', 'p2phd', ...args]);
+  });
   registerImport(program);
   registerExport(program);
   registerDoctor(program);

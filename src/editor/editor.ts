@@ -6,9 +6,9 @@
  */
 import { UsageError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { createOutputFolder } from '../data/atomicWrite.js';
-import { defaultClasses, readClassNames, type ClassInfo } from '../data/classNames.js';
-import { labelPalette } from '../data/palette.js';
+import { createOutputFolder } from '../data/formats/atomicWrite.js';
+import { defaultClasses, readClassNames, type ClassInfo } from '../data/datasets/classNames.js';
+import { labelPalette } from '../data/datasets/palette.js';
 import { Random } from '../model/random.js';
 import { listInputItems, type InputSource } from '../synthesis/inputs.js';
 import { loadAssets } from './assets.js';

@@ -7,7 +7,7 @@
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { P2phdError, type ExitCodeValue } from '../errors.js';
-import type { ArchConfig } from '../model/config.js';
+import type { ArchConfig } from '../families/pix2pixhd/config.js';
 
 export interface WorkerSettings {
   readonly checkpoint: string;

@@ -6,7 +6,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { P2phdError } from '../errors.js';
-import { readCheckpoint } from '../data/checkpoint.js';
+import { readCheckpoint } from '../families/checkpoint.js';
 import type { BackendChoice } from '../backend/choices.js';
 import { loadClustersFor, Synthesizer } from '../synthesis/synthesizer.js';
 import type { WorkerReply, WorkerRequest, WorkerSettings } from './renderThread.js';

@@ -9,10 +9,10 @@
 import { readFile } from 'node:fs/promises';
 import { InputError, UsageError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { readCheckpoint, type Checkpoint } from '../data/checkpoint.js';
-import { readClustersFile, type ClusterSet } from '../data/clusters.js';
-import { instanceEdges } from '../data/labels.js';
-import type { ArchConfig } from '../model/config.js';
+import { readCheckpoint, type Checkpoint } from '../families/checkpoint.js';
+import { readClustersFile, type ClusterSet } from '../data/files/clusters.js';
+import { instanceEdges } from '../data/datasets/labels.js';
+import type { ArchConfig } from '../families/pix2pixhd/config.js';
 import { distinctInstanceIds } from './featureRows.js';
 import { buildGeneratorInputWithoutFeatures, setFeatureChannels, toImageBytes } from './generatorInput.js';
 import { loadInferenceNetworks, type InferenceEngine, type InferenceNetworks } from './inferenceNetworks.js';

@@ -6,12 +6,12 @@
 import { once } from 'node:events';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { writeClustersFile } from '../../src/data/clusters';
-import { DEFAULT_CONFIG, type ArchConfig } from '../../src/model/config';
+import { writeClustersFile } from '../../src/data/files/clusters';
+import { DEFAULT_CONFIG, type ArchConfig } from '../../src/families/pix2pixhd/config';
 import { Random } from '../../src/model/random';
-import { makeTensor, type Tensor } from '../../src/data/safetensors';
-import { writeTensorFile } from '../../src/data/tensorFile';
-import { modelSpecs } from '../../src/model/networks';
+import { makeTensor, type Tensor } from '../../src/data/formats/safetensors';
+import { writeTensorFile } from '../../src/data/files/tensorFile';
+import { modelSpecs } from '../../src/families/pix2pixhd/networks';
 import { referenceDtype, referenceShape } from '../../src/model/params';
 import { FIXTURES_DIR, startCli, type CliResult } from '../support/cli';
 

@@ -4,7 +4,7 @@ import { describe, test } from 'node:test';
 import { deleteInstance, downscaleNearest, floodFill, nextInstanceId, paintSegment, relabelInstance, type EditMaps } from '../../src/editor/shared/paint';
 import { decodeStateBody, encodeStateBody, validSaveName } from '../../src/editor/shared/protocol';
 import { checkState } from '../../src/editor/server';
-import { parseClassNames, defaultClasses } from '../../src/data/classNames';
+import { parseClassNames, defaultClasses } from '../../src/data/datasets/classNames';
 
 function maps(width: number, height: number, label = 7): EditMaps {
   return { width, height, labels: new Uint16Array(width * height).fill(label), instances: new Int32Array(width * height).fill(label) };

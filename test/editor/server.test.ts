@@ -10,7 +10,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { readIdMap } from '../../src/data/png';
+import { readIdMap } from '../../src/data/formats/png';
 import { encodeStateBody, REQUEST_HEADER, stateBodyLength, type SessionInfo, type StateHeader } from '../../src/editor/shared/protocol';
 import { runCli, temporaryFolder } from '../support/cli';
 import { readPngPixels } from '../synthesis/helpers';
