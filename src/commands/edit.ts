@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process';
 import type { Command } from 'commander';
 import { action, addCommonOptions } from './common.js';
 import { integerFlag } from '../flagValues.js';
+import { UsageError } from '../errors.js';
 
 interface EditFlags {
   checkpoint: string;
@@ -58,6 +59,9 @@ export function registerEdit(program: Command): void {
       const { inputSourceFromFlags } = await import('../synthesis/inputs.js');
       const inputs = inputSourceFromFlags(flags);
       const host = flags.bind ?? LOOPBACK;
+      if (host === '0.0.0.0' || host === '::' || host === '[::]') {
+        throw new UsageError(`--bind ${host}: name one address (the editor checks that requests name it in their Host header)`);
+      }
       if (host !== LOOPBACK) context.log.warn(`--bind ${host}: the editor is reachable at this address, beyond 127.0.0.1; anyone who gets the token can edit and save`);
       const [{ startEditor }, { wasmThreadsPerCore }] = await Promise.all([import('../editor/editor.js'), import('../backend/index.js')]);
       const editor = await startEditor(

@@ -311,7 +311,8 @@ export async function startEditorServer(options: EditorServerOptions): Promise<E
   }
   const sendJson = (response: ServerResponse, value: unknown): void => send(response, 200, 'application/json; charset=utf-8', JSON.stringify(value));
 
-  async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+  /** Every request: the Host header, a plain path; returns the parsed URL. */
+  function checkRequest(request: IncomingMessage): { path: string; url: URL } {
     // DNS rebinding: a page on another name that resolves here sends its own Host.
     if (request.headers.host !== hostHeader) throw new HttpError(421, 'wrong Host');
     const rawUrl = request.url ?? '';
@@ -319,34 +320,32 @@ export async function startEditorServer(options: EditorServerOptions): Promise<E
     // The raw path, not a normalised one: dot segments, encodings and empty segments are refused outright.
     const path = rawUrl.split('?', 1)[0]!;
     if (!/^\/[A-Za-z0-9._\/-]*$/.test(path) || path.includes('..') || path.includes('//')) throw new HttpError(400, 'bad URL path');
-    const url = new URL(rawUrl, origin);
-    const method = request.method ?? '';
+    return { path, url: new URL(rawUrl, origin) };
+  }
 
-    // The token exchange: GET /?token=... sets the cookie and drops the token from the address bar.
-    if (method === 'GET' && path === ROUTES.page && url.searchParams.has('token')) {
-      if (!secretsEqual(url.searchParams.get('token') ?? '', token)) throw new HttpError(403, 'wrong token');
-      send(response, 303, 'text/plain; charset=utf-8', 'see /', {
-        'Set-Cookie': `${cookieName}=${session}; HttpOnly; SameSite=Strict; Path=/`,
-        Location: ROUTES.page,
-      });
-      return;
-    }
-    const cookie = cookieValue(request.headers.cookie, cookieName);
-    if (cookie === undefined || !secretsEqual(cookie, session)) throw new HttpError(403, 'not signed in: open the URL p2phd edit printed');
+  /** The token exchange: GET /?token=... sets the session cookie and sends the browser to / without the token. */
+  function exchangeToken(url: URL, response: ServerResponse): void {
+    if (!secretsEqual(url.searchParams.get('token') ?? '', token)) throw new HttpError(403, 'wrong token');
+    send(response, 303, 'text/plain; charset=utf-8', 'see /', {
+      'Set-Cookie': `${cookieName}=${session}; HttpOnly; SameSite=Strict; Path=/`,
+      Location: ROUTES.page,
+    });
+  }
 
-    if (method === 'GET') {
-      if (url.search !== '') throw new HttpError(400, 'no query expected');
-      const asset = path === ROUTES.page || path.startsWith(ASSET_PREFIX) ? options.assets.get(path) : undefined;
-      if (asset) return send(response, 200, asset.type, asset.body);
-      if (path === ROUTES.session) return sendJson(response, sessionInfo());
-      if (path === ROUTES.status) return sendJson(response, { passes: Object.fromEntries([...passes].map(([scale, count]) => [String(scale), count])), lastSeconds } satisfies StatusReply);
-      if (path.startsWith(IMAGE_PREFIX)) {
-        const image = images.get(path.slice(IMAGE_PREFIX.length));
-        if (image) return send(response, 200, 'image/png', image.png);
-      }
-      throw new HttpError(404, 'not found');
+  function handleGet(path: string, url: URL, response: ServerResponse): void {
+    if (url.search !== '') throw new HttpError(400, 'no query expected');
+    const asset = path === ROUTES.page || path.startsWith(ASSET_PREFIX) ? options.assets.get(path) : undefined;
+    if (asset) return send(response, 200, asset.type, asset.body);
+    if (path === ROUTES.session) return sendJson(response, sessionInfo());
+    if (path === ROUTES.status) return sendJson(response, { passes: Object.fromEntries([...passes].map(([scale, count]) => [String(scale), count])), lastSeconds } satisfies StatusReply);
+    if (path.startsWith(IMAGE_PREFIX)) {
+      const image = images.get(path.slice(IMAGE_PREFIX.length));
+      if (image) return send(response, 200, 'image/png', image.png);
     }
-    if (method !== 'POST') throw new HttpError(405, 'method not allowed');
+    throw new HttpError(404, 'not found');
+  }
+
+  async function handlePost(path: string, request: IncomingMessage, response: ServerResponse): Promise<void> {
     // Cross-site requests: a foreign page cannot send our Origin nor (without CORS) a custom header.
     if (request.headers.origin !== origin) throw new HttpError(403, 'wrong Origin');
     if (request.headers[REQUEST_HEADER] !== REQUEST_HEADER_VALUE) throw new HttpError(403, `missing ${REQUEST_HEADER} header`);
@@ -356,6 +355,17 @@ export async function startEditorServer(options: EditorServerOptions): Promise<E
     if (path === ROUTES.render) return sendJson(response, await handleRender(request));
     if (path === ROUTES.save) return sendJson(response, await handleSave(request));
     throw new HttpError(404, 'not found');
+  }
+
+  async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const { path, url } = checkRequest(request);
+    const method = request.method ?? '';
+    if (method === 'GET' && path === ROUTES.page && url.searchParams.has('token')) return exchangeToken(url, response);
+    const cookie = cookieValue(request.headers.cookie, cookieName);
+    if (cookie === undefined || !secretsEqual(cookie, session)) throw new HttpError(403, 'not signed in: open the URL p2phd edit printed');
+    if (method === 'GET') return handleGet(path, url, response);
+    if (method === 'POST') return handlePost(path, request, response);
+    throw new HttpError(405, 'method not allowed');
   }
 
   const server: Server = createServer((request, response) => {
