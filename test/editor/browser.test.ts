@@ -145,7 +145,7 @@ describe('p2phd edit in the browser', { skip: SKIP }, () => {
     page.on('request', (request) => {
       if (!request.url().startsWith(edit.origin) && !request.url().startsWith('blob:')) errors.push(`left loopback: ${request.url()}`);
     });
-    await page.setViewport({ width: 1400, height: 640 });
+    await page.setViewport({ width: 1600, height: 660 });
     await page.goto(edit.url, { waitUntil: 'load' });
     await page.waitForSelector('body[data-ready="true"]', { timeout: 30_000 });
     await settled(60_000);
