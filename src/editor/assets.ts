@@ -30,6 +30,7 @@ const HTML = `<!doctype html>
 <header id="toolbar">
   <strong>p2phd edit</strong>
   <span class="group" id="tools"></span>
+  <span class="group"><label>eraser paints <select id="eraser-class"></select></label></span>
   <span class="group">
     <label>size <input id="size" type="range" min="1" max="64" value="9"></label><output id="size-value">9</output>
     <select id="shape"><option value="round">round</option><option value="square">square</option></select>

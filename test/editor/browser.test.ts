@@ -326,6 +326,53 @@ describe('p2phd edit in the browser', { skip: SKIP }, () => {
     }
   });
 
+  test('fill takes the 4-connected region under the click; pick takes its class; the eraser paints its chosen class', async () => {
+    await settled();
+    const before = await maps();
+    // The building region under (5, 50), found by the test's own search.
+    const seed = 50 * WIDTH + 5;
+    const region = new Set<number>([seed]);
+    const stack = [seed];
+    while (stack.length > 0) {
+      const p = stack.pop()!;
+      const x = p % WIDTH;
+      for (const q of [x > 0 ? p - 1 : -1, x + 1 < WIDTH ? p + 1 : -1, p - WIDTH, p + WIDTH]) {
+        if (q < 0 || q >= WIDTH * HEIGHT || region.has(q)) continue;
+        if (before.labels[q] === before.labels[seed] && before.instances[q] === before.instances[seed]) {
+          region.add(q);
+          stack.push(q);
+        }
+      }
+    }
+    await page.click('#tools button[data-tool="fill"]');
+    await page.click('#palette .class[data-id="12"]');
+    const at = await hook<{ x: number; y: number }>('clientPoint(5.5, 50.5)');
+    await page.mouse.click(at.x, at.y);
+    const filled = await maps();
+    for (let p = 0; p < WIDTH * HEIGHT; p++) {
+      assert.equal(filled.labels[p], region.has(p) ? 12 : before.labels[p], `pixel ${p}`);
+      assert.equal(filled.instances[p], region.has(p) ? 12 : before.instances[p], `pixel ${p}`);
+    }
+    // Pick: the class under the click becomes the brush's.
+    const car = filled.instances.indexOf(26000);
+    await page.click('#tools button[data-tool="eyedropper"]');
+    const onCar = await hook<{ x: number; y: number }>(`clientPoint(${(car % WIDTH) + 0.5}, ${Math.floor(car / WIDTH) + 0.5})`);
+    await page.mouse.click(onCar.x, onCar.y);
+    assert.equal(await page.$eval('#palette .class.active', (element) => (element as unknown as { dataset: { id: string } }).dataset.id), '26');
+    // Eraser: paints the class chosen for it.
+    await page.select('#eraser-class', '7');
+    await page.click('#tools button[data-tool="eraser"]');
+    await stroke([[200.25, 60.25], [220.25, 60.25]]);
+    const erased = await maps();
+    const recorded = await hook<{ points: Array<[number, number]>; brush: { size: number } }>('lastStroke()');
+    const distance = distanceToPolyline(recorded.points);
+    for (let p = 0; p < WIDTH * HEIGHT; p++) {
+      const covered = distance[p]! <= recorded.brush.size / 2;
+      assert.equal(erased.labels[p], covered ? 7 : filled.labels[p], `pixel ${p}`);
+    }
+    await settled();
+  });
+
   test('while dragging, previews at reduced scale, labelled; on pen-up the full render', async () => {
     await settled();
     await hook('setTool("brush")');

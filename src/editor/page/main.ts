@@ -693,6 +693,7 @@ class Editor {
 
 function buildPalette(editor: Editor): void {
   const palette = byId<HTMLElement>('palette');
+  const eraser = byId<HTMLSelectElement>('eraser-class');
   for (const entry of editor.classes) {
     const button = document.createElement('button');
     button.className = 'class';
@@ -714,10 +715,17 @@ function buildPalette(editor: Editor): void {
     button.addEventListener('contextmenu', (event) => {
       event.preventDefault();
       editor.eraserClass = entry.id;
+      eraser.value = String(entry.id);
       editor.setStatus(`eraser paints ${entry.name}`);
     });
     palette.append(button);
+    const option = document.createElement('option');
+    option.value = String(entry.id);
+    option.textContent = `${entry.id} ${entry.name}`;
+    eraser.append(option);
   }
+  eraser.value = String(editor.eraserClass);
+  eraser.addEventListener('change', () => (editor.eraserClass = Number(eraser.value)));
   editor.selectClass(editor.currentClass);
 }
 
