@@ -49,6 +49,8 @@ const HISTORY_BYTES = 256 * 1024 * 1024;
 const CACHE_IMAGES = 48;
 /** Idle time after an edit before the full-resolution render. */
 const FULL_RENDER_DELAY_MS = 150;
+/** A pause this long mid-stroke asks for the full-resolution render. */
+const STROKE_IDLE_MS = 500;
 /** While dragging, a preview at most this often. */
 const PREVIEW_INTERVAL_MS = 250;
 
@@ -79,6 +81,7 @@ class Editor {
   inflight = false;
   pending: 1 | 'preview' | undefined;
   fullTimer: number | undefined;
+  idleTimer: number | undefined;
   lastFullSeconds = 0;
   lastPreviewSeconds = 0;
   renderStarted = 0;
@@ -505,6 +508,14 @@ class Editor {
     stroke.points.push([point.x, point.y]);
     stroke.dirty = unionRect(stroke.dirty, rect);
     this.drawLabels(rect);
+    // Holding still mid-stroke: the full-resolution render of what is there.
+    if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
+    this.idleTimer = window.setTimeout(() => {
+      this.idleTimer = undefined;
+      if (this.stroke !== stroke) return;
+      this.completeStyles();
+      this.request(1);
+    }, STROKE_IDLE_MS);
     const now = performance.now();
     if (this.session.previewScale > 1 && now - stroke.lastPreview >= PREVIEW_INTERVAL_MS && !this.inflight) {
       stroke.lastPreview = now;
@@ -521,6 +532,8 @@ class Editor {
     const stroke = this.stroke;
     if (!stroke || event.pointerId !== stroke.pointer) return;
     this.stroke = undefined;
+    if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
     this.lastStroke = { points: stroke.points, brush: this.brushOf(), label: stroke.label, instance: stroke.instance };
     this.afterEdit(stroke.dirty);
   }
