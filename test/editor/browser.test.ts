@@ -287,7 +287,7 @@ describe('p2phd edit in the browser', { skip: SKIP }, () => {
   test('a new object of a thing class gets the next free id of its class', async () => {
     await hook('setTool("brush")');
     await hook('selectClass(26)');
-    await page.keyboard.press('n');
+    // Starting off any car (a car is selected from the last test): a new car.
     await stroke([[200.25, 20.25], [230.25, 25.25]]);
     const now = await maps();
     const ids = new Set<number>();
@@ -297,6 +297,12 @@ describe('p2phd edit in the browser', { skip: SKIP }, () => {
     assert.deepEqual([...ids], [26003]);
     assert.equal(now.selected, 26003);
     assert.ok(Number.isInteger(now.styles['26003']), 'the new car has a style');
+    // A stroke starting on that car grows it; after N, a stroke starting on it makes another.
+    await stroke([[230.25, 25.25], [240.25, 30.25]]);
+    assert.equal((await maps()).instances[30 * WIDTH + 240], 26003);
+    await page.keyboard.press('n');
+    await stroke([[240.25, 30.25], [245.25, 40.25]]);
+    assert.equal((await maps()).instances[40 * WIDTH + 245], 26004);
     await settled();
     await page.select('#view', 'overlay');
     await page.screenshot({ path: join(shots, 'editor-overlay.png') as `${string}.png` });

@@ -418,11 +418,8 @@ class Editor {
     if (!this.classes[label]?.thing) return label;
     if (!this.forceNewObject && p !== undefined) {
       const under = this.instances[p]!;
+      // A stroke that starts on an object of its class grows it; anywhere else it makes a new one.
       if (under >= INSTANCE_FACTOR && classOfId(under) === label) return under;
-      if (this.selected !== undefined && classOfId(this.selected) === label && this.selected >= INSTANCE_FACTOR && this.instances.includes(this.selected) && this.tool !== 'fill') {
-        // Painting next to the selected object of this class grows it.
-        return this.selected;
-      }
     }
     const id = nextInstanceId(this.instances, label);
     if (id < 0) {
