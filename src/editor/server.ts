@@ -96,6 +96,8 @@ interface StoredImage {
 }
 
 const MAX_STORED_IMAGES = 128;
+/** ...and at most this many bytes of them (large images). */
+const MAX_STORED_BYTES = 256 * 1024 * 1024;
 
 const SECURITY_HEADERS: Readonly<Record<string, string>> = Object.freeze({
   'Content-Security-Policy':
@@ -210,9 +212,16 @@ export async function startEditorServer(options: EditorServerOptions): Promise<E
     styles: Object.fromEntries([...options.initial.styles].map(([id, index]) => [String(id), index])),
   });
 
+  let storedBytes = 0;
   function storeImage(image: StoredImage): void {
+    if (images.has(image.id)) images.delete(image.id);
+    else storedBytes += image.png.length;
     images.set(image.id, image);
-    while (images.size > MAX_STORED_IMAGES) images.delete(images.keys().next().value!);
+    while (images.size > 1 && (images.size > MAX_STORED_IMAGES || storedBytes > MAX_STORED_BYTES)) {
+      const oldest = images.keys().next().value!;
+      storedBytes -= images.get(oldest)!.png.length;
+      images.delete(oldest);
+    }
   }
 
   /** A render job: the state's maps at `scale` (nearest-neighbour downscale), through the thread, as a PNG. */
