@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { encodeStateBody, REQUEST_HEADER, type SessionInfo } from '../../src/editor/shared/protocol';
 import { runCli, runCliSync, temporaryFolder } from '../support/cli';
-import { FIXTURE_LABELS, startEdit, TINY_CONFIG, writeModel, writeScaledRandomCheckpoint } from './helpers';
+import { readIdMap } from '../../src/data/formats/png';
+import { FIXTURE_INSTANCES, FIXTURE_LABELS, startEdit, TINY_CONFIG, writeModel, writeScaledRandomCheckpoint } from './helpers';
 
 function get(port: number, path: string, cookie = ''): Promise<{ status: number; body: string; cookie: string }> {
   return new Promise((resolve, reject) => {
@@ -56,6 +57,25 @@ describe('p2phd edit: the command', () => {
     const result = await runCli(['edit', '--no-open', '--checkpoint', plain, '--labels', FIXTURE_LABELS, '--class-names', names, '--out', join(folder.path, 'o2')]);
     assert.equal(result.status, 3, result.stderr);
     assert.match(result.stderr, /--class-names .*names\.txt: 2 names, but the model has label_nc 35/);
+  });
+
+  test('--data: a sample file from preprocess gives the same starting maps as its PNGs', async () => {
+    const samples = join(folder.path, 'samples');
+    const pre = await runCli(['preprocess', '--labels', FIXTURE_LABELS, '--instances', FIXTURE_INSTANCES, '--resize-or-crop', 'none', '--out', samples]);
+    assert.equal(pre.status, 0, pre.stderr);
+    const edit = await startEdit(['--checkpoint', model.checkpoint, '--clusters', model.clusters, '--data', samples, '--out', join(folder.path, 'o4')]);
+    try {
+      const token = new URL(edit.url).searchParams.get('token')!;
+      const { cookie } = await get(edit.port, `/?token=${token}`);
+      const session = JSON.parse((await get(edit.port, '/api/session', cookie)).body) as SessionInfo;
+      const labels = new Uint16Array(Buffer.from(session.labels, 'base64').buffer.slice(0));
+      const instances = new Int32Array(Buffer.from(session.instances, 'base64').buffer.slice(0));
+      assert.deepEqual([...labels], [...(await readIdMap(FIXTURE_LABELS)).ids]);
+      assert.deepEqual([...instances], [...(await readIdMap(FIXTURE_INSTANCES)).ids]);
+      assert.equal(session.styleUnit, 'instance');
+    } finally {
+      await edit.stop();
+    }
   });
 
   test('a model without instance features edits a label map alone; SIGINT ends it with 130', async () => {
