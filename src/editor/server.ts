@@ -24,6 +24,7 @@ import { encodePng } from '../data/formats/pngEncode.js';
 import { PngColorType } from '../data/formats/png.js';
 import type { Asset } from './assets.js';
 import { RenderQueue } from './renderQueue.js';
+import { downscaleNearest } from './shared/paint.js';
 import type { RenderInput, RenderOutput } from './renderThread.js';
 import {
   ASSET_PREFIX,
@@ -430,19 +431,11 @@ function realOrResolved(path: string): string {
 
 /** The state at 1/scale size, nearest neighbour (the pixel at each block's centre). */
 function downscaleState(state: EditorState, scale: number): EditorState {
-  const w = Math.max(1, Math.floor(state.width / scale));
-  const h = Math.max(1, Math.floor(state.height / scale));
-  const labels = new Uint16Array(w * h);
-  const instances = new Int32Array(w * h);
-  const offset = Math.floor(scale / 2);
-  for (let y = 0; y < h; y++) {
-    const row = Math.min(state.height - 1, y * scale + offset) * state.width;
-    for (let x = 0; x < w; x++) {
-      const p = row + Math.min(state.width - 1, x * scale + offset);
-      labels[y * w + x] = state.labels[p]!;
-      instances[y * w + x] = state.instances[p]!;
-    }
-  }
-  return { width: w, height: h, labels, instances, styles: state.styles };
+  return {
+    width: Math.floor(state.width / scale),
+    height: Math.floor(state.height / scale),
+    labels: downscaleNearest(state.labels, state.width, state.height, scale, (n) => new Uint16Array(n)),
+    instances: downscaleNearest(state.instances, state.width, state.height, scale, (n) => new Int32Array(n)),
+    styles: state.styles,
+  };
 }
-
