@@ -18,6 +18,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { realpathSync } from 'node:fs';
 import { isAbsolute, relative, resolve } from 'node:path';
 import sharp from 'sharp';
+import { UsageError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { writeFileAtomically } from '../data/formats/atomicWrite.js';
 import { encodePng } from '../data/formats/pngEncode.js';
@@ -397,9 +398,12 @@ export async function startEditorServer(options: EditorServerOptions): Promise<E
   server.headersTimeout = 30_000;
   server.requestTimeout = 120_000;
   await new Promise<void>((resolveListen, reject) => {
-    server.once('error', reject);
+    server.once('error', (error: NodeJS.ErrnoException) => {
+      const reason = error.code === 'EADDRINUSE' ? 'the port is in use' : error.code === 'EACCES' ? 'permission denied' : error.code === 'EADDRNOTAVAIL' ? 'no such address on this machine' : error.message;
+      reject(new UsageError(`--bind ${options.host} --port ${options.port}: cannot listen (${reason})`));
+    });
     server.listen({ host: options.host, port: options.port }, () => {
-      server.off('error', reject);
+      server.removeAllListeners('error');
       resolveListen();
     });
   });

@@ -51,6 +51,20 @@ describe('p2phd edit: the command', () => {
     assert.ok(!result.stderr.includes('    at '), 'no stack trace');
   });
 
+  test('a port in use is refused in one line (exit 2)', async () => {
+    const { createServer } = await import('node:net');
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const port = (blocker.address() as { port: number }).port;
+    try {
+      const result = await runCli(['edit', '--no-open', '--checkpoint', plain, '--labels', FIXTURE_LABELS, '--port', String(port), '--out', join(folder.path, 'o5')]);
+      assert.equal(result.status, 2, result.stderr);
+      assert.match(result.stderr, new RegExp(`--port ${port}: cannot listen \\(the port is in use\\)`));
+    } finally {
+      blocker.close();
+    }
+  });
+
   test('a wrong --class-names file is refused (exit 3)', async () => {
     const names = join(folder.path, 'names.txt');
     writeFileSync(names, 'sky\n*car\n');
