@@ -83,7 +83,8 @@ export function registerEdit(program: Command): void {
       if (context.common.json) context.emitJson({ url: editor.url });
       else process.stdout.write(`p2phd edit: open ${editor.url}\n(Ctrl+C stops the editor)\n`);
       if (flags.open) openBrowser(editor.url);
-      // The server keeps the process alive until a signal ends it.
+      // The server keeps the process alive until a signal ends it (or the inference thread dies: exit 1).
+      await editor.failure;
     }, (flags) => ({
       output: { flag: '--out', path: flags.out, kind: 'folder' },
       inputs: [

@@ -34,6 +34,8 @@ export interface EditorConfig {
 export interface RunningEditor {
   readonly url: string;
   readonly port: number;
+  /** Rejects (after closing the server) if the inference thread dies; never resolves otherwise. */
+  readonly failure: Promise<never>;
   close(): Promise<void>;
 }
 
@@ -126,9 +128,16 @@ export async function startEditor(config: EditorConfig, log: Logger): Promise<Ru
       render: (request) => thread.render(request),
       log,
     });
+    const failure = new Promise<never>((_resolve, reject) => {
+      thread.onUnexpectedExit((error) => {
+        log.warn(`edit: the inference thread ended (${error.message}); closing the editor`);
+        void server.close().finally(() => reject(error));
+      });
+    });
     return {
       url: server.url,
       port: server.port,
+      failure,
       close: async () => {
         await server.close();
         await thread.close();

@@ -57,6 +57,7 @@ export class RenderThread {
   private readonly waiting = new Map<number, { resolve: (output: RenderOutput) => void; reject: (error: Error) => void }>();
   private nextId = 1;
   private closed = false;
+  private unexpectedExit: ((error: Error) => void) | undefined;
 
   private constructor(
     private readonly worker: Worker,
@@ -121,7 +122,14 @@ export class RenderThread {
     });
   }
 
+  /** Calls `listener` once if the thread ends without close() (a crash, running out of memory). */
+  onUnexpectedExit(listener: (error: Error) => void): void {
+    this.unexpectedExit = listener;
+  }
+
   private failAll(error: Error): void {
+    if (!this.closed) this.unexpectedExit?.(error);
+    this.unexpectedExit = undefined;
     this.closed = true;
     for (const entry of this.waiting.values()) entry.reject(error);
     this.waiting.clear();
