@@ -3,12 +3,13 @@
  * without instance features on a label map alone, and SIGINT.
  */
 import { strict as assert } from 'node:assert';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { encodeStateBody, REQUEST_HEADER, type SessionInfo } from '../../src/editor/shared/protocol';
 import { runCli, runCliSync, temporaryFolder } from '../support/cli';
+import { readPngPixels } from '../synthesis/helpers';
 import { readIdMap } from '../../src/data/formats/png';
 import { FIXTURE_INSTANCES, FIXTURE_LABELS, startEdit, TINY_CONFIG, writeModel, writeScaledRandomCheckpoint } from './helpers';
 
@@ -90,6 +91,52 @@ describe('p2phd edit: the command', () => {
     } finally {
       await edit.stop();
     }
+  });
+
+  test('a label_feat model: styles per label id, saved and re-synthesized to the same pixels', async () => {
+    const labelFeat = join(folder.path, 'labelfeat.safetensors');
+    await writeScaledRandomCheckpoint(labelFeat, { ...TINY_CONFIG, label_feat: true }, 9);
+    const out = join(folder.path, 'o6');
+    const edit = await startEdit(['--checkpoint', labelFeat, '--clusters', model.clusters, '--labels', FIXTURE_LABELS, '--instances', FIXTURE_INSTANCES, '--out', out]);
+    try {
+      const token = new URL(edit.url).searchParams.get('token')!;
+      const { cookie } = await get(edit.port, `/?token=${token}`);
+      const session = JSON.parse((await get(edit.port, '/api/session', cookie)).body) as SessionInfo;
+      assert.equal(session.styleUnit, 'label');
+      // The fixture's labels with centres in the test clusters: road (7), person (24), car (26).
+      assert.deepEqual(Object.keys(session.styles).map(Number).sort((a, b) => a - b), [7, 24, 26]);
+      const labels = new Uint16Array(Buffer.from(session.labels, 'base64').buffer.slice(0));
+      const instances = new Int32Array(Buffer.from(session.instances, 'base64').buffer.slice(0));
+      const body = encodeStateBody({ styles: { ...session.styles, 26: 3 }, name: 'lf' }, labels, instances);
+      const status = await new Promise<number>((resolve, reject) => {
+        const request = httpRequest(
+          {
+            host: '127.0.0.1',
+            port: edit.port,
+            method: 'POST',
+            path: '/api/save',
+            headers: { Cookie: cookie, Origin: edit.origin, [REQUEST_HEADER]: '1', 'Content-Type': 'application/octet-stream', 'Content-Length': String(body.length) },
+          },
+          (response) => {
+            response.resume();
+            resolve(response.statusCode ?? 0);
+          },
+        );
+        request.on('error', reject);
+        request.end(body);
+      });
+      assert.equal(status, 200);
+    } finally {
+      await edit.stop();
+    }
+    assert.equal(JSON.parse(readFileSync(join(out, 'lf_styles.json'), 'utf8'))['26'], 3);
+    const again = join(folder.path, 'again6');
+    const result = await runCli(['synthesize', '--checkpoint', labelFeat, '--clusters', model.clusters, '--labels', join(out, 'lf_gtFine_labelIds.png'),
+      '--instances', join(out, 'lf_gtFine_instanceIds.png'), '--style-map', join(out, 'lf_styles.json'), '--out', again]);
+    assert.equal(result.status, 0, result.stderr);
+    const fresh = await readPngPixels(join(again, 'lf_gtFine_labelIds.png'));
+    const saved = await readPngPixels(join(out, 'lf.png'));
+    assert.ok(Buffer.from(fresh.data).equals(Buffer.from(saved.data)));
   });
 
   test('a model without instance features edits a label map alone; SIGINT ends it with 130', async () => {
