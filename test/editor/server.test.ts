@@ -239,6 +239,20 @@ describe('p2phd edit: the server', () => {
     assert.ok(Buffer.from(resynthesized.data).equals(Buffer.from(saved.data)), 'synthesize gives the pixels the editor saved');
   });
 
+  test('the starting styles are the ones synthesize --style random draws for the same --seed', async () => {
+    const reply = await post('/api/save', body({ styles: session.styles, name: 'start' }));
+    assert.equal(reply.status, 200, reply.body.toString());
+    const again = join(folder.path, 'start');
+    const result = await runCli([
+      'synthesize', '--seed', '3', '--checkpoint', join(folder.path, 'tiny.safetensors'), '--clusters', join(folder.path, 'tiny_clusters.safetensors'),
+      '--labels', FIXTURE_LABELS, '--instances', FIXTURE_INSTANCES, '--out', again,
+    ]);
+    assert.equal(result.status, 0, result.stderr);
+    const fresh = await readPngPixels(join(again, 'synthcity_001000_000019_gtFine_labelIds.png'));
+    const saved = await readPngPixels(join(out, 'start.png'));
+    assert.ok(Buffer.from(fresh.data).equals(Buffer.from(saved.data)), 'same image as synthesize --seed 3');
+  });
+
   test('the token is never logged, and SIGTERM ends the editor with 143 and no temporary files', async () => {
     const result = await edit.stop();
     assert.equal(result.status, 143, result.stderr);
