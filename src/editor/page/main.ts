@@ -794,7 +794,9 @@ function buildToolbar(editor: Editor): void {
 
   window.addEventListener('keydown', (event) => {
     const target = event.target as HTMLElement | null;
-    if (target && (target.tagName === 'INPUT' || target.tagName === 'SELECT') && (target as HTMLInputElement).type !== 'range') return;
+    // Typing in the name box is typing; a focused list keeps its letter keys, but not the shortcuts.
+    if (target && target.tagName === 'INPUT' && (target as HTMLInputElement).type !== 'range') return;
+    const inList = target !== null && target.tagName === 'SELECT';
     const key = event.key.toLowerCase();
     if ((event.ctrlKey || event.metaKey) && key === 'z') {
       event.preventDefault();
@@ -807,7 +809,7 @@ function buildToolbar(editor: Editor): void {
       editor.redo();
       return;
     }
-    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    if (event.ctrlKey || event.metaKey || event.altKey || inList) return;
     const tool = TOOLS.find((entry) => entry.key === key);
     if (tool) return editor.setTool(tool.tool);
     if (key === '[') return setSize(editor.brush.size - (editor.brush.size > 10 ? 4 : 1));
