@@ -791,7 +791,12 @@ function buildToolbar(editor: Editor): void {
   byId<HTMLButtonElement>('random-styles').disabled = editor.session.styleUnit === 'none';
   byId<HTMLInputElement>('save-name').value = editor.session.stem.replace(/_gtFine_labelIds$/, '') + '_edited';
   byId<HTMLButtonElement>('save').addEventListener('click', () => void editor.save());
+  bindKeys(editor, { setSize, toggleBefore, newObject });
+}
 
+/** Keyboard shortcuts (tools, sizes, undo/redo, zoom, before/after, delete) and the unsaved-edits warning. */
+function bindKeys(editor: Editor, controls: { setSize: (size: number) => void; toggleBefore: () => void; newObject: HTMLButtonElement }): void {
+  const { setSize, toggleBefore, newObject } = controls;
   window.addEventListener('keydown', (event) => {
     const target = event.target as HTMLElement | null;
     // Typing in the name box is typing; a focused list keeps its letter keys, but not the shortcuts.
