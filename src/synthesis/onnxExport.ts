@@ -65,6 +65,8 @@ export const ONNX_EXPORT_OPERATORS = Object.freeze([
   'Tanh',
   'AveragePool',
   'Add',
+  'LeakyRelu',
+  'Concat',
 ] as const);
 type ExportOperator = (typeof ONNX_EXPORT_OPERATORS)[number];
 
@@ -153,19 +155,20 @@ function emitLayer(graph: GraphBuilder, layer: Layer, prefix: string, x: string)
       return graph.node('Pad', [x, pads], prefix, { mode: { string: 'reflect' } });
     }
     case 'conv':
-      return graph.node('Conv', [x, graph.weight(`${prefix}.weight`), graph.weight(`${prefix}.bias`)], prefix, {
+      return graph.node('Conv', [x, graph.weight(`${prefix}.weight`), ...(layer.bias === false ? [] : [graph.weight(`${prefix}.bias`)])], prefix, {
         kernel_shape: { ints: [layer.kernel, layer.kernel] },
         strides: { ints: [layer.stride, layer.stride] },
         pads: { ints: [layer.pad, layer.pad, layer.pad, layer.pad] },
       });
     case 'convTranspose':
-      return graph.node('ConvTranspose', [x, graph.weight(`${prefix}.weight`), graph.weight(`${prefix}.bias`)], prefix, {
+      return graph.node('ConvTranspose', [x, graph.weight(`${prefix}.weight`), ...(layer.bias === false ? [] : [graph.weight(`${prefix}.bias`)])], prefix, {
         kernel_shape: { ints: [layer.kernel, layer.kernel] },
         strides: { ints: [layer.stride, layer.stride] },
         pads: { ints: [layer.pad, layer.pad, layer.pad, layer.pad] },
         output_padding: { ints: [layer.outputPadding, layer.outputPadding] },
       });
     case 'norm': {
+      if (layer.norm === 'none') return x;
       const c = layer.channels;
       const [scale, bias] =
         layer.norm === 'instance'
@@ -185,8 +188,17 @@ function emitLayer(graph: GraphBuilder, layer: Layer, prefix: string, x: string)
       return graph.node('Add', [x, branch], prefix);
     }
     case 'leakyRelu':
-      // Only the discriminator has LeakyReLU, and it is not exported.
-      throw new Error(`onnx export: ${prefix} is a LeakyReLU, which no generator or encoder has`);
+      return graph.node('LeakyRelu', [x], prefix, { alpha: { float: layer.slope } });
+    case 'dropout':
+      // Exported graphs run without dropout (eval()'s behaviour).
+      return x;
+    case 'unetSkip': {
+      const inner = emitLayers(graph, layer.layers, `${prefix}.model`, x);
+      const first = layer.layers[0];
+      // The reference's in-place LeakyReLU: the skip carries its output (see layers.ts).
+      const skip = first?.kind === 'leakyRelu' ? graph.node('LeakyRelu', [x], `${prefix}.skip`, { alpha: { float: first.slope } }) : x;
+      return graph.node('Concat', [skip, inner], prefix, { axis: { int: 1 } });
+    }
   }
 }
 
