@@ -166,11 +166,11 @@ def strided(t, stride):
 
 GENERATORS = [
     # name, netG, ngf, norm, dropout, input_nc, output_nc, size, stride of the stored output
-    ('g_unet_128', 'unet_128', 2, 'batch', True, 3, 3, 128, 2),
-    ('g_unet_256', 'unet_256', 2, 'batch', True, 1, 1, 256, 4),
+    ('g_unet_128', 'unet_128', 1, 'batch', True, 3, 3, 128, 4),
+    ('g_unet_256', 'unet_256', 1, 'batch', True, 1, 1, 256, 4),
     ('g_resnet_6blocks', 'resnet_6blocks', 4, 'instance', True, 3, 2, 32, 1),
     ('g_resnet_9blocks', 'resnet_9blocks', 2, 'batch', False, 3, 3, 32, 1),
-    ('g_unet_128_none', 'unet_128', 2, 'none', False, 3, 3, 128, 2),
+    ('g_unet_128_none', 'unet_128', 2, 'none', False, 1, 3, 128, 4),
 ]
 
 DISCRIMINATORS = [
@@ -259,9 +259,9 @@ def loss_goldens(out, seed):
 
 STEPS = [
     # name, netG, ngf, netD, ndf, norm, gan_mode, dropout, input_nc, output_nc, size, batch
-    ('step_unet_256_basic', 'unet_256', 2, 'basic', 4, 'batch', 'vanilla', True, 3, 3, 256, 1),
-    ('step_resnet_9blocks_pixel', 'resnet_9blocks', 4, 'pixel', 4, 'instance', 'lsgan', True, 3, 3, 64, 1),
-    ('step_unet_128_batch2', 'unet_128', 2, 'basic', 4, 'batch', 'wgangp', True, 1, 3, 128, 2),
+    ('step_unet_256_basic', 'unet_256', 1, 'basic', 4, 'batch', 'vanilla', True, 1, 1, 256, 1),
+    ('step_resnet_9blocks_pixel', 'resnet_9blocks', 2, 'pixel', 4, 'instance', 'lsgan', True, 3, 3, 64, 1),
+    ('step_unet_128_batch2', 'unet_128', 1, 'basic', 4, 'batch', 'wgangp', True, 1, 3, 128, 2),
 ]
 
 
@@ -294,7 +294,7 @@ def step_goldens(out, seed):
         DROPOUT.start(seed + 400 + k)
         model.optimize_parameters()
         DROPOUT.store(golden)
-        stride = 4 if size >= 256 else 1
+        stride = 4 if size >= 128 else 1
         golden.f32('fake_B', strided(model.fake_B, stride))
         for loss in ('G_GAN', 'G_L1', 'D_real', 'D_fake'):
             golden.f32('loss.' + loss, getattr(model, 'loss_' + loss))

@@ -107,7 +107,7 @@ export const convTranspose2dLayer = (
   pad: number,
   outputPadding: number,
 ): Layer => ({ kind: 'convTranspose', inChannels, outChannels, kernel, stride, pad, outputPadding });
-export const normLayer = (norm: NormKind, channels: number): Layer => ({ kind: 'norm', norm, channels });
+export const normLayer = (norm: NormKind | 'none', channels: number): Layer => ({ kind: 'norm', norm, channels });
 export const relu: Layer = Object.freeze({ kind: 'relu' });
 export const tanh: Layer = Object.freeze({ kind: 'tanh' });
 export const leakyRelu = (slope: number): Layer => ({ kind: 'leakyRelu', slope });
