@@ -22,9 +22,9 @@ import type { Logger } from '../log.js';
 import { createProgress } from '../log.js';
 import type { BackendInfo } from '../backend/index.js';
 import { valuesForUpload } from '../backend/buffers.js';
-import { makeTensor, type Tensor } from '../data/safetensors.js';
-import { readTensorFile, writeTensorFile, type TensorFile } from '../data/tensorFile.js';
-import { RUN_FILES } from '../data/runFiles.js';
+import { makeTensor, type Tensor } from '../data/formats/safetensors.js';
+import { readTensorFile, writeTensorFile, type TensorFile } from '../data/files/tensorFile.js';
+import { RUN_FILES } from '../data/files/runFiles.js';
 import { alignedCrop, type AlignedStep } from '../data/datasets/aligned.js';
 import { openAlignedSampleFolder, readAlignedSample, type AlignedSampleFolder } from '../data/datasets/alignedSample.js';
 import { isTrainable, type ParamSpec } from '../model/layers.js';
@@ -323,7 +323,7 @@ async function readInit(path: string, log: Logger): Promise<{ tensors: ReadonlyM
     for (const line of imported.notes) log.info(line);
     return { tensors: imported.tensors, config: imported.config, source: path };
   }
-  const { resolveCheckpointPath } = await import('../data/checkpoint.js');
+  const { resolveCheckpointPath } = await import('../families/checkpoint.js');
   const checkpoint = pix2pixCheckpointFromFile(await readTensorFile(await resolveCheckpointPath(path), 'checkpoint'));
   return { tensors: checkpoint.tensors, config: checkpoint.meta.config, source: checkpoint.source };
 }

@@ -9,7 +9,7 @@ import { copyFileSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { openAlignedSampleFolder, readAlignedSample } from '../../src/data/datasets/alignedSample.js';
 import { openSampleFolder } from '../../src/train/data.js';
-import { readSample } from '../../src/data/sample.js';
+import { readSample } from '../../src/data/datasets/sample.js';
 import { REPO_ROOT, runCliSync, temporaryFolder } from '../support/cli.js';
 
 const FIXTURES = join(REPO_ROOT, 'test', 'fixtures-pix2pix');

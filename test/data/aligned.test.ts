@@ -10,8 +10,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { readSafetensorsFile } from '../../src/data/tensorFile.js';
-import type { ResizeMode } from '../../src/data/resize.js';
+import { readSafetensorsFile } from '../../src/data/files/tensorFile.js';
+import type { ResizeMode } from '../../src/data/datasets/resize.js';
 import { Random } from '../../src/model/random.js';
 import {
   alignedCrop, alignedResizeTarget, applyAlignedCrop, BYTE_TO_SIGNED, planAlignedCrop, rgbToLuma, type AlignedImages, type Direction,

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { readSafetensorsFile } from '../../src/data/tensorFile.js';
+import { readSafetensorsFile } from '../../src/data/files/tensorFile.js';
 import { lastEpoch, LR_POLICY_DEFAULTS, PlateauScheduler, policyLearningRate, type LrPolicy, type LrPolicySettings } from '../../src/train/lrPolicies.js';
 import { learningRateForEpoch } from '../../src/train/schedule.js';
 import { GOLDEN_DIR } from '../support/cli.js';

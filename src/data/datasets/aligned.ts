@@ -31,7 +31,8 @@
  * pads with black; here the crop is as long as that side (never padded).
  */
 import type { Random } from '../../model/random.js';
-import { roundHalfEven, type ResizeMode, type Size } from '../resize.js';
+import { roundHalfEven, type ResizeMode } from './resize.js';
+import type { Size } from '../formats/nearest.js';
 
 export const DIRECTIONS = Object.freeze(['AtoB', 'BtoA'] as const);
 export type Direction = (typeof DIRECTIONS)[number];

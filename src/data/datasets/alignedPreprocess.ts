@@ -24,10 +24,10 @@
 import { readdirSync, statSync, type Dirent } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import { InputError } from '../../errors.js';
-import { readRgbImage } from '../image.js';
-import { resizeBicubic } from '../bicubic.js';
-import { MAX_IMAGE_PIXELS, type Size } from '../resize.js';
-import { prepareOutputFolder, runConcurrently } from '../preprocess.js';
+import { readRgbImage } from '../formats/image.js';
+import { resizeBicubic } from '../formats/bicubic.js';
+import { MAX_IMAGE_PIXELS, type Size } from '../formats/nearest.js';
+import { prepareOutputFolder, runConcurrently } from './preprocess.js';
 import {
   ALIGNED_EXTENSIONS, ALIGNED_SIZE_BASE, alignedResizeTarget, compareCodePoints, isAlignedImageFile, rgbToLuma, splitColumns,
   type AlignedImages, type AlignedResizeSettings, type Direction,

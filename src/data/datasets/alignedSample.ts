@@ -14,9 +14,9 @@
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { InputError, UsageError } from '../../errors.js';
-import { makeTensor, type Tensor } from '../safetensors.js';
-import { readTensorFile, readTensorFileHeader, requireTensor, writeTensorFile, type TensorFile } from '../tensorFile.js';
-import { RESIZE_MODES, type ResizeMode } from '../resize.js';
+import { makeTensor, type Tensor } from '../formats/safetensors.js';
+import { readTensorFile, readTensorFileHeader, requireTensor, writeTensorFile, type TensorFile } from '../files/tensorFile.js';
+import { RESIZE_MODES, type ResizeMode } from './resize.js';
 import { DIRECTIONS, type AlignedImages, type Direction } from './aligned.js';
 
 export const ALIGNED_SAMPLE_KIND = 'sample';

@@ -5,8 +5,8 @@
  * (and `D.*` from training), the reference's state_dict keys and layouts.
  */
 import { InputError } from '../../errors.js';
-import type { Tensor } from '../../data/safetensors.js';
-import type { TensorFile } from '../../data/tensorFile.js';
+import type { Tensor } from '../../data/formats/safetensors.js';
+import type { TensorFile } from '../../data/files/tensorFile.js';
 import { PIX2PIX_CONFIG_KEYS, resolvePix2pixConfig, type Pix2pixConfig } from './config.js';
 
 export const PIX2PIX_FAMILY = 'pix2pix';

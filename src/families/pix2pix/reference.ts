@@ -14,7 +14,7 @@
  * assumed), nor do n_layers_D of basic and n_layers 3 differ (basic taken).
  */
 import { InputError } from '../../errors.js';
-import type { Tensor } from '../../data/safetensors.js';
+import type { Tensor } from '../../data/formats/safetensors.js';
 import { referenceShape } from '../../model/params.js';
 import type { ParamSpec } from '../../model/layers.js';
 import {

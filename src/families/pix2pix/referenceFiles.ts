@@ -7,8 +7,8 @@
 import { promises as fsp } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { InputError } from '../../errors.js';
-import { readPth } from '../../data/pth.js';
-import type { Tensor } from '../../data/safetensors.js';
+import { readPth } from '../../data/formats/pth.js';
+import type { Tensor } from '../../data/formats/safetensors.js';
 import type { Pix2pixConfig } from './config.js';
 import { inferPix2pixConfig, parsePix2pixOptTxt, pix2pixOptionsFromOpt, prefixStateDict, PIX2PIX_OPT_TXT } from './reference.js';
 

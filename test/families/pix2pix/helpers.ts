@@ -4,7 +4,7 @@
  * float inputs both sides compute, and their recorded dropout masks.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { SafetensorsFile, Tensor } from '../../../src/data/safetensors.js';
+import type { SafetensorsFile, Tensor } from '../../../src/data/formats/safetensors.js';
 import type { DropoutMasks } from '../../../src/model/layers.js';
 import { resolvePix2pixConfig, type Pix2pixConfig } from '../../../src/families/pix2pix/config.js';
 import { goldenTensor, readGolden } from '../../support/golden.js';

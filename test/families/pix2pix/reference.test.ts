@@ -8,7 +8,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { InputError } from '../../../src/errors.js';
-import { makeTensor, type Tensor } from '../../../src/data/safetensors.js';
+import { makeTensor, type Tensor } from '../../../src/data/formats/safetensors.js';
 import { inferPix2pixConfig, parsePix2pixOptTxt, pix2pixOptionsFromOpt } from '../../../src/families/pix2pix/reference.js';
 import { goldenPix2pixConfig, readPix2pixGolden } from './helpers.js';
 
