@@ -8,6 +8,11 @@
  */
 import { UsageError } from '../../errors.js';
 
+/** The logged losses, in the reference's loss_names order (Pix2PixModel). */
+export const PIX2PIX_LOSS_NAMES = Object.freeze(['G_GAN', 'G_L1', 'D_real', 'D_fake'] as const);
+export type Pix2pixLossName = (typeof PIX2PIX_LOSS_NAMES)[number];
+export type Pix2pixLosses = Record<Pix2pixLossName, number>;
+
 /** --netG, as the reference's define_G. */
 export const PIX2PIX_GENERATORS = Object.freeze({
   unet_256: 'U-Net with 8 stride-2 levels (inputs: multiples of 256)',

@@ -23,14 +23,11 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ownedValues } from '../../backend/buffers.js';
 import type { DropoutMasks, ForwardOptions } from '../../model/layers.js';
 import { l1Loss } from '../../model/losses.js';
-import type { Pix2pixConfig } from './config.js';
+import { PIX2PIX_LOSS_NAMES, type Pix2pixConfig, type Pix2pixLossName, type Pix2pixLosses } from './config.js';
 import { pix2pixGanLoss, type Pix2pixGanMode } from './losses.js';
 import { pix2pixDiscriminate, pix2pixGenerate } from './networks.js';
 
-/** The logged losses, in the reference's loss_names order. */
-export const PIX2PIX_LOSS_NAMES = Object.freeze(['G_GAN', 'G_L1', 'D_real', 'D_fake'] as const);
-export type Pix2pixLossName = (typeof PIX2PIX_LOSS_NAMES)[number];
-export type Pix2pixLosses = Record<Pix2pixLossName, number>;
+export { PIX2PIX_LOSS_NAMES, type Pix2pixLossName, type Pix2pixLosses } from './config.js';
 
 export interface Pix2pixLossSettings {
   readonly ganMode: Pix2pixGanMode;
