@@ -333,3 +333,37 @@ export async function exportOnnx(options: OnnxExportOptions): Promise<void> {
   const checkpoint = await readCheckpoint(source);
   await writeFileAtomically(options.out, onnxModelBytes(checkpoint, options.network));
 }
+
+/**
+ * Any one-Sequential network (pix2pix's G) as an ONNX model: weights by
+ * their checkpoint keys (reference layouts), NCHW input `input` of
+ * `inputChannels`, output `output`. Batch norm becomes InstanceNormalization
+ * with the layer's affine weights: one image's own statistics, the test mode
+ * the graph fixes (batch 1); dropout is left out.
+ */
+export function sequentialOnnxModel(options: {
+  readonly sequential: Sequential;
+  readonly weights: ReadonlyMap<string, Float32Array>;
+  readonly shapes: ReadonlyMap<string, readonly number[]>;
+  readonly inputChannels: number;
+  readonly outputChannels: number;
+  readonly graphName: string;
+  readonly doc: string;
+  readonly metadata: Readonly<Record<string, string>>;
+}): OnnxModel {
+  const graph = new GraphBuilder(options.weights, options.shapes);
+  const last = emitSequential(graph, options.sequential, GENERATOR_GRAPH_INPUT);
+  graph.rename(last, GENERATOR_GRAPH_OUTPUT);
+  return {
+    graphName: options.graphName,
+    opsetVersion: ONNX_OPSET,
+    producerName: 'p2phd',
+    producerVersion: VERSION,
+    doc: options.doc,
+    inputs: [{ name: GENERATOR_GRAPH_INPUT, dims: [1, options.inputChannels, 'height', 'width'] }],
+    outputs: [{ name: GENERATOR_GRAPH_OUTPUT, dims: [1, options.outputChannels, 'height', 'width'] }],
+    nodes: graph.nodes,
+    initializers: graph.initializers,
+    metadata: { ...options.metadata },
+  };
+}
