@@ -384,7 +384,9 @@ async function prepareAndTrain(
 ): Promise<Pix2pixTrainSummary> {
   const { log } = request;
   const folder = await openAlignedSampleFolder(settings.data);
-  await request.useBackend();
+  const backend = await request.useBackend();
+  // Gradients and Adam go through the host (dataSync), which WebGPU under Node does not have.
+  if (backend.name === 'webgpu') throw new UsageError('--backend webgpu: train pix2pix runs its optimizer on the host and needs a backend with synchronous reads (auto, wasm, tensorflow, cpu)');
   const channels = { input_nc: folder.inputNc, output_nc: folder.outputNc };
   const checkChannels = (config: Pix2pixConfig, what: string): void => {
     if (config.input_nc !== folder.inputNc || config.output_nc !== folder.outputNc) {
