@@ -78,9 +78,9 @@ export function registerSynthesize(program: Command): void {
         if (flags.eval && flags.dropout === 'on') throw new UsageError('--eval turns dropout off; --dropout on contradicts it');
         if (flags.direction !== undefined && !flags.aligned) throw new UsageError('--direction picks the input half of A|B files: it needs --aligned');
         const { runPix2pixSynthesis } = await import('../synthesis/pix2pix.js');
-        // G runs on tfjs ops (wasm by default); the ONNX graph route is pix2pixHD's only, so far.
-        if (context.common.backend === 'onnxruntime') throw new UsageError('--backend onnxruntime: pix2pix checkpoints synthesize on tfjs backends (auto, wasm, tensorflow, cpu); export an ONNX graph with p2phd export --format onnx to run one under onnxruntime');
-        await context.useBackend();
+        // --backend onnxruntime runs G as an ONNX graph (the deterministic modes); otherwise tfjs ops (wasm by default).
+        const engine = context.common.backend === 'onnxruntime' ? 'onnxruntime' : 'tfjs';
+        await context.useBackend(engine === 'onnxruntime' ? { inference: true } : {});
         const summary = await runPix2pixSynthesis(
           {
             checkpoint: flags.checkpoint,
@@ -90,6 +90,7 @@ export function registerSynthesize(program: Command): void {
             mode: flags.eval ? 'eval' : flags.dropout === 'off' ? 'no-dropout' : 'reference',
             seed: context.seed,
             out: flags.out,
+            engine,
           },
           context.log,
         );

@@ -67,6 +67,7 @@ export const ONNX_EXPORT_OPERATORS = Object.freeze([
   'Add',
   'LeakyRelu',
   'Concat',
+  'BatchNormalization',
 ] as const);
 type ExportOperator = (typeof ONNX_EXPORT_OPERATORS)[number];
 
@@ -109,6 +110,8 @@ class GraphBuilder {
   constructor(
     private readonly weights: ReadonlyMap<string, Float32Array>,
     private readonly weightShapes: ReadonlyMap<string, readonly number[]>,
+    /** Batch norm on its running statistics (BatchNormalization) instead of the image's own (InstanceNormalization). */
+    readonly runningBatchNorm = false,
   ) {}
 
   node(opType: ExportOperator, inputs: string[], output: string, attributes?: OnnxNode['attributes']): string {
@@ -169,6 +172,10 @@ function emitLayer(graph: GraphBuilder, layer: Layer, prefix: string, x: string)
       });
     case 'norm': {
       if (layer.norm === 'none') return x;
+      if (layer.norm === 'batch' && graph.runningBatchNorm) {
+        const inputs = ['weight', 'bias', 'running_mean', 'running_var'].map((name) => graph.weight(`${prefix}.${name}`));
+        return graph.node('BatchNormalization', [x, ...inputs], prefix, { epsilon: { float: NORM_EPSILON } });
+      }
       const c = layer.channels;
       const [scale, bias] =
         layer.norm === 'instance'
@@ -338,8 +345,9 @@ export async function exportOnnx(options: OnnxExportOptions): Promise<void> {
  * Any one-Sequential network (pix2pix's G) as an ONNX model: weights by
  * their checkpoint keys (reference layouts), NCHW input `input` of
  * `inputChannels`, output `output`. Batch norm becomes InstanceNormalization
- * with the layer's affine weights: one image's own statistics, the test mode
- * the graph fixes (batch 1); dropout is left out.
+ * with the layer's affine weights (one image's own statistics, batch 1), or
+ * with `runningBatchNorm` BatchNormalization on the running statistics;
+ * dropout is left out.
  */
 export function sequentialOnnxModel(options: {
   readonly sequential: Sequential;
@@ -350,8 +358,10 @@ export function sequentialOnnxModel(options: {
   readonly graphName: string;
   readonly doc: string;
   readonly metadata: Readonly<Record<string, string>>;
+  /** Batch norm on running statistics (eval()) rather than the image's own. */
+  readonly runningBatchNorm?: boolean;
 }): OnnxModel {
-  const graph = new GraphBuilder(options.weights, options.shapes);
+  const graph = new GraphBuilder(options.weights, options.shapes, options.runningBatchNorm === true);
   const last = emitSequential(graph, options.sequential, GENERATOR_GRAPH_INPUT);
   graph.rename(last, GENERATOR_GRAPH_OUTPUT);
   return {

@@ -13,6 +13,9 @@ import { pix2pixMinimumSide, pix2pixSizeMultiple, type Pix2pixConfig } from '../
 import { pix2pixGenerate } from '../families/pix2pix/networks.js';
 import { cropPadding, padReflect, paddingFor } from './padding.js';
 import { promises as fsp } from 'node:fs';
+import { UsageError } from '../errors.js';
+import { createGraphSession, type GraphSession } from '../backend/index.js';
+import { pix2pixOnnxBytes } from './pix2pixOnnx.js';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import { writeFileAtomically } from '../data/formats/atomicWrite.js';
@@ -62,6 +65,25 @@ export function translate(config: Pix2pixConfig, params: Params, input: Translat
   }
 }
 
+/** translate's padding and cropping around G as an ONNX Runtime graph (NCHW). */
+export async function translateOnGraph(config: Pix2pixConfig, session: GraphSession, input: TranslateInput): Promise<Float32Array> {
+  const { height, width } = input;
+  const padding = paddingFor(height, width, pix2pixSizeMultiple(config), pix2pixMinimumSide(config));
+  const padded = padReflect(input.image, height, width, config.input_nc, padding);
+  const h = height + padding.top + padding.bottom;
+  const w = width + padding.left + padding.right;
+  const toPlanes = (hwc: Float32Array, channels: number): Float32Array => {
+    const out = new Float32Array(hwc.length);
+    for (let p = 0; p < h * w; p++) for (let c = 0; c < channels; c++) out[c * h * w + p] = hwc[p * channels + c]!;
+    return out;
+  };
+  const result = await session.run({ data: toPlanes(padded, config.input_nc), dims: [1, config.input_nc, h, w] });
+  const channels = config.output_nc;
+  const hwc = new Float32Array(h * w * channels);
+  for (let p = 0; p < h * w; p++) for (let c = 0; c < channels; c++) hwc[p * channels + c] = result.data[c * h * w + p]!;
+  return cropPadding(hwc, h, w, channels, padding);
+}
+
 // ---------------------------------------------------------------------------
 // `p2phd synthesize --inputs GLOB` for a pix2pix checkpoint.
 
@@ -75,6 +97,8 @@ export interface Pix2pixSynthesizeOptions {
   readonly mode: Pix2pixTestMode;
   readonly seed: number;
   readonly out: string;
+  /** onnxruntime: G runs as an ONNX graph (the deterministic modes only); tfjs by default. */
+  readonly engine?: 'tfjs' | 'onnxruntime';
 }
 
 export interface Pix2pixSynthesizeSummary {
@@ -110,6 +134,10 @@ export async function runPix2pixSynthesis(options: Pix2pixSynthesizeOptions, log
   const direction = options.direction ?? checkpoint.meta.direction;
   const files = listFiles(options.inputs, '--inputs');
   const names = uniqueOutputNames(files, '', '--inputs');
+  if (options.engine === 'onnxruntime' && options.mode === 'reference') {
+    throw new UsageError('--backend onnxruntime runs the deterministic test modes (--dropout off, --eval); the default mode draws dropout masks: run it on a tfjs backend (auto, wasm)');
+  }
+  const session = options.engine === 'onnxruntime' ? await createGraphSession(pix2pixOnnxBytes(checkpoint, options.mode === 'eval' ? 'eval' : 'no-dropout')) : undefined;
   const { params } = loadParams(pix2pixSpecs(config, ['G']), checkpoint.tensors, { source: checkpoint.source, mode: 'strict' });
   await fsp.mkdir(join(options.out, PAGE_IMAGES_DIR), { recursive: true });
   log.info(`synthesize pix2pix: ${files.length} input(s), G ${config.netG} (${config.norm} norm), test mode ${options.mode}: ${PIX2PIX_TEST_MODES[options.mode]}${options.aligned ? `; A|B files, ${direction}` : ''}`);
@@ -131,7 +159,9 @@ export async function runPix2pixSynthesis(options: Pix2pixSynthesizeOptions, log
       const height = image.height;
       const input = channelsOf(inputRgb, config.input_nc);
       const signed = Float32Array.from(input, (v) => BYTE_TO_SIGNED[v]!);
-      const output = translate(config, params, { image: signed, height, width }, testModeOptions(options.mode, testRandom(options.seed, index)));
+      const output = session
+        ? await translateOnGraph(config, session, { image: signed, height, width })
+        : translate(config, params, { image: signed, height, width }, testModeOptions(options.mode, testRandom(options.seed, index)));
       const outputName = `${names[index]!}.png`;
       await writeFileAtomically(join(options.out, outputName), pngOf(signedToBytes(output), width, height, config.output_nc));
       const inputName = `${PAGE_IMAGES_DIR}/${names[index]!}_input.png`;
@@ -146,6 +176,7 @@ export async function runPix2pixSynthesis(options: Pix2pixSynthesizeOptions, log
     }
   } finally {
     disposeParams(params);
+    await session?.release();
   }
   await writeResultsPage(options.out, { checkpoint: checkpoint.source, style: `pix2pix, test mode ${options.mode}`, rows });
   return { checkpoint: checkpoint.source, out: options.out, outputs: rows.length, mode: options.mode, seconds: (Date.now() - started) / 1000 };

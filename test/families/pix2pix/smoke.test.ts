@@ -109,6 +109,21 @@ describe('p2phd synthesize / export / import for pix2pix', () => {
     assert.ok(images[0]!.equals(images[1]!) && images[0]!.equals(images[2]!));
   });
 
+  it('--backend onnxruntime runs G as a graph: the deterministic modes within one grey level of tfjs', async () => {
+    for (const mode of [['--dropout', 'off'], ['--eval']]) {
+      const pixels: Buffer[] = [];
+      for (const backend of ['wasm', 'onnxruntime']) {
+        const out = join(tmp.path, `engine-${backend}-${mode[0]!.slice(2)}`);
+        await ok(['synthesize', '--checkpoint', run(), '--inputs', inputs, '--aligned', '--out', out, '--backend', backend, ...mode]);
+        pixels.push(await sharp(join(out, '1.png')).raw().toBuffer());
+      }
+      const worst = pixels[0]!.reduce((max, value, i) => Math.max(max, Math.abs(value - pixels[1]![i]!)), 0);
+      assert.ok(worst <= 1, `${mode.join(' ')}: ${worst} grey levels apart`);
+    }
+    const refused = await runCli(['synthesize', '--checkpoint', run(), '--inputs', inputs, '--out', join(tmp.path, 'refused'), '--backend', 'onnxruntime']);
+    assert.equal(refused.status, 2);
+  });
+
   it('export --format onnx writes a graph of standard operators', async () => {
     const out = join(tmp.path, 'g.onnx');
     const stdout = await ok(['export', run(), '--format', 'onnx', '--out', out, '--json']);
