@@ -18,6 +18,7 @@ interface ExportFlags {
   format?: ExportFormat;
   out: string;
   network?: 'G' | 'E';
+  eval: boolean;
 }
 
 /** The checkpoint when its metadata says pix2pix (read whole then); undefined for pix2pixHD ones. */
@@ -42,7 +43,8 @@ export function registerExport(program: Command): void {
       .argument('<checkpoint>', 'a p2phd checkpoint (a run folder means its latest.safetensors)')
       .addOption(new Option('--format <format>', Object.entries(EXPORT_FORMATS).map(([name, what]) => `${name}: ${what}`).join('; ')).choices(Object.keys(EXPORT_FORMATS)))
       .requiredOption('--out <path>', 'pytorch: the folder to write; onnx: the .onnx file')
-      .addOption(new Option('--network <net>', 'onnx: the generator G (default) or the encoder E').choices(['G', 'E'])),
+      .addOption(new Option('--network <net>', 'onnx: the generator G (default) or the encoder E').choices(['G', 'E']))
+      .option('--eval', 'onnx, pix2pix: batch norm on running statistics (synthesize --eval) instead of the image\'s own (synthesize --dropout off, the default)', false),
   ).action(
     action<ExportFlags>(async (flags, context, args) => {
       const checkpoint = args[0]!;
@@ -51,6 +53,7 @@ export function registerExport(program: Command): void {
       if (pix2pixCheckpoint !== undefined) {
         if (flags.format === 'pytorch') {
           if (flags.network !== undefined) throw new UsageError('--network applies to --format onnx only (pytorch writes every network the checkpoint holds)');
+          if (flags.eval) throw new UsageError('--eval applies to --format onnx (a .pth holds every statistic)');
           const { exportPix2pix } = await import('../families/pix2pix/referenceFiles.js');
           const exported = await exportPix2pix(pix2pixCheckpoint, flags.out);
           for (const file of exported.files) context.log.info(`wrote ${file}`);
@@ -60,11 +63,12 @@ export function registerExport(program: Command): void {
         }
         if (flags.network === 'E') throw new UsageError('--network E: pix2pix has no encoder');
         const { exportPix2pixOnnx } = await import('../synthesis/pix2pixOnnx.js');
-        const mode = await exportPix2pixOnnx(pix2pixCheckpoint, flags.out);
+        const mode = await exportPix2pixOnnx(pix2pixCheckpoint, flags.out, flags.eval ? 'eval' : 'no-dropout');
         context.log.info(`wrote ${flags.out}: G with test mode ${mode}`);
         context.emitJson({ format: flags.format, family: 'pix2pix', files: [flags.out], test_mode: mode });
         return;
       }
+      if (flags.eval) throw new UsageError('--eval applies to pix2pix checkpoints exported as onnx');
       if (flags.format === 'pytorch') {
         if (flags.network !== undefined) throw new UsageError('--network applies to --format onnx only (pytorch writes every network the checkpoint holds)');
         const { exportReferenceCheckpoint } = await import('../families/pix2pixhd/referenceCheckpoint.js');
