@@ -11,13 +11,15 @@ REFERENCE_DIR: a checkout (or `git archive`) of the reference holding data/ and
 models/. Writes, deterministically:
 
   test/fixtures-pix2pix/*.png, *.jpg   tiny synthetic A|B images (numpy seed 0)
+  test/fixtures-pix2pix/decode/        PPM/PGM and BMP variants (some written by hand)
   test/golden/pix2pix/data/aligned.safetensors
       for each case: `<case>.A`, `<case>.B` F32 [C, H, W], what the reference's
       AlignedDataset.__getitem__ returns for that file and options, with
       base_dataset's random.randint / random.random replaced by fixed values
       (recorded in the case: crop_pos, flip, and the randint ranges asked for);
       `luma.rgb` U8 [N, 3] and `luma.L` U8 [N] (PIL's convert('L') of random
-      pixels and of the corners of the cube); metadata `cases` (JSON) and
+      pixels and of the corners of the cube); `decode.<file>` U8 [H, W, 3],
+      PIL's Image.open(file).convert('RGB') of each decode/ fixture; metadata `cases` (JSON) and
       `make_dataset` (the order the reference's make_dataset lists a tree of
       awkward names in).
   test/golden/pix2pix/data/lr_policies.safetensors
@@ -154,6 +156,62 @@ def smooth_half(rng, w, h, c):
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
+def bmp_bytes(width, height, bit_count, pixel_rows, compression=0, masks=None, palette=None, core=False, top_down=False):
+    """A BMP file written by hand (for the layouts PIL does not save): rows top to bottom as bytes, padded here."""
+    stride = (width * bit_count + 31) // 32 * 4
+    rows = [bytes(r) + b'\0' * (stride - len(r)) for r in pixel_rows]
+    if not top_down:
+        rows = rows[::-1]
+    pixels = b''.join(rows)
+    if core:
+        header = struct.pack('<IHHHH', 12, width, height, 1, bit_count)
+        table = b''.join(bytes([b, g, r]) for r, g, b in (palette or []))
+    else:
+        header = struct.pack('<IiiHHIIiiII', 40, width, -height if top_down else height, 1, bit_count, compression, len(pixels), 2835, 2835, len(palette or []), 0)
+        table = (struct.pack('<III', *masks) if masks else b'') + b''.join(bytes([b, g, r, 0]) for r, g, b in (palette or []))
+    offset = 14 + len(header) + len(table)
+    return b'BM' + struct.pack('<IHHI', offset + len(pixels), 0, 0, offset) + header + table + pixels
+
+
+def make_decode_fixtures(rng):
+    """PPM/PGM and BMP variants (sharp reads neither), each decoded by PIL's convert('RGB') for the goldens."""
+    folder = os.path.join(FIXTURES, 'decode')
+    os.makedirs(folder, exist_ok=True)
+    made = {}
+    rgb = smooth_half(rng, 7, 5, 3)
+
+    def put(name, data):
+        path = os.path.join(folder, name)
+        with open(path, 'wb') as f:
+            f.write(data)
+        made[name] = path
+
+    Image.fromarray(rgb, 'RGB').save(os.path.join(folder, 'p6.ppm'))
+    made['p6.ppm'] = os.path.join(folder, 'p6.ppm')
+    values = rng.randint(0, 1001, (5, 7, 3))
+    put('p3_max1000.ppm', ('P3\n# a comment\n7 5\n1000\n' + '\n'.join(' '.join(str(v) for v in row.ravel()) for row in values) + '\n').encode())
+    grey16 = rng.randint(0, 4096, (5, 7))
+    put('p5_max4095.ppm', b'P5 7 5 4095\n' + grey16.astype('>u2').tobytes())
+    grey4 = rng.randint(0, 16, (5, 7))
+    put('p2_max15.ppm', ('P2 7 5 15\n' + ' '.join(str(v) for v in grey4.ravel()) + '\n').encode())
+    Image.fromarray(rgb, 'RGB').save(os.path.join(folder, 'rgb24.bmp'))
+    made['rgb24.bmp'] = os.path.join(folder, 'rgb24.bmp')
+    Image.fromarray(rgb, 'RGB').quantize(12).save(os.path.join(folder, 'palette8.bmp'))
+    made['palette8.bmp'] = os.path.join(folder, 'palette8.bmp')
+    Image.fromarray(smooth_half(rng, 7, 5, 1)[:, :, 0] > 128).save(os.path.join(folder, 'bits1.bmp'))
+    made['bits1.bmp'] = os.path.join(folder, 'bits1.bmp')
+    Image.fromarray(smooth_half(rng, 7, 5, 4), 'RGBA').save(os.path.join(folder, 'rgba32.bmp'))
+    made['rgba32.bmp'] = os.path.join(folder, 'rgba32.bmp')
+    p16 = rng.randint(0, 65536, (5, 7))
+    put('rgb565_topdown.bmp', bmp_bytes(7, 5, 16, [row.astype('<u2').tobytes() for row in p16], compression=3, masks=(0xF800, 0x07E0, 0x001F), top_down=True))
+    put('rgb555.bmp', bmp_bytes(7, 5, 16, [row.astype('<u2').tobytes() for row in p16]))
+    pal = [tuple(int(v) for v in rng.randint(0, 256, 3)) for _ in range(16)]
+    nib = rng.randint(0, 16, (5, 7))
+    packed = [bytes((int(row[i]) << 4) | (int(row[i + 1]) if i + 1 < 7 else 0) for i in range(0, 7, 2)) for row in nib]
+    put('core4.bmp', bmp_bytes(7, 5, 4, packed, palette=pal, core=True))
+    return made
+
+
 def make_fixtures():
     """The A|B images (PNG, one JPEG, one RGBA PNG, odd width), returned by name."""
     os.makedirs(FIXTURES, exist_ok=True)
@@ -172,7 +230,7 @@ def make_fixtures():
     save('ab_odd.png', odd[:, :22], odd[:, 22:])
     rgba_a, rgba_b = smooth_half(rng, 12, 10, 4), smooth_half(rng, 12, 10, 4)
     save('ab_rgba.png', rgba_a, rgba_b, mode='RGBA')
-    return made
+    return made, make_decode_fixtures(rng)
 
 
 CASES = [
@@ -208,7 +266,7 @@ class FixedRandom:
         return 0.75 if self.flip else 0.25
 
 
-def aligned_goldens(reference_dir, files):
+def aligned_goldens(reference_dir, files, decode_files):
     sys.path.insert(0, reference_dir)
     from data import base_dataset
     from data.aligned_dataset import AlignedDataset
@@ -239,6 +297,10 @@ def aligned_goldens(reference_dir, files):
                           np.array([[v, v, v] for v in range(256)])]).astype(np.uint8)
     tensors['luma.rgb'] = rgb
     tensors['luma.L'] = np.array(Image.fromarray(rgb[None], 'RGB').convert('L'))[0]
+
+    # PIL's convert('RGB') of the formats sharp does not read.
+    for name, path in sorted(decode_files.items()):
+        tensors[f'decode.{name}'] = np.array(Image.open(path).convert('RGB'))
 
     # make_dataset's order on awkward names (empty files: only names matter).
     tree = tempfile.mkdtemp()
@@ -300,8 +362,8 @@ def main():
         sys.exit(__doc__)
     reference_dir = os.path.abspath(sys.argv[1])
     install_torchvision_stub()
-    files = make_fixtures()
-    aligned_goldens(reference_dir, files)
+    files, decode_files = make_fixtures()
+    aligned_goldens(reference_dir, files, decode_files)
     lr_goldens(reference_dir)
 
 

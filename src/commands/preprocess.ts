@@ -1,8 +1,8 @@
 /**
  * `p2phd preprocess`: raw label / instance / photo files -> sample files, or
  * with --aligned pix2pix's A|B files -> aligned samples.
- * Thin: flags -> one PreprocessConfig -> src/data/preprocess.ts (or one
- * AlignedPreprocessConfig -> src/data/datasets/alignedPreprocess.ts) -> report.
+ * Thin: flags -> one PreprocessConfig -> src/data/datasets/preprocess.ts (or
+ * one AlignedPreprocessConfig -> src/data/datasets/alignedPreprocess.ts) -> report.
  * No tfjs here, so the command starts fast.
  */
 import { availableParallelism } from 'node:os';
@@ -20,7 +20,7 @@ import { ALIGNED_DEFAULTS, DIRECTIONS, type Direction } from '../data/datasets/a
 import type { AlignedPreprocessConfig } from '../data/datasets/alignedPreprocess.js';
 import type { CommandContext } from './common.js';
 
-/** data/inputs.ts (fast-glob), loaded only when the command runs. */
+/** data/datasets/inputs.ts (fast-glob), loaded only when the command runs. */
 type Inputs = typeof import('../data/datasets/inputs.js');
 
 /** The reference's defaults (options/base_options.py). */

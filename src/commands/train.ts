@@ -4,7 +4,8 @@
  * only when a stage runs, so `--help` stays instant.
  */
 import type { Command } from 'commander';
-import { STAGES, type Stage } from '../families/pix2pixhd/stages.js';
+import { allStages } from '../families/index.js';
+import type { Stage } from '../families/pix2pixhd/stages.js';
 import { action, addCommonOptions } from './common.js';
 import { TRAIN_FLAGS, trainOptions, type TrainFlagName, type TrainFlagValues } from '../train/flags.js';
 import { PIX2PIX_TRAIN_FLAGS, pix2pixFlagValues, pix2pixTrainOptions, type Pix2pixFlagName } from '../families/pix2pix/flags.js';
@@ -30,37 +31,56 @@ function explicitFlags(command: Command): Set<TrainFlagName> {
   return new Set((Object.keys(TRAIN_FLAGS) as TrainFlagName[]).filter((name) => command.getOptionValueSource(name) === 'cli'));
 }
 
+/**
+ * How each family's stages become commands: its flag table, its help text,
+ * and the request its training takes. A new family adds one entry (the
+ * registry in src/families/index.ts gives its stages).
+ */
+interface FamilyTrainCommand {
+  register(command: Command, stage: string): void;
+}
+
+const TRAIN_COMMANDS: Readonly<Record<string, FamilyTrainCommand>> = Object.freeze({
+  pix2pixhd: { register: registerPix2pixhdStage },
+  pix2pix: { register: registerPix2pixStage },
+});
+
+function registerPix2pixhdStage(command: Command, stage: string): void {
+  for (const option of trainOptions()) command.addOption(option);
+  command.addHelpText('after', SIZES_NOTE);
+  command.action(
+    action<TrainFlagValues>(async (flags, context) => {
+      const { runTraining } = await import('../train/trainer.js');
+      const summary = await runTraining({
+        stage: stage as Stage,
+        values: flags,
+        explicit: explicitFlags(command),
+        seed: context.seed,
+        seedExplicit: command.getOptionValueSource('seed') === 'cli',
+        log: context.log,
+        useBackend: context.useBackend,
+      });
+      context.emitJson(summary);
+    }, (flags) => ({
+      output: { flag: '--out', path: flags.out, kind: 'folder' },
+      // --resume reads the run folder itself: that is the point, not a clash.
+      inputs: [
+        { flag: '--data', path: flags.data },
+        { flag: '--init', path: flags.init, kind: 'checkpoint' },
+        { flag: '--vgg-weights', path: flags.vggWeights },
+      ],
+    })),
+  );
+}
+
 export function registerTrain(program: Command): void {
-  const train = program.command('train').description('train a generator stage (global, local, joint), or pix2pix');
-  for (const stage of Object.keys(STAGES) as Stage[]) {
-    const command = addCommonOptions(train.command(stage).description(STAGES[stage]));
-    for (const option of trainOptions()) command.addOption(option);
-    command.addHelpText('after', SIZES_NOTE);
-    command.action(
-      action<TrainFlagValues>(async (flags, context) => {
-        const { runTraining } = await import('../train/trainer.js');
-        const summary = await runTraining({
-          stage,
-          values: flags,
-          explicit: explicitFlags(command),
-          seed: context.seed,
-          seedExplicit: command.getOptionValueSource('seed') === 'cli',
-          log: context.log,
-          useBackend: context.useBackend,
-        });
-        context.emitJson(summary);
-      }, (flags) => ({
-        output: { flag: '--out', path: flags.out, kind: 'folder' },
-        // --resume reads the run folder itself: that is the point, not a clash.
-        inputs: [
-          { flag: '--data', path: flags.data },
-          { flag: '--init', path: flags.init, kind: 'checkpoint' },
-          { flag: '--vgg-weights', path: flags.vggWeights },
-        ],
-      })),
-    );
+  const stages = allStages();
+  const train = program.command('train').description(`train a stage: ${stages.map(({ stage }) => stage).join(', ')}`);
+  for (const { stage, description, family } of stages) {
+    const register = TRAIN_COMMANDS[family.name]?.register;
+    if (register === undefined) throw new Error(`family ${family.name} has stages but no train command (src/commands/train.ts)`);
+    register(addCommonOptions(train.command(stage).description(`${description} [${family.name}]`)), stage);
   }
-  registerTrainPix2pix(train);
 }
 
 const PIX2PIX_NOTE = `
@@ -77,8 +97,7 @@ Exit codes: 0 done (or --max-steps reached), 1 a loss became NaN or infinite,
 saving latest.safetensors (continue with --resume). Docs: docs/pix2pix-training.md.`;
 
 /** `p2phd train pix2pix`: its own flag table (families/pix2pix/flags.ts), one request to train/pix2pix.ts. */
-export function registerTrainPix2pix(train: Command): void {
-  const command = addCommonOptions(train.command('pix2pix').description('train pix2pix (Isola et al. 2017): U-Net or ResNet G, PatchGAN D, GAN + L1, on aligned A|B samples'));
+function registerPix2pixStage(command: Command): void {
   for (const option of pix2pixTrainOptions()) command.addOption(option);
   command.addHelpText('after', PIX2PIX_NOTE);
   command.action(
@@ -106,4 +125,3 @@ export function registerTrainPix2pix(train: Command): void {
     })),
   );
 }
-

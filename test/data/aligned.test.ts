@@ -14,9 +14,13 @@ import { readSafetensorsFile } from '../../src/data/files/tensorFile.js';
 import type { ResizeMode } from '../../src/data/datasets/resize.js';
 import { Random } from '../../src/model/random.js';
 import {
-  alignedCrop, alignedResizeTarget, applyAlignedCrop, BYTE_TO_SIGNED, planAlignedCrop, rgbToLuma, type AlignedImages, type Direction,
+  alignedBatch, alignedCrop, alignedResizeTarget, applyAlignedCrop, BYTE_TO_SIGNED, planAlignedCrop, rgbToLuma, wholeImageSigned, type AlignedImages, type Direction,
 } from '../../src/data/datasets/aligned.js';
-import { buildAlignedSample, listAlignedFiles } from '../../src/data/datasets/alignedPreprocess.js';
+import { buildAlignedSample, listAlignedFiles, readAlignedPair } from '../../src/data/datasets/alignedPreprocess.js';
+import { readRgbImage } from '../../src/data/formats/image.js';
+import { encodePng } from '../../src/data/formats/pngEncode.js';
+import { PngColorType } from '../../src/data/formats/png.js';
+import { InputError } from '../../src/errors.js';
 import { GOLDEN_DIR, REPO_ROOT, temporaryFolder } from '../support/cli.js';
 
 const FIXTURES = join(REPO_ROOT, 'test', 'fixtures-pix2pix');
@@ -157,4 +161,63 @@ test('alignedCrop: one crop and one flip for A and B, values (v / 255 - 0.5) / 0
   assert.deepEqual(planAlignedCrop({ width: 6, height: 5 }, { mode: 'scale_width', cropSize: 3, flip: false }, new Random(1)), { x: 0, y: 0, width: 6, height: 5, flip: false });
   const short = planAlignedCrop({ width: 6, height: 2 }, { mode: 'crop', cropSize: 4, flip: false }, new Random(1));
   assert.deepEqual([short.width, short.height, short.y], [4, 2, 0]);
+});
+
+test("PPM/PGM and BMP files (which sharp cannot read) decode as PIL's convert('RGB'): maxvals, plain and raw, 1/4/8/16/24/32-bit, masks, core header, top-down", async () => {
+  const file = await golden;
+  const names = [...file.tensors.keys()].filter((key) => key.startsWith('decode.')).map((key) => key.slice('decode.'.length));
+  assert.ok(names.length >= 11, names.join(', '));
+  for (const name of names) {
+    const expected = file.tensors.get(`decode.${name}`)!;
+    const image = await readRgbImage(join(FIXTURES, 'decode', name));
+    assert.deepEqual([image.height, image.width, 3], expected.shape, name);
+    assert.deepEqual(Array.from(image.data), Array.from(expected.data as Uint8Array), name);
+  }
+  // Resized on the way in, with PIL's bicubic (the same path as every format's enlargement).
+  const resized = await readRgbImage(join(FIXTURES, 'decode', 'rgb24.bmp'), { target: () => ({ width: 3, height: 2 }) });
+  assert.deepEqual([resized.width, resized.height, resized.sourceSize.width], [3, 2, 7]);
+});
+
+test('readAlignedPair: the file at its own size, BtoA and grey applied; odd widths drop B\'s extra column (hand-checked against the crop-mode golden)', async () => {
+  const file = await golden;
+  // crop_rgba: BtoA, input 3, output 1 (grey left half), a crop at (1, 2) of 8x8 from 12x10 halves.
+  const pair = await readAlignedPair(join(FIXTURES, 'ab_rgba.png'), { direction: 'BtoA', inputNc: 3, outputNc: 1 });
+  assert.deepEqual([pair.width, pair.height, pair.aChannels, pair.bChannels], [12, 10, 3, 1]);
+  const whole = wholeImageSigned(pair);
+  const golden8 = chwToHwc(file.tensors.get('crop_rgba.B')!.data as Float32Array, [1, 8, 8]);
+  for (let y = 0; y < 8; y++) for (let x = 0; x < 8; x++) assert.equal(whole.B[(y + 2) * 12 + x + 1], golden8[y * 8 + x]);
+  const odd = await readAlignedPair(join(FIXTURES, 'ab_odd.png'), { direction: 'AtoB', inputNc: 3, outputNc: 3 });
+  assert.deepEqual([odd.width, odd.height], [22, 17]);
+});
+
+test('files too small to split or to round: input errors naming the file', async () => {
+  const folder = temporaryFolder('aligned-small');
+  try {
+    const write = (name: string, width: number, height: number): string => {
+      const path = join(folder.path, name);
+      writeFileSync(path, encodePng({ width, height, bitDepth: 8, colorType: PngColorType.rgb, samples: new Uint8Array(width * height * 3) }));
+      return path;
+    };
+    const options = { direction: 'AtoB' as const, inputNc: 3, outputNc: 3 };
+    await assert.rejects(buildAlignedSample(write('one.png', 1, 4), { ...options, resize: { mode: 'crop', loadSize: 4, cropSize: 4 } }),
+      (error: Error) => error instanceof InputError && /one\.png: is 1x4, too narrow/.test(error.message));
+    await assert.rejects(buildAlignedSample(write('tiny.png', 2, 9), { ...options, resize: { mode: 'none', loadSize: 4, cropSize: 4 } }),
+      (error: Error) => error instanceof InputError && /tiny\.png: a 1x9 half resizes to an empty 0x8 image \(--resize-or-crop none/.test(error.message));
+  } finally {
+    folder.remove();
+  }
+});
+
+test('alignedBatch stacks per-sample crops NHWC (each its own generator) and refuses mixed sizes naming the sample', () => {
+  const one: AlignedImages = { width: 6, height: 5, a: ramp(3, 0), aChannels: 3, b: ramp(1, 1), bChannels: 1 };
+  const two: AlignedImages = { width: 6, height: 5, a: ramp(3, 9), aChannels: 3, b: ramp(1, 3), bChannels: 1 };
+  const settings = { mode: 'crop' as const, cropSize: 4, flip: true };
+  const batch = alignedBatch([one, two], settings, [new Random(1), new Random(2)]);
+  const alone = [alignedCrop(one, settings, new Random(1)), alignedCrop(two, settings, new Random(2))];
+  assert.deepEqual([batch.count, batch.height, batch.width], [2, 4, 4]);
+  assert.deepEqual(Array.from(batch.A), [...alone[0]!.A, ...alone[1]!.A]);
+  assert.deepEqual(Array.from(batch.B), [...alone[0]!.B, ...alone[1]!.B]);
+  const small: AlignedImages = { width: 3, height: 5, a: new Uint8Array(45), aChannels: 3, b: new Uint8Array(15), bChannels: 1 };
+  assert.throws(() => alignedBatch([one, small], settings, [new Random(1), new Random(2)], ['one.safetensors', 'small.safetensors']),
+    (error: Error) => error instanceof InputError && /small\.safetensors: crops to 3x4/.test(error.message));
 });

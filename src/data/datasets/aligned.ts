@@ -24,15 +24,27 @@
  *             bChannels] as Float32Array in [-1, 1] (NHWC with N = 1: a batch
  *             is these concatenated), their size, and the crop taken.
  *
+ * For a batch, alignedBatch(samples, settings, randoms) does this per sample
+ * (one Random each) and stacks the results: A [N, H, W, aChannels], B [N, H,
+ * W, bChannels]; samples that crop to different sizes are refused (the
+ * reference's DataLoader cannot stack them either).
+ *
+ * The rest of the kit: alignedSample.ts's openAlignedSampleFolder (a
+ * --data folder from its headers: sizes, modes, one input_nc/output_nc/
+ * direction) and readAlignedSample (one file, checked); alignedPreprocess.ts's
+ * readAlignedPair (an A|B file at its own size, for synthesize --aligned) with
+ * wholeImageSigned below.
+ *
  * The crop is --crop-size square in the *crop modes (resize_and_crop, crop,
  * scale_width_and_crop), at x in [0, W - crop], y in [0, H - crop] (both
  * inclusive, the reference's random.randint); the whole image otherwise.
  * Deviation: where a side is shorter than the crop, the reference's PIL crop
  * pads with black; here the crop is as long as that side (never padded).
  */
+import { InputError } from '../../errors.js';
 import type { Random } from '../../model/random.js';
-import { roundHalfEven, type ResizeMode } from './resize.js';
 import type { Size } from '../formats/nearest.js';
+import { roundHalfEven, type ResizeMode } from './resize.js';
 
 export const DIRECTIONS = Object.freeze(['AtoB', 'BtoA'] as const);
 export type Direction = (typeof DIRECTIONS)[number];
@@ -59,14 +71,15 @@ export function isAlignedImageFile(name: string): boolean {
 
 /** Python's str ordering (by code point), which sorted() gives the reference's paths; JS's default sort compares UTF-16 units. */
 export function compareCodePoints(a: string, b: string): number {
-  const left = [...a];
-  const right = [...b];
-  const n = Math.min(left.length, right.length);
-  for (let i = 0; i < n; i++) {
-    const difference = left[i]!.codePointAt(0)! - right[i]!.codePointAt(0)!;
-    if (difference !== 0) return difference;
+  let i = 0;
+  // Equal prefixes advance both strings alike, so one index serves both.
+  while (i < a.length && i < b.length) {
+    const left = a.codePointAt(i)!;
+    const right = b.codePointAt(i)!;
+    if (left !== right) return left - right;
+    i += left > 0xffff ? 2 : 1;
   }
-  return left.length - right.length;
+  return (a.length - i) - (b.length - i);
 }
 
 /** The left (A) and right (B) halves of an A|B image `width` wide: A = [0, int(w / 2)), B = [int(w / 2), w). */
@@ -230,4 +243,42 @@ export function applyAlignedCrop(images: AlignedImages, plan: AlignedCropPlan): 
 /** One training step's view of a sample: a crop and flip drawn from `random`, shared by A and B. */
 export function alignedCrop(images: AlignedImages, settings: AlignedCropSettings, random: Random): AlignedStep {
   return applyAlignedCrop(images, planAlignedCrop({ width: images.width, height: images.height }, settings, random));
+}
+
+/** The whole sample in [-1, 1], unflipped (inference, evaluation). */
+export function wholeImageSigned(images: AlignedImages): AlignedStep {
+  return applyAlignedCrop(images, { x: 0, y: 0, width: images.width, height: images.height, flip: false });
+}
+
+export interface AlignedBatch {
+  count: number;
+  height: number;
+  width: number;
+  aChannels: number;
+  bChannels: number;
+  /** [count, height, width, aChannels] in [-1, 1]. */
+  A: Float32Array;
+  /** [count, height, width, bChannels] in [-1, 1]. */
+  B: Float32Array;
+  plans: AlignedCropPlan[];
+}
+
+/** One step's batch: each sample cropped and flipped with its own Random, stacked NHWC. `sources` name samples in errors. */
+export function alignedBatch(samples: readonly AlignedImages[], settings: AlignedCropSettings, randoms: readonly Random[], sources: readonly string[] = []): AlignedBatch {
+  if (samples.length === 0 || randoms.length !== samples.length) throw new RangeError(`alignedBatch: ${samples.length} samples and ${randoms.length} generators`);
+  const steps = samples.map((sample, i) => alignedCrop(sample, settings, randoms[i]!));
+  const first = steps[0]!;
+  steps.forEach((step, i) => {
+    if (step.height !== first.height || step.width !== first.width || step.aChannels !== first.aChannels || step.bChannels !== first.bChannels) {
+      const name = sources[i] ?? `sample ${i}`;
+      throw new InputError(`${name}: crops to ${step.width}x${step.height}x${step.aChannels}|${step.bChannels}, not the ${first.width}x${first.height}x${first.aChannels}|${first.bChannels} of the rest of the batch (a batch above 1 needs one size: preprocess with a crop mode)`);
+    }
+  });
+  const A = new Float32Array(steps.length * first.A.length);
+  const B = new Float32Array(steps.length * first.B.length);
+  steps.forEach((step, i) => {
+    A.set(step.A, i * first.A.length);
+    B.set(step.B, i * first.B.length);
+  });
+  return { count: steps.length, height: first.height, width: first.width, aChannels: first.aChannels, bChannels: first.bChannels, A, B, plans: steps.map((step) => step.plan) };
 }

@@ -112,9 +112,9 @@ function takeColumns(rgb: Uint8Array, width: number, height: number, from: numbe
   return out;
 }
 
-function checkTarget(target: Size, half: Size, source: string): void {
+function checkTarget(target: Size, half: Size, source: string, mode: AlignedResizeSettings['mode']): void {
   if (target.width < 1 || target.height < 1) {
-    const hint = ALIGNED_SIZE_BASE > half.width || ALIGNED_SIZE_BASE > half.height ? ' (--resize-or-crop none rounds sides to multiples of 4)' : ' (check --load-size)';
+    const hint = mode === 'none' ? ` (--resize-or-crop none rounds sides to multiples of ${ALIGNED_SIZE_BASE})` : ' (check --load-size)';
     throw new InputError(`${source}: a ${half.width}x${half.height} half resizes to an empty ${target.width}x${target.height} image${hint}`);
   }
   if (target.width * target.height > MAX_IMAGE_PIXELS) {
@@ -152,7 +152,7 @@ export async function buildAlignedSample(path: string, options: AlignedSampleOpt
   const left = { width: columns.a[1] - columns.a[0], height };
   const right = { width: columns.b[1] - columns.b[0], height };
   const target = alignedResizeTarget(left, options.resize);
-  checkTarget(target, left, path);
+  checkTarget(target, left, path, options.resize.mode);
   const trimOnly = options.resize.mode === 'crop';
   const swap = options.direction === 'BtoA';
   const [inputHalf, inputSize] = swap ? [columns.b, right] : [columns.a, left];
@@ -164,6 +164,17 @@ export async function buildAlignedSample(path: string, options: AlignedSampleOpt
     halfSize: left,
     sourceWidth: width,
   };
+}
+
+/**
+ * An A|B file at its own size (no resize; an odd width's extra B column
+ * dropped), split, direction applied and grey where a side has 1 channel: what
+ * synthesize --aligned renders and compares (scale with aligned.ts's
+ * wholeImageSigned or BYTE_TO_SIGNED).
+ */
+export async function readAlignedPair(path: string, options: Omit<AlignedSampleOptions, 'resize'>): Promise<AlignedImages> {
+  const { images } = await buildAlignedSample(path, { ...options, resize: { mode: 'crop', loadSize: 0, cropSize: 0 } });
+  return images;
 }
 
 export function alignedSampleMetadata(source: string, images: AlignedImages, halfSize: Size, options: AlignedSampleOptions): AlignedSampleMetadata {
