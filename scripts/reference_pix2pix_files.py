@@ -83,6 +83,48 @@ def main():
                 image = ((y.cpu().float().numpy().transpose(1, 2, 0) + 1) / 2.0 * 255.0).astype(np.uint8)
                 tensors['%s.%s.%s' % (stem, direction, mode)] = ('U8', image)
     write_safetensors(os.path.join(args.out, 'outputs.safetensors'), tensors, {'note': 'tensor2im of G(A): HWC uint8; train = batch statistics (test.py), eval = --eval'})
+    training_step(args, torch, networks)
+
+
+def training_step(args, torch, networks):
+    """One Pix2PixModel.optimize_parameters from init_net's weights on the first
+    bundled test pair (preprocess none, no flip): its G and D files before, its
+    train_opt.txt, and every weight after (step/after.safetensors)."""
+    import argparse as ap
+    import tempfile
+    from models.pix2pix_model import Pix2PixModel
+    out = os.path.join(args.out, 'step')
+    os.makedirs(out, exist_ok=True)
+    opt = ap.Namespace(isTrain=True, checkpoints_dir=tempfile.gettempdir(), name='p2phd-step', preprocess='none', device=torch.device('cpu'),
+                       input_nc=3, output_nc=3, ngf=2, ndf=2, netG='resnet_9blocks', netD='basic', n_layers_D=3, norm='batch',
+                       no_dropout=True, init_type='normal', init_gain=0.02, gan_mode='vanilla', lr=0.0002, beta1=0.5, lambda_L1=100.0,
+                       direction='AtoB', pool_size=0)
+    torch.manual_seed(11)
+    model = Pix2PixModel(opt)
+    networks.init_weights(model.netG, 'normal', 0.02)
+    networks.init_weights(model.netD, 'normal', 0.02)
+    torch.save(model.netG.state_dict(), os.path.join(out, 'latest_net_G.pth'))
+    torch.save(model.netD.state_dict(), os.path.join(out, 'latest_net_D.pth'))
+    keys = sorted(k for k in vars(opt) if k in ('direction', 'gan_mode', 'init_gain', 'init_type', 'input_nc', 'n_layers_D', 'ndf', 'netD', 'netG', 'ngf', 'no_dropout', 'norm', 'output_nc', 'preprocess', 'lr', 'beta1', 'lambda_L1'))
+    lines = ['----------------- Options ---------------'] + ['{:>25}: {:<30}'.format(k, str(getattr(opt, k))) for k in keys] + ['                    model: pix2pix                       ', '----------------- End -------------------']
+    with open(os.path.join(out, 'train_opt.txt'), 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+    path = sorted(os.listdir(args.pairs))[0]
+    ab = Image.open(os.path.join(args.pairs, path)).convert('RGB')
+    w, h = ab.size
+    w2 = int(w / 2)
+    to_tensor = lambda image: torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1).float().div(255).sub(0.5).div(0.5).unsqueeze(0)
+    model.set_input({'A': to_tensor(ab.crop((0, 0, w2, h))), 'B': to_tensor(ab.crop((w2, 0, w, h))), 'A_paths': [path], 'B_paths': [path]})
+    model.netG.train()
+    model.netD.train()
+    model.optimize_parameters()
+    after = collections.OrderedDict()
+    for prefix, net in (('G.', model.netG), ('D.', model.netD)):
+        for key, value in net.state_dict().items():
+            after[prefix + key] = ('I64', value.numpy()) if value.dtype == torch.int64 else ('F32', value.detach().numpy())
+    for loss in ('G_GAN', 'G_L1', 'D_real', 'D_fake'):
+        after['loss.' + loss] = ('F32', np.array(float(getattr(model, 'loss_' + loss)), dtype=np.float32))
+    write_safetensors(os.path.join(out, 'after.safetensors'), after, {'note': 'weights after one optimize_parameters on %s (AtoB, preprocess none, no flip)' % path})
 
 
 if __name__ == '__main__':
