@@ -7,8 +7,12 @@
  * log.jsonl, TensorBoard, the run page and sample strips (A | fake B | real B).
  *
  * Per step (families/pix2pix/step.ts): G once, D's update on fake.detach()
- * and real, then G's loss through the updated D and G's update. Adam runs
- * on the host (the wasm SIMD kernel where there is one), D's mid-step.
+ * and real, then G's loss through the updated D and G's update. Where Adam
+ * runs is the backend's choice (backend/capabilities.ts), as for pix2pixHD:
+ * on wasm on the host (the wasm SIMD kernel where there is one), D's
+ * mid-step; on every other backend (webgpu included) on the device
+ * (deviceAdam.ts), with the four losses read back once per step,
+ * asynchronously.
  *
  * Randomness is counter-based, so a resumed run draws what an uninterrupted
  * one would: data order per (seed, epoch), each sample's crop and flip per
@@ -22,13 +26,15 @@ import type { Logger } from '../log.js';
 import { createProgress } from '../log.js';
 import type { BackendInfo } from '../backend/index.js';
 import { valuesForUpload } from '../backend/buffers.js';
+import { trainsOnHost } from '../backend/capabilities.js';
+import { checkWebgpuErrors } from '../backend/index.js';
 import { makeTensor, type Tensor } from '../data/formats/safetensors.js';
 import { readTensorFile, writeTensorFile, type TensorFile } from '../data/files/tensorFile.js';
 import { RUN_FILES } from '../data/files/runFiles.js';
 import { alignedCrop, type AlignedStep } from '../data/datasets/aligned.js';
 import { openAlignedSampleFolder, readAlignedSample, type AlignedSampleFolder } from '../data/datasets/alignedSample.js';
 import { isTrainable, type ParamSpec } from '../model/layers.js';
-import { fromReferenceLayout, loadParams, referenceShape, toReferenceLayout, toReferenceTensor, toVariables } from '../model/params.js';
+import { fromReferenceLayout, loadParams, readReferenceTensor, referenceShape, toReferenceLayout, toReferenceTensor, toVariables } from '../model/params.js';
 import { Random } from '../model/random.js';
 import { VERSION } from '../version.js';
 import { discriminatorMinimumSide, pix2pixMinimumSide, pix2pixSizeMultiple, resolvePix2pixConfig, type Pix2pixConfig } from '../families/pix2pix/config.js';
@@ -39,8 +45,10 @@ import { initPix2pixParams } from '../families/pix2pix/init.js';
 import type { Pix2pixGanMode } from '../families/pix2pix/losses.js';
 import { pix2pixSpecs } from '../families/pix2pix/networks.js';
 import { readPix2pixReferenceFiles, referencePathsBeside } from '../families/pix2pix/referenceFiles.js';
-import { nonFinitePix2pixLoss, PIX2PIX_LOSS_NAMES, pix2pixStep, type Pix2pixLosses } from '../families/pix2pix/step.js';
+import { nonFinitePix2pixLoss, PIX2PIX_LOSS_NAMES, pix2pixDeviceStep, pix2pixStep, type Pix2pixLosses } from '../families/pix2pix/step.js';
 import { adamUpdate, createSharedSlots, type AdamHyperparameters, type AdamSlot } from './adam.js';
+import { createDeviceMoments, DeviceAdamStep, disposeDeviceMoments, type DeviceMoments } from './deviceAdam.js';
+import { checkPix2pixTrainingMemory } from './pix2pixMemory.js';
 import { writePair, readPair } from './checkpointPair.js';
 import { lastEpoch, policyLearningRate, type LrPolicy, type LrPolicySettings } from './lrPolicies.js';
 import { RunFolder } from './runFolder.js';
@@ -139,22 +147,30 @@ interface Pix2pixModel {
   readonly variables: Map<string, tf.Variable>;
   readonly keysG: string[];
   readonly keysD: string[];
+  /** Adam on the host (wasm: slots, the master weights) or on the device (moments beside the variables). */
+  readonly onHost: boolean;
   readonly slots: Map<string, AdamSlot>;
+  readonly moments: Map<string, DeviceMoments>;
   readonly steps: { G: number; D: number };
 }
 
-function createModel(config: Pix2pixConfig, params: Map<string, tf.Tensor>): Pix2pixModel {
+function createModel(config: Pix2pixConfig, params: Map<string, tf.Tensor>, onHost: boolean): Pix2pixModel {
   const specs = pix2pixSpecs(config);
   const variables = toVariables(params, specs);
   for (const value of params.values()) value.dispose();
   const trained = specs.filter(isTrainable);
-  const slotList = createSharedSlots(trained.map((spec) => variables.get(spec.key)!.size));
   const slots = new Map<string, AdamSlot>();
-  trained.forEach((spec, index) => {
-    const slot = slotList[index]!;
-    slot.weights.set(variables.get(spec.key)!.dataSync() as Float32Array);
-    slots.set(spec.key, slot);
-  });
+  const moments = new Map<string, DeviceMoments>();
+  if (onHost) {
+    const slotList = createSharedSlots(trained.map((spec) => variables.get(spec.key)!.size));
+    trained.forEach((spec, index) => {
+      const slot = slotList[index]!;
+      slot.weights.set(variables.get(spec.key)!.dataSync() as Float32Array);
+      slots.set(spec.key, slot);
+    });
+  } else {
+    for (const spec of trained) moments.set(spec.key, createDeviceMoments(variables.get(spec.key)!));
+  }
   return {
     config,
     specs,
@@ -162,7 +178,9 @@ function createModel(config: Pix2pixConfig, params: Map<string, tf.Tensor>): Pix
     variables,
     keysG: trained.filter((spec) => spec.key.startsWith('G.')).map((spec) => spec.key),
     keysD: trained.filter((spec) => spec.key.startsWith('D.')).map((spec) => spec.key),
+    onHost,
     slots,
+    moments,
     steps: { G: 0, D: 0 },
   };
 }
@@ -170,6 +188,8 @@ function createModel(config: Pix2pixConfig, params: Map<string, tf.Tensor>): Pix
 function disposeModel(model: Pix2pixModel): void {
   for (const variable of model.variables.values()) variable.dispose();
   model.variables.clear();
+  for (const moments of model.moments.values()) disposeDeviceMoments(moments);
+  model.moments.clear();
 }
 
 /** One optimizer's Adam step from host gradients; the new weights go into the variables. */
@@ -188,8 +208,56 @@ function adamStep(model: Pix2pixModel, network: 'G' | 'D', gradients: ReadonlyMa
   }
 }
 
-function checkpointTensors(model: Pix2pixModel): Map<string, Tensor> {
+/**
+ * One step on the device: D's and G's Adam updates run on the device as the
+ * step hands over their gradients; the losses (and, on sample steps, the
+ * first fake image) are the only reads, asynchronous. A non-finite loss is
+ * seen only after both updates: the caller stops without saving them.
+ */
+async function deviceStep(
+  model: Pix2pixModel,
+  stepModel: Parameters<typeof pix2pixDeviceStep>[0],
+  inputs: Parameters<typeof pix2pixDeviceStep>[1],
+  lossSettings: Parameters<typeof pix2pixDeviceStep>[2],
+  dropout: SeededDropout | undefined,
+  keepFake: boolean,
+  hyper: AdamHyperparameters,
+): Promise<{ losses: Pix2pixLosses; fake?: Float32Array }> {
+  const adam = { G: new DeviceAdamStep(model.steps.G + 1, hyper), D: new DeviceAdamStep(model.steps.D + 1, hyper) };
+  const apply = (network: 'G' | 'D', gradients: ReadonlyMap<string, tf.Tensor>): void => {
+    for (const key of network === 'G' ? model.keysG : model.keysD) {
+      const gradient = gradients.get(key);
+      if (gradient === undefined) throw new Error(`pix2pix training: no gradient for ${key}`);
+      adam[network].update(model.variables.get(key)!, model.moments.get(key)!, gradient);
+    }
+    model.steps[network] += 1;
+  };
+  try {
+    const result = pix2pixDeviceStep(stepModel, inputs, lossSettings, { ...(dropout ? { dropout } : {}), keepFake, updateD: (gradients) => apply('D', gradients) });
+    try {
+      apply('G', result.gradientsG);
+      const values = (await result.losses.data()) as Float32Array;
+      const fake = result.fake ? ((await result.fake.data()) as Float32Array) : undefined;
+      // Dawn's validation and out-of-memory errors are silent in tfjs: raised here, once per step.
+      await checkWebgpuErrors();
+      const losses = Object.fromEntries(PIX2PIX_LOSS_NAMES.map((name, i) => [name, values[i]!])) as Pix2pixLosses;
+      return { losses, ...(fake ? { fake } : {}) };
+    } finally {
+      tf.dispose([result.losses, ...result.gradientsG.values(), ...(result.fake ? [result.fake] : [])]);
+    }
+  } finally {
+    adam.G.dispose();
+    adam.D.dispose();
+  }
+}
+
+/** Every parameter and buffer in the reference's layout; on the device path read asynchronously from the variables. */
+async function checkpointTensors(model: Pix2pixModel): Promise<Map<string, Tensor>> {
   const tensors = new Map<string, Tensor>();
+  if (!model.onHost) {
+    for (const spec of model.specs) tensors.set(spec.key, await readReferenceTensor(spec, model.variables.get(spec.key)!));
+    return tensors;
+  }
   for (const spec of model.specs) {
     const slot = model.slots.get(spec.key);
     tensors.set(spec.key, slot ? makeTensor('F32', referenceShape(spec), toReferenceLayout(spec, slot.weights)) : toReferenceTensor(spec, model.variables.get(spec.key)!));
@@ -199,8 +267,15 @@ function checkpointTensors(model: Pix2pixModel): Map<string, Tensor> {
 
 const MOMENTS = Object.freeze({ m: '.exp_avg', v: '.exp_avg_sq' } as const);
 
-function optimizerTensors(model: Pix2pixModel): Map<string, Tensor> {
+async function optimizerTensors(model: Pix2pixModel): Promise<Map<string, Tensor>> {
   const tensors = new Map<string, Tensor>();
+  for (const [key, moments] of model.moments) {
+    const spec = model.specByKey.get(key)!;
+    for (const moment of ['m', 'v'] as const) {
+      const values = (await moments[moment].data()) as Float32Array;
+      tensors.set(`${key}${MOMENTS[moment]}`, makeTensor('F32', referenceShape(spec), toReferenceLayout(spec, values)));
+    }
+  }
   for (const [key, slot] of model.slots) {
     const spec = model.specByKey.get(key)!;
     for (const moment of ['m', 'v'] as const) tensors.set(`${key}${MOMENTS[moment]}`, makeTensor('F32', referenceShape(spec), toReferenceLayout(spec, slot[moment])));
@@ -209,7 +284,8 @@ function optimizerTensors(model: Pix2pixModel): Map<string, Tensor> {
 }
 
 function restoreOptimizer(model: Pix2pixModel, file: TensorFile): void {
-  for (const [key, slot] of model.slots) {
+  const keys = model.onHost ? [...model.slots.keys()] : [...model.moments.keys()];
+  for (const key of keys) {
     const spec = model.specByKey.get(key)!;
     for (const moment of ['m', 'v'] as const) {
       const name = `${key}${MOMENTS[moment]}`;
@@ -218,7 +294,17 @@ function restoreOptimizer(model: Pix2pixModel, file: TensorFile): void {
       if (tensor === undefined || tensor.dtype !== 'F32' || tensor.shape.join() !== expected.join()) {
         throw new InputError(`${file.source}: tensor "${name}" is missing or not F32 [${expected.join(', ')}]`);
       }
-      fromReferenceLayout(spec, tensor.data as Float32Array, slot[moment]);
+      const slot = model.slots.get(key);
+      if (slot) {
+        fromReferenceLayout(spec, tensor.data as Float32Array, slot[moment]);
+      } else {
+        const target = model.moments.get(key)![moment];
+        const values = new Float32Array(target.size);
+        fromReferenceLayout(spec, tensor.data as Float32Array, values);
+        const restored = tf.tensor(values, target.shape, 'float32');
+        target.assign(restored);
+        restored.dispose();
+      }
     }
   }
   const steps = file.p2phd['adam_steps'] as Record<string, unknown> | undefined;
@@ -385,8 +471,6 @@ async function prepareAndTrain(
   const { log } = request;
   const folder = await openAlignedSampleFolder(settings.data);
   const backend = await request.useBackend();
-  // Gradients and Adam go through the host (dataSync), which WebGPU under Node does not have.
-  if (backend.name === 'webgpu') throw new UsageError('--backend webgpu: train pix2pix runs its optimizer on the host and needs a backend with synchronous reads (auto, wasm, tensorflow, cpu)');
   const channels = { input_nc: folder.inputNc, output_nc: folder.outputNc };
   const checkChannels = (config: Pix2pixConfig, what: string): void => {
     if (config.input_nc !== folder.inputNc || config.output_nc !== folder.outputNc) {
@@ -394,6 +478,13 @@ async function prepareAndTrain(
     }
   };
 
+  const onHost = trainsOnHost(backend.name);
+  // The samples' size and the memory a step needs are checked before any weight is made.
+  let size: { height: number; width: number } | undefined;
+  const admit = (config: Pix2pixConfig): void => {
+    size = checkSizes(folder, config, settings.batchSize);
+    checkPix2pixTrainingMemory(config, size, settings.batchSize, backend.name, onHost);
+  };
   let config: Pix2pixConfig;
   let params: Map<string, tf.Tensor>;
   let resumeFile: TensorFile | undefined;
@@ -404,12 +495,14 @@ async function prepareAndTrain(
     const checkpoint: Pix2pixCheckpoint = pix2pixCheckpointFromFile(pair.checkpoint);
     config = checkpoint.meta.config;
     checkChannels(config, `--resume: the run (${run.options})`);
+    admit(config);
     params = loadParams(pix2pixSpecs(config), checkpoint.tensors, { source: checkpoint.source, mode: 'strict' }).params;
     resumeFile = pair.optimizer;
     position = positionOf(pair.optimizer);
   } else if (settings.init !== undefined) {
     const init = await readInit(settings.init, log);
     config = resolvePix2pixConfig({ ...init.config, ...pix2pixArchitectureFlags(request.values), ...channels });
+    admit(config);
     const result = loadParams(pix2pixSpecs(config), init.tensors, { source: init.source, mode: 'partial', seed: settings.seed });
     params = result.params;
     log.info(`--init ${init.source}: ${result.loaded.length} tensors loaded, ${result.initialised.length} initialised${result.initialised.length > 0 ? ` (${result.initialised.slice(0, 5).map((entry) => `${entry.key}: ${entry.reason}`).join('; ')}${result.initialised.length > 5 ? '; ...' : ''})` : ''}`);
@@ -421,13 +514,14 @@ async function prepareAndTrain(
     }
   } else {
     config = resolvePix2pixConfig({ ...pix2pixArchitectureFlags(request.values), ...channels });
+    admit(config);
     params = initPix2pixParams(pix2pixSpecs(config), config, settings.seed);
   }
-  const size = checkSizes(folder, config, settings.batchSize);
+  const trainSize = size!;
   const perEpoch = Math.floor(folder.samples.length / settings.batchSize);
   if (perEpoch === 0) throw new UsageError(`--batch-size ${settings.batchSize} is larger than the ${folder.samples.length} samples in ${settings.data}`);
 
-  const model = createModel(config, params);
+  const model = createModel(config, params, onHost);
   try {
     if (resumeFile) {
       restoreOptimizer(model, resumeFile);
@@ -442,7 +536,7 @@ async function prepareAndTrain(
         stage: PIX2PIX_STAGE,
         settings,
         config,
-        data: { samples: folder.samples.length, input_nc: folder.inputNc, output_nc: folder.outputNc, direction: folder.direction, train_size: [size.height, size.width] },
+        data: { samples: folder.samples.length, input_nc: folder.inputNc, output_nc: folder.outputNc, direction: folder.direction, train_size: [trainSize.height, trainSize.width] },
       });
     }
     log.info(
@@ -491,7 +585,7 @@ async function trainLoop(context: LoopContext): Promise<Pix2pixTrainSummary> {
 
   const save = async (epochCheckpoint: boolean): Promise<void> => {
     const started = Date.now();
-    const tensors = checkpointTensors(model);
+    const tensors = await checkpointTensors(model);
     const checkpointMeta = pix2pixCheckpointRecord({ epoch: weightsEpoch(), step: position.step, lr: lrOf(position.epoch), config: model.config, direction: context.direction });
     if (epochCheckpoint) await writeTensorFile(run.checkpoint(run.epochName(weightsEpoch())), 'checkpoint', tensors, checkpointMeta);
     await writePair(
@@ -499,7 +593,7 @@ async function trainLoop(context: LoopContext): Promise<Pix2pixTrainSummary> {
       {
         checkpointTensors: tensors,
         checkpointMeta,
-        optimizerTensors: optimizerTensors(model),
+        optimizerTensors: await optimizerTensors(model),
         optimizerMeta: {
           family: 'pix2pix',
           stage: PIX2PIX_STAGE,
@@ -533,15 +627,14 @@ async function trainLoop(context: LoopContext): Promise<Pix2pixTrainSummary> {
         const keepFake = (position.step + 1) % settings.sampleEvery === 0 || position.index + 1 === perEpoch;
         const A = tf.tensor4d(batch.A, [batch.count, batch.height, batch.width, folder.inputNc]);
         const B = tf.tensor4d(batch.B, [batch.count, batch.height, batch.width, folder.outputNc]);
-        let result;
+        let result: { losses: Pix2pixLosses; fake?: Float32Array; gradientsG?: Map<string, Float32Array> };
         try {
           const dropout = model.config.no_dropout ? undefined : new SeededDropout(Random.forLabel(settings.seed, `dropout/step-${position.step + 1}`));
-          result = pix2pixStep(
-            { config: model.config, variables: model.variables, keysG: model.keysG, keysD: model.keysD },
-            { A, B },
-            { ganMode: settings.ganMode, lambdaL1: settings.lambdaL1 },
-            { ...(dropout ? { dropout } : {}), keepFake, updateD: (gradients) => adamStep(model, 'D', gradients, hyper) },
-          );
+          const stepModel = { config: model.config, variables: model.variables, keysG: model.keysG, keysD: model.keysD };
+          const lossSettings = { ganMode: settings.ganMode, lambdaL1: settings.lambdaL1 };
+          result = model.onHost
+            ? pix2pixStep(stepModel, { A, B }, lossSettings, { ...(dropout ? { dropout } : {}), keepFake, updateD: (gradients) => adamStep(model, 'D', gradients, hyper) })
+            : await deviceStep(model, stepModel, { A, B }, lossSettings, dropout, keepFake, hyper);
         } finally {
           tf.dispose([A, B]);
         }
@@ -554,7 +647,7 @@ async function trainLoop(context: LoopContext): Promise<Pix2pixTrainSummary> {
             ExitCode.internal,
           );
         }
-        adamStep(model, 'G', result.gradientsG, hyper);
+        if (result.gradientsG) adamStep(model, 'G', result.gradientsG, hyper);
         position.step += 1;
         position.index += 1;
         const seconds = (Date.now() - started) / 1000;

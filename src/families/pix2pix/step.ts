@@ -159,3 +159,93 @@ export function pix2pixStep(model: Pix2pixStepModel, inputs: Pix2pixStepInputs, 
   }
   return { losses: losses as Pix2pixLosses, gradientsG, updatedD, fake };
 }
+
+export interface Pix2pixDeviceStepHooks {
+  /** Dropout's masks for G's pass (absent: no dropout). */
+  readonly dropout?: DropoutMasks;
+  /**
+   * D's gradients by key (device tensors the step disposes after the call):
+   * the caller's optimizer_D step, which must assign the new weights to the
+   * variables before it returns (G's loss is formed through them).
+   */
+  readonly updateD: (gradients: ReadonlyMap<string, tf.Tensor>) => void;
+  /** Keep the first generated image (for sample strips). */
+  readonly keepFake?: boolean;
+}
+
+export interface Pix2pixDeviceStepResult {
+  /** The four losses in PIX2PIX_LOSS_NAMES order, [4]; the caller reads and disposes it. */
+  readonly losses: tf.Tensor1D;
+  /** G's gradients by key; the caller disposes them. */
+  readonly gradientsG: Map<string, tf.Tensor>;
+  /** The first generated image [1, H, W, output_nc], when asked for; the caller disposes it. */
+  readonly fake?: tf.Tensor;
+}
+
+/**
+ * pix2pixStep with nothing read to the host (the device path: webgpu, which
+ * has no synchronous reads, and every backend but wasm): the same passes in
+ * the same order, D's gradients handed to `hooks.updateD` as device tensors,
+ * the losses returned as one device tensor. D is updated whatever its
+ * losses: a non-finite loss is found by the caller after the step, which then
+ * stops without saving.
+ */
+export function pix2pixDeviceStep(model: Pix2pixStepModel, inputs: Pix2pixStepInputs, settings: Pix2pixLossSettings, hooks: Pix2pixDeviceStepHooks): Pix2pixDeviceStepResult {
+  const { config, variables } = model;
+  const keyOf = new Map<string, string>();
+  const variablesOf = (keys: readonly string[]): tf.Variable[] =>
+    keys.map((key) => {
+      const variable = variables.get(key);
+      if (variable === undefined) throw new Error(`pix2pix step: no variable ${key}`);
+      keyOf.set(variable.name, key);
+      return variable;
+    });
+  const tensorsByKey = (grads: tf.NamedTensorMap): Map<string, tf.Tensor> => {
+    const out = new Map<string, tf.Tensor>();
+    for (const [name, gradient] of Object.entries(grads)) {
+      if (gradient == null) continue;
+      const key = keyOf.get(name);
+      if (key === undefined) throw new Error(`pix2pix step: a gradient for an unknown variable ${name}`);
+      out.set(key, gradient);
+    }
+    return out;
+  };
+  const varsG = variablesOf(model.keysG);
+  const varsD = variablesOf(model.keysD);
+  const generatorOptions: ForwardOptions = hooks.dropout ? { training: true, dropout: hooks.dropout } : { training: true };
+  const discriminatorOptions: ForwardOptions = { training: true };
+  const kept: Partial<Record<Pix2pixLossName, tf.Scalar>> = {};
+  let keptFake: tf.Tensor | undefined;
+  try {
+    const { value, grads } = tf.variableGrads(() => {
+      const fake = pix2pixGenerate(config, variables, inputs.A, generatorOptions);
+      if (hooks.keepFake) keptFake = tf.keep(tf.slice(fake, [0, 0, 0, 0], [1, -1, -1, -1]));
+      const stepD = tf.variableGrads(() => {
+        const dFake = pix2pixGanLoss(pix2pixDiscriminate(config, variables, tf.concat([inputs.A, fake], 3), discriminatorOptions), false, settings.ganMode);
+        const dReal = pix2pixGanLoss(pix2pixDiscriminate(config, variables, tf.concat([inputs.A, inputs.B], 3), discriminatorOptions), true, settings.ganMode);
+        kept.D_fake = tf.keep(dFake);
+        kept.D_real = tf.keep(dReal);
+        return tf.mul(tf.add(dFake, dReal), 0.5) as tf.Scalar;
+      }, varsD);
+      stepD.value.dispose();
+      try {
+        hooks.updateD(tensorsByKey(stepD.grads));
+      } finally {
+        tf.dispose(Object.values(stepD.grads));
+      }
+      const gGan = pix2pixGanLoss(pix2pixDiscriminate(config, variables, tf.concat([inputs.A, fake], 3), discriminatorOptions), true, settings.ganMode);
+      const gL1 = tf.mul(l1Loss(fake, inputs.B), settings.lambdaL1) as tf.Scalar;
+      kept.G_GAN = tf.keep(gGan);
+      kept.G_L1 = tf.keep(gL1);
+      return tf.add(gGan, gL1) as tf.Scalar;
+    }, varsG);
+    value.dispose();
+    const losses = tf.tidy(() => tf.stack(PIX2PIX_LOSS_NAMES.map((name) => tf.reshape(kept[name]!, []))) as tf.Tensor1D);
+    return { losses, gradientsG: tensorsByKey(grads), ...(keptFake ? { fake: keptFake } : {}) };
+  } catch (error) {
+    keptFake?.dispose();
+    throw error;
+  } finally {
+    tf.dispose(Object.values(kept));
+  }
+}
