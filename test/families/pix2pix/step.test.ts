@@ -6,21 +6,26 @@
  * elements within 1e-6 of the reference's update, no sign disagreement where
  * the reference moves by more than lr/10), and the running statistics and
  * num_batches_tracked after the step (D's three passes, G's one).
+ *
+ * The same checks on webgpu (lavapipe in CI) for the device step
+ * (pix2pixDeviceStep + Adam on the device, as train pix2pix runs there).
  */
-import { before, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { adamUpdateJs, createSlot, type AdamHyperparameters, type AdamSlot } from '../../../src/train/adam.js';
 import { isTrainable } from '../../../src/model/layers.js';
-import { disposeParams, loadParams, toReferenceTensor, toVariables } from '../../../src/model/params.js';
+import { disposeParams, loadParams, readReferenceTensor, toVariables } from '../../../src/model/params.js';
 import { pix2pixSpecs } from '../../../src/families/pix2pix/networks.js';
-import { PIX2PIX_LOSS_NAMES, pix2pixStep } from '../../../src/families/pix2pix/step.js';
+import { PIX2PIX_LOSS_NAMES, pix2pixDeviceStep, pix2pixStep, type Pix2pixLosses } from '../../../src/families/pix2pix/step.js';
+import { createDeviceMoments, DeviceAdamStep, disposeDeviceMoments, type DeviceMoments } from '../../../src/train/deviceAdam.js';
+import { onWebgpu } from '../../support/webgpu.js';
 import type { Pix2pixGanMode } from '../../../src/families/pix2pix/losses.js';
 import { GoldenDropout, goldenPix2pixConfig, goldenTensor, imageOf, numbersOf, readPix2pixGolden, setUpBackend } from './helpers.js';
 
 before(setUpBackend);
 
-async function checkStep(name: string): Promise<void> {
+async function checkStep(name: string, onDevice = false): Promise<void> {
   const golden = await readPix2pixGolden(name);
   const config = goldenPix2pixConfig(golden);
   const training = JSON.parse(golden.metadata['training']!) as Record<string, number | string>;
@@ -32,7 +37,8 @@ async function checkStep(name: string): Promise<void> {
   const trained = specs.filter(isTrainable);
   const keysG = trained.filter((spec) => spec.key.startsWith('G.')).map((spec) => spec.key);
   const keysD = trained.filter((spec) => spec.key.startsWith('D.')).map((spec) => spec.key);
-  const slots = new Map<string, AdamSlot>(trained.map((spec) => [spec.key, createSlot(Float32Array.from(variables.get(spec.key)!.dataSync() as Float32Array))]));
+  const slots = new Map<string, AdamSlot>(onDevice ? [] : trained.map((spec) => [spec.key, createSlot(Float32Array.from(variables.get(spec.key)!.dataSync() as Float32Array))]));
+  const moments = new Map<string, DeviceMoments>(onDevice ? trained.map((spec) => [spec.key, createDeviceMoments(variables.get(spec.key)!)]) : []);
   const apply = (gradients: ReadonlyMap<string, Float32Array>, keys: readonly string[]): void => {
     for (const key of keys) {
       const gradient = gradients.get(key);
@@ -48,23 +54,46 @@ async function checkStep(name: string): Promise<void> {
   const B = imageOf(goldenTensor(golden, 'B_u8'));
   const dropout = new GoldenDropout(golden);
   const tensorsBefore = tf.memory().numTensors;
-  const result = pix2pixStep({ config, variables, keysG, keysD }, { A, B }, { ganMode: training['gan_mode'] as Pix2pixGanMode, lambdaL1: training['lambda_L1'] as number }, {
-    dropout: config.no_dropout ? undefined : dropout,
-    updateD: (gradients) => apply(gradients, keysD),
-  });
-  apply(result.gradientsG, keysG);
+  const lossSettings = { ganMode: training['gan_mode'] as Pix2pixGanMode, lambdaL1: training['lambda_L1'] as number };
+  let losses: Pix2pixLosses;
+  if (onDevice) {
+    const adam = new DeviceAdamStep(1, hyper);
+    const applyOnDevice = (gradients: ReadonlyMap<string, tf.Tensor>, keys: readonly string[]): void => {
+      for (const key of keys) {
+        const gradient = gradients.get(key);
+        assert.ok(gradient !== undefined, `no gradient for ${key}`);
+        adam.update(variables.get(key)!, moments.get(key)!, gradient);
+      }
+    };
+    const result = pix2pixDeviceStep({ config, variables, keysG, keysD }, { A, B }, lossSettings, {
+      dropout: config.no_dropout ? undefined : dropout,
+      updateD: (gradients) => applyOnDevice(gradients, keysD),
+    });
+    applyOnDevice(result.gradientsG, keysG);
+    const values = (await result.losses.data()) as Float32Array;
+    losses = Object.fromEntries(PIX2PIX_LOSS_NAMES.map((loss, i) => [loss, values[i]!])) as Pix2pixLosses;
+    tf.dispose([result.losses, ...result.gradientsG.values()]);
+    adam.dispose();
+  } else {
+    const result = pix2pixStep({ config, variables, keysG, keysD }, { A, B }, lossSettings, {
+      dropout: config.no_dropout ? undefined : dropout,
+      updateD: (gradients) => apply(gradients, keysD),
+    });
+    apply(result.gradientsG, keysG);
+    losses = result.losses;
+  }
   assert.equal(tf.memory().numTensors, tensorsBefore, 'the step leaves no tensor behind');
   assert.equal(dropout.used, dropout.available, 'dropout masks used');
   for (const loss of PIX2PIX_LOSS_NAMES) {
     const expected = numbersOf(goldenTensor(golden, `loss.${loss}`))[0]!;
-    const ours = result.losses[loss];
-    process.stdout.write(`# ${name} ${loss}: ours ${ours} reference ${expected}\n`);
+    const ours = losses[loss];
+    process.stdout.write(`# ${name}${onDevice ? ' (device)' : ''} ${loss}: ours ${ours} reference ${expected}\n`);
     assert.ok(Math.abs(ours - expected) <= 1e-4 * Math.max(1e-3, Math.abs(expected)), `${loss}: ${ours} vs ${expected}`);
   }
   let total = 0;
   let close = 0;
   for (const spec of specs) {
-    const value = numbersOf(toReferenceTensor(spec, variables.get(spec.key)!));
+    const value = numbersOf(await readReferenceTensor(spec, variables.get(spec.key)!));
     if (!isTrainable(spec)) {
       const expected = numbersOf(goldenTensor(golden, `after.${spec.key}`));
       value.forEach((v, i) => assert.ok(Math.abs(v - expected[i]!) <= 1e-5 * Math.max(1, Math.abs(expected[i]!)), `${spec.key}[${i}]: ${v} vs ${expected[i]}`));
@@ -87,6 +116,7 @@ async function checkStep(name: string): Promise<void> {
   assert.ok(close / total >= 0.99, `updates within 1e-6: ${close} of ${total}`);
   tf.dispose([A, B]);
   disposeParams(variables);
+  for (const moment of moments.values()) disposeDeviceMoments(moment);
 }
 
 /** Biases that no norm follows (the last convs): their gradients are real. */
@@ -100,4 +130,11 @@ describe('one pix2pix training step against the reference', () => {
   it('unet_256 + basic D, batch norm, vanilla GAN, dropout (batch 1)', () => checkStep('step_unet_256_basic'));
   it('resnet_9blocks + pixel D, instance norm, lsgan, dropout (batch 1)', () => checkStep('step_resnet_9blocks_pixel'));
   it('unet_128 + basic D, batch norm, wgangp (plain WGAN), batch 2: running statistics', () => checkStep('step_unet_128_batch2'));
+});
+
+onWebgpu('one pix2pix training step against the reference on webgpu (device step, Adam on the device)', (setUp) => {
+  before(setUp);
+  after(setUpBackend);
+  it('unet_128 + basic D, batch norm, wgangp (plain WGAN), batch 2: running statistics', () => checkStep('step_unet_128_batch2', true));
+  it('unet_256 + basic D, batch norm, vanilla GAN, dropout (batch 1)', () => checkStep('step_unet_256_basic', true));
 });
