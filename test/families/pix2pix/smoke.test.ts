@@ -5,15 +5,17 @@
  * moments), synthesize in the three test modes (output size = input size,
  * the deterministic modes repeatable, the seeded default repeatable per
  * --seed), export --format pytorch and import back (same outputs), export
- * --format onnx, and the usage errors of the pix2pix flags.
+ * --format onnx, the usage errors of the pix2pix flags and the up-front
+ * memory check; on webgpu (lavapipe in CI) the same resume on the device.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { FIXTURES_DIR, runCli, temporaryFolder } from '../../support/cli.js';
 import { readTensorFile } from '../../../src/data/files/tensorFile.js';
+import { webgpuAdapterAvailable } from '../../support/webgpu.js';
 
 const tmp = temporaryFolder('p2phd-pix2pix-smoke-');
 const samples = join(tmp.path, 'samples');
@@ -71,6 +73,47 @@ describe('p2phd train pix2pix', () => {
     const resumeChange = await runCli(['train', 'pix2pix', '--data', samples, '--out', join(tmp.path, 'straight'), '--resume', '--ngf', '8']);
     assert.equal(resumeChange.status, 2);
     assert.match(resumeChange.stderr, /ngf cannot change on --resume/);
+  });
+
+  it('refuses, before making any weight, a configuration the wasm heap cannot hold (exit 2, one line)', async () => {
+    const out = join(tmp.path, 'huge');
+    // resnet_9blocks at ngf 512: 18 convolutions of 2048x2048x3x3, about 0.7 G parameters.
+    const huge = await runCli(['train', 'pix2pix', '--data', samples, '--out', out, '--net-g', 'resnet_9blocks', '--ngf', '512', '--backend', 'wasm', '--max-steps', '1']);
+    assert.equal(huge.status, 2, huge.stderr);
+    const lines = huge.stderr.trim().split('\n').filter((line) => /error|GiB/i.test(line));
+    assert.equal(lines.length, 1, huge.stderr);
+    assert.match(lines[0]!, /needs about [\d.]+ GiB of tensor memory per step at 32x32, batch 1/);
+    assert.match(lines[0]!, /--ngf 256/);
+    assert.equal(existsSync(join(out, 'options.json')), false, 'nothing written');
+  });
+});
+
+describe('p2phd train pix2pix --backend webgpu', { skip: webgpuAdapterAvailable() ? false : 'skipped: no WebGPU adapter (install Mesa lavapipe)' }, () => {
+  it('trains on the device and resumes bit-exactly: 2 steps + resume to 3 = 3 steps', async () => {
+    const straight = join(tmp.path, 'gpu-straight');
+    const split = join(tmp.path, 'gpu-split');
+    const gpu = ['--backend', 'webgpu'];
+    await ok(['train', 'pix2pix', '--data', samples, '--out', straight, ...TINY, ...gpu, '--max-steps', '3']);
+    await ok(['train', 'pix2pix', '--data', samples, '--out', split, ...TINY, ...gpu, '--max-steps', '2']);
+    await ok(['train', 'pix2pix', '--data', samples, '--out', split, '--resume', ...gpu, '--max-steps', '3']);
+    for (const [name, kind] of [['latest.safetensors', 'checkpoint'], ['latest.optim.safetensors', 'optimizer']] as const) {
+      const a = await tensorsOf(join(straight, name), kind);
+      const b = await tensorsOf(join(split, name), kind);
+      assert.deepEqual([...a.keys()].sort(), [...b.keys()].sort());
+      for (const [key, bytes] of a) assert.ok(Buffer.from(bytes).equals(Buffer.from(b.get(key)!)), `${name}: ${key} differs after the resume`);
+    }
+    const checkpoint = await readTensorFile(join(straight, 'latest.safetensors'), 'checkpoint');
+    assert.equal(checkpoint.p2phd['step'], 3);
+    // Batch norm's running statistics move on the device: G once per step, D three times.
+    assert.equal(Number((checkpoint.tensors.get('G.model.2.num_batches_tracked')!.data as BigInt64Array)[0]), 3);
+    assert.equal(Number((checkpoint.tensors.get('D.model.3.num_batches_tracked')!.data as BigInt64Array)[0]), 9);
+    const optimizer = await readTensorFile(join(straight, 'latest.optim.safetensors'), 'optimizer');
+    assert.deepEqual(optimizer.p2phd['adam_steps'], { G: 3, D: 3 });
+    const log = readFileSync(join(straight, 'log.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as Record<string, number>);
+    assert.equal(log.length, 3);
+    for (const name of ['G_GAN', 'G_L1', 'D_real', 'D_fake']) assert.ok(Number.isFinite(log[2]![name]), name);
+    const strip = await sharp(join(straight, 'samples', 'epoch_001_step_0000002.png')).metadata();
+    assert.deepEqual([strip.width, strip.height], [96, 32]);
   });
 });
 
