@@ -16,18 +16,22 @@ import { isTrainable } from '../src/model/layers.js';
 import { toVariables } from '../src/model/params.js';
 import { estimatePix2pixTrainingMemory } from '../src/train/pix2pixMemory.js';
 
-const netG = process.argv[2] ?? 'unet_256';
-const size = Number(process.argv[3] ?? 256);
-await initBackend('wasm', { log: () => {} });
-const config = resolvePix2pixConfig({ netG });
-const specs = pix2pixSpecs(config);
-const variables = toVariables(initPix2pixParams(specs, config, 1), specs);
-const trained = specs.filter(isTrainable);
-const keysG = trained.filter((spec) => spec.key.startsWith('G.')).map((spec) => spec.key);
-const keysD = trained.filter((spec) => spec.key.startsWith('D.')).map((spec) => spec.key);
-const A = tf.randomUniform([1, size, size, config.input_nc], -1, 1) as tf.Tensor4D;
-const B = tf.randomUniform([1, size, size, config.output_nc], -1, 1) as tf.Tensor4D;
-const heapGiB = (): number => ((tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array } }).wasm.HEAPU8.length / 2 ** 30);
-pix2pixStep({ config, variables, keysG, keysD }, { A, B }, { ganMode: 'vanilla', lambdaL1: 100 }, { updateD: () => {} });
-const estimate = estimatePix2pixTrainingMemory(config, { height: size, width: size }, 1, true).totalBytes / 2 ** 30;
-process.stdout.write(`${netG} ${size}x${size} batch 1: wasm heap ${heapGiB().toFixed(2)} GiB, estimate ${estimate.toFixed(2)} GiB\n`);
+async function main(): Promise<void> {
+  const netG = process.argv[2] ?? 'unet_256';
+  const size = Number(process.argv[3] ?? 256);
+  await initBackend('wasm', { log: () => {} });
+  const config = resolvePix2pixConfig({ netG });
+  const specs = pix2pixSpecs(config);
+  const variables = toVariables(initPix2pixParams(specs, config, 1), specs);
+  const trained = specs.filter(isTrainable);
+  const keysG = trained.filter((spec) => spec.key.startsWith('G.')).map((spec) => spec.key);
+  const keysD = trained.filter((spec) => spec.key.startsWith('D.')).map((spec) => spec.key);
+  const A = tf.randomUniform([1, size, size, config.input_nc], -1, 1) as tf.Tensor4D;
+  const B = tf.randomUniform([1, size, size, config.output_nc], -1, 1) as tf.Tensor4D;
+  const heapGiB = (): number => ((tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array } }).wasm.HEAPU8.length / 2 ** 30);
+  pix2pixStep({ config, variables, keysG, keysD }, { A, B }, { ganMode: 'vanilla', lambdaL1: 100 }, { updateD: () => {} });
+  const estimate = estimatePix2pixTrainingMemory(config, { height: size, width: size }, 1, true).totalBytes / 2 ** 30;
+  process.stdout.write(`${netG} ${size}x${size} batch 1: wasm heap ${heapGiB().toFixed(2)} GiB, estimate ${estimate.toFixed(2)} GiB\n`);
+}
+
+void main();
