@@ -8,11 +8,11 @@
  * steps, the lr stepped at epoch ends, `latest` every --save-every steps and
  * at epoch ends, epoch checkpoints, sample strips, one log.jsonl line per
  * step; stopping for --max-steps (exit 0), a signal or --time-limit (save,
- * exit 75), or a non-finite loss (no save: the last good checkpoint stays).
+ * exit 75), or a non-finite loss (exit 4, no save: the last good checkpoint stays).
  */
 import { randomBytes } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs-core';
-import { ExitCode, InputError, P2phdError, StoppedError, UsageError } from '../errors.js';
+import { DivergedError, ExitCode, InputError, StoppedError, UsageError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { createProgress } from '../log.js';
 import type { BackendInfo } from '../backend/index.js';
@@ -471,11 +471,10 @@ async function trainLoop(context: LoopContext): Promise<TrainSummary> {
           : await runDeviceStep(model, batch, lossSettings, pool.pool, settings.seed, position.step, sampleThisStep, hyper);
         const bad = nonFiniteLoss(result.losses);
         if (bad) {
-          throw new P2phdError(
+          throw new DivergedError(
             `step ${position.step + 1} (epoch ${position.epoch}): loss ${bad} is ${result.losses[bad]}; training stopped without saving it. ` +
               (saved.exists ? `The last good checkpoint is ${latestPath} (step ${lastSavedStep}).` : 'No checkpoint was saved yet.') +
               ' Try a lower --lr.',
-            ExitCode.internal,
           );
         }
         position.step += 1;
