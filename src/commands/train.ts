@@ -21,8 +21,12 @@ please report it with the trace), 2 usage (a run folder holding a checkpoint
 without --resume, or in use by another process), 3 bad input, 4 training
 diverged: a loss became NaN or infinite (nothing saved; latest.safetensors
 stays the last good one: try a lower --lr), 75 stopped by SIGTERM/SIGINT or
---time-limit after saving latest.safetensors (continue with --resume). A second signal ends the process at once (75, or
-143/130 before the first save); the last saved checkpoint is intact.
+--time-limit after saving latest.safetensors (continue with --resume). A second
+signal ends the process at once (75, or 143/130 before the first save). A
+signal during a step that cannot be waited for (the first step of a process,
+and every step once one took over 10 s, e.g. on --backend cpu) ends the
+process at once with 143/130, without a save. The last saved checkpoint is
+always intact.
 More: src/train/README.md.`;
 
 /** The flags the user typed (not defaulted), for --resume's consistency check. */

@@ -68,9 +68,9 @@ import {
   type TrainSettings,
 } from './settings.js';
 import { applyStep, computeStepGradients, LOSS_NAMES, nonFiniteLoss, type LossSettings, type LossValues } from './step.js';
-import { StopControl } from './stopControl.js';
+import { LONG_STEP_SECONDS, StopControl } from './stopControl.js';
 import { readVgg19Weights, vggOffMessage } from './vggWeights.js';
-import { exitOnSignal } from '../lifecycle.js';
+import { computeWithSignalsEndingAtOnce, exitOnSignal } from '../lifecycle.js';
 
 export interface TrainRequest {
   stage: Stage;
@@ -396,6 +396,7 @@ async function trainLoop(context: LoopContext): Promise<TrainSummary> {
   let lastLosses: LossValues | undefined;
   let stepSecondsTotal = 0;
   let stepsThisRun = 0;
+  let warnedLongSteps = false;
 
   // Until a save has been timed, assume one at 100 MB/s (checkpoint + both moments), so --time-limit leaves room for the first.
   const trainedCount = [...model.optimizerOf.keys()].reduce((total, key) => total + model.variables.get(key)!.size, 0);
@@ -466,9 +467,22 @@ async function trainLoop(context: LoopContext): Promise<TrainSummary> {
         else if (position.epoch < epochs) loader.prefetch(position.epoch + 1, 0);
 
         const sampleThisStep = (position.step + 1) % settings.sampleEvery === 0 || position.index + 1 === perEpoch;
-        const result = pool.onHost
-          ? await runStep(model, batch, lossSettings, pool.pool, settings.seed, position.step, sampleThisStep, hyper, adam)
-          : await runDeviceStep(model, batch, lossSettings, pool.pool, settings.seed, position.step, sampleThisStep, hyper);
+        const step = () => pool.onHost
+          ? runStep(model, batch, lossSettings, pool.pool, settings.seed, position.step, sampleThisStep, hyper, adam)
+          : runDeviceStep(model, batch, lossSettings, pool.pool, settings.seed, position.step, sampleThisStep, hyper);
+        // A step never yields to the event loop; one that may run long lets a
+        // signal end the process at once rather than wait for it (stopControl.ts).
+        let result: Awaited<ReturnType<typeof step>>;
+        if (stop.nextStepMayOutlastSignals()) {
+          if (!warnedLongSteps && stepsThisRun > 0) {
+            warnedLongSteps = true;
+            log.info(`steps take over ${LONG_STEP_SECONDS} s here: a signal during a step now ends the process at once (exit 143 / 130, no save; ${latestPath} stays the last save, --resume continues from it)`);
+          }
+          log.debug(`step ${position.step + 1}: a signal during this step ends the process at once`);
+          result = await computeWithSignalsEndingAtOnce(step);
+        } else {
+          result = await step();
+        }
         const bad = nonFiniteLoss(result.losses);
         if (bad) {
           throw new DivergedError(

@@ -5,13 +5,16 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { buildProgram } from '../../src/cli.js';
 import { ExitCode, EXIT_CODE_MEANINGS, STOP_SIGNALS } from '../../src/errors.js';
 import { COMMAND_BACKENDS } from '../../src/backend/choices.js';
-import { runCliSync, temporaryFolder } from '../support/cli.js';
+import { CLI, FIXTURES_DIR, filesBelow, runCliSync, temporaryFolder } from '../support/cli.js';
+
+const DIST_SRC = resolve(__dirname, '..', '..', 'src');
 
 /** Every runnable command's words (`['train', 'local']`), from the CLI's own registry. */
 function commandPaths(): string[][] {
@@ -85,6 +88,75 @@ describe('18: --backend is checked per command, before any work', () => {
       assert.equal(result.status, 2, result.stderr);
       assert.match(result.stderr, /onnxruntime is for encode and synthesize only/);
       assert.equal(existsSync(out), false, 'no output folder was made');
+    } finally {
+      folder.remove();
+    }
+  });
+});
+
+describe('24: a signal ends the process in bounded time, even mid-step', () => {
+  /** Starts a node child running `script`; sends `signal` once it printed "ready"; resolves with how it ended and how long after the signal. */
+  function signalWhenReady(args: string[], signal: NodeJS.Signals, ready: RegExp, delayMs = 200): Promise<{ status: number | null; signal: NodeJS.Signals | null; stderr: string; afterSignalMs: number }> {
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, P2PHD_WASM_THREADS: '1' } });
+    let output = '';
+    let sentAt = 0;
+    const watch = (chunk: Buffer): void => {
+      output += chunk.toString();
+      if (sentAt === 0 && ready.test(output)) {
+        sentAt = -1;
+        setTimeout(() => {
+          sentAt = Date.now();
+          child.kill(signal);
+        }, delayMs);
+      }
+    };
+    child.stdout!.on('data', watch);
+    child.stderr!.on('data', watch);
+    return new Promise((resolveExit) =>
+      child.on('close', (status, killedBy) => resolveExit({ status, signal: killedBy, stderr: output, afterSignalMs: sentAt > 0 ? Date.now() - sentAt : -1 })),
+    );
+  }
+
+  test('computeWithSignalsEndingAtOnce: SIGTERM during a 30 s synchronous computation ends the process at once; the listeners are back after it', async () => {
+    const lifecycle = JSON.stringify(join(DIST_SRC, 'lifecycle.js'));
+    const busy = (seconds: number): string => `() => { const until = Date.now() + ${seconds * 1000}; while (Date.now() < until); return Promise.resolve(); }`;
+    // A stop listener that only sets a flag, as training's does: useless while the computation never yields.
+    const during = `
+      const { installProcessHandlers, onStopSignal, computeWithSignalsEndingAtOnce } = require(${lifecycle});
+      installProcessHandlers();
+      onStopSignal(() => undefined);
+      process.stdout.write('ready\\n');
+      computeWithSignalsEndingAtOnce(${busy(30)}).then(() => process.stdout.write('finished\\n'));`;
+    const ended = await signalWhenReady(['-e', during], 'SIGTERM', /ready/);
+    assert.equal(ended.signal, 'SIGTERM', `ended by the signal's default action: ${ended.stderr}`);
+    assert.ok(ended.afterSignalMs < 5000, `${ended.afterSignalMs} ms after the signal`);
+    assert.doesNotMatch(ended.stderr, /finished/);
+
+    const after = `
+      const { installProcessHandlers, computeWithSignalsEndingAtOnce } = require(${lifecycle});
+      installProcessHandlers();
+      setInterval(() => undefined, 1000);
+      computeWithSignalsEndingAtOnce(${busy(0.1)}).then(() => process.stdout.write('ready\\n'));`;
+    const handled = await signalWhenReady(['-e', after], 'SIGTERM', /ready/);
+    assert.equal(handled.status, 143, handled.stderr);
+    assert.match(handled.stderr, /^p2phd: SIGTERM: stopped/m, 'the usual handler (one line, exit hooks) is back');
+  });
+
+  test('train --backend cpu: SIGTERM during a long step ends the process at once (143), the run folder holds no temporary file', async () => {
+    const folder = temporaryFolder('slow-step');
+    try {
+      const samples = join(folder.path, 'samples');
+      const made = runCliSync(['preprocess', '--dataroot', FIXTURES_DIR, '--phase', 'train', '--label-nc', '35', '--resize-or-crop', 'scale_width', '--load-size', '64', '--out', samples]);
+      assert.equal(made.status, 0, made.stderr);
+      const out = join(folder.path, 'run');
+      // The cpu backend (plain JavaScript) takes tens of seconds for one step of even this tiny network.
+      const args = [CLI, 'train', 'global', '--data', samples, '--out', out, '--backend', 'cpu', '--ngf', '8', '--n-downsample-global', '2',
+        '--n-blocks-global', '1', '--ndf', '8', '--n-layers-d', '2', '--max-steps', '3', '--seed', '1', '--verbose'];
+      const ended = await signalWhenReady(args, 'SIGTERM', /step 1: a signal during this step ends the process at once/, 500);
+      assert.ok(ended.signal === 'SIGTERM' || ended.status === 143, `ended by SIGTERM, not after the step (exit ${ended.status}): ${ended.stderr}`);
+      assert.ok(ended.afterSignalMs < 5000, `${ended.afterSignalMs} ms after the signal`);
+      assert.doesNotMatch(ended.stderr, /step=1 /, 'the step did not finish first');
+      assert.deepEqual(filesBelow(out).filter((name) => name.endsWith('.tmp')), []);
     } finally {
       folder.remove();
     }
