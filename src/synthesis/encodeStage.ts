@@ -10,6 +10,7 @@
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { InputError, UsageError } from '../errors.js';
+import { computeWithSignalsEndingAtOnce } from '../lifecycle.js';
 import { featureMapPath, writeFeatureMap } from '../data/featureMap.js';
 import { requireFeaturePoolIds } from './featurePooling.js';
 import { createProgress, type Logger } from '../log.js';
@@ -66,7 +67,8 @@ export async function runEncodeStage(config: EncodeStageConfig, log: Logger): Pr
       const input = await item.load();
       if (!input.photo) throw new InputError(`${item.source}: sample has no photo (image); encode needs the real photos (preprocess with --images)`);
       const poolIds = requireFeaturePoolIds(arch, input, 'encode');
-      const pooled = await networks.encode(input.photo, poolIds, input.height, input.width);
+      // One forward pass never yields: a signal during it ends the process at once (nothing is being written).
+      const pooled = await computeWithSignalsEndingAtOnce(() => networks.encode(input.photo, poolIds, input.height, input.width));
       if (config.maps !== undefined) {
         await writeFeatureMap(featureMapPath(config.maps, item.source), { height: input.height, width: input.width, featNum: arch.feat_num, values: pooled }, { labelFeat: arch.label_feat, checkpoint: checkpoint.source });
       }

@@ -14,6 +14,7 @@ import { takeShard, type Shard } from '../flagValues.js';
 import { readCheckpoint, type Checkpoint } from '../data/checkpoint.js';
 import { maxClusterCount, readClustersFile, type ClusterSet } from '../data/clusters.js';
 import { writeFileAtomically } from '../data/atomicWrite.js';
+import { computeWithSignalsEndingAtOnce } from '../lifecycle.js';
 import { colourLabels } from '../data/palette.js';
 import { PAGE_IMAGES_DIR, writeResultsPage, type ResultRow } from '../report/resultsPage.js';
 import { instanceEdges } from '../data/labels.js';
@@ -260,7 +261,8 @@ export async function runSynthesizeStage(config: SynthesizeStageConfig, log: Log
       });
       for (const [name, buildFeatureMap] of featureMaps) {
         if (arch.instance_feat) setFeatureChannels(arch, generatorInput, await buildFeatureMap());
-        const output = await networks.generate(generatorInput, input.height, input.width);
+        // One forward pass never yields: a signal during it ends the process at once (nothing is being written).
+        const output = await computeWithSignalsEndingAtOnce(() => networks.generate(generatorInput, input.height, input.width));
         const path = join(config.out, name);
         await writePng(path, toImageBytes(output), input.width, input.height, arch.output_nc);
         outputs.push(path);
