@@ -65,10 +65,11 @@ export async function runEncodeStage(config: EncodeStageConfig, log: Logger): Pr
   try {
     for (const item of items) {
       const input = await item.load();
-      if (!input.photo) throw new InputError(`${item.source}: sample has no photo (image); encode needs the real photos (preprocess with --images)`);
+      const photo = input.photo;
+      if (!photo) throw new InputError(`${item.source}: sample has no photo (image); encode needs the real photos (preprocess with --images)`);
       const poolIds = requireFeaturePoolIds(arch, input, 'encode');
       // One forward pass never yields: a signal during it ends the process at once (nothing is being written).
-      const pooled = await computeWithSignalsEndingAtOnce(() => networks.encode(input.photo, poolIds, input.height, input.width));
+      const pooled = await computeWithSignalsEndingAtOnce(() => networks.encode(photo, poolIds, input.height, input.width));
       if (config.maps !== undefined) {
         await writeFeatureMap(featureMapPath(config.maps, item.source), { height: input.height, width: input.width, featNum: arch.feat_num, values: pooled }, { labelFeat: arch.label_feat, checkpoint: checkpoint.source });
       }
