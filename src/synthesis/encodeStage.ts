@@ -15,7 +15,7 @@ import { featureMapPath, writeFeatureMap } from '../data/featureMap.js';
 import { requireFeaturePoolIds } from './featurePooling.js';
 import { createProgress, type Logger } from '../log.js';
 import { takeShard, type Shard } from '../flagValues.js';
-import { readCheckpoint } from '../data/checkpoint.js';
+import { missingNetworkMessage, readCheckpoint } from '../data/checkpoint.js';
 import { concatFeatureTables, writeFeaturesFile, type FeatureTable } from '../data/features.js';
 import { instanceFeatureRows } from './featureRows.js';
 import { listInputItems } from './inputs.js';
@@ -49,7 +49,7 @@ export async function runEncodeStage(config: EncodeStageConfig, log: Logger): Pr
   const checkpoint = await readCheckpoint(config.checkpoint);
   const arch = checkpoint.meta.config;
   if (!checkpoint.networks.includes('E')) {
-    throw new InputError(`${checkpoint.source}: holds no encoder (E.* tensors); train with --instance-feat to have one`);
+    throw new InputError(missingNetworkMessage(checkpoint, 'E'));
   }
   const items = takeShard(listInputItems({ kind: 'samples', data: config.data }, arch.label_nc), config.shard);
   if (config.maps !== undefined) {

@@ -149,6 +149,18 @@ export async function runTraining(request: TrainRequest): Promise<TrainSummary> 
   }
 }
 
+/**
+ * What the model's features take over from --init without a flag saying so
+ * (the architecture follows --init unless a flag is given): a line to log,
+ * or undefined. A recipe that leaves out --instance-feat still trains E
+ * when its G1 was trained with it.
+ */
+export function inheritedFeatures(config: ArchConfig, values: Pick<TrainFlagValues, 'instanceFeat' | 'labelFeat'>): string | undefined {
+  if (!config.instance_feat || values.instanceFeat !== undefined || values.labelFeat !== undefined) return undefined;
+  return `the model takes ${config.label_feat ? 'per-label (--label-feat)' : 'instance (--instance-feat)'} features (feat_num ${config.feat_num}) ` +
+    'as the checkpoint does, though this command does not say --instance-feat; G1 was trained on them, so they stay';
+}
+
 async function prepareOptionsAndTrain(request: TrainRequest, run: RunFolder, paths: ReturnType<typeof requirePaths>): Promise<TrainSummary> {
   const { stage, values, log } = request;
   // --- Options: new, or the run's own on --resume (cheap checks first). ---
@@ -175,7 +187,7 @@ async function prepareOptionsAndTrain(request: TrainRequest, run: RunFolder, pat
     settings = Object.freeze(current) as TrainSettings;
   } else {
     settings = settingsFromFlags(values, stage, request.seed, paths);
-    checkRecipeFlags(stage, settings);
+    checkRecipeFlags(stage, settings, request.explicit.has('niterFixGlobal'));
     await run.prepareNew();
   }
   // Signals are caught from here on, so one that arrives while the run is
@@ -237,6 +249,8 @@ async function prepareAndTrain(
     const checkpoint = await readInitCheckpoint(settings.init, data, (line) => log.info(line));
     config = resolveTrainingArchitecture(stage, architectureOverrides(values), data, checkpoint.meta.config, { partial: settings.initPartial });
     source = { kind: 'init', checkpoint };
+    const inherited = inheritedFeatures(config, values);
+    if (inherited) log.info(`--init ${settings.init}: ${inherited}`);
   } else {
     config = resolveTrainingArchitecture(stage, architectureOverrides(values), data);
     source = { kind: 'fresh' };

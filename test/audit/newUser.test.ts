@@ -162,3 +162,53 @@ describe('24: a signal ends the process in bounded time, even mid-step', () => {
     }
   });
 });
+
+describe('21, 22: recipes on a trained G1 (--niter-fix-global 0, inherited features, --load-features end to end)', () => {
+  const TINY = ['--ngf', '8', '--n-downsample-global', '2', '--n-blocks-global', '1', '--ndf', '8', '--n-layers-d', '2', '--backend', 'wasm', '--seed', '1'];
+  const LOCAL = ['--ngf', '4', '--n-blocks-local', '1', '--ndf', '8', '--n-layers-d', '2', '--backend', 'wasm', '--seed', '1', '--max-steps', '1'];
+  const testLabels = join(FIXTURES_DIR, 'test_label', '*.png');
+  const testInstances = join(FIXTURES_DIR, 'test_inst', '*.png');
+  const testPhotos = join(FIXTURES_DIR, 'test_img', '*');
+  const small = ['--load-size', '64', '--resize-or-crop', 'scale_width'];
+
+  test('the --load-features recipe: train, then encode/cluster with the maps\' model and synthesize with --clusters', () => {
+    const folder = temporaryFolder('load-features');
+    try {
+      const path = (name: string): string => join(folder.path, name);
+      const run = (args: string[], code = 0): string => {
+        const result = runCliSync(args);
+        assert.equal(result.status, code, `p2phd ${args.join(' ')}: ${result.stderr}`);
+        return result.stderr;
+      };
+      run(['preprocess', '--dataroot', FIXTURES_DIR, '--phase', 'train', '--label-nc', '35', ...small, '--out', path('samples')]);
+      run(['train', 'global', '--data', path('samples'), '--out', path('g1'), ...TINY, '--instance-feat', '--nef', '4', '--n-downsample-e', '1', '--max-steps', '1']);
+
+      // 21: the reference's 0 is train joint here; p2phd's train local without the flag keeps G1 fixed.
+      const zero = run(['train', 'local', '--data', path('samples'), '--out', path('zero'), '--init', path('g1'), ...LOCAL, '--niter-fix-global', '0'], 2);
+      assert.match(zero, /--niter-fix-global 0: .*reference.* every G parameter .*train joint --init/);
+      assert.equal(existsSync(path('zero')) && filesBelow(path('zero')).some((name) => name.endsWith('.safetensors')), false, 'nothing trained');
+
+      run(['encode', '--data', path('samples'), '--checkpoint', path('g1'), '--maps', path('maps')]);
+      // 21: the recipe leaves out --instance-feat; the model keeps G1's features, and says so.
+      const trained = run(['train', 'local', '--data', path('samples'), '--out', path('local'), '--init', path('g1'), ...LOCAL, '--load-features', path('maps')]);
+      assert.match(trained, /--init \S+: the model takes instance \(--instance-feat\) features \(feat_num 3\)/);
+
+      // 22: encode on the model without E points at the maps' encoder, not at --instance-feat.
+      const encode = run(['encode', '--data', path('samples'), '--checkpoint', path('local'), '--out', path('f.safetensors')], 3);
+      assert.match(encode, /holds no E\.\* tensors: the model takes features but has no encoder of its own \(trained with --load-features/);
+      assert.match(encode, /synthesize this model with --clusters/);
+      assert.doesNotMatch(encode, /train with --instance-feat/);
+      const encoded = run(['synthesize', '--checkpoint', path('local'), '--labels', testLabels, '--instances', testInstances, '--images', testPhotos, ...small, '--use-encoded', '--out', path('encoded')], 3);
+      assert.match(encoded, /trained with --load-features/);
+
+      // 22: the way that works: the G1's encoder -> cluster -> synthesize the local model with --clusters.
+      run(['encode', '--data', path('samples'), '--checkpoint', path('g1'), '--out', path('g1.features.safetensors')]);
+      run(['cluster', '--features', path('g1.features.safetensors'), '--k', '2', '--out', path('clusters.safetensors')]);
+      run(['synthesize', '--checkpoint', path('local'), '--labels', testLabels, '--instances', testInstances, ...small, '--clusters', path('clusters.safetensors'), '--out', path('results')]);
+      const written = filesBelow(path('results')).filter((name) => /^[^/]+\.png$/.test(name));
+      assert.equal(written.length, 8, written.join(', '));
+    } finally {
+      folder.remove();
+    }
+  });
+});
