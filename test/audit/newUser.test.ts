@@ -6,7 +6,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { buildProgram } from '../../src/cli.js';
@@ -207,6 +207,57 @@ describe('21, 22: recipes on a trained G1 (--niter-fix-global 0, inherited featu
       run(['synthesize', '--checkpoint', path('local'), '--labels', testLabels, '--instances', testInstances, ...small, '--clusters', path('clusters.safetensors'), '--out', path('results')]);
       const written = filesBelow(path('results')).filter((name) => /^[^/]+\.png$/.test(name));
       assert.equal(written.length, 8, written.join(', '));
+    } finally {
+      folder.remove();
+    }
+  });
+});
+
+describe('23: pix2pix-style inputs', () => {
+  const labels = join(FIXTURES_DIR, 'train_label');
+  const instances = join(FIXTURES_DIR, 'train_inst');
+  const photos = join(FIXTURES_DIR, 'train_img');
+
+  test('the default --load-size upscaling small images is said, with how to keep the size; a given --load-size is not', () => {
+    const folder = temporaryFolder('upscale');
+    try {
+      const base = ['preprocess', '--labels', labels, '--instances', instances, '--images', photos, '--shard', '0/12'];
+      const defaulted = runCliSync([...base, '--out', join(folder.path, 'a')]);
+      assert.equal(defaulted.status, 0, defaulted.stderr);
+      assert.match(defaulted.stderr, /2 of 2 pair\(s\) were upscaled by the default --load-size 1024 .*: 256x128 -> 1024x512; .*--load-size 256/);
+      const given = runCliSync([...base, '--load-size', '1024', '--out', join(folder.path, 'b')]);
+      assert.equal(given.status, 0, given.stderr);
+      assert.doesNotMatch(given.stderr, /upscaled/);
+      const smaller = runCliSync([...base, '--out', join(folder.path, 'c'), '--load-size', '128']);
+      assert.doesNotMatch(smaller.stderr, /upscaled/);
+    } finally {
+      folder.remove();
+    }
+  });
+
+  test('--labels without --images: a warning that training needs photos', () => {
+    const folder = temporaryFolder('photoless');
+    try {
+      const result = runCliSync(['preprocess', '--labels', labels, '--instances', instances, '--shard', '0/12', '--load-size', '64', '--out', folder.path]);
+      assert.equal(result.status, 0, result.stderr);
+      assert.match(result.stderr, /no --images given: the samples hold no photos; train and encode need them/);
+      const withPhotos = runCliSync(['preprocess', '--labels', labels, '--instances', instances, '--images', photos, '--shard', '0/12', '--load-size', '64', '--out', join(folder.path, 'p')]);
+      assert.doesNotMatch(withPhotos.stderr, /no photos/);
+    } finally {
+      folder.remove();
+    }
+  });
+
+  test('a JPEG label map: exit 3 saying JPEG compression changes the ids', () => {
+    const folder = temporaryFolder('jpeg-labels');
+    try {
+      const jpeg = join(folder.path, 'labels', 'a.png');
+      mkdirSync(join(folder.path, 'labels'));
+      const photo = readdirSync(photos).find((name) => name.endsWith('.jpg'))!;
+      copyFileSync(join(photos, photo), jpeg);
+      const result = runCliSync(['preprocess', '--labels', join(folder.path, 'labels'), '--no-instance', '--load-size', '64', '--out', join(folder.path, 'out')]);
+      assert.equal(result.status, 3, result.stderr);
+      assert.match(result.stderr, /a\.png: is a JPEG image, not a PNG: .*JPEG compression changes the ids/);
     } finally {
       folder.remove();
     }
