@@ -17,12 +17,38 @@ export interface DemoOptions {
   verbose: boolean;
 }
 
+/** What `demo --json` prints on stdout: where every result is. */
 export interface DemoSummary {
+  command: 'demo';
   out: string;
   seconds: number;
   stages: Array<{ name: string; seconds: number }>;
+  /** The synthesized PNGs. */
   images: string[];
+  /** label | synthesized styles | real photo, one row per test label map. */
   contactSheet: string;
+  /** The HTML pages: one per training stage, and the results page. */
+  pages: { training: string[]; results: string };
+}
+
+/**
+ * The demo's summary and its closing lines (stderr). Logs go to stderr and
+ * stdout carries data only, so the human lines say where the results are
+ * and that --json prints them on stdout.
+ */
+export function demoResults(out: string, seconds: number, stages: DemoSummary['stages'], images: string[]): { summary: DemoSummary; lines: string[] } {
+  const imagesDir = join(out, 'images');
+  const contactSheet = join(out, 'contact_sheet.png');
+  const training = (['global', 'local', 'joint'] as const).map((stage) => join(out, 'runs', stage, 'index.html'));
+  const results = join(imagesDir, 'index.html');
+  const summary: DemoSummary = { command: 'demo', out, seconds, stages, images, contactSheet, pages: { training, results } };
+  const lines = [
+    `demo finished in ${seconds.toFixed(0)} s; results in ${out}/ (with --json, their paths as JSON on stdout):`,
+    `  contact sheet: ${contactSheet}  (columns: label | synthesized styles | real photo)`,
+    `  images:        ${imagesDir}/ (${images.length} files)`,
+    `  pages:         ${results} (results), ${join(out, 'runs', '{global,local,joint}', 'index.html')} (training)`,
+  ];
+  return { summary, lines };
 }
 
 /** The fixtures shipped with the package (fixtures/ beside dist/). */
@@ -130,10 +156,8 @@ export async function runDemo(options: DemoOptions, log: Logger): Promise<DemoSu
     synthesized: images,
     out: contactSheet,
   });
-  const seconds = (Date.now() - started) / 1000;
-  log.info(`\ndemo finished in ${seconds.toFixed(0)} s`);
-  log.info(`images:        ${images}/ (${written.images.length} files)`);
-  log.info(`contact sheet: ${contactSheet}  (rows: label | synthesized styles | real)`);
-  log.info(`pages:         ${join(runs, '{global,local,joint}', 'index.html')} (training), ${join(images, 'index.html')} (results)`);
-  return { out, seconds, stages, images: written.images, contactSheet };
+  const { summary, lines } = demoResults(out, (Date.now() - started) / 1000, stages, written.images);
+  log.info('');
+  for (const line of lines) log.info(line);
+  return summary;
 }

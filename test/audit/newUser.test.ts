@@ -12,6 +12,7 @@ import { Command, CommanderError } from 'commander';
 import { buildProgram } from '../../src/cli.js';
 import { ExitCode, EXIT_CODE_MEANINGS, STOP_SIGNALS } from '../../src/errors.js';
 import { COMMAND_BACKENDS } from '../../src/backend/choices.js';
+import { demoResults } from '../../src/pipeline/demo.js';
 import { CLI, FIXTURES_DIR, filesBelow, runCliSync, temporaryFolder } from '../support/cli.js';
 
 const DIST_SRC = resolve(__dirname, '..', '..', 'src');
@@ -261,5 +262,22 @@ describe('23: pix2pix-style inputs', () => {
     } finally {
       folder.remove();
     }
+  });
+});
+
+describe('19: the demo says where its results are, and --json prints them on stdout', () => {
+  test('summary: images, contact sheet and pages; the closing human line names the results folder and --json', () => {
+    const out = join('/somewhere', 'p2phd-demo');
+    const images = [join(out, 'images', 'a_s00.png')];
+    const { summary, lines } = demoResults(out, 219.4, [{ name: 'train global', seconds: 100 }], images);
+    assert.deepEqual(summary.images, images);
+    assert.equal(summary.contactSheet, join(out, 'contact_sheet.png'));
+    assert.deepEqual(summary.pages, {
+      training: ['global', 'local', 'joint'].map((stage) => join(out, 'runs', stage, 'index.html')),
+      results: join(out, 'images', 'index.html'),
+    });
+    assert.equal(summary.command, 'demo');
+    assert.match(lines[0]!, /^demo finished in 219 s; results in \/somewhere\/p2phd-demo\/ \(with --json, their paths as JSON on stdout\)/);
+    assert.ok(lines.some((line) => line.includes(join(out, 'contact_sheet.png'))));
   });
 });
