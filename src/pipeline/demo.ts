@@ -146,7 +146,7 @@ export async function runDemo(options: DemoOptions, log: Logger): Promise<DemoSu
   await run('encode', ['encode', '--data', samples, '--checkpoint', join(runs, 'joint'), '--out', features]);
   await run('cluster', ['cluster', '--features', features, '--k', String(DEMO_PLAN.clusters), '--out', clusters]);
   await run('synthesize', ['synthesize', '--checkpoint', join(runs, 'joint'), '--labels', join(fixture('test_label'), '*.png'),
-    '--instances', join(fixture('test_inst'), '*.png'), '--clusters', clusters, '--style', 'all', '--out', images]);
+    '--instances', join(fixture('test_inst'), '*.png'), '--images', fixture('test_img'), '--clusters', clusters, '--style', 'all', '--out', images]);
 
   const { writeContactSheet } = await import('./contactSheet.js');
   const contactSheet = join(out, 'contact_sheet.png');

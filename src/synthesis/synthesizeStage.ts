@@ -278,7 +278,8 @@ export async function runSynthesizeStage(config: SynthesizeStageConfig, log: Log
     await networks.dispose();
   }
   const synthesisSeconds = (performance.now() - synthesisStart) / 1000;
-  const page = await writeResultsPage(config.out, { checkpoint: checkpoint.source, style: config.style, ...(config.shard ? { shard: config.shard } : {}), rows: pageRows });
+  const style = !arch.instance_feat ? 'none' : features.kind === 'encoded' ? 'encoded' : config.style;
+  const page = await writeResultsPage(config.out, { checkpoint: checkpoint.source, style, ...(config.shard ? { shard: config.shard } : {}), rows: pageRows });
   log.info(`synthesize: ${outputs.length} image(s) from ${items.length} input(s) in ${synthesisSeconds.toFixed(1)} s -> ${config.out} (page: ${page})`);
   return { inputs: items.length, outputs, modelLoadSeconds, synthesisSeconds, imageSeconds, imageCpuSeconds, page };
 }
