@@ -10,7 +10,7 @@ import { UsageError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import type { BackendInfo } from '../backend/index.js';
 import { backendChoicesFor, backendRefusal, type BackendChoice } from '../backend/choices.js';
-import type { InputArgument, OutputTarget } from '../data/outputPath.js';
+import type { InputArgument, OutputTarget } from '../data/files/outputPath.js';
 import { integerFlag } from '../flagValues.js';
 
 
@@ -94,7 +94,7 @@ export function action<Flags extends object>(
     const flags = command.opts() as Flags & CommonOptions;
     if (paths) {
       const { output, inputs } = paths(flags);
-      (await import('../data/outputPath.js')).checkOutputPath(output, inputs);
+      (await import('../data/files/outputPath.js')).checkOutputPath(output, inputs);
     }
     const positional = command.args;
     const log = createLogger({ verbose: flags.verbose });

@@ -35,7 +35,7 @@ export function registerExport(program: Command): void {
       if (flags.format === undefined) throw new UsageError(`--format is required: one of ${Object.keys(EXPORT_FORMATS).join(', ')}`);
       if (flags.format === 'pytorch') {
         if (flags.network !== undefined) throw new UsageError('--network applies to --format onnx only (pytorch writes every network the checkpoint holds)');
-        const { exportReferenceCheckpoint } = await import('../data/referenceCheckpoint.js');
+        const { exportReferenceCheckpoint } = await import('../families/pix2pixhd/referenceCheckpoint.js');
         const exported = await exportReferenceCheckpoint(checkpoint, flags.out);
         for (const file of exported.files) context.log.info(`wrote ${file}`);
         context.log.info(`the reference's test.py rebuilds these networks with: ${exported.flags.join(' ')}`);

@@ -4,7 +4,7 @@
  * only when a stage runs, so `--help` stays instant.
  */
 import type { Command } from 'commander';
-import { STAGES, type Stage } from '../data/stages.js';
+import { STAGES, type Stage } from '../families/pix2pixhd/stages.js';
 import { action, addCommonOptions } from './common.js';
 import { TRAIN_FLAGS, trainOptions, type TrainFlagName, type TrainFlagValues } from '../train/flags.js';
 

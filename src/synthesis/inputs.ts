@@ -8,10 +8,11 @@
  * --load-size / --resize-or-crop, preprocess's resize); sample files never.
  */
 import { InputError, UsageError } from '../errors.js';
-import { globInputLists, listFiles, outputNames, pairInputs, uniqueOutputNames, type InputPair } from '../data/inputs.js';
-import { buildSample } from '../data/preprocess.js';
-import type { ResizeSettings, Size } from '../data/resize.js';
-import { readSample, type Sample } from '../data/sample.js';
+import { globInputLists, listFiles, outputNames, pairInputs, uniqueOutputNames, type InputPair } from '../data/datasets/inputs.js';
+import { buildSample } from '../data/datasets/preprocess.js';
+import type { ResizeSettings } from '../data/datasets/resize.js';
+import type { Size } from '../data/formats/nearest.js';
+import { readSample, type Sample } from '../data/datasets/sample.js';
 
 /** Where the inputs come from. */
 export type InputSource =

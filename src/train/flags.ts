@@ -13,7 +13,7 @@
 import { Option } from 'commander';
 import { UsageError } from '../errors.js';
 import { integerFlag, numberFlag } from '../flagValues.js';
-import { INTEGER_BOUNDS, NORMS } from '../model/config.js';
+import { INTEGER_BOUNDS, NORMS } from '../families/pix2pixhd/config.js';
 
 /** An architecture flag's parser: the range is the one model/config.ts allows from any source. */
 function architectureFlag(flag: string, key: keyof typeof INTEGER_BOUNDS): (value: string) => number {

@@ -10,8 +10,8 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { InputError, UsageError } from '../errors.js';
-import { createOutputFolder, describeWriteFailure, keepAtExit, removeAtExit, writeFileAtomically } from '../data/atomicWrite.js';
-import { RUN_FILES, type LogRecord } from '../data/runFiles.js';
+import { createOutputFolder, describeWriteFailure, keepAtExit, removeAtExit, writeFileAtomically } from '../data/formats/atomicWrite.js';
+import { RUN_FILES, type LogRecord } from '../data/files/runFiles.js';
 import { exists, PENDING_SUFFIX } from './checkpointPair.js';
 
 /**
