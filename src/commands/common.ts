@@ -81,7 +81,7 @@ export type CommandPaths<Flags> = (flags: Flags) => { output: OutputTarget; inpu
 
 /**
  * Wraps a handler: checks the output path against the inputs (`paths`:
- * before anything else, so a bad --out costs no work; data/outputPath.ts),
+ * before anything else, so a bad --out costs no work; data/files/outputPath.ts),
  * builds the context from the common flags and calls the handler with the
  * command's own flags. Errors propagate to the CLI's single handler.
  */

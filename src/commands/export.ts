@@ -1,7 +1,7 @@
 /**
  * `p2phd export CKPT --format pytorch|onnx --out PATH`: a p2phd checkpoint
  * for other engines. pytorch: the reference's latest_net_*.pth + opt.txt in
- * a folder (src/data/referenceCheckpoint.ts); onnx: one network as an ONNX
+ * a folder (src/families/pix2pixhd/referenceCheckpoint.ts); onnx: one network as an ONNX
  * graph (src/synthesis/onnxExport.ts).
  */
 import { Option, type Command } from 'commander';

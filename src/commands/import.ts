@@ -1,6 +1,6 @@
 /**
  * `p2phd import`: the reference's checkpoint files (latest_net_G.pth, + D,
- * + E, opt.txt) become one p2phd checkpoint (src/data/referenceCheckpoint.ts).
+ * + E, opt.txt) become one p2phd checkpoint (src/families/pix2pixhd/referenceCheckpoint.ts).
  */
 import type { Command } from 'commander';
 import { action, addCommonOptions } from './common.js';

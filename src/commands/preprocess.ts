@@ -1,6 +1,6 @@
 /**
  * `p2phd preprocess`: raw label / instance / photo files -> sample files.
- * Thin: flags -> one PreprocessConfig -> src/data/preprocess.ts -> report.
+ * Thin: flags -> one PreprocessConfig -> src/data/datasets/preprocess.ts -> report.
  * No tfjs here, so the command starts fast.
  */
 import { availableParallelism } from 'node:os';
@@ -15,7 +15,7 @@ import type { InputLists } from '../data/datasets/inputs.js';
 import type { InputArgument } from '../data/files/outputPath.js';
 import type { PreprocessConfig, PreprocessedSample } from '../data/datasets/preprocess.js';
 
-/** data/inputs.ts (fast-glob), loaded only when the command runs. */
+/** data/datasets/inputs.ts (fast-glob), loaded only when the command runs. */
 type Inputs = typeof import('../data/datasets/inputs.js');
 
 /** The reference's defaults (options/base_options.py). */

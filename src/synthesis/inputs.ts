@@ -1,8 +1,8 @@
 /**
  * Inputs of encode and synthesize: label PNGs (+ instance PNGs, + photos),
  * paired in sorted order, or sample files. Decoding, pairing, size and id
- * checks are preprocess's own (data/inputs.ts, data/preprocess.ts,
- * data/sample.ts), so a file that preprocess accepts is accepted here and
+ * checks are preprocess's own (data/datasets/inputs.ts, data/datasets/preprocess.ts,
+ * data/datasets/sample.ts), so a file that preprocess accepts is accepted here and
  * one it refuses is refused with the same message. Label maps (and their
  * instance maps and photos) are resized only when asked (synthesize
  * --load-size / --resize-or-crop, preprocess's resize); sample files never.

@@ -204,7 +204,7 @@ export function fitToMultiple(plan: CropPlan, multiple: number): CropPlan {
 
 /**
  * Checks up front that G can take every sample (after its crop and the trim
- * to `multiple`: at least `minimumSide` per side, model/config.ts's
+ * to `multiple`: at least `minimumSide` per side, families/pix2pixhd/config.ts's
  * generatorMinimumSide) and, when `uniform` (batches above 1, or an image
  * pool), that all train at one size. Returns the first sample's training size.
  */

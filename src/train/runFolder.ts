@@ -3,7 +3,7 @@
  * epoch_NNN.safetensors, log.jsonl, options.json, samples/, and while a
  * process trains in it, the lock file `.p2phd-lock`.
  *
- * File names live in data/runFiles.ts (the report reads them too).
+ * File names live in data/files/runFiles.ts (the report reads them too).
  */
 import { promises as fsp, readFileSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';

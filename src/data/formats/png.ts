@@ -69,7 +69,7 @@ const ADAM7: ReadonlyArray<readonly [number, number, number, number]> = [
   [0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4], [0, 2, 2, 4], [1, 0, 2, 2], [0, 1, 1, 2],
 ];
 
-/** Largest image we accept (data/resize.ts): guards allocations against absurd headers. */
+/** Largest image we accept (data/formats/nearest.ts): guards allocations against absurd headers. */
 const MAX_PIXELS = MAX_IMAGE_PIXELS;
 
 function readU32(bytes: Uint8Array, at: number): number {

@@ -85,7 +85,7 @@ type IntegerKey = { [K in keyof ArchConfig]: ArchConfig[K] extends number ? K : 
  * recipes in brackets) while keeping a hostile file from asking for a
  * billion layers: the count options bound the number of layers built, the
  * width options together are bounded by the parameter budget checked after
- * them (model/networks.ts, resolveArchitecture).
+ * them (families/pix2pixhd/networks.ts, resolveArchitecture).
  */
 export const INTEGER_BOUNDS: Readonly<Record<IntegerKey, { readonly min: number; readonly max: number }>> = Object.freeze({
   // U16 label maps hold ids up to 65535 (preprocess's --label-nc bound) [35; ADE20K 150, COCO-Stuff 182].
