@@ -17,6 +17,8 @@ import { COMMAND_BACKENDS } from '../../src/backend/choices.js';
 import { demoResults } from '../../src/pipeline/demo.js';
 import { writeContactSheet } from '../../src/pipeline/contactSheet.js';
 import { writeResultsPage, type ResultRow } from '../../src/report/resultsPage.js';
+import { renderRunPage, type RunState } from '../../src/report/runReport.js';
+import type { LogRecord } from '../../src/data/files/runFiles.js';
 import { CHROMIUM, CHROMIUM_SKIP } from '../support/browser.js';
 import { CLI, FIXTURES_DIR, filesBelow, runCliSync, temporaryFolder } from '../support/cli.js';
 
@@ -404,5 +406,38 @@ describe('20: pages and the contact sheet', () => {
     } finally {
       folder.remove();
     }
+  });
+});
+
+describe('20: the run page tells a --max-steps stop from a finished schedule, and shows settings as flags', () => {
+  const state = (maxSteps: number | undefined, steps: number): RunState => ({
+    dir: '/runs/demo/global',
+    options: {
+      stage: 'global',
+      settings: { stage: 'global', seed: 1, epochs: 1000, decayEpochs: 0, batchSize: 1, maxSteps, flip: true, serial: false, lambdaFeat: 10 },
+      data: { samples: 24 },
+      config: {},
+    },
+    records: Array.from({ length: steps }, (_, i) => ({ epoch: Math.floor(i / 24) + 1, step: i + 1, seconds: 0.5, lr: 0.0002, G_GAN: 1 } as LogRecord)),
+    strips: [],
+    checkpoints: [],
+  });
+
+  test('400 steps of a 1000-epoch schedule: "stopped at step 400 by --max-steps", not "finished · epoch 17 / 1000"', async () => {
+    const html = await renderRunPage(state(400, 400));
+    assert.match(html, /stopped at step 400 by --max-steps 400 \(the schedule has 24000 steps/);
+    assert.match(html, /epoch 17 of the schedule's 1000/);
+    assert.doesNotMatch(html, /finished/);
+    const whole = await renderRunPage({ ...state(undefined, 48), options: { ...state(undefined, 48).options, settings: { epochs: 2, decayEpochs: 0, batchSize: 1 } } });
+    assert.match(whole, /<b>finished<\/b>/);
+  });
+
+  test('settings are listed under their flags', async () => {
+    const html = await renderRunPage(state(400, 1));
+    assert.match(html, /<th>--max-steps<\/th><td>400<\/td>/);
+    assert.match(html, /<th>--decay-epochs<\/th><td>0<\/td>/);
+    assert.match(html, /<th>--lambda-feat<\/th><td>10<\/td>/);
+    assert.match(html, /<th>--no-flip<\/th><td>no<\/td>/);
+    assert.doesNotMatch(html, /<th>(maxSteps|decayEpochs|batchSize)<\/th>/);
   });
 });
