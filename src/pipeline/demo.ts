@@ -17,6 +17,13 @@ export interface DemoOptions {
   verbose: boolean;
   /** Runs one p2phd command line (argv after `p2phd`); the CLI passes itself in, so this module needs no import of it. */
   runCommand: (args: string[]) => Promise<void>;
+  /**
+   * Starts the --backend (the stages then find it started) before anything
+   * is written: a backend that cannot load here (--backend tensorflow
+   * without its binding) fails the demo at once, not at its third stage
+   * after writing files that would then block a rerun.
+   */
+  startBackend?: () => Promise<unknown>;
 }
 
 /** What `demo --json` prints on stdout: where every result is. */
@@ -93,11 +100,13 @@ export async function runDemo(options: DemoOptions, log: Logger): Promise<DemoSu
   if (!existsSync(join(FIXTURES_DIR, 'train_label'))) {
     throw new UsageError(`the bundled fixtures are missing (${FIXTURES_DIR}); reinstall p2phd`);
   }
-  createOutputFolder(out, '--out');
   // The demo's models are tiny: thread hand-offs per small op cost more than
   // a second wasm thread gives (measured on 2 idle cores: 219 s on one
-  // thread, 233 s on two), so it asks for one unless the user said otherwise.
+  // thread, 233 s on two), so it asks for one unless the user said otherwise
+  // (set before the backend starts).
   process.env['P2PHD_WASM_THREADS'] ??= '1';
+  await options.startBackend?.();
+  createOutputFolder(out, '--out');
   const common = stageArgs(options);
   const stages: DemoSummary['stages'] = [];
   const started = Date.now();

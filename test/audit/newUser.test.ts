@@ -102,6 +102,30 @@ describe('18: --backend is checked per command, before any work', () => {
   });
 });
 
+describe('18: a backend that cannot load here stops the demo before it writes anything', () => {
+  const bindingInstalled = ['@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu'].some((name) => {
+    try {
+      require.resolve(name);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  test('demo --backend tensorflow without the binding: exit 2 naming it, no output folder', { skip: bindingInstalled ? 'skipped: the tensorflow binding is installed here' : false }, () => {
+    const folder = temporaryFolder('demo-tf');
+    try {
+      const out = join(folder.path, 'demo');
+      const result = runCliSync(['demo', '--backend', 'tensorflow', '--out', out]);
+      assert.equal(result.status, 2, result.stderr);
+      assert.match(result.stderr, /--backend tensorflow is not available here/);
+      assert.doesNotMatch(result.stderr, /demo 1\/8/, 'no stage started');
+      assert.equal(existsSync(out), false, 'nothing written, so a rerun is not blocked');
+    } finally {
+      folder.remove();
+    }
+  });
+});
+
 describe('24: a signal ends the process in bounded time, even mid-step', () => {
   /** Starts a node child running `script`; sends `signal` once it printed "ready"; resolves with how it ended and how long after the signal. */
   function signalWhenReady(args: string[], signal: NodeJS.Signals, ready: RegExp, delayMs = 200): Promise<{ status: number | null; signal: NodeJS.Signals | null; stderr: string; afterSignalMs: number }> {
