@@ -70,7 +70,7 @@ function outputHeading(stem: string, output: string): string {
  * One row per input, one column per output, as the contact sheet has: the
  * label map | the real photo (beside the label, so that it stays in view
  * when many styles make the table scroll sideways) | every style. Outputs
- * never wrap onto a second line; with more than 4 styles the thumbnails
+ * never wrap onto a second line; with more than 4 image columns the thumbnails
  * are smaller.
  */
 function renderResultsPage(dir: string, page: ResultsPage, note: string): string {
@@ -92,7 +92,7 @@ function renderResultsPage(dir: string, page: ResultsPage, note: string): string
     `<h1>${escapeHtml(basename(root))} <span class="muted">${escapeHtml(root)}</span></h1>`,
     `<p class="status"><b>${page.rows.length}</b> input(s), ${styles} output(s) each · checkpoint ${escapeHtml(page.checkpoint)} · ${escapeHtml(featuresText(page.style))}</p>`,
     `<p class="muted">${escapeHtml(note)} · page written ${formatTime(new Date())} · click an image for full size${withReal ? '' : ' · give synthesize --images to show the real photos beside the outputs'}</p>`,
-    `<div class="wide"><table class="grid results${styles > 4 ? ' many' : ''}">`,
+    `<div class="wide"><table class="grid results${1 + (withReal ? 1 : 0) + styles > 4 ? ' many' : ''}">`,
     `<tr><th>input</th><th>label map</th>${withReal ? '<th>real photo</th>' : ''}${headings.map((heading) => `<th>${escapeHtml(heading)}</th>`).join('')}</tr>`,
     rows.join('\n'),
     '</table></div>',
