@@ -3,8 +3,8 @@
  * apart from index.ts, which loads tfjs, so that the CLI can declare and
  * check the flag without paying for tfjs on `--help`.
  *
- * `onnxruntime` runs inference only (synthesize, encode): G and E as ONNX
- * graphs in ONNX Runtime. Every other command refuses it while parsing its
+ * `onnxruntime` runs inference only (synthesize, encode, edit): G and E as
+ * ONNX graphs in ONNX Runtime. Every other command refuses it while parsing its
  * flags (exit 2), before any work: `demo --backend onnxruntime` used to
  * fail at its third stage after writing files that then blocked a rerun.
  * Commands that compute nothing on a backend (preprocess, cluster, inspect,
@@ -32,7 +32,7 @@ export const COMMAND_BACKENDS: Readonly<Record<string, readonly BackendChoice[]>
   import: TFJS_BACKENDS,
   export: TFJS_BACKENDS,
   doctor: TFJS_BACKENDS,
-  edit: TFJS_BACKENDS,
+  edit: INFERENCE_BACKENDS,
 });
 
 /** The commands that take `choice`, for messages. */
@@ -55,7 +55,9 @@ export function backendRefusal(command: string, value: string): string | undefin
   if ((allowed as readonly string[]).includes(value)) return undefined;
   const here = `${command} takes ${allowed.join(', ')}`;
   if ((BACKEND_CHOICES as readonly string[]).includes(value)) {
-    return `${value} is for ${commandsTaking(value as BackendChoice).join(' and ')} only (it runs networks forward, without gradients); ${here}`;
+    const takers = commandsTaking(value as BackendChoice);
+    const list = takers.length > 1 ? `${takers.slice(0, -1).join(', ')} and ${takers[takers.length - 1]!}` : takers.join('');
+    return `${value} is for ${list} only (it runs networks forward, without gradients); ${here}`;
   }
   return `${here}`;
 }
