@@ -45,6 +45,10 @@ export function registerExport(program: Command): void {
       const { exportOnnx } = await import('../synthesis/onnxExport.js');
       await exportOnnx({ checkpoint, out: flags.out, network: flags.network ?? 'G' });
       context.emitJson({ format: flags.format, files: [flags.out] });
-    }),
+    }, (flags, args) => ({
+      // pytorch writes a folder of files; onnx one file.
+      output: { flag: '--out', path: flags.out, kind: flags.format === 'pytorch' ? 'folder' : 'file' },
+      inputs: [{ flag: '<checkpoint>', path: args[0], kind: 'checkpoint' }],
+    })),
   );
 }

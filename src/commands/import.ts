@@ -37,6 +37,14 @@ formats are read (zip, PyTorch >= 1.6, and the legacy one).`),
       const { meta, networks, tensors } = imported.checkpoint;
       context.log.info(`${out}: ${networks.join('+')} (${tensors.size} tensors), stage ${meta.stage}, netG ${meta.config.netG} ngf ${meta.config.ngf}, label_nc ${meta.config.label_nc}`);
       context.emitJson({ out, stage: meta.stage, networks, tensors: tensors.size, config: meta.config, notes: imported.notes });
-    }),
+    }, (flags) => ({
+      output: { flag: '--out', path: flags.out, kind: 'file' },
+      inputs: [
+        { flag: '--netG', path: flags.netG },
+        { flag: '--netD', path: flags.netD },
+        { flag: '--netE', path: flags.netE },
+        { flag: '--opt', path: flags.opt },
+      ],
+    })),
   );
 }
