@@ -21,7 +21,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs-core';
-import { ExitCode, InputError, P2phdError, StoppedError, UsageError } from '../errors.js';
+import { DivergedError, ExitCode, InputError, StoppedError, UsageError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { createProgress } from '../log.js';
 import type { BackendInfo } from '../backend/index.js';
@@ -55,7 +55,7 @@ import { RunFolder } from './runFolder.js';
 import { RunRecorder } from './runRecorder.js';
 import { ADAM_BETA2, ADAM_EPSILON } from './settings.js';
 import { StopControl } from './stopControl.js';
-import { exitOnSignal } from '../lifecycle.js';
+import { computeWithSignalsEndingAtOnce, exitOnSignal } from '../lifecycle.js';
 
 export interface Pix2pixTrainRequest {
   values: Pix2pixFlagValues;
@@ -632,19 +632,22 @@ async function trainLoop(context: LoopContext): Promise<Pix2pixTrainSummary> {
           const dropout = model.config.no_dropout ? undefined : new SeededDropout(Random.forLabel(settings.seed, `dropout/step-${position.step + 1}`));
           const stepModel = { config: model.config, variables: model.variables, keysG: model.keysG, keysD: model.keysD };
           const lossSettings = { ganMode: settings.ganMode, lambdaL1: settings.lambdaL1 };
-          result = model.onHost
-            ? pix2pixStep(stepModel, { A, B }, lossSettings, { ...(dropout ? { dropout } : {}), keepFake, updateD: (gradients) => adamStep(model, 'D', gradients, hyper) })
-            : await deviceStep(model, stepModel, { A, B }, lossSettings, dropout, keepFake, hyper);
+          const step = async (): Promise<typeof result> =>
+            model.onHost
+              ? pix2pixStep(stepModel, { A, B }, lossSettings, { ...(dropout ? { dropout } : {}), keepFake, updateD: (gradients) => adamStep(model, 'D', gradients, hyper) })
+              : deviceStep(model, stepModel, { A, B }, lossSettings, dropout, keepFake, hyper);
+          // The step never yields (the host path) or yields only for its reads: one that may run
+          // long lets a signal end the process at once (stopControl.ts); the device step writes nothing either.
+          result = stop.nextStepMayOutlastSignals() ? await computeWithSignalsEndingAtOnce(step) : await step();
         } finally {
           tf.dispose([A, B]);
         }
         const bad = nonFinitePix2pixLoss(result.losses);
         if (bad) {
-          throw new P2phdError(
+          throw new DivergedError(
             `step ${position.step + 1} (epoch ${position.epoch}): loss ${bad} is ${result.losses[bad]}; training stopped without saving it. ` +
               (saved.exists ? `The last good checkpoint is ${latestPath} (step ${lastSavedStep}).` : 'No checkpoint was saved yet.') +
               ' Try a lower --lr.',
-            ExitCode.internal,
           );
         }
         if (result.gradientsG) adamStep(model, 'G', result.gradientsG, hyper);
