@@ -3,7 +3,7 @@
 # a GPU machine that has no Node (the device tool's limit: 64 MiB for the whole
 # working tree that travels, carried folders included).
 #
-#   scripts/gpu-bundle.sh [--out DIR] [--gl] [--no-onnxruntime] [--node PATH] [--level N] [--threads N] [--no-check]
+#   scripts/gpu-bundle.sh [--out DIR] [--gl | --gl-only] [--no-onnxruntime] [--node PATH] [--level N] [--threads N] [--no-check]
 #
 # Run from a clone after `npm ci` (which builds dist/). Writes, in DIR (default
 # .gpu/ in the repository root, ignored by git):
@@ -19,7 +19,8 @@
 #                   dispatch packages (libvulkan1, libglvnd0, ...) that the
 #                   device README says to bring when `ldconfig -p | grep
 #                   libvulkan` prints nothing there; scripts/gpu-run.sh
-#                   unpacks them into / when it needs them.
+#                   unpacks them into / when it needs them. --gl-only fetches
+#                   these alone, leaving the bundle as it is.
 # Before packing, the staged copy runs `p2phd doctor --json` with its own node
 # (--no-check skips that). Fails when the bundle, plus the tracked tree that
 # travels with it, is over 64 MiB.
@@ -46,6 +47,7 @@ while [ $# -gt 0 ]; do
     --out) out=$2; shift 2 ;;
     --out=*) out=${1#--out=}; shift ;;
     --gl) with_gl=1; shift ;;
+    --gl-only) with_gl=2; shift ;;
     --no-onnxruntime) with_onnxruntime=0; shift ;;
     --node) node_binary=$2; shift 2 ;;
     --node=*) node_binary=${1#--node=}; shift ;;
@@ -62,6 +64,22 @@ done
 limit=$((64 * 1024 * 1024))
 say() { echo "gpu-bundle: $*" >&2; }
 die() { echo "gpu-bundle: $*" >&2; exit 1; }
+
+# The Vulkan loader's packages, for a machine whose image has none (the device README's list).
+download_gl() {
+  say "downloading the Vulkan loader and glvnd packages (amd64) into $out/gl"
+  mkdir -p "$out/gl" /tmp/p2phd-apt-amd64/partial
+  local apt_options=(-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/p2phd-apt-amd64)
+  apt-get "${apt_options[@]}" update -qq >&2 || die "apt-get update failed"
+  (cd "$out/gl" && rm -f ./*.deb && apt-get "${apt_options[@]}" download libvulkan1 libglvnd0 libegl1 libgl1 libglx0 libopengl0 libgles2 >&2) || die "apt-get download failed"
+  say "$(ls "$out/gl" | wc -l) packages, $(du -sh "$out/gl" | cut -f1)"
+}
+if [ "$with_gl" = 2 ]; then
+  command -v apt-get >/dev/null || die "--gl-only needs apt-get (Debian/Ubuntu)"
+  download_gl
+  echo "$out/gl"
+  exit 0
+fi
 
 [ -n "$node_binary" ] && [ -x "$node_binary" ] || die "no node binary (give one with --node PATH)"
 command -v xz >/dev/null || die "xz is not installed (Debian: apt-get install xz-utils)"
@@ -249,14 +267,7 @@ echo "$dest/p2phd-gpu"
 UNPACK
 chmod 755 "$out/unpack.sh"
 
-# --- the Vulkan loader's packages, for a machine whose image has none
-if [ "$with_gl" = 1 ]; then
-  say "downloading the Vulkan loader and glvnd packages (amd64) into $out/gl"
-  mkdir -p "$out/gl" /tmp/p2phd-apt-amd64/partial
-  apt_options=(-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/p2phd-apt-amd64)
-  apt-get "${apt_options[@]}" update -qq >&2
-  (cd "$out/gl" && rm -f ./*.deb && apt-get "${apt_options[@]}" download libvulkan1 libglvnd0 libegl1 libgl1 libglx0 libopengl0 libgles2 >&2)
-fi
+if [ "$with_gl" = 1 ]; then download_gl; fi
 
 # --- sizes against the carry limit
 bundle_bytes=$(stat -c %s "$out/bundle.tar.xz")
