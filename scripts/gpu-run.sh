@@ -416,9 +416,10 @@ torch_part() {
 default_arch=(--ngf 64 --n-downsample 4 --n-blocks 9 --ndf 64 --n-layers-d 3 --num-d 2 --input-nc 36)
 tiny_arch=(--ngf 8 --n-downsample 2 --n-blocks 1 --ndf 8 --n-layers-d 2 --num-d 1 --input-nc 36)
 pix2pix_in_bench=0
-if [ "$tiny" != 1 ] && [ -n "$node_bin" ] && grep -q "pix2pix" "$app/dist/bench/train.js" 2>/dev/null \
-  && (cd "$work" && timeout 60 "$node_bin" "$app/bin/p2phd" train pix2pix --help > /dev/null 2>&1); then
-  pix2pix_in_bench=1
+# `train pix2pix` among train's commands, and a pix2pix config in the bench's train stage.
+if [ "$tiny" != 1 ] && [ -n "$node_bin" ] && grep -qE "(^|[^A-Za-z0-9_-])['\"]?pix2pix['\"]?[[:space:]]*:" "$app/dist/bench/train.js" 2>/dev/null; then
+  train_help=$(cd "$work" && timeout 60 "$node_bin" "$app/bin/p2phd" train --help 2>/dev/null || true)
+  grep -qE '^[[:space:]]+pix2pix\b' <<< "$train_help" && pix2pix_in_bench=1
 fi
 ort_part() {
   if [ -n "$node_bin" ]; then part "$@"

@@ -90,10 +90,10 @@ describe('vulkan probe', () => {
     assert.deepEqual(webgpuMissing(HARDWARE, facts), []);
   });
 
-  it('capabilities unset in a container: the toolkit default lacks graphics', () => {
+  it('capabilities unset in a container: the toolkit default (utility) lacks graphics', () => {
     const facts = vulkanFacts(fakeSystem(GPU_NODES, { NVIDIA_VISIBLE_DEVICES: '0' }, ['libvulkan.so.1']));
     assert.equal(facts.driverCapabilities, null);
-    assert.match(facts.missing.at(-1)!, /^NVIDIA_DRIVER_CAPABILITIES is unset \(the container toolkit then mounts "compute,utility"\): it lacks "graphics"/);
+    assert.match(facts.missing.at(-1)!, /^NVIDIA_DRIVER_CAPABILITIES is unset \(the container toolkit then mounts "utility" only\): it lacks "graphics"/);
   });
 
   it('no Vulkan loader: libvulkan1 is named first', () => {

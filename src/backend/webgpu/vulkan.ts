@@ -6,8 +6,11 @@
  * library each one names; NVIDIA's is libGLX_nvidia.so.0 (its Vulkan driver,
  * with libnvidia-glcore and libnvidia-glvkspirv beside it). A CUDA-only
  * container has none of these: NVIDIA's container toolkit mounts the Vulkan
- * and GL parts only when NVIDIA_DRIVER_CAPABILITIES includes "graphics" (its
- * default is "compute,utility").
+ * and GL parts only when NVIDIA_DRIVER_CAPABILITIES includes "graphics" (or
+ * is "all"); NVIDIA's CUDA images set "compute,utility", and the toolkit's
+ * default when it is unset is "utility". The SPIR-V compiler library
+ * (libnvidia-glvkspirv) must be reachable too: NVIDIA's driver refuses to
+ * create a Vulkan instance without it.
  *
  * Everything is read through `SystemView`, so tests give a fake file system
  * and environment; `liveSystem()` is the real one.
@@ -176,12 +179,12 @@ export function vulkanFacts(system: SystemView): VulkanFacts {
   const missing = facts.missing;
   if (!loader) missing.push('the Vulkan loader libvulkan.so.1 (Debian/Ubuntu package libvulkan1; Dawn loads it at run time)');
   const nvidiaIcds = icds.filter((icd) => icd.nvidia);
-  // In a container, the toolkit mounts the Vulkan driver only with "graphics" (its default is "compute,utility").
+  // In a container, the toolkit mounts the Vulkan driver only with "graphics" (unset means "utility").
   const inContainer = system.env['NVIDIA_VISIBLE_DEVICES'] !== undefined;
-  const capabilityList = (capabilities ?? (inContainer ? 'compute,utility' : '')).split(',').map((part) => part.trim());
+  const capabilityList = (capabilities ?? (inContainer ? 'utility' : '')).split(',').map((part) => part.trim());
   const lacksGraphics = (capabilities !== null || inContainer) && !capabilityList.includes('graphics') && !capabilityList.includes('all');
   const capabilityHint = lacksGraphics
-    ? `NVIDIA_DRIVER_CAPABILITIES${capabilities === null ? ' is unset (the container toolkit then mounts "compute,utility")' : `=${capabilities}`}: it lacks "graphics", so the container gets no Vulkan driver; start it with ${GRAPHICS_CAPABILITIES}`
+    ? `NVIDIA_DRIVER_CAPABILITIES${capabilities === null ? ' is unset (the container toolkit then mounts "utility" only)' : `=${capabilities}`}: it lacks "graphics", so the container gets no Vulkan driver; start it with ${GRAPHICS_CAPABILITIES}`
     : null;
   if (nvidiaIcds.length === 0) {
     if (strayNvidiaIcds.length > 0) {
