@@ -307,6 +307,8 @@ adapter = webgpu.get('adapter') or {}
 tiny = sys.argv[2] == '1'
 ready = webgpu.get('state') == 'ok' and (tiny or adapter.get('software') is False)
 why = f"webgpu {webgpu.get('state')}: {webgpu.get('reason')}"
+if webgpu.get('state') == 'ok' and adapter.get('software') and not tiny:
+    why = f"Dawn's only adapter is a software one ({adapter.get('description') or adapter.get('device')}): {why}"
 print(json.dumps({'ready': ready, 'why': why, 'adapter': adapter.get('description') or adapter.get('device'),
                   'software': adapter.get('software'), 'blockers': webgpu.get('missing', [])}))
 PY
