@@ -371,6 +371,8 @@ part() {
   fi
   say "$name: $* (timeout ${seconds}s)"
   logged "----- $name: $*"
+  # Left as "running" if the whole script is killed during the part (the device's own time limit).
+  record_value "parts.$name" "{\"status\": \"running\", \"timeout_s\": $seconds, \"command\": $(jstr "$*")}"
   local started=$SECONDS rc
   (cd "$work" && timeout --kill-after=10 "$seconds" "$@" > "$work/$name.out" 2> "$work/$name.err")
   rc=$?
