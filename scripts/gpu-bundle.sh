@@ -8,7 +8,8 @@
 # Run from a clone after `npm ci` (which builds dist/). Writes, in DIR (default
 # .gpu/ in the repository root, ignored by git):
 #   bundle.tar.xz   p2phd-gpu/: runtime/node (this machine's node, stripped),
-#                   p2phd (a launcher), bin/, dist/src, dist/bench, bench/*.py,
+#                   p2phd (a launcher), bin/, dist/src, dist/bench, dist/page
+#                   (where built), bench/*.py,
 #                   fixtures/, package.json and the node_modules a run needs
 #                   (tfjs core and backends, Dawn's linux-x64 dawn.node, sharp
 #                   with libvips, onnxruntime-node's linux-x64 library, the
@@ -105,6 +106,8 @@ cp "$root/package.json" "$app/"
 cp -R "$root/bin" "$app/bin"
 cp -R "$root/dist/src" "$app/dist/src"
 cp -R "$root/dist/bench" "$app/dist/bench"
+# The editor's browser page (`p2phd edit`), where it is built.
+[ -d "$root/dist/page" ] && cp -R "$root/dist/page" "$app/dist/page"
 cp "$root"/bench/*.py "$app/bench/"
 [ -d "$root/fixtures" ] && cp -R "$root/fixtures" "$app/fixtures"
 find "$app/dist" -name '*.map' -delete
