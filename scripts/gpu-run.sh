@@ -5,13 +5,13 @@
 # the most:
 #   1. probe: nvidia-smi, the Vulkan loader, ICD manifests and NVIDIA's Vulkan
 #      libraries (before and after the fixes below), `p2phd doctor --json`;
-#   2. if Dawn finds a hardware adapter: WebGPU beside PyTorch CUDA, each part
-#      bounded by `timeout`: G1 synthesis at 1024x512, the default training
-#      step at 256x128 and 1024x512, the 1024p local model's synthesis at
-#      2048x1024, the step at 512x256, pix2pix's default step (when the bench
+#   2. each piece of work on WebGPU (when Dawn finds a hardware adapter) and
+#      then in PyTorch CUDA (whether or not Dawn can), each part bounded by
+#      `timeout`: G1 synthesis at 1024x512, the default training step at
+#      256x128 and 1024x512, the 1024p local model's synthesis at 2048x1024,
+#      the step at 512x256, pix2pix's default step (WebGPU once the bench
 #      knows it);
-#   3. whether or not Dawn can: the PyTorch CUDA parts, and G1 synthesis on
-#      onnxruntime's CPU provider.
+#   3. last, G1 synthesis on onnxruntime's CPU provider.
 # Each part's figures (seconds, images/s, the GPU memory the bench and PyTorch
 # report, and the peak of nvidia-smi's memory.used over the part) are merged into
 # $OUT/gpu-run.json as soon as the part ends; $OUT/gpu-run.log has every command
