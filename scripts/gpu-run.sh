@@ -9,8 +9,8 @@
 #      then in PyTorch CUDA (whether or not Dawn can), each part bounded by
 #      `timeout`: G1 synthesis at 1024x512, the default training step at
 #      256x128 and 1024x512, the 1024p local model's synthesis at 2048x1024,
-#      the step at 512x256, pix2pix's default step (WebGPU once the bench
-#      knows it);
+#      the step at 512x256, pix2pix's default step (unet_256 at 256x256:
+#      `bench train --family pix2pix` on WebGPU);
 #   3. last, G1 synthesis on onnxruntime's CPU provider.
 # Each part's figures (seconds, images/s, the GPU memory the bench and PyTorch
 # report, and the peak of nvidia-smi's memory.used over the part) are merged into
@@ -420,8 +420,8 @@ torch_part() {
 default_arch=(--ngf 64 --n-downsample 4 --n-blocks 9 --ndf 64 --n-layers-d 3 --num-d 2 --input-nc 36)
 tiny_arch=(--ngf 8 --n-downsample 2 --n-blocks 1 --ndf 8 --n-layers-d 2 --num-d 1 --input-nc 36)
 pix2pix_in_bench=0
-# `train pix2pix` among train's commands, and a pix2pix config in the bench's train stage.
-if [ "$tiny" != 1 ] && [ -n "$node_bin" ] && grep -qE "(^|[^A-Za-z0-9_-])['\"]?pix2pix['\"]?[[:space:]]*:" "$app/dist/bench/train.js" 2>/dev/null; then
+# `train pix2pix` among train's commands, and the bench's train stage with --family pix2pix (bench/trainPix2pix.ts).
+if [ "$tiny" != 1 ] && [ -n "$node_bin" ] && [ -f "$app/dist/bench/trainPix2pix.js" ]; then
   train_help=$(cd "$work" && timeout 60 "$node_bin" "$app/bin/p2phd" train --help 2>/dev/null || true)
   grep -qE '^[[:space:]]+pix2pix\b' <<< "$train_help" && pix2pix_in_bench=1
 fi
@@ -448,9 +448,9 @@ else
   webgpu_part train-default-512x256-webgpu 150 bench "${bench[@]}" train --json --backend webgpu --configs default --size 512x256 --steps 2
   torch_part train-default-512x256-torch 90 --mode step --width 512 --height 256 --steps 5 "${default_arch[@]}"
   if [ "$pix2pix_in_bench" = 1 ]; then
-    webgpu_part train-pix2pix-256x256-webgpu 150 bench "${bench[@]}" train --json --backend webgpu --configs pix2pix --steps 3
+    webgpu_part train-pix2pix-256x256-webgpu 150 bench "${bench[@]}" train --json --family pix2pix --backend webgpu --configs default --steps 3
   elif wanted train-pix2pix-256x256-webgpu; then
-    record_value parts.train-pix2pix-256x256-webgpu '{"status": "skipped", "why": "this p2phd has no `train pix2pix`, or bench train has no pix2pix config"}'
+    record_value parts.train-pix2pix-256x256-webgpu '{"status": "skipped", "why": "this p2phd has no `train pix2pix`, or its bench no --family pix2pix"}'
   fi
   torch_part train-pix2pix-256x256-torch 90 --model pix2pix --mode step --width 256 --height 256 --steps 5 --ngf 64 --ndf 64 --n-downsample 8 --n-layers-d 3 --input-nc 3
   ort_part synth-g1-1024x512-onnxruntime 150 bench "${bench[@]}" synthesize --json --backend wasm --engines onnxruntime --models g1 --sizes 1024x512 --images 2
