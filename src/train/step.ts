@@ -40,7 +40,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { copyValuesInto, ownedValues } from '../backend/buffers.js';
-import { withDerivedTensorScope } from '../backend/index.js';
+import { leanVariableGrads, withDerivedTensorScope } from '../backend/index.js';
 import type { InstanceSegments } from '../model/encoder.js';
 import type { ForwardOptions } from '../model/layers.js';
 import { featureMatchingLoss, ganLoss, stopGradient, vgg19Features, vggLossFromFeatures, type GanMode, type Vgg19 } from '../model/losses.js';
@@ -142,8 +142,19 @@ function gradientSink(weight: tf.Tensor, anchor: tf.Scalar, receive: (gradient: 
   return sink(weight, anchor) as tf.Tensor;
 }
 
+/**
+ * How the backward pass is scheduled: `lean` (the default) walks the
+ * recorded operations itself and frees every saved tensor and gradient at
+ * its last use (backend/leanGradients.ts); `tape` is tfjs's own
+ * variableGrads, which holds them all until the pass ends. Both call the
+ * same gradient functions in the same order and sum in the same order: the
+ * same bits (test/train/lean.test.ts), at a fraction of the memory.
+ */
+export type StepSchedule = 'lean' | 'tape';
+
 /** What differs between the host step and the device step, around the one shared pass. */
 interface PassHooks {
+  readonly schedule: StepSchedule;
   /** Each trained weight's gradient as the backward pass produces it; freed right after. */
   readonly receive: (key: string, gradient: tf.Tensor) => void;
   /** D's fake input after the image pool. */
@@ -169,7 +180,8 @@ function forwardBackward(model: TrainingModel, inputs: StepInputs, settings: Los
   // the tape, which then keeps none of their activations until backward ends.
   const realVgg = settings.vgg ? vgg19Features(settings.vgg, inputs.real) : undefined;
   try {
-    const { value, grads } = tf.variableGrads(() => {
+    const differentiate = hooks.schedule === 'tape' ? tf.variableGrads : leanVariableGrads;
+    const { value, grads } = differentiate(() => {
       const params = new SinkingParams(model.variables, model.optimizerOf, anchor, hooks.receive);
       let generatorInput = inputs.input;
       let generatorOptions: ForwardOptions = forward;
@@ -239,6 +251,7 @@ export function computeStepGradients(
     onGradient?: (key: string, gradient: Float32Array) => void;
     /** Where to read a gradient of `length` floats (the caller's reused arrays); a new array otherwise. */
     gradientArray?: (length: number) => Float32Array;
+    schedule?: StepSchedule;
   } = {},
 ): StepGradients {
   const losses = {} as LossValues;
@@ -248,6 +261,7 @@ export function computeStepGradients(
   let discard = false;
   // D's filters meet three passes and three input gradients: its kernels keep what they derive from them until the step ends.
   const keptFake = withDerivedTensorScope(() => forwardBackward(model, inputs, settings, {
+    schedule: options.schedule ?? 'lean',
     keepFake: options.keepFake === true,
     receive: (key, tensor) => {
       if (discard) return;
@@ -299,10 +313,12 @@ export function computeDeviceStep(
     pool?: { readonly pool: ImagePool<tf.Tensor>; readonly random: Random };
     keepFake?: boolean;
     onGradient: (key: string, gradient: tf.Tensor) => void;
+    schedule?: StepSchedule;
   },
 ): DeviceStepResult {
   let losses: tf.Tensor1D | undefined;
   const fake = forwardBackward(model, inputs, settings, {
+    schedule: options.schedule ?? 'lean',
     keepFake: options.keepFake === true,
     receive: options.onGradient,
     poolActive: options.pool !== undefined && options.pool.pool.capacity > 0,
