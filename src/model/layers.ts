@@ -11,7 +11,8 @@
  * happens only at the checkpoint boundary (params.ts).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { conv2d, conv2dConstantPrefix, conv2dTranspose, instanceNorm, reflectPad } from '../backend/ops.js';
+import { convUnit, type ConvUnitShape, type PreActivation } from '../backend/convUnit.js';
+import { instanceNorm, reflectPad } from '../backend/ops.js';
 import type { NormKind } from './config.js';
 
 export type Layer =
@@ -244,17 +245,10 @@ function runLayer(layer: Layer, prefix: string, x: tf.Tensor4D, params: Params, 
   switch (layer.kind) {
     case 'reflectPad':
       return reflectPad(x, layer.pad);
-    case 'conv': {
-      const w = getParam(params, `${prefix}.weight`) as tf.Tensor4D;
-      const constant = options.constantInputChannels;
-      const y = constant !== undefined && constant > 0 ? conv2dConstantPrefix(x, w, layer.stride, layer.pad, constant) : conv2d(x, w, layer.stride, layer.pad);
-      return tf.add(y, getParam(params, `${prefix}.bias`));
-    }
-    case 'convTranspose': {
-      const w = getParam(params, `${prefix}.weight`) as tf.Tensor4D;
-      const y = conv2dTranspose(x, w, layer.stride, layer.pad, layer.outputPadding);
-      return tf.add(y, getParam(params, `${prefix}.bias`));
-    }
+    case 'conv':
+    case 'convTranspose':
+      // runLayers runs every conv as a unit with the layers before it.
+      throw new Error(`${prefix}: a ${layer.kind} runs as a conv unit`);
     case 'norm':
       return layer.norm === 'instance' ? instanceNorm(x, NORM_EPS) : batchNorm(x, prefix, params, options);
     case 'relu':
@@ -268,11 +262,48 @@ function runLayer(layer: Layer, prefix: string, x: tf.Tensor4D, params: Params, 
   }
 }
 
+/** A conv unit found in a layer list: the cheap layers before a conv and the conv (backend/convUnit.ts). */
+interface UnitAt {
+  readonly shape: ConvUnitShape;
+  /** The conv's index in the list (its parameters' index). */
+  readonly convIndex: number;
+}
+
+/**
+ * The conv unit that starts at `layers[index]`: an optional ReLU or
+ * LeakyReLU, an optional reflection pad, then a conv or transposed conv.
+ */
+function convUnitAt(layers: readonly Layer[], index: number, constantChannels: number): UnitAt | undefined {
+  let j = index;
+  let activation: PreActivation | undefined;
+  let reflect = 0;
+  const first = layers[j];
+  if (first?.kind === 'relu') activation = { kind: 'relu' };
+  else if (first?.kind === 'leakyRelu') activation = { kind: 'leakyRelu', slope: first.slope };
+  if (activation !== undefined) j++;
+  const pad = layers[j];
+  if (pad?.kind === 'reflectPad' && pad.pad > 0) {
+    reflect = pad.pad;
+    j++;
+  }
+  const conv = layers[j];
+  if (conv?.kind === 'conv') {
+    return { shape: { activation, reflectPad: reflect, conv: { kind: 'conv', stride: conv.stride, pad: conv.pad, constantChannels } }, convIndex: j };
+  }
+  if (conv?.kind === 'convTranspose' && constantChannels === 0) {
+    return { shape: { activation, reflectPad: reflect, conv: { kind: 'convTranspose', stride: conv.stride, pad: conv.pad, outputPadding: conv.outputPadding } }, convIndex: j };
+  }
+  return undefined;
+}
+
 /**
  * Runs layers one by one, freeing each intermediate as soon as the next
  * exists: at inference the peak is about two activations instead of every
- * layer's (GBs for the default G at 1024x512). Under tf.grads this is safe:
- * the engine keeps its own clones of what backprop needs.
+ * layer's (GBs for the default G at 1024x512). Each conv runs with the
+ * activation and padding before it as one unit that saves only its input
+ * for a backward pass (backend/convUnit.ts); under a gradient tape that is
+ * all a layer list keeps, besides what instance norm saves (its output and
+ * statistics, which the next unit's input shares).
  */
 function runLayers(
   layers: readonly Layer[],
@@ -284,16 +315,27 @@ function runLayers(
   let y = x;
   // constantInputChannels holds up to the first conv, through reflection padding only.
   let layerOptions = options;
-  layers.forEach((layer, index) => {
+  let index = 0;
+  while (index < layers.length) {
     const input = y;
-    if (layerOptions.constantInputChannels !== undefined && layer.kind !== 'reflectPad' && layer.kind !== 'conv') {
-      throw new Error(`constantInputChannels: ${prefix}.${index} (${layer.kind}) comes before the first conv`);
-    }
     const current = layerOptions;
-    y = tf.tidy(() => runLayer(layer, `${prefix}.${index}`, input, params, current));
-    if (layer.kind === 'conv') layerOptions = withoutConstantInput(options);
+    const constant = current.constantInputChannels;
+    const unit = convUnitAt(layers, index, constant ?? 0);
+    if (constant !== undefined && (unit === undefined ? layers[index]!.kind !== 'reflectPad' : unit.shape.activation !== undefined)) {
+      throw new Error(`constantInputChannels: ${prefix}.${index} (${layers[index]!.kind}) comes before the first conv`);
+    }
+    if (unit !== undefined) {
+      const key = `${prefix}.${unit.convIndex}`;
+      y = tf.tidy(() => convUnit(input, getParam(params, `${key}.weight`) as tf.Tensor4D, getParam(params, `${key}.bias`), unit.shape));
+      layerOptions = withoutConstantInput(options);
+      index = unit.convIndex + 1;
+    } else {
+      const at = index;
+      y = tf.tidy(() => runLayer(layers[at]!, `${prefix}.${at}`, input, params, current));
+      index++;
+    }
     if (input !== x) input.dispose();
-  });
+  }
   // Never hand back the caller's own tensor: the result is always the caller's to dispose.
   return y === x ? x.clone() : y;
 }
