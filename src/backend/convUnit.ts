@@ -129,3 +129,47 @@ export function convUnit(x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor, shape: Co
     },
   }) as tf.Tensor4D;
 }
+
+/**
+ * activation(term + conv(x, w) + b) as one operation: a conv whose output
+ * adds a precomputed term (the discriminator's opening conv split into its
+ * condition's part, `term`, shared by a step's passes, and the image's
+ * part), then the activation. Recorded op by op, the two sums and the
+ * activation save three tensors the size of the output per pass; this saves
+ * x, w and the term (shared by every pass that adds it) and recomputes the
+ * sum in backward (the conv of a 3-channel image: cheap). Same kernels and
+ * arguments as tfjs's gradients for Add, Conv2D and the activation: the
+ * same bits.
+ */
+export function convAddUnit(
+  term: tf.Tensor4D,
+  x: tf.Tensor4D,
+  w: tf.Tensor4D,
+  b: tf.Tensor,
+  conv: { readonly stride: number; readonly pad: number },
+  activation: PreActivation | undefined,
+): tf.Tensor4D {
+  const engine = tf.engine() as unknown as KernelFuncRunner;
+  const unitConv: UnitConv = { kind: 'conv', stride: conv.stride, pad: conv.pad, constantChannels: 0 };
+  const preActivation = (savedTerm: tf.Tensor4D, savedX: tf.Tensor4D, savedW: tf.Tensor4D, bias: tf.Tensor): tf.Tensor4D =>
+    tf.add(tf.add(savedTerm, conv2d(savedX, savedW, conv.stride, conv.pad)), bias) as tf.Tensor4D;
+  return engine.runKernelFunc({
+    inputs: { term, x, w, b },
+    forwardFunc: (_backend, save) => {
+      save([term, x, w, b]);
+      return activation === undefined ? preActivation(term, x, w, b) : activate(preActivation(term, x, w, b), activation);
+    },
+    backwardsFunc: (dy, saved) => {
+      const [savedTerm, savedX, savedW, savedB] = saved as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D, tf.Tensor];
+      // d(pre-activation), shared by every input's gradient: computed once
+      // here (a node's gradients are taken together), freed with the node.
+      const dz = activation === undefined ? (dy as tf.Tensor4D) : activationGradient(dy as tf.Tensor4D, preActivation(savedTerm, savedX, savedW, savedB), activation);
+      return {
+        term: () => tf.reshape(dz, savedTerm.shape),
+        x: () => convInputGradient(dz, savedW, savedX.shape, unitConv),
+        w: () => filterGradient(dz, savedX, savedW, unitConv),
+        b: () => tf.reshape(tf.sum(dz, [0, 1, 2]), savedB.shape),
+      };
+    },
+  }) as tf.Tensor4D;
+}

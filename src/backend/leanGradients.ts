@@ -84,6 +84,19 @@ function nodesBetween(tape: readonly TapeNode[], xs: readonly tf.Tensor[], y: tf
   return kept;
 }
 
+/** Tensor bytes (tf.memory().numBytes) of the last lean pass: at the end of its forward pass, and the most during its backward walk. */
+export interface LeanPassMemory {
+  forwardBytes: number;
+  backwardPeakBytes: number;
+}
+
+const lastPass: LeanPassMemory = { forwardBytes: 0, backwardPeakBytes: 0 };
+
+/** What the last leanVariableGrads held (for the memory estimate's tests and benchmarks). */
+export function lastLeanPassMemory(): Readonly<LeanPassMemory> {
+  return { ...lastPass };
+}
+
 /**
  * Gradients of each trainable tensor in `xs` (variables) of the scalar
  * `f()`, as tf.variableGrads(f, xs) would give them, bit for bit, holding
@@ -131,6 +144,8 @@ export function leanVariableGrads(f: () => tf.Scalar, xs: readonly tf.Variable[]
       gradient.dispose();
     }
   };
+  lastPass.forwardBytes = tf.memory().numBytes;
+  lastPass.backwardPeakBytes = lastPass.forwardBytes;
   try {
     hold(y.id, tf.ones(y.shape));
     for (let i = path.length - 1; i >= 0; i--) {
@@ -151,6 +166,7 @@ export function leanVariableGrads(f: () => tf.Scalar, xs: readonly tf.Variable[]
           return dx;
         });
       });
+      lastPass.backwardPeakBytes = Math.max(lastPass.backwardPeakBytes, tf.memory().numBytes);
       names.forEach((name, k) => {
         const input = node.inputs[name]!;
         const dx = contributions[k]!;

@@ -263,7 +263,7 @@ function runLayer(layer: Layer, prefix: string, x: tf.Tensor4D, params: Params, 
 }
 
 /** A conv unit found in a layer list: the cheap layers before a conv and the conv (backend/convUnit.ts). */
-interface UnitAt {
+export interface UnitAt {
   readonly shape: ConvUnitShape;
   /** The conv's index in the list (its parameters' index). */
   readonly convIndex: number;
@@ -273,7 +273,7 @@ interface UnitAt {
  * The conv unit that starts at `layers[index]`: an optional ReLU or
  * LeakyReLU, an optional reflection pad, then a conv or transposed conv.
  */
-function convUnitAt(layers: readonly Layer[], index: number, constantChannels: number): UnitAt | undefined {
+export function convUnitAt(layers: readonly Layer[], index: number, constantChannels = 0): UnitAt | undefined {
   let j = index;
   let activation: PreActivation | undefined;
   let reflect = 0;

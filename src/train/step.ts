@@ -44,7 +44,7 @@ import { leanVariableGrads, withDerivedTensorScope } from '../backend/index.js';
 import type { InstanceSegments } from '../model/encoder.js';
 import type { ForwardOptions } from '../model/layers.js';
 import { featureMatchingLoss, ganLoss, stopGradient, vgg19Features, vggLossFromFeatures, type GanMode, type Vgg19 } from '../model/losses.js';
-import { discriminate, discriminateImage, discriminatorCondition, encodeFeatures, generate } from '../model/networks.js';
+import { discriminate, discriminateImage, discriminatorCondition, discriminatorConditionPyramid, encodeFeatures, generate } from '../model/networks.js';
 import type { Random } from '../model/random.js';
 import type { AdamHyperparameters } from './adam.js';
 import type { ImagePool } from './imagePool.js';
@@ -179,6 +179,8 @@ function forwardBackward(model: TrainingModel, inputs: StepInputs, settings: Los
   // The real photos' VGG features are constants of the loss: computed before
   // the tape, which then keeps none of their activations until backward ends.
   const realVgg = settings.vgg ? vgg19Features(settings.vgg, inputs.real) : undefined;
+  // Likewise the condition's pyramid for D (labels and boundaries, which nothing trains).
+  const conditionPyramid = discriminatorConditionPyramid(config, inputs.input);
   try {
     const differentiate = hooks.schedule === 'tape' ? tf.variableGrads : leanVariableGrads;
     const { value, grads } = differentiate(() => {
@@ -198,7 +200,7 @@ function forwardBackward(model: TrainingModel, inputs: StepInputs, settings: Los
 
       // The condition's part of D's first convs, once for the three passes
       // (see discriminatorConditionTerms), with D's weights behind their sinks.
-      const conditionTerms = discriminatorCondition(config, params, inputs.input);
+      const conditionTerms = discriminatorCondition(config, params, conditionPyramid);
       // A drawn pool image comes with the labels it was generated from: that pass takes the concatenated form.
       const predFakePool = hooks.poolActive
         ? discriminate(config, params, hooks.throughPool(tf.concat([inputs.input, stopGradient(fake)], 3)), discriminatorOptions)
@@ -230,6 +232,7 @@ function forwardBackward(model: TrainingModel, inputs: StepInputs, settings: Los
     throw error;
   } finally {
     anchor.dispose();
+    tf.dispose(conditionPyramid);
     if (realVgg) tf.dispose(realVgg);
   }
   return keptFake;
