@@ -26,11 +26,11 @@
 import { totalmem } from 'node:os';
 import { UsageError } from '../errors.js';
 import { checkWebgpuTensorBytes, wasmPacksConvWeights } from '../backend/index.js';
-import type { Stage } from '../data/stages.js';
-import type { ArchConfig } from '../model/config.js';
-import { activationFloats, savedStepFloats } from '../model/activations.js';
+import type { Stage } from '../families/pix2pixhd/stages.js';
+import type { ArchConfig } from '../families/pix2pixhd/config.js';
+import { activationFloats, savedStepFloats } from '../families/pix2pixhd/activations.js';
 import { countParameters, type ParamSpec } from '../model/layers.js';
-import { modelSpecs, networkSpecs, trainingNetworks } from '../model/networks.js';
+import { modelSpecs, networkSpecs, trainingNetworks } from '../families/pix2pixhd/networks.js';
 import { optimizerKeys } from './model.js';
 
 /** The wasm32 heap's hard ceiling (tfjs-backend-wasm's build). */
