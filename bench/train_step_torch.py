@@ -10,6 +10,7 @@ Prints `seconds_per_step=<mean of the steps after the first>` and the
 process CPU time per step (`cpu_seconds_per_step=`).
 """
 import argparse
+import resource
 import time
 
 import torch
@@ -128,7 +129,9 @@ def main():
         cpu_times.append(time.process_time() - cpu_start)
     steady = times[1:] or times
     steady_cpu = cpu_times[1:] or cpu_times
-    print(f'seconds_per_step={sum(steady) / len(steady):.3f} cpu_seconds_per_step={sum(steady_cpu) / len(steady_cpu):.3f} first={times[0]:.3f} threads={torch.get_num_threads()} torch={torch.__version__}')
+    # ru_maxrss: the process's peak resident set, in KiB on Linux.
+    peak_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f'seconds_per_step={sum(steady) / len(steady):.3f} cpu_seconds_per_step={sum(steady_cpu) / len(steady_cpu):.3f} first={times[0]:.3f} threads={torch.get_num_threads()} torch={torch.__version__} peak_rss_mib={peak_rss_mib:.0f}')
 
 
 if __name__ == '__main__':
