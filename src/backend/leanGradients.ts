@@ -37,7 +37,7 @@ interface TapeNode {
 
 /** The part of tfjs-core's Engine this module drives. */
 interface EngineInternals {
-  state: { activeTape: TapeNode[] | null; gradientDepth: number };
+  state: { activeTape: TapeNode[] | null | undefined; gradientDepth: number };
   startTape(): void;
   endTape(): void;
   tidy<T extends tf.TensorContainer>(name: string, fn: () => T): T;
@@ -105,10 +105,33 @@ export function lastLeanPassMemory(): Readonly<LeanPassMemory> {
  * caller owns them.
  */
 export function leanVariableGrads(f: () => tf.Scalar, xs: readonly tf.Variable[]): { value: tf.Scalar; grads: Record<string, tf.Tensor> } {
+  const { value, gradients } = differentiate(f, xs, undefined);
+  if (value.rank !== 0) {
+    value.dispose();
+    tf.dispose(gradients.filter((g): g is tf.Tensor => g !== undefined));
+    throw new Error('leanVariableGrads: f must return a scalar tensor');
+  }
+  const grads: Record<string, tf.Tensor> = {};
+  xs.forEach((x, i) => {
+    const gradient = gradients[i];
+    if (gradient !== undefined) grads[x.name] = gradient;
+  });
+  return { value: value as tf.Scalar, grads };
+}
+
+/**
+ * Runs `f()` on the tape and walks it back from `dy` (ones when undefined):
+ * the value and each of `xs`'s gradients (undefined off the path).
+ */
+function differentiate(f: () => tf.Tensor, xs: readonly tf.Tensor[], dy: tf.Tensor | undefined, recompute = false): { value: tf.Tensor; gradients: Array<tf.Tensor | undefined> } {
   const engine = engineInternals();
   const outer = engine.state.gradientDepth === 0;
+  if (recompute && engine.state.activeTape != null) {
+    // tfjs's own backward pass is running (the tape schedule): a tape started now would replace its own.
+    throw new Error('a checkpointed segment recomputes on a tape of its own: it needs the lean schedule');
+  }
   engine.startTape();
-  let y: tf.Scalar;
+  let y: tf.Tensor;
   let tape: TapeNode[];
   try {
     y = engine.tidy('forward', f);
@@ -118,7 +141,7 @@ export function leanVariableGrads(f: () => tf.Scalar, xs: readonly tf.Variable[]
   }
   // A nested differentiation (inside another gradient) leaves the outer tape to its owner.
   if (outer) engine.state.activeTape = null;
-  if (!(y instanceof tf.Tensor) || y.rank !== 0) throw new Error('leanVariableGrads: f must return a scalar tensor');
+  if (!(y instanceof tf.Tensor)) throw new Error('leanVariableGrads: f must return a tensor');
   const path = nodesBetween(tape, xs, y);
   const onPath = new Set(path.map((node) => node.id));
   // What operations off the path saved can never be used.
@@ -144,10 +167,12 @@ export function leanVariableGrads(f: () => tf.Scalar, xs: readonly tf.Variable[]
       gradient.dispose();
     }
   };
-  lastPass.forwardBytes = tf.memory().numBytes;
-  lastPass.backwardPeakBytes = lastPass.forwardBytes;
+  if (outer && dy === undefined) {
+    lastPass.forwardBytes = tf.memory().numBytes;
+    lastPass.backwardPeakBytes = lastPass.forwardBytes;
+  }
   try {
-    hold(y.id, tf.ones(y.shape));
+    hold(y.id, dy === undefined ? tf.ones(y.shape) : dy.clone());
     for (let i = path.length - 1; i >= 0; i--) {
       const node = path[i]!;
       if (node.gradient === undefined) throw new Error(`leanVariableGrads: no gradient function for ${node.kernelName}`);
@@ -185,15 +210,15 @@ export function leanVariableGrads(f: () => tf.Scalar, xs: readonly tf.Variable[]
       for (const output of node.outputs) if (!requested.has(output.id)) release(output.id);
       if (outer) tf.dispose(node.saved ?? []);
     }
-    const grads: Record<string, tf.Tensor> = {};
-    for (const x of xs) {
+    const result = xs.map((x) => {
       const gradient = gradients.get(x.id);
-      if (gradient === undefined) continue;
+      if (gradient === undefined) return undefined;
       // A clone shares the data: the entry's release below leaves it alive.
-      grads[x.name] = gradient.clone();
+      const kept = gradient.clone();
       release(x.id);
-    }
-    return { value: y, grads };
+      return kept;
+    });
+    return { value: y, gradients: result };
   } catch (error) {
     y.dispose();
     throw error;
@@ -201,4 +226,49 @@ export function leanVariableGrads(f: () => tf.Scalar, xs: readonly tf.Variable[]
     for (const id of [...gradients.keys()]) release(id);
     if (outer) for (const node of tape) tf.dispose(node.saved ?? []);
   }
+}
+
+/** The part of tfjs-core's Engine that runs an op with its own gradient (what tf.customGrad uses). */
+interface KernelFuncRunner {
+  runKernelFunc(params: {
+    forwardFunc: (backend: tf.KernelBackend, save: (tensors: tf.Tensor[]) => void) => tf.Tensor;
+    backwardsFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => Record<string, () => tf.Tensor>;
+    inputs: Record<string, tf.Tensor>;
+  }): tf.Tensor;
+}
+
+/**
+ * Gradient checkpointing: `run(x, weights)` as one operation that saves
+ * only x and the weights; its backward pass runs the segment again on a
+ * tape of its own and walks it back (lean schedule only). The recomputation
+ * runs the same ops on the same values and its walk visits them in the same
+ * order as the uncheckpointed step would, so the gradients have the same
+ * bits; the segment's activations live only while its gradient is taken.
+ * `run` must have no side effects (no batch-norm running statistics).
+ */
+export function checkpointed(x: tf.Tensor4D, weights: readonly tf.Tensor[], run: (x: tf.Tensor4D, weights: readonly tf.Tensor[]) => tf.Tensor4D): tf.Tensor4D {
+  const engine = tf.engine() as unknown as KernelFuncRunner;
+  const inputs: Record<string, tf.Tensor> = { x };
+  weights.forEach((weight, i) => {
+    inputs[`w${i}`] = weight;
+  });
+  return engine.runKernelFunc({
+    inputs,
+    forwardFunc: (_backend, save) => {
+      save([x, ...weights]);
+      return run(x, weights);
+    },
+    backwardsFunc: (dy, saved) => {
+      const [savedX, ...savedWeights] = saved as [tf.Tensor4D, ...tf.Tensor[]];
+      const { value, gradients } = differentiate(() => run(savedX, savedWeights), saved, dy, true);
+      value.dispose();
+      const map: Record<string, () => tf.Tensor> = {};
+      const names = ['x', ...weights.map((_, i) => `w${i}`)];
+      names.forEach((name, i) => {
+        const gradient = gradients[i];
+        map[name] = () => gradient ?? tf.zerosLike(saved[i]!);
+      });
+      return map;
+    },
+  }) as tf.Tensor4D;
 }

@@ -12,6 +12,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { convUnit, type ConvUnitShape, type PreActivation } from '../backend/convUnit.js';
+import { checkpointed } from '../backend/leanGradients.js';
 import { instanceNorm, reflectPad } from '../backend/ops.js';
 
 /** Normalisation layers, as the references' --norm (shared by every family). */
@@ -196,6 +197,13 @@ export interface ForwardOptions {
    * sequentials that read their input, and to no other.
    */
   readonly constantInputChannels?: number;
+  /**
+   * Gradient checkpointing (training with --checkpoint-activations): each
+   * residual block saves only its input for the backward pass, which runs
+   * the block again (about one more forward pass of the blocks) and gives
+   * the same bits. Needs the lean schedule and instance norm.
+   */
+  readonly checkpointResidualBlocks?: boolean;
 }
 
 /** Inference exactly as the reference's test.py runs it (batch norm on batch statistics, nothing updated). */
@@ -263,8 +271,21 @@ function runLayer(layer: Layer, prefix: string, x: tf.Tensor4D, params: Params, 
       return tf.leakyRelu(x, layer.slope);
     case 'tanh':
       return tf.tanh(x);
-    case 'resnetBlock':
-      return tf.add(x, runLayers(layer.convBlock, `${prefix}.conv_block`, x, params, options));
+    case 'resnetBlock': {
+      const blockPrefix = `${prefix}.conv_block`;
+      if (options.checkpointResidualBlocks === true && options.training) {
+        // Recomputed in backward (backend/leanGradients.ts checkpointed): the block saves its input alone.
+        const specs: ParamSpec[] = [];
+        layerSpecs(prefix, layer, specs);
+        if (specs.some((spec) => !isTrainable(spec))) throw new Error(`${prefix}: checkpointed residual blocks need instance norm (batch norm's running statistics would move twice)`);
+        const keys = specs.map((spec) => spec.key);
+        const inner: ForwardOptions = { ...options, checkpointResidualBlocks: false };
+        return checkpointed(x, keys.map((key) => getParam(params, key)), (input, weights) =>
+          tf.add(input, runLayers(layer.convBlock, blockPrefix, input, new Map(keys.map((key, i) => [key, weights[i]!])), inner)),
+        );
+      }
+      return tf.add(x, runLayers(layer.convBlock, blockPrefix, x, params, options));
+    }
   }
 }
 

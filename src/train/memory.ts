@@ -63,7 +63,7 @@ export function estimateTrainingMemory(
   stage: Stage,
   size: { height: number; width: number },
   batchSize: number,
-  options: { packed?: boolean } = {},
+  options: { packed?: boolean; checkpoint?: boolean } = {},
 ): MemoryEstimate {
   const specs = modelSpecs(config, trainingNetworks(config));
   const keys = optimizerKeys(stage, specs);
@@ -72,7 +72,7 @@ export function estimateTrainingMemory(
   const parameterBytes = 4 * countParameters(specs, 'all');
   const packed = options.packed ?? wasmPacksConvWeights();
   const packedBytes = packed ? 4 * convWeightFloats(specs) : 0;
-  const saved = savedStepFloats(config, size.height, size.width);
+  const saved = savedStepFloats(config, size.height, size.width, { checkpoint: options.checkpoint === true });
   const activationBytes = 4 * batchSize * (saved.G + saved.E + saved.D + saved.largest);
   const derivedBytes = 4 * DERIVED_D_COPIES * convWeightFloats(networkSpecs(config, 'D'));
   const tensorBytes = parameterBytes + derivedBytes + activationBytes;
@@ -92,8 +92,18 @@ const GIB = 1024 ** 3;
  * Fails up front (exit 2) when the machine cannot hold Adam's state (on any
  * backend), or the wasm heap a step of this configuration.
  */
-export function checkTrainingMemory(config: ArchConfig, stage: Stage, size: { height: number; width: number }, batchSize: number, backend: string): MemoryEstimate {
-  const estimate = estimateTrainingMemory(config, stage, size, batchSize);
+export function checkTrainingMemory(
+  config: ArchConfig,
+  stage: Stage,
+  size: { height: number; width: number },
+  batchSize: number,
+  backend: string,
+  options: { checkpoint?: boolean } = {},
+): MemoryEstimate {
+  if (options.checkpoint === true && config.norm !== 'instance') {
+    throw new UsageError('--checkpoint-activations: needs --norm instance (a recomputed block would move batch norm\'s running statistics twice)');
+  }
+  const estimate = estimateTrainingMemory(config, stage, size, batchSize, { checkpoint: options.checkpoint });
   if (estimate.hostBytes > totalmem()) {
     throw new UsageError(
       `this configuration trains ${(estimate.hostBytes / 12 / 1e6).toFixed(0)} M parameters, whose Adam moments and master weights need ` +
@@ -109,7 +119,7 @@ export function checkTrainingMemory(config: ArchConfig, stage: Stage, size: { he
   if (estimate.totalBytes > budget) {
     // Only suggestions that fit when followed (each estimated again).
     const fits = (changed: ArchConfig, height = size.height, width = size.width, batch = batchSize): boolean =>
-      estimateTrainingMemory(changed, stage, { height, width }, batch).totalBytes <= budget;
+      estimateTrainingMemory(changed, stage, { height, width }, batch, { checkpoint: options.checkpoint }).totalBytes <= budget;
     const suggestions: string[] = [];
     for (let batch = batchSize - 1; batch >= 1; batch--) {
       if (fits(config, size.height, size.width, batch)) {

@@ -69,6 +69,8 @@ export interface LossSettings {
   readonly lambdaFeat: number;
   /** The VGG19 weights; without them the VGG loss is off (G_VGG = 0). */
   readonly vgg?: Vgg19;
+  /** Not a loss: how the step runs. Recompute the residual blocks in backward (--checkpoint-activations; same bits, less memory). */
+  readonly checkpointActivations?: boolean;
 }
 
 /** A batch as tensors (NHWC). The caller owns and disposes them. */
@@ -180,7 +182,7 @@ interface PassHooks {
  */
 function forwardBackward(model: TrainingModel, inputs: StepInputs, settings: LossSettings, hooks: PassHooks): tf.Tensor4D | undefined {
   const { config } = model;
-  const forward = { training: true } as const;
+  const forward: ForwardOptions = { training: true, checkpointResidualBlocks: settings.checkpointActivations === true };
   const discriminatorOptions = { training: true, sigmoid: settings.gan === 'vanilla' } as const;
   let keptFake: tf.Tensor4D | undefined;
   const anchor = tf.tidy(() => tf.variable(tf.scalar(0), true));

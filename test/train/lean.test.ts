@@ -9,7 +9,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '../../src/backend/index.js';
+import { heapAccounting, initBackend, stopHeapAccounting } from '../../src/backend/index.js';
 import { DEFAULT_CONFIG, generatorInputChannels, resolveConfig, type ArchConfig } from '../../src/families/pix2pixhd/config.js';
 import { instanceSegments, type InstanceSegments } from '../../src/families/pix2pixhd/encoder.js';
 import { modelSpecs, trainingNetworks } from '../../src/families/pix2pixhd/networks.js';
@@ -77,16 +77,17 @@ interface Run {
   peakBytes: number;
 }
 
-async function runStep(testCase: Case, schedule: StepSchedule): Promise<Run> {
+async function runStep(testCase: Case, schedule: StepSchedule, checkpointActivations = false): Promise<Run> {
   const model = testCase.model();
   try {
     // The same pool history for both schedules: one step to fill it, then the measured step draws from it.
     const pool = new ImagePool(testCase.pool);
     const inputs = { input: testCase.input, real: testCase.real, segments: testCase.segments };
-    if (testCase.pool > 0) computeStepGradients(model, inputs, testCase.losses, { pool: { pool, random: Random.forLabel(1, 'fill') }, schedule });
+    const losses = { ...testCase.losses, checkpointActivations };
+    if (testCase.pool > 0) computeStepGradients(model, inputs, losses, { pool: { pool, random: Random.forLabel(1, 'fill') }, schedule });
     let result: StepGradients | undefined;
     const profile = await tf.profile(() => {
-      result = computeStepGradients(model, inputs, testCase.losses, { pool: { pool, random: Random.forLabel(1, 'draw') }, schedule, keepFake: true });
+      result = computeStepGradients(model, inputs, losses, { pool: { pool, random: Random.forLabel(1, 'draw') }, schedule, keepFake: true });
       return [];
     });
     return { result: result!, peakBytes: profile.peakBytes };
@@ -158,6 +159,40 @@ async function deviceGradients(testCase: Case, schedule: StepSchedule): Promise<
     disposeTrainingModel(model);
   }
 }
+
+describe('--checkpoint-activations (wasm): residual blocks recomputed in backward', () => {
+  before(setUpBackend);
+  for (const [title, make] of [CASES[0]!, CASES[2]!]) {
+    it(`${title}: the same bits as the plain lean step, a lower heap peak`, async () => {
+      const testCase = await make();
+      try {
+        stopHeapAccounting();
+        const plainAccounting = heapAccounting();
+        const plain = await runStep(testCase, 'lean');
+        const plainPeak = plainAccounting.peak;
+        stopHeapAccounting();
+        const checkpointAccounting = heapAccounting();
+        const checkpointed = await runStep(testCase, 'lean', true);
+        const checkpointPeak = checkpointAccounting.peak;
+        stopHeapAccounting();
+        assertSameBits(checkpointed.result, plain.result);
+        process.stdout.write(`# ${title}: heap tensor peak ${checkpointPeak} checkpointed, ${plainPeak} plain\n`);
+        assert.ok(checkpointPeak < plainPeak, `checkpointed peak ${checkpointPeak} not below ${plainPeak}`);
+      } finally {
+        tf.dispose([testCase.input, testCase.real]);
+      }
+    });
+  }
+
+  it('refuses the tape schedule with a clear error', async () => {
+    const testCase = await goldenCase('train_step');
+    try {
+      await assert.rejects(runStep(testCase, 'tape', true), /needs the lean schedule/);
+    } finally {
+      tf.dispose([testCase.input, testCase.real]);
+    }
+  });
+});
 
 onWebgpu('lean schedule against the tape (webgpu)', (setUp) => {
   before(setUp);

@@ -147,7 +147,7 @@ function sizeAfter(layer: Layer, state: Saved): { height: number; width: number;
  * LeakyReLU saves its input; tanh its output; a residual block's sum saves
  * its two inputs, which its layers saved already).
  */
-function savedWalk(layers: readonly Layer[], start: Saved): Saved {
+function savedWalk(layers: readonly Layer[], start: Saved, checkpoint = false): Saved {
   let state = { ...start };
   const floatsOf = (s: { height: number; width: number; channels: number }): number => s.height * s.width * s.channels;
   const save = (): void => {
@@ -180,6 +180,12 @@ function savedWalk(layers: readonly Layer[], start: Saved): Saved {
           state.saved = true;
           break;
         case 'resnetBlock': {
+          if (checkpoint) {
+            // Recomputed in backward: the block keeps its input alone.
+            save();
+            state.saved = false;
+            break;
+          }
           const inner = savedWalk(layer.convBlock, state);
           state = { ...state, floats: inner.floats, largest: Math.max(state.largest, inner.largest), saved: false };
           break;
@@ -205,25 +211,26 @@ function savedStart(channels: number, height: number, width: number): Saved {
  * feature-matching and GAN losses; plus the largest single activation (the
  * backward pass's frontier holds a few of those at a time).
  */
-export function savedStepFloats(config: ArchConfig, height: number, width: number): { G: number; E: number; D: number; largest: number } {
+export function savedStepFloats(config: ArchConfig, height: number, width: number, options: { checkpoint?: boolean } = {}): { G: number; E: number; D: number; largest: number } {
+  const checkpoint = options.checkpoint === true;
   let G: number;
   let largest: number;
   const inputChannels = generatorInputChannels(config);
   if (config.netG === 'global') {
-    const walked = savedWalk(globalGenerator(globalGeneratorShape(config)).layers, savedStart(inputChannels, height, width));
+    const walked = savedWalk(globalGenerator(globalGeneratorShape(config)).layers, savedStart(inputChannels, height, width), checkpoint);
     G = walked.floats + height * width * inputChannels;
     largest = walked.largest;
   } else {
     const { global, enhancers } = localEnhancer(localEnhancerShape(config));
     const n = enhancers.length;
-    const globalWalk = savedWalk(global.layers, savedStart(inputChannels, Math.ceil(height / 2 ** n), Math.ceil(width / 2 ** n)));
+    const globalWalk = savedWalk(global.layers, savedStart(inputChannels, Math.ceil(height / 2 ** n), Math.ceil(width / 2 ** n)), checkpoint);
     G = globalWalk.floats;
     largest = globalWalk.largest;
     enhancers.forEach(({ frontEnd, backEnd }, index) => {
       const scale = 2 ** (n - 1 - index);
       const front = savedWalk(frontEnd.layers, savedStart(inputChannels, Math.ceil(height / scale), Math.ceil(width / scale)));
       // The back end starts from front + global (a sum nothing saves): its first unit saves it.
-      const back = savedWalk(backEnd.layers, { ...front, saved: false, floats: 0 });
+      const back = savedWalk(backEnd.layers, { ...front, saved: false, floats: 0 }, checkpoint);
       G += front.floats + back.floats + (height / scale) * (width / scale) * inputChannels;
       largest = Math.max(largest, front.largest, back.largest);
     });
