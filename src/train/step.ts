@@ -27,16 +27,19 @@
  * the image's; and with instance features, G's first convs return no input
  * gradient for the label channels before the features (conv2dConstantPrefix).
  *
- * Memory: tfjs keeps every gradient it computes until the whole backward
- * pass ends, so differentiating with respect to the weights would hold a
- * second copy of every trained weight in the tensor heap (0.75 GB for the
- * default architecture, on top of the weights and XNNPACK's packed copies of
- * them). Instead each trained weight enters the forward pass through a
- * "gradient sink": an identity whose backward copies the incoming gradient
- * into JavaScript memory and frees it at once. The sinks take a shared
- * scalar anchor as a second input; differentiating with respect to the
- * anchor alone puts every sink on the backward path, so the weights'
- * gradients are produced, moved out, and never accumulate on the heap.
+ * Memory: the backward pass is the lean schedule (backend/leanGradients.ts):
+ * it frees each tensor the forward pass saved, and each gradient, at its
+ * last use, and the layers save little (conv units, D's opening unit:
+ * backend/convUnit.ts); --checkpoint-activations recomputes the residual
+ * blocks (ForwardOptions.checkpointResidualBlocks). tfjs's own walk
+ * (schedule 'tape') gives the same bits and holds everything to the end.
+ * Weight gradients never pile up either way: each trained weight enters
+ * the forward pass through a "gradient sink", an identity whose backward
+ * copies the incoming gradient out (to JavaScript memory, or to Adam on the
+ * device) and frees it at once. The sinks take a shared scalar anchor as a
+ * second input; differentiating with respect to the anchor alone puts every
+ * sink on the backward path, so the weights' gradients are produced, moved
+ * out, and never accumulate on the heap.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { copyValuesInto, ownedValues } from '../backend/buffers.js';
