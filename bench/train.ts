@@ -236,7 +236,10 @@ export async function runBench(args: BenchArgs): Promise<StageResult> {
         cpuTimes.push((cpu.user + cpu.system) / 1e6);
         // The kernel's high-water mark (maxRSS, KiB): the true peak, not a sample between steps.
         peakRss = Math.max(peakRss, process.resourceUsage().maxRSS * 1024);
-        args.progress(`train bench: ${name} step ${stepIndex + 1}/${steps + 1}: ${times[times.length - 1]!.toFixed(2)} s (CPU ${cpuTimes[cpuTimes.length - 1]!.toFixed(2)} s; load ${loadAverage()})`);
+        args.progress(
+          `train bench: ${name} step ${stepIndex + 1}/${steps + 1}: ${times[times.length - 1]!.toFixed(2)} s (CPU ${cpuTimes[cpuTimes.length - 1]!.toFixed(2)} s; load ${loadAverage()}; ` +
+            `peak RSS ${Math.round(peakRss / MIB)} MiB, heap tensor peak ${Math.round(accounting.peak / MIB)} MiB)`,
+        );
       }
       if (device) {
         // One more step under tf.profile, for its peak tensor bytes (not timed).
