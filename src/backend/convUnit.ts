@@ -58,10 +58,17 @@ function activate(x: tf.Tensor4D, activation: PreActivation | undefined): tf.Ten
   return activation.kind === 'relu' ? tf.relu(x) : tf.leakyRelu(x, activation.slope);
 }
 
-/** The conv's input: the activation, then the padding (new tensors unless both are absent). */
+/**
+ * The conv's input: the activation, then the padding (a new tensor unless
+ * both are absent); the activation's output is freed once padded, so that
+ * no more than one extra activation is alive at a time.
+ */
 function convInput(x: tf.Tensor4D, shape: ConvUnitShape): tf.Tensor4D {
   const activated = activate(x, shape.activation);
-  return shape.reflectPad > 0 ? reflectPad(activated, shape.reflectPad) : activated;
+  if (shape.reflectPad === 0) return activated;
+  const padded = reflectPad(activated, shape.reflectPad);
+  if (activated !== x) activated.dispose();
+  return padded;
 }
 
 function convolve(input: tf.Tensor4D, w: tf.Tensor4D, conv: UnitConv): tf.Tensor4D {
@@ -108,9 +115,14 @@ export function convUnit(x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor, shape: Co
     inputs: { x, w, b },
     forwardFunc: (_backend, save) => {
       save([x, w]);
+      // Each intermediate freed once consumed: at inference the unit holds
+      // what the layers one by one held (an input and an output at a time).
       const input = convInput(x, shape);
       const y = convolve(input, w, shape.conv);
-      return tf.add(y, b);
+      if (input !== x) input.dispose();
+      const output = tf.add(y, b);
+      y.dispose();
+      return output as tf.Tensor4D;
     },
     backwardsFunc: (dy, saved) => {
       const [savedX, savedW] = saved as [tf.Tensor4D, tf.Tensor4D];
@@ -123,7 +135,12 @@ export function convUnit(x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor, shape: Co
           const dActivated = shape.reflectPad > 0 ? reflectPadGradient(dInput, shape.reflectPad, height, width) : dInput;
           return activationGradient(dActivated, savedX, shape.activation);
         },
-        w: () => filterGradient(gradient, convInput(savedX, shape), savedW, shape.conv),
+        w: () => {
+          const input = convInput(savedX, shape);
+          const dw = filterGradient(gradient, input, savedW, shape.conv);
+          if (input !== savedX) input.dispose();
+          return dw;
+        },
         b: () => tf.reshape(tf.sum(gradient, [0, 1, 2]), b.shape),
       };
     },
