@@ -105,15 +105,20 @@ export class HeapAccounting {
   peak = 0;
 
   allocated(pointer: number, bytes: number): void {
-    this.sizes.set(pointer, bytes);
+    // wasm32 hands back pointers as signed i32 (negative past 2 GiB); tfjs frees them as unsigned (>>> 0).
+    const address = pointer >>> 0;
+    // A block handed out again was freed by a path not seen here.
+    this.freed(address);
+    this.sizes.set(address, bytes);
     this.live += bytes;
     if (this.live > this.peak) this.peak = this.live;
   }
 
   freed(pointer: number): void {
-    const bytes = this.sizes.get(pointer);
+    const address = pointer >>> 0;
+    const bytes = this.sizes.get(address);
     if (bytes === undefined) return;
-    this.sizes.delete(pointer);
+    this.sizes.delete(address);
     this.live -= bytes;
   }
 
