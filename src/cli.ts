@@ -3,7 +3,7 @@
  * every failure to the contract's exit codes in one place.
  */
 import { Command, CommanderError } from 'commander';
-import { ExitCode, P2phdError } from './errors.js';
+import { EXIT_CODE_MEANINGS, ExitCode, P2phdError } from './errors.js';
 import { VERSION } from './version.js';
 import { installProcessHandlers, isClosedPipe } from './lifecycle.js';
 import { verboseRequested } from './commands/common.js';
@@ -18,13 +18,15 @@ import { registerImport } from './commands/import.js';
 import { registerExport } from './commands/export.js';
 import { registerReport } from './commands/report.js';
 import { registerDoctor } from './commands/doctor.js';
+import { registerEdit } from './commands/edit.js';
 
 export function buildProgram(): Command {
   const program = new Command('p2phd')
     .description('pix2pixHD (Wang et al., CVPR 2018) as composable pipeline stages')
     .version(VERSION)
     .showHelpAfterError('(run with --help for usage)')
-    .configureHelp({ showGlobalOptions: true });
+    .configureHelp({ showGlobalOptions: true })
+    .addHelpText('after', `\nExit codes:\n${EXIT_CODE_MEANINGS.map(([code, meaning]) => `  ${code.padEnd(12)}${meaning}`).join('\n')}`);
   registerPreprocess(program);
   registerTrain(program);
   registerEncode(program);
@@ -32,6 +34,7 @@ export function buildProgram(): Command {
   registerSynthesize(program);
   registerInspect(program);
   registerReport(program);
+  registerEdit(program);
   registerDemo(program, async (args) => {
     await buildProgram().parseAsync(['node', 'p2phd', ...args]);
   });
@@ -76,6 +79,11 @@ export async function main(argv: string[] = process.argv): Promise<void> {
     await buildProgram().parseAsync(argv);
   } catch (error) {
     code = reportError(error, verboseRequested(argv));
+    // A failed command ends here: nothing it left running (a worker
+    // thread, a timer, a read that never completes) may keep the process
+    // alive after its one line. stdout and stderr are written synchronously
+    // when they are files or pipes, so nothing printed is lost.
+    process.exit(code);
   }
   process.exitCode = code;
 }

@@ -5,11 +5,11 @@
  * tfjs and the model only when they run.
  */
 import { randomInt } from 'node:crypto';
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { UsageError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import type { BackendInfo } from '../backend/index.js';
-import { BACKEND_CHOICES, type BackendChoice } from '../backend/choices.js';
+import { backendChoicesFor, backendRefusal, type BackendChoice } from '../backend/choices.js';
 import type { InputArgument, OutputTarget } from '../data/files/outputPath.js';
 import { integerFlag } from '../flagValues.js';
 
@@ -42,10 +42,32 @@ export function checkStdoutFree(out: string, json: boolean, what: string): void 
   if (out === '-' && json) throw new UsageError(`--json and --out - both want stdout: write the ${what} file to a path, or drop --json`);
 }
 
-/** Adds the flags every command shares. */
+/** The top-level command `command` belongs to (`train` for `train local`). */
+function topLevelName(command: Command): string {
+  let top = command;
+  while (top.parent?.parent) top = top.parent;
+  return top.name();
+}
+
+/**
+ * --backend, with the values this command takes (src/backend/choices.ts):
+ * any other is refused while commander parses (exit 2), before any work.
+ */
+function backendOption(command: Command): Option {
+  const name = topLevelName(command);
+  const option = new Option('--backend <name>', 'compute backend').choices([...backendChoicesFor(name)]).default('auto');
+  option.argParser((value: string) => {
+    const refusal = backendRefusal(name, value);
+    if (refusal !== undefined) throw new InvalidArgumentError(refusal);
+    return value;
+  });
+  return option;
+}
+
+/** Adds the flags every command shares (call it once the command is attached to its parent). */
 export function addCommonOptions(command: Command): Command {
   return command
-    .addOption(new Option('--backend <name>', 'compute backend').choices([...BACKEND_CHOICES]).default('auto'))
+    .addOption(backendOption(command))
     .option('--seed <n>', 'random seed: the same seed repeats a run', integerFlag('--seed', 0, 2 ** 31 - 1))
     .option('--json', 'print a JSON summary on stdout', false)
     .option('--verbose', 'more detail, and stack traces on errors', false);
@@ -55,7 +77,7 @@ export function addCommonOptions(command: Command): Command {
 export const verboseRequested = (argv: readonly string[]): boolean => argv.includes('--verbose');
 
 /** A command's output and the inputs it must not overwrite, read from its flags. */
-export type CommandPaths<Flags> = (flags: Flags) => { output: OutputTarget; inputs: InputArgument[] };
+export type CommandPaths<Flags> = (flags: Flags, args: readonly string[]) => { output: OutputTarget | readonly OutputTarget[]; inputs: InputArgument[] };
 
 /**
  * Wraps a handler: checks the output path against the inputs (`paths`:
@@ -71,8 +93,9 @@ export function action<Flags extends object>(
     const command = args[args.length - 1] as Command;
     const flags = command.opts() as Flags & CommonOptions;
     if (paths) {
-      const { output, inputs } = paths(flags);
-      (await import('../data/files/outputPath.js')).checkOutputPath(output, inputs);
+      const { output, inputs } = paths(flags, command.args);
+      const { checkOutputPath } = await import('../data/files/outputPath.js');
+      for (const target of Array.isArray(output) ? output : [output as OutputTarget]) checkOutputPath(target, inputs);
     }
     const positional = command.args;
     const log = createLogger({ verbose: flags.verbose });

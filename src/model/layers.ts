@@ -13,7 +13,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { convUnit, type ConvUnitShape, type PreActivation } from '../backend/convUnit.js';
 import { checkpointed } from '../backend/leanGradients.js';
-import { instanceNorm, reflectPad } from '../backend/ops.js';
+import { conv2d, conv2dConstantPrefix, conv2dTranspose, instanceNorm, reflectPad } from '../backend/ops.js';
 
 /** Normalisation layers, as the references' --norm (shared by every family). */
 export const NORMS = Object.freeze({
@@ -32,6 +32,8 @@ export type Layer =
       readonly stride: number;
       /** Zero padding on every side. */
       readonly pad: number;
+      /** false: no bias (pix2pix's convs before batch norm); true when absent. */
+      readonly bias?: boolean;
     }
   | {
       readonly kind: 'convTranspose';
@@ -41,13 +43,25 @@ export type Layer =
       readonly stride: number;
       readonly pad: number;
       readonly outputPadding: number;
+      /** false: no bias; true when absent. */
+      readonly bias?: boolean;
     }
-  | { readonly kind: 'norm'; readonly norm: NormKind; readonly channels: number }
+  /** `none`: pix2pix's Identity (it holds a place in the Sequential, no parameters). */
+  | { readonly kind: 'norm'; readonly norm: NormKind | 'none'; readonly channels: number }
+  /** nn.Dropout(p): active only when ForwardOptions.dropout supplies masks. */
+  | { readonly kind: 'dropout'; readonly p: number }
   | { readonly kind: 'relu' }
   | { readonly kind: 'leakyRelu'; readonly slope: number }
   | { readonly kind: 'tanh' }
   /** The reference's ResnetBlock: x + convBlock(x), its layers named `<index>.conv_block.<j>`. */
-  | { readonly kind: 'resnetBlock'; readonly convBlock: readonly Layer[] };
+  | { readonly kind: 'resnetBlock'; readonly convBlock: readonly Layer[] }
+  /**
+   * pix2pix's UnetSkipConnectionBlock (not the outermost): concat(x, model(x))
+   * on channels, its layers named `<index>.model.<j>`. The block's first layer
+   * is an in-place LeakyReLU in the reference, which rewrites x itself before
+   * the concatenation reads it: the skip carries that layer's output, as here.
+   */
+  | { readonly kind: 'unetSkip'; readonly layers: readonly Layer[] };
 
 export interface Sequential {
   /** The state_dict prefix, network letter included: `G.model`, `G.model1_2`, `D.scale0_layer1`. */
@@ -101,10 +115,11 @@ export const convTranspose2dLayer = (
   pad: number,
   outputPadding: number,
 ): Layer => ({ kind: 'convTranspose', inChannels, outChannels, kernel, stride, pad, outputPadding });
-export const normLayer = (norm: NormKind, channels: number): Layer => ({ kind: 'norm', norm, channels });
+export const normLayer = (norm: NormKind | 'none', channels: number): Layer => ({ kind: 'norm', norm, channels });
 export const relu: Layer = Object.freeze({ kind: 'relu' });
 export const tanh: Layer = Object.freeze({ kind: 'tanh' });
 export const leakyRelu = (slope: number): Layer => ({ kind: 'leakyRelu', slope });
+export const dropoutLayer = (p: number): Layer => ({ kind: 'dropout', p });
 
 /** ResnetBlock(dim, reflect padding): pad, conv 3x3, norm, ReLU, pad, conv 3x3, norm. */
 export function resnetBlock(dim: number, norm: NormKind): Layer {
@@ -131,7 +146,7 @@ function layerSpecs(prefix: string, layer: Layer, out: ParamSpec[]): void {
       const { inChannels, outChannels, kernel } = layer;
       const fanIn = inChannels * kernel * kernel;
       out.push({ key: `${prefix}.weight`, role: 'convWeight', shape: [kernel, kernel, inChannels, outChannels], fanIn });
-      out.push({ key: `${prefix}.bias`, role: 'convBias', shape: [outChannels], fanIn });
+      if (layer.bias !== false) out.push({ key: `${prefix}.bias`, role: 'convBias', shape: [outChannels], fanIn });
       return;
     }
     case 'convTranspose': {
@@ -140,7 +155,7 @@ function layerSpecs(prefix: string, layer: Layer, out: ParamSpec[]): void {
       // transposed conv ([in, out, kh, kw]) is the output channel count.
       const fanIn = outChannels * kernel * kernel;
       out.push({ key: `${prefix}.weight`, role: 'convTransposeWeight', shape: [kernel, kernel, outChannels, inChannels], fanIn });
-      out.push({ key: `${prefix}.bias`, role: 'convBias', shape: [outChannels], fanIn });
+      if (layer.bias !== false) out.push({ key: `${prefix}.bias`, role: 'convBias', shape: [outChannels], fanIn });
       return;
     }
     case 'norm': {
@@ -155,6 +170,9 @@ function layerSpecs(prefix: string, layer: Layer, out: ParamSpec[]): void {
     }
     case 'resnetBlock':
       layer.convBlock.forEach((inner, j) => layerSpecs(`${prefix}.conv_block.${j}`, inner, out));
+      return;
+    case 'unetSkip':
+      layer.layers.forEach((inner, j) => layerSpecs(`${prefix}.model.${j}`, inner, out));
       return;
     default:
       return; // padding and activations hold no parameters
@@ -204,6 +222,17 @@ export interface ForwardOptions {
    * the same bits. Needs the lean schedule and instance norm.
    */
   readonly checkpointResidualBlocks?: boolean;
+  /**
+   * Dropout layers' keep masks (0/1, the layer's output shape), drawn per
+   * call in forward order; without it dropout is the identity (eval()).
+   */
+  readonly dropout?: DropoutMasks;
+}
+
+/** Where dropout layers get their keep masks (a seeded generator; golden masks in tests). */
+export interface DropoutMasks {
+  /** A float32 0/1 keep mask of `shape` (NHWC) for a dropout layer of probability `p`. */
+  next(shape: readonly [number, number, number, number], p: number): tf.Tensor4D;
 }
 
 /** Inference exactly as the reference's test.py runs it (batch norm on batch statistics, nothing updated). */
@@ -259,12 +288,32 @@ function runLayer(layer: Layer, prefix: string, x: tf.Tensor4D, params: Params, 
   switch (layer.kind) {
     case 'reflectPad':
       return reflectPad(x, layer.pad);
-    case 'conv':
-    case 'convTranspose':
-      // runLayers runs every conv as a unit with the layers before it.
-      throw new Error(`${prefix}: a ${layer.kind} runs as a conv unit`);
+    case 'conv': {
+      const w = getParam(params, `${prefix}.weight`) as tf.Tensor4D;
+      const constant = options.constantInputChannels;
+      const y = constant !== undefined && constant > 0 ? conv2dConstantPrefix(x, w, layer.stride, layer.pad, constant) : conv2d(x, w, layer.stride, layer.pad);
+      return layer.bias === false ? y : tf.add(y, getParam(params, `${prefix}.bias`));
+    }
+    case 'convTranspose': {
+      const w = getParam(params, `${prefix}.weight`) as tf.Tensor4D;
+      const y = conv2dTranspose(x, w, layer.stride, layer.pad, layer.outputPadding);
+      return layer.bias === false ? y : tf.add(y, getParam(params, `${prefix}.bias`));
+    }
     case 'norm':
+      if (layer.norm === 'none') return tf.clone(x);
       return layer.norm === 'instance' ? instanceNorm(x, NORM_EPS) : batchNorm(x, prefix, params, options);
+    case 'dropout': {
+      if (options.dropout === undefined) return tf.clone(x);
+      // As PyTorch: x * mask / (1 - p) (exact for the reference's p = 0.5).
+      const mask = options.dropout.next(x.shape, layer.p);
+      return tf.mul(x, tf.mul(mask, 1 / (1 - layer.p)));
+    }
+    case 'unetSkip': {
+      const inner = runLayers(layer.layers, `${prefix}.model`, x, params, options);
+      const first = layer.layers[0];
+      const skip = first?.kind === 'leakyRelu' ? tf.leakyRelu(x, first.slope) : x;
+      return tf.concat([skip, inner], 3);
+    }
     case 'relu':
       return tf.relu(x);
     case 'leakyRelu':
@@ -314,6 +363,8 @@ export function convUnitAt(layers: readonly Layer[], index: number, constantChan
     j++;
   }
   const conv = layers[j];
+  // A conv without bias (pix2pix's, before batch norm) runs op by op.
+  if ((conv?.kind === 'conv' || conv?.kind === 'convTranspose') && conv.bias === false) return undefined;
   if (conv?.kind === 'conv') {
     return { shape: { activation, reflectPad: reflect, conv: { kind: 'conv', stride: conv.stride, pad: conv.pad, constantChannels } }, convIndex: j };
   }
@@ -348,7 +399,8 @@ function runLayers(
     const current = layerOptions;
     const constant = current.constantInputChannels;
     const unit = convUnitAt(layers, index, constant ?? 0);
-    if (constant !== undefined && (unit === undefined ? layers[index]!.kind !== 'reflectPad' : unit.shape.activation !== undefined)) {
+    const kind = layers[index]!.kind;
+    if (constant !== undefined && (unit === undefined ? kind !== 'reflectPad' && kind !== 'conv' : unit.shape.activation !== undefined)) {
       throw new Error(`constantInputChannels: ${prefix}.${index} (${layers[index]!.kind}) comes before the first conv`);
     }
     if (unit !== undefined) {
@@ -359,6 +411,7 @@ function runLayers(
     } else {
       const at = index;
       y = tf.tidy(() => runLayer(layers[at]!, `${prefix}.${at}`, input, params, current));
+      if (kind === 'conv') layerOptions = withoutConstantInput(options);
       index++;
     }
     if (input !== x) input.dispose();

@@ -12,19 +12,61 @@ import type { Logger } from '../log.js';
 
 export interface DemoOptions {
   out: string;
+  /** pix2pixhd (the default) or pix2pix. */
+  family?: string;
   seed: number;
   backend: string;
   verbose: boolean;
   /** Runs one p2phd command line (argv after `p2phd`); the CLI passes itself in, so this module needs no import of it. */
   runCommand: (args: string[]) => Promise<void>;
+  /**
+   * Starts the --backend (the stages then find it started) before anything
+   * is written: a backend that cannot load here (--backend tensorflow
+   * without its binding) fails the demo at once, not at its third stage
+   * after writing files that would then block a rerun.
+   */
+  startBackend?: () => Promise<unknown>;
 }
 
+/** What `demo --json` prints on stdout: where every result is. */
 export interface DemoSummary {
+  command: 'demo';
   out: string;
   seconds: number;
   stages: Array<{ name: string; seconds: number }>;
+  /** The synthesized PNGs. */
   images: string[];
+  /** label | synthesized styles | real photo, one row per test label map. */
   contactSheet: string;
+  /** The HTML pages: one per training stage, and the results page. */
+  pages: { training: string[]; results: string };
+}
+
+/**
+ * The demo's summary and its closing lines (stderr). Logs go to stderr and
+ * stdout carries data only, so the human lines say where the results are
+ * and that --json prints them on stdout.
+ */
+export function demoResults(
+  out: string,
+  seconds: number,
+  stages: DemoSummary['stages'],
+  images: string[],
+  layout: { runs: readonly string[]; columns: string } = { runs: ['global', 'local', 'joint'], columns: 'label | synthesized styles | real photo' },
+): { summary: DemoSummary; lines: string[] } {
+  const imagesDir = join(out, 'images');
+  const contactSheet = join(out, 'contact_sheet.png');
+  const training = layout.runs.map((run) => join(out, 'runs', run, 'index.html'));
+  const results = join(imagesDir, 'index.html');
+  const summary: DemoSummary = { command: 'demo', out, seconds, stages, images, contactSheet, pages: { training, results } };
+  const runsPattern = layout.runs.length > 1 ? `{${layout.runs.join(',')}}` : layout.runs[0]!;
+  const lines = [
+    `demo finished in ${seconds.toFixed(0)} s; results in ${out}/ (with --json, their paths as JSON on stdout):`,
+    `  contact sheet: ${contactSheet}  (columns: ${layout.columns})`,
+    `  images:        ${imagesDir}/ (${images.length} files)`,
+    `  pages:         ${results} (results), ${join(out, 'runs', runsPattern, 'index.html')} (training)`,
+  ];
+  return { summary, lines };
 }
 
 /** The fixtures shipped with the package (fixtures/ beside dist/). */
@@ -52,6 +94,20 @@ export const DEMO_PLAN = Object.freeze({
 
 const STAGE_COUNT = 8;
 
+/**
+ * pix2pix's demo: a tiny U-Net (unet_128, ngf 8) and PatchGAN trained on the
+ * bundled facade pairs (fixtures/pix2pix: 64x64 A | B), resized to 143 and
+ * cropped to 128 per step as the reference's resize_and_crop does (scaled
+ * down from 286 / 256); the test pairs are then translated at their own size
+ * with --dropout off.
+ */
+export const PIX2PIX_DEMO_PLAN = Object.freeze({
+  steps: 200,
+  flags: ['--net-g', 'unet_128', '--ngf', '8', '--ndf', '8', '--lr', '0.0004'],
+  loadSize: 143,
+  cropSize: 128,
+});
+
 function stageArgs(options: DemoOptions): string[] {
   return ['--seed', String(options.seed), '--backend', options.backend, ...(options.verbose ? ['--verbose'] : [])];
 }
@@ -67,11 +123,19 @@ export async function runDemo(options: DemoOptions, log: Logger): Promise<DemoSu
   if (!existsSync(join(FIXTURES_DIR, 'train_label'))) {
     throw new UsageError(`the bundled fixtures are missing (${FIXTURES_DIR}); reinstall p2phd`);
   }
-  createOutputFolder(out, '--out');
+  if (options.family !== undefined && options.family !== 'pix2pixhd' && options.family !== 'pix2pix') {
+    throw new UsageError(`--family ${options.family}: the demo knows pix2pixhd and pix2pix`);
+  }
+  if (options.family === 'pix2pix' && !existsSync(join(FIXTURES_DIR, 'pix2pix', 'train'))) {
+    throw new UsageError(`the bundled pix2pix fixtures are missing (${join(FIXTURES_DIR, 'pix2pix')}); reinstall p2phd`);
+  }
   // The demo's models are tiny: thread hand-offs per small op cost more than
   // a second wasm thread gives (measured on 2 idle cores: 219 s on one
-  // thread, 233 s on two), so it asks for one unless the user said otherwise.
+  // thread, 233 s on two), so it asks for one unless the user said otherwise
+  // (set before the backend starts).
   process.env['P2PHD_WASM_THREADS'] ??= '1';
+  await options.startBackend?.();
+  createOutputFolder(out, '--out');
   const common = stageArgs(options);
   const stages: DemoSummary['stages'] = [];
   const started = Date.now();
@@ -95,6 +159,32 @@ export async function runDemo(options: DemoOptions, log: Logger): Promise<DemoSu
     stages.push({ name, seconds });
     log.info(`== ${name} done in ${seconds.toFixed(1)} s`);
   };
+
+  if (options.family === 'pix2pix') {
+    const pairs = join(FIXTURES_DIR, 'pix2pix');
+    const samples = join(out, 'samples');
+    const runDir = join(out, 'runs', 'pix2pix');
+    const images = join(out, 'images');
+    const plan = PIX2PIX_DEMO_PLAN;
+    const total = 3;
+    const step = async (name: string, args: string[]): Promise<void> => {
+      log.info(`\n== demo ${stages.length + 1}/${total}: p2phd ${args.join(' ')}`);
+      const stageStart = Date.now();
+      await options.runCommand([...args, ...common]);
+      stages.push({ name, seconds: (Date.now() - stageStart) / 1000 });
+    };
+    await step('preprocess --aligned', ['preprocess', '--aligned', '--dataroot', pairs, '--phase', 'train', '--load-size', String(plan.loadSize), '--crop-size', String(plan.cropSize), '--out', samples]);
+    await step('train pix2pix', ['train', 'pix2pix', '--data', samples, '--out', runDir, '--epochs', '1000', '--decay-epochs', '0', '--max-steps', String(plan.steps),
+      '--save-every', String(plan.steps), '--sample-every', '25', ...plan.flags]);
+    await step('synthesize', ['synthesize', '--checkpoint', runDir, '--inputs', join(pairs, 'test'), '--aligned', '--dropout', 'off', '--out', images]);
+    const { writePix2pixContactSheet } = await import('./contactSheet.js');
+    const contactSheet = join(out, 'contact_sheet.png');
+    const written = await writePix2pixContactSheet({ synthesized: images, out: contactSheet });
+    const { summary, lines } = demoResults(out, (Date.now() - started) / 1000, stages, written.images, { runs: ['pix2pix'], columns: 'A | output | B' });
+    log.info('');
+    for (const line of lines) log.info(line);
+    return summary;
+  }
 
   const coarseSamples = join(out, 'samples_128');
   const samples = join(out, 'samples_256');
@@ -120,7 +210,7 @@ export async function runDemo(options: DemoOptions, log: Logger): Promise<DemoSu
   await run('encode', ['encode', '--data', samples, '--checkpoint', join(runs, 'joint'), '--out', features]);
   await run('cluster', ['cluster', '--features', features, '--k', String(DEMO_PLAN.clusters), '--out', clusters]);
   await run('synthesize', ['synthesize', '--checkpoint', join(runs, 'joint'), '--labels', join(fixture('test_label'), '*.png'),
-    '--instances', join(fixture('test_inst'), '*.png'), '--clusters', clusters, '--style', 'all', '--out', images]);
+    '--instances', join(fixture('test_inst'), '*.png'), '--images', fixture('test_img'), '--clusters', clusters, '--style', 'all', '--out', images]);
 
   const { writeContactSheet } = await import('./contactSheet.js');
   const contactSheet = join(out, 'contact_sheet.png');
@@ -130,10 +220,8 @@ export async function runDemo(options: DemoOptions, log: Logger): Promise<DemoSu
     synthesized: images,
     out: contactSheet,
   });
-  const seconds = (Date.now() - started) / 1000;
-  log.info(`\ndemo finished in ${seconds.toFixed(0)} s`);
-  log.info(`images:        ${images}/ (${written.images.length} files)`);
-  log.info(`contact sheet: ${contactSheet}  (rows: label | synthesized styles | real)`);
-  log.info(`pages:         ${join(runs, '{global,local,joint}', 'index.html')} (training), ${join(images, 'index.html')} (results)`);
-  return { out, seconds, stages, images: written.images, contactSheet };
+  const { summary, lines } = demoResults(out, (Date.now() - started) / 1000, stages, written.images);
+  log.info('');
+  for (const line of lines) log.info(line);
+  return summary;
 }

@@ -8,19 +8,20 @@
  * steps, the lr stepped at epoch ends, `latest` every --save-every steps and
  * at epoch ends, epoch checkpoints, sample strips, one log.jsonl line per
  * step; stopping for --max-steps (exit 0), a signal or --time-limit (save,
- * exit 75), or a non-finite loss (no save: the last good checkpoint stays).
+ * exit 75), or a non-finite loss (exit 4, no save: the last good checkpoint stays).
  */
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
-import { ExitCode, InputError, P2phdError, StoppedError, UsageError } from '../errors.js';
+import { DivergedError, ExitCode, InputError, StoppedError, UsageError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { createProgress } from '../log.js';
 import type { BackendInfo } from '../backend/index.js';
-import { checkpointFromFile, checkpointParams, trainingResizeRecord, type Checkpoint } from '../families/checkpoint.js';
+import { checkpointFromFile, checkpointParams, firstNonFinite, trainingResizeRecord, type Checkpoint } from '../families/checkpoint.js';
 import { readInitCheckpoint } from '../families/pix2pixhd/referenceCheckpoint.js';
 import { isStage, type Stage } from '../families/pix2pixhd/stages.js';
 import { pix2pixhd } from '../families/pix2pixhd/index.js';
-import { makeTensor } from '../data/formats/safetensors.js';
+import { makeTensor, type Tensor } from '../data/formats/safetensors.js';
 import { writeTensorFile, type TensorFile } from '../data/files/tensorFile.js';
 import { generatorMinimumSide, inputSizeMultiple, type ArchConfig } from '../families/pix2pixhd/config.js';
 import { instanceSegments } from '../families/pix2pixhd/encoder.js';
@@ -69,9 +70,9 @@ import {
   type TrainSettings,
 } from './settings.js';
 import { applyStep, computeStepGradients, LOSS_NAMES, nonFiniteLoss, type LossSettings, type LossValues, type StepOutcome } from './step.js';
-import { StopControl } from './stopControl.js';
+import { LONG_STEP_SECONDS, StopControl } from './stopControl.js';
 import { readVgg19Weights, vggOffMessage } from './vggWeights.js';
-import { exitOnSignal } from '../lifecycle.js';
+import { computeWithSignalsEndingAtOnce, exitOnSignal } from '../lifecycle.js';
 
 export interface TrainRequest {
   stage: Stage;
@@ -115,14 +116,36 @@ interface StoredOptions {
   raw: Record<string, unknown>;
 }
 
+/** A damaged options.json is a damaged input (exit 3), as a damaged checkpoint is. */
 function parseStoredOptions(raw: Record<string, unknown>, source: string): StoredOptions {
   const stage = raw['stage'];
-  if (!isStage(stage)) throw new UsageError(`${source}: no valid "stage"`);
-  if (typeof raw['settings'] !== 'object' || raw['settings'] === null) throw new UsageError(`${source}: no "settings"`);
-  const config = resolveArchitecture(raw['config'], (message) => new UsageError(`${source}: ${message}`));
+  if (!isStage(stage)) throw new InputError(`${source}: no valid "stage"`);
+  if (typeof raw['settings'] !== 'object' || raw['settings'] === null) throw new InputError(`${source}: no "settings"`);
+  const config = resolveArchitecture(raw['config'], (message) => new InputError(`${source}: ${message}`));
   const family = raw['family'] ?? pix2pixhd.name;
   if (family !== pix2pixhd.name) throw new UsageError(`${source}: the run folder trains the ${JSON.stringify(family)} family, not pix2pixhd (train it with its own stage)`);
   return { p2phd_version: String(raw['p2phd_version']), run_id: String(raw['run_id']), family, stage, settings: raw['settings'] as TrainSettings, config, raw };
+}
+
+/** The name of the first float tensor holding NaN or Inf, if any. */
+function firstNonFiniteTensor(tensors: ReadonlyMap<string, Tensor>): string | undefined {
+  for (const [name, tensor] of tensors) {
+    if ((tensor.data instanceof Float32Array || tensor.data instanceof Float64Array) && firstNonFinite(tensor.data) >= 0) return name;
+  }
+  return undefined;
+}
+
+/** Runs every closer, in order, even when some fail; the first failure is returned. */
+async function closeAll(closers: ReadonlyArray<() => unknown>): Promise<{ error: unknown } | undefined> {
+  let first: { error: unknown } | undefined;
+  for (const close of closers) {
+    try {
+      await close();
+    } catch (error) {
+      first ??= { error };
+    }
+  }
+  return first;
 }
 
 function numberField(file: TensorFile, path: string[], fallback?: number): number {
@@ -149,9 +172,27 @@ export async function runTraining(request: TrainRequest): Promise<TrainSummary> 
   await run.lock({ create: !values.resume });
   try {
     return await prepareOptionsAndTrain(request, run, paths);
+  } catch (error) {
+    // Whatever failed first (a strip, a log line, a save), the cause is the folder's disappearance.
+    if (!(error instanceof StoppedError) && !existsSync(run.dir)) {
+      throw new InputError(`--out ${run.dir}: the run folder was deleted or moved during training; nothing more can be saved there`);
+    }
+    throw error;
   } finally {
     await run.unlock();
   }
+}
+
+/**
+ * What the model's features take over from --init without a flag saying so
+ * (the architecture follows --init unless a flag is given): a line to log,
+ * or undefined. A recipe that leaves out --instance-feat still trains E
+ * when its G1 was trained with it.
+ */
+export function inheritedFeatures(config: ArchConfig, values: Pick<TrainFlagValues, 'instanceFeat' | 'labelFeat'>): string | undefined {
+  if (!config.instance_feat || values.instanceFeat !== undefined || values.labelFeat !== undefined) return undefined;
+  return `the model takes ${config.label_feat ? 'per-label (--label-feat)' : 'instance (--instance-feat)'} features (feat_num ${config.feat_num}) ` +
+    'as the checkpoint does, though this command does not say --instance-feat; G1 was trained on them, so they stay';
 }
 
 async function prepareOptionsAndTrain(request: TrainRequest, run: RunFolder, paths: ReturnType<typeof requirePaths>): Promise<TrainSummary> {
@@ -180,7 +221,7 @@ async function prepareOptionsAndTrain(request: TrainRequest, run: RunFolder, pat
     settings = Object.freeze(current) as TrainSettings;
   } else {
     settings = settingsFromFlags(values, stage, request.seed, paths);
-    checkRecipeFlags(stage, settings);
+    checkRecipeFlags(stage, settings, request.explicit.has('niterFixGlobal'));
     await run.prepareNew();
   }
   // Signals are caught from here on, so one that arrives while the run is
@@ -242,6 +283,8 @@ async function prepareAndTrain(
     const checkpoint = await readInitCheckpoint(settings.init, data, (line) => log.info(line));
     config = resolveTrainingArchitecture(stage, architectureOverrides(values), data, checkpoint.meta.config, { partial: settings.initPartial });
     source = { kind: 'init', checkpoint };
+    const inherited = inheritedFeatures(config, values);
+    if (inherited) log.info(`--init ${settings.init}: ${inherited}`);
   } else {
     config = resolveTrainingArchitecture(stage, architectureOverrides(values), data);
     source = { kind: 'fresh' };
@@ -401,6 +444,7 @@ async function trainLoop(context: LoopContext): Promise<TrainSummary> {
   let lastLosses: LossValues | undefined;
   let stepSecondsTotal = 0;
   let stepsThisRun = 0;
+  let warnedLongSteps = false;
 
   // Until a save has been timed, assume one at 100 MB/s (checkpoint + both moments), so --time-limit leaves room for the first.
   const trainedCount = [...model.optimizerOf.keys()].reduce((total, key) => total + model.variables.get(key)!.size, 0);
@@ -415,13 +459,25 @@ async function trainLoop(context: LoopContext): Promise<TrainSummary> {
   const currentLr = (): number => learningRateForEpoch(schedule, Math.min(position.epoch, Math.max(epochs, 1)));
   let lrInForce = context.resumedMidEpochLr ?? currentLr();
 
+  /** Training diverged: nothing is saved; the last good checkpoint (finite, as every save is) stays. */
+  // Exit 4 (training diverged), told apart from a crash's 1.
+  const divergedError = (what: string): DivergedError =>
+    new DivergedError(
+      `${what}; training stopped without saving it. ` +
+        (saved.exists ? `The last good checkpoint is ${latestPath} (step ${lastSavedStep}).` : 'No checkpoint was saved yet.') +
+        ' Try a lower --lr.',
+    );
+
   const save = async (epochCheckpoint: boolean): Promise<void> => {
     const started = Date.now();
     const tensors = await readCheckpointTensors(model);
     const checkpointMeta = { family: pix2pixhd.name, stage, epoch: weightsEpoch(), step: position.step, lr: currentLr(), config: model.config, training_resize: trainingResizeRecord(trainingResize(folder)) };
-    if (epochCheckpoint) await writeTensorFile(run.checkpoint(run.epochName(weightsEpoch())), 'checkpoint', tensors, checkpointMeta);
     const optimizer = await readOptimizerTensors(model);
     (await readStepPool(pool)).forEach((image, i) => optimizer.set(`pool.${i}`, makeTensor('F32', [image.length], image)));
+    // Nothing non-finite is ever saved: it would replace the last good checkpoint with one nobody can use.
+    const poisoned = firstNonFiniteTensor(tensors) ?? firstNonFiniteTensor(optimizer);
+    if (poisoned !== undefined) throw divergedError(`after step ${position.step} (epoch ${position.epoch}) tensor "${poisoned}" is not finite`);
+    if (epochCheckpoint) await writeTensorFile(run.checkpoint(run.epochName(weightsEpoch())), 'checkpoint', tensors, checkpointMeta);
     await writePair(
       { checkpoint: latestPath, optimizer: run.optimizer(RUN_FILES.latest) },
       {
@@ -453,6 +509,7 @@ async function trainLoop(context: LoopContext): Promise<TrainSummary> {
   let adam = pool.onHost ? new AdamThread(new Map([...model.optimizers.G.slots, ...model.optimizers.D.slots])) : undefined;
   let midEpochLr = context.resumedMidEpochLr;
   let stopReason: string | undefined;
+  let failure: { error: unknown } | undefined;
   try {
     outer: while (position.epoch <= epochs) {
       const lr = epochLearningRate(schedule, position.epoch, midEpochLr);
@@ -471,18 +528,24 @@ async function trainLoop(context: LoopContext): Promise<TrainSummary> {
         else if (position.epoch < epochs) loader.prefetch(position.epoch + 1, 0);
 
         const sampleThisStep = (position.step + 1) % settings.sampleEvery === 0 || position.index + 1 === perEpoch;
-        const result = pool.onHost
-          ? await runStep(model, batch, lossSettings, pool.pool, settings.seed, position.step, sampleThisStep, hyper, adam)
-          : await runDeviceStep(model, batch, lossSettings, pool.pool, settings.seed, position.step, sampleThisStep, hyper);
-        const bad = nonFiniteLoss(result.losses);
-        if (bad) {
-          throw new P2phdError(
-            `step ${position.step + 1} (epoch ${position.epoch}): loss ${bad} is ${result.losses[bad]}; training stopped without saving it. ` +
-              (saved.exists ? `The last good checkpoint is ${latestPath} (step ${lastSavedStep}).` : 'No checkpoint was saved yet.') +
-              ' Try a lower --lr.',
-            ExitCode.internal,
-          );
+        const step = () => pool.onHost
+          ? runStep(model, batch, lossSettings, pool.pool, settings.seed, position.step, sampleThisStep, hyper, adam)
+          : runDeviceStep(model, batch, lossSettings, pool.pool, settings.seed, position.step, sampleThisStep, hyper);
+        // A step never yields to the event loop; one that may run long lets a
+        // signal end the process at once rather than wait for it (stopControl.ts).
+        let result: Awaited<ReturnType<typeof step>>;
+        if (stop.nextStepMayOutlastSignals()) {
+          if (!warnedLongSteps && stepsThisRun > 0) {
+            warnedLongSteps = true;
+            log.info(`steps take over ${LONG_STEP_SECONDS} s here: a signal during a step now ends the process at once (exit 143 / 130, no save; ${latestPath} stays the last save, --resume continues from it)`);
+          }
+          log.debug(`step ${position.step + 1}: a signal during this step ends the process at once`);
+          result = await computeWithSignalsEndingAtOnce(step);
+        } else {
+          result = await step();
         }
+        const bad = nonFiniteLoss(result.losses);
+        if (bad) throw divergedError(`step ${position.step + 1} (epoch ${position.epoch}): loss ${bad} is ${result.losses[bad]}`);
         position.step += 1;
         position.index += 1;
         const seconds = (Date.now() - started) / 1000;
@@ -514,13 +577,22 @@ async function trainLoop(context: LoopContext): Promise<TrainSummary> {
       await save(finished % saveEpochEvery === 0 || finished === epochs);
     }
     if (lastSavedStep !== position.step || !saved.exists) await save(false);
+  } catch (error) {
+    failure = { error };
+    throw error;
   } finally {
     progress.stop();
-    await recorder.close();
-    await loader.close();
-    await adam?.close();
-    // A retrained optimizer_G (--niter-fix-global) is this loop's own: the caller frees the model it passed in.
-    if (model !== context.model) disposeAdamMoments(model.optimizers.G);
+    // Every closer runs, whatever fails: a worker left open would keep the
+    // process alive after its error. A failure that ended the loop is the
+    // one reported; a closer's failure after it would only hide it.
+    const closeFailure = await closeAll([
+      () => recorder.close(),
+      () => loader.close(),
+      () => adam?.close(),
+      // A retrained optimizer_G (--niter-fix-global) is this loop's own: the caller frees the model it passed in.
+      () => (model !== context.model ? disposeAdamMoments(model.optimizers.G) : undefined),
+    ]);
+    if (failure === undefined && closeFailure !== undefined) throw closeFailure.error;
   }
   const summary: TrainSummary = {
     stage,

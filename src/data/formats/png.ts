@@ -13,7 +13,7 @@
  * an InputError naming the file. Inflating runs on libuv's thread pool, so
  * several files decode in parallel.
  */
-import { promises as fsp } from 'node:fs';
+import { readInputFile } from './inputFile.js';
 import { crc32, inflate } from 'node:zlib';
 import { promisify } from 'node:util';
 import { InputError } from '../../errors.js';
@@ -89,7 +89,13 @@ interface PngChunks {
 /** Walks the chunk list, checking CRCs, and gathers IHDR, PLTE and the IDAT stream. */
 export function readPngChunks(bytes: Uint8Array, source: string): PngChunks {
   if (bytes.length < 8 || !PNG_SIGNATURE.every((b, i) => bytes[i] === b)) {
-    throw new InputError(`${source}: not a PNG file (bad signature)`);
+    if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) {
+      throw new InputError(
+        `${source}: is a JPEG image, not a PNG: label and instance maps must be lossless PNG, because JPEG compression changes the ids along every edge ` +
+          '(convert the original maps to PNG, not these JPEGs)',
+      );
+    }
+    throw new InputError(`${source}: not a PNG file (bad signature): label and instance maps must be PNG`);
   }
   let at = 8;
   let header: PngHeader | undefined;
@@ -346,16 +352,9 @@ function toDecoded(header: PngHeader, palette: Uint8Array | undefined, samples: 
   return decoded;
 }
 
-/** Reads a file's bytes; a missing or unreadable file is an InputError naming it. */
-export async function readInputFile(path: string): Promise<Buffer> {
-  try {
-    return await fsp.readFile(path);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new InputError(`${path}: no such file`);
-    if (code === 'EISDIR') throw new InputError(`${path}: is a folder, expected an image file`);
-    throw new InputError(`${path}: cannot read (${code ?? (error as Error).message})`);
-  }
+/** Reads an image file's bytes; a missing or unreadable file (or no regular file) is an InputError naming it. */
+export async function readImageFile(path: string): Promise<Buffer> {
+  return readInputFile(path, 'an image file');
 }
 
 /** A single-channel map of integer ids (labels or instances), row-major. */
@@ -410,7 +409,7 @@ function maxOf(ids: Uint16Array): number {
 
 /** Reads and decodes a label or instance map PNG into ids, at its own size. */
 export async function readIdMap(path: string): Promise<IdMap> {
-  const bytes = await readInputFile(path);
+  const bytes = await readImageFile(path);
   const png = await decodePng(bytes, path);
   return idsFromPng(png, path);
 }
@@ -431,7 +430,7 @@ export async function readIdMapResized(
   options: { scanMaxId?: boolean } = {},
 ): Promise<ResizedIdMap> {
   const scanMaxId = options.scanMaxId ?? true;
-  const bytes = await readInputFile(path);
+  const bytes = await readImageFile(path);
   const { header, palette, compressed } = readPngChunks(bytes, path);
   const sourceSize = { width: header.width, height: header.height };
   const size = target(sourceSize);
