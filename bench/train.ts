@@ -10,7 +10,9 @@
  *            256x128 (issue 15's size; issue 5's 0.80 s was at 128x128);
  *   g1-1024  the default architecture at the reference's 1024x512 (GPU);
  *   local-2048  the reference's 1024p local enhancer (ngf 32, 1 enhancer)
- *            at 2048x1024 (GPU).
+ *            at 2048x1024 (GPU);
+ *   tiny     G1 ngf 8, 2 downsamplings, 1 block; D 1 scale x 2 layers, ndf 8,
+ *            at 64x32 (scripts/gpu-run.sh's CI path on lavapipe).
  *
  *   npm run bench -- train [--json] [--backend wasm] [--configs small,default] [--steps 3] [--size WxH] [--profile] [--pytorch]
  *
@@ -75,6 +77,14 @@ const CONFIGS: Readonly<Record<string, BenchConfig>> = Object.freeze({
     config: resolveConfig({ ...DEFAULT_CONFIG, ngf: 16, n_downsample_global: 2, n_blocks_global: 3, num_D: 2, n_layers_D: 2, ndf: 16 }),
     height: 64,
     width: 128,
+    pytorchSeconds: Number.NaN,
+  },
+  // scripts/gpu-run.sh's tiny path (CI, lavapipe): the smallest network that still has every layer kind.
+  tiny: {
+    name: 'tiny',
+    config: resolveConfig({ ...DEFAULT_CONFIG, ngf: 8, n_downsample_global: 2, n_blocks_global: 1, num_D: 1, n_layers_D: 2, ndf: 8 }),
+    height: 32,
+    width: 64,
     pytorchSeconds: Number.NaN,
   },
   // PyTorch figures for the GPU sizes: issue 5's CPU step scaled by pixels (no GPU figure measured yet).
