@@ -16,6 +16,7 @@ the peak memory PyTorch's allocator held (`peak_allocated_mib=`,
 `peak_reserved_mib=`).
 """
 import argparse
+import resource
 import time
 
 import torch
@@ -303,9 +304,10 @@ def main():
             cpu_times.append(time.process_time() - cpu_start)
     steady = times[1:] or times
     steady_cpu = cpu_times[1:] or cpu_times
-    memory = ''
+    # ru_maxrss: the process's peak resident set, in KiB on Linux.
+    memory = f' peak_rss_mib={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}'
     if cuda:
-        memory = (f' peak_allocated_mib={torch.cuda.max_memory_allocated(device) / 2 ** 20:.0f}'
+        memory += (f' peak_allocated_mib={torch.cuda.max_memory_allocated(device) / 2 ** 20:.0f}'
                   f' peak_reserved_mib={torch.cuda.max_memory_reserved(device) / 2 ** 20:.0f}'
                   f' gpu="{torch.cuda.get_device_name(device)}"')
     print(f'seconds_per_step={sum(steady) / len(steady):.4f} cpu_seconds_per_step={sum(steady_cpu) / len(steady_cpu):.4f} '
