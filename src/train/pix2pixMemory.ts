@@ -15,8 +15,8 @@
  *   updated D);
  * - x1.2 for the allocator.
  * Measured (wasm heap size after one step, the reference's defaults at
- * 256x256, batch 1): unet_256 1.26 GiB (estimate 1.49), resnet_9blocks
- * 2.93 GiB (estimate 3.11). pix2pixHD's factor 4 would put resnet_9blocks at
+ * 256x256, batch 1): unet_256 1.15 GiB (estimate 1.50), resnet_9blocks
+ * 2.86 GiB (estimate 3.11). pix2pixHD's factor 4 would put resnet_9blocks at
  * 4.08 GiB and refuse a run that fits.
  * On wasm Adam's moments and master weights live outside the heap (3 floats
  * per trained parameter, hostBytes); on the device path they are two more
@@ -32,7 +32,7 @@ import type { Pix2pixConfig } from '../families/pix2pix/config.js';
 
 /** The wasm32 heap's hard ceiling (tfjs-backend-wasm's build), as memory.ts. */
 const WASM_HEAP_BYTES = 4294901760;
-/** Tape-held activations plus backward intermediates, relative to the forward layer outputs (measured above: 2.0 to 2.8). */
+/** Tape-held activations plus backward intermediates, relative to the forward layer outputs (measured above: about 2 to 2.8). */
 export const PIX2PIX_ACTIVATION_FACTOR = 3;
 /** Peak heap relative to the live bytes (memory.ts's measurement). */
 export const PIX2PIX_ALLOCATOR_OVERHEAD = 1.2;

@@ -53,8 +53,8 @@ describe('pix2pix training memory estimate', () => {
 
   it('refuses on wasm what cannot fit the 4 GiB heap, naming the size and the flags that shrink it', () => {
     const config = resolvePix2pixConfig({ netG: 'unet_256', netD: 'basic', ngf: 64, ndf: 64 });
-    // The reference's defaults at 256x256 fit (measured: 1.26 GiB), and so does
-    // resnet_9blocks (measured: 2.93 GiB).
+    // The reference's defaults at 256x256 fit (measured: 1.15 GiB), and so does
+    // resnet_9blocks (measured: 2.86 GiB).
     assert.doesNotThrow(() => checkPix2pixTrainingMemory(config, { height: 256, width: 256 }, 1, 'wasm', true));
     assert.doesNotThrow(() => checkPix2pixTrainingMemory(resolvePix2pixConfig({ netG: 'resnet_9blocks' }), { height: 256, width: 256 }, 1, 'wasm', true));
     let error: unknown;
