@@ -11,7 +11,10 @@ import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { encodeRgbBody, encodeStateBody, MAX_STATE_HEADER_BYTES, REQUEST_HEADER, rgbBodyLength, type RenderReply, type SaveReply, type SessionInfo } from '../../src/editor/shared/protocol';
-import { runCli, temporaryFolder } from '../support/cli';
+import sharp from 'sharp';
+import { readdirSync } from 'node:fs';
+import { readAlignedSample } from '../../src/data/datasets/alignedSample';
+import { FIXTURES_DIR, runCli, temporaryFolder } from '../support/cli';
 import { readPngPixels } from '../synthesis/helpers';
 import { startEdit, type RunningEdit } from './helpers';
 import { aImage, A_BACKGROUND, P2P_HEIGHT, P2P_WIDTH, writePix2pixModel } from './pix2pixHelpers';
@@ -132,6 +135,45 @@ describe('p2phd edit: a pix2pix checkpoint (painting the A image)', () => {
     const saved = await readPngPixels(join(out, 'painted.png'));
     assert.equal(saved.width, P2P_WIDTH);
     assert.ok(Buffer.from(resynthesized.data).equals(Buffer.from(saved.data)), 'synthesize gives the pixels the editor saved');
+  });
+
+  test('an A|B file with --aligned: A is painted, B is the real image; --data takes a preprocess --aligned sample', async () => {
+    // A|B: A = aImage() on the left, B = its colours inverted on the right.
+    const b = aImage().map((v) => 255 - v);
+    const ab = new Uint8Array(P2P_WIDTH * 2 * P2P_HEIGHT * 3);
+    for (let y = 0; y < P2P_HEIGHT; y++) {
+      ab.set(aImage().subarray(y * P2P_WIDTH * 3, (y + 1) * P2P_WIDTH * 3), y * P2P_WIDTH * 6);
+      ab.set(b.subarray(y * P2P_WIDTH * 3, (y + 1) * P2P_WIDTH * 3), y * P2P_WIDTH * 6 + P2P_WIDTH * 3);
+    }
+    const abPath = join(folder.path, 'pair.png');
+    await sharp(Buffer.from(ab), { raw: { width: P2P_WIDTH * 2, height: P2P_HEIGHT, channels: 3 } }).png().toFile(abPath);
+    const sessionOf = async (args: string[]): Promise<SessionInfo> => {
+      const running = await startEdit(['--checkpoint', model.checkpoint, ...args, '--out', join(folder.path, 'other')]);
+      try {
+        return JSON.parse((await (await client(running)).get('/api/session')).body.toString()) as SessionInfo;
+      } finally {
+        await running.stop();
+      }
+    };
+    const paired = await sessionOf(['--image', abPath, '--aligned']);
+    assert.equal(paired.width, P2P_WIDTH);
+    assert.equal(paired.stem, 'pair');
+    assert.ok(Buffer.from(paired.pix2pix!.image, 'base64').equals(Buffer.from(aImage())));
+    assert.ok(Buffer.from(paired.pix2pix!.real!, 'base64').equals(Buffer.from(b)));
+    const flipped = await sessionOf(['--image', abPath, '--aligned', '--direction', 'BtoA']);
+    assert.ok(Buffer.from(flipped.pix2pix!.image, 'base64').equals(Buffer.from(b)));
+
+    const samples = join(folder.path, 'samples');
+    const prep = await runCli(['preprocess', '--aligned', '--dataroot', join(FIXTURES_DIR, 'pix2pix'), '--phase', 'train', '--load-size', '36', '--crop-size', '32', '--out', samples]);
+    assert.equal(prep.status, 0, prep.stderr);
+    const first = join(samples, readdirSync(samples).filter((name) => name.endsWith('.safetensors')).sort()[0]!);
+    const sample = await readAlignedSample(first);
+    const fromData = await sessionOf(['--data', samples]);
+    assert.equal(fromData.width, sample.width);
+    assert.equal(fromData.height, sample.height);
+    assert.equal(sample.aChannels, 3);
+    assert.ok(Buffer.from(fromData.pix2pix!.image, 'base64').equals(Buffer.from(sample.a)));
+    assert.ok(Buffer.from(fromData.pix2pix!.real!, 'base64').equals(Buffer.from(sample.b)));
   });
 
   test('--eval renders as synthesize --eval; flag misuse is a usage error', async () => {
