@@ -176,19 +176,45 @@ describe('p2phd edit: a pix2pix checkpoint (painting the A image)', () => {
     assert.ok(Buffer.from(fromData.pix2pix!.real!, 'base64').equals(Buffer.from(sample.b)));
   });
 
-  test('--eval renders as synthesize --eval; flag misuse is a usage error', async () => {
-    const evalOut = join(folder.path, 'eval-out');
-    const evalEdit = await startEdit(['--checkpoint', model.checkpoint, '--image', model.image, '--eval', '--out', evalOut]);
+  test('--backend onnxruntime: the ONNX graph renders as synthesize --backend onnxruntime; --dropout on is refused there', async (t) => {
+    const onnxOut = join(folder.path, 'onnx-out');
+    let onnxEdit: RunningEdit;
     try {
-      const evalApi = await client(evalEdit);
-      assert.equal((await evalApi.post('/api/save', encodeRgbBody({ name: 'e' }, editedA()))).status, 200);
-    } finally {
-      await evalEdit.stop();
+      onnxEdit = await startEdit(['--backend', 'onnxruntime', '--checkpoint', model.checkpoint, '--image', model.image, '--out', onnxOut]);
+    } catch (error) {
+      if (/onnxruntime/i.test(String(error)) && /not (installed|available)|cannot load/i.test(String(error))) return t.skip('skipped: ONNX Runtime is not installed');
+      throw error;
     }
-    const again = join(folder.path, 'eval-again');
-    const result = await runCli(['synthesize', '--checkpoint', model.checkpoint, '--inputs', join(evalOut, 'e_A.png'), '--eval', '--out', again], { env: { P2PHD_WASM_THREADS: '1' } });
+    try {
+      assert.equal(((JSON.parse((await (await client(onnxEdit)).get('/api/session')).body.toString())) as SessionInfo).backend, 'onnxruntime');
+      assert.equal((await (await client(onnxEdit)).post('/api/save', encodeRgbBody({ name: 'o' }, editedA()))).status, 200);
+    } finally {
+      await onnxEdit.stop();
+    }
+    const again = join(folder.path, 'onnx-again');
+    const result = await runCli(['synthesize', '--backend', 'onnxruntime', '--checkpoint', model.checkpoint, '--inputs', join(onnxOut, 'o_A.png'), '--dropout', 'off', '--out', again]);
     assert.equal(result.status, 0, result.stderr);
-    assert.ok(Buffer.from((await readPngPixels(join(again, 'e_A.png'))).data).equals(Buffer.from((await readPngPixels(join(evalOut, 'e.png'))).data)));
+    assert.ok(Buffer.from((await readPngPixels(join(again, 'o_A.png'))).data).equals(Buffer.from((await readPngPixels(join(onnxOut, 'o.png'))).data)));
+    const refused = await runCli(['edit', '--no-open', '--backend', 'onnxruntime', '--dropout', 'on', '--checkpoint', model.checkpoint, '--image', model.image, '--out', join(folder.path, 'bad')]);
+    assert.equal(refused.status, 2, refused.stderr);
+    assert.match(refused.stderr, /--dropout on draws dropout masks/);
+  });
+
+  test('--eval and --dropout on (seeded) render as synthesize does with the same flags; flag misuse is a usage error', async () => {
+    for (const [name, flags] of [['e', ['--eval']], ['r', ['--dropout', 'on']]] as const) {
+      const modeOut = join(folder.path, `${name}-out`);
+      const modeEdit = await startEdit(['--checkpoint', model.checkpoint, '--image', model.image, ...flags, '--out', modeOut]);
+      try {
+        assert.equal((await (await client(modeEdit)).post('/api/save', encodeRgbBody({ name }, editedA()))).status, 200);
+      } finally {
+        await modeEdit.stop();
+      }
+      const again = join(folder.path, `${name}-again`);
+      // startEdit runs with --seed 3: the dropout masks of --dropout on come from it.
+      const result = await runCli(['synthesize', '--seed', '3', '--checkpoint', model.checkpoint, '--inputs', join(modeOut, `${name}_A.png`), ...flags, '--out', again], { env: { P2PHD_WASM_THREADS: '1' } });
+      assert.equal(result.status, 0, result.stderr);
+      assert.ok(Buffer.from((await readPngPixels(join(again, `${name}_A.png`))).data).equals(Buffer.from((await readPngPixels(join(modeOut, `${name}.png`))).data)), flags.join(' '));
+    }
     for (const args of [
       ['--image', model.image, '--eval', '--dropout', 'on'],
       ['--image', model.image, '--labels', model.image],
