@@ -60,7 +60,7 @@ export function registerEdit(program: Command): void {
       .option('--eval', 'pix2pix: running batch-norm statistics, no dropout (synthesize --eval)', false)
       .addOption(new Option('--dropout <on|off>', 'pix2pix: off (default here) gives batch statistics without dropout; on is the reference\'s test mode, masks seeded by --seed (synthesize --dropout on)').choices(['on', 'off']))
       .option('--class-names <file>', 'class names, one per line from id 0; a leading * marks classes with objects (default: Cityscapes for label_nc 35)')
-      .requiredOption('--out <dir>', 'where saves go: <name>_gtFine_labelIds.png, <name>_gtFine_instanceIds.png, <name>_styles.json, <name>.png')
+      .requiredOption('--out <dir>', 'where saves go: <name>_gtFine_labelIds.png, <name>_gtFine_instanceIds.png, <name>_styles.json, <name>.png (pix2pix: <name>_A.png, <name>.png)')
       .option('--port <n>', 'port (0: a free one)', integerFlag('--port', 0, 65535), 0)
       .option('--bind <address>', `address to listen on (default ${LOOPBACK}; anything else exposes the editor beyond this machine)`)
       .option('--no-open', 'do not open a browser'),

@@ -168,6 +168,7 @@ describe('p2phd edit in the browser: a pix2pix checkpoint', { skip: SKIP }, () =
     // A tiny random G at 64x48 sees the whole image (and instance norm's statistics move everywhere):
     // the stroke's own pixels still change most (48.8 against 25.1 when written).
     assert.ok(near > 1.5 * far, `mean change inside the stroke ${near.toFixed(2)}, beyond 12 px ${far.toFixed(2)}`);
+    if (process.env['P2PHD_EDITOR_SCREENSHOTS']) await page.screenshot({ path: join(process.env['P2PHD_EDITOR_SCREENSHOTS'], 'editor-pix2pix.png') as `${string}.png` });
   });
 
   test('undo restores A and the image bit for bit; redo restores the stroke and its image', async () => {
