@@ -54,11 +54,11 @@ describe('train flags', () => {
     assert.throws(() => parse(['--lr', 'fast']), (error: unknown) => error instanceof UsageError && /--lr/.test(error.message));
   });
 
-  it('registers the three stages on the CLI with every flag', () => {
+  it("registers every family's stages on the CLI (pix2pixHD's three, then pix2pix), each with the loop's flags", () => {
     const program = new Command('p2phd');
     registerTrain(program);
     const train = program.commands.find((command) => command.name() === 'train')!;
-    assert.deepEqual(train.commands.map((command) => command.name()), ['global', 'local', 'joint']);
+    assert.deepEqual(train.commands.map((command) => command.name()), ['global', 'local', 'joint', 'pix2pix']);
     for (const stage of train.commands) assert.ok(stage.options.some((option) => option.long === '--time-limit'));
   });
 });
