@@ -22,7 +22,7 @@ checkpoint without --resume, or in use by another process), 3 bad input, 75
 stopped by SIGTERM/SIGINT or --time-limit after saving latest.safetensors
 (continue with --resume). A second signal ends the process at once (75, or
 143/130 before the first save); the last saved checkpoint is intact.
-More: src/train/README.md.`;
+More: docs/recipes.md and docs/batch.md (in the p2phd package's docs/ folder).`;
 
 /** The flags the user typed (not defaulted), for --resume's consistency check. */
 function explicitFlags(command: Command): Set<TrainFlagName> {
