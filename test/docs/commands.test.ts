@@ -20,8 +20,10 @@
  * - README.md and docs/recipes.md start from that alone. docs/recipes.md
  *   runs first; what it leaves (samples, runs/512p_feat, runs/1024p_feat with
  *   clusters, results/1024p, ...) plus checkpoints/label2city_1024p (the
- *   reference's .pth files, made by `export --format pytorch` from
- *   runs/1024p_feat) is copied as the start of every other page.
+ *   reference's .pth files: a tiny local model without instance features,
+ *   as NVIDIA's label2city_1024p, trained and exported with
+ *   `export --format pytorch` here) is copied as the start of every other
+ *   page.
  * - SLURM_ARRAY_TASK_ID=0, SLURM_ARRAY_TASK_COUNT=2 (batch.md's shard lines
  *   are lines of a job-array script); P2PHD is the p2phd stand-in (what
  *   examples/slurm/train-requeue.sh runs).
@@ -33,7 +35,8 @@
  * - `npx p2phd ...` and `p2phd ...`: this checkout's CLI, one wasm thread,
  *   with these substitutions:
  *   - preprocess, synthesize: `--load-size N` -> N/8 (64..256): Cityscapes'
- *     1024 -> 128 on the fixtures' 256x128 scenes;
+ *     1024 -> 128 on the fixtures' 256x128 scenes; a preprocess without
+ *     --load-size (default 1024) or `--resize-or-crop none` gets 128;
  *   - train: `--max-steps 1` (any --max-steps, --save-every, --sample-every,
  *     --time-limit dropped; the run saves at its end); a `train global`
  *     without --init gets a tiny architecture (TINY_GLOBAL: ngf 8, two
@@ -46,6 +49,10 @@
  *   script's `#SBATCH --output` folder is missing, else runs SCRIPT as task A.
  * - `tensorboard --logdir DIR`: DIR must hold event files; no server.
  *
+ * DOCS_TEST_TIMING=1 reports each p2phd command's wall time as a test
+ * diagnostic; DOCS_TEST_PAGES=docs/a.md,docs/b.md runs only those pages
+ * (docs/recipes.md always runs: the others start from it).
+ *
  * A page added later whose commands need more than this: mark the block
  * `sh norun: why`, or extend the world here.
  */
@@ -56,6 +63,7 @@ import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, st
 import { dirname, join, relative, resolve } from 'node:path';
 import sharp from 'sharp';
 import { CLI, FIXTURES_DIR, REPO_ROOT, temporaryFolder } from '../support/cli.js';
+import { TINY_GLOBAL } from './shim.js';
 
 /** Ordinary tools a page may use besides the stand-ins. */
 const TOOLS = [
@@ -210,11 +218,17 @@ function runPage(page: string, world: string, bin: string): PageRun {
       P2PHD: join(bin, 'p2phd'),
       SLURM_ARRAY_TASK_ID: '0',
       SLURM_ARRAY_TASK_COUNT: '2',
+      ...(process.env['DOCS_TEST_TIMING'] ? { DOCS_TEST_TIMING: '1' } : {}),
     },
   });
   const trapped = /docs-test-failed-at (\d+)/.exec(result.stderr ?? '');
   const failedLine = trapped ? lineMap[Number(trapped[1])] : undefined;
   return { status: result.status, stdout: result.stdout ?? '', stderr: result.stderr ?? '', ...(failedLine ? { failedLine } : {}) };
+}
+
+/** With DOCS_TEST_TIMING=1: each command's time as a diagnostic. */
+function timings(t: { diagnostic: (message: string) => void }, run: PageRun): void {
+  for (const line of run.stderr.split('\n')) if (line.startsWith('docs-timing ')) t.diagnostic(line.slice('docs-timing '.length));
 }
 
 function explain(page: string, run: PageRun): string {
@@ -274,21 +288,26 @@ describe('docs: every sh block runs (tiny scale, against the bundled fixtures)',
     return world;
   }
 
-  test('docs/recipes.md (first: its results start the other pages)', () => {
+  test('docs/recipes.md (first: its results start the other pages)', (t) => {
     const page = 'docs/recipes.md';
     const run = runPage(page, base, bin);
+    timings(t, run);
     if (run.status !== 0) baseError = explain(page, run);
     assert.equal(run.status, 0, baseError);
-    // The reference's .pth files, for interop.md's import.
-    const exported = spawnSync(process.execPath, [CLI, 'export', 'runs/1024p_feat', '--format', 'pytorch', '--out', 'checkpoints/label2city_1024p'], {
-      cwd: base,
-      encoding: 'utf8',
-      env: { ...process.env, P2PHD_WASM_THREADS: '1' },
-    });
-    assert.equal(exported.status, 0, exported.stderr);
+    // The reference's .pth files for interop.md's import: NVIDIA's label2city_1024p
+    // is a local model without instance features, so a tiny one is trained here.
+    const cli = (args: string[]): void => {
+      const result = spawnSync(process.execPath, [CLI, ...args], { cwd: base, encoding: 'utf8', env: { ...process.env, P2PHD_WASM_THREADS: '1' } });
+      assert.equal(result.status, 0, `p2phd ${args.join(' ')}\n${result.stderr}`);
+    };
+    const tiny = Object.entries(TINY_GLOBAL).flat();
+    cli(['train', 'global', '--data', 'work/samples_512', '--out', 'stand-in/g', '--max-steps', '1', ...tiny]);
+    cli(['train', 'local', '--data', 'work/samples_1024', '--out', 'stand-in/l', '--init', 'stand-in/g', '--ngf', '4', '--n-blocks-local', '1', '--max-steps', '1']);
+    cli(['export', 'stand-in/l', '--format', 'pytorch', '--out', 'checkpoints/label2city_1024p']);
   });
 
-  for (const page of pages().filter((name) => name !== 'docs/recipes.md')) {
+  const only = process.env['DOCS_TEST_PAGES']?.split(',');
+  for (const page of pages().filter((name) => name !== 'docs/recipes.md' && (!only || only.includes(name)))) {
     test(page, (t) => {
       if (runnableBlocks(page).length === 0) {
         t.diagnostic(`${page}: no sh blocks`);
@@ -296,6 +315,7 @@ describe('docs: every sh block runs (tiny scale, against the bundled fixtures)',
       }
       if (!BARE_PAGES.has(page) && baseError !== undefined) assert.fail(`${page}: not run: docs/recipes.md failed first`);
       const run = runPage(page, worldFor(page), bin);
+      timings(t, run);
       assert.equal(run.status, 0, explain(page, run));
     });
   }

@@ -78,6 +78,9 @@ export function shrinkP2phdArgs(given: readonly string[]): { args: string[]; hel
   const command = args[0];
   if (command === 'preprocess' || command === 'synthesize') {
     for (let i = 0; i < args.length - 1; i++) if (args[i] === '--load-size') args[i + 1] = tinyLoadSize(args[i + 1]!);
+    // preprocess's default --load-size (1024) would blow the fixtures up 4x.
+    const none = args.some((arg, i) => arg === 'none' && args[i - 1] === '--resize-or-crop');
+    if (command === 'preprocess' && !args.includes('--load-size') && !none) args.push('--load-size', tinyLoadSize('1024'));
   }
   if (command === 'train') {
     const stage = args[1];
@@ -110,7 +113,15 @@ function p2phd(given: readonly string[]): never {
   const cli = process.env['DOCS_TEST_CLI'];
   if (!cli) fail('DOCS_TEST_CLI is not set');
   const { args } = shrinkP2phdArgs(given);
-  run(process.execPath, [cli, ...args], { ...process.env, P2PHD_WASM_THREADS: '1' });
+  const env = { ...process.env, P2PHD_WASM_THREADS: '1' };
+  if (process.env['DOCS_TEST_TIMING']) {
+    // Timing on request (DOCS_TEST_TIMING=1 in the test's environment): one line per command.
+    const started = process.hrtime.bigint();
+    const result = spawnSync(process.execPath, [cli, ...args], { stdio: 'inherit', env });
+    process.stderr.write(`docs-timing ${(Number(process.hrtime.bigint() - started) / 1e9).toFixed(1)} s: p2phd ${args.join(' ')}\n`);
+    process.exit(result.status ?? 128 + 15);
+  }
+  run(process.execPath, [cli, ...args], env);
 }
 
 /** npm: the scripts the docs name must exist; nothing is installed or run. */
