@@ -58,7 +58,7 @@
  */
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import sharp from 'sharp';
@@ -71,6 +71,8 @@ const TOOLS = [
   'touch', 'sort', 'wc', 'sed', 'grep', 'find', 'basename', 'dirname', 'tee', 'xargs', 'tr', 'cut', 'uniq', 'du', 'make',
 ];
 const STAND_INS = ['npx', 'p2phd', 'npm', 'sbatch', 'tensorboard'];
+/** A page that runs longer than this is stopped (and fails). */
+const PAGE_TIMEOUT_MS = 600_000;
 /** Languages that are shell under another name: refused, so no block silently escapes the test. */
 const SHELL_ALIASES = new Set(['bash', 'shell', 'console', 'zsh', 'shell-session', 'sh-session']);
 /** Pages that start from the stand-in data alone (the others start from what docs/recipes.md made). */
@@ -194,7 +196,7 @@ interface PageRun {
 }
 
 /** Runs a page's sh blocks, in order, in one bash in `world`. */
-function runPage(page: string, world: string, bin: string): PageRun {
+function runPage(page: string, world: string, bin: string): Promise<PageRun> {
   const header = ['set -eE -o pipefail', `trap 'echo "docs-test-failed-at $LINENO" >&2' ERR`];
   const script = [...header];
   const lineMap: number[] = [0, ...header.map(() => 0)];
@@ -204,10 +206,9 @@ function runPage(page: string, world: string, bin: string): PageRun {
       lineMap.push(block.line + 1 + i);
     });
   }
-  const result = spawnSync('bash', ['-c', script.join('\n'), 'docs'], {
+  const child = spawn('bash', ['-c', script.join('\n'), 'docs'], {
     cwd: world,
-    encoding: 'utf8',
-    timeout: 600_000,
+    stdio: ['ignore', 'pipe', 'pipe'],
     env: {
       PATH: bin,
       HOME: world,
@@ -221,9 +222,19 @@ function runPage(page: string, world: string, bin: string): PageRun {
       ...(process.env['DOCS_TEST_TIMING'] ? { DOCS_TEST_TIMING: '1' } : {}),
     },
   });
-  const trapped = /docs-test-failed-at (\d+)/.exec(result.stderr ?? '');
-  const failedLine = trapped ? lineMap[Number(trapped[1])] : undefined;
-  return { status: result.status, stdout: result.stdout ?? '', stderr: result.stderr ?? '', ...(failedLine ? { failedLine } : {}) };
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const timer = setTimeout(() => child.kill('SIGTERM'), PAGE_TIMEOUT_MS);
+  return new Promise((resolveRun) =>
+    child.on('close', (status) => {
+      clearTimeout(timer);
+      const trapped = /docs-test-failed-at (\d+)/.exec(stderr);
+      const failedLine = trapped ? lineMap[Number(trapped[1])] : undefined;
+      resolveRun({ status, stdout, stderr, ...(failedLine ? { failedLine } : {}) });
+    }),
+  );
 }
 
 /** With DOCS_TEST_TIMING=1: each command's time as a diagnostic. */
@@ -264,11 +275,12 @@ describe('docs: every fenced block is marked', () => {
   });
 });
 
-describe('docs: every sh block runs (tiny scale, against the bundled fixtures)', () => {
+describe('docs: every sh block runs (tiny scale, against the bundled fixtures)', { concurrency: 2 }, () => {
   let root: { path: string; remove: () => void };
   let bin: string;
   let base: string;
-  let baseError: string | undefined;
+  /** docs/recipes.md's run and the stand-ins made after it: the start of every page but the bare ones. */
+  let baseReady: Promise<string | undefined>;
 
   before(async () => {
     root = temporaryFolder('docs');
@@ -278,8 +290,30 @@ describe('docs: every sh block runs (tiny scale, against the bundled fixtures)',
     await makeDatasets(bare);
     base = join(root.path, 'base');
     cpSync(bare, base, { recursive: true, verbatimSymlinks: true });
+    baseReady = makeBase();
   });
   after(() => root?.remove());
+
+  /** Runs docs/recipes.md in `base`, then the stand-ins other pages need; resolves to an error text, or undefined. */
+  async function makeBase(): Promise<string | undefined> {
+    const page = 'docs/recipes.md';
+    const run = await runPage(page, base, bin);
+    recipesRun = run;
+    if (run.status !== 0) return explain(page, run);
+    // The reference's .pth files for interop.md's import: NVIDIA's label2city_1024p
+    // is a local model without instance features, so a tiny one is trained here.
+    const tiny = Object.entries(TINY_GLOBAL).flat();
+    for (const args of [
+      ['train', 'global', '--data', 'work/samples_512', '--out', 'stand-in/g', '--max-steps', '1', ...tiny],
+      ['train', 'local', '--data', 'work/samples_1024', '--out', 'stand-in/l', '--init', 'stand-in/g', '--ngf', '4', '--n-blocks-local', '1', '--max-steps', '1'],
+      ['export', 'stand-in/l', '--format', 'pytorch', '--out', 'checkpoints/label2city_1024p'],
+    ]) {
+      const result = spawnSync(process.execPath, [CLI, ...args], { cwd: base, encoding: 'utf8', env: { ...process.env, P2PHD_WASM_THREADS: '1' } });
+      if (result.status !== 0) return `making the stand-ins: p2phd ${args.join(' ')}: exit ${result.status}\n${result.stderr}`;
+    }
+    return undefined;
+  }
+  let recipesRun: PageRun | undefined;
 
   /** A fresh world for `page`: the bare stand-ins, or what docs/recipes.md left. */
   function worldFor(page: string): string {
@@ -288,33 +322,21 @@ describe('docs: every sh block runs (tiny scale, against the bundled fixtures)',
     return world;
   }
 
-  test('docs/recipes.md (first: its results start the other pages)', (t) => {
-    const page = 'docs/recipes.md';
-    const run = runPage(page, base, bin);
-    timings(t, run);
-    if (run.status !== 0) baseError = explain(page, run);
-    assert.equal(run.status, 0, baseError);
-    // The reference's .pth files for interop.md's import: NVIDIA's label2city_1024p
-    // is a local model without instance features, so a tiny one is trained here.
-    const cli = (args: string[]): void => {
-      const result = spawnSync(process.execPath, [CLI, ...args], { cwd: base, encoding: 'utf8', env: { ...process.env, P2PHD_WASM_THREADS: '1' } });
-      assert.equal(result.status, 0, `p2phd ${args.join(' ')}\n${result.stderr}`);
-    };
-    const tiny = Object.entries(TINY_GLOBAL).flat();
-    cli(['train', 'global', '--data', 'work/samples_512', '--out', 'stand-in/g', '--max-steps', '1', ...tiny]);
-    cli(['train', 'local', '--data', 'work/samples_1024', '--out', 'stand-in/l', '--init', 'stand-in/g', '--ngf', '4', '--n-blocks-local', '1', '--max-steps', '1']);
-    cli(['export', 'stand-in/l', '--format', 'pytorch', '--out', 'checkpoints/label2city_1024p']);
+  test('docs/recipes.md (first: its results start the other pages)', async (t) => {
+    const error = await baseReady;
+    if (recipesRun) timings(t, recipesRun);
+    assert.equal(error, undefined, error);
   });
 
   const only = process.env['DOCS_TEST_PAGES']?.split(',');
   for (const page of pages().filter((name) => name !== 'docs/recipes.md' && (!only || only.includes(name)))) {
-    test(page, (t) => {
+    test(page, async (t) => {
       if (runnableBlocks(page).length === 0) {
         t.diagnostic(`${page}: no sh blocks`);
         return;
       }
-      if (!BARE_PAGES.has(page) && baseError !== undefined) assert.fail(`${page}: not run: docs/recipes.md failed first`);
-      const run = runPage(page, worldFor(page), bin);
+      if (!BARE_PAGES.has(page) && (await baseReady) !== undefined) assert.fail(`${page}: not run: docs/recipes.md failed first`);
+      const run = await runPage(page, worldFor(page), bin);
       timings(t, run);
       assert.equal(run.status, 0, explain(page, run));
     });
