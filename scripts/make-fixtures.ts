@@ -22,8 +22,8 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { encodePng } from '../src/data/pngEncode.js';
-import { PngColorType } from '../src/data/png.js';
+import { encodePng } from '../src/data/formats/pngEncode.js';
+import { PngColorType } from '../src/data/formats/png.js';
 import { createRandom } from './random.js';
 
 export const FIXTURE_WIDTH = 256;

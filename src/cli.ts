@@ -32,7 +32,9 @@ export function buildProgram(): Command {
   registerSynthesize(program);
   registerInspect(program);
   registerReport(program);
-  registerDemo(program);
+  registerDemo(program, async (args) => {
+    await buildProgram().parseAsync(['node', 'p2phd', ...args]);
+  });
   registerImport(program);
   registerExport(program);
   registerDoctor(program);

@@ -7,7 +7,7 @@
  *   finish the step, save, exit 75), it gets every SIGTERM and SIGINT, the
  *   second one included; otherwise the process prints one line and exits
  *   128 + the signal's number through process.exit, so the 'exit' hooks run
- *   and remove temporary files and locks (data/atomicWrite.ts). Node's
+ *   and remove temporary files and locks (data/formats/atomicWrite.ts). Node's
  *   default action would end the process without running them.
  * - A closed stdout (EPIPE: `p2phd encode --out - | head -c1`): the reader
  *   wants no more, so the command ends quietly with exit 0, as a pipeline

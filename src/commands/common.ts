@@ -10,7 +10,7 @@ import { UsageError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import type { BackendInfo } from '../backend/index.js';
 import { BACKEND_CHOICES, type BackendChoice } from '../backend/choices.js';
-import type { InputArgument, OutputTarget } from '../data/outputPath.js';
+import type { InputArgument, OutputTarget } from '../data/files/outputPath.js';
 import { integerFlag } from '../flagValues.js';
 
 
@@ -59,7 +59,7 @@ export type CommandPaths<Flags> = (flags: Flags) => { output: OutputTarget; inpu
 
 /**
  * Wraps a handler: checks the output path against the inputs (`paths`:
- * before anything else, so a bad --out costs no work; data/outputPath.ts),
+ * before anything else, so a bad --out costs no work; data/files/outputPath.ts),
  * builds the context from the common flags and calls the handler with the
  * command's own flags. Errors propagate to the CLI's single handler.
  */
@@ -72,7 +72,7 @@ export function action<Flags extends object>(
     const flags = command.opts() as Flags & CommonOptions;
     if (paths) {
       const { output, inputs } = paths(flags);
-      (await import('../data/outputPath.js')).checkOutputPath(output, inputs);
+      (await import('../data/files/outputPath.js')).checkOutputPath(output, inputs);
     }
     const positional = command.args;
     const log = createLogger({ verbose: flags.verbose });

@@ -1,7 +1,7 @@
 /**
  * `p2phd export CKPT --format pytorch|onnx --out PATH`: a p2phd checkpoint
  * for other engines. pytorch: the reference's latest_net_*.pth + opt.txt in
- * a folder (src/data/referenceCheckpoint.ts); onnx: one network as an ONNX
+ * a folder (src/families/pix2pixhd/referenceCheckpoint.ts); onnx: one network as an ONNX
  * graph (src/synthesis/onnxExport.ts).
  */
 import { Option, type Command } from 'commander';
@@ -35,7 +35,7 @@ export function registerExport(program: Command): void {
       if (flags.format === undefined) throw new UsageError(`--format is required: one of ${Object.keys(EXPORT_FORMATS).join(', ')}`);
       if (flags.format === 'pytorch') {
         if (flags.network !== undefined) throw new UsageError('--network applies to --format onnx only (pytorch writes every network the checkpoint holds)');
-        const { exportReferenceCheckpoint } = await import('../data/referenceCheckpoint.js');
+        const { exportReferenceCheckpoint } = await import('../families/pix2pixhd/referenceCheckpoint.js');
         const exported = await exportReferenceCheckpoint(checkpoint, flags.out);
         for (const file of exported.files) context.log.info(`wrote ${file}`);
         context.log.info(`the reference's test.py rebuilds these networks with: ${exported.flags.join(' ')}`);

@@ -1,6 +1,6 @@
 /**
  * `p2phd import`: the reference's checkpoint files (latest_net_G.pth, + D,
- * + E, opt.txt) become one p2phd checkpoint (src/data/referenceCheckpoint.ts).
+ * + E, opt.txt) become one p2phd checkpoint (src/families/pix2pixhd/referenceCheckpoint.ts).
  */
 import type { Command } from 'commander';
 import { action, addCommonOptions } from './common.js';
@@ -30,7 +30,7 @@ refused (exit 3), as torch.load(weights_only=True) does. Both torch.save
 formats are read (zip, PyTorch >= 1.6, and the legacy one).`),
   ).action(
     action<ImportFlags>(async (flags, context) => {
-      const { importReferenceCheckpoint } = await import('../data/referenceCheckpoint.js');
+      const { importReferenceCheckpoint } = await import('../families/pix2pixhd/referenceCheckpoint.js');
       const { netG, netD, netE, opt, out } = flags;
       const imported = await importReferenceCheckpoint({ netG, ...(netD ? { netD } : {}), ...(netE ? { netE } : {}), ...(opt ? { opt } : {}) }, out);
       for (const note of imported.notes) context.log.info(note);

@@ -5,7 +5,7 @@
  */
 import type { Command } from 'commander';
 import { action, addCommonOptions } from './common.js';
-import { inspectFile } from '../data/inspect.js';
+import { inspectFile } from '../data/files/inspect.js';
 
 export function registerInspect(program: Command): void {
   const command = program.command('inspect')

@@ -1,6 +1,6 @@
 /**
  * `p2phd preprocess`: raw label / instance / photo files -> sample files.
- * Thin: flags -> one PreprocessConfig -> src/data/preprocess.ts -> report.
+ * Thin: flags -> one PreprocessConfig -> src/data/datasets/preprocess.ts -> report.
  * No tfjs here, so the command starts fast.
  */
 import { availableParallelism } from 'node:os';
@@ -10,13 +10,13 @@ import { UsageError, InputError } from '../errors.js';
 import { createProgress } from '../log.js';
 import { action, addCommonOptions } from './common.js';
 import { integerFlag, parseShard, takeShard, type Shard } from '../flagValues.js';
-import { MAX_RESIZE_SIDE, MAX_SIZE_BASE, RESIZE_MODES, type ResizeMode } from '../data/resize.js';
-import type { InputLists } from '../data/inputs.js';
-import type { InputArgument } from '../data/outputPath.js';
-import type { PreprocessConfig, PreprocessedSample } from '../data/preprocess.js';
+import { MAX_RESIZE_SIDE, MAX_SIZE_BASE, RESIZE_MODES, type ResizeMode } from '../data/datasets/resize.js';
+import type { InputLists } from '../data/datasets/inputs.js';
+import type { InputArgument } from '../data/files/outputPath.js';
+import type { PreprocessConfig, PreprocessedSample } from '../data/datasets/preprocess.js';
 
-/** data/inputs.ts (fast-glob), loaded only when the command runs. */
-type Inputs = typeof import('../data/inputs.js');
+/** data/datasets/inputs.ts (fast-glob), loaded only when the command runs. */
+type Inputs = typeof import('../data/datasets/inputs.js');
 
 /** The reference's defaults (options/base_options.py). */
 export const PREPROCESS_DEFAULTS = Object.freeze({
@@ -131,7 +131,7 @@ export function registerPreprocess(program: Command): void {
     .option('--jobs <n>', 'pairs processed at once', integerFlag('--jobs', 1, 64), defaultJobs);
   addCommonOptions(command).action(action<PreprocessFlags>(async (flags, context) => {
     // Loaded here, not at the top: sharp and fast-glob would slow every other command and --help.
-    const [inputs, { preprocess }] = await Promise.all([import('../data/inputs.js'), import('../data/preprocess.js')]);
+    const [inputs, { preprocess }] = await Promise.all([import('../data/datasets/inputs.js'), import('../data/datasets/preprocess.js')]);
     const config = buildConfig(flags, inputs, (line) => context.log.warn(line));
     const { log } = context;
     const started = Date.now();

@@ -2,7 +2,7 @@ import { Option, type Command } from 'commander';
 import { UsageError } from '../errors.js';
 import { action, addCommonOptions } from './common.js';
 import { integerFlag, parseShard, type Shard } from '../flagValues.js';
-import { MAX_RESIZE_SIDE, RESIZE_MODES, type ResizeMode } from '../data/resize.js';
+import { MAX_RESIZE_SIDE, RESIZE_MODES, type ResizeMode } from '../data/datasets/resize.js';
 // styles.ts loads no tfjs (nor sharp), so --help stays light.
 import { STYLE_MODES, type StyleMode } from '../synthesis/styles.js';
 

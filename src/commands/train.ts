@@ -4,7 +4,8 @@
  * only when a stage runs, so `--help` stays instant.
  */
 import type { Command } from 'commander';
-import { STAGES, type Stage } from '../data/stages.js';
+import { allStages } from '../families/index.js';
+import type { Stage } from '../families/pix2pixhd/stages.js';
 import { action, addCommonOptions } from './common.js';
 import { TRAIN_FLAGS, trainOptions, type TrainFlagName, type TrainFlagValues } from '../train/flags.js';
 
@@ -29,34 +30,53 @@ function explicitFlags(command: Command): Set<TrainFlagName> {
   return new Set((Object.keys(TRAIN_FLAGS) as TrainFlagName[]).filter((name) => command.getOptionValueSource(name) === 'cli'));
 }
 
+/**
+ * How each family's stages become commands: its flag table, its help text,
+ * and the request its training takes. A new family adds one entry (the
+ * registry in src/families/index.ts gives its stages).
+ */
+interface FamilyTrainCommand {
+  register(command: Command, stage: string): void;
+}
+
+const TRAIN_COMMANDS: Readonly<Record<string, FamilyTrainCommand>> = Object.freeze({
+  pix2pixhd: { register: registerPix2pixhdStage },
+});
+
+function registerPix2pixhdStage(command: Command, stage: string): void {
+  for (const option of trainOptions()) command.addOption(option);
+  command.addHelpText('after', SIZES_NOTE);
+  command.action(
+    action<TrainFlagValues>(async (flags, context) => {
+      const { runTraining } = await import('../train/trainer.js');
+      const summary = await runTraining({
+        stage: stage as Stage,
+        values: flags,
+        explicit: explicitFlags(command),
+        seed: context.seed,
+        seedExplicit: command.getOptionValueSource('seed') === 'cli',
+        log: context.log,
+        useBackend: context.useBackend,
+      });
+      context.emitJson(summary);
+    }, (flags) => ({
+      output: { flag: '--out', path: flags.out, kind: 'folder' },
+      // --resume reads the run folder itself: that is the point, not a clash.
+      inputs: [
+        { flag: '--data', path: flags.data },
+        { flag: '--init', path: flags.init, kind: 'checkpoint' },
+        { flag: '--vgg-weights', path: flags.vggWeights },
+      ],
+    })),
+  );
+}
+
 export function registerTrain(program: Command): void {
-  const train = program.command('train').description('train a generator stage (global, local, joint)');
-  for (const stage of Object.keys(STAGES) as Stage[]) {
-    const command = addCommonOptions(train.command(stage).description(STAGES[stage]));
-    for (const option of trainOptions()) command.addOption(option);
-    command.addHelpText('after', SIZES_NOTE);
-    command.action(
-      action<TrainFlagValues>(async (flags, context) => {
-        const { runTraining } = await import('../train/trainer.js');
-        const summary = await runTraining({
-          stage,
-          values: flags,
-          explicit: explicitFlags(command),
-          seed: context.seed,
-          seedExplicit: command.getOptionValueSource('seed') === 'cli',
-          log: context.log,
-          useBackend: context.useBackend,
-        });
-        context.emitJson(summary);
-      }, (flags) => ({
-        output: { flag: '--out', path: flags.out, kind: 'folder' },
-        // --resume reads the run folder itself: that is the point, not a clash.
-        inputs: [
-          { flag: '--data', path: flags.data },
-          { flag: '--init', path: flags.init, kind: 'checkpoint' },
-          { flag: '--vgg-weights', path: flags.vggWeights },
-        ],
-      })),
-    );
+  const stages = allStages();
+  const train = program.command('train').description(`train a stage: ${stages.map(({ stage }) => stage).join(', ')}`);
+  for (const { stage, description, family } of stages) {
+    const register = TRAIN_COMMANDS[family.name]?.register;
+    if (register === undefined) throw new Error(`family ${family.name} has stages but no train command (src/commands/train.ts)`);
+    register(addCommonOptions(train.command(stage).description(`${description} [${family.name}]`)), stage);
   }
 }

@@ -12,7 +12,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { avgPoolDownsample, conv2d } from '../backend/ops.js';
 import { conv2dLayer, getParam, leakyRelu, normLayer, runSequential, sequentialSpecs, type ForwardOptions, type Layer, type ParamSpec, type Params, type Sequential } from './layers.js';
-import type { NormKind } from './config.js';
+import type { NormKind } from './layers.js';
 
 export interface DiscriminatorShape {
   readonly inputChannels: number;

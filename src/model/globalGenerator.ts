@@ -21,7 +21,7 @@ import {
   type Params,
   type Sequential,
 } from './layers.js';
-import type { NormKind } from './config.js';
+import type { NormKind } from './layers.js';
 
 export interface GlobalGeneratorShape {
   readonly inputChannels: number;

@@ -12,7 +12,13 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { conv2d, conv2dConstantPrefix, conv2dTranspose, instanceNorm, reflectPad } from '../backend/ops.js';
-import type { NormKind } from './config.js';
+
+/** Normalisation layers, as the references' --norm (shared by every family). */
+export const NORMS = Object.freeze({
+  instance: 'InstanceNorm2d without affine parameters (eps 1e-5)',
+  batch: 'BatchNorm2d with affine parameters and running statistics',
+} as const);
+export type NormKind = keyof typeof NORMS;
 
 export type Layer =
   | { readonly kind: 'reflectPad'; readonly pad: number }

@@ -8,7 +8,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { conv2d } from '../backend/ops.js';
 import { InputError } from '../errors.js';
-import type { Tensor } from '../data/safetensors.js';
+import type { Tensor } from '../data/formats/tensor.js';
 
 /** GAN objectives: the reference's default (LSGAN) and --no_lsgan (vanilla). */
 export const GAN_MODES = Object.freeze({

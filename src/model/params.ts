@@ -10,7 +10,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { InputError } from '../errors.js';
-import { makeTensor, type Tensor } from '../data/safetensors.js';
+import { makeTensor, type Tensor } from '../data/formats/tensor.js';
 import { flatDiscriminatorKey } from './discriminator.js';
 import { initialTensor } from './init.js';
 import { isTrainable, type ParamSpec, type Params } from './layers.js';

@@ -6,9 +6,9 @@
 import { readdirSync, existsSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import sharp from 'sharp';
-import { readIdMap } from '../data/png.js';
-import { colourLabels } from '../data/palette.js';
-import { writeFileAtomically } from '../data/atomicWrite.js';
+import { readIdMap } from '../data/formats/png.js';
+import { colourLabels } from '../data/datasets/palette.js';
+import { writeFileAtomically } from '../data/formats/atomicWrite.js';
 
 export interface ContactSheetInput {
   /** Folder of label PNGs (ids). */

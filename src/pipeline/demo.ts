@@ -7,7 +7,7 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { InterruptedError, StoppedError, UsageError } from '../errors.js';
-import { createOutputFolder } from '../data/atomicWrite.js';
+import { createOutputFolder } from '../data/formats/atomicWrite.js';
 import type { Logger } from '../log.js';
 
 export interface DemoOptions {
@@ -15,6 +15,8 @@ export interface DemoOptions {
   seed: number;
   backend: string;
   verbose: boolean;
+  /** Runs one p2phd command line (argv after `p2phd`); the CLI passes itself in, so this module needs no import of it. */
+  runCommand: (args: string[]) => Promise<void>;
 }
 
 export interface DemoSummary {
@@ -70,8 +72,6 @@ export async function runDemo(options: DemoOptions, log: Logger): Promise<DemoSu
   // a second wasm thread gives (measured on 2 idle cores: 219 s on one
   // thread, 233 s on two), so it asks for one unless the user said otherwise.
   process.env['P2PHD_WASM_THREADS'] ??= '1';
-  // Loaded here, not at the top: cli.ts registers this command.
-  const { buildProgram } = await import('../cli.js');
   const common = stageArgs(options);
   const stages: DemoSummary['stages'] = [];
   const started = Date.now();
@@ -79,7 +79,7 @@ export async function runDemo(options: DemoOptions, log: Logger): Promise<DemoSu
     log.info(`\n== demo ${stages.length + 1}/${STAGE_COUNT}: p2phd ${args.join(' ')}`);
     const stageStart = Date.now();
     try {
-      await buildProgram().parseAsync(['node', 'p2phd', ...args, ...common]);
+      await options.runCommand([...args, ...common]);
     } catch (error) {
       // A training stage saved and stopped (exit 75, "continue with --resume"):
       // the demo has no --resume, so say what is true for it.

@@ -12,7 +12,7 @@
 import { existsSync, promises as fsp } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { UsageError } from '../errors.js';
-import { writeFileAtomically } from '../data/atomicWrite.js';
+import { writeFileAtomically } from '../data/formats/atomicWrite.js';
 import { embeddedData, escapeHtml, formatTime, hrefFrom, pageShell, thumbnail } from './html.js';
 
 /** One input's files, relative to the results folder. */

@@ -10,8 +10,8 @@
 import { promises as fsp } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { InputError } from '../errors.js';
-import { writeFileAtomically } from '../data/atomicWrite.js';
-import { LOG_BOOKKEEPING_FIELDS, parseLogLines, parseSampleStripName, RUN_FILES, type LogRecord } from '../data/runFiles.js';
+import { writeFileAtomically } from '../data/formats/atomicWrite.js';
+import { LOG_BOOKKEEPING_FIELDS, parseLogLines, parseSampleStripName, RUN_FILES, type LogRecord } from '../data/files/runFiles.js';
 import { escapeHtml, formatDuration, formatTime, hrefFrom, keyValueTable, pageShell, thumbnail } from './html.js';
 import { emaSmooth, renderSeriesPlot, thin, type Point } from './plots.js';
 

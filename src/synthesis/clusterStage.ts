@@ -5,10 +5,10 @@
  */
 import { UsageError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { writeClustersFile } from '../data/clusters.js';
-import { concatFeatureTables, featureRowCount, readFeaturesFile, type FeatureTable } from '../data/features.js';
+import { writeClustersFile } from '../data/files/clusters.js';
+import { concatFeatureTables, featureRowCount, readFeaturesFile, type FeatureTable } from '../data/files/features.js';
 import { clusterFeatures, type ClassReport } from './clustering.js';
-import { listFiles } from '../data/inputs.js';
+import { listFiles } from '../data/datasets/inputs.js';
 
 export interface ClusterStageConfig {
   /** Paths, folders, glob patterns, or '-' (stdin, at most once). */

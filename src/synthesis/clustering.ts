@@ -14,8 +14,8 @@
  * centres of the unsharded run.
  */
 import { kmeans } from 'ml-kmeans';
-import type { ClassCenters, ClusterSet } from '../data/clusters.js';
-import { featureRow, featureRowCount, type FeatureTable } from '../data/features.js';
+import type { ClassCenters, ClusterSet } from '../data/files/clusters.js';
+import { featureRow, featureRowCount, type FeatureTable } from '../data/files/features.js';
 
 export interface ClusterOptions {
   /** Centres per class at most. */

@@ -10,12 +10,12 @@
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { InputError, UsageError } from '../errors.js';
-import { featureMapPath, writeFeatureMap } from '../data/featureMap.js';
+import { featureMapPath, writeFeatureMap } from '../data/files/featureMap.js';
 import { requireFeaturePoolIds } from './featurePooling.js';
 import { createProgress, type Logger } from '../log.js';
 import { takeShard, type Shard } from '../flagValues.js';
-import { readCheckpoint } from '../data/checkpoint.js';
-import { concatFeatureTables, writeFeaturesFile, type FeatureTable } from '../data/features.js';
+import { readCheckpoint } from '../families/checkpoint.js';
+import { concatFeatureTables, writeFeaturesFile, type FeatureTable } from '../data/files/features.js';
 import { instanceFeatureRows } from './featureRows.js';
 import { listInputItems } from './inputs.js';
 import { loadInferenceNetworks, type InferenceEngine } from './inferenceNetworks.js';

@@ -5,7 +5,7 @@
  * here, so the two agree with training.
  */
 import { InputError } from '../errors.js';
-import type { ArchConfig } from '../model/config.js';
+import type { ArchConfig } from '../families/pix2pixhd/config.js';
 import type { LoadedInput } from './inputs.js';
 
 /** The ids E's features are pooled by for `input`; undefined when the input lacks that map. */

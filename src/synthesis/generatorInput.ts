@@ -3,7 +3,7 @@
  * one-hot labels (or the colour label map in [-1, 1] when label_nc = 0),
  * the instance-edge map, then the per-instance features.
  */
-import { generatorInputChannels, labelChannels, type ArchConfig } from '../model/config.js';
+import { generatorInputChannels, labelChannels, type ArchConfig } from '../families/pix2pixhd/config.js';
 
 export interface GeneratorInputParts {
   readonly height: number;

@@ -5,7 +5,7 @@
  * (synthesize, encode) call these and never know which runs.
  */
 import type { GraphSession, InferenceEngine } from '../backend/index.js';
-import { checkpointParams, type Checkpoint } from '../data/checkpoint.js';
+import { checkpointParams, type Checkpoint } from '../families/checkpoint.js';
 import { disposeParams } from '../model/params.js';
 import { encodeInstanceFeatures, runGenerator } from './networks.js';
 import { encodeInstanceFeaturesGraph, onnxSession, runGeneratorGraph } from './onnxNetworks.js';

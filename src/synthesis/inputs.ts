@@ -1,17 +1,18 @@
 /**
  * Inputs of encode and synthesize: label PNGs (+ instance PNGs, + photos),
  * paired in sorted order, or sample files. Decoding, pairing, size and id
- * checks are preprocess's own (data/inputs.ts, data/preprocess.ts,
- * data/sample.ts), so a file that preprocess accepts is accepted here and
+ * checks are preprocess's own (data/datasets/inputs.ts, data/datasets/preprocess.ts,
+ * data/datasets/sample.ts), so a file that preprocess accepts is accepted here and
  * one it refuses is refused with the same message. Label maps (and their
  * instance maps and photos) are resized only when asked (synthesize
  * --load-size / --resize-or-crop, preprocess's resize); sample files never.
  */
 import { InputError, UsageError } from '../errors.js';
-import { globInputLists, listFiles, outputNames, pairInputs, uniqueOutputNames, type InputPair } from '../data/inputs.js';
-import { buildSample } from '../data/preprocess.js';
-import type { ResizeSettings, Size } from '../data/resize.js';
-import { readSample, type Sample } from '../data/sample.js';
+import { globInputLists, listFiles, outputNames, pairInputs, uniqueOutputNames, type InputPair } from '../data/datasets/inputs.js';
+import { buildSample } from '../data/datasets/preprocess.js';
+import type { ResizeSettings } from '../data/datasets/resize.js';
+import type { Size } from '../data/formats/nearest.js';
+import { readSample, type Sample } from '../data/datasets/sample.js';
 
 /** Where the inputs come from. */
 export type InputSource =

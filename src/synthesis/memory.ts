@@ -15,8 +15,8 @@
 import { totalmem } from 'node:os';
 import { InputError } from '../errors.js';
 import { WASM_HEAP_MAX_BYTES } from '../backend/heap-guard.js';
-import { largestActivation } from '../model/activations.js';
-import { generatorInputChannels, generatorMinimumSide, inputSizeMultiple, type ArchConfig } from '../model/config.js';
+import { largestActivation } from '../families/pix2pixhd/activations.js';
+import { generatorInputChannels, generatorMinimumSide, inputSizeMultiple, type ArchConfig } from '../families/pix2pixhd/config.js';
 import { nextMultiple } from './padding.js';
 
 const GIB = 1024 ** 3;

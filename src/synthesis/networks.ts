@@ -5,11 +5,11 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { checkWebgpuErrors, checkWebgpuTensorBytes, setConv2dOperatorCaching } from '../backend/index.js';
-import { largestActivation } from '../model/activations.js';
-import { encoderSizeMultiple, generatorInputChannels, generatorMinimumSide, generatorSizeMultiple, type ArchConfig } from '../model/config.js';
+import { largestActivation } from '../families/pix2pixhd/activations.js';
+import { encoderSizeMultiple, generatorInputChannels, generatorMinimumSide, generatorSizeMultiple, type ArchConfig } from '../families/pix2pixhd/config.js';
 import { REFERENCE_INFERENCE, type Params } from '../model/layers.js';
-import { encodeFeaturesRaw, generate } from '../model/networks.js';
-import { instanceSegments, poolValues } from '../model/encoder.js';
+import { encodeFeaturesRaw, generate } from '../families/pix2pixhd/networks.js';
+import { instanceSegments, poolValues } from '../families/pix2pixhd/encoder.js';
 import { cropPadding, padReflect, paddingFor, type Padding } from './padding.js';
 import { photoToUnitRange } from './generatorInput.js';
 

@@ -41,15 +41,15 @@
 import { resolve } from 'node:path';
 import { InputError, UsageError } from '../errors.js';
 import { VERSION } from '../version.js';
-import { writeFileAtomically } from '../data/atomicWrite.js';
-import { readCheckpoint, resolveCheckpointPath, type Checkpoint } from '../data/checkpoint.js';
-import { encodeOnnxModel, type OnnxInitializer, type OnnxModel, type OnnxNode } from '../data/onnx.js';
-import { encoderInputChannels, encoderSizeMultiple, generatorInputChannels, generatorSizeMultiple, type ArchConfig } from '../model/config.js';
-import { encoder } from '../model/encoder.js';
+import { writeFileAtomically } from '../data/formats/atomicWrite.js';
+import { readCheckpoint, resolveCheckpointPath, type Checkpoint } from '../families/checkpoint.js';
+import { encodeOnnxModel, type OnnxInitializer, type OnnxModel, type OnnxNode } from '../data/formats/onnx.js';
+import { encoderInputChannels, encoderSizeMultiple, generatorInputChannels, generatorSizeMultiple, type ArchConfig } from '../families/pix2pixhd/config.js';
+import { encoder } from '../families/pix2pixhd/encoder.js';
 import { globalGenerator } from '../model/globalGenerator.js';
 import type { Layer, Sequential } from '../model/layers.js';
-import { localEnhancer } from '../model/localEnhancer.js';
-import { encoderShape, globalGeneratorShape, localEnhancerShape, networkSpecs } from '../model/networks.js';
+import { localEnhancer } from '../families/pix2pixhd/localEnhancer.js';
+import { encoderShape, globalGeneratorShape, localEnhancerShape, networkSpecs } from '../families/pix2pixhd/networks.js';
 import { referenceValues } from '../model/params.js';
 
 /** Opset 17: every operator used here is final there; ONNX Runtime 1.13+ and TensorRT 8.5+ load it. */

@@ -6,9 +6,9 @@
  * takes, NCHW across the graph boundary, cropped back, HWC out.
  */
 import { createGraphSession, type GraphSession } from '../backend/index.js';
-import type { Checkpoint } from '../data/checkpoint.js';
-import { generatorInputChannels, type ArchConfig } from '../model/config.js';
-import { instanceSegments, poolValues } from '../model/encoder.js';
+import type { Checkpoint } from '../families/checkpoint.js';
+import { generatorInputChannels, type ArchConfig } from '../families/pix2pixhd/config.js';
+import { instanceSegments, poolValues } from '../families/pix2pixhd/encoder.js';
 import { photoToUnitRange } from './generatorInput.js';
 import { encoderPadding, generatorPadding } from './networks.js';
 import { onnxModelBytes, type OnnxNetwork } from './onnxExport.js';

@@ -11,7 +11,7 @@
  * and what p2phd uses deterministically).
  */
 import { UsageError } from '../errors.js';
-import { centerOf, type ClusterSet } from '../data/clusters.js';
+import { centerOf, type ClusterSet } from '../data/files/clusters.js';
 import type { Random } from '../model/random.js';
 import { classOfInstance } from './featureRows.js';
 

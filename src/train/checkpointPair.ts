@@ -15,9 +15,9 @@
 import { promises as fsp } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { InputError } from '../errors.js';
-import { describeWriteFailure, keepAtExit, removeAtExit } from '../data/atomicWrite.js';
-import type { Tensor } from '../data/safetensors.js';
-import { readTensorFile, readTensorFileHeader, writeTensorFile, type TensorFile } from '../data/tensorFile.js';
+import { describeWriteFailure, keepAtExit, removeAtExit } from '../data/formats/atomicWrite.js';
+import type { Tensor } from '../data/formats/safetensors.js';
+import { readTensorFile, readTensorFileHeader, writeTensorFile, type TensorFile } from '../data/files/tensorFile.js';
 
 export const PENDING_SUFFIX = '.pending';
 

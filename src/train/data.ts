@@ -32,11 +32,11 @@ import { promises as fsp } from 'node:fs';
 import { basename, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { InputError, UsageError } from '../errors.js';
-import { instanceEdges } from '../data/labels.js';
-import { featureMapAtSize, featureMapPath, readFeatureMap } from '../data/featureMap.js';
-import { readSample, type LoadedSample } from '../data/sample.js';
-import type { TrainingResize } from '../data/checkpoint.js';
-import { readTensorFileHeader } from '../data/tensorFile.js';
+import { instanceEdges } from '../data/datasets/labels.js';
+import { featureMapAtSize, featureMapPath, readFeatureMap } from '../data/files/featureMap.js';
+import { readSample, type LoadedSample } from '../data/datasets/sample.js';
+import type { TrainingResize } from '../families/checkpoint.js';
+import { readTensorFileHeader } from '../data/files/tensorFile.js';
 import { Random } from '../model/random.js';
 
 /** What training needs to know about one sample file before reading it whole. */
@@ -204,7 +204,7 @@ export function fitToMultiple(plan: CropPlan, multiple: number): CropPlan {
 
 /**
  * Checks up front that G can take every sample (after its crop and the trim
- * to `multiple`: at least `minimumSide` per side, model/config.ts's
+ * to `multiple`: at least `minimumSide` per side, families/pix2pixhd/config.ts's
  * generatorMinimumSide) and, when `uniform` (batches above 1, or an image
  * pool), that all train at one size. Returns the first sample's training size.
  */

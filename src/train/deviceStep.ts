@@ -7,15 +7,14 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { checkWebgpuErrors } from '../backend/index.js';
-import { instanceSegments } from '../model/encoder.js';
+import { instanceSegments } from '../families/pix2pixhd/encoder.js';
 import { Random } from '../model/random.js';
 import type { AdamHyperparameters } from './adam.js';
 import { DeviceAdamStep } from './deviceAdam.js';
 import { ImagePool } from './imagePool.js';
 import type { TrainingModel } from './model.js';
-import type { StepOutcome } from './trainer.js';
 import type { Batch } from './data.js';
-import { computeDeviceStep, LOSS_NAMES, type LossSettings, type LossValues } from './step.js';
+import { computeDeviceStep, LOSS_NAMES, type LossSettings, type LossValues, type StepOutcome } from './step.js';
 
 /**
  * One step on one batch, on the device. The image pool holds flat device

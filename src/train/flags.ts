@@ -1,59 +1,17 @@
 /**
- * The training command's flags, declared once in a frozen table. Commander
- * options, the typed flag values and the help text all derive from this
- * table, so a flag cannot exist in one place and be missing in another.
- *
- * Architecture flags have no commander default: "not given" must stay
- * distinguishable from "given the default value", because the architecture
- * otherwise comes from --init or the resumed checkpoint. Their defaults (the
- * reference's) are shown in the help.
+ * The pix2pixHD training commands' flags, declared once in a frozen table
+ * (src/flagTable.ts): the loop's own (paths, schedule, augmentation, run
+ * control) here, the architecture and losses from the family
+ * (families/pix2pixhd/flags.ts). Commander options, the typed flag values
+ * and the help text all derive from the table.
  *
  * This module stays free of tfjs so that `--help` is instant.
  */
 import { Option } from 'commander';
 import { UsageError } from '../errors.js';
 import { integerFlag, numberFlag } from '../flagValues.js';
-import { INTEGER_BOUNDS, NORMS } from '../model/config.js';
-
-/** An architecture flag's parser: the range is the one model/config.ts allows from any source. */
-function architectureFlag(flag: string, key: keyof typeof INTEGER_BOUNDS): (value: string) => number {
-  return integerFlag(flag, INTEGER_BOUNDS[key].min, INTEGER_BOUNDS[key].max);
-}
-
-interface FlagSpec<T> {
-  /** Commander's spelling, e.g. '--n-blocks-global <n>'. */
-  readonly flags: string;
-  readonly help: string;
-  readonly parse?: (value: string) => T;
-  /** Commander default (undefined: the value is undefined when the flag is absent). */
-  readonly defaultValue?: T;
-  /** Shown in --help when the default is computed elsewhere. */
-  readonly defaultHelp?: string;
-  readonly choices?: readonly string[];
-  /** Run-control flags may differ on --resume; everything else must match the run folder. */
-  readonly changeableOnResume?: boolean;
-  /** Only marks the value type (never read at run time). */
-  readonly type?: T;
-}
-
-/** A flag whose value is undefined when it is not given. */
-function valued<T>(spec: FlagSpec<T>): FlagSpec<T> {
-  return Object.freeze(spec);
-}
-
-type Defaulted<T> = FlagSpec<T> & { readonly defaultValue: T };
-
-/** A flag with a commander default: its value is always present. */
-function defaulted<T>(spec: Defaulted<T>): Defaulted<T> {
-  return Object.freeze(spec);
-}
-
-/** A boolean switch; `--no-x` switches default to true (commander's negatable form). */
-function toggle(flags: string, help: string, extra: Partial<FlagSpec<boolean>> = {}): Defaulted<boolean> {
-  return Object.freeze({ flags, help, ...extra, defaultValue: flags.startsWith('--no-') });
-}
-
-const optionalString = (value: string): string => value;
+import { PIX2PIXHD_TRAIN_FLAGS } from '../families/pix2pixhd/flags.js';
+import { defaulted, optionalString, toggle, valued, type FlagSpec } from '../flagTable.js';
 
 /**
  * Keys are commander's attribute names for each flag (registration checks
@@ -76,28 +34,8 @@ export const TRAIN_FLAGS = Object.freeze({
   lr: defaulted<number>({ flags: '--lr <rate>', help: 'initial Adam learning rate', parse: numberFlag('--lr', 0), defaultValue: 0.0002 }),
   beta1: defaulted<number>({ flags: '--beta1 <b>', help: 'Adam beta1 (beta2 is 0.999)', parse: numberFlag('--beta1', 0, 0.999999), defaultValue: 0.5 }),
 
-  // Architecture.
-  ngf: valued<number>({ flags: '--ngf <n>', help: 'generator filters in the first layer', parse: architectureFlag('--ngf', 'ngf'), defaultHelp: '64 for global; for local, half the --init G1\'s' }),
-  nDownsampleGlobal: valued<number>({ flags: '--n-downsample-global <n>', help: 'stride-2 convolutions in G1', parse: architectureFlag('--n-downsample-global', 'n_downsample_global'), defaultHelp: '4' }),
-  nBlocksGlobal: valued<number>({ flags: '--n-blocks-global <n>', help: 'residual blocks in G1', parse: architectureFlag('--n-blocks-global', 'n_blocks_global'), defaultHelp: '9' }),
-  nLocalEnhancers: valued<number>({ flags: '--n-local-enhancers <n>', help: 'local enhancers (train local / joint)', parse: architectureFlag('--n-local-enhancers', 'n_local_enhancers'), defaultHelp: '1' }),
-  nBlocksLocal: valued<number>({ flags: '--n-blocks-local <n>', help: 'residual blocks per local enhancer', parse: architectureFlag('--n-blocks-local', 'n_blocks_local'), defaultHelp: '3' }),
-  norm: valued<string>({ flags: '--norm <kind>', help: 'normalisation layers', choices: Object.keys(NORMS), defaultHelp: 'instance' }),
-  numD: valued<number>({ flags: '--num-d <n>', help: 'discriminator scales', parse: architectureFlag('--num-d', 'num_D'), defaultHelp: '2' }),
-  nLayersD: valued<number>({ flags: '--n-layers-d <n>', help: 'layers per discriminator', parse: architectureFlag('--n-layers-d', 'n_layers_D'), defaultHelp: '3' }),
-  ndf: valued<number>({ flags: '--ndf <n>', help: 'discriminator filters in the first layer', parse: architectureFlag('--ndf', 'ndf'), defaultHelp: '64' }),
-  instanceFeat: valued<boolean>({ flags: '--instance-feat', help: 'train the encoder E; its per-instance features join G\'s input', defaultHelp: 'off' }),
-  labelFeat: valued<boolean>({ flags: '--label-feat', help: 'like --instance-feat, but E\'s features are pooled per semantic label instead of per instance (reference label_feat)', defaultHelp: 'off' }),
-  featNum: valued<number>({ flags: '--feat-num <n>', help: 'encoder feature channels', parse: architectureFlag('--feat-num', 'feat_num'), defaultHelp: '3' }),
-  nef: valued<number>({ flags: '--nef <n>', help: 'encoder filters in the first layer', parse: architectureFlag('--nef', 'nef'), defaultHelp: '16' }),
-  nDownsampleE: valued<number>({ flags: '--n-downsample-e <n>', help: 'stride-2 convolutions in the encoder', parse: architectureFlag('--n-downsample-e', 'n_downsample_E'), defaultHelp: '4' }),
-
-  // Losses.
-  lambdaFeat: defaulted<number>({ flags: '--lambda-feat <w>', help: 'weight of the feature-matching and VGG losses', parse: numberFlag('--lambda-feat', 0), defaultValue: 10 }),
-  ganFeatLoss: toggle('--no-gan-feat-loss', 'turn off discriminator feature matching'),
-  lsgan: toggle('--no-lsgan', 'vanilla GAN loss (sigmoid + BCE) instead of least squares'),
-  vggWeights: valued<string>({ flags: '--vgg-weights <file>', help: "torchvision's VGG19 (vgg19-dcbb9e9d.pth, or any .pth/.safetensors with its features.N names): enables the VGG loss", parse: optionalString }),
-  poolSize: defaulted<number>({ flags: '--pool-size <n>', help: 'image pool of past fakes shown to D (0: none)', parse: integerFlag('--pool-size', 0), defaultValue: 0 }),
+  // Architecture and losses: the family's own flags (families/pix2pixhd/flags.ts).
+  ...PIX2PIXHD_TRAIN_FLAGS,
 
   // Data augmentation and order.
   flip: toggle('--no-flip', 'no random horizontal flips'),

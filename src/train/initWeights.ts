@@ -12,10 +12,10 @@
  */
 import type * as tf from '@tensorflow/tfjs-core';
 import { UsageError } from '../errors.js';
-import { initialiseFromCheckpoint, type Checkpoint } from '../data/checkpoint.js';
-import type { Stage } from '../data/stages.js';
-import type { ArchConfig } from '../model/config.js';
-import type { NetworkName } from '../model/networks.js';
+import { initialiseFromCheckpoint, type Checkpoint } from '../families/checkpoint.js';
+import type { Stage } from '../families/pix2pixhd/stages.js';
+import type { ArchConfig } from '../families/pix2pixhd/config.js';
+import type { NetworkName } from '../families/pix2pixhd/networks.js';
 import { disposeParams, type LoadResult } from '../model/params.js';
 
 export interface InitReport {

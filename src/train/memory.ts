@@ -25,11 +25,11 @@
 import { totalmem } from 'node:os';
 import { UsageError } from '../errors.js';
 import { checkWebgpuTensorBytes } from '../backend/index.js';
-import type { Stage } from '../data/stages.js';
-import type { ArchConfig } from '../model/config.js';
-import { activationFloats } from '../model/activations.js';
+import type { Stage } from '../families/pix2pixhd/stages.js';
+import type { ArchConfig } from '../families/pix2pixhd/config.js';
+import { activationFloats } from '../families/pix2pixhd/activations.js';
 import { countParameters } from '../model/layers.js';
-import { modelSpecs, trainingNetworks } from '../model/networks.js';
+import { modelSpecs, trainingNetworks } from '../families/pix2pixhd/networks.js';
 import { optimizerKeys } from './model.js';
 
 /** The wasm32 heap's hard ceiling (tfjs-backend-wasm's build). */

@@ -15,11 +15,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { InputError } from '../errors.js';
 import { valuesForUpload } from '../backend/buffers.js';
-import type { Stage } from '../data/stages.js';
-import { makeTensor, type Tensor } from '../data/safetensors.js';
-import type { ArchConfig } from '../model/config.js';
+import type { Stage } from '../families/pix2pixhd/stages.js';
+import { makeTensor, type Tensor } from '../data/formats/safetensors.js';
+import type { ArchConfig } from '../families/pix2pixhd/config.js';
 import { isTrainable, type ParamSpec } from '../model/layers.js';
-import { modelSpecs, trainingNetworks, type NetworkName } from '../model/networks.js';
+import { modelSpecs, trainingNetworks, type NetworkName } from '../families/pix2pixhd/networks.js';
 import { fromReferenceLayout, readReferenceTensor, referenceShape, toReferenceLayout, toReferenceTensor, toVariables } from '../model/params.js';
 import { trainsOnHost } from '../backend/capabilities.js';
 import { adamUpdate, createSharedSlots, type AdamHyperparameters, type AdamSlot } from './adam.js';

@@ -4,8 +4,8 @@
  * data: usage errors before anything heavy runs.
  */
 import { UsageError } from '../errors.js';
-import type { Stage } from '../data/stages.js';
-import type { ArchConfig } from '../model/config.js';
+import type { Stage } from '../families/pix2pixhd/stages.js';
+import type { ArchConfig } from '../families/pix2pixhd/config.js';
 import type { DataDescription, TrainSettings } from './settings.js';
 
 /** Flags that only some stages take. */

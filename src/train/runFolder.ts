@@ -3,15 +3,15 @@
  * epoch_NNN.safetensors, log.jsonl, options.json, samples/, and while a
  * process trains in it, the lock file `.p2phd-lock`.
  *
- * File names live in data/runFiles.ts (the report reads them too).
+ * File names live in data/files/runFiles.ts (the report reads them too).
  */
 import { promises as fsp, readFileSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { InputError, UsageError } from '../errors.js';
-import { createOutputFolder, describeWriteFailure, keepAtExit, removeAtExit, writeFileAtomically } from '../data/atomicWrite.js';
-import { RUN_FILES, type LogRecord } from '../data/runFiles.js';
+import { createOutputFolder, describeWriteFailure, keepAtExit, removeAtExit, writeFileAtomically } from '../data/formats/atomicWrite.js';
+import { RUN_FILES, type LogRecord } from '../data/files/runFiles.js';
 import { exists, PENDING_SUFFIX } from './checkpointPair.js';
 
 /**

@@ -12,8 +12,8 @@
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
-import { LOG_BOOKKEEPING_FIELDS, parseSampleStripName, RUN_FILES, sampleStripName, type LogRecord } from '../data/runFiles.js';
-import { EventFileWriter } from '../data/tensorboard.js';
+import { LOG_BOOKKEEPING_FIELDS, parseSampleStripName, RUN_FILES, sampleStripName, type LogRecord } from '../data/files/runFiles.js';
+import { EventFileWriter } from '../data/formats/tensorboard.js';
 import { StepLog, type RunFolder } from './runFolder.js';
 import { writeStrip, type StripParts } from './sampleStrip.js';
 

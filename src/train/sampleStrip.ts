@@ -5,8 +5,8 @@
  * as the reference's tensor2im does ((x + 1) / 2 * 255, clipped, truncated).
  */
 import sharp from 'sharp';
-import { colourLabels } from '../data/palette.js';
-import { writeFileAtomically } from '../data/atomicWrite.js';
+import { colourLabels } from '../data/datasets/palette.js';
+import { writeFileAtomically } from '../data/formats/atomicWrite.js';
 
 /** [-1, 1] floats (interleaved RGB) to bytes. */
 export function signedToBytes(values: Float32Array): Uint8Array {

@@ -5,9 +5,9 @@
  * architecture from flags, --init and the data are testable without tfjs.
  */
 import { UsageError } from '../errors.js';
-import { DEFAULT_CONFIG, type ArchConfig } from '../model/config.js';
-import { resolveArchitecture } from '../model/networks.js';
-import type { Stage } from '../data/stages.js';
+import { DEFAULT_CONFIG, type ArchConfig } from '../families/pix2pixhd/config.js';
+import { resolveArchitecture } from '../families/pix2pixhd/networks.js';
+import type { Stage } from '../families/pix2pixhd/stages.js';
 import { flagName, flagSpec, RESUMABLE_FLAGS, TRAIN_FLAGS, type TrainFlagName, type TrainFlagValues } from './flags.js';
 
 /** Adam's beta2 is fixed at the reference's value. */

@@ -41,19 +41,27 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { copyValuesInto, ownedValues } from '../backend/buffers.js';
 import { withDerivedTensorScope } from '../backend/index.js';
-import type { InstanceSegments } from '../model/encoder.js';
+import type { InstanceSegments } from '../families/pix2pixhd/encoder.js';
 import type { ForwardOptions } from '../model/layers.js';
 import { featureMatchingLoss, ganLoss, stopGradient, vgg19Features, vggLossFromFeatures, type GanMode, type Vgg19 } from '../model/losses.js';
-import { discriminate, discriminateImage, discriminatorCondition, encodeFeatures, generate } from '../model/networks.js';
+import { discriminate, discriminateImage, discriminatorCondition, encodeFeatures, generate } from '../families/pix2pixhd/networks.js';
 import type { Random } from '../model/random.js';
 import type { AdamHyperparameters } from './adam.js';
+import { PIX2PIXHD_LOSS_NAMES } from '../families/pix2pixhd/index.js';
+import type { Batch } from './data.js';
 import type { ImagePool } from './imagePool.js';
 import { applyAdam, type TrainingModel } from './model.js';
 
-/** The loss names, in the reference's loss_names order. */
-export const LOSS_NAMES = Object.freeze(['G_GAN', 'G_GAN_Feat', 'G_VGG', 'D_real', 'D_fake'] as const);
+/** The loss names pix2pixHD's card declares (the reference's loss_names order). */
+export const LOSS_NAMES = PIX2PIXHD_LOSS_NAMES;
 export type LossName = (typeof LOSS_NAMES)[number];
 export type LossValues = Record<LossName, number>;
+
+/** What one step reports: its losses and, when asked for, the first image of a sample strip. */
+export interface StepOutcome {
+  losses: LossValues;
+  strip?: { width: number; height: number; label: Batch['firstLabel']; synthesized: Float32Array; real: Float32Array };
+}
 
 export interface LossSettings {
   readonly gan: GanMode;

@@ -16,15 +16,16 @@ import { ExitCode, InputError, P2phdError, StoppedError, UsageError } from '../e
 import type { Logger } from '../log.js';
 import { createProgress } from '../log.js';
 import type { BackendInfo } from '../backend/index.js';
-import { checkpointFromFile, checkpointParams, trainingResizeRecord, type Checkpoint } from '../data/checkpoint.js';
-import { readInitCheckpoint } from '../data/referenceCheckpoint.js';
-import { isStage, type Stage } from '../data/stages.js';
-import { makeTensor } from '../data/safetensors.js';
-import { writeTensorFile, type TensorFile } from '../data/tensorFile.js';
-import { generatorMinimumSide, inputSizeMultiple, type ArchConfig } from '../model/config.js';
-import { instanceSegments } from '../model/encoder.js';
+import { checkpointFromFile, checkpointParams, trainingResizeRecord, type Checkpoint } from '../families/checkpoint.js';
+import { readInitCheckpoint } from '../families/pix2pixhd/referenceCheckpoint.js';
+import { isStage, type Stage } from '../families/pix2pixhd/stages.js';
+import { pix2pixhd } from '../families/pix2pixhd/index.js';
+import { makeTensor } from '../data/formats/safetensors.js';
+import { writeTensorFile, type TensorFile } from '../data/files/tensorFile.js';
+import { generatorMinimumSide, inputSizeMultiple, type ArchConfig } from '../families/pix2pixhd/config.js';
+import { instanceSegments } from '../families/pix2pixhd/encoder.js';
 import { disposeVgg19, type Vgg19 } from '../model/losses.js';
-import { modelSpecs, resolveArchitecture, trainingNetworks } from '../model/networks.js';
+import { modelSpecs, resolveArchitecture, trainingNetworks } from '../families/pix2pixhd/networks.js';
 import { initParams } from '../model/params.js';
 import { Random } from '../model/random.js';
 import { VERSION } from '../version.js';
@@ -53,7 +54,7 @@ import {
 import { createStepPool, disposeStepPool, readStepPool, restoreStepPool, runDeviceStep, type StepPool } from './deviceStep.js';
 import { AdamThread } from './adamThread.js';
 import type { AdamHyperparameters } from './adam.js';
-import { RUN_FILES } from '../data/runFiles.js';
+import { RUN_FILES } from '../data/files/runFiles.js';
 import { RunFolder } from './runFolder.js';
 import { RunRecorder } from './runRecorder.js';
 import { learningRateForEpoch, totalEpochs, type Schedule } from './schedule.js';
@@ -67,7 +68,7 @@ import {
   settingsFromFlags,
   type TrainSettings,
 } from './settings.js';
-import { applyStep, computeStepGradients, LOSS_NAMES, nonFiniteLoss, type LossSettings, type LossValues } from './step.js';
+import { applyStep, computeStepGradients, LOSS_NAMES, nonFiniteLoss, type LossSettings, type LossValues, type StepOutcome } from './step.js';
 import { StopControl } from './stopControl.js';
 import { readVgg19Weights, vggOffMessage } from './vggWeights.js';
 import { exitOnSignal } from '../lifecycle.js';
@@ -105,6 +106,8 @@ export interface Position {
 interface StoredOptions {
   p2phd_version: string;
   run_id: string;
+  /** The family (absent in runs started before families: pix2pixhd). */
+  family: string;
   stage: Stage;
   settings: TrainSettings;
   config: ArchConfig;
@@ -117,7 +120,9 @@ function parseStoredOptions(raw: Record<string, unknown>, source: string): Store
   if (!isStage(stage)) throw new UsageError(`${source}: no valid "stage"`);
   if (typeof raw['settings'] !== 'object' || raw['settings'] === null) throw new UsageError(`${source}: no "settings"`);
   const config = resolveArchitecture(raw['config'], (message) => new UsageError(`${source}: ${message}`));
-  return { p2phd_version: String(raw['p2phd_version']), run_id: String(raw['run_id']), stage, settings: raw['settings'] as TrainSettings, config, raw };
+  const family = raw['family'] ?? pix2pixhd.name;
+  if (family !== pix2pixhd.name) throw new UsageError(`${source}: the run folder trains the ${JSON.stringify(family)} family, not pix2pixhd (train it with its own stage)`);
+  return { p2phd_version: String(raw['p2phd_version']), run_id: String(raw['run_id']), family, stage, settings: raw['settings'] as TrainSettings, config, raw };
 }
 
 function numberField(file: TensorFile, path: string[], fallback?: number): number {
@@ -308,7 +313,7 @@ async function prepareAndTrain(
     else log.info(await vggOffMessage());
 
     if (!stored) {
-      const options: Omit<StoredOptions, 'raw'> = { p2phd_version: VERSION, run_id: runId, stage, settings, config };
+      const options: Omit<StoredOptions, 'raw'> = { p2phd_version: VERSION, run_id: runId, family: pix2pixhd.name, stage, settings, config };
       const inputs = await recordRunInputs(folder, settings.vggWeights);
       await run.writeOptions({ ...options, data: { samples: folder.samples.length, label_nc: data.label_nc, instance: data.instance, train_size: [size.height, size.width] }, inputs });
     }
@@ -413,7 +418,7 @@ async function trainLoop(context: LoopContext): Promise<TrainSummary> {
   const save = async (epochCheckpoint: boolean): Promise<void> => {
     const started = Date.now();
     const tensors = await readCheckpointTensors(model);
-    const checkpointMeta = { stage, epoch: weightsEpoch(), step: position.step, lr: currentLr(), config: model.config, training_resize: trainingResizeRecord(trainingResize(folder)) };
+    const checkpointMeta = { family: pix2pixhd.name, stage, epoch: weightsEpoch(), step: position.step, lr: currentLr(), config: model.config, training_resize: trainingResizeRecord(trainingResize(folder)) };
     if (epochCheckpoint) await writeTensorFile(run.checkpoint(run.epochName(weightsEpoch())), 'checkpoint', tensors, checkpointMeta);
     const optimizer = await readOptimizerTensors(model);
     (await readStepPool(pool)).forEach((image, i) => optimizer.set(`pool.${i}`, makeTensor('F32', [image.length], image)));
@@ -531,11 +536,6 @@ async function trainLoop(context: LoopContext): Promise<TrainSummary> {
     throw new StoppedError(`${stopReason}: saved ${latestPath} at step ${position.step}; continue with --resume`, stop.receivedSignal);
   }
   return summary;
-}
-
-export interface StepOutcome {
-  losses: LossValues;
-  strip?: { width: number; height: number; label: Batch['firstLabel']; synthesized: Float32Array; real: Float32Array };
 }
 
 /**

@@ -6,7 +6,7 @@
 import { stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { readWeightsFile } from '../data/weightsFile.js';
+import { readWeightsFile } from '../data/files/weightsFile.js';
 import { loadVgg19, type Vgg19 } from '../model/losses.js';
 
 /** torchvision's VGG19 file name and download address (torchvision.models.vgg19(weights=...) fetches it). */

@@ -9,7 +9,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { FIXTURES_DIR, filesBelow, runCliSync, temporaryFolder, type CliOptions } from '../support/cli.js';
-import { parseSafetensors, serializeSafetensors } from '../../src/data/safetensors.js';
+import { parseSafetensors, serializeSafetensors } from '../../src/data/formats/safetensors.js';
 import { rawSafetensors } from '../support/safetensors.js';
 
 const STACK_LINE = /^\s+at .+\(.+:\d+:\d+\)$|^\s+at .+:\d+:\d+$/m;

@@ -44,7 +44,7 @@ describe('how commands end', () => {
       // The handlers the CLI's main installs, around a write that never finishes.
       const script = `
         const { installProcessHandlers } = require(${JSON.stringify(join(DIST_SRC, 'lifecycle.js'))});
-        const { writeAtomically } = require(${JSON.stringify(join(DIST_SRC, 'data', 'atomicWrite.js'))});
+        const { writeAtomically } = require(${JSON.stringify(join(DIST_SRC, 'data', 'formats', 'atomicWrite.js'))});
         installProcessHandlers();
         setInterval(() => undefined, 1000);
         writeAtomically(${JSON.stringify(out)}, async (sink) => {

@@ -9,7 +9,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
-import { decodeOnnxModel } from '../../src/data/onnx';
+import { decodeOnnxModel } from '../../src/data/formats/onnx';
 import { createMatMulSession, gemmModelBytes, matMulModelBytes, type MatMulSession } from '../../src/backend/onnxruntime/matmul-session';
 import { onnxRuntimeAvailable } from '../../src/backend/onnxruntime/index';
 import { nativeMatMulSession, registerNativeMatMul } from '../../src/backend/wasm/native-matmul';

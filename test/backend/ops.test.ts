@@ -8,8 +8,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { avgPoolDownsample, conv2d, conv2dConstantPrefix, conv2dTranspose, instanceNorm, reflectPad } from '../../src/backend/ops';
-import { parseSafetensors } from '../../src/data/safetensors';
-import { requireTensor } from '../../src/data/tensorFile';
+import { parseSafetensors } from '../../src/data/formats/safetensors';
+import { requireTensor } from '../../src/data/files/tensorFile';
 import { GOLDEN_DIR } from '../support/cli';
 import {
   dot,

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { readIdMap } from '../../src/data/png.js';
+import { readIdMap } from '../../src/data/formats/png.js';
 import { CityscapesClass } from '../../scripts/make-fixtures.js';
 import { FIXTURES_DIR, REPO_ROOT, temporaryFolder } from '../support/cli.js';
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { readRgbImage } from '../../src/data/image.js';
+import { readRgbImage } from '../../src/data/formats/image.js';
 import { InputError } from '../../src/errors.js';
 import { FIXTURES_DIR } from '../support/cli.js';
 
@@ -107,7 +107,7 @@ test('gray and RGBA photos become RGB (gray replicated, alpha dropped), as PIL c
 });
 
 test('PIL-style bicubic enlargement: a step overshoots and clamps as Catmull-Rom does; flat stays flat', async () => {
-  const { resizeBicubic, catmullRom } = await import('../../src/data/bicubic.js');
+  const { resizeBicubic, catmullRom } = await import('../../src/data/formats/bicubic.js');
   assert.deepEqual([catmullRom(0), catmullRom(1), catmullRom(2), catmullRom(0.5)].map((w) => w + 0), [1, 0, 0, 0.5625]);
   // One row 0 0 0 0 255 255 255 255 -> 16 columns. By hand: output x samples at (x + 0.5) / 2;
   // x = 7 sits at 3.75: inputs 2..5 lie at distances 1.25, 0.25, 0.75, 1.75 (pixel centres), weights

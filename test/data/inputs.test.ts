@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fileStem, findMisnamedPair, outputNames, pairInputs } from '../../src/data/inputs.js';
+import { fileStem, findMisnamedPair, outputNames, pairInputs } from '../../src/data/datasets/inputs.js';
 import { InputError } from '../../src/errors.js';
 
 const labels = ['l/a_000001_gtFine_labelIds.png', 'l/a_000002_gtFine_labelIds.png', 'l/b_000001_gtFine_labelIds.png'];
@@ -29,7 +29,7 @@ test('output names are label stems; two labels with one stem are refused', () =>
 });
 
 test('kindSuffix keeps frame numbers and partial words in the base', async () => {
-  const { kindSuffix } = await import('../../src/data/inputs.js');
+  const { kindSuffix } = await import('../../src/data/datasets/inputs.js');
   assert.equal(kindSuffix(['a_000001_leftImg8bit', 'b_000001_leftImg8bit']), '_leftImg8bit');
   assert.equal(kindSuffix(['synthcity_000000_000019_gtFine_labelIds', 'synthcity_000001_000019_gtFine_labelIds']), '_gtFine_labelIds');
   assert.equal(kindSuffix(['only_000001_gtFine_labelIds']), '_gtFine_labelIds');

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { readSafetensorsFile } from '../../src/data/tensorFile.js';
-import { checkLabelRange, instanceEdges, oneHot } from '../../src/data/labels.js';
+import { readSafetensorsFile } from '../../src/data/files/tensorFile.js';
+import { checkLabelRange, instanceEdges, oneHot } from '../../src/data/datasets/labels.js';
 import { InputError } from '../../src/errors.js';
 import { GOLDEN_DIR } from '../support/cli.js';
 

@@ -5,7 +5,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeOnnxModel, encodeOnnxModel, ONNX_DATA_TYPES, ONNX_IR_VERSION } from '../../src/data/onnx.js';
+import { decodeOnnxModel, encodeOnnxModel, ONNX_DATA_TYPES, ONNX_IR_VERSION } from '../../src/data/formats/onnx.js';
 
 describe('ONNX writer', () => {
   const weight = Float32Array.from([1.5, -2, 0.25, 3e-8]);

@@ -2,7 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { linkSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { checkOutputPath, type InputArgument, type OutputTarget } from '../../src/data/outputPath.js';
+import { checkOutputPath, type InputArgument, type OutputTarget } from '../../src/data/files/outputPath.js';
 import { temporaryFolder } from '../support/cli.js';
 
 describe('checkOutputPath', () => {

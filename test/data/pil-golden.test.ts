@@ -11,9 +11,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { nearestIndices } from '../../src/data/resize.js';
-import { resizeBicubic } from '../../src/data/bicubic.js';
-import { readRgbImage } from '../../src/data/image.js';
+import { nearestIndices } from '../../src/data/formats/nearest.js';
+import { resizeBicubic } from '../../src/data/formats/bicubic.js';
+import { readRgbImage } from '../../src/data/formats/image.js';
 
 /**
  * FNV-1a (32-bit) over PIL's nearest source indices, src and dst in 1..64:

@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { decodePng, idsFromPng, readIdMap, PngColorType } from '../../src/data/png.js';
-import { encodePng, type FilterChoice, type PngImage } from '../../src/data/pngEncode.js';
+import { decodePng, idsFromPng, readIdMap, PngColorType } from '../../src/data/formats/png.js';
+import { encodePng, type FilterChoice, type PngImage } from '../../src/data/formats/pngEncode.js';
 import { InputError } from '../../src/errors.js';
 import { createRandom } from '../../scripts/random.js';
 import { temporaryFolder } from '../support/cli.js';
@@ -153,8 +153,8 @@ test('readIdMap reads a file from disk', async () => {
 });
 
 test('readIdMapResized equals decode-then-resize on every path, and maxId sees pixels the sampling skips', async () => {
-  const { readIdMapResized } = await import('../../src/data/png.js');
-  const { nearestIndices, resizeNearest } = await import('../../src/data/resize.js');
+  const { readIdMapResized } = await import('../../src/data/formats/png.js');
+  const { nearestIndices, resizeNearest } = await import('../../src/data/formats/nearest.js');
   const folder = temporaryFolder('resized');
   try {
     const [width, height] = [37, 21];

@@ -2,11 +2,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { readSample } from '../../src/data/sample.js';
-import { readIdMap, PngColorType } from '../../src/data/png.js';
-import { encodePng } from '../../src/data/pngEncode.js';
-import { instanceEdges } from '../../src/data/labels.js';
-import { nearestIndices } from '../../src/data/resize.js';
+import { readSample } from '../../src/data/datasets/sample.js';
+import { readIdMap, PngColorType } from '../../src/data/formats/png.js';
+import { encodePng } from '../../src/data/formats/pngEncode.js';
+import { instanceEdges } from '../../src/data/datasets/labels.js';
+import { nearestIndices } from '../../src/data/formats/nearest.js';
 import { FIXTURES_DIR, runCliSync, temporaryFolder } from '../support/cli.js';
 
 test('preprocess on the fixtures: exit 0, one sample per pair, right shapes, exact maps, plausible edges', async () => {

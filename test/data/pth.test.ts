@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { zipSync } from 'fflate';
-import { looksLikePth, readPth, stateDictPickle, writePth } from '../../src/data/pth.js';
-import { makeTensor, type Tensor } from '../../src/data/safetensors.js';
+import { looksLikePth, readPth, stateDictPickle, writePth } from '../../src/data/formats/pth.js';
+import { makeTensor, type Tensor } from '../../src/data/formats/safetensors.js';
 import { ExitCode, InputError } from '../../src/errors.js';
 import { REPO_ROOT, runCliSync, temporaryFolder } from '../support/cli.js';
 

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { exactNearestIndex, nearestIndices, resizeNearest, roundHalfEven, targetSize, type ResizeSettings } from '../../src/data/resize.js';
+import { roundHalfEven, targetSize, type ResizeSettings } from '../../src/data/datasets/resize.js';
+import { exactNearestIndex, nearestIndices, resizeNearest } from '../../src/data/formats/nearest.js';
 
 const settings = (mode: ResizeSettings['mode'], loadSize = 1024): ResizeSettings => ({ mode, loadSize, fineSize: 512, sizeBase: 16 });
 

@@ -3,11 +3,11 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { readSample, writeSample, type Sample, type SampleMetadata } from '../../src/data/sample.js';
-import { makeTensor, type Tensor } from '../../src/data/safetensors.js';
-import { writeTensorFile } from '../../src/data/tensorFile.js';
+import { readSample, writeSample, type Sample, type SampleMetadata } from '../../src/data/datasets/sample.js';
+import { makeTensor, type Tensor } from '../../src/data/formats/safetensors.js';
+import { writeTensorFile } from '../../src/data/files/tensorFile.js';
 import { InputError } from '../../src/errors.js';
-import { instanceEdges, oneHot } from '../../src/data/labels.js';
+import { instanceEdges, oneHot } from '../../src/data/datasets/labels.js';
 import { runCliSync, temporaryFolder, GOLDEN_DIR, REPO_ROOT } from '../support/cli.js';
 
 function metadataFor(sample: Sample): SampleMetadata {

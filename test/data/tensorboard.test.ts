@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EventFileWriter, FILE_VERSION } from '../../src/data/tensorboard.js';
+import { EventFileWriter, FILE_VERSION } from '../../src/data/formats/tensorboard.js';
 import { crc32cBitwise, readEventsFolder } from '../support/tfevents.js';
 
 describe('TensorBoard event files', () => {

@@ -17,11 +17,11 @@ import {
   resolveCheckpointPath,
   writeCheckpoint,
   type CheckpointMeta,
-} from '../../src/data/checkpoint.js';
-import { writeTensorFile } from '../../src/data/tensorFile.js';
-import { makeTensor } from '../../src/data/safetensors.js';
-import { resolveConfig } from '../../src/model/config.js';
-import { modelSpecs, networkSpecs } from '../../src/model/networks.js';
+} from '../../src/families/checkpoint.js';
+import { writeTensorFile } from '../../src/data/files/tensorFile.js';
+import { makeTensor } from '../../src/data/formats/safetensors.js';
+import { resolveConfig } from '../../src/families/pix2pixhd/config.js';
+import { modelSpecs, networkSpecs } from '../../src/families/pix2pixhd/networks.js';
 import { disposeParams, initParams, loadParams, referenceShape } from '../../src/model/params.js';
 import { setUpBackend } from './helpers.js';
 

@@ -9,9 +9,9 @@ import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { avgPoolDownsample } from '../../src/backend/ops.js';
-import { resolveConfig } from '../../src/model/config.js';
+import { resolveConfig } from '../../src/families/pix2pixhd/config.js';
 import { flatDiscriminatorKey } from '../../src/model/discriminator.js';
-import { instanceSegments } from '../../src/model/encoder.js';
+import { instanceSegments } from '../../src/families/pix2pixhd/encoder.js';
 import { disposeParams, loadParams } from '../../src/model/params.js';
 import {
   discriminate,
@@ -21,7 +21,7 @@ import {
   encodeFeaturesRaw,
   generate,
   networkSpecs,
-} from '../../src/model/networks.js';
+} from '../../src/families/pix2pixhd/networks.js';
 import { goldenTensor, leakedTensors, nchwToNhwc, readGolden, relativeL2, setUpBackend } from './helpers.js';
 import { onWebgpu } from '../support/webgpu.js';
 

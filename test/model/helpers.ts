@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../src/backend/index.js';
-import type { Tensor } from '../../src/data/safetensors.js';
+import type { Tensor } from '../../src/data/formats/safetensors.js';
 export { goldenTensor, nchwToNhwc, readGolden } from '../support/golden.js';
 export { leakedTensors } from '../support/tensors.js';
 

@@ -7,7 +7,7 @@
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
-import { instanceAveragePool, instanceSegments } from '../../src/model/encoder.js';
+import { instanceAveragePool, instanceSegments } from '../../src/families/pix2pixhd/encoder.js';
 import { initialValues } from '../../src/model/init.js';
 import { REFERENCE_INFERENCE, runSequential, normLayer, type ParamSpec } from '../../src/model/layers.js';
 import { Random } from '../../src/model/random.js';

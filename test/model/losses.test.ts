@@ -7,11 +7,11 @@
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
-import { instanceSegments } from '../../src/model/encoder.js';
+import { instanceSegments } from '../../src/families/pix2pixhd/encoder.js';
 import { featureMatchingLoss, ganLoss, l1Loss, stopGradient } from '../../src/model/losses.js';
-import { discriminate, encodeFeatures, generate, modelSpecs, trainingNetworks } from '../../src/model/networks.js';
+import { discriminate, encodeFeatures, generate, modelSpecs, trainingNetworks } from '../../src/families/pix2pixhd/networks.js';
 import { disposeParams, loadParams } from '../../src/model/params.js';
-import type { Tensor } from '../../src/data/safetensors.js';
+import type { Tensor } from '../../src/data/formats/safetensors.js';
 import { splitGoldenConfig } from '../support/golden.js';
 import { goldenTensor, leakedTensors, nchwToNhwc, readGolden, relativeL2, setUpBackend } from './helpers.js';
 

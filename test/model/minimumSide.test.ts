@@ -7,9 +7,9 @@
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
-import { generatorInputChannels, generatorMinimumSide, generatorSizeMultiple, resolveConfig } from '../../src/model/config.js';
+import { generatorInputChannels, generatorMinimumSide, generatorSizeMultiple, resolveConfig } from '../../src/families/pix2pixhd/config.js';
 import { REFERENCE_INFERENCE } from '../../src/model/layers.js';
-import { generate, modelSpecs } from '../../src/model/networks.js';
+import { generate, modelSpecs } from '../../src/families/pix2pixhd/networks.js';
 import { disposeParams, initParams } from '../../src/model/params.js';
 import { setUpBackend } from './helpers.js';
 

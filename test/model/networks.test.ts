@@ -6,9 +6,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { UsageError } from '../../src/errors.js';
-import { DEFAULT_CONFIG, discriminatorInputChannels, generatorInputChannels, resolveConfig } from '../../src/model/config.js';
+import { DEFAULT_CONFIG, discriminatorInputChannels, generatorInputChannels, resolveConfig } from '../../src/families/pix2pixhd/config.js';
 import { countParameters } from '../../src/model/layers.js';
-import { networkSpecs } from '../../src/model/networks.js';
+import { networkSpecs } from '../../src/families/pix2pixhd/networks.js';
 import { flatDiscriminatorKey } from '../../src/model/discriminator.js';
 import { referenceShape } from '../../src/model/params.js';
 

@@ -6,9 +6,9 @@
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
-import { resolveConfig } from '../../src/model/config.js';
+import { resolveConfig } from '../../src/families/pix2pixhd/config.js';
 import { featureMatchingLoss, ganLoss, stopGradient } from '../../src/model/losses.js';
-import { discriminate, generate, modelSpecs, networkSpecs } from '../../src/model/networks.js';
+import { discriminate, generate, modelSpecs, networkSpecs } from '../../src/families/pix2pixhd/networks.js';
 import { disposeParams, initParams, toVariables } from '../../src/model/params.js';
 import { isTrainable } from '../../src/model/layers.js';
 import { optimizerKeys } from '../../src/train/model.js';

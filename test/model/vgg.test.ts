@@ -7,7 +7,7 @@ import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { InputError } from '../../src/errors.js';
-import { makeTensor, type Tensor } from '../../src/data/safetensors.js';
+import { makeTensor, type Tensor } from '../../src/data/formats/safetensors.js';
 import { disposeVgg19, l1Loss, loadVgg19, vgg19Features, vgg19TensorNames, vggLoss, VGG_LAYER_WEIGHTS } from '../../src/model/losses.js';
 import { Random } from '../../src/model/random.js';
 import { leakedTensors, setUpBackend } from './helpers.js';

@@ -6,9 +6,9 @@
  */
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { readSafetensorsFile } from '../../src/data/tensorFile.js';
-import type { SafetensorsFile, Tensor } from '../../src/data/safetensors.js';
-import { CONFIG_KEYS, resolveConfig, type ArchConfig } from '../../src/model/config.js';
+import { readSafetensorsFile } from '../../src/data/files/tensorFile.js';
+import type { SafetensorsFile, Tensor } from '../../src/data/formats/safetensors.js';
+import { CONFIG_KEYS, resolveConfig, type ArchConfig } from '../../src/families/pix2pixhd/config.js';
 import { GOLDEN_DIR } from './cli.js';
 
 export { GOLDEN_DIR } from './cli.js';

@@ -2,7 +2,7 @@
  * An independent reader of TensorBoard event files for the tests: TFRecord
  * framing and CRC32C (bitwise, from the Castagnoli polynomial) and the
  * protobuf wire format written out here from TensorFlow's event.proto and
- * summary.proto field numbers, sharing no code with src/data/tensorboard.ts.
+ * summary.proto field numbers, sharing no code with src/data/formats/tensorboard.ts.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -1,12 +1,12 @@
 /** Shared helpers for the synthesis tests: golden files, temporary folders, checkpoints, PNGs. */
 import { writeFileSync } from 'node:fs';
 import sharp from 'sharp';
-import { encodePng } from '../../src/data/pngEncode.js';
-import { PngColorType } from '../../src/data/png.js';
-import { makeTensor, type Tensor } from '../../src/data/safetensors';
-import { writeTensorFile } from '../../src/data/tensorFile';
-import type { ArchConfig } from '../../src/model/config';
-import { modelSpecs, type NetworkName } from '../../src/model/networks';
+import { encodePng } from '../../src/data/formats/pngEncode.js';
+import { PngColorType } from '../../src/data/formats/png.js';
+import { makeTensor, type Tensor } from '../../src/data/formats/safetensors';
+import { writeTensorFile } from '../../src/data/files/tensorFile';
+import type { ArchConfig } from '../../src/families/pix2pixhd/config';
+import { modelSpecs, type NetworkName } from '../../src/families/pix2pixhd/networks';
 import { referenceDtype, referenceShape } from '../../src/model/params';
 import { Random } from '../../src/model/random';
 export { temporaryFolder } from '../support/cli';

@@ -11,10 +11,10 @@
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
-import { makeTensor } from '../../src/data/safetensors.js';
-import { resolveConfig } from '../../src/model/config.js';
-import { instanceSegments } from '../../src/model/encoder.js';
-import { encodeFeatures, networkSpecs } from '../../src/model/networks.js';
+import { makeTensor } from '../../src/data/formats/safetensors.js';
+import { resolveConfig } from '../../src/families/pix2pixhd/config.js';
+import { instanceSegments } from '../../src/families/pix2pixhd/encoder.js';
+import { encodeFeatures, networkSpecs } from '../../src/families/pix2pixhd/networks.js';
 import { disposeParams, loadParams } from '../../src/model/params.js';
 import { instanceFeatureRows } from '../../src/synthesis/featureRows.js';
 import { featurePoolIds } from '../../src/synthesis/featurePooling.js';

@@ -6,9 +6,9 @@
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
-import { generatorInputChannels, resolveConfig } from '../../src/model/config.js';
+import { generatorInputChannels, resolveConfig } from '../../src/families/pix2pixhd/config.js';
 import { REFERENCE_INFERENCE } from '../../src/model/layers.js';
-import { encodeFeaturesRaw, generate, modelSpecs } from '../../src/model/networks.js';
+import { encodeFeaturesRaw, generate, modelSpecs } from '../../src/families/pix2pixhd/networks.js';
 import { disposeParams, initParams } from '../../src/model/params.js';
 import { runGenerator } from '../../src/synthesis/networks.js';
 import { setUpBackend } from '../model/helpers.js';

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ClusterSet } from '../../src/data/clusters';
-import { resolveConfig } from '../../src/model/config';
+import type { ClusterSet } from '../../src/data/files/clusters';
+import { resolveConfig } from '../../src/families/pix2pixhd/config';
 import { Random } from '../../src/model/random';
 import { distinctInstanceIds } from '../../src/synthesis/featureRows';
 import { buildGeneratorInput } from '../../src/synthesis/generatorInput';

@@ -8,12 +8,12 @@ import sharp from 'sharp';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../src/backend/index';
 import { createLogger, type Logger } from '../../src/log';
-import { writeSample } from '../../src/data/sample';
-import { writeTensorFile } from '../../src/data/tensorFile';
-import { parseSafetensors, serializeSafetensors } from '../../src/data/safetensors';
-import { writeClustersFile, type ClusterSet } from '../../src/data/clusters';
-import { resolveConfig } from '../../src/model/config';
-import { modelSpecs } from '../../src/model/networks';
+import { writeSample } from '../../src/data/datasets/sample';
+import { writeTensorFile } from '../../src/data/files/tensorFile';
+import { parseSafetensors, serializeSafetensors } from '../../src/data/formats/safetensors';
+import { writeClustersFile, type ClusterSet } from '../../src/data/files/clusters';
+import { resolveConfig } from '../../src/families/pix2pixhd/config';
+import { modelSpecs } from '../../src/families/pix2pixhd/networks';
 import { Random } from '../../src/model/random';
 import { runSynthesizeStage, type SynthesizeStageConfig } from '../../src/synthesis/synthesizeStage';
 import { goldenTensor, readGolden, readPngPixels, temporaryFolder, writeIdPng, writeRandomCheckpoint } from './helpers';
@@ -260,7 +260,7 @@ describe('runGenerator / encodeInstanceFeatures at any size', () => {
   it('take tiny and odd sizes (padded up for the reflection pads) and return the input size', async () => {
     const { runGenerator, encodeInstanceFeatures } = await import('../../src/synthesis/networks.js');
     const { initParams } = await import('../../src/model/params.js');
-    const { generatorInputChannels } = await import('../../src/model/config.js');
+    const { generatorInputChannels } = await import('../../src/families/pix2pixhd/config.js');
     for (const netG of ['global', 'local'] as const) {
       const config = resolveConfig({ label_nc: 3, netG, ngf: 4, n_downsample_global: 2, n_blocks_global: 1, n_blocks_local: 1, instance_feat: true, nef: 4, n_downsample_E: 2 });
       const params = initParams(modelSpecs(config, ['G', 'E']), 1);

@@ -9,8 +9,8 @@ import { copyFile, mkdtemp, readdir, readFile, rename, rm, truncate } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InputError, P2phdError } from '../../src/errors.js';
-import { writeFaults } from '../../src/data/atomicWrite.js';
-import { makeTensor } from '../../src/data/safetensors.js';
+import { writeFaults } from '../../src/data/formats/atomicWrite.js';
+import { makeTensor } from '../../src/data/formats/safetensors.js';
 import { PENDING_SUFFIX, readPair, writePair } from '../../src/train/checkpointPair.js';
 
 function contents(value: number): Parameters<typeof writePair>[1] {

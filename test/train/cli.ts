@@ -7,7 +7,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { after, before } from 'node:test';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readSafetensorsFile } from '../../src/data/tensorFile.js';
+import { readSafetensorsFile } from '../../src/data/files/tensorFile.js';
 import { REPO_ROOT, runCli, type CliResult } from '../support/cli.js';
 
 export { runCli, startCli } from '../support/cli.js';

@@ -3,8 +3,8 @@
  * and NCHW -> NHWC at the boundary.
  */
 import { initBackend } from '../../src/backend/index.js';
-import type { SafetensorsFile } from '../../src/data/safetensors.js';
-import type { ArchConfig } from '../../src/model/config.js';
+import type { SafetensorsFile } from '../../src/data/formats/safetensors.js';
+import type { ArchConfig } from '../../src/families/pix2pixhd/config.js';
 import { readGolden, splitGoldenConfig } from '../support/golden.js';
 export { goldenTensor as tensorOf, nchwToNhwc } from '../support/golden.js';
 

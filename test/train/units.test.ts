@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Command } from 'commander';
 import { UsageError } from '../../src/errors.js';
-import { resolveConfig } from '../../src/model/config.js';
+import { resolveConfig } from '../../src/families/pix2pixhd/config.js';
 import { Random } from '../../src/model/random.js';
 import { adamUpdate, createSharedSlot, createSlot } from '../../src/train/adam.js';
 import { epochOrder, fitToMultiple, planCrop } from '../../src/train/data.js';
