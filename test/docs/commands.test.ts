@@ -42,7 +42,10 @@
  *     without --init gets a tiny architecture (TINY_GLOBAL: ngf 8, two
  *     downsamplings, one block, ndf 8, two D layers, nef 4); given
  *     --ngf / --n-blocks-local / --ndf / --nef values become 4 / 1 / 8 / 4;
- *   - demo: `--help` appended (its full run takes minutes; test/audit runs it).
+ *   - demo, edit: `--help` appended (the demo takes minutes, and edit serves
+ *     a page until stopped; their own tests run them);
+ *   - a train stage of another family gets --max-steps 1 only: give its
+ *     tiny architecture a table beside TINY_GLOBAL when its pages arrive.
  * - `npm ci|link|test|run SCRIPT`: checks package-lock.json or the script
  *   exists; installs and runs nothing.
  * - `sbatch [--array=A-B] SCRIPT ARGS`: fails as SLURM would when the

@@ -94,7 +94,8 @@ export function shrinkP2phdArgs(given: readonly string[]): { args: string[]; hel
     }
     args.push('--max-steps', '1');
   }
-  if (command === 'demo') return { args: [...args, '--help'], helpOnly: true };
+  // demo takes minutes; edit serves a page until stopped: only their flags are checked.
+  if (command === 'demo' || command === 'edit') return { args: [...args, '--help'], helpOnly: true };
   return { args, helpOnly: false };
 }
 
