@@ -1,6 +1,8 @@
 /**
- * `p2phd preprocess`: raw label / instance / photo files -> sample files.
- * Thin: flags -> one PreprocessConfig -> src/data/datasets/preprocess.ts -> report.
+ * `p2phd preprocess`: raw label / instance / photo files -> sample files, or
+ * with --aligned pix2pix's A|B files -> aligned samples.
+ * Thin: flags -> one PreprocessConfig -> src/data/datasets/preprocess.ts (or
+ * one AlignedPreprocessConfig -> src/data/datasets/alignedPreprocess.ts) -> report.
  * No tfjs here, so the command starts fast.
  */
 import { availableParallelism } from 'node:os';
@@ -14,6 +16,9 @@ import { MAX_RESIZE_SIDE, MAX_SIZE_BASE, RESIZE_MODES, type ResizeMode } from '.
 import type { InputLists } from '../data/datasets/inputs.js';
 import type { InputArgument } from '../data/files/outputPath.js';
 import type { PreprocessConfig, PreprocessedSample } from '../data/datasets/preprocess.js';
+import { ALIGNED_DEFAULTS, DIRECTIONS, type Direction } from '../data/datasets/aligned.js';
+import type { AlignedPreprocessConfig } from '../data/datasets/alignedPreprocess.js';
+import type { CommandContext } from './common.js';
 
 /** data/datasets/inputs.ts (fast-glob), loaded only when the command runs. */
 type Inputs = typeof import('../data/datasets/inputs.js');
@@ -29,26 +34,56 @@ export const PREPROCESS_DEFAULTS = Object.freeze({
   sizeBase: 16,
 });
 
+/** Flags whose defaults depend on --aligned are undefined unless given. */
 interface PreprocessFlags {
   dataroot?: string;
   phase: string;
   labels?: string;
   instances?: string;
   images?: string;
-  labelNc: number;
+  labelNc?: number;
   instance: boolean;
-  resizeOrCrop: ResizeMode;
-  loadSize: number;
-  fineSize: number;
-  sizeBase: number;
+  resizeOrCrop?: ResizeMode;
+  loadSize?: number;
+  fineSize?: number;
+  cropSize?: number;
+  sizeBase?: number;
   onehot: boolean;
+  aligned: boolean;
+  direction?: Direction;
+  inputNc?: number;
+  outputNc?: number;
   shard?: Shard;
   out?: string;
   jobs: number;
 }
 
+/** The flags with pix2pixHD's defaults filled in. */
+type LabelFlags = PreprocessFlags & { labelNc: number; resizeOrCrop: ResizeMode; loadSize: number; fineSize: number; sizeBase: number };
+
+/** --fine-size and its pix2pix name --crop-size. */
+function cropSideFlag(flags: PreprocessFlags): number | undefined {
+  if (flags.fineSize !== undefined && flags.cropSize !== undefined && flags.fineSize !== flags.cropSize) {
+    throw new UsageError(`--fine-size ${flags.fineSize} and --crop-size ${flags.cropSize} name one setting: give one of them`);
+  }
+  return flags.fineSize ?? flags.cropSize;
+}
+
+function withLabelDefaults(flags: PreprocessFlags): LabelFlags {
+  const given = (['direction', 'inputNc', 'outputNc'] as const).filter((key) => flags[key] !== undefined);
+  if (given.length > 0) throw new UsageError(`--${given[0]!.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} is for A|B data: add --aligned`);
+  return {
+    ...flags,
+    labelNc: flags.labelNc ?? PREPROCESS_DEFAULTS.labelNc,
+    resizeOrCrop: flags.resizeOrCrop ?? PREPROCESS_DEFAULTS.resizeOrCrop,
+    loadSize: flags.loadSize ?? PREPROCESS_DEFAULTS.loadSize,
+    fineSize: cropSideFlag(flags) ?? PREPROCESS_DEFAULTS.fineSize,
+    sizeBase: flags.sizeBase ?? PREPROCESS_DEFAULTS.sizeBase,
+  };
+}
+
 /** The reference's layout: <phase>_label, <phase>_inst, <phase>_img (<phase>_A, <phase>_B for colour labels). */
-function datarootFolders(flags: PreprocessFlags, dataroot: string): { labels: string; instances: string; images: string } {
+function datarootFolders(flags: LabelFlags, dataroot: string): { labels: string; instances: string; images: string } {
   const colourLabels = flags.labelNc === 0;
   return {
     labels: join(dataroot, `${flags.phase}_${colourLabels ? 'A' : 'label'}`),
@@ -59,15 +94,16 @@ function datarootFolders(flags: PreprocessFlags, dataroot: string): { labels: st
 
 /** The inputs --out must not overwrite: the layout's folders, or the globs. */
 function inputArguments(flags: PreprocessFlags): InputArgument[] {
+  if (flags.aligned) return flags.dataroot === undefined ? [] : [{ flag: '--dataroot', path: join(flags.dataroot, flags.phase) }];
   if (flags.dataroot === undefined) {
     return [{ flag: '--labels', path: flags.labels }, { flag: '--instances', path: flags.instances }, { flag: '--images', path: flags.images }];
   }
-  const folders = datarootFolders(flags, flags.dataroot);
+  const folders = datarootFolders(withLabelDefaults(flags), flags.dataroot);
   return [folders.labels, folders.instances, folders.images].map((path) => ({ flag: '--dataroot', path }));
 }
 
 /** Which file lists the flags name: the --dataroot layout or explicit globs. */
-function inputLists(flags: PreprocessFlags, inputs: Inputs): InputLists {
+function inputLists(flags: LabelFlags, inputs: Inputs): InputLists {
   const { folderExists, listFiles } = inputs;
   if (flags.dataroot !== undefined && (flags.labels !== undefined || flags.instances !== undefined || flags.images !== undefined)) {
     throw new UsageError('--dataroot conflicts with --labels/--instances/--images: give one or the other');
@@ -89,9 +125,15 @@ function inputLists(flags: PreprocessFlags, inputs: Inputs): InputLists {
   return lists;
 }
 
-function buildConfig(flags: PreprocessFlags, inputs: Inputs, warn: (line: string) => void): PreprocessConfig {
-  if (flags.out === undefined) throw new UsageError('--out DIR is required (the folder the sample files go to)');
-  if (flags.out === '-') throw new UsageError('--out must be a folder: preprocess writes one sample file per pair, not a stream');
+function requireOutFolder(out: string | undefined): string {
+  if (out === undefined) throw new UsageError('--out DIR is required (the folder the sample files go to)');
+  if (out === '-') throw new UsageError('--out must be a folder: preprocess writes one sample file per pair, not a stream');
+  return out;
+}
+
+function buildConfig(givenFlags: PreprocessFlags, inputs: Inputs, warn: (line: string) => void): PreprocessConfig {
+  const flags = withLabelDefaults(givenFlags);
+  const outDir = requireOutFolder(flags.out);
   if (flags.onehot && flags.labelNc === 0) throw new UsageError('--onehot needs class ids: it cannot be used with --label-nc 0');
   const allPairs = inputs.pairInputs(inputLists(flags, inputs));
   const misnamed = inputs.findMisnamedPair(allPairs);
@@ -102,7 +144,7 @@ function buildConfig(flags: PreprocessFlags, inputs: Inputs, warn: (line: string
   return {
     pairs: indices.map((i) => allPairs[i]!),
     outputNames: indices.map((i) => names[i]!),
-    outDir: flags.out,
+    outDir,
     labelNc: flags.labelNc,
     onehot: flags.onehot,
     resize: { mode: flags.resizeOrCrop, loadSize: flags.loadSize, fineSize: flags.fineSize, sizeBase: flags.sizeBase },
@@ -110,26 +152,101 @@ function buildConfig(flags: PreprocessFlags, inputs: Inputs, warn: (line: string
   };
 }
 
+/** With --aligned: the flags of label/photo data are refused, pix2pix's defaults fill the rest. */
+function buildAlignedConfig(flags: PreprocessFlags, aligned: AlignedPreprocessModule): AlignedPreprocessConfig {
+  const labelOnly: Array<[string, boolean]> = [
+    ['--labels', flags.labels !== undefined], ['--instances', flags.instances !== undefined], ['--images', flags.images !== undefined],
+    ['--label-nc', flags.labelNc !== undefined], ['--no-instance', !flags.instance], ['--onehot', flags.onehot], ['--size-base', flags.sizeBase !== undefined],
+  ];
+  const conflict = labelOnly.find(([, given]) => given);
+  if (conflict) throw new UsageError(`${conflict[0]} is for label/photo data and conflicts with --aligned`);
+  if (flags.dataroot === undefined) throw new UsageError('--aligned needs --dataroot DIR: the A|B images are read from DIR/<phase>');
+  const outDir = requireOutFolder(flags.out);
+  const resize = {
+    mode: flags.resizeOrCrop ?? ALIGNED_DEFAULTS.resizeOrCrop,
+    loadSize: flags.loadSize ?? ALIGNED_DEFAULTS.loadSize,
+    cropSize: cropSideFlag(flags) ?? ALIGNED_DEFAULTS.cropSize,
+  };
+  if ((resize.mode === 'resize_and_crop' || resize.mode === 'scale_width_and_crop') && resize.loadSize < resize.cropSize) {
+    throw new UsageError(`--load-size ${resize.loadSize} is below --crop-size ${resize.cropSize}: the crop must fit in the resized image`);
+  }
+  const root = join(flags.dataroot, flags.phase);
+  const allFiles = aligned.listAlignedFiles(root);
+  const names = aligned.alignedOutputNames(allFiles, root, '.safetensors');
+  const indices = takeShard(allFiles.map((_, i) => i), flags.shard);
+  return {
+    files: indices.map((i) => allFiles[i]!),
+    outputNames: indices.map((i) => names[i]!),
+    outDir,
+    direction: flags.direction ?? ALIGNED_DEFAULTS.direction,
+    inputNc: flags.inputNc ?? ALIGNED_DEFAULTS.inputNc,
+    outputNc: flags.outputNc ?? ALIGNED_DEFAULTS.outputNc,
+    resize,
+    concurrency: flags.jobs,
+  };
+}
+
+type AlignedPreprocessModule = typeof import('../data/datasets/alignedPreprocess.js');
+
+async function runAligned(flags: PreprocessFlags, context: CommandContext): Promise<void> {
+  const aligned = await import('../data/datasets/alignedPreprocess.js');
+  const config = buildAlignedConfig(flags, aligned);
+  const { log } = context;
+  const started = Date.now();
+  log.info(
+    `preprocess --aligned: ${config.files.length} A|B file(s) -> ${config.outDir} (${config.direction}, input_nc ${config.inputNc}, output_nc ${config.outputNc}, ` +
+      `${config.resize.mode}, load ${config.resize.loadSize}, crop ${config.resize.cropSize})`,
+  );
+  const progress = createProgress('preprocess', config.files.length);
+  let results: Awaited<ReturnType<AlignedPreprocessModule['preprocessAligned']>>;
+  try {
+    results = await aligned.preprocessAligned(config, () => progress.tick(), (line) => log.warn(line));
+  } finally {
+    progress.stop();
+  }
+  const seconds = (Date.now() - started) / 1000;
+  log.info(`wrote ${results.length} aligned sample(s) in ${seconds.toFixed(2)} s`);
+  context.emitJson({
+    command: 'preprocess',
+    aligned: true,
+    out: config.outDir,
+    samples: results.map((result) => ({ file: result.path, source: result.source, size: result.size, source_size: result.sourceSize })),
+    count: results.length,
+    seconds,
+  });
+}
+
+const channelsFlag = (flag: string) => (value: string): number => {
+  if (value !== '1' && value !== '3') throw new UsageError(`${flag}: "${value}" must be 1 (grey) or 3 (RGB)`);
+  return Number(value);
+};
+
 export function registerPreprocess(program: Command): void {
   const defaultJobs = Math.max(2, availableParallelism() * 2);
   const command = program.command('preprocess')
-    .description('raw label/instance/photo files -> sample files')
-    .option('--dataroot <dir>', 'dataset folder in the reference layout: <phase>_label, <phase>_inst, <phase>_img (<phase>_A, <phase>_B with --label-nc 0)')
+    .description('raw label/instance/photo files (or pix2pix A|B files with --aligned) -> sample files')
+    .option('--dataroot <dir>', 'dataset folder in the reference layout: <phase>_label, <phase>_inst, <phase>_img (<phase>_A, <phase>_B with --label-nc 0); with --aligned, A|B images under <dir>/<phase>')
     .option('--phase <name>', 'which split of --dataroot', PREPROCESS_DEFAULTS.phase)
     .option('--labels <glob>', 'label maps: a quoted glob or a folder (instead of --dataroot)')
     .option('--instances <glob>', 'instance maps, paired with the labels in sorted order')
     .option('--images <glob>', 'photos, paired with the labels in sorted order')
-    .option('--label-nc <n>', 'number of label classes (0: label maps are colour images)', integerFlag('--label-nc', 0, 65536), PREPROCESS_DEFAULTS.labelNc)
+    .option('--label-nc <n>', `number of label classes (0: label maps are colour images; default ${PREPROCESS_DEFAULTS.labelNc})`, integerFlag('--label-nc', 0, 65536))
     .option('--no-instance', 'no instance maps (no inst or edges tensors)')
-    .addOption(new Option('--resize-or-crop <mode>', 'resize mode (crops happen at training time)').choices([...RESIZE_MODES]).default(PREPROCESS_DEFAULTS.resizeOrCrop))
-    .option('--load-size <n>', 'resize target: width (scale_width*) or side (resize_and_crop)', integerFlag('--load-size', 1, MAX_RESIZE_SIDE), PREPROCESS_DEFAULTS.loadSize)
-    .option('--fine-size <n>', "side of training's random crop (recorded in the samples)", integerFlag('--fine-size', 1, MAX_RESIZE_SIDE), PREPROCESS_DEFAULTS.fineSize)
-    .option('--size-base <n>', "with --resize-or-crop none: round sizes to a multiple of this (the reference's 2^n_downsample_global; 32 for one local enhancer)", integerFlag('--size-base', 1, MAX_SIZE_BASE), PREPROCESS_DEFAULTS.sizeBase)
+    .addOption(new Option('--resize-or-crop <mode>', `resize mode, crops happen at training time (default ${PREPROCESS_DEFAULTS.resizeOrCrop}; ${ALIGNED_DEFAULTS.resizeOrCrop} with --aligned)`).choices([...RESIZE_MODES]))
+    .option('--load-size <n>', `resize target: width (scale_width*) or side (resize_and_crop) (default ${PREPROCESS_DEFAULTS.loadSize}; ${ALIGNED_DEFAULTS.loadSize} with --aligned)`, integerFlag('--load-size', 1, MAX_RESIZE_SIDE))
+    .option('--fine-size <n>', `side of training's random crop, recorded in the samples (default ${PREPROCESS_DEFAULTS.fineSize}; ${ALIGNED_DEFAULTS.cropSize} with --aligned)`, integerFlag('--fine-size', 1, MAX_RESIZE_SIDE))
+    .option('--crop-size <n>', "the same as --fine-size (pix2pix's name)", integerFlag('--crop-size', 1, MAX_RESIZE_SIDE))
+    .option('--size-base <n>', `with --resize-or-crop none: round sizes to a multiple of this (the reference's 2^n_downsample_global; 32 for one local enhancer; default ${PREPROCESS_DEFAULTS.sizeBase}; --aligned always rounds to 4)`, integerFlag('--size-base', 1, MAX_SIZE_BASE))
     .option('--onehot', 'also store the one-hot label tensor', false)
+    .option('--aligned', "pix2pix's A|B data: one image per pair, A the left half, B the right, under <dataroot>/<phase> (see docs/pix2pix.md)", false)
+    .addOption(new Option('--direction <dir>', `with --aligned: AtoB, or BtoA to make B the network input (default ${ALIGNED_DEFAULTS.direction})`).choices([...DIRECTIONS]))
+    .option('--input-nc <n>', 'with --aligned: channels of the network input, 3 (RGB) or 1 (grey as PIL\'s L) (default 3)', channelsFlag('--input-nc'))
+    .option('--output-nc <n>', 'with --aligned: channels of the target, 3 or 1 (default 3)', channelsFlag('--output-nc'))
     .option('--shard <index/count>', 'take every COUNT-th pair starting at INDEX (0-based)', parseShard)
     .option('--out <dir>', 'output folder (created if missing; files of the same name are replaced)')
     .option('--jobs <n>', 'pairs processed at once', integerFlag('--jobs', 1, 64), defaultJobs);
   addCommonOptions(command).action(action<PreprocessFlags>(async (flags, context) => {
+    if (flags.aligned) return runAligned(flags, context);
     // Loaded here, not at the top: sharp and fast-glob would slow every other command and --help.
     const [inputs, { preprocess }] = await Promise.all([import('../data/datasets/inputs.js'), import('../data/datasets/preprocess.js')]);
     const config = buildConfig(flags, inputs, (line) => context.log.warn(line));

@@ -76,6 +76,7 @@ export async function openSampleFolder(dir: string): Promise<SampleFolder> {
   for (const name of files) {
     const path = join(dir, name);
     const { p2phd, tensors } = await readTensorFileHeader(path, 'sample');
+    if (p2phd['aligned'] === true) throw new InputError(`${path}: is an aligned A|B (pix2pix) sample, not a label/photo sample (train it with p2phd train pix2pix)`);
     const names = tensors.map((tensor) => tensor.name);
     const size = p2phd['size'];
     const labelNc = p2phd['label_nc'];

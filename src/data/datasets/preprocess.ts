@@ -152,33 +152,43 @@ export function prepareOutputFolder(outDir: string): void {
  */
 export async function preprocess(config: PreprocessConfig, onDone: (result: PreprocessedSample) => void = () => undefined): Promise<PreprocessedSample[]> {
   prepareOutputFolder(config.outDir);
-  const results: PreprocessedSample[] = new Array(config.pairs.length);
+  return runConcurrently(config.pairs.length, config.concurrency, async (index) => {
+    const pair = config.pairs[index]!;
+    const { sample, sourceSize } = await buildSample(pair, config.labelNc, config.onehot, config.resize);
+    const path = join(config.outDir, config.outputNames[index]!);
+    await writeSample(path, sample, sampleMetadata(pair, config.labelNc, sample, sourceSize, config.resize));
+    const result: PreprocessedSample = {
+      path,
+      sources: pair,
+      size: [sample.height, sample.width],
+      sourceSize: [sourceSize.height, sourceSize.width],
+    };
+    onDone(result);
+    return result;
+  });
+}
+
+/**
+ * Runs `task(0..count-1)`, `concurrency` at a time, and returns the results
+ * in index order. Stops starting tasks at the first failure, waits for those
+ * running (no write left half-way), then throws the first failure.
+ */
+export async function runConcurrently<T>(count: number, concurrency: number, task: (index: number) => Promise<T>): Promise<T[]> {
+  const results: T[] = new Array(count);
   let next = 0;
   let failed = false;
   const worker = async (): Promise<void> => {
-    while (!failed && next < config.pairs.length) {
+    while (!failed && next < count) {
       const index = next++;
-      const pair = config.pairs[index]!;
       try {
-        const { sample, sourceSize } = await buildSample(pair, config.labelNc, config.onehot, config.resize);
-        const path = join(config.outDir, config.outputNames[index]!);
-        await writeSample(path, sample, sampleMetadata(pair, config.labelNc, sample, sourceSize, config.resize));
-        const result: PreprocessedSample = {
-          path,
-          sources: pair,
-          size: [sample.height, sample.width],
-          sourceSize: [sourceSize.height, sourceSize.width],
-        };
-        results[index] = result;
-        onDone(result);
+        results[index] = await task(index);
       } catch (error) {
         failed = true;
         throw error;
       }
     }
   };
-  const workers = Array.from({ length: Math.max(1, Math.min(config.concurrency, config.pairs.length)) }, worker);
-  // Wait for every worker (no write left half-way), then report the first failure.
+  const workers = Array.from({ length: Math.max(1, Math.min(concurrency, count)) }, worker);
   const settled = await Promise.allSettled(workers);
   const failure = settled.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
   if (failure) throw failure.reason;

@@ -113,6 +113,9 @@ function schemaTensor<D extends DType>(file: TensorFile, name: string, dtypes: r
 }
 
 function readMetadata(file: TensorFile): SampleMetadata {
+  if (file.p2phd['aligned'] === true) {
+    throw new InputError(`${file.source}: is an aligned A|B (pix2pix) sample, not a label/photo sample (train it with p2phd train pix2pix)`);
+  }
   const labelNc = file.p2phd['label_nc'];
   const size = file.p2phd['size'];
   if (!Number.isSafeInteger(labelNc) || (labelNc as number) < 0) {

@@ -12,12 +12,17 @@
  * about +0.47 brighter on average: libvips' 8-bit rounding; a 16-bit pipeline
  * halves it at twice the time), under 0.8 down to 64 wide; enlarging is bit
  * for bit equal (test/data/pil-golden.test.ts). sharp runs on its own
- * threads, so several photos resize in parallel.
+ * threads, so several photos resize in parallel. PPM/PGM and BMP, which
+ * sharp's libvips does not read, are decoded by netpbm.ts and bmp.ts as PIL
+ * decodes them, and resized with bicubic.ts both ways.
  */
+import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
 import { InputError, P2phdError } from '../../errors.js';
 import type { Size } from './nearest.js';
 import { resizeBicubic } from './bicubic.js';
+import { decodeNetpbm, isNetpbm, type DecodedRgb } from './netpbm.js';
+import { decodeBmp, isBmp } from './bmp.js';
 
 // Each file is read once: libvips' operation cache would only hold memory.
 sharp.cache(false);
@@ -64,8 +69,33 @@ export async function readRgbImage(
     return { width: target.width, height: target.height, data: rgb, sourceSize: source };
   } catch (error) {
     if (error instanceof P2phdError) throw error;
-    throw describeSharpFailure(path, error);
+    const fallback = /unsupported image format/i.test((error as Error).message ?? '') ? await decodeOwnFormats(path) : undefined;
+    if (!fallback) throw describeSharpFailure(path, error);
+    return resizeDecoded(fallback, options);
   }
+}
+
+/** PPM/PGM and BMP, which sharp's libvips does not read: decoded here as PIL decodes them (netpbm.ts, bmp.ts). */
+async function decodeOwnFormats(path: string): Promise<DecodedRgb | undefined> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(path);
+  } catch {
+    return undefined;
+  }
+  if (isNetpbm(bytes)) return decodeNetpbm(bytes, path);
+  if (isBmp(bytes)) return decodeBmp(bytes, path);
+  return undefined;
+}
+
+/** readRgbImage's check and resize for an image decoded here (PIL's bicubic both ways). */
+function resizeDecoded(decoded: DecodedRgb, options: { check?: (source: Size) => void; target?: (source: Size) => Size }): RgbImage {
+  const source = { width: decoded.width, height: decoded.height };
+  options.check?.(source);
+  const target = options.target ? options.target(source) : source;
+  const same = target.width === source.width && target.height === source.height;
+  const data = same ? decoded.data : resizeBicubic(decoded.data, source.width, source.height, 3, target.width, target.height);
+  return { width: target.width, height: target.height, data, sourceSize: source };
 }
 
 /** Interleaved RGB from 1 (gray), 2 (gray+alpha), 3 or 4 channels. */
