@@ -16,8 +16,9 @@
  * - datasets/cityscapes: 4 train and 2 test triples of the bundled fixtures
  *   (the Cityscapes layout); fixtures/ links to it too;
  *   datasets/my20classes: the same with label ids mapped below 20;
+ *   datasets/facades: the bundled fixtures/pix2pix (A|B pairs);
  *   examples/ links to the repository's. HOME is the world.
- * - README.md and docs/recipes.md start from that alone. docs/recipes.md
+ * - README.md, docs/recipes.md and the pix2pix pages start from that alone. docs/recipes.md
  *   runs first; what it leaves (samples, runs/512p_feat, runs/1024p_feat with
  *   clusters, results/1024p, ...) plus checkpoints/label2city_1024p (the
  *   reference's .pth files: a tiny local model without instance features,
@@ -54,7 +55,7 @@
  *
  * DOCS_TEST_TIMING=1 reports each p2phd command's wall time as a test
  * diagnostic; DOCS_TEST_PAGES=docs/a.md,docs/b.md runs only those pages
- * (docs/recipes.md always runs: the others start from it).
+ * (docs/recipes.md still runs first when a listed page starts from it).
  *
  * A page added later whose commands need more than this: mark the block
  * `sh norun: why`, or extend the world here.
@@ -79,7 +80,7 @@ const PAGE_TIMEOUT_MS = 600_000;
 /** Languages that are shell under another name: refused, so no block silently escapes the test. */
 const SHELL_ALIASES = new Set(['bash', 'shell', 'console', 'zsh', 'shell-session', 'sh-session']);
 /** Pages that start from the stand-in data alone (the others start from what docs/recipes.md made). */
-const BARE_PAGES = new Set(['README.md', 'docs/recipes.md']);
+const BARE_PAGES = new Set(['README.md', 'docs/recipes.md', 'docs/pix2pix.md', 'docs/pix2pix-training.md']);
 /** Pages other sessions write; links to them may dangle until they are merged. */
 const PENDING_PAGES = new Set(['docs/gpu.md', 'docs/pix2pix.md', 'docs/pix2pix-training.md', 'docs/editor.md', 'docs/memory.md']);
 
@@ -188,6 +189,8 @@ async function makeDatasets(world: string): Promise<void> {
   }
   symlinkSync(join('datasets', 'cityscapes'), join(world, 'fixtures'));
   symlinkSync(join(REPO_ROOT, 'examples'), join(world, 'examples'));
+  // pix2pix's A|B pairs (docs/pix2pix.md): the bundled facade-like fixtures.
+  if (existsSync(join(FIXTURES_DIR, 'pix2pix'))) symlinkSync(join(FIXTURES_DIR, 'pix2pix'), join(world, 'datasets', 'facades'));
 }
 
 interface PageRun {
@@ -283,7 +286,9 @@ describe('docs: every sh block runs (tiny scale, against the bundled fixtures)',
   let bin: string;
   let base: string;
   /** docs/recipes.md's run and the stand-ins made after it: the start of every page but the bare ones. */
-  let baseReady: Promise<string | undefined>;
+  let basePromise: Promise<string | undefined> | undefined;
+  /** Starts docs/recipes.md's run on first use. */
+  const baseReady = (): Promise<string | undefined> => (basePromise ??= makeBase());
 
   before(async () => {
     root = temporaryFolder('docs');
@@ -293,7 +298,6 @@ describe('docs: every sh block runs (tiny scale, against the bundled fixtures)',
     await makeDatasets(bare);
     base = join(root.path, 'base');
     cpSync(bare, base, { recursive: true, verbatimSymlinks: true });
-    baseReady = makeBase();
   });
   after(() => root?.remove());
 
@@ -325,20 +329,20 @@ describe('docs: every sh block runs (tiny scale, against the bundled fixtures)',
     return world;
   }
 
-  test('docs/recipes.md (first: its results start the other pages)', async (t) => {
-    const error = await baseReady;
+  const only = process.env['DOCS_TEST_PAGES']?.split(',');
+  test('docs/recipes.md (first: its results start the other pages)', { skip: only !== undefined && !only.includes('docs/recipes.md') }, async (t) => {
+    const error = await baseReady();
     if (recipesRun) timings(t, recipesRun);
     assert.equal(error, undefined, error);
   });
 
-  const only = process.env['DOCS_TEST_PAGES']?.split(',');
   for (const page of pages().filter((name) => name !== 'docs/recipes.md' && (!only || only.includes(name)))) {
     test(page, async (t) => {
       if (runnableBlocks(page).length === 0) {
         t.diagnostic(`${page}: no sh blocks`);
         return;
       }
-      if (!BARE_PAGES.has(page) && (await baseReady) !== undefined) assert.fail(`${page}: not run: docs/recipes.md failed first`);
+      if (!BARE_PAGES.has(page) && (await baseReady()) !== undefined) assert.fail(`${page}: not run: docs/recipes.md failed first`);
       const run = await runPage(page, worldFor(page), bin);
       timings(t, run);
       assert.equal(run.status, 0, explain(page, run));

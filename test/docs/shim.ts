@@ -80,7 +80,7 @@ export function shrinkP2phdArgs(given: readonly string[]): { args: string[]; hel
     for (let i = 0; i < args.length - 1; i++) if (args[i] === '--load-size') args[i + 1] = tinyLoadSize(args[i + 1]!);
     // preprocess's default --load-size (1024) would blow the fixtures up 4x.
     const none = args.some((arg, i) => arg === 'none' && args[i - 1] === '--resize-or-crop');
-    if (command === 'preprocess' && !args.includes('--load-size') && !none) args.push('--load-size', tinyLoadSize('1024'));
+    if (command === 'preprocess' && !args.includes('--load-size') && !args.includes('--aligned') && !none) args.push('--load-size', tinyLoadSize('1024'));
   }
   if (command === 'train') {
     const stage = args[1];
