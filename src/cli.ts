@@ -18,6 +18,7 @@ import { registerImport } from './commands/import.js';
 import { registerExport } from './commands/export.js';
 import { registerReport } from './commands/report.js';
 import { registerDoctor } from './commands/doctor.js';
+import { registerEdit } from './commands/edit.js';
 
 export function buildProgram(): Command {
   const program = new Command('p2phd')
@@ -32,6 +33,7 @@ export function buildProgram(): Command {
   registerSynthesize(program);
   registerInspect(program);
   registerReport(program);
+  registerEdit(program);
   registerDemo(program, async (args) => {
     await buildProgram().parseAsync(['node', 'p2phd', ...args]);
   });

@@ -36,6 +36,8 @@ export interface InputItem {
   /** Output file stem: the label (or sample) file's stem. */
   readonly stem: string;
   readonly source: string;
+  /** Every file the input is read from (label, instance map, photo; or the sample file). */
+  readonly files: readonly string[];
   load(): Promise<LoadedInput>;
 }
 
@@ -71,6 +73,7 @@ export function listInputItems(source: InputSource, labelNc: number, options: Li
     return paths.map((path, i) => ({
       stem: stems[i]!,
       source: path,
+      files: [path],
       load: async () => {
         const sample = await readSample(path);
         if (sample.labelNc !== labelNc) {
@@ -87,6 +90,7 @@ export function listInputItems(source: InputSource, labelNc: number, options: Li
   return pairs.map((pair, i) => ({
     stem: stems[i]!,
     source: pair.label,
+    files: [pair.label, ...(pair.inst !== undefined ? [pair.inst] : []), ...(pair.image !== undefined ? [pair.image] : [])],
     load: async () => {
       const { sample } = await buildSample(pair, labelNc, false, options.resize ?? KEEP_SIZE, options.checkSize);
       return loadedInput(pair.label, sample);

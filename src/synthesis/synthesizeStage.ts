@@ -4,7 +4,7 @@
  * one at a time: decode, build G's input at the input's own size, run G
  * (padded to a size it takes and cropped back), write the PNG.
  */
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { UsageError, InputError } from '../errors.js';
@@ -12,34 +12,23 @@ import type { Logger } from '../log.js';
 import { createProgress } from '../log.js';
 import { takeShard, type Shard } from '../flagValues.js';
 import { readCheckpoint, type Checkpoint } from '../families/checkpoint.js';
-import { maxClusterCount, readClustersFile, type ClusterSet } from '../data/files/clusters.js';
+import { maxClusterCount, type ClusterSet } from '../data/files/clusters.js';
 import { writeFileAtomically } from '../data/formats/atomicWrite.js';
 import { colourLabels } from '../data/datasets/palette.js';
 import { PAGE_IMAGES_DIR, writeResultsPage, type ResultRow } from '../report/resultsPage.js';
-import { instanceEdges } from '../data/datasets/labels.js';
 import { prepareOutputFolder } from '../data/datasets/preprocess.js';
 import { inputSizeMultiple, type ArchConfig } from '../families/pix2pixhd/config.js';
 import { countParameters } from '../model/layers.js';
 import { modelSpecs } from '../families/pix2pixhd/networks.js';
 import type { ResizeMode } from '../data/datasets/resize.js';
 import { Random } from '../model/random.js';
-import { distinctInstanceIds } from './featureRows.js';
-import { buildGeneratorInputWithoutFeatures, setFeatureChannels, toImageBytes } from './generatorInput.js';
 import { listInputItems, type InputItem, type InputSource, type LoadedInput } from './inputs.js';
 import { featurePoolIds } from './featurePooling.js';
 import { activeBackendName } from './networks.js';
 import { checkImageMemory } from './memory.js';
-import { loadInferenceNetworks, type InferenceEngine, type InferenceNetworks } from './inferenceNetworks.js';
-import {
-  checkStyleMap,
-  chooseStyles,
-  parseStyleMap,
-  styleFeatureMap,
-  unknownStyleMapIds,
-  type StyleMap,
-  type StyleMode,
-  type StyleRule,
-} from './styles.js';
+import type { InferenceEngine } from './inferenceNetworks.js';
+import { unknownStyleMapIds, type StyleMap, type StyleMode, type StyleRule } from './styles.js';
+import { instanceMapOf, loadClustersFor, loadStyleMap, Synthesizer, type PreparedInput } from './synthesizer.js';
 
 export interface SynthesizeStageConfig {
   readonly checkpoint: string;
@@ -112,26 +101,8 @@ function checkFlagsAgainstModel(config: SynthesizeStageConfig, arch: ArchConfig,
 async function loadFeatureSource(config: SynthesizeStageConfig, arch: ArchConfig, log: Logger): Promise<FeatureSource> {
   if (!arch.instance_feat) return { kind: 'none' };
   if (config.useEncoded) return { kind: 'encoded' };
-  let clusters = await readClustersFile(config.clusters!);
-  if (clusters.centers.size > 0 && clusters.featNum !== arch.feat_num) {
-    throw new InputError(`${config.clusters}: centres have ${clusters.featNum} features but the model takes feat_num ${arch.feat_num}`);
-  }
-  if (clusters.centers.size === 0) {
-    // No class has centres: every instance's features are zeros, of the model's width.
-    log.warn(`${config.clusters}: holds no cluster centres; every instance gets zero features`);
-    clusters = { ...clusters, featNum: arch.feat_num };
-  }
-  let styleMap: StyleMap = new Map();
-  if (config.styleMap !== undefined) {
-    let text: string;
-    try {
-      text = await readFile(config.styleMap, 'utf8');
-    } catch (error) {
-      throw new InputError(`--style-map ${config.styleMap}: cannot read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
-    }
-    styleMap = parseStyleMap(text, config.styleMap);
-    checkStyleMap(styleMap, clusters, config.styleMap);
-  }
+  const clusters = await loadClustersFor(config.clusters!, arch, log);
+  const styleMap: StyleMap = config.styleMap !== undefined ? await loadStyleMap(config.styleMap, clusters) : new Map();
   return { kind: 'clusters', clusters, styleMap };
 }
 
@@ -156,19 +127,6 @@ function warnAboutScale(input: LoadedInput, checkpoint: Checkpoint, resize: Synt
       `objects will look ${ratio > 1 ? 'larger' : 'smaller'} to it than in training: pass --load-size ${trained.width} to synthesize at the training scale`,
   );
   return true;
-}
-
-/** The instance map G's edges and features come from: the input's own, or its label map standing in. */
-function instanceMapOf(input: LoadedInput): Int32Array | undefined {
-  if (input.instanceMap) return input.instanceMap;
-  if (input.labels) return Int32Array.from(input.labels);
-  if (input.labelRgb) {
-    // Colour label maps: each colour is one region.
-    const ids = new Int32Array(input.height * input.width);
-    for (let p = 0; p < ids.length; p++) ids[p] = (input.labelRgb[3 * p]! << 16) | (input.labelRgb[3 * p + 1]! << 8) | input.labelRgb[3 * p + 2]!;
-    return ids;
-  }
-  return undefined;
 }
 
 /**
@@ -221,7 +179,12 @@ export async function runSynthesizeStage(config: SynthesizeStageConfig, log: Log
   // Model load time = reading the file + building the parameter tensors (or ONNX Runtime sessions)
   // (input listing and style-map checks in between are not counted).
   const paramsStart = performance.now();
-  const networks = await loadInferenceNetworks(checkpoint, networkNames, config.engine ?? 'tfjs');
+  const synthesizer = await Synthesizer.load({
+    checkpoint,
+    networks: networkNames,
+    engine: config.engine ?? 'tfjs',
+    ...(features.kind === 'clusters' ? { clusters: features.clusters } : {}),
+  });
   const modelLoadSeconds = readSeconds + (performance.now() - paramsStart) / 1000;
   log.info(`model: ${arch.netG} generator, label_nc ${arch.label_nc}${arch.instance ? ', instance edges' : ''}${arch.instance_feat ? `, ${arch.feat_num} instance features` : ''}; loaded in ${modelLoadSeconds.toFixed(2)} s`);
 
@@ -240,29 +203,17 @@ export async function runSynthesizeStage(config: SynthesizeStageConfig, log: Log
       const cpuStart = process.cpuUsage();
       const input = await item.load();
       if (!warnedScale) warnedScale = warnAboutScale(input, checkpoint, config.resize, log);
-      // With label_feat the features follow the label map: instance maps only matter for the edges.
-      const needsInstances = arch.instance || (arch.instance_feat && !arch.label_feat);
-      if (needsInstances && !input.instanceMap && !warnedStandIn) {
+      // Labels and edges once per input; each output overwrites only the feature channels.
+      const prepared = synthesizer.prepare(input);
+      if (prepared.standIn && !warnedStandIn) {
         log.warn('no instance maps given for a model trained with instance maps: each label map stands in for its instance map (every class region is one instance)');
         warnedStandIn = true;
       }
-      const instanceMap = needsInstances ? instanceMapOf(input) : undefined;
-      const edges = arch.instance ? (input.instanceMap && input.edges ? input.edges : instanceEdges(instanceMap!, input.width, input.height)) : undefined;
-
-      const featureMaps = featureMapsFor(item, input, arch.instance_feat ? featurePoolIds(arch, input, instanceMap) : undefined, features, config, networks, stylesPerInput);
-      // Labels and edges once per input; each output overwrites only the feature channels.
-      const generatorInput = buildGeneratorInputWithoutFeatures(arch, {
-        height: input.height,
-        width: input.width,
-        ...(input.labels ? { labels: input.labels } : {}),
-        ...(input.labelRgb ? { labelRgb: input.labelRgb } : {}),
-        ...(edges ? { edges } : {}),
-      });
+      const featureMaps = featureMapsFor(item, input, prepared, features, config, synthesizer, stylesPerInput);
       for (const [name, buildFeatureMap] of featureMaps) {
-        if (arch.instance_feat) setFeatureChannels(arch, generatorInput, await buildFeatureMap());
-        const output = await networks.generate(generatorInput, input.height, input.width);
+        const pixels = await synthesizer.generate(prepared, await buildFeatureMap());
         const path = join(config.out, name);
-        await writePng(path, toImageBytes(output), input.width, input.height, arch.output_nc);
+        await writePng(path, pixels, input.width, input.height, arch.output_nc);
         outputs.push(path);
       }
       pageRows.push({ stem: item.stem, outputs: featureMaps.map(([name]) => name), ...(await writePageImages(config.out, item.stem, input, arch.label_nc)) });
@@ -273,7 +224,7 @@ export async function runSynthesizeStage(config: SynthesizeStageConfig, log: Log
     }
   } finally {
     progress.stop();
-    await networks.dispose();
+    await synthesizer.dispose();
   }
   const synthesisSeconds = (performance.now() - synthesisStart) / 1000;
   const page = await writeResultsPage(config.out, { checkpoint: checkpoint.source, style: config.style, ...(config.shard ? { shard: config.shard } : {}), rows: pageRows });
@@ -283,17 +234,17 @@ export async function runSynthesizeStage(config: SynthesizeStageConfig, log: Log
 
 /**
  * The outputs of one input: file name -> the feature map G gets (undefined
- * without instance features), built only when that output's turn comes.
- * `instanceMap` is the map features are pooled and placed by: the instance
- * map, or the label map with label_feat (featurePoolIds).
+ * without instance features), built only when that output's turn comes,
+ * placed by the prepared input's pool ids (the instance map, or the label
+ * map with label_feat: featurePoolIds).
  */
 function featureMapsFor(
   item: InputItem,
   input: LoadedInput,
-  instanceMap: Int32Array | undefined,
+  prepared: PreparedInput,
   features: FeatureSource,
   config: SynthesizeStageConfig,
-  networks: InferenceNetworks,
+  synthesizer: Synthesizer,
   stylesPerInput: number,
 ): Array<[string, () => Promise<Float32Array | undefined>]> {
   switch (features.kind) {
@@ -302,11 +253,10 @@ function featureMapsFor(
     case 'encoded': {
       if (!input.photo) throw new InputError(`${item.source}: --use-encoded needs a photo, and this input has none`);
       const photo = input.photo;
-      return [[`${item.stem}.png`, () => networks.encode(photo, instanceMap!, input.height, input.width)]];
+      return [[`${item.stem}.png`, () => synthesizer.encode(photo, prepared.poolIds!, input.height, input.width)]];
     }
     case 'clusters': {
-      const ids = distinctInstanceIds(instanceMap!);
-      const mapFor = async (rule: StyleRule): Promise<Float32Array> => styleFeatureMap(instanceMap!, features.clusters, chooseStyles(ids, features.clusters, rule, features.styleMap));
+      const mapFor = async (rule: StyleRule): Promise<Float32Array> => synthesizer.styleFeatures(prepared, rule, features.styleMap);
       if (config.style === 'all') {
         return Array.from({ length: stylesPerInput }, (_, s) => [styleOutputName(item.stem, s), () => mapFor({ mode: 'index', index: s })]);
       }
