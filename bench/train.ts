@@ -181,6 +181,9 @@ function pytorchSecondsPerStep(bench: BenchConfig, steps: number, progress: (lin
 }
 
 export async function runBench(args: BenchArgs): Promise<StageResult> {
+  const family = benchOption(args.rest, 'family') ?? 'pix2pixhd';
+  if (family === 'pix2pix') return (await import('./trainPix2pix.js')).runPix2pixBench(args);
+  if (family !== 'pix2pixhd') throw new Error(`--family ${family}: the train bench knows pix2pixhd and pix2pix`);
   const backend = (benchOption(args.rest, 'backend') ?? 'wasm') as BackendChoice;
   const steps = Number(benchOption(args.rest, 'steps') ?? '3');
   const onHost = trainsOnHost(backend === 'auto' ? 'wasm' : backend);

@@ -78,6 +78,11 @@ export async function main(argv: string[] = process.argv): Promise<void> {
     await buildProgram().parseAsync(argv);
   } catch (error) {
     code = reportError(error, verboseRequested(argv));
+    // A failed command ends here: nothing it left running (a worker
+    // thread, a timer, a read that never completes) may keep the process
+    // alive after its one line. stdout and stderr are written synchronously
+    // when they are files or pipes, so nothing printed is lost.
+    process.exit(code);
   }
   process.exitCode = code;
 }

@@ -16,15 +16,22 @@ function checkRange(flag: string, parsed: number, min: number, max: number): num
   return parsed;
 }
 
+/**
+ * The one integer parser of every flag: a whole number written in decimal
+ * that a double holds exactly (|n| <= 2^53 - 1), or a usage error naming
+ * the flag (never a number rounded to 1e20).
+ */
+export function parseInteger(flag: string, value: string): number {
+  const parsed = Number(value);
+  if (!/^[+-]?\d+$/.test(value.trim()) || !Number.isSafeInteger(parsed)) {
+    throw new UsageError(`${flag}: "${value}" is not a whole number${/^\s*[+-]?\d+\s*$/.test(value) ? ` (at most ${Number.MAX_SAFE_INTEGER})` : ''}`);
+  }
+  return parsed;
+}
+
 /** Parses an integer flag value within [min, max]. */
 export function integerFlag(flag: string, min = -Infinity, max = Infinity): (value: string) => number {
-  return (value: string) => {
-    const parsed = Number(value);
-    if (!/^[+-]?\d+$/.test(value.trim()) || !Number.isSafeInteger(parsed)) {
-      throw new UsageError(`${flag}: "${value}" is not a whole number`);
-    }
-    return checkRange(flag, parsed, min, max);
-  };
+  return (value: string) => checkRange(flag, parseInteger(flag, value), min, max);
 }
 
 /** Parses a finite number flag value within [min, max]. */
@@ -45,8 +52,8 @@ export interface Shard {
 export function parseShard(value: string): Shard {
   const match = /^(\d+)\/(\d+)$/.exec(value.trim());
   if (!match) throw new UsageError(`--shard: "${value}" is not INDEX/COUNT (for example 0/4)`);
-  const index = Number(match[1]);
-  const count = Number(match[2]);
+  const index = parseInteger('--shard INDEX', match[1]!);
+  const count = parseInteger('--shard COUNT', match[2]!);
   if (count < 1) throw new UsageError(`--shard: COUNT must be at least 1 (got ${count})`);
   if (index >= count) throw new UsageError(`--shard: INDEX ${index} must be below COUNT ${count} (INDEX is 0-based)`);
   return { index, count };

@@ -13,12 +13,15 @@
  *   wants no more, so the command ends quietly with exit 0, as a pipeline
  *   stage whose consumer stopped early should. A closed stderr only loses
  *   the log lines: the command goes on.
+ * - stdout that fails otherwise (`> /dev/full`, a full disk, an I/O error):
+ *   one line naming stdout and the reason, exit 3, as a failed write of an
+ *   output file is.
  *
  * Node runs signal listeners between synchronous computations, so a signal
  * that arrives during one (a training step, one image's inference) takes
  * effect when it returns.
  */
-import { STOP_SIGNALS, type StopSignal } from './errors.js';
+import { ExitCode, STOP_SIGNALS, type StopSignal } from './errors.js';
 
 export type StopListener = (signal: StopSignal) => void;
 
@@ -39,6 +42,28 @@ export function exitOnClosedStdout(): never {
   process.exit(0);
 }
 
+/** The one line for a failed write to stdout (not a closed pipe). */
+export function describeStdoutFailure(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  const reason = code === 'ENOSPC' ? 'no space left on the device'
+    : code === 'EDQUOT' ? 'disk quota exceeded'
+    : code === 'EIO' ? 'input/output error'
+    : code === 'EFBIG' ? 'file too large'
+    : code === 'EBADF' ? 'stdout is closed'
+    : code ?? (error as Error | undefined)?.message ?? String(error);
+  return `cannot write to stdout: ${reason}`;
+}
+
+/** Ends the process with one line (exit 3): stdout cannot be written. */
+export function exitOnStdoutFailure(error: unknown): never {
+  try {
+    process.stderr.write(`p2phd: ${describeStdoutFailure(error)}\n`);
+  } catch {
+    // stderr is gone too: the exit code says it.
+  }
+  process.exit(ExitCode.badInput);
+}
+
 /** Whether `error` is the write error of a pipe whose reader has gone. */
 export function isClosedPipe(error: unknown): boolean {
   return (error as NodeJS.ErrnoException | undefined)?.code === 'EPIPE';
@@ -56,7 +81,7 @@ export function installProcessHandlers(): void {
   }
   process.stdout.on('error', (error) => {
     if (isClosedPipe(error)) exitOnClosedStdout();
-    throw error;
+    exitOnStdoutFailure(error);
   });
   // A closed stderr (`p2phd train ... 2>&1 | head`) loses the log lines, not the work.
   process.stderr.on('error', (error) => {

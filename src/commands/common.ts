@@ -55,7 +55,7 @@ export function addCommonOptions(command: Command): Command {
 export const verboseRequested = (argv: readonly string[]): boolean => argv.includes('--verbose');
 
 /** A command's output and the inputs it must not overwrite, read from its flags. */
-export type CommandPaths<Flags> = (flags: Flags) => { output: OutputTarget; inputs: InputArgument[] };
+export type CommandPaths<Flags> = (flags: Flags, args: readonly string[]) => { output: OutputTarget | readonly OutputTarget[]; inputs: InputArgument[] };
 
 /**
  * Wraps a handler: checks the output path against the inputs (`paths`:
@@ -71,8 +71,9 @@ export function action<Flags extends object>(
     const command = args[args.length - 1] as Command;
     const flags = command.opts() as Flags & CommonOptions;
     if (paths) {
-      const { output, inputs } = paths(flags);
-      (await import('../data/files/outputPath.js')).checkOutputPath(output, inputs);
+      const { output, inputs } = paths(flags, command.args);
+      const { checkOutputPath } = await import('../data/files/outputPath.js');
+      for (const target of Array.isArray(output) ? output : [output as OutputTarget]) checkOutputPath(target, inputs);
     }
     const positional = command.args;
     const log = createLogger({ verbose: flags.verbose });

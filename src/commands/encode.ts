@@ -41,7 +41,10 @@ export function registerEncode(program: Command): void {
       );
       context.emitJson(summary);
     }, (flags) => ({
-      output: { flag: '--out', path: flags.out, kind: 'file' },
+      output: [
+        { flag: '--out', path: flags.out, kind: 'file' },
+        { flag: '--maps', path: flags.maps, kind: 'folder' },
+      ],
       inputs: [
         { flag: '--data', path: flags.data },
         { flag: '--checkpoint', path: flags.checkpoint, kind: 'checkpoint' },

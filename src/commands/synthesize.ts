@@ -20,7 +20,24 @@ interface SynthesizeFlags {
   shard?: Shard;
   loadSize?: number;
   resizeOrCrop?: ResizeMode;
+  inputs?: string;
+  aligned: boolean;
+  direction?: 'AtoB' | 'BtoA';
+  eval: boolean;
+  dropout?: 'on' | 'off';
 }
+
+const PIX2PIX_SYNTHESIS_NOTE = `
+pix2pix checkpoints (p2phd train pix2pix, or p2phd import of the reference's
+latest_net_G.pth) take --inputs instead of --labels. Test-time modes (the
+reference's most asked question: its test.py, without --eval, normalises with
+each image's own batch statistics and keeps dropout ON, so outputs are random):
+  default         the reference's: batch statistics, dropout on, masks drawn
+                  from --seed (the same seed gives the same images)
+  --eval          running statistics, no dropout (the reference's --eval)
+  --dropout off   batch statistics, no dropout: deterministic
+Outputs have the input's size at any size (padded by reflection to G's size
+multiple, cropped back).`;
 
 /** preprocess's resize, when asked for: --load-size alone means scale_width (preprocess's default mode). */
 function resizeFromFlags(flags: SynthesizeFlags): { mode: ResizeMode; loadSize: number } | undefined {
@@ -35,7 +52,7 @@ export function registerSynthesize(program: Command): void {
   addCommonOptions(
     program
       .command('synthesize')
-      .description('label (+ instance) maps -> photos (PNG)')
+      .description('label (+ instance) maps -> photos (PNG); pix2pix: images -> images')
       .requiredOption('--checkpoint <file|dir>', 'checkpoint (a run folder means its latest.safetensors); the architecture comes from it')
       .option('--labels <glob|dir>', 'label map PNGs (class ids), sorted by path')
       .option('--instances <glob|dir>', 'instance map PNGs, paired with the labels in sorted order')
@@ -47,10 +64,40 @@ export function registerSynthesize(program: Command): void {
       .option('--use-encoded', 'features from the encoder E over the real photos instead of cluster centres', false)
       .option('--load-size <n>', 'resize label maps (and instance maps, photos) as preprocess does: the width (scale_width*) or side (resize_and_crop); default: no resize, each input at its own size', integerFlag('--load-size', 1, MAX_RESIZE_SIDE))
       .addOption(new Option('--resize-or-crop <mode>', "preprocess's resize mode for --load-size (crops are training's: *_crop modes only resize); none rounds to a size G takes").choices([...RESIZE_MODES]))
+      .option('--inputs <glob|dir>', 'pix2pix checkpoints: A images (network inputs), sorted by path')
+      .option('--aligned', 'pix2pix: --inputs are A|B files (A left, B right): B is shown as the real image on the results page', false)
+      .addOption(new Option('--direction <dir>', 'pix2pix with --aligned: which half is the input (default: the checkpoint\'s --direction)').choices(['AtoB', 'BtoA']))
+      .option('--eval', 'pix2pix: running batch-norm statistics, no dropout (the reference\'s test.py --eval)', false)
+      .addOption(new Option('--dropout <on|off>', 'pix2pix: off gives batch statistics without dropout (deterministic); on (default) is the reference\'s test.py, seeded by --seed').choices(['on', 'off']))
       .option('--shard <index/count>', 'take every COUNT-th input from INDEX (0-based)', parseShard)
       .requiredOption('--out <dir>', 'folder for the PNGs (named after the input stems) and index.html (index_shard_I_of_N.html per shard; p2phd report OUT merges them)'),
-  ).action(
+  ).addHelpText('after', PIX2PIX_SYNTHESIS_NOTE).action(
     action<SynthesizeFlags>(async (flags, context) => {
+      if (flags.inputs !== undefined) {
+        if (flags.labels !== undefined || flags.data !== undefined) throw new UsageError('--inputs (pix2pix) and --labels / --data (pix2pixHD) exclude each other');
+        if (flags.eval && flags.dropout === 'on') throw new UsageError('--eval turns dropout off; --dropout on contradicts it');
+        if (flags.direction !== undefined && !flags.aligned) throw new UsageError('--direction picks the input half of A|B files: it needs --aligned');
+        const { runPix2pixSynthesis } = await import('../synthesis/pix2pix.js');
+        // --backend onnxruntime runs G as an ONNX graph (the deterministic modes); otherwise tfjs ops (wasm by default).
+        const engine = context.common.backend === 'onnxruntime' ? 'onnxruntime' : 'tfjs';
+        await context.useBackend(engine === 'onnxruntime' ? { inference: true } : {});
+        const summary = await runPix2pixSynthesis(
+          {
+            checkpoint: flags.checkpoint,
+            inputs: flags.inputs,
+            aligned: flags.aligned,
+            ...(flags.direction !== undefined ? { direction: flags.direction } : {}),
+            mode: flags.eval ? 'eval' : flags.dropout === 'off' ? 'no-dropout' : 'reference',
+            seed: context.seed,
+            out: flags.out,
+            engine,
+          },
+          context.log,
+        );
+        context.emitJson(summary);
+        return;
+      }
+      if (flags.aligned || flags.eval || flags.dropout !== undefined) throw new UsageError('--aligned, --eval and --dropout are for pix2pix checkpoints, with --inputs');
       const [{ runSynthesizeStage }, { inputSourceFromFlags }] = await Promise.all([
         import('../synthesis/synthesizeStage.js'),
         import('../synthesis/inputs.js'),
@@ -86,6 +133,7 @@ export function registerSynthesize(program: Command): void {
         { flag: '--data', path: flags.data },
         { flag: '--clusters', path: flags.clusters },
         { flag: '--style-map', path: flags.styleMap },
+        { flag: '--inputs', path: flags.inputs },
       ],
     })),
   );

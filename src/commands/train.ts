@@ -8,6 +8,7 @@ import { allStages } from '../families/index.js';
 import type { Stage } from '../families/pix2pixhd/stages.js';
 import { action, addCommonOptions } from './common.js';
 import { TRAIN_FLAGS, trainOptions, type TrainFlagName, type TrainFlagValues } from '../train/flags.js';
+import { PIX2PIX_TRAIN_FLAGS, pix2pixFlagValues, pix2pixTrainOptions, type Pix2pixFlagName } from '../families/pix2pix/flags.js';
 
 const SIZES_NOTE = `
 Samples whose size (after the fine_size crop of the *crop resize modes) is not
@@ -41,6 +42,7 @@ interface FamilyTrainCommand {
 
 const TRAIN_COMMANDS: Readonly<Record<string, FamilyTrainCommand>> = Object.freeze({
   pix2pixhd: { register: registerPix2pixhdStage },
+  pix2pix: { register: registerPix2pixStage },
 });
 
 function registerPix2pixhdStage(command: Command, stage: string): void {
@@ -79,4 +81,47 @@ export function registerTrain(program: Command): void {
     if (register === undefined) throw new Error(`family ${family.name} has stages but no train command (src/commands/train.ts)`);
     register(addCommonOptions(train.command(stage).description(`${description} [${family.name}]`)), stage);
   }
+}
+
+const PIX2PIX_NOTE = `
+Trains the reference pix2pix (pytorch-CycleGAN-and-pix2pix, --model pix2pix)
+on aligned samples (p2phd preprocess --aligned). Each step: G(A) once; D's
+update on (A, G(A) detached) and (A, B), loss_D = 0.5 (D_fake + D_real); then
+G's loss through the updated D: G_GAN + --lambda-l1 * L1(G(A), B); G's update.
+Sides must be multiples of 256 (unet_256), 128 (unet_128) or 4 (resnet_*).
+--gan-mode wgangp is the reference's pix2pix wgangp: plain WGAN means, no
+gradient penalty (the reference never adds it for pix2pix).
+
+Exit codes: 0 done (or --max-steps reached), 1 a loss became NaN or infinite,
+2 usage, 3 bad input, 75 stopped by SIGTERM/SIGINT or --time-limit after
+saving latest.safetensors (continue with --resume). Docs: docs/pix2pix-training.md.`;
+
+/** `p2phd train pix2pix`: its own flag table (families/pix2pix/flags.ts), one request to train/pix2pix.ts. */
+function registerPix2pixStage(command: Command): void {
+  for (const option of pix2pixTrainOptions()) command.addOption(option);
+  command.addHelpText('after', PIX2PIX_NOTE);
+  command.action(
+    action<Record<string, unknown> & { out?: string; data?: string; init?: string }>(async (flags, context) => {
+      const { runPix2pixTraining } = await import('../train/pix2pix.js');
+      const values = pix2pixFlagValues(flags);
+      const explicit = new Set(
+        (Object.keys(PIX2PIX_TRAIN_FLAGS) as Pix2pixFlagName[]).filter((name) => command.getOptionValueSource(name === 'noDropout' ? 'dropout' : name) === 'cli'),
+      );
+      const summary = await runPix2pixTraining({
+        values,
+        explicit,
+        seed: context.seed,
+        seedExplicit: command.getOptionValueSource('seed') === 'cli',
+        log: context.log,
+        useBackend: context.useBackend,
+      });
+      context.emitJson(summary);
+    }, (flags) => ({
+      output: { flag: '--out', path: flags.out, kind: 'folder' },
+      inputs: [
+        { flag: '--data', path: flags.data },
+        { flag: '--init', path: flags.init, kind: 'checkpoint' },
+      ],
+    })),
+  );
 }

@@ -118,7 +118,7 @@ export async function readCheckpoint(path: string): Promise<Checkpoint> {
 }
 
 /** The index of the first NaN or infinite value, or -1. */
-function firstNonFinite(values: Float32Array | Float64Array): number {
+export function firstNonFinite(values: Float32Array | Float64Array): number {
   for (let i = 0; i < values.length; i++) {
     // x - x is 0 for every finite x and NaN for NaN and +-Infinity.
     if (values[i]! - values[i]! !== 0) return i;

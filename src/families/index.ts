@@ -5,10 +5,12 @@
  */
 import { InputError, UsageError } from '../errors.js';
 import type { FamilyCard } from './family.js';
+import { pix2pix } from './pix2pix/index.js';
 import { pix2pixhd } from './pix2pixhd/index.js';
 
 export const FAMILIES: Readonly<Record<string, FamilyCard>> = Object.freeze({
   pix2pixhd: pix2pixhd as FamilyCard,
+  pix2pix: pix2pix as FamilyCard,
 });
 
 /** What a file without `family` in its metadata is: every checkpoint written before families were. */

@@ -30,6 +30,8 @@ export type Layer =
       readonly stride: number;
       /** Zero padding on every side. */
       readonly pad: number;
+      /** false: no bias (pix2pix's convs before batch norm); true when absent. */
+      readonly bias?: boolean;
     }
   | {
       readonly kind: 'convTranspose';
@@ -39,13 +41,25 @@ export type Layer =
       readonly stride: number;
       readonly pad: number;
       readonly outputPadding: number;
+      /** false: no bias; true when absent. */
+      readonly bias?: boolean;
     }
-  | { readonly kind: 'norm'; readonly norm: NormKind; readonly channels: number }
+  /** `none`: pix2pix's Identity (it holds a place in the Sequential, no parameters). */
+  | { readonly kind: 'norm'; readonly norm: NormKind | 'none'; readonly channels: number }
+  /** nn.Dropout(p): active only when ForwardOptions.dropout supplies masks. */
+  | { readonly kind: 'dropout'; readonly p: number }
   | { readonly kind: 'relu' }
   | { readonly kind: 'leakyRelu'; readonly slope: number }
   | { readonly kind: 'tanh' }
   /** The reference's ResnetBlock: x + convBlock(x), its layers named `<index>.conv_block.<j>`. */
-  | { readonly kind: 'resnetBlock'; readonly convBlock: readonly Layer[] };
+  | { readonly kind: 'resnetBlock'; readonly convBlock: readonly Layer[] }
+  /**
+   * pix2pix's UnetSkipConnectionBlock (not the outermost): concat(x, model(x))
+   * on channels, its layers named `<index>.model.<j>`. The block's first layer
+   * is an in-place LeakyReLU in the reference, which rewrites x itself before
+   * the concatenation reads it: the skip carries that layer's output, as here.
+   */
+  | { readonly kind: 'unetSkip'; readonly layers: readonly Layer[] };
 
 export interface Sequential {
   /** The state_dict prefix, network letter included: `G.model`, `G.model1_2`, `D.scale0_layer1`. */
@@ -99,10 +113,11 @@ export const convTranspose2dLayer = (
   pad: number,
   outputPadding: number,
 ): Layer => ({ kind: 'convTranspose', inChannels, outChannels, kernel, stride, pad, outputPadding });
-export const normLayer = (norm: NormKind, channels: number): Layer => ({ kind: 'norm', norm, channels });
+export const normLayer = (norm: NormKind | 'none', channels: number): Layer => ({ kind: 'norm', norm, channels });
 export const relu: Layer = Object.freeze({ kind: 'relu' });
 export const tanh: Layer = Object.freeze({ kind: 'tanh' });
 export const leakyRelu = (slope: number): Layer => ({ kind: 'leakyRelu', slope });
+export const dropoutLayer = (p: number): Layer => ({ kind: 'dropout', p });
 
 /** ResnetBlock(dim, reflect padding): pad, conv 3x3, norm, ReLU, pad, conv 3x3, norm. */
 export function resnetBlock(dim: number, norm: NormKind): Layer {
@@ -129,7 +144,7 @@ function layerSpecs(prefix: string, layer: Layer, out: ParamSpec[]): void {
       const { inChannels, outChannels, kernel } = layer;
       const fanIn = inChannels * kernel * kernel;
       out.push({ key: `${prefix}.weight`, role: 'convWeight', shape: [kernel, kernel, inChannels, outChannels], fanIn });
-      out.push({ key: `${prefix}.bias`, role: 'convBias', shape: [outChannels], fanIn });
+      if (layer.bias !== false) out.push({ key: `${prefix}.bias`, role: 'convBias', shape: [outChannels], fanIn });
       return;
     }
     case 'convTranspose': {
@@ -138,7 +153,7 @@ function layerSpecs(prefix: string, layer: Layer, out: ParamSpec[]): void {
       // transposed conv ([in, out, kh, kw]) is the output channel count.
       const fanIn = outChannels * kernel * kernel;
       out.push({ key: `${prefix}.weight`, role: 'convTransposeWeight', shape: [kernel, kernel, outChannels, inChannels], fanIn });
-      out.push({ key: `${prefix}.bias`, role: 'convBias', shape: [outChannels], fanIn });
+      if (layer.bias !== false) out.push({ key: `${prefix}.bias`, role: 'convBias', shape: [outChannels], fanIn });
       return;
     }
     case 'norm': {
@@ -153,6 +168,9 @@ function layerSpecs(prefix: string, layer: Layer, out: ParamSpec[]): void {
     }
     case 'resnetBlock':
       layer.convBlock.forEach((inner, j) => layerSpecs(`${prefix}.conv_block.${j}`, inner, out));
+      return;
+    case 'unetSkip':
+      layer.layers.forEach((inner, j) => layerSpecs(`${prefix}.model.${j}`, inner, out));
       return;
     default:
       return; // padding and activations hold no parameters
@@ -195,6 +213,17 @@ export interface ForwardOptions {
    * sequentials that read their input, and to no other.
    */
   readonly constantInputChannels?: number;
+  /**
+   * Dropout layers' keep masks (0/1, the layer's output shape), drawn per
+   * call in forward order; without it dropout is the identity (eval()).
+   */
+  readonly dropout?: DropoutMasks;
+}
+
+/** Where dropout layers get their keep masks (a seeded generator; golden masks in tests). */
+export interface DropoutMasks {
+  /** A float32 0/1 keep mask of `shape` (NHWC) for a dropout layer of probability `p`. */
+  next(shape: readonly [number, number, number, number], p: number): tf.Tensor4D;
 }
 
 /** Inference exactly as the reference's test.py runs it (batch norm on batch statistics, nothing updated). */
@@ -254,15 +283,28 @@ function runLayer(layer: Layer, prefix: string, x: tf.Tensor4D, params: Params, 
       const w = getParam(params, `${prefix}.weight`) as tf.Tensor4D;
       const constant = options.constantInputChannels;
       const y = constant !== undefined && constant > 0 ? conv2dConstantPrefix(x, w, layer.stride, layer.pad, constant) : conv2d(x, w, layer.stride, layer.pad);
-      return tf.add(y, getParam(params, `${prefix}.bias`));
+      return layer.bias === false ? y : tf.add(y, getParam(params, `${prefix}.bias`));
     }
     case 'convTranspose': {
       const w = getParam(params, `${prefix}.weight`) as tf.Tensor4D;
       const y = conv2dTranspose(x, w, layer.stride, layer.pad, layer.outputPadding);
-      return tf.add(y, getParam(params, `${prefix}.bias`));
+      return layer.bias === false ? y : tf.add(y, getParam(params, `${prefix}.bias`));
     }
     case 'norm':
+      if (layer.norm === 'none') return tf.clone(x);
       return layer.norm === 'instance' ? instanceNorm(x, NORM_EPS) : batchNorm(x, prefix, params, options);
+    case 'dropout': {
+      if (options.dropout === undefined) return tf.clone(x);
+      // As PyTorch: x * mask / (1 - p) (exact for the reference's p = 0.5).
+      const mask = options.dropout.next(x.shape, layer.p);
+      return tf.mul(x, tf.mul(mask, 1 / (1 - layer.p)));
+    }
+    case 'unetSkip': {
+      const inner = runLayers(layer.layers, `${prefix}.model`, x, params, options);
+      const first = layer.layers[0];
+      const skip = first?.kind === 'leakyRelu' ? tf.leakyRelu(x, first.slope) : x;
+      return tf.concat([skip, inner], 3);
+    }
     case 'relu':
       return tf.relu(x);
     case 'leakyRelu':

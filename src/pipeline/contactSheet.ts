@@ -83,3 +83,36 @@ export async function writeContactSheet(input: ContactSheetInput): Promise<{ ima
   await writeFileAtomically(input.out, sheet);
   return { images, rows: rows.length };
 }
+
+/**
+ * pix2pix's contact sheet from a `synthesize --inputs --aligned` folder: one
+ * row per input: A | output | B (the page's own copies of A and B).
+ */
+export async function writePix2pixContactSheet(input: { synthesized: string; out: string }): Promise<{ images: string[]; rows: number }> {
+  const outputs = readdirSync(input.synthesized).filter((name) => name.endsWith('.png')).sort();
+  const pageImages = join(input.synthesized, 'index_files');
+  const rows: string[][] = outputs.map((name) => {
+    const stem = basename(name, '.png');
+    return [join(pageImages, `${stem}_input.png`), join(input.synthesized, name), join(pageImages, `${stem}_real.png`)].filter((path) => existsSync(path));
+  });
+  const tiles = await Promise.all(rows.map((row) => Promise.all(row.map(async (path) => {
+    const image = sharp(path).removeAlpha().toColourspace('srgb');
+    const meta = await image.metadata();
+    return { input: await image.png().toBuffer(), width: meta.width ?? 0, height: meta.height ?? 0 };
+  }))));
+  const sheetWidth = Math.max(GAP, ...tiles.map((row) => row.reduce((sum, t) => sum + t.width + GAP, GAP)));
+  const sheetHeight = tiles.reduce((sum, row) => sum + Math.max(0, ...row.map((t) => t.height)) + GAP, GAP);
+  const composites: sharp.OverlayOptions[] = [];
+  let top = GAP;
+  for (const row of tiles) {
+    let left = GAP;
+    for (const tile of row) {
+      composites.push({ input: tile.input, left, top });
+      left += tile.width + GAP;
+    }
+    top += Math.max(0, ...row.map((t) => t.height)) + GAP;
+  }
+  const sheet = await sharp({ create: { width: sheetWidth, height: sheetHeight, channels: 3, background: { r: 255, g: 255, b: 255 } } }).composite(composites).png().toBuffer();
+  await writeFileAtomically(input.out, sheet);
+  return { images: outputs.map((name) => join(input.synthesized, name)), rows: rows.length };
+}

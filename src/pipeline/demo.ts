@@ -12,6 +12,8 @@ import type { Logger } from '../log.js';
 
 export interface DemoOptions {
   out: string;
+  /** pix2pixhd (the default) or pix2pix. */
+  family?: string;
   seed: number;
   backend: string;
   verbose: boolean;
@@ -52,6 +54,20 @@ export const DEMO_PLAN = Object.freeze({
 
 const STAGE_COUNT = 8;
 
+/**
+ * pix2pix's demo: a tiny U-Net (unet_128, ngf 8) and PatchGAN trained on the
+ * bundled facade pairs (fixtures/pix2pix: 64x64 A | B), resized to 143 and
+ * cropped to 128 per step as the reference's resize_and_crop does (scaled
+ * down from 286 / 256); the test pairs are then translated at their own size
+ * with --dropout off.
+ */
+export const PIX2PIX_DEMO_PLAN = Object.freeze({
+  steps: 200,
+  flags: ['--net-g', 'unet_128', '--ngf', '8', '--ndf', '8', '--lr', '0.0004'],
+  loadSize: 143,
+  cropSize: 128,
+});
+
 function stageArgs(options: DemoOptions): string[] {
   return ['--seed', String(options.seed), '--backend', options.backend, ...(options.verbose ? ['--verbose'] : [])];
 }
@@ -66,6 +82,12 @@ export async function runDemo(options: DemoOptions, log: Logger): Promise<DemoSu
   }
   if (!existsSync(join(FIXTURES_DIR, 'train_label'))) {
     throw new UsageError(`the bundled fixtures are missing (${FIXTURES_DIR}); reinstall p2phd`);
+  }
+  if (options.family !== undefined && options.family !== 'pix2pixhd' && options.family !== 'pix2pix') {
+    throw new UsageError(`--family ${options.family}: the demo knows pix2pixhd and pix2pix`);
+  }
+  if (options.family === 'pix2pix' && !existsSync(join(FIXTURES_DIR, 'pix2pix', 'train'))) {
+    throw new UsageError(`the bundled pix2pix fixtures are missing (${join(FIXTURES_DIR, 'pix2pix')}); reinstall p2phd`);
   }
   createOutputFolder(out, '--out');
   // The demo's models are tiny: thread hand-offs per small op cost more than
@@ -95,6 +117,33 @@ export async function runDemo(options: DemoOptions, log: Logger): Promise<DemoSu
     stages.push({ name, seconds });
     log.info(`== ${name} done in ${seconds.toFixed(1)} s`);
   };
+
+  if (options.family === 'pix2pix') {
+    const pairs = join(FIXTURES_DIR, 'pix2pix');
+    const samples = join(out, 'samples');
+    const runDir = join(out, 'runs', 'pix2pix');
+    const images = join(out, 'images');
+    const plan = PIX2PIX_DEMO_PLAN;
+    const total = 3;
+    const step = async (name: string, args: string[]): Promise<void> => {
+      log.info(`\n== demo ${stages.length + 1}/${total}: p2phd ${args.join(' ')}`);
+      const stageStart = Date.now();
+      await options.runCommand([...args, ...common]);
+      stages.push({ name, seconds: (Date.now() - stageStart) / 1000 });
+    };
+    await step('preprocess --aligned', ['preprocess', '--aligned', '--dataroot', pairs, '--phase', 'train', '--load-size', String(plan.loadSize), '--crop-size', String(plan.cropSize), '--out', samples]);
+    await step('train pix2pix', ['train', 'pix2pix', '--data', samples, '--out', runDir, '--epochs', '1000', '--decay-epochs', '0', '--max-steps', String(plan.steps),
+      '--save-every', String(plan.steps), '--sample-every', '25', ...plan.flags]);
+    await step('synthesize', ['synthesize', '--checkpoint', runDir, '--inputs', join(pairs, 'test'), '--aligned', '--dropout', 'off', '--out', images]);
+    const { writePix2pixContactSheet } = await import('./contactSheet.js');
+    const contactSheet = join(out, 'contact_sheet.png');
+    const written = await writePix2pixContactSheet({ synthesized: images, out: contactSheet });
+    const seconds = (Date.now() - started) / 1000;
+    log.info(`\ndemo finished in ${seconds.toFixed(0)} s`);
+    log.info(`contact sheet: ${contactSheet}  (rows: A | output | B)`);
+    log.info(`pages:         ${join(runDir, 'index.html')} (training), ${join(images, 'index.html')} (results)`);
+    return { out, seconds, stages, images: written.images, contactSheet };
+  }
 
   const coarseSamples = join(out, 'samples_128');
   const samples = join(out, 'samples_256');

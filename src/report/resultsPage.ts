@@ -9,6 +9,7 @@
  * the folder into OUT/index.html. The rows travel inside the pages (a JSON
  * script element), so merging needs nothing but the pages.
  */
+import { readInputText } from '../data/formats/inputFile.js';
 import { existsSync, promises as fsp } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { UsageError } from '../errors.js';
@@ -90,7 +91,7 @@ async function readResultsPages(dir: string): Promise<Array<{ name: string; page
   const names = (await fsp.readdir(dir)).filter((name) => name === RESULTS_INDEX || SHARD_PAGE.test(name)).sort();
   const pages: Array<{ name: string; page: ResultsPage }> = [];
   for (const name of names) {
-    const data = embeddedData(await fsp.readFile(join(dir, name), 'utf8'));
+    const data = embeddedData(await readInputText(join(dir, name)));
     if (isResultsPage(data)) pages.push({ name, page: data });
   }
   return pages;

@@ -7,6 +7,7 @@
  * checkpoints), so `p2phd report RUN_DIR` draws the same page that
  * training refreshes at each sample.
  */
+import { readInputText } from '../data/formats/inputFile.js';
 import { promises as fsp } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { InputError } from '../errors.js';
@@ -54,8 +55,9 @@ export async function isRunFolder(dir: string): Promise<boolean> {
 export async function readRunState(dir: string): Promise<RunState> {
   let options: unknown;
   try {
-    options = JSON.parse(await fsp.readFile(join(dir, RUN_FILES.options), 'utf8'));
+    options = JSON.parse(await readInputText(join(dir, RUN_FILES.options)));
   } catch (error) {
+    if (error instanceof InputError) throw error;
     throw new InputError(`${join(dir, RUN_FILES.options)}: cannot read the run's options (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
   }
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
@@ -64,7 +66,7 @@ export async function readRunState(dir: string): Promise<RunState> {
   let records: LogRecord[] = [];
   let lastLogged: Date | undefined;
   try {
-    records = parseLogLines(await fsp.readFile(join(dir, RUN_FILES.log), 'utf8'));
+    records = parseLogLines(await readInputText(join(dir, RUN_FILES.log)));
     lastLogged = (await fsp.stat(join(dir, RUN_FILES.log))).mtime;
   } catch {
     // No steps yet.

@@ -65,6 +65,9 @@ export const ONNX_EXPORT_OPERATORS = Object.freeze([
   'Tanh',
   'AveragePool',
   'Add',
+  'LeakyRelu',
+  'Concat',
+  'BatchNormalization',
 ] as const);
 type ExportOperator = (typeof ONNX_EXPORT_OPERATORS)[number];
 
@@ -107,6 +110,8 @@ class GraphBuilder {
   constructor(
     private readonly weights: ReadonlyMap<string, Float32Array>,
     private readonly weightShapes: ReadonlyMap<string, readonly number[]>,
+    /** Batch norm on its running statistics (BatchNormalization) instead of the image's own (InstanceNormalization). */
+    readonly runningBatchNorm = false,
   ) {}
 
   node(opType: ExportOperator, inputs: string[], output: string, attributes?: OnnxNode['attributes']): string {
@@ -153,19 +158,24 @@ function emitLayer(graph: GraphBuilder, layer: Layer, prefix: string, x: string)
       return graph.node('Pad', [x, pads], prefix, { mode: { string: 'reflect' } });
     }
     case 'conv':
-      return graph.node('Conv', [x, graph.weight(`${prefix}.weight`), graph.weight(`${prefix}.bias`)], prefix, {
+      return graph.node('Conv', [x, graph.weight(`${prefix}.weight`), ...(layer.bias === false ? [] : [graph.weight(`${prefix}.bias`)])], prefix, {
         kernel_shape: { ints: [layer.kernel, layer.kernel] },
         strides: { ints: [layer.stride, layer.stride] },
         pads: { ints: [layer.pad, layer.pad, layer.pad, layer.pad] },
       });
     case 'convTranspose':
-      return graph.node('ConvTranspose', [x, graph.weight(`${prefix}.weight`), graph.weight(`${prefix}.bias`)], prefix, {
+      return graph.node('ConvTranspose', [x, graph.weight(`${prefix}.weight`), ...(layer.bias === false ? [] : [graph.weight(`${prefix}.bias`)])], prefix, {
         kernel_shape: { ints: [layer.kernel, layer.kernel] },
         strides: { ints: [layer.stride, layer.stride] },
         pads: { ints: [layer.pad, layer.pad, layer.pad, layer.pad] },
         output_padding: { ints: [layer.outputPadding, layer.outputPadding] },
       });
     case 'norm': {
+      if (layer.norm === 'none') return x;
+      if (layer.norm === 'batch' && graph.runningBatchNorm) {
+        const inputs = ['weight', 'bias', 'running_mean', 'running_var'].map((name) => graph.weight(`${prefix}.${name}`));
+        return graph.node('BatchNormalization', [x, ...inputs], prefix, { epsilon: { float: NORM_EPSILON } });
+      }
       const c = layer.channels;
       const [scale, bias] =
         layer.norm === 'instance'
@@ -185,8 +195,17 @@ function emitLayer(graph: GraphBuilder, layer: Layer, prefix: string, x: string)
       return graph.node('Add', [x, branch], prefix);
     }
     case 'leakyRelu':
-      // Only the discriminator has LeakyReLU, and it is not exported.
-      throw new Error(`onnx export: ${prefix} is a LeakyReLU, which no generator or encoder has`);
+      return graph.node('LeakyRelu', [x], prefix, { alpha: { float: layer.slope } });
+    case 'dropout':
+      // Exported graphs run without dropout (eval()'s behaviour).
+      return x;
+    case 'unetSkip': {
+      const inner = emitLayers(graph, layer.layers, `${prefix}.model`, x);
+      const first = layer.layers[0];
+      // The reference's in-place LeakyReLU: the skip carries its output (see layers.ts).
+      const skip = first?.kind === 'leakyRelu' ? graph.node('LeakyRelu', [x], `${prefix}.skip`, { alpha: { float: first.slope } }) : x;
+      return graph.node('Concat', [skip, inner], prefix, { axis: { int: 1 } });
+    }
   }
 }
 
@@ -320,4 +339,41 @@ export async function exportOnnx(options: OnnxExportOptions): Promise<void> {
   }
   const checkpoint = await readCheckpoint(source);
   await writeFileAtomically(options.out, onnxModelBytes(checkpoint, options.network));
+}
+
+/**
+ * Any one-Sequential network (pix2pix's G) as an ONNX model: weights by
+ * their checkpoint keys (reference layouts), NCHW input `input` of
+ * `inputChannels`, output `output`. Batch norm becomes InstanceNormalization
+ * with the layer's affine weights (one image's own statistics, batch 1), or
+ * with `runningBatchNorm` BatchNormalization on the running statistics;
+ * dropout is left out.
+ */
+export function sequentialOnnxModel(options: {
+  readonly sequential: Sequential;
+  readonly weights: ReadonlyMap<string, Float32Array>;
+  readonly shapes: ReadonlyMap<string, readonly number[]>;
+  readonly inputChannels: number;
+  readonly outputChannels: number;
+  readonly graphName: string;
+  readonly doc: string;
+  readonly metadata: Readonly<Record<string, string>>;
+  /** Batch norm on running statistics (eval()) rather than the image's own. */
+  readonly runningBatchNorm?: boolean;
+}): OnnxModel {
+  const graph = new GraphBuilder(options.weights, options.shapes, options.runningBatchNorm === true);
+  const last = emitSequential(graph, options.sequential, GENERATOR_GRAPH_INPUT);
+  graph.rename(last, GENERATOR_GRAPH_OUTPUT);
+  return {
+    graphName: options.graphName,
+    opsetVersion: ONNX_OPSET,
+    producerName: 'p2phd',
+    producerVersion: VERSION,
+    doc: options.doc,
+    inputs: [{ name: GENERATOR_GRAPH_INPUT, dims: [1, options.inputChannels, 'height', 'width'] }],
+    outputs: [{ name: GENERATOR_GRAPH_OUTPUT, dims: [1, options.outputChannels, 'height', 'width'] }],
+    nodes: graph.nodes,
+    initializers: graph.initializers,
+    metadata: { ...options.metadata },
+  };
 }

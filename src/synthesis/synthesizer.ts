@@ -6,7 +6,7 @@
  * instance edges and the chosen styles' features; G; 8-bit pixels), so the
  * same maps and styles give the same pixels in either.
  */
-import { readFile } from 'node:fs/promises';
+import { readInputText } from '../data/formats/inputFile.js';
 import { InputError, UsageError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { readCheckpoint, type Checkpoint } from '../families/checkpoint.js';
@@ -83,6 +83,14 @@ export async function loadClustersFor(path: string, arch: ArchConfig, log?: Pick
   if (clusters.centers.size > 0 && clusters.featNum !== arch.feat_num) {
     throw new InputError(`${path}: centres have ${clusters.featNum} features but the model takes feat_num ${arch.feat_num}`);
   }
+  // Centres of a class the model has no label for: the file was made for another model or dataset.
+  const foreign = arch.label_nc > 0 ? [...clusters.centers.keys()].filter((classId) => classId >= arch.label_nc).sort((a, b) => a - b) : [];
+  if (foreign.length > 0) {
+    throw new InputError(
+      `${path}: holds centres for class${foreign.length > 1 ? 'es' : ''} ${foreign.slice(0, 5).join(', ')}${foreign.length > 5 ? ', ...' : ''}, ` +
+        `but the model has ${arch.label_nc} labels (0-${arch.label_nc - 1}); it was clustered for another model or dataset`,
+    );
+  }
   if (clusters.centers.size === 0) {
     log?.warn(`${path}: holds no cluster centres; every instance gets zero features`);
     return { ...clusters, featNum: arch.feat_num };
@@ -94,9 +102,9 @@ export async function loadClustersFor(path: string, arch: ArchConfig, log?: Pick
 export async function loadStyleMap(path: string, clusters: ClusterSet): Promise<StyleMap> {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = await readInputText(path, 'a style map');
   } catch (error) {
-    throw new InputError(`--style-map ${path}: cannot read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+    throw new InputError(`--style-map ${(error as Error).message}`);
   }
   const styleMap = parseStyleMap(text, path);
   checkStyleMap(styleMap, clusters, path);

@@ -17,6 +17,7 @@ import { InputError } from '../errors.js';
 import { valuesForUpload } from '../backend/buffers.js';
 import type { Stage } from '../families/pix2pixhd/stages.js';
 import { makeTensor, type Tensor } from '../data/formats/safetensors.js';
+import { firstNonFinite } from '../families/checkpoint.js';
 import type { ArchConfig } from '../families/pix2pixhd/config.js';
 import { isTrainable, type ParamSpec } from '../model/layers.js';
 import { modelSpecs, trainingNetworks, type NetworkName } from '../families/pix2pixhd/networks.js';
@@ -278,6 +279,17 @@ export function restoreOptimizers(model: TrainingModel, tensors: ReadonlyMap<str
         const expected = referenceShape(spec);
         if (file.dtype !== 'F32' || file.shape.join() !== expected.join()) {
           throw new InputError(`${source}: tensor "${tensorName}" is ${file.dtype} [${file.shape.join(', ')}], expected F32 [${expected.join(', ')}]`);
+        }
+        // A NaN or Inf moment (or a negative second moment, whose square
+        // root is NaN) would turn every weight it touches into NaN at the
+        // first step, and the next save would write them over the last good
+        // checkpoint.
+        const data = file.data as Float32Array;
+        const bad = firstNonFinite(data);
+        const negative = moment === 'v' && bad < 0 ? data.findIndex((value) => value < 0) : -1;
+        if (bad >= 0 || negative >= 0) {
+          const index = bad >= 0 ? bad : negative;
+          throw new InputError(`${source}: tensor "${tensorName}" holds ${data[index]} (element ${index}): the optimizer state is corrupt; it cannot be resumed from`);
         }
         if (slot) {
           momentFromReference(spec, file.data as Float32Array, slot[moment]);

@@ -5,7 +5,8 @@
  *
  * File names live in data/files/runFiles.ts (the report reads them too).
  */
-import { promises as fsp, readFileSync, statSync } from 'node:fs';
+import { promises as fsp, readFileSync, statSync, type Dirent } from 'node:fs';
+import { readInputText } from '../data/formats/inputFile.js';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -149,6 +150,12 @@ export class RunFolder {
     if (existing) {
       throw new UsageError(`--out ${this.dir}: already holds a checkpoint (${existing}); pass --resume to continue that run, or choose another --out`);
     }
+    // A first run killed in its first save leaves temporaries (and, with no
+    // optimizer file beside them, pending halves no resume can use).
+    await this.removeStaleTemporaries();
+    for (const name of [`${this.checkpoint(RUN_FILES.latest)}${PENDING_SUFFIX}`, `${this.optimizer(RUN_FILES.latest)}${PENDING_SUFFIX}`]) {
+      await fsp.unlink(name).catch(() => undefined);
+    }
     await this.createFolders();
   }
 
@@ -168,28 +175,40 @@ export class RunFolder {
   /**
    * Removes temporaries that a killed process left (SIGKILL ends a process
    * without its exit hook): hidden `.<name>.<pid>.<hex>.tmp` files whose
-   * process is gone. Complete `.pending` files stay: resuming may need one
-   * to finish an interrupted save.
+   * process is gone, in the run folder and the folders in it (samples/,
+   * tensorboard/). Complete `.pending` files stay: resuming may need one to
+   * finish an interrupted save. Returns the paths removed, relative to the
+   * run folder.
    */
   async removeStaleTemporaries(): Promise<string[]> {
-    let entries: string[];
-    try {
-      entries = await fsp.readdir(this.dir);
-    } catch {
-      return [];
-    }
     const removed: string[] = [];
-    for (const name of entries) {
-      const match = /^\..+\.(\d+)\.[0-9a-f]{8}\.tmp$/.exec(name);
-      if (!match || processAlive(Number(match[1]))) continue;
-      await fsp.unlink(join(this.dir, name)).catch(() => undefined);
-      removed.push(name);
-    }
+    const clean = async (relative: string, depth: number): Promise<void> => {
+      let entries: Dirent[];
+      try {
+        entries = await fsp.readdir(join(this.dir, relative), { withFileTypes: true });
+      } catch {
+        return;
+      }
+      for (const entry of entries) {
+        const path = join(relative, entry.name);
+        if (entry.isDirectory()) {
+          if (depth < 1) await clean(path, depth + 1);
+          continue;
+        }
+        const match = /^\..+\.(\d+)\.[0-9a-f]{8}\.tmp$/.exec(entry.name);
+        if (!match || processAlive(Number(match[1]))) continue;
+        await fsp.unlink(join(this.dir, path)).catch(() => undefined);
+        removed.push(path);
+      }
+    };
+    await clean('', 0);
     return removed;
   }
 
   private async createFolders(): Promise<void> {
+    // The run's own folders, in one place: a file in the way is one line naming it (exit 2), new run or resume.
     createOutputFolder(this.samples, '--out');
+    createOutputFolder(this.tensorboard, '--out');
   }
 
   async writeOptions(options: unknown): Promise<void> {
@@ -199,18 +218,19 @@ export class RunFolder {
   async readOptions(): Promise<Record<string, unknown>> {
     let text: string;
     try {
-      text = await fsp.readFile(this.options, 'utf8');
+      text = await readInputText(this.options, 'a JSON file');
     } catch (error) {
-      throw new InputError(`--resume: cannot read ${this.options} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+      throw new InputError(`--resume: ${(error as Error).message}`);
     }
+    // A torn or damaged options.json is a damaged input (exit 3).
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
     } catch {
-      throw new UsageError(`--resume: ${this.options} is not valid JSON`);
+      throw new InputError(`--resume: ${this.options} is not valid JSON (torn or damaged)`);
     }
     if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-      throw new UsageError(`--resume: ${this.options} does not hold a JSON object (found ${parsed === null ? 'null' : Array.isArray(parsed) ? 'an array' : typeof parsed})`);
+      throw new InputError(`--resume: ${this.options} does not hold a JSON object (found ${parsed === null ? 'null' : Array.isArray(parsed) ? 'an array' : typeof parsed})`);
     }
     return parsed as Record<string, unknown>;
   }

@@ -9,7 +9,8 @@
  * one epoch's data loading reads, negligible beside an epoch's compute.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, promises as fsp } from 'node:fs';
+import { promises as fsp } from 'node:fs';
+import { withInputFile } from '../data/formats/inputFile.js';
 import { basename } from 'node:path';
 import { InputError, UsageError } from '../errors.js';
 import type { SampleFolder } from './data.js';
@@ -23,11 +24,8 @@ export interface RunInputs {
 
 async function fileSha256(path: string): Promise<string> {
   const hash = createHash('sha256');
-  await new Promise<void>((resolve, reject) => {
-    const stream = createReadStream(path);
-    stream.on('data', (chunk) => hash.update(chunk));
-    stream.on('error', reject);
-    stream.on('end', resolve);
+  await withInputFile(path, async ({ handle }) => {
+    for await (const chunk of handle.createReadStream({ autoClose: false })) hash.update(chunk as Buffer);
   });
   return hash.digest('hex');
 }

@@ -11,16 +11,17 @@
  * exit 75), or a non-finite loss (no save: the last good checkpoint stays).
  */
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import { ExitCode, InputError, P2phdError, StoppedError, UsageError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { createProgress } from '../log.js';
 import type { BackendInfo } from '../backend/index.js';
-import { checkpointFromFile, checkpointParams, trainingResizeRecord, type Checkpoint } from '../families/checkpoint.js';
+import { checkpointFromFile, checkpointParams, firstNonFinite, trainingResizeRecord, type Checkpoint } from '../families/checkpoint.js';
 import { readInitCheckpoint } from '../families/pix2pixhd/referenceCheckpoint.js';
 import { isStage, type Stage } from '../families/pix2pixhd/stages.js';
 import { pix2pixhd } from '../families/pix2pixhd/index.js';
-import { makeTensor } from '../data/formats/safetensors.js';
+import { makeTensor, type Tensor } from '../data/formats/safetensors.js';
 import { writeTensorFile, type TensorFile } from '../data/files/tensorFile.js';
 import { generatorMinimumSide, inputSizeMultiple, type ArchConfig } from '../families/pix2pixhd/config.js';
 import { instanceSegments } from '../families/pix2pixhd/encoder.js';
@@ -115,14 +116,36 @@ interface StoredOptions {
   raw: Record<string, unknown>;
 }
 
+/** A damaged options.json is a damaged input (exit 3), as a damaged checkpoint is. */
 function parseStoredOptions(raw: Record<string, unknown>, source: string): StoredOptions {
   const stage = raw['stage'];
-  if (!isStage(stage)) throw new UsageError(`${source}: no valid "stage"`);
-  if (typeof raw['settings'] !== 'object' || raw['settings'] === null) throw new UsageError(`${source}: no "settings"`);
-  const config = resolveArchitecture(raw['config'], (message) => new UsageError(`${source}: ${message}`));
+  if (!isStage(stage)) throw new InputError(`${source}: no valid "stage"`);
+  if (typeof raw['settings'] !== 'object' || raw['settings'] === null) throw new InputError(`${source}: no "settings"`);
+  const config = resolveArchitecture(raw['config'], (message) => new InputError(`${source}: ${message}`));
   const family = raw['family'] ?? pix2pixhd.name;
   if (family !== pix2pixhd.name) throw new UsageError(`${source}: the run folder trains the ${JSON.stringify(family)} family, not pix2pixhd (train it with its own stage)`);
   return { p2phd_version: String(raw['p2phd_version']), run_id: String(raw['run_id']), family, stage, settings: raw['settings'] as TrainSettings, config, raw };
+}
+
+/** The name of the first float tensor holding NaN or Inf, if any. */
+function firstNonFiniteTensor(tensors: ReadonlyMap<string, Tensor>): string | undefined {
+  for (const [name, tensor] of tensors) {
+    if ((tensor.data instanceof Float32Array || tensor.data instanceof Float64Array) && firstNonFinite(tensor.data) >= 0) return name;
+  }
+  return undefined;
+}
+
+/** Runs every closer, in order, even when some fail; the first failure is returned. */
+async function closeAll(closers: ReadonlyArray<() => unknown>): Promise<{ error: unknown } | undefined> {
+  let first: { error: unknown } | undefined;
+  for (const close of closers) {
+    try {
+      await close();
+    } catch (error) {
+      first ??= { error };
+    }
+  }
+  return first;
 }
 
 function numberField(file: TensorFile, path: string[], fallback?: number): number {
@@ -149,6 +172,12 @@ export async function runTraining(request: TrainRequest): Promise<TrainSummary> 
   await run.lock({ create: !values.resume });
   try {
     return await prepareOptionsAndTrain(request, run, paths);
+  } catch (error) {
+    // Whatever failed first (a strip, a log line, a save), the cause is the folder's disappearance.
+    if (!(error instanceof StoppedError) && !existsSync(run.dir)) {
+      throw new InputError(`--out ${run.dir}: the run folder was deleted or moved during training; nothing more can be saved there`);
+    }
+    throw error;
   } finally {
     await run.unlock();
   }
@@ -415,13 +444,25 @@ async function trainLoop(context: LoopContext): Promise<TrainSummary> {
   const currentLr = (): number => learningRateForEpoch(schedule, Math.min(position.epoch, Math.max(epochs, 1)));
   let lrInForce = context.resumedMidEpochLr ?? currentLr();
 
+  /** Training diverged: nothing is saved; the last good checkpoint (finite, as every save is) stays. */
+  const divergedError = (what: string): P2phdError =>
+    new P2phdError(
+      `${what}; training stopped without saving it. ` +
+        (saved.exists ? `The last good checkpoint is ${latestPath} (step ${lastSavedStep}).` : 'No checkpoint was saved yet.') +
+        ' Try a lower --lr.',
+      ExitCode.internal,
+    );
+
   const save = async (epochCheckpoint: boolean): Promise<void> => {
     const started = Date.now();
     const tensors = await readCheckpointTensors(model);
     const checkpointMeta = { family: pix2pixhd.name, stage, epoch: weightsEpoch(), step: position.step, lr: currentLr(), config: model.config, training_resize: trainingResizeRecord(trainingResize(folder)) };
-    if (epochCheckpoint) await writeTensorFile(run.checkpoint(run.epochName(weightsEpoch())), 'checkpoint', tensors, checkpointMeta);
     const optimizer = await readOptimizerTensors(model);
     (await readStepPool(pool)).forEach((image, i) => optimizer.set(`pool.${i}`, makeTensor('F32', [image.length], image)));
+    // Nothing non-finite is ever saved: it would replace the last good checkpoint with one nobody can use.
+    const poisoned = firstNonFiniteTensor(tensors) ?? firstNonFiniteTensor(optimizer);
+    if (poisoned !== undefined) throw divergedError(`after step ${position.step} (epoch ${position.epoch}) tensor "${poisoned}" is not finite`);
+    if (epochCheckpoint) await writeTensorFile(run.checkpoint(run.epochName(weightsEpoch())), 'checkpoint', tensors, checkpointMeta);
     await writePair(
       { checkpoint: latestPath, optimizer: run.optimizer(RUN_FILES.latest) },
       {
@@ -453,6 +494,7 @@ async function trainLoop(context: LoopContext): Promise<TrainSummary> {
   let adam = pool.onHost ? new AdamThread(new Map([...model.optimizers.G.slots, ...model.optimizers.D.slots])) : undefined;
   let midEpochLr = context.resumedMidEpochLr;
   let stopReason: string | undefined;
+  let failure: { error: unknown } | undefined;
   try {
     outer: while (position.epoch <= epochs) {
       const lr = epochLearningRate(schedule, position.epoch, midEpochLr);
@@ -475,14 +517,7 @@ async function trainLoop(context: LoopContext): Promise<TrainSummary> {
           ? await runStep(model, batch, lossSettings, pool.pool, settings.seed, position.step, sampleThisStep, hyper, adam)
           : await runDeviceStep(model, batch, lossSettings, pool.pool, settings.seed, position.step, sampleThisStep, hyper);
         const bad = nonFiniteLoss(result.losses);
-        if (bad) {
-          throw new P2phdError(
-            `step ${position.step + 1} (epoch ${position.epoch}): loss ${bad} is ${result.losses[bad]}; training stopped without saving it. ` +
-              (saved.exists ? `The last good checkpoint is ${latestPath} (step ${lastSavedStep}).` : 'No checkpoint was saved yet.') +
-              ' Try a lower --lr.',
-            ExitCode.internal,
-          );
-        }
+        if (bad) throw divergedError(`step ${position.step + 1} (epoch ${position.epoch}): loss ${bad} is ${result.losses[bad]}`);
         position.step += 1;
         position.index += 1;
         const seconds = (Date.now() - started) / 1000;
@@ -514,13 +549,22 @@ async function trainLoop(context: LoopContext): Promise<TrainSummary> {
       await save(finished % saveEpochEvery === 0 || finished === epochs);
     }
     if (lastSavedStep !== position.step || !saved.exists) await save(false);
+  } catch (error) {
+    failure = { error };
+    throw error;
   } finally {
     progress.stop();
-    await recorder.close();
-    await loader.close();
-    await adam?.close();
-    // A retrained optimizer_G (--niter-fix-global) is this loop's own: the caller frees the model it passed in.
-    if (model !== context.model) disposeAdamMoments(model.optimizers.G);
+    // Every closer runs, whatever fails: a worker left open would keep the
+    // process alive after its error. A failure that ended the loop is the
+    // one reported; a closer's failure after it would only hide it.
+    const closeFailure = await closeAll([
+      () => recorder.close(),
+      () => loader.close(),
+      () => adam?.close(),
+      // A retrained optimizer_G (--niter-fix-global) is this loop's own: the caller frees the model it passed in.
+      () => (model !== context.model ? disposeAdamMoments(model.optimizers.G) : undefined),
+    ]);
+    if (failure === undefined && closeFailure !== undefined) throw closeFailure.error;
   }
   const summary: TrainSummary = {
     stage,

@@ -32,6 +32,8 @@ export interface CliOptions {
   cwd?: string;
   env?: Record<string, string>;
   input?: string | Buffer;
+  /** Kills the command after this long (default 300 s); its status is then null. */
+  timeoutMs?: number;
 }
 
 /** Runs `p2phd ...args` to completion and collects its exit code and output. */
@@ -39,7 +41,7 @@ export function runCliSync(args: readonly string[], options: CliOptions = {}): C
   const result = spawnSync(process.execPath, [CLI, ...args], {
     cwd: options.cwd ?? REPO_ROOT,
     encoding: 'utf8',
-    timeout: 300_000,
+    timeout: options.timeoutMs ?? 300_000,
     env: cliEnv(options),
     ...(options.input !== undefined ? { input: options.input } : {}),
   });

@@ -150,7 +150,8 @@ describe('train: stop, resume, refuse', () => {
     assert.match(mixed.stderr, /another0run/);
     writeFileSync(join(out, 'options.json'), 'null\n');
     const nothing = await runCli([...common(out), '--resume']);
-    assert.equal(nothing.status, 2, nothing.stderr);
+    // A damaged options.json is a damaged input: exit 3 (issue 25, item 13).
+    assert.equal(nothing.status, 3, nothing.stderr);
     assert.match(nothing.stderr, /^p2phd: --resume: .*options\.json does not hold a JSON object/m);
     assert.doesNotMatch(nothing.stderr, /internal error/);
   });

@@ -3,7 +3,7 @@
  * objects have their own instance ids, class x 1000 + n): Cityscapes' table
  * for label_nc 35, or a user's file (`p2phd edit --class-names FILE`).
  */
-import { readFile } from 'node:fs/promises';
+import { readInputText } from '../formats/inputFile.js';
 import { InputError } from '../../errors.js';
 
 export interface ClassInfo {
@@ -58,9 +58,9 @@ export function parseClassNames(text: string, labelNc: number, source: string): 
 export async function readClassNames(path: string, labelNc: number): Promise<ClassInfo[]> {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = await readInputText(path, 'a class-names file');
   } catch (error) {
-    throw new InputError(`--class-names ${path}: cannot read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+    throw new InputError(`--class-names ${(error as Error).message}`);
   }
   return parseClassNames(text, labelNc, path);
 }

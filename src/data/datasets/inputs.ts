@@ -4,7 +4,7 @@
  * sorted by path, and the pairing of label, instance and photo lists by
  * sorted position. Every failure names the pattern or files involved.
  */
-import { realpathSync, statSync, type Stats } from 'node:fs';
+import { readdirSync, realpathSync, statSync, type Dirent, type Stats } from 'node:fs';
 import { basename, extname, join, sep } from 'node:path';
 import fg from 'fast-glob';
 import { InputError } from '../../errors.js';
@@ -56,17 +56,32 @@ function filesUnder(folder: string, wanted: RegExp, walked: string[]): string[] 
   if (walked.some((done) => nested(real, done))) return [];
   walked.push(real);
   const found: string[] = [];
-  // Links are not followed by the glob itself: they are resolved below, where cycles are caught.
-  for (const entry of fg.sync('**', { cwd: folder, onlyFiles: false, followSymbolicLinks: false, objectMode: true, dot: false })) {
-    const path = join(folder, entry.path);
-    if (entry.dirent.isSymbolicLink()) {
-      const target = statOrUndefined(path);
-      if (target?.isDirectory()) found.push(...filesUnder(path, wanted, walked));
-      else if (target?.isFile() && wanted.test(entry.name)) found.push(path);
-    } else if (entry.dirent.isFile() && wanted.test(entry.name)) {
-      found.push(path);
+  // Walked with readdir, not a glob: glob patterns skip names holding a
+  // newline (and any such folder), which would drop inputs without a word.
+  // Hidden names (.x) are skipped, as a glob without `dot` does. Links are
+  // resolved here, where cycles are caught.
+  const walk = (directory: string): void => {
+    let entries: Dirent[];
+    try {
+      entries = readdirSync(directory, { withFileTypes: true });
+    } catch {
+      return;
     }
-  }
+    for (const entry of entries) {
+      if (entry.name.startsWith('.')) continue;
+      const path = join(directory, entry.name);
+      if (entry.isSymbolicLink()) {
+        const target = statOrUndefined(path);
+        if (target?.isDirectory()) found.push(...filesUnder(path, wanted, walked));
+        else if (target?.isFile() && wanted.test(entry.name)) found.push(path);
+      } else if (entry.isDirectory()) {
+        walk(path);
+      } else if (entry.isFile() && wanted.test(entry.name)) {
+        found.push(path);
+      }
+    }
+  };
+  walk(folder);
   return found;
 }
 

@@ -7,7 +7,7 @@
  * and files by device and inode, so `./x`, `x/`, a link to x or a hard link
  * are all x.
  */
-import { realpathSync, statSync, type Stats } from 'node:fs';
+import { accessSync, constants as fsConstants, realpathSync, statSync, type Stats } from 'node:fs';
 import { basename, dirname, join, relative, resolve, isAbsolute } from 'node:path';
 import fg from 'fast-glob';
 import { UsageError } from '../../errors.js';
@@ -136,6 +136,16 @@ export function checkOutputPath(output: OutputTarget, inputs: readonly InputArgu
     }
   } else if (out.stats && !out.stats.isDirectory()) {
     throw new UsageError(`${flag} ${path}: is a file, not a folder`);
+  }
+  // Where the output will be created must be writable: the folder itself
+  // (a folder output that exists), or the nearest folder that exists above it.
+  const writableFolder = out.stats?.isDirectory() ? resolve(path) : (out.existingAncestor ?? dirname(resolve(path)));
+  try {
+    accessSync(writableFolder, fsConstants.W_OK);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const reason = code === 'EROFS' ? 'read-only file system' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code ?? String(error);
+    throw new UsageError(`${flag} ${path}: cannot write in ${writableFolder} (${reason})`);
   }
 
   for (const input of inputs) {

@@ -5,6 +5,7 @@
  * per-kind modules (sample, checkpoint, features, clusters) sit on top.
  */
 import { promises as fsp } from 'node:fs';
+import { openInputFile } from '../formats/inputFile.js';
 import { InputError, UsageError, describePath } from '../../errors.js';
 import {
   allocateTyped,
@@ -49,19 +50,9 @@ async function readAllStdin(): Promise<Buffer> {
  * open or read become InputErrors naming the file.
  */
 async function withFile<T>(path: string, use: (handle: fsp.FileHandle, size: number) => Promise<T>): Promise<T> {
-  let handle: fsp.FileHandle;
+  const { handle, size } = await openInputFile(path, 'a tensor file');
   try {
-    handle = await fsp.open(path, 'r');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new InputError(`${path}: no such file`);
-    if (code === 'EISDIR') throw new InputError(`${path}: is a folder, expected a tensor file`);
-    throw new InputError(`${path}: cannot open (${code ?? (error as Error).message})`);
-  }
-  try {
-    const stats = await handle.stat();
-    if (!stats.isFile()) throw new InputError(`${path}: not a regular file`);
-    return await use(handle, stats.size);
+    return await use(handle, size);
   } catch (error) {
     if (error instanceof InputError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
@@ -84,13 +75,13 @@ async function readAt(handle: fsp.FileHandle, buffer: Buffer, position: number):
 }
 
 /** Reads and validates the header of an open safetensors file. */
-async function readHeaderOf(handle: fsp.FileHandle, size: number, source: string): Promise<ParsedHeader> {
+async function readHeaderOf(handle: fsp.FileHandle, size: number, source: string, checkMetadata?: (metadata: Metadata) => void): Promise<ParsedHeader> {
   const prefix = Buffer.alloc(8);
   await readAt(handle, prefix, 0);
   const headerLength = parseHeaderLength(prefix, size, source);
   const json = Buffer.alloc(headerLength);
   await readAt(handle, json, 8);
-  return parseHeader(json, headerLength, size, source);
+  return parseHeader(json, headerLength, size, source, checkMetadata);
 }
 
 /**
@@ -98,10 +89,10 @@ async function readHeaderOf(handle: fsp.FileHandle, size: number, source: string
  * its own typed array from its offset. Nothing holds the whole file, so
  * files of 4 GiB and more (one Buffer's limit) read like any other.
  */
-async function readSafetensorsAt(path: string): Promise<SafetensorsFile> {
+async function readSafetensorsAt(path: string, checkMetadata?: (metadata: Metadata) => void): Promise<SafetensorsFile> {
   const source = describePath(path);
   return withFile(path, async (handle, size) => {
-    const header = await readHeaderOf(handle, size, source);
+    const header = await readHeaderOf(handle, size, source, checkMetadata);
     const tensors = new Map<string, Tensor>();
     for (const entry of header.entries) {
       const data = allocateTyped(entry.dtype, (entry.end - entry.begin) / DTYPES[entry.dtype].bytes);
@@ -115,10 +106,13 @@ async function readSafetensorsAt(path: string): Promise<SafetensorsFile> {
   });
 }
 
-/** Reads any safetensors file (no p2phd kind required), from a path or '-' (stdin). */
-export async function readSafetensorsFile(path: string): Promise<SafetensorsFile> {
-  if (path === '-') return parseSafetensors(await readAllStdin(), describePath(path));
-  return readSafetensorsAt(path);
+/**
+ * Reads any safetensors file, from a path or '-' (stdin). `checkMetadata`
+ * (a p2phd kind check) runs on the metadata before the tensor table is built.
+ */
+export async function readSafetensorsFile(path: string, checkMetadata?: (metadata: Metadata) => void): Promise<SafetensorsFile> {
+  if (path === '-') return parseSafetensors(await readAllStdin(), describePath(path), checkMetadata);
+  return readSafetensorsAt(path, checkMetadata);
 }
 
 /** Parses the p2phd metadata entry; InputError when absent or malformed. */
@@ -159,7 +153,8 @@ function p2phdOfKind(metadata: Metadata, source: string, kind: FileKind | undefi
  */
 export async function readTensorFile(path: string, kind: FileKind): Promise<TensorFile> {
   const source = describePath(path);
-  const file = await readSafetensorsFile(path);
+  // The kind is checked on the metadata first: a file of another kind (or none) costs no tensor table.
+  const file = await readSafetensorsFile(path, (metadata) => p2phdOfKind(metadata, source, kind));
   return { ...file, source, p2phd: p2phdOfKind(file.metadata, source, kind) };
 }
 
@@ -180,7 +175,7 @@ export interface TensorFileHeader {
 export async function readTensorFileHeader(path: string, kind?: FileKind): Promise<TensorFileHeader> {
   const source = describePath(path);
   return withFile(path, async (handle, size) => {
-    const header = await readHeaderOf(handle, size, source);
+    const header = await readHeaderOf(handle, size, source, (metadata) => p2phdOfKind(metadata, source, kind));
     return { source, p2phd: p2phdOfKind(header.metadata, source, kind), tensors: header.entries };
   });
 }
@@ -188,7 +183,7 @@ export async function readTensorFileHeader(path: string, kind?: FileKind): Promi
 /** Reads a p2phd tensor file of any kind (for inspect). */
 export async function readAnyTensorFile(path: string): Promise<TensorFile> {
   const source = describePath(path);
-  const file = await readSafetensorsFile(path);
+  const file = await readSafetensorsFile(path, (metadata) => parseP2phdMetadata(metadata, source));
   return { ...file, source, p2phd: parseP2phdMetadata(file.metadata, source) };
 }
 

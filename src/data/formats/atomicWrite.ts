@@ -11,6 +11,7 @@ import { accessSync, closeSync, constants as fsConstants, mkdirSync, openSync, p
 import { basename, dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { P2phdError, UsageError, InputError } from '../../errors.js';
+import { describeStdoutFailure, isClosedPipe } from '../../lifecycle.js';
 
 const removedAtExit = new Set<string>();
 let exitHookInstalled = false;
@@ -120,6 +121,28 @@ export function createOutputFolder(path: string, flag: string): void {
   }
 }
 
+/** The longest file name (bytes) most file systems take (NAME_MAX on Linux, macOS, ext4, xfs, btrfs). */
+export const NAME_MAX_BYTES = 255;
+
+/**
+ * The temporary name beside `path`: `.<name>.<pid>.<hex>.tmp`. When the
+ * final name is near NAME_MAX, `<name>` is cut (at a UTF-8 character
+ * boundary) so that the temporary fits wherever the final name fits.
+ */
+export function temporaryPathFor(path: string): string {
+  const suffix = `.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  let name = basename(path);
+  const room = NAME_MAX_BYTES - 1 - Buffer.byteLength(suffix);
+  if (Buffer.byteLength(name) > room) {
+    const bytes = Buffer.from(name);
+    let end = room;
+    // Back off continuation bytes (10xxxxxx) so no character is cut in half.
+    while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--;
+    name = bytes.subarray(0, end).toString('utf8');
+  }
+  return join(dirname(path), `.${name}${suffix}`);
+}
+
 /**
  * Writes `path` atomically by calling `produce` with a sink. `path === '-'`
  * streams to stdout instead. Errors while writing remove the temporary file.
@@ -129,8 +152,7 @@ export async function writeAtomically(path: string, produce: (sink: ByteSink) =>
     await produce({ write: (bytes) => writeToStdout(bytes) });
     return;
   }
-  const directory = dirname(path);
-  const temporary = join(directory, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  const temporary = temporaryPathFor(path);
   let handle: fsp.FileHandle | undefined;
   removeAtExit(temporary);
   let written = 0;
@@ -181,6 +203,6 @@ async function writeToStdout(bytes: Uint8Array): Promise<void> {
   // stdout may be a pipe: respect back-pressure so large tensors stream.
   if (bytes.length === 0) return;
   await new Promise<void>((resolve, reject) => {
-    process.stdout.write(bytes, (error) => (error ? reject(error) : resolve()));
+    process.stdout.write(bytes, (error) => (error ? reject(isClosedPipe(error) ? error : new InputError(describeStdoutFailure(error))) : resolve()));
   });
 }

@@ -16,11 +16,11 @@
  * sharp's libvips does not read, are decoded by netpbm.ts and bmp.ts as PIL
  * decodes them, and resized with bicubic.ts both ways.
  */
-import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
 import { InputError, P2phdError } from '../../errors.js';
 import type { Size } from './nearest.js';
 import { resizeBicubic } from './bicubic.js';
+import { readInputFile } from './inputFile.js';
 import { decodeNetpbm, isNetpbm, type DecodedRgb } from './netpbm.js';
 import { decodeBmp, isBmp } from './bmp.js';
 
@@ -52,12 +52,15 @@ export async function readRgbImage(
   options: { check?: (source: Size) => void; target?: (source: Size) => Size } = {},
 ): Promise<RgbImage> {
   try {
-    const image = sharp(path);
+    // Read through the one input opener (a FIFO or a device is refused, not waited on), then decoded from memory.
+    const bytes = await readInputFile(path, 'an image file');
+    let image = sharp(bytes);
     const meta = await image.metadata();
     if (!meta.width || !meta.height) throw new Error('no size in the header');
     const source = { width: meta.width, height: meta.height };
     options.check?.(source);
     const target = options.target ? options.target(source) : source;
+    if (meta.space === 'cmyk') image = await cmykAsPilRgb(bytes, source);
     let pipeline = image.removeAlpha().toColourspace('srgb');
     const resizing = target.width !== source.width || target.height !== source.height;
     // libvips shrinks much like PIL but enlarges differently: enlarge with our own PIL-style bicubic.
@@ -75,11 +78,39 @@ export async function readRgbImage(
   }
 }
 
+/**
+ * A CMYK image (a print-ready JPEG) as PIL's convert('RGB') gives it, which
+ * the reference uses: no colour management (embedded ICC profiles are
+ * ignored), each channel (255 - K) scaled by (255 - C, M or Y) / 255,
+ * rounded. libvips would apply a CMYK ICC profile instead (a mean 24 grey
+ * levels away). The CMYK values are libjpeg's as PIL reads them (an Adobe
+ * file's inverted CMYK un-inverted), without any profile applied.
+ */
+async function cmykAsPilRgb(bytes: Buffer, size: Size): Promise<sharp.Sharp> {
+  const { data, info } = await sharp(bytes).pipelineColourspace('cmyk').toColourspace('cmyk').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+  if (info.channels !== 4 || info.width !== size.width || info.height !== size.height) throw new Error(`a CMYK image decoded to ${info.channels} channels`);
+  return sharp(Buffer.from(cmykToRgb(data, info.width * info.height)), { raw: { width: info.width, height: info.height, channels: 3 } });
+}
+
+/** PIL's CMYK -> RGB: channel = (255 - K) - round(ink * (255 - K) / 255), per pixel of interleaved CMYK bytes. */
+export function cmykToRgb(cmyk: Uint8Array, pixels: number): Uint8Array {
+  const rgb = new Uint8Array(pixels * 3);
+  for (let i = 0; i < pixels; i++) {
+    const white = 255 - cmyk[4 * i + 3]!;
+    for (let c = 0; c < 3; c++) {
+      // round(ink * white / 255) exactly, in integers: (t + (t >> 8)) >> 8 with t = ink * white + 128.
+      const t = cmyk[4 * i + c]! * white + 128;
+      rgb[3 * i + c] = white - ((t + (t >> 8)) >> 8);
+    }
+  }
+  return rgb;
+}
+
 /** PPM/PGM and BMP, which sharp's libvips does not read: decoded here as PIL decodes them (netpbm.ts, bmp.ts). */
 async function decodeOwnFormats(path: string): Promise<DecodedRgb | undefined> {
   let bytes: Uint8Array;
   try {
-    bytes = await readFile(path);
+    bytes = await readInputFile(path, 'an image file');
   } catch {
     return undefined;
   }

@@ -13,7 +13,7 @@
  * an InputError naming the file. Inflating runs on libuv's thread pool, so
  * several files decode in parallel.
  */
-import { promises as fsp } from 'node:fs';
+import { readInputFile } from './inputFile.js';
 import { crc32, inflate } from 'node:zlib';
 import { promisify } from 'node:util';
 import { InputError } from '../../errors.js';
@@ -346,16 +346,9 @@ function toDecoded(header: PngHeader, palette: Uint8Array | undefined, samples: 
   return decoded;
 }
 
-/** Reads a file's bytes; a missing or unreadable file is an InputError naming it. */
-export async function readInputFile(path: string): Promise<Buffer> {
-  try {
-    return await fsp.readFile(path);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new InputError(`${path}: no such file`);
-    if (code === 'EISDIR') throw new InputError(`${path}: is a folder, expected an image file`);
-    throw new InputError(`${path}: cannot read (${code ?? (error as Error).message})`);
-  }
+/** Reads an image file's bytes; a missing or unreadable file (or no regular file) is an InputError naming it. */
+export async function readImageFile(path: string): Promise<Buffer> {
+  return readInputFile(path, 'an image file');
 }
 
 /** A single-channel map of integer ids (labels or instances), row-major. */
@@ -410,7 +403,7 @@ function maxOf(ids: Uint16Array): number {
 
 /** Reads and decodes a label or instance map PNG into ids, at its own size. */
 export async function readIdMap(path: string): Promise<IdMap> {
-  const bytes = await readInputFile(path);
+  const bytes = await readImageFile(path);
   const png = await decodePng(bytes, path);
   return idsFromPng(png, path);
 }
@@ -431,7 +424,7 @@ export async function readIdMapResized(
   options: { scanMaxId?: boolean } = {},
 ): Promise<ResizedIdMap> {
   const scanMaxId = options.scanMaxId ?? true;
-  const bytes = await readInputFile(path);
+  const bytes = await readImageFile(path);
   const { header, palette, compressed } = readPngChunks(bytes, path);
   const sourceSize = { width: header.width, height: header.height };
   const size = target(sourceSize);

@@ -30,6 +30,7 @@
  * (numbers, strings) are reported as ignored.
  */
 import { promises as fsp } from 'node:fs';
+import { openInputFile } from './inputFile.js';
 import type { Readable } from 'node:stream';
 import { BufferReader, Parser } from 'pickleparser';
 import * as yauzl from 'yauzl';
@@ -104,9 +105,14 @@ class StorageType {
   }
 }
 
-/** A storage the pickle refers to by key; its data is read after unpickling. */
+/**
+ * A storage the pickle refers to by key; its data is read after unpickling
+ * (into a map of the reader's, never onto this object). Storage and tensor
+ * refs are frozen when made: a pickle's BUILD opcode sets attributes on the
+ * object on its stack, and must not rewrite a size or a stride after it was
+ * checked.
+ */
 class StorageRef {
-  data: TensorData | undefined;
   constructor(
     readonly key: string,
     readonly kind: StorageKind,
@@ -115,7 +121,9 @@ class StorageRef {
     /** Legacy views: this storage is elements [offset, offset + count) of root `key`. */
     readonly viewOffset: number,
     readonly viewCount: number,
-  ) {}
+  ) {
+    Object.freeze(this);
+  }
 }
 
 /** A tensor as _rebuild_tensor_v2 describes it: a strided view of a storage. */
@@ -125,13 +133,40 @@ class TensorRef {
     readonly offset: number,
     readonly shape: readonly number[],
     readonly stride: readonly number[],
-  ) {}
+  ) {
+    Object.freeze(this.shape);
+    Object.freeze(this.stride);
+    Object.freeze(this);
+  }
+}
+
+/** The data read for each storage ref the kept tensors use. */
+type StorageData = Map<StorageRef, TensorData>;
+
+/** A short, one-line, never-throwing description of a pickled value for messages (it may refer to itself). */
+function describeValue(value: unknown): string {
+  const seen = new Set<unknown>();
+  const walk = (item: unknown, depth: number): string => {
+    if (item instanceof StorageType) return item.kind.name;
+    if (typeof item === 'string') return JSON.stringify(item.length > 40 ? `${item.slice(0, 40)}...` : item);
+    if (typeof item !== 'object' || item === null) return String(item);
+    if (seen.has(item)) return '<itself>';
+    if (depth > 3) return '...';
+    seen.add(item);
+    if (Array.isArray(item)) return `[${item.slice(0, 8).map((v) => walk(v, depth + 1)).join(', ')}${item.length > 8 ? ', ...' : ''}]`;
+    return `<${item.constructor?.name ?? 'object'}>`;
+  };
+  return walk(value, 0);
 }
 
 const ZIP_MAGIC = [0x50, 0x4b, 0x03, 0x04];
 /** torch.serialization's MAGIC_NUMBER 0x1950a86a20f9469cfc6c, as LONG1 bytes (little-endian). */
 const LEGACY_MAGIC = [0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
 const LEGACY_PROTOCOL_VERSION = 1001;
+/** Deflate's largest possible compression ratio (a longer claim is a lie). */
+const DEFLATE_MAX_RATIO = 1032;
+/** A state_dict's pickle (names, sizes, strides) is kilobytes; thousands of tensors stay far below this. */
+const MAX_PICKLE_BYTES = 256 * 1024 * 1024;
 
 export type PthFormat = 'zip' | 'legacy';
 
@@ -166,10 +201,11 @@ export function looksLikePth(bytes: Uint8Array): boolean {
 export async function isPthFile(path: string): Promise<boolean> {
   let handle: fsp.FileHandle | undefined;
   try {
-    handle = await fsp.open(path, 'r');
-    if (!(await handle.stat()).isFile()) return false;
+    // Anything but a regular file is no .pth; the reader it falls to says what it is.
+    const opened = (await openInputFile(path)).handle;
+    handle = opened;
     const head = Buffer.alloc(PTH_SNIFF_BYTES);
-    const { bytesRead } = await handle.read(head, 0, PTH_SNIFF_BYTES, 0);
+    const { bytesRead } = await opened.read(head, 0, PTH_SNIFF_BYTES, 0);
     return looksLikePth(head.subarray(0, bytesRead));
   } catch {
     return false;
@@ -182,7 +218,7 @@ export async function isPthFile(path: string): Promise<boolean> {
 // The unpickler's allow-list.
 
 function isIntegerArray(value: unknown): value is number[] {
-  return Array.isArray(value) && value.every((v) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0);
+  return Array.isArray(value) && value.length <= 64 && value.every((v) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0);
 }
 
 /**
@@ -206,12 +242,20 @@ function allowedGlobals(fail: (message: string) => InputError): Map<string, unkn
     if (!(storage instanceof StorageRef)) throw fail('a tensor is rebuilt from something that is not a storage');
     if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0) throw fail(`a tensor has storage offset ${String(offset)}`);
     if (!isIntegerArray(size) || !isIntegerArray(stride) || size.length !== stride.length) {
-      throw fail(`a tensor has size ${JSON.stringify(size)} and stride ${JSON.stringify(stride)}`);
+      throw fail(`a tensor has size ${describeValue(size)} and stride ${describeValue(stride)}`);
     }
-    if (elementCount(size) > 0) {
+    const count = size.reduce((product, dim) => product * dim, 1);
+    if (count > 0) {
+      // Sizes are checked here, before anything is allocated: the tensor's
+      // elements must lie in its storage, and (state_dicts hold no expanded
+      // views) be no more than the storage holds, so a few bytes of pickle
+      // cannot ask for a zero-stride 16000 x 16000 copy.
       const last = offset + size.reduce((sum, dim, i) => sum + (dim - 1) * stride[i]!, 0);
-      if (last >= storage.viewCount) {
+      if (!Number.isSafeInteger(last) || last >= storage.viewCount) {
         throw fail(`a tensor of size [${size.join(', ')}] at offset ${offset} runs past its ${storage.viewCount}-element storage "${storage.key}"`);
+      }
+      if (count > storage.viewCount) {
+        throw fail(`a tensor of size [${size.join(', ')}] (${count} elements) overlaps itself in its ${storage.viewCount}-element storage "${storage.key}" (stride [${stride.join(', ')}]); a state_dict holds no such views`);
       }
     }
     return new TensorRef(storage, offset, [...size], [...stride]);
@@ -240,12 +284,12 @@ function makeParser(source: string, form: PersistentIdForm, storages: Map<string
   const globals = allowedGlobals(fail);
   const persistentLoad = (id: unknown): StorageRef => {
     if (!Array.isArray(id) || id[0] !== 'storage') {
-      const what = Array.isArray(id) && id[0] === 'module' ? 'a pickled module with its source code' : `persistent id ${JSON.stringify(id)}`;
+      const what = Array.isArray(id) && id[0] === 'module' ? 'a pickled module with its source code' : `persistent id ${describeValue(id)}`;
       throw fail(`refused ${what}: only storages of a state_dict are loaded (torch.save(model.state_dict()) files)`);
     }
     const [, type, key, , count, view] = id as unknown[];
     if (!(type instanceof StorageType) || typeof key !== 'string' || typeof count !== 'number' || !Number.isSafeInteger(count) || count < 0) {
-      throw fail(`malformed storage id ${JSON.stringify(id.map((v) => (v instanceof StorageType ? v.kind.name : v)))}`);
+      throw fail(`malformed storage id ${describeValue(id)}`);
     }
     let viewOffset = 0;
     let viewCount = count;
@@ -302,7 +346,11 @@ function unpickle(parser: Parser, reader: BufferReader, source: string, what: st
     return parser.read(reader);
   } catch (error) {
     if (error instanceof P2phdError) throw error;
-    throw new InputError(`${source}: corrupt or not a PyTorch file (${what}: ${(error as Error).message})`);
+    // One line: a pickle that refers to itself can make the parser's own errors long and multi-line.
+    const reason = error instanceof RangeError && /call stack/.test(error.message)
+      ? 'it nests or refers to itself too deeply'
+      : ((error as Error | undefined)?.message ?? String(error)).split('\n')[0]!.slice(0, 200);
+    throw new InputError(`${source}: corrupt or not a PyTorch file (${what}: ${reason})`);
   }
 }
 
@@ -327,10 +375,16 @@ function collectTensors(value: unknown, source: string): { tensors: Array<[strin
 }
 
 /** The row-major data of a strided view (a view of the storage when already contiguous). */
-function materialize(ref: TensorRef): TensorData {
-  const data = ref.storage.data!;
+function materialize(ref: TensorRef, data: TensorData, source: string): TensorData {
   const start = ref.storage.viewOffset + ref.offset;
   const count = elementCount(ref.shape);
+  // Checked when the tensor was rebuilt; checked again against the data actually read.
+  if (count > 0) {
+    const last = start + ref.shape.reduce((sum, dim, i) => sum + (dim - 1) * ref.stride[i]!, 0);
+    if (count > ref.storage.viewCount || last >= ref.storage.viewOffset + ref.storage.viewCount || last >= data.length) {
+      throw new InputError(`${source}: a tensor of size [${ref.shape.join(', ')}] does not fit its storage "${ref.storage.key}"`);
+    }
+  }
   let expected = 1;
   let contiguous = true;
   for (let i = ref.shape.length - 1; i >= 0; i--) {
@@ -374,9 +428,13 @@ function neededStorages(tensors: ReadonlyArray<[string, TensorRef]>): Map<string
   return needed;
 }
 
-function finish(source: string, format: PthFormat, kept: ReadonlyArray<[string, TensorRef]>, ignored: string[]): PthFile {
+function finish(source: string, format: PthFormat, kept: ReadonlyArray<[string, TensorRef]>, ignored: string[], data: StorageData): PthFile {
   const tensors = new Map<string, Tensor>();
-  for (const [name, ref] of kept) tensors.set(name, makeTensor(ref.storage.kind.dtype, ref.shape, materialize(ref)));
+  for (const [name, ref] of kept) {
+    const stored = data.get(ref.storage);
+    if (stored === undefined) throw new InputError(`${source}: storage "${ref.storage.key}" is described but not stored`);
+    tensors.set(name, makeTensor(ref.storage.kind.dtype, [...ref.shape], materialize(ref, stored, source)));
+  }
   return { source, format, tensors, ignored };
 }
 
@@ -426,9 +484,13 @@ async function readZipPth(path: string, handle: fsp.FileHandle, options: PthRead
       throw new InputError(`${path}: a zip archive, but not one torch.save wrote (${pickles.length === 0 ? 'no <name>/data.pkl' : 'several data.pkl'})`);
     }
     const prefix = pickles[0]!.slice(0, -'data.pkl'.length);
-    const read = async (name: string): Promise<Buffer> => {
+    const read = async (name: string, limit = Infinity): Promise<Buffer> => {
       const entry = entries.get(name);
       if (entry === undefined) throw new InputError(`${path}: the zip archive has no entry "${name}"`);
+      // Sizes before inflating: deflate never shrinks data more than 1032:1, and an entry is never read past `limit`.
+      if (entry.uncompressedSize > limit || (entry.compressionMethod !== 0 && entry.uncompressedSize > entry.compressedSize * DEFLATE_MAX_RATIO + 1024)) {
+        throw new InputError(`${path}: zip entry "${name}" claims ${entry.uncompressedSize} bytes (${entry.compressedSize} stored), more than it can hold`);
+      }
       try {
         // torch.save stores entries uncompressed: read those straight from their offset into the buffer kept.
         if (entry.compressionMethod === 0 && !entry.isEncrypted() && entry.compressedSize === entry.uncompressedSize) {
@@ -446,20 +508,25 @@ async function readZipPth(path: string, handle: fsp.FileHandle, options: PthRead
       if (order !== 'little') throw new InputError(`${path}: saved with ${order}-endian storages; only little-endian files are read`);
     }
     const storages = new Map<string, StorageRef>();
-    const value = unpickle(makeParser(path, 'zip', storages), new BufferReader(await read(pickles[0]!)), path, 'data.pkl');
+    const value = unpickle(makeParser(path, 'zip', storages), new BufferReader(await read(pickles[0]!, MAX_PICKLE_BYTES)), path, 'data.pkl');
     const { tensors, ignored } = collectTensors(value, path);
     const kept = tensors.filter(([name]) => options.keep?.(name) ?? true);
+    const storageBytes: StorageData = new Map();
     for (const [key, refs] of neededStorages(kept)) {
       const kind = refs[0]!.kind;
-      const bytes = await read(`${prefix}data/${key}`);
+      const name = `${prefix}data/${key}`;
       const count = refs[0]!.count;
-      if (bytes.length !== count * kind.itemBytes) {
-        throw new InputError(`${path}: storage "${key}" holds ${bytes.length} bytes, but its ${count} ${kind.name} elements need ${count * kind.itemBytes}`);
+      // The sizes agree before anything is read or inflated: a deflated
+      // entry is inflated no further than its directory size, which must be
+      // what the pickle's element count needs.
+      const stored = entries.get(name)?.uncompressedSize;
+      if (stored !== undefined && stored !== count * kind.itemBytes) {
+        throw new InputError(`${path}: storage "${key}" holds ${stored} bytes, but its ${count} ${kind.name} elements need ${count * kind.itemBytes}`);
       }
-      const data = storageData(kind, bytes, count);
-      for (const ref of refs) ref.data = data;
+      const data = storageData(kind, await read(name), count);
+      for (const ref of refs) storageBytes.set(ref, data);
     }
-    return finish(path, 'zip', kept, ignored);
+    return finish(path, 'zip', kept, ignored, storageBytes);
   } finally {
     zip.close();
   }
@@ -523,6 +590,7 @@ async function readLegacyPth(path: string, handle: fsp.FileHandle, size: number,
   const { tensors, ignored } = collectTensors(header.value, path);
   const kept = tensors.filter(([name]) => options.keep?.(name) ?? true);
   const needed = neededStorages(kept);
+  const storageBytes: StorageData = new Map();
   let position = header.dataStart;
   for (const key of header.keys as string[]) {
     const root = header.storages.get(key);
@@ -536,14 +604,11 @@ async function readLegacyPth(path: string, handle: fsp.FileHandle, size: number,
     const refs = needed.get(key);
     if (refs !== undefined) {
       const data = storageData(root.kind, await readExactly(handle, bytes, position, path), count);
-      for (const ref of refs) ref.data = data;
+      for (const ref of refs) storageBytes.set(ref, data);
     }
     position += bytes;
   }
-  for (const [, ref] of kept) {
-    if (ref.storage.data === undefined) throw new InputError(`${path}: storage "${ref.storage.key}" is described but not stored`);
-  }
-  return finish(path, 'legacy', kept, ignored);
+  return finish(path, 'legacy', kept, ignored, storageBytes);
 }
 
 /**
@@ -551,16 +616,9 @@ async function readLegacyPth(path: string, handle: fsp.FileHandle, size: number,
  * without running anything in it. Every problem is exit 3 naming the file.
  */
 export async function readPth(path: string, options: PthReadOptions = {}): Promise<PthFile> {
-  let handle: fsp.FileHandle;
+  const { handle, size } = await openInputFile(path, 'a PyTorch file');
+  const stats = { size };
   try {
-    handle = await fsp.open(path, 'r');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new InputError(code === 'ENOENT' ? `${path}: no such file` : `${path}: cannot open (${code ?? (error as Error).message})`);
-  }
-  try {
-    const stats = await handle.stat();
-    if (!stats.isFile()) throw new InputError(`${path}: not a regular file`);
     if (stats.size < 4) throw new InputError(`${path}: not a PyTorch file (only ${stats.size} bytes)`);
     const magic = await readExactly(handle, 4, 0, path);
     if (ZIP_MAGIC.every((b, i) => magic[i] === b)) return await readZipPth(path, handle, options);

@@ -27,8 +27,13 @@ export interface SafetensorsFile {
   metadata: Metadata;
 }
 
-/** Headers above this are refused: real headers of huge checkpoints are a few hundred KB. */
-export const MAX_HEADER_BYTES = 100 * 1024 * 1024;
+/**
+ * Headers above this are refused before they are read: real headers of huge
+ * checkpoints are a few hundred KB (an entry is ~100 bytes; 16 MiB is ~160k
+ * tensors), and a hostile one of millions of empty tensors would cost
+ * seconds and gigabytes to parse.
+ */
+export const MAX_HEADER_BYTES = 16 * 1024 * 1024;
 
 function isDType(value: unknown): value is DType {
   return typeof value === 'string' && Object.prototype.hasOwnProperty.call(DTYPES, value);
@@ -117,8 +122,26 @@ function duplicateKey(text: string): { key: string; depth: number } | undefined 
   return undefined;
 }
 
-/** Parses and validates the JSON header against the data region's size. */
-export function parseHeader(headerJson: Uint8Array, headerLength: number, fileSize: number, source: string): ParsedHeader {
+/** The header's __metadata__ entry (absent: empty), checked to be a map of strings. */
+function parseMetadata(value: unknown, source: string): Metadata {
+  const metadata: Metadata = {};
+  if (value === undefined) return metadata;
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new InputError(`${source}: __metadata__ is not a map of strings`);
+  }
+  for (const [key, item] of Object.entries(value as Record<string, unknown>)) {
+    if (typeof item !== 'string') throw new InputError(`${source}: __metadata__ value "${key}" is not a string`);
+    metadata[key] = item;
+  }
+  return metadata;
+}
+
+/**
+ * Parses and validates the JSON header against the data region's size.
+ * `checkMetadata` sees the metadata before any tensor entry is looked at, so
+ * a file of the wrong kind is refused before its tensor table is built.
+ */
+export function parseHeader(headerJson: Uint8Array, headerLength: number, fileSize: number, source: string, checkMetadata?: (metadata: Metadata) => void): ParsedHeader {
   let raw: unknown;
   const text = Buffer.from(headerJson.buffer, headerJson.byteOffset, headerJson.byteLength).toString('utf8');
   try {
@@ -126,6 +149,11 @@ export function parseHeader(headerJson: Uint8Array, headerLength: number, fileSi
   } catch {
     throw new InputError(`${source}: safetensors header is not valid JSON (corrupt or not a safetensors file)`);
   }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new InputError(`${source}: safetensors header is not a JSON object`);
+  }
+  const metadata = parseMetadata((raw as Record<string, unknown>)['__metadata__'], source);
+  checkMetadata?.(metadata);
   const duplicate = duplicateKey(text);
   if (duplicate !== undefined) {
     throw new InputError(
@@ -134,24 +162,11 @@ export function parseHeader(headerJson: Uint8Array, headerLength: number, fileSi
         : `${source}: key "${duplicate.key}" appears twice in one object of the safetensors header`,
     );
   }
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
-    throw new InputError(`${source}: safetensors header is not a JSON object`);
-  }
   const dataStart = 8 + headerLength;
   const dataSize = fileSize - dataStart;
-  const metadata: Metadata = {};
   const entries: ParsedHeader['entries'] = [];
   for (const [name, value] of Object.entries(raw as Record<string, unknown>)) {
-    if (name === '__metadata__') {
-      if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-        throw new InputError(`${source}: __metadata__ is not a map of strings`);
-      }
-      for (const [key, item] of Object.entries(value as Record<string, unknown>)) {
-        if (typeof item !== 'string') throw new InputError(`${source}: __metadata__ value "${key}" is not a string`);
-        metadata[key] = item;
-      }
-      continue;
-    }
+    if (name === '__metadata__') continue;
     const entry = value as { dtype?: unknown; shape?: unknown; data_offsets?: unknown } | null;
     if (entry === null || typeof entry !== 'object') throw new InputError(`${source}: tensor "${name}" has no description`);
     if (!isDType(entry.dtype)) {
@@ -191,9 +206,9 @@ export function parseHeader(headerJson: Uint8Array, headerLength: number, fileSi
 }
 
 /** Parses a whole safetensors file held in memory. */
-export function parseSafetensors(bytes: Uint8Array, source: string): SafetensorsFile {
+export function parseSafetensors(bytes: Uint8Array, source: string, checkMetadata?: (metadata: Metadata) => void): SafetensorsFile {
   const headerLength = parseHeaderLength(bytes.subarray(0, 8), bytes.length, source);
-  const header = parseHeader(bytes.subarray(8, 8 + headerLength), headerLength, bytes.length, source);
+  const header = parseHeader(bytes.subarray(8, 8 + headerLength), headerLength, bytes.length, source, checkMetadata);
   const tensors = new Map<string, Tensor>();
   for (const entry of header.entries) {
     const data = viewTyped(entry.dtype, bytes, header.dataStart + entry.begin, header.dataStart + entry.end);

@@ -12,6 +12,7 @@
 import { promises as fsp } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { createOutputFolder } from './atomicWrite.js';
 import protobuf from 'protobufjs/light.js';
 import { crc32c } from '@aws-crypto/crc32c';
 
@@ -178,7 +179,7 @@ export class EventFileWriter {
   ) {}
 
   static async open(dir: string, options: { resumedAtStep?: number } = {}): Promise<EventFileWriter> {
-    await fsp.mkdir(dir, { recursive: true });
+    createOutputFolder(dir, 'TensorBoard folder');
     if (options.resumedAtStep !== undefined) await dropStepsAfter(dir, options.resumedAtStep);
     const base = `events.out.tfevents.${Math.floor(Date.now() / 1000)}.${hostname().replace(/[^A-Za-z0-9._-]/g, '_')}.${process.pid}`;
     let path = join(dir, base);

@@ -15,7 +15,7 @@ import type { Layer } from '../../model/layers.js';
 import { localEnhancer } from './localEnhancer.js';
 import { discriminatorShape, encoderShape, globalGeneratorShape, localEnhancerShape } from './networks.js';
 
-interface Activation {
+export interface Activation {
   height: number;
   width: number;
   channels: number;
@@ -25,7 +25,7 @@ interface Activation {
   largest: number;
 }
 
-function walk(layers: readonly Layer[], start: Activation): Activation {
+export function walk(layers: readonly Layer[], start: Activation): Activation {
   let state = { ...start };
   for (const layer of layers) {
     switch (layer.kind) {
@@ -53,6 +53,11 @@ function walk(layers: readonly Layer[], start: Activation): Activation {
         state = { ...state, floats: state.floats + inner.floats, largest: Math.max(state.largest, inner.largest) };
         break;
       }
+      case 'unetSkip': {
+        const inner = walk(layer.layers, { ...state, floats: 0 });
+        state = { ...state, channels: state.channels + inner.channels, floats: state.floats + inner.floats, largest: Math.max(state.largest, inner.largest) };
+        break;
+      }
       default:
         break;
     }
@@ -64,7 +69,7 @@ function walk(layers: readonly Layer[], start: Activation): Activation {
   return state;
 }
 
-function startAt(channels: number, height: number, width: number): Activation {
+export function startAt(channels: number, height: number, width: number): Activation {
   return { height, width, channels, floats: height * width * channels, largest: height * width * channels };
 }
 

@@ -9,7 +9,7 @@
  * p2phd config the same way, so the reference's user sees the options a
  * checkpoint was built with.
  */
-import { promises as fsp } from 'node:fs';
+import { readInputText } from '../../data/formats/inputFile.js';
 import { InputError } from '../../errors.js';
 import { CONFIG_KEYS, type ArchConfig } from './config.js';
 
@@ -44,14 +44,7 @@ export function parseOptTxt(text: string, source: string): Map<string, OptValue>
 }
 
 export async function readOptTxt(path: string): Promise<Map<string, OptValue>> {
-  let text: string;
-  try {
-    text = await fsp.readFile(path, 'utf8');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new InputError(code === 'ENOENT' ? `${path}: no such file` : `${path}: cannot read (${code ?? (error as Error).message})`);
-  }
-  return parseOptTxt(text, path);
+  return parseOptTxt(await readInputText(path, 'an opt.txt file'), path);
 }
 
 /**

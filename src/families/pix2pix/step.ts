@@ -1,0 +1,161 @@
+/**
+ * One pix2pix training iteration, in the reference's order
+ * (Pix2PixModel.optimize_parameters):
+ *
+ *   fake_B = G(A)                                   (train mode: batch statistics, dropout)
+ *   D_fake = GAN(D(cat(A, fake_B.detach())), false)
+ *   D_real = GAN(D(cat(A, B)), true)
+ *   loss_D = 0.5 (D_fake + D_real); D's update
+ *   G_GAN  = GAN(D'(cat(A, fake_B)), true)          (D' = the UPDATED D)
+ *   G_L1   = lambda_L1 * mean|fake_B - B|
+ *   loss_G = G_GAN + G_L1; G's update
+ *
+ * G runs once, as in the reference (its dropout masks and running
+ * statistics are drawn and updated once per step): its forward pass is
+ * recorded on a gradient tape that stays open while D's gradients are taken
+ * on a second tape nested in it and D is updated (by the caller's
+ * `updateD`); G's loss is then formed through the updated D and
+ * differentiated with respect to G's weights alone. D stays in training mode
+ * throughout, so each of its three passes uses its batch's statistics and
+ * moves its running statistics (num_batches_tracked + 3 per step, G's + 1).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { ownedValues } from '../../backend/buffers.js';
+import type { DropoutMasks, ForwardOptions } from '../../model/layers.js';
+import { l1Loss } from '../../model/losses.js';
+import { PIX2PIX_LOSS_NAMES, type Pix2pixConfig, type Pix2pixLossName, type Pix2pixLosses } from './config.js';
+import { pix2pixGanLoss, type Pix2pixGanMode } from './losses.js';
+import { pix2pixDiscriminate, pix2pixGenerate } from './networks.js';
+
+export { PIX2PIX_LOSS_NAMES, type Pix2pixLossName, type Pix2pixLosses } from './config.js';
+
+export interface Pix2pixLossSettings {
+  readonly ganMode: Pix2pixGanMode;
+  /** lambda_L1 (100 in the reference). */
+  readonly lambdaL1: number;
+}
+
+/** A batch (NHWC, values in [-1, 1]); the caller owns the tensors. */
+export interface Pix2pixStepInputs {
+  /** real_A: input_nc channels. */
+  readonly A: tf.Tensor4D;
+  /** real_B: output_nc channels. */
+  readonly B: tf.Tensor4D;
+}
+
+export interface Pix2pixStepModel {
+  readonly config: Pix2pixConfig;
+  /** Every parameter and buffer of G and D, by checkpoint key. */
+  readonly variables: ReadonlyMap<string, tf.Variable>;
+  /** The trained keys of optimizer_G and optimizer_D. */
+  readonly keysG: readonly string[];
+  readonly keysD: readonly string[];
+}
+
+export interface Pix2pixStepHooks {
+  /** Dropout's masks for G's pass (absent: no dropout, as --no-dropout builds none anyway). */
+  readonly dropout?: DropoutMasks;
+  /**
+   * D's gradients by key (host memory, tfjs layout): the caller's optimizer_D
+   * step, which must leave the new weights in the variables before it
+   * returns (G's loss is formed through them).
+   */
+  readonly updateD: (gradients: Map<string, Float32Array>) => void;
+  /** Keep the first generated image (for sample strips). */
+  readonly keepFake?: boolean;
+}
+
+export interface Pix2pixStepResult {
+  readonly losses: Pix2pixLosses;
+  /** G's gradients by key; empty when a loss was not finite (then nothing was updated and G must not be). */
+  readonly gradientsG: Map<string, Float32Array>;
+  /** Whether D was updated (false when its losses were not finite). */
+  readonly updatedD: boolean;
+  /** The first generated image, [H * W * output_nc] NHWC, when asked for. */
+  readonly fake?: Float32Array;
+}
+
+function gradientsByKey(grads: tf.NamedTensorMap, keyOf: ReadonlyMap<string, string>): Map<string, Float32Array> {
+  const out = new Map<string, Float32Array>();
+  for (const [name, gradient] of Object.entries(grads)) {
+    const key = keyOf.get(name);
+    // A weight the loss does not reach gets no tensor; the optimizer reports it missing.
+    if (gradient == null) continue;
+    if (key === undefined) throw new Error(`pix2pix step: a gradient for an unknown variable ${name}`);
+    out.set(key, ownedValues(gradient));
+  }
+  return out;
+}
+
+/** The first non-finite loss, if any. */
+export function nonFinitePix2pixLoss(losses: Partial<Pix2pixLosses>): Pix2pixLossName | undefined {
+  return PIX2PIX_LOSS_NAMES.find((name) => losses[name] !== undefined && !Number.isFinite(losses[name]!));
+}
+
+/**
+ * One step's losses and gradients; D is updated through `hooks.updateD`
+ * midway, G is left to the caller (with the returned gradients).
+ */
+export function pix2pixStep(model: Pix2pixStepModel, inputs: Pix2pixStepInputs, settings: Pix2pixLossSettings, hooks: Pix2pixStepHooks): Pix2pixStepResult {
+  const { config, variables } = model;
+  const keyOf = new Map<string, string>();
+  const variablesOf = (keys: readonly string[]): tf.Variable[] =>
+    keys.map((key) => {
+      const variable = variables.get(key);
+      if (variable === undefined) throw new Error(`pix2pix step: no variable ${key}`);
+      keyOf.set(variable.name, key);
+      return variable;
+    });
+  const varsG = variablesOf(model.keysG);
+  const varsD = variablesOf(model.keysD);
+  const generatorOptions: ForwardOptions = hooks.dropout ? { training: true, dropout: hooks.dropout } : { training: true };
+  const discriminatorOptions: ForwardOptions = { training: true };
+  const losses: Partial<Pix2pixLosses> = {};
+  let updatedD = false;
+  let finite = true;
+  let keptFake: tf.Tensor | undefined;
+  let gradientsG = new Map<string, Float32Array>();
+  try {
+    const { value, grads } = tf.variableGrads(() => {
+      const fake = pix2pixGenerate(config, variables, inputs.A, generatorOptions);
+      if (hooks.keepFake) keptFake = tf.keep(tf.slice(fake, [0, 0, 0, 0], [1, -1, -1, -1]));
+      // D's step. Its tape differentiates with respect to D's weights only,
+      // so fake_B enters as a constant (the reference's detach()).
+      const stepD = tf.variableGrads(() => {
+        const dFake = pix2pixGanLoss(pix2pixDiscriminate(config, variables, tf.concat([inputs.A, fake], 3), discriminatorOptions), false, settings.ganMode);
+        const dReal = pix2pixGanLoss(pix2pixDiscriminate(config, variables, tf.concat([inputs.A, inputs.B], 3), discriminatorOptions), true, settings.ganMode);
+        losses.D_fake = dFake.dataSync()[0]!;
+        losses.D_real = dReal.dataSync()[0]!;
+        return tf.mul(tf.add(dFake, dReal), 0.5) as tf.Scalar;
+      }, varsD);
+      stepD.value.dispose();
+      const gradientsD = gradientsByKey(stepD.grads, keyOf);
+      tf.dispose(Object.values(stepD.grads));
+      if (nonFinitePix2pixLoss(losses) !== undefined) {
+        finite = false;
+      } else {
+        hooks.updateD(gradientsD);
+        updatedD = true;
+      }
+      // G's loss through the updated D.
+      const gGan = pix2pixGanLoss(pix2pixDiscriminate(config, variables, tf.concat([inputs.A, fake], 3), discriminatorOptions), true, settings.ganMode);
+      const gL1 = tf.mul(l1Loss(fake, inputs.B), settings.lambdaL1) as tf.Scalar;
+      losses.G_GAN = gGan.dataSync()[0]!;
+      losses.G_L1 = gL1.dataSync()[0]!;
+      if (nonFinitePix2pixLoss(losses) !== undefined) finite = false;
+      return tf.add(gGan, gL1) as tf.Scalar;
+    }, varsG);
+    value.dispose();
+    if (finite) gradientsG = gradientsByKey(grads, keyOf);
+    tf.dispose(Object.values(grads));
+  } catch (error) {
+    keptFake?.dispose();
+    throw error;
+  }
+  let fake: Float32Array | undefined;
+  if (keptFake) {
+    fake = ownedValues(keptFake);
+    keptFake.dispose();
+  }
+  return { losses: losses as Pix2pixLosses, gradientsG, updatedD, fake };
+}
