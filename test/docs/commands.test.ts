@@ -16,7 +16,7 @@
  * - datasets/cityscapes: 4 train and 2 test triples of the bundled fixtures
  *   (the Cityscapes layout); fixtures/ links to it too;
  *   datasets/my20classes: the same with label ids mapped below 20;
- *   datasets/facades: the bundled fixtures/pix2pix (A|B pairs);
+ *   datasets/facades: the bundled fixtures/pix2pix (A|B pairs; test/ as JPEG);
  *   examples/ links to the repository's. HOME is the world.
  * - README.md, docs/recipes.md and the pix2pix pages start from that alone. docs/recipes.md
  *   runs first; what it leaves (samples, runs/512p_feat, runs/1024p_feat with
@@ -45,8 +45,9 @@
  *     --ngf / --n-blocks-local / --ndf / --nef values become 4 / 1 / 8 / 4;
  *   - demo, edit: `--help` appended (the demo takes minutes, and edit serves
  *     a page until stopped; their own tests run them);
- *   - a train stage of another family gets --max-steps 1 only: give its
- *     tiny architecture a table beside TINY_GLOBAL when its pages arrive.
+ *   - train pix2pix without --init: --ngf 4 --ndf 4 (TINY_PIX2PIX); a train
+ *     stage of another family gets --max-steps 1 only: give its tiny
+ *     architecture a table beside TINY_GLOBAL when its pages arrive.
  * - `npm ci|link|test|run SCRIPT`: checks package-lock.json or the script
  *   exists; installs and runs nothing.
  * - `sbatch [--array=A-B] SCRIPT ARGS`: fails as SLURM would when the
@@ -189,8 +190,17 @@ async function makeDatasets(world: string): Promise<void> {
   }
   symlinkSync(join('datasets', 'cityscapes'), join(world, 'fixtures'));
   symlinkSync(join(REPO_ROOT, 'examples'), join(world, 'examples'));
-  // pix2pix's A|B pairs (docs/pix2pix.md): the bundled facade-like fixtures.
-  if (existsSync(join(FIXTURES_DIR, 'pix2pix'))) symlinkSync(join(FIXTURES_DIR, 'pix2pix'), join(world, 'datasets', 'facades'));
+  // pix2pix's A|B pairs (docs/pix2pix*.md): the bundled facade-like fixtures,
+  // the test pairs as JPEG files as in the reference's facades.
+  const pairs = join(FIXTURES_DIR, 'pix2pix');
+  if (existsSync(pairs)) {
+    const facades = join(world, 'datasets', 'facades');
+    cpSync(join(pairs, 'train'), join(facades, 'train'), { recursive: true });
+    mkdirSync(join(facades, 'test'));
+    for (const name of readdirSync(join(pairs, 'test'))) {
+      await sharp(join(pairs, 'test', name)).jpeg({ quality: 95 }).toFile(join(facades, 'test', name.replace(/\.\w+$/, '.jpg')));
+    }
+  }
 }
 
 interface PageRun {

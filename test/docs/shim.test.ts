@@ -36,3 +36,7 @@ test('demo and edit: flags checked only', () => {
   assert.equal(shrinkP2phdArgs(['edit', '--checkpoint', 'c']).helpOnly, true);
   assert.equal(shrinkP2phdArgs(['synthesize', '--checkpoint', 'c']).helpOnly, false);
 });
+
+test('train pix2pix without --init: narrow U-Net and D; one step', () => {
+  assert.deepEqual(shrinkP2phdArgs(['train', 'pix2pix', '--data', 's', '--out', 'r', '--ngf', '64']).args, ['train', 'pix2pix', '--data', 's', '--out', 'r', '--ngf', '4', '--ndf', '4', '--max-steps', '1']);
+});

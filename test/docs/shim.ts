@@ -20,6 +20,12 @@ export const TINY_GLOBAL: Readonly<Record<string, string>> = Object.freeze({
   '--n-downsample-e': '2',
 });
 
+/** Architecture of a fresh `train pix2pix`: the default U-Net, narrow. */
+export const TINY_PIX2PIX: Readonly<Record<string, string>> = Object.freeze({
+  '--ngf': '4',
+  '--ndf': '4',
+});
+
 /** Flags a local / joint stage (or a global one with --init) gets shrunk when the page gives them. */
 export const TINY_WHEN_GIVEN: Readonly<Record<string, string>> = Object.freeze({
   '--ngf': '4',
@@ -86,7 +92,10 @@ export function shrinkP2phdArgs(given: readonly string[]): { args: string[]; hel
     const stage = args[1];
     args = dropFlags(args, TRAIN_DROPPED);
     const hasInit = args.includes('--init');
-    if (stage === 'global' && !hasInit) {
+    if (stage === 'pix2pix' && !hasInit) {
+      const found = replaceValues(args, TINY_PIX2PIX);
+      for (const [flag, value] of Object.entries(TINY_PIX2PIX)) if (!found.has(flag)) args.push(flag, value);
+    } else if (stage === 'global' && !hasInit) {
       const found = replaceValues(args, TINY_GLOBAL);
       for (const [flag, value] of Object.entries(TINY_GLOBAL)) if (!found.has(flag)) args.push(flag, value);
     } else {
