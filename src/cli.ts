@@ -3,7 +3,7 @@
  * every failure to the contract's exit codes in one place.
  */
 import { Command, CommanderError } from 'commander';
-import { ExitCode, P2phdError } from './errors.js';
+import { EXIT_CODE_MEANINGS, ExitCode, P2phdError } from './errors.js';
 import { VERSION } from './version.js';
 import { installProcessHandlers, isClosedPipe } from './lifecycle.js';
 import { verboseRequested } from './commands/common.js';
@@ -25,7 +25,8 @@ export function buildProgram(): Command {
     .description('pix2pixHD (Wang et al., CVPR 2018) as composable pipeline stages')
     .version(VERSION)
     .showHelpAfterError('(run with --help for usage)')
-    .configureHelp({ showGlobalOptions: true });
+    .configureHelp({ showGlobalOptions: true })
+    .addHelpText('after', `\nExit codes:\n${EXIT_CODE_MEANINGS.map(([code, meaning]) => `  ${code.padEnd(12)}${meaning}`).join('\n')}`);
   registerPreprocess(program);
   registerTrain(program);
   registerEncode(program);

@@ -11,8 +11,21 @@ export const ExitCode = Object.freeze({
   internal: 1,
   usage: 2,
   badInput: 3,
+  /** Training diverged: a loss became NaN or infinite (nothing saved over the last good checkpoint). */
+  diverged: 4,
   stopped: 75,
 } as const);
+
+/** What each exit code means, for `p2phd --help` and the docs (one source, so the texts agree). */
+export const EXIT_CODE_MEANINGS: ReadonlyArray<readonly [string, string]> = Object.freeze([
+  ['0', 'done'],
+  ['1', 'internal failure (a bug: please report it with the trace)'],
+  ['2', 'usage: unknown flag, bad value, conflicting options, refusing to overwrite'],
+  ['3', 'bad input data: unreadable, corrupt or mismatched files, wrong file kind'],
+  ['4', 'training diverged: a loss became NaN or infinite (the last good checkpoint is kept)'],
+  ['75', 'training stopped on purpose (signal, --time-limit) after a save that --resume continues'],
+  ['129/130/143', 'ended by SIGHUP/SIGINT/SIGTERM with nothing to resume'],
+] as const);
 
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -39,6 +52,18 @@ export class UsageError extends P2phdError {
 export class InputError extends P2phdError {
   constructor(message: string) {
     super(message, ExitCode.badInput);
+  }
+}
+
+/**
+ * Exit 4: training diverged (a loss became NaN or infinite). Not a bug and
+ * not bad input: the run's settings (usually --lr) led there. Scripts tell
+ * it from a crash (1) and retry with other settings; the last good
+ * checkpoint is kept.
+ */
+export class DivergedError extends P2phdError {
+  constructor(message: string) {
+    super(message, ExitCode.diverged);
   }
 }
 

@@ -18,8 +18,14 @@
  *   output file is.
  *
  * Node runs signal listeners between synchronous computations, so a signal
- * that arrives during one (a training step, one image's inference) takes
- * effect when it returns.
+ * that arrives during one (a training step, one image's inference) would
+ * take effect only when it returns: minutes on the cpu backend at full size,
+ * with SIGTERMs seemingly ignored. A computation that may run long goes
+ * through `computeWithSignalsEndingAtOnce`: while it runs, these listeners
+ * are taken off, so the operating system's default action applies and a
+ * signal ends the process at once (the shell's 128 + n). No JavaScript runs
+ * then (neither a line nor the exit hooks), so such a computation must
+ * leave nothing half-written on disk: a training step writes nothing.
  */
 import { ExitCode, STOP_SIGNALS, type StopSignal } from './errors.js';
 
@@ -27,6 +33,10 @@ export type StopListener = (signal: StopSignal) => void;
 
 let stopListener: StopListener | undefined;
 let installed = false;
+/** The listener installed for each signal, taken off by computeWithSignalsEndingAtOnce. */
+const signalListeners = new Map<StopSignal, () => void>();
+/** How many computeWithSignalsEndingAtOnce calls are in flight (they may nest). */
+let atOnceDepth = 0;
 
 /**
  * Ends the process at once, running the exit hooks, with one line on
@@ -74,10 +84,12 @@ export function installProcessHandlers(): void {
   if (installed) return;
   installed = true;
   for (const signal of Object.keys(STOP_SIGNALS) as StopSignal[]) {
-    process.on(signal, () => {
+    const listener = (): void => {
       if (stopListener !== undefined && signal !== 'SIGHUP') stopListener(signal);
       else exitOnSignal(signal);
-    });
+    };
+    signalListeners.set(signal, listener);
+    process.on(signal, listener);
   }
   process.stdout.on('error', (error) => {
     if (isClosedPipe(error)) exitOnClosedStdout();
@@ -101,4 +113,29 @@ export function onStopSignal(listener: StopListener): () => void {
   return () => {
     stopListener = previous;
   };
+}
+
+/**
+ * Runs `work` with the signals' default action: SIGTERM, SIGINT or SIGHUP
+ * during it ends the process at once, with the shell's 143 / 130 / 129 and
+ * no line, instead of waiting unseen until a long synchronous computation
+ * returns. Meant for one training step (a forward and a backward pass that
+ * never yield), which writes nothing: what was saved before stays intact,
+ * and a run lock left behind names a process that is gone, so the next
+ * `--resume` on this host takes it over. The usual listeners are back when
+ * `work` settles. Without installed handlers (a library caller) `work`
+ * just runs.
+ */
+export async function computeWithSignalsEndingAtOnce<T>(work: () => Promise<T>): Promise<T> {
+  if (!installed) return work();
+  if (atOnceDepth++ === 0) {
+    for (const [signal, listener] of signalListeners) process.removeListener(signal, listener);
+  }
+  try {
+    return await work();
+  } finally {
+    if (--atOnceDepth === 0) {
+      for (const [signal, listener] of signalListeners) process.on(signal, listener);
+    }
+  }
 }

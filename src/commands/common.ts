@@ -5,11 +5,11 @@
  * tfjs and the model only when they run.
  */
 import { randomInt } from 'node:crypto';
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { UsageError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import type { BackendInfo } from '../backend/index.js';
-import { BACKEND_CHOICES, type BackendChoice } from '../backend/choices.js';
+import { backendChoicesFor, backendRefusal, type BackendChoice } from '../backend/choices.js';
 import type { InputArgument, OutputTarget } from '../data/files/outputPath.js';
 import { integerFlag } from '../flagValues.js';
 
@@ -42,10 +42,32 @@ export function checkStdoutFree(out: string, json: boolean, what: string): void 
   if (out === '-' && json) throw new UsageError(`--json and --out - both want stdout: write the ${what} file to a path, or drop --json`);
 }
 
-/** Adds the flags every command shares. */
+/** The top-level command `command` belongs to (`train` for `train local`). */
+function topLevelName(command: Command): string {
+  let top = command;
+  while (top.parent?.parent) top = top.parent;
+  return top.name();
+}
+
+/**
+ * --backend, with the values this command takes (src/backend/choices.ts):
+ * any other is refused while commander parses (exit 2), before any work.
+ */
+function backendOption(command: Command): Option {
+  const name = topLevelName(command);
+  const option = new Option('--backend <name>', 'compute backend').choices([...backendChoicesFor(name)]).default('auto');
+  option.argParser((value: string) => {
+    const refusal = backendRefusal(name, value);
+    if (refusal !== undefined) throw new InvalidArgumentError(refusal);
+    return value;
+  });
+  return option;
+}
+
+/** Adds the flags every command shares (call it once the command is attached to its parent). */
 export function addCommonOptions(command: Command): Command {
   return command
-    .addOption(new Option('--backend <name>', 'compute backend').choices([...BACKEND_CHOICES]).default('auto'))
+    .addOption(backendOption(command))
     .option('--seed <n>', 'random seed: the same seed repeats a run', integerFlag('--seed', 0, 2 ** 31 - 1))
     .option('--json', 'print a JSON summary on stdout', false)
     .option('--verbose', 'more detail, and stack traces on errors', false);

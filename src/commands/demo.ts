@@ -16,7 +16,13 @@ export function registerDemo(program: Command, runCommand: (args: string[]) => P
   addCommonOptions(demo).action(
     action<DemoFlags>(async (flags, context) => {
       const { runDemo } = await import('../pipeline/demo.js');
-      const summary = await runDemo({ out: flags.out, family: flags.family, seed: context.seed, backend: context.common.backend, verbose: context.common.verbose, runCommand }, context.log);
+      const summary = await runDemo(
+        {
+          out: flags.out, family: flags.family, seed: context.seed, backend: context.common.backend, verbose: context.common.verbose, runCommand,
+          startBackend: () => context.useBackend(),
+        },
+        context.log,
+      );
       context.emitJson(summary);
     }, (flags) => ({ output: { flag: '--out', path: flags.out, kind: 'folder' }, inputs: [] })),
   );

@@ -131,11 +131,42 @@ function requireOutFolder(out: string | undefined): string {
   return out;
 }
 
+/**
+ * The default --load-size (1024, the reference's) upscales images narrower
+ * than that, as the reference does without a word: a 300x200 pix2pix-style
+ * photo becomes 1024x682, and training at that size needs many times the
+ * memory and time. When --load-size was not given and any pair grew, one
+ * line says so and how to keep the size (a given --load-size means it).
+ */
+export function upscaleWarning(results: readonly Pick<PreprocessedSample, 'sources' | 'size' | 'sourceSize'>[], loadSize: number, loadSizeDefaulted: boolean): string | undefined {
+  if (!loadSizeDefaulted) return undefined;
+  const grown = results.filter((result) => result.size[0] > result.sourceSize[0] || result.size[1] > result.sourceSize[1]);
+  if (grown.length === 0) return undefined;
+  const first = grown[0]!;
+  const [height, width] = first.sourceSize;
+  return (
+    `${grown.length} of ${results.length} pair(s) were upscaled by the default --load-size ${loadSize} (the reference's, which upscales silently too), ` +
+    `e.g. ${first.sources.label}: ${width}x${height} -> ${first.size[1]}x${first.size[0]}; training at the larger size needs far more memory and time. ` +
+    `To keep the images' size, preprocess again with --load-size ${width} (or --resize-or-crop none); give --load-size ${loadSize} to upscale on purpose`
+  );
+}
+
+/** Samples without photos serve synthesize --data only: a line saying so when no photos were found, or undefined. */
+export function missingPhotosWarning(flags: Pick<LabelFlags, 'dataroot' | 'phase' | 'labelNc'>, lists: InputLists): string | undefined {
+  if (lists.images !== undefined) return undefined;
+  if (flags.dataroot !== undefined && flags.phase !== 'train') return undefined;
+  const where = flags.dataroot === undefined ? 'no --images given' : `no ${flags.phase}_${flags.labelNc === 0 ? 'B' : 'img'}/ folder in ${flags.dataroot}`;
+  return `${where}: the samples hold no photos; train and encode need them (give the photos with ${flags.dataroot === undefined ? '--images GLOB' : 'that folder'}); photo-less samples serve synthesize --data only`;
+}
+
 function buildConfig(givenFlags: PreprocessFlags, inputs: Inputs, warn: (line: string) => void): PreprocessConfig {
   const flags = withLabelDefaults(givenFlags);
   const outDir = requireOutFolder(flags.out);
   if (flags.onehot && flags.labelNc === 0) throw new UsageError('--onehot needs class ids: it cannot be used with --label-nc 0');
-  const allPairs = inputs.pairInputs(inputLists(flags, inputs));
+  const lists = inputLists(flags, inputs);
+  const photoless = missingPhotosWarning(flags, lists);
+  if (photoless) warn(photoless);
+  const allPairs = inputs.pairInputs(lists);
   const misnamed = inputs.findMisnamedPair(allPairs);
   if (misnamed) warn(`files are paired in sorted order, and ${misnamed.label} is paired with ${misnamed.other}, whose name differs: check that no file is missing`);
   // Names come from the whole set, so every shard of a job array sees the same clashes.
@@ -229,11 +260,11 @@ export function registerPreprocess(program: Command): void {
     .option('--phase <name>', 'which split of --dataroot', PREPROCESS_DEFAULTS.phase)
     .option('--labels <glob>', 'label maps: a quoted glob or a folder (instead of --dataroot)')
     .option('--instances <glob>', 'instance maps, paired with the labels in sorted order')
-    .option('--images <glob>', 'photos, paired with the labels in sorted order')
+    .option('--images <glob>', 'photos, paired with the labels in sorted order (training and encode need them)')
     .option('--label-nc <n>', `number of label classes (0: label maps are colour images; default ${PREPROCESS_DEFAULTS.labelNc})`, integerFlag('--label-nc', 0, 65536))
     .option('--no-instance', 'no instance maps (no inst or edges tensors)')
     .addOption(new Option('--resize-or-crop <mode>', `resize mode, crops happen at training time (default ${PREPROCESS_DEFAULTS.resizeOrCrop}; ${ALIGNED_DEFAULTS.resizeOrCrop} with --aligned)`).choices([...RESIZE_MODES]))
-    .option('--load-size <n>', `resize target: width (scale_width*) or side (resize_and_crop) (default ${PREPROCESS_DEFAULTS.loadSize}; ${ALIGNED_DEFAULTS.loadSize} with --aligned)`, integerFlag('--load-size', 1, MAX_RESIZE_SIDE))
+    .option('--load-size <n>', `resize target: width (scale_width*) or side (resize_and_crop) (default ${PREPROCESS_DEFAULTS.loadSize}, which upscales smaller images as the reference does, with a warning; ${ALIGNED_DEFAULTS.loadSize} with --aligned)`, integerFlag('--load-size', 1, MAX_RESIZE_SIDE))
     .option('--fine-size <n>', `side of training's random crop, recorded in the samples (default ${PREPROCESS_DEFAULTS.fineSize}; ${ALIGNED_DEFAULTS.cropSize} with --aligned)`, integerFlag('--fine-size', 1, MAX_RESIZE_SIDE))
     .option('--crop-size <n>', "the same as --fine-size (pix2pix's name)", integerFlag('--crop-size', 1, MAX_RESIZE_SIDE))
     .option('--size-base <n>', `with --resize-or-crop none: round sizes to a multiple of this (the reference's 2^n_downsample_global; 32 for one local enhancer; default ${PREPROCESS_DEFAULTS.sizeBase}; --aligned always rounds to 4)`, integerFlag('--size-base', 1, MAX_SIZE_BASE))
@@ -263,6 +294,8 @@ export function registerPreprocess(program: Command): void {
     const seconds = (Date.now() - started) / 1000;
     const perSample = results.length > 0 ? seconds / results.length : 0;
     log.info(`wrote ${results.length} sample(s) in ${seconds.toFixed(2)} s (${perSample.toFixed(3)} s per pair)`);
+    const upscaled = upscaleWarning(results, config.resize.loadSize, flags.loadSize === undefined);
+    if (upscaled) log.warn(upscaled);
     context.emitJson({
       command: 'preprocess',
       out: config.outDir,

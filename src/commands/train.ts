@@ -18,12 +18,17 @@ largest size that is; samples whose sides are then below 2 * 2^(n_downsample_glo
 [+ n_local_enhancers]) (G's residual blocks reflect-pad a bottleneck, which needs
 at least 2x2) are refused (exit 3).
 
-Exit codes: 0 done (or --max-steps reached), 1 a loss became NaN or infinite
-(latest.safetensors stays the last good one), 2 usage (a run folder holding a
-checkpoint without --resume, or in use by another process), 3 bad input, 75
-stopped by SIGTERM/SIGINT or --time-limit after saving latest.safetensors
-(continue with --resume). A second signal ends the process at once (75, or
-143/130 before the first save); the last saved checkpoint is intact.
+Exit codes: 0 done (or --max-steps reached), 1 internal failure (a bug:
+please report it with the trace), 2 usage (a run folder holding a checkpoint
+without --resume, or in use by another process), 3 bad input, 4 training
+diverged: a loss became NaN or infinite (nothing saved; latest.safetensors
+stays the last good one: try a lower --lr), 75 stopped by SIGTERM/SIGINT or
+--time-limit after saving latest.safetensors (continue with --resume). A second
+signal ends the process at once (75, or 143/130 before the first save). A
+signal during a step that cannot be waited for (the first step of a process,
+and every step once one took over 10 s, e.g. on --backend cpu) ends the
+process at once with 143/130, without a save. The last saved checkpoint is
+always intact.
 More: docs/recipes.md and docs/batch.md (in the p2phd package's docs/ folder).`;
 
 /** The flags the user typed (not defaulted), for --resume's consistency check. */

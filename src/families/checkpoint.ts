@@ -149,13 +149,34 @@ export function checkpointFromFile(file: TensorFile): Checkpoint {
 }
 
 /**
+ * Why `checkpoint` lacks `network`, as one message (exit 3 at the caller).
+ * For E, which way to go depends on the model: one that takes no features
+ * was trained without --instance-feat; one that takes features but holds no
+ * E was trained with --load-features (or imported without netE): its
+ * features come from another model's encoder, which is the one to encode
+ * with; this model then synthesizes with --clusters.
+ */
+export function missingNetworkMessage(checkpoint: Pick<Checkpoint, 'source' | 'meta'>, network: NetworkName): string {
+  const head = `${checkpoint.source}: holds no ${network}.* tensors`;
+  if (network !== 'E') return head;
+  if (!checkpoint.meta.config.instance_feat) {
+    return `${head}: the model takes no features (trained without --instance-feat), so there is nothing to encode; synthesize it without --clusters / --use-encoded`;
+  }
+  return (
+    `${head}: the model takes features but has no encoder of its own (trained with --load-features, or imported without netE); ` +
+    'its features come from the encoder that wrote the maps (the checkpoint given to encode --maps, e.g. the --init G1 run): ' +
+    'encode and cluster with that checkpoint, then synthesize this model with --clusters'
+  );
+}
+
+/**
  * The parameters of `networks` for the checkpoint's own config, strictly:
  * a tensor that is missing or does not fit is exit 3 naming it.
  */
 export function checkpointParams(checkpoint: Checkpoint, networks: readonly NetworkName[]): Map<string, tf.Tensor> {
   for (const network of networks) {
     if (!checkpoint.networks.includes(network)) {
-      throw new InputError(`${checkpoint.source}: holds no ${network}.* tensors${network === 'E' ? ' (train with --instance-feat to have an encoder)' : ''}`);
+      throw new InputError(missingNetworkMessage(checkpoint, network));
     }
   }
   return loadParams(modelSpecs(checkpoint.meta.config, networks), checkpoint.tensors, {

@@ -1,7 +1,7 @@
 /**
  * A contact sheet: one PNG a person can open to judge a run, one row per
  * label map: the label in its palette colours | every synthesized style |
- * the real photo (when there is one).
+ * the real photo (when there is one), under a band naming the columns.
  */
 import { readdirSync, existsSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
@@ -38,43 +38,83 @@ function isOutputOf(name: string, stem: string): boolean {
   return name.startsWith(prefix) && name.endsWith('.png') && /^\d+$/.test(name.slice(prefix.length, -'.png'.length));
 }
 
+/** Height of the header band that names the columns. */
+const HEADER = 22;
+
+/** The column names of the header band, as an SVG text row (drawn by sharp with the system's sans-serif font). */
+function headerSvg(width: number, columns: ReadonlyArray<{ left: number; width: number; name: string }>): Buffer {
+  const escape = (text: string): string => text.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`);
+  const texts = columns
+    .map((column) => `<text x="${column.left + column.width / 2}" y="${HEADER - 7}" text-anchor="middle" font-family="sans-serif" font-size="13" fill="#222">${escape(column.name)}</text>`)
+    .join('');
+  return Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${HEADER}">${texts}</svg>`);
+}
+
+/** A synthesized output's column name: what its name adds to the label's stem (`s03`), or "synthesized". */
+function outputColumnName(name: string, stem: string): string {
+  const suffix = name.slice(stem.length, -'.png'.length).replace(/^_/, '');
+  return suffix === '' ? 'synthesized' : `style ${suffix.replace(/^s0*(?=\d)/, '')}`;
+}
+
+/**
+ * Writes the sheet: a header band naming the columns (label | one per
+ * style | real photo), then one row per label map; a row with fewer styles
+ * leaves its missing cells empty, so the real photos stay in one column.
+ */
 export async function writeContactSheet(input: ContactSheetInput): Promise<{ images: string[]; rows: number }> {
   const labelNc = input.labelNc ?? 35;
   const labelFiles = readdirSync(input.labels).filter((name) => name.endsWith('.png')).sort();
   const synthesized = readdirSync(input.synthesized).filter((name) => name.endsWith('.png')).sort();
   const reals = input.reals && existsSync(input.reals) ? readdirSync(input.reals).sort() : [];
-  const rows: Array<Array<{ input: Buffer; width: number; height: number }>> = [];
+  type Tile = { input: Buffer; width: number; height: number };
+  const rows: Array<{ label: Tile; outputs: Tile[]; outputNames: string[]; real?: Tile }> = [];
   const images: string[] = [];
   for (const labelFile of labelFiles) {
     const stem = basename(labelFile, extname(labelFile));
     const labelMap = await readIdMap(join(input.labels, labelFile));
     const { width, height } = labelMap;
-    const tile = async (source: string | { rgb: Uint8Array }): Promise<{ input: Buffer; width: number; height: number }> => {
+    const tile = async (source: string | { rgb: Uint8Array }): Promise<Tile> => {
       const image = typeof source === 'string'
         ? sharp(source).removeAlpha().resize(width, height, { fit: 'fill' })
         : sharp(Buffer.from(source.rgb), { raw: { width, height, channels: 3 } });
       return { input: await image.png().toBuffer(), width, height };
     };
-    const row = [await tile({ rgb: colourLabels(labelMap.ids, labelNc) })];
+    const label = await tile({ rgb: colourLabels(labelMap.ids, labelNc) });
+    const outputs: Tile[] = [];
+    const outputNames: string[] = [];
     for (const name of synthesized.filter((file) => isOutputOf(file, stem))) {
       images.push(join(input.synthesized, name));
-      row.push(await tile(join(input.synthesized, name)));
+      outputs.push(await tile(join(input.synthesized, name)));
+      outputNames.push(outputColumnName(name, stem));
     }
-    const real = reals.find((name) => sceneOf(basename(name, extname(name))) === sceneOf(stem));
-    if (real && input.reals) row.push(await tile(join(input.reals, real)));
-    rows.push(row);
+    const realName = reals.find((name) => sceneOf(basename(name, extname(name))) === sceneOf(stem));
+    const real = realName && input.reals ? await tile(join(input.reals, realName)) : undefined;
+    rows.push({ label, outputs, outputNames, ...(real ? { real } : {}) });
   }
-  const sheetWidth = Math.max(...rows.map((row) => row.reduce((sum, t) => sum + t.width + GAP, GAP)));
-  const sheetHeight = rows.reduce((sum, row) => sum + Math.max(...row.map((t) => t.height)) + GAP, GAP);
-  const composites: sharp.OverlayOptions[] = [];
-  let top = GAP;
+  const styleColumns = Math.max(0, ...rows.map((row) => row.outputs.length));
+  const withReal = rows.some((row) => row.real !== undefined);
+  const cellsOf = (row: (typeof rows)[number]): Array<Tile | undefined> => [
+    row.label,
+    ...Array.from({ length: styleColumns }, (_, i) => row.outputs[i]),
+    ...(withReal ? [row.real] : []),
+  ];
+  const columnCount = 1 + styleColumns + (withReal ? 1 : 0);
+  const columnWidths = Array.from({ length: columnCount }, (_, c) => Math.max(1, ...rows.map((row) => cellsOf(row)[c]?.width ?? 0)));
+  const lefts = columnWidths.map((_, c) => GAP + columnWidths.slice(0, c).reduce((sum, w) => sum + w + GAP, 0));
+  const longest = rows.reduce((best, row) => (row.outputNames.length > best.length ? row.outputNames : best), [] as string[]);
+  const names = ['label', ...Array.from({ length: styleColumns }, (_, i) => longest[i] ?? `style ${i}`), ...(withReal ? ['real photo'] : [])];
+  const sheetWidth = lefts[columnCount - 1]! + columnWidths[columnCount - 1]! + GAP;
+  const sheetHeight = rows.reduce((sum, row) => sum + Math.max(...cellsOf(row).map((t) => t?.height ?? 0)) + GAP, GAP + HEADER);
+  const composites: sharp.OverlayOptions[] = [
+    { input: headerSvg(sheetWidth, names.map((name, c) => ({ name, left: lefts[c]!, width: columnWidths[c]! }))), left: 0, top: GAP },
+  ];
+  let top = GAP + HEADER;
   for (const row of rows) {
-    let left = GAP;
-    for (const tile of row) {
-      composites.push({ input: tile.input, left, top });
-      left += tile.width + GAP;
-    }
-    top += Math.max(...row.map((t) => t.height)) + GAP;
+    const cells = cellsOf(row);
+    cells.forEach((tile, c) => {
+      if (tile) composites.push({ input: tile.input, left: lefts[c]!, top });
+    });
+    top += Math.max(...cells.map((t) => t?.height ?? 0)) + GAP;
   }
   const sheet = await sharp({ create: { width: sheetWidth, height: sheetHeight, channels: 3, background: { r: 255, g: 255, b: 255 } } })
     .composite(composites)

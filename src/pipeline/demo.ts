@@ -19,14 +19,54 @@ export interface DemoOptions {
   verbose: boolean;
   /** Runs one p2phd command line (argv after `p2phd`); the CLI passes itself in, so this module needs no import of it. */
   runCommand: (args: string[]) => Promise<void>;
+  /**
+   * Starts the --backend (the stages then find it started) before anything
+   * is written: a backend that cannot load here (--backend tensorflow
+   * without its binding) fails the demo at once, not at its third stage
+   * after writing files that would then block a rerun.
+   */
+  startBackend?: () => Promise<unknown>;
 }
 
+/** What `demo --json` prints on stdout: where every result is. */
 export interface DemoSummary {
+  command: 'demo';
   out: string;
   seconds: number;
   stages: Array<{ name: string; seconds: number }>;
+  /** The synthesized PNGs. */
   images: string[];
+  /** label | synthesized styles | real photo, one row per test label map. */
   contactSheet: string;
+  /** The HTML pages: one per training stage, and the results page. */
+  pages: { training: string[]; results: string };
+}
+
+/**
+ * The demo's summary and its closing lines (stderr). Logs go to stderr and
+ * stdout carries data only, so the human lines say where the results are
+ * and that --json prints them on stdout.
+ */
+export function demoResults(
+  out: string,
+  seconds: number,
+  stages: DemoSummary['stages'],
+  images: string[],
+  layout: { runs: readonly string[]; columns: string } = { runs: ['global', 'local', 'joint'], columns: 'label | synthesized styles | real photo' },
+): { summary: DemoSummary; lines: string[] } {
+  const imagesDir = join(out, 'images');
+  const contactSheet = join(out, 'contact_sheet.png');
+  const training = layout.runs.map((run) => join(out, 'runs', run, 'index.html'));
+  const results = join(imagesDir, 'index.html');
+  const summary: DemoSummary = { command: 'demo', out, seconds, stages, images, contactSheet, pages: { training, results } };
+  const runsPattern = layout.runs.length > 1 ? `{${layout.runs.join(',')}}` : layout.runs[0]!;
+  const lines = [
+    `demo finished in ${seconds.toFixed(0)} s; results in ${out}/ (with --json, their paths as JSON on stdout):`,
+    `  contact sheet: ${contactSheet}  (columns: ${layout.columns})`,
+    `  images:        ${imagesDir}/ (${images.length} files)`,
+    `  pages:         ${results} (results), ${join(out, 'runs', runsPattern, 'index.html')} (training)`,
+  ];
+  return { summary, lines };
 }
 
 /** The fixtures shipped with the package (fixtures/ beside dist/). */
@@ -89,11 +129,13 @@ export async function runDemo(options: DemoOptions, log: Logger): Promise<DemoSu
   if (options.family === 'pix2pix' && !existsSync(join(FIXTURES_DIR, 'pix2pix', 'train'))) {
     throw new UsageError(`the bundled pix2pix fixtures are missing (${join(FIXTURES_DIR, 'pix2pix')}); reinstall p2phd`);
   }
-  createOutputFolder(out, '--out');
   // The demo's models are tiny: thread hand-offs per small op cost more than
   // a second wasm thread gives (measured on 2 idle cores: 219 s on one
-  // thread, 233 s on two), so it asks for one unless the user said otherwise.
+  // thread, 233 s on two), so it asks for one unless the user said otherwise
+  // (set before the backend starts).
   process.env['P2PHD_WASM_THREADS'] ??= '1';
+  await options.startBackend?.();
+  createOutputFolder(out, '--out');
   const common = stageArgs(options);
   const stages: DemoSummary['stages'] = [];
   const started = Date.now();
@@ -138,11 +180,10 @@ export async function runDemo(options: DemoOptions, log: Logger): Promise<DemoSu
     const { writePix2pixContactSheet } = await import('./contactSheet.js');
     const contactSheet = join(out, 'contact_sheet.png');
     const written = await writePix2pixContactSheet({ synthesized: images, out: contactSheet });
-    const seconds = (Date.now() - started) / 1000;
-    log.info(`\ndemo finished in ${seconds.toFixed(0)} s`);
-    log.info(`contact sheet: ${contactSheet}  (rows: A | output | B)`);
-    log.info(`pages:         ${join(runDir, 'index.html')} (training), ${join(images, 'index.html')} (results)`);
-    return { out, seconds, stages, images: written.images, contactSheet };
+    const { summary, lines } = demoResults(out, (Date.now() - started) / 1000, stages, written.images, { runs: ['pix2pix'], columns: 'A | output | B' });
+    log.info('');
+    for (const line of lines) log.info(line);
+    return summary;
   }
 
   const coarseSamples = join(out, 'samples_128');
@@ -169,7 +210,7 @@ export async function runDemo(options: DemoOptions, log: Logger): Promise<DemoSu
   await run('encode', ['encode', '--data', samples, '--checkpoint', join(runs, 'joint'), '--out', features]);
   await run('cluster', ['cluster', '--features', features, '--k', String(DEMO_PLAN.clusters), '--out', clusters]);
   await run('synthesize', ['synthesize', '--checkpoint', join(runs, 'joint'), '--labels', join(fixture('test_label'), '*.png'),
-    '--instances', join(fixture('test_inst'), '*.png'), '--clusters', clusters, '--style', 'all', '--out', images]);
+    '--instances', join(fixture('test_inst'), '*.png'), '--images', fixture('test_img'), '--clusters', clusters, '--style', 'all', '--out', images]);
 
   const { writeContactSheet } = await import('./contactSheet.js');
   const contactSheet = join(out, 'contact_sheet.png');
@@ -179,10 +220,8 @@ export async function runDemo(options: DemoOptions, log: Logger): Promise<DemoSu
     synthesized: images,
     out: contactSheet,
   });
-  const seconds = (Date.now() - started) / 1000;
-  log.info(`\ndemo finished in ${seconds.toFixed(0)} s`);
-  log.info(`images:        ${images}/ (${written.images.length} files)`);
-  log.info(`contact sheet: ${contactSheet}  (rows: label | synthesized styles | real)`);
-  log.info(`pages:         ${join(runs, '{global,local,joint}', 'index.html')} (training), ${join(images, 'index.html')} (results)`);
-  return { out, seconds, stages, images: written.images, contactSheet };
+  const { summary, lines } = demoResults(out, (Date.now() - started) / 1000, stages, written.images);
+  log.info('');
+  for (const line of lines) log.info(line);
+  return summary;
 }

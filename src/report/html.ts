@@ -39,8 +39,8 @@ figure { margin: 0; } figcaption { font-size: 12px; color: #555; }
 .history { display: flex; flex-wrap: wrap; gap: 8px; } .history img { height: 80px; image-rendering: pixelated; border: 1px solid #ccc; }
 .thumb img { max-height: 160px; max-width: 320px; border: 1px solid #ccc; display: block; }
 table { border-collapse: collapse; } td, th { padding: 3px 8px; text-align: left; vertical-align: top; }
-table.kv th { font-weight: 500; color: #444; } table.grid th { max-width: 16em; overflow-wrap: anywhere; } table.grid td, table.grid th { border-bottom: 1px solid #e3e3e3; }
-.outputs { display: flex; flex-wrap: wrap; gap: 6px; }
+table.kv th { font-weight: 500; color: #444; } table.grid th { max-width: 16em; overflow-wrap: break-word; } table.grid td, table.grid th { border-bottom: 1px solid #e3e3e3; }
+.wide { overflow-x: auto; } table.results td { min-width: 64px; } table.results.many .thumb img { max-height: 96px; }
 code { background: #eee; padding: 0 3px; border-radius: 3px; }
 `;
 

@@ -1,7 +1,7 @@
 /**
- * A synthesize folder's page: per input, the label map in the palette, every
- * output (one per style with --style all) and the real photo when there is
- * one, as thumbnails that open the full images.
+ * A synthesize folder's page: per input, the label map in the palette, the
+ * real photo when there is one, and every output (one column per style with
+ * --style all), as thumbnails that open the full images.
  *
  * Unsharded, synthesize writes OUT/index.html. Each shard of a sharded run
  * writes its own page, `index_shard_I_of_N.html` (shards run at the same time
@@ -27,6 +27,7 @@ export interface ResultRow {
 
 export interface ResultsPage {
   checkpoint: string;
+  /** How features were chosen: the --style mode, `encoded` (--use-encoded), or `none` (the model takes no features). */
   style: string;
   shard?: { index: number; count: number };
   rows: ResultRow[];
@@ -43,23 +44,59 @@ export function resultsPageName(shard?: { index: number; count: number }): strin
   return shard && shard.count > 1 ? `index_shard_${shard.index}_of_${shard.count}.html` : RESULTS_INDEX;
 }
 
+/** A file stem for a table heading: may break after its underscores, never inside a word (Cityscapes names are long). */
+function breakableStem(stem: string): string {
+  return escapeHtml(stem).replace(/_/g, '_<wbr>');
+}
+
+/**
+ * How the outputs' features were chosen, for the status line: `style` is
+ * the --style mode, `encoded` (--use-encoded) or `none` (the model takes no
+ * features, so there are no styles to choose).
+ */
+function featuresText(style: string): string {
+  if (style === 'none') return 'no styles: the model takes no features';
+  if (style === 'encoded') return 'features encoded from the photos (--use-encoded)';
+  return `--style ${style}`;
+}
+
+/** A column heading for an output: "style N" for `<stem>_sNN.png`, else what the name adds to the stem. */
+function outputHeading(stem: string, output: string): string {
+  const caption = outputCaption(stem, output);
+  const style = /^s(\d+)$/.exec(caption);
+  return style ? `style ${Number(style[1])}` : caption;
+}
+
+/**
+ * One row per input, one column per output, as the contact sheet has: the
+ * label map | the real photo (beside the label, so that it stays in view
+ * when many styles make the table scroll sideways) | every style. Outputs
+ * never wrap onto a second line; with more than 4 image columns the thumbnails
+ * are smaller.
+ */
 function renderResultsPage(dir: string, page: ResultsPage, note: string): string {
   const root = resolve(dir);
   const link = (file: string): string => hrefFrom(root, join(root, file));
   const withReal = page.rows.some((row) => row.real !== undefined);
-  const rows = page.rows.map((row) => {
-    const outputs = row.outputs.map((output) => thumbnail(link(output), outputCaption(row.stem, output))).join('');
-    return `<tr><th>${escapeHtml(row.stem)}</th><td>${row.label ? thumbnail(link(row.label), 'label') : ''}</td>` +
-      `<td><div class="outputs">${outputs}</div></td>${withReal ? `<td>${row.real ? thumbnail(link(row.real), 'real') : ''}</td>` : ''}</tr>`;
-  });
   const styles = Math.max(0, ...page.rows.map((row) => row.outputs.length));
+  const widest = page.rows.find((row) => row.outputs.length === styles);
+  const headings = Array.from({ length: styles }, (_, i) => (widest ? outputHeading(widest.stem, widest.outputs[i]!) : `output ${i}`));
+  const rows = page.rows.map((row) => {
+    const outputs = Array.from({ length: styles }, (_, i) => {
+      const output = row.outputs[i];
+      return `<td>${output !== undefined ? thumbnail(link(output), outputHeading(row.stem, output)) : ''}</td>`;
+    }).join('');
+    return `<tr><th>${breakableStem(row.stem)}</th><td>${row.label ? thumbnail(link(row.label), 'label') : ''}</td>` +
+      `${withReal ? `<td>${row.real ? thumbnail(link(row.real), 'real photo') : ''}</td>` : ''}${outputs}</tr>`;
+  });
   const body = [
     `<h1>${escapeHtml(basename(root))} <span class="muted">${escapeHtml(root)}</span></h1>`,
-    `<p class="status"><b>${page.rows.length}</b> input(s), ${styles} output(s) each · checkpoint ${escapeHtml(page.checkpoint)} · --style ${escapeHtml(page.style)}</p>`,
-    `<p class="muted">${escapeHtml(note)} · page written ${formatTime(new Date())} · click an image for full size</p>`,
-    `<table class="grid"><tr><th>input</th><th>label map</th><th>synthesized</th>${withReal ? '<th>real</th>' : ''}</tr>`,
+    `<p class="status"><b>${page.rows.length}</b> input(s), ${styles} output(s) each · checkpoint ${escapeHtml(page.checkpoint)} · ${escapeHtml(featuresText(page.style))}</p>`,
+    `<p class="muted">${escapeHtml(note)} · page written ${formatTime(new Date())} · click an image for full size${withReal ? '' : ' · give synthesize --images to show the real photos beside the outputs'}</p>`,
+    `<div class="wide"><table class="grid results${1 + (withReal ? 1 : 0) + styles > 4 ? ' many' : ''}">`,
+    `<tr><th>input</th><th>label map</th>${withReal ? '<th>real photo</th>' : ''}${headings.map((heading) => `<th>${escapeHtml(heading)}</th>`).join('')}</tr>`,
     rows.join('\n'),
-    '</table>',
+    '</table></div>',
   ].join('\n');
   return pageShell({ title: `p2phd results: ${basename(root)}`, body, data: { kind: PAGE_KIND, ...page } });
 }

@@ -15,6 +15,7 @@ import { writeFileAtomically } from '../data/formats/atomicWrite.js';
 import { LOG_BOOKKEEPING_FIELDS, parseLogLines, parseSampleStripName, RUN_FILES, type LogRecord } from '../data/files/runFiles.js';
 import { escapeHtml, formatDuration, formatTime, hrefFrom, keyValueTable, pageShell, thumbnail } from './html.js';
 import { emaSmooth, renderSeriesPlot, thin, type Point } from './plots.js';
+import { TRAIN_FLAGS } from '../train/flags.js';
 
 /** What training knows that the files do not say. */
 export interface RunLive {
@@ -164,6 +165,21 @@ async function lossPlots(records: readonly LogRecord[]): Promise<{ svgs: string[
   return { svgs, notes };
 }
 
+/** Steps of the whole schedule (epochs + decay epochs), from options.json, when known. */
+function scheduleSteps(state: RunState): number | undefined {
+  const settings = objectAt(state.options, 'settings');
+  const samples = numberAt(objectAt(state.options, 'data'), 'samples');
+  const batch = numberAt(settings, 'batchSize') ?? 1;
+  const epochs = (numberAt(settings, 'epochs') ?? 0) + (numberAt(settings, 'decayEpochs') ?? 0);
+  return samples !== undefined && epochs > 0 ? Math.floor(samples / batch) * epochs : undefined;
+}
+
+/**
+ * The status line. A run that reached its planned steps has "finished"
+ * only when those are the whole schedule; a --max-steps below it "stopped
+ * at step N (--max-steps)", with the epoch shown as the schedule's, so a
+ * demo's 400 steps do not read "finished · epoch 17 / 1000".
+ */
 function statusLine(state: RunState, live: RunLive | undefined): { html: string; refresh: boolean } {
   const settings = objectAt(state.options, 'settings');
   const stage = String(state.options['stage'] ?? '?');
@@ -175,14 +191,17 @@ function statusLine(state: RunState, live: RunLive | undefined): { html: string;
   const recent = state.records.slice(-RECENT_STEPS);
   const secondsPerStep = recent.length > 0 ? recent.reduce((total, record) => total + record.seconds, 0) / recent.length : undefined;
   const totalEpochs = (numberAt(settings, 'epochs') ?? 0) + (numberAt(settings, 'decayEpochs') ?? 0);
+  const schedule = scheduleSteps(state);
+  const cutShort = planned !== undefined && schedule !== undefined && planned < schedule;
   const finished = planned !== undefined && step >= planned;
   const parts = [`<b>train ${escapeHtml(stage)}</b>`];
-  parts.push(`step <b>${step}</b>${planned !== undefined ? ` / ${planned} (${((100 * step) / Math.max(planned, 1)).toFixed(0)}%)` : ''}`);
-  if (last) parts.push(`epoch ${last.epoch}${totalEpochs > 0 ? ` / ${totalEpochs}` : ''}`);
+  parts.push(`step <b>${step}</b>${planned !== undefined ? ` / ${planned}${cutShort ? ' (--max-steps)' : ''} (${((100 * step) / Math.max(planned, 1)).toFixed(0)}%)` : ''}`);
+  if (last) parts.push(`epoch ${last.epoch}${totalEpochs > 0 ? ` of the schedule's ${totalEpochs}` : ''}`);
   if (secondsPerStep !== undefined) parts.push(`${secondsPerStep.toFixed(2)} s/step`);
   if (!finished && planned !== undefined && secondsPerStep !== undefined) parts.push(`ETA ${formatDuration((planned - step) * secondsPerStep)}`);
   let condition: string | undefined;
-  if (finished) condition = 'finished';
+  if (finished && cutShort) condition = `stopped at step ${step} by --max-steps ${planned} (the schedule has ${schedule} steps; --resume with a higher --max-steps continues)`;
+  else if (finished) condition = 'finished';
   else if (live?.running) condition = 'training (this page reloads every minute)';
   else if (live) condition = 'stopped (continue with --resume)';
   else if (state.records.length === 0) condition = 'no steps logged yet';
@@ -193,6 +212,28 @@ function statusLine(state: RunState, live: RunLive | undefined): { html: string;
 
 function describeValue(value: unknown): string {
   return typeof value === 'string' ? value : JSON.stringify(value) ?? 'undefined';
+}
+
+/**
+ * options.json's settings as the command line spells them: `--max-steps 400`,
+ * not maxSteps. A switch shows whether it was on (`--no-flip` yes/no); keys
+ * outside the flag table (a family's own) fall back to the kebab-case flag.
+ */
+export function settingRows(settings: Record<string, unknown>): Array<readonly [string, string]> {
+  const rows: Array<readonly [string, string]> = [];
+  for (const [key, value] of Object.entries(settings)) {
+    if (key === 'stage') continue; // the title says it
+    const spec = (TRAIN_FLAGS as Record<string, { flags: string } | undefined>)[key];
+    const flag = spec ? spec.flags.split(' ')[0]! : `--${key.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)}`;
+    if (typeof value === 'boolean') {
+      // commander's `--no-x` stores x = true when the switch is absent.
+      const on = flag.startsWith('--no-') ? !value : value;
+      rows.push([flag, on ? 'yes' : 'no']);
+    } else {
+      rows.push([flag, describeValue(value)]);
+    }
+  }
+  return rows;
 }
 
 export async function renderRunPage(state: RunState, live?: RunLive): Promise<string> {
@@ -229,9 +270,9 @@ export async function renderRunPage(state: RunState, live?: RunLive): Promise<st
       : '<p class="muted">none saved yet</p>',
     '<h2>Configuration</h2>',
     `<p class="muted">p2phd ${escapeHtml(describeValue(state.options['p2phd_version']))}, run ${escapeHtml(describeValue(state.options['run_id']))}</p>`,
-    '<details open><summary>settings</summary>',
-    keyValueTable(Object.entries(settings).map(([key, value]) => [key, describeValue(value)] as const)),
-    '</details><details><summary>architecture</summary>',
+    '<details open><summary>settings (as flags)</summary>',
+    keyValueTable(settingRows(settings)),
+    '</details><details><summary>architecture (the checkpoint\'s config, in the reference\'s option names)</summary>',
     keyValueTable(Object.entries(config).map(([key, value]) => [key, describeValue(value)] as const)),
     '</details><details><summary>data</summary>',
     keyValueTable(Object.entries(data).map(([key, value]) => [key, describeValue(value)] as const)),

@@ -10,11 +10,12 @@
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { InputError, UsageError } from '../errors.js';
+import { computeWithSignalsEndingAtOnce } from '../lifecycle.js';
 import { featureMapPath, writeFeatureMap } from '../data/files/featureMap.js';
 import { requireFeaturePoolIds } from './featurePooling.js';
 import { createProgress, type Logger } from '../log.js';
 import { takeShard, type Shard } from '../flagValues.js';
-import { readCheckpoint } from '../families/checkpoint.js';
+import { missingNetworkMessage, readCheckpoint } from '../families/checkpoint.js';
 import { concatFeatureTables, writeFeaturesFile, type FeatureTable } from '../data/files/features.js';
 import { instanceFeatureRows } from './featureRows.js';
 import { listInputItems } from './inputs.js';
@@ -48,7 +49,7 @@ export async function runEncodeStage(config: EncodeStageConfig, log: Logger): Pr
   const checkpoint = await readCheckpoint(config.checkpoint);
   const arch = checkpoint.meta.config;
   if (!checkpoint.networks.includes('E')) {
-    throw new InputError(`${checkpoint.source}: holds no encoder (E.* tensors); train with --instance-feat to have one`);
+    throw new InputError(missingNetworkMessage(checkpoint, 'E'));
   }
   const items = takeShard(listInputItems({ kind: 'samples', data: config.data }, arch.label_nc), config.shard);
   if (config.maps !== undefined) {
@@ -64,9 +65,11 @@ export async function runEncodeStage(config: EncodeStageConfig, log: Logger): Pr
   try {
     for (const item of items) {
       const input = await item.load();
-      if (!input.photo) throw new InputError(`${item.source}: sample has no photo (image); encode needs the real photos (preprocess with --images)`);
+      const photo = input.photo;
+      if (!photo) throw new InputError(`${item.source}: sample has no photo (image); encode needs the real photos (preprocess with --images)`);
       const poolIds = requireFeaturePoolIds(arch, input, 'encode');
-      const pooled = await networks.encode(input.photo, poolIds, input.height, input.width);
+      // One forward pass never yields: a signal during it ends the process at once (nothing is being written).
+      const pooled = await computeWithSignalsEndingAtOnce(() => networks.encode(photo, poolIds, input.height, input.width));
       if (config.maps !== undefined) {
         await writeFeatureMap(featureMapPath(config.maps, item.source), { height: input.height, width: input.width, featNum: arch.feat_num, values: pooled }, { labelFeat: arch.label_feat, checkpoint: checkpoint.source });
       }

@@ -42,7 +42,7 @@ import { resolve } from 'node:path';
 import { InputError, UsageError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { writeFileAtomically } from '../data/formats/atomicWrite.js';
-import { readCheckpoint, resolveCheckpointPath, type Checkpoint } from '../families/checkpoint.js';
+import { missingNetworkMessage, readCheckpoint, resolveCheckpointPath, type Checkpoint } from '../families/checkpoint.js';
 import { encodeOnnxModel, type OnnxInitializer, type OnnxModel, type OnnxNode } from '../data/formats/onnx.js';
 import { encoderInputChannels, encoderSizeMultiple, generatorInputChannels, generatorSizeMultiple, type ArchConfig } from '../families/pix2pixhd/config.js';
 import { encoder } from '../families/pix2pixhd/encoder.js';
@@ -271,9 +271,7 @@ export function onnxGraphInterface(config: ArchConfig, network: OnnxNetwork): On
 export function onnxModelOf(checkpoint: Checkpoint, network: OnnxNetwork): { model: OnnxModel; io: OnnxGraphInterface } {
   const config = checkpoint.meta.config;
   if (!checkpoint.networks.includes(network)) {
-    throw new InputError(
-      `${checkpoint.source}: holds no ${network}.* tensors${network === 'E' ? ' (train with --instance-feat to have an encoder)' : ''}`,
-    );
+    throw new InputError(missingNetworkMessage(checkpoint, network));
   }
   const weights = new Map<string, Float32Array>();
   const shapes = new Map<string, readonly number[]>();

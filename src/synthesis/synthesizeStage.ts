@@ -14,6 +14,7 @@ import { takeShard, type Shard } from '../flagValues.js';
 import { readCheckpoint, type Checkpoint } from '../families/checkpoint.js';
 import { maxClusterCount, type ClusterSet } from '../data/files/clusters.js';
 import { writeFileAtomically } from '../data/formats/atomicWrite.js';
+import { computeWithSignalsEndingAtOnce } from '../lifecycle.js';
 import { colourLabels } from '../data/datasets/palette.js';
 import { PAGE_IMAGES_DIR, writeResultsPage, type ResultRow } from '../report/resultsPage.js';
 import { prepareOutputFolder } from '../data/datasets/preprocess.js';
@@ -211,7 +212,8 @@ export async function runSynthesizeStage(config: SynthesizeStageConfig, log: Log
       }
       const featureMaps = featureMapsFor(item, input, prepared, features, config, synthesizer, stylesPerInput);
       for (const [name, buildFeatureMap] of featureMaps) {
-        const pixels = await synthesizer.generate(prepared, await buildFeatureMap());
+        // One forward pass never yields: a signal during it ends the process at once (nothing is being written then).
+        const pixels = await computeWithSignalsEndingAtOnce(async () => synthesizer.generate(prepared, await buildFeatureMap()));
         const path = join(config.out, name);
         await writePng(path, pixels, input.width, input.height, arch.output_nc);
         outputs.push(path);
@@ -227,7 +229,8 @@ export async function runSynthesizeStage(config: SynthesizeStageConfig, log: Log
     await synthesizer.dispose();
   }
   const synthesisSeconds = (performance.now() - synthesisStart) / 1000;
-  const page = await writeResultsPage(config.out, { checkpoint: checkpoint.source, style: config.style, ...(config.shard ? { shard: config.shard } : {}), rows: pageRows });
+  const style = !arch.instance_feat ? 'none' : features.kind === 'encoded' ? 'encoded' : config.style;
+  const page = await writeResultsPage(config.out, { checkpoint: checkpoint.source, style, ...(config.shard ? { shard: config.shard } : {}), rows: pageRows });
   log.info(`synthesize: ${outputs.length} image(s) from ${items.length} input(s) in ${synthesisSeconds.toFixed(1)} s -> ${config.out} (page: ${page})`);
   return { inputs: items.length, outputs, modelLoadSeconds, synthesisSeconds, imageSeconds, imageCpuSeconds, page };
 }

@@ -17,7 +17,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs-core';
-import { ExitCode, InputError, P2phdError, StoppedError, UsageError } from '../errors.js';
+import { DivergedError, ExitCode, InputError, StoppedError, UsageError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { createProgress } from '../log.js';
 import type { BackendInfo } from '../backend/index.js';
@@ -47,7 +47,7 @@ import { RunFolder } from './runFolder.js';
 import { RunRecorder } from './runRecorder.js';
 import { ADAM_BETA2, ADAM_EPSILON } from './settings.js';
 import { StopControl } from './stopControl.js';
-import { exitOnSignal } from '../lifecycle.js';
+import { computeWithSignalsEndingAtOnce, exitOnSignal } from '../lifecycle.js';
 
 export interface Pix2pixTrainRequest {
   values: Pix2pixFlagValues;
@@ -536,22 +536,23 @@ async function trainLoop(context: LoopContext): Promise<Pix2pixTrainSummary> {
         let result;
         try {
           const dropout = model.config.no_dropout ? undefined : new SeededDropout(Random.forLabel(settings.seed, `dropout/step-${position.step + 1}`));
-          result = pix2pixStep(
+          const step = () => pix2pixStep(
             { config: model.config, variables: model.variables, keysG: model.keysG, keysD: model.keysD },
             { A, B },
             { ganMode: settings.ganMode, lambdaL1: settings.lambdaL1 },
             { ...(dropout ? { dropout } : {}), keepFake, updateD: (gradients) => adamStep(model, 'D', gradients, hyper) },
           );
+          // The step never yields: one that may run long lets a signal end the process at once (stopControl.ts).
+          result = stop.nextStepMayOutlastSignals() ? await computeWithSignalsEndingAtOnce(async () => step()) : step();
         } finally {
           tf.dispose([A, B]);
         }
         const bad = nonFinitePix2pixLoss(result.losses);
         if (bad) {
-          throw new P2phdError(
+          throw new DivergedError(
             `step ${position.step + 1} (epoch ${position.epoch}): loss ${bad} is ${result.losses[bad]}; training stopped without saving it. ` +
               (saved.exists ? `The last good checkpoint is ${latestPath} (step ${lastSavedStep}).` : 'No checkpoint was saved yet.') +
               ' Try a lower --lr.',
-            ExitCode.internal,
           );
         }
         adamStep(model, 'G', result.gradientsG, hyper);

@@ -12,6 +12,14 @@
  * computations, so a first signal during a step is seen when the step ends;
  * after it no other step starts, only the save, whose writes are
  * asynchronous, so a second signal is seen within one write.
+ *
+ * A step that may outlast that patience (the run's first step in this
+ * process, whose length is unknown, and every step once one took longer
+ * than LONG_STEP_SECONDS: the cpu backend at full size takes minutes) runs
+ * with the signals' default action instead (lifecycle.ts,
+ * computeWithSignalsEndingAtOnce): a signal during it ends the process at
+ * once (143 / 130), without a save; the last saved checkpoint is intact and
+ * --resume continues from it. A step writes nothing, so nothing is torn.
  */
 import type { StopSignal } from '../errors.js';
 import { onStopSignal } from '../lifecycle.js';
@@ -28,11 +36,19 @@ export interface StopControlOptions {
 /** Wall-time margin kept before the limit, beyond the predicted step and save. */
 const SAFETY_SECONDS = 5;
 
+/**
+ * A step longer than this makes a signal wait too long for the step's end
+ * (a batch system's grace period is typically 30 s, for the step and the
+ * save together): later steps let a signal end the process at once.
+ */
+export const LONG_STEP_SECONDS = 10;
+
 export class StopControl {
   private signal: StopSignal | undefined;
   private readonly deadline: number | undefined;
   private release: (() => void) | undefined;
   private longestStepSeconds = 0;
+  private stepsRecorded = 0;
   private longestSaveSeconds = 0;
 
   constructor(private readonly options: StopControlOptions) {
@@ -61,6 +77,17 @@ export class StopControl {
 
   recordStep(seconds: number): void {
     this.longestStepSeconds = Math.max(this.longestStepSeconds, seconds);
+    this.stepsRecorded += 1;
+  }
+
+  /**
+   * Whether the next step may run too long to wait for before a signal is
+   * seen: the first step (its length unknown), or any once a step took
+   * longer than LONG_STEP_SECONDS. Such a step runs with signals ending the
+   * process at once (see the module comment).
+   */
+  nextStepMayOutlastSignals(): boolean {
+    return this.stepsRecorded === 0 || this.longestStepSeconds > LONG_STEP_SECONDS;
   }
 
   recordSave(seconds: number): void {

@@ -8,12 +8,12 @@
  * steps, the lr stepped at epoch ends, `latest` every --save-every steps and
  * at epoch ends, epoch checkpoints, sample strips, one log.jsonl line per
  * step; stopping for --max-steps (exit 0), a signal or --time-limit (save,
- * exit 75), or a non-finite loss (no save: the last good checkpoint stays).
+ * exit 75), or a non-finite loss (exit 4, no save: the last good checkpoint stays).
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
-import { ExitCode, InputError, P2phdError, StoppedError, UsageError } from '../errors.js';
+import { DivergedError, ExitCode, InputError, StoppedError, UsageError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { createProgress } from '../log.js';
 import type { BackendInfo } from '../backend/index.js';
@@ -70,9 +70,9 @@ import {
   type TrainSettings,
 } from './settings.js';
 import { applyStep, computeStepGradients, LOSS_NAMES, nonFiniteLoss, type LossSettings, type LossValues, type StepOutcome } from './step.js';
-import { StopControl } from './stopControl.js';
+import { LONG_STEP_SECONDS, StopControl } from './stopControl.js';
 import { readVgg19Weights, vggOffMessage } from './vggWeights.js';
-import { exitOnSignal } from '../lifecycle.js';
+import { computeWithSignalsEndingAtOnce, exitOnSignal } from '../lifecycle.js';
 
 export interface TrainRequest {
   stage: Stage;
@@ -183,6 +183,18 @@ export async function runTraining(request: TrainRequest): Promise<TrainSummary> 
   }
 }
 
+/**
+ * What the model's features take over from --init without a flag saying so
+ * (the architecture follows --init unless a flag is given): a line to log,
+ * or undefined. A recipe that leaves out --instance-feat still trains E
+ * when its G1 was trained with it.
+ */
+export function inheritedFeatures(config: ArchConfig, values: Pick<TrainFlagValues, 'instanceFeat' | 'labelFeat'>): string | undefined {
+  if (!config.instance_feat || values.instanceFeat !== undefined || values.labelFeat !== undefined) return undefined;
+  return `the model takes ${config.label_feat ? 'per-label (--label-feat)' : 'instance (--instance-feat)'} features (feat_num ${config.feat_num}) ` +
+    'as the checkpoint does, though this command does not say --instance-feat; G1 was trained on them, so they stay';
+}
+
 async function prepareOptionsAndTrain(request: TrainRequest, run: RunFolder, paths: ReturnType<typeof requirePaths>): Promise<TrainSummary> {
   const { stage, values, log } = request;
   // --- Options: new, or the run's own on --resume (cheap checks first). ---
@@ -209,7 +221,7 @@ async function prepareOptionsAndTrain(request: TrainRequest, run: RunFolder, pat
     settings = Object.freeze(current) as TrainSettings;
   } else {
     settings = settingsFromFlags(values, stage, request.seed, paths);
-    checkRecipeFlags(stage, settings);
+    checkRecipeFlags(stage, settings, request.explicit.has('niterFixGlobal'));
     await run.prepareNew();
   }
   // Signals are caught from here on, so one that arrives while the run is
@@ -271,6 +283,8 @@ async function prepareAndTrain(
     const checkpoint = await readInitCheckpoint(settings.init, data, (line) => log.info(line));
     config = resolveTrainingArchitecture(stage, architectureOverrides(values), data, checkpoint.meta.config, { partial: settings.initPartial });
     source = { kind: 'init', checkpoint };
+    const inherited = inheritedFeatures(config, values);
+    if (inherited) log.info(`--init ${settings.init}: ${inherited}`);
   } else {
     config = resolveTrainingArchitecture(stage, architectureOverrides(values), data);
     source = { kind: 'fresh' };
@@ -430,6 +444,7 @@ async function trainLoop(context: LoopContext): Promise<TrainSummary> {
   let lastLosses: LossValues | undefined;
   let stepSecondsTotal = 0;
   let stepsThisRun = 0;
+  let warnedLongSteps = false;
 
   // Until a save has been timed, assume one at 100 MB/s (checkpoint + both moments), so --time-limit leaves room for the first.
   const trainedCount = [...model.optimizerOf.keys()].reduce((total, key) => total + model.variables.get(key)!.size, 0);
@@ -445,12 +460,12 @@ async function trainLoop(context: LoopContext): Promise<TrainSummary> {
   let lrInForce = context.resumedMidEpochLr ?? currentLr();
 
   /** Training diverged: nothing is saved; the last good checkpoint (finite, as every save is) stays. */
-  const divergedError = (what: string): P2phdError =>
-    new P2phdError(
+  // Exit 4 (training diverged), told apart from a crash's 1.
+  const divergedError = (what: string): DivergedError =>
+    new DivergedError(
       `${what}; training stopped without saving it. ` +
         (saved.exists ? `The last good checkpoint is ${latestPath} (step ${lastSavedStep}).` : 'No checkpoint was saved yet.') +
         ' Try a lower --lr.',
-      ExitCode.internal,
     );
 
   const save = async (epochCheckpoint: boolean): Promise<void> => {
@@ -513,9 +528,22 @@ async function trainLoop(context: LoopContext): Promise<TrainSummary> {
         else if (position.epoch < epochs) loader.prefetch(position.epoch + 1, 0);
 
         const sampleThisStep = (position.step + 1) % settings.sampleEvery === 0 || position.index + 1 === perEpoch;
-        const result = pool.onHost
-          ? await runStep(model, batch, lossSettings, pool.pool, settings.seed, position.step, sampleThisStep, hyper, adam)
-          : await runDeviceStep(model, batch, lossSettings, pool.pool, settings.seed, position.step, sampleThisStep, hyper);
+        const step = () => pool.onHost
+          ? runStep(model, batch, lossSettings, pool.pool, settings.seed, position.step, sampleThisStep, hyper, adam)
+          : runDeviceStep(model, batch, lossSettings, pool.pool, settings.seed, position.step, sampleThisStep, hyper);
+        // A step never yields to the event loop; one that may run long lets a
+        // signal end the process at once rather than wait for it (stopControl.ts).
+        let result: Awaited<ReturnType<typeof step>>;
+        if (stop.nextStepMayOutlastSignals()) {
+          if (!warnedLongSteps && stepsThisRun > 0) {
+            warnedLongSteps = true;
+            log.info(`steps take over ${LONG_STEP_SECONDS} s here: a signal during a step now ends the process at once (exit 143 / 130, no save; ${latestPath} stays the last save, --resume continues from it)`);
+          }
+          log.debug(`step ${position.step + 1}: a signal during this step ends the process at once`);
+          result = await computeWithSignalsEndingAtOnce(step);
+        } else {
+          result = await step();
+        }
         const bad = nonFiniteLoss(result.losses);
         if (bad) throw divergedError(`step ${position.step + 1} (epoch ${position.epoch}): loss ${bad} is ${result.losses[bad]}`);
         position.step += 1;

@@ -67,15 +67,15 @@ describe('audit round 2: run state', () => {
     }
   });
 
-  test('1. weights that became non-finite are never saved, and no poisoned file is called "last good"', () => {
+  test('1. weights that became non-finite are never saved, and no poisoned file is called "last good" (exit 4: training diverged)', () => {
     const out = join(work.path, 'diverged');
     // A learning rate past float32's range: the first update turns weights into -Inf while step 1's losses are finite.
-    const line = expectFailure(['train', 'global', '--data', samples, '--out', out, ...TINY, '--max-steps', '1', '--lr', '1e39'], 1, [/not finite/, /No checkpoint was saved yet/]);
+    const line = expectFailure(['train', 'global', '--data', samples, '--out', out, ...TINY, '--max-steps', '1', '--lr', '1e39'], 4, [/not finite/, /No checkpoint was saved yet/]);
     assert.doesNotMatch(line, /last good/);
     assert.throws(() => readFileSync(join(out, 'latest.safetensors')), /ENOENT/);
     // A good save first (step 1, weights ~1e30 are finite), then step 2 diverges: the message names that save, which holds finite values.
     const later = join(work.path, 'diverged-later');
-    expectFailure(['train', 'global', '--data', samples, '--out', later, ...TINY, '--max-steps', '3', '--save-every', '1', '--lr', '1e30'], 1, [/last good checkpoint is .*latest\.safetensors \(step 1\)/]);
+    expectFailure(['train', 'global', '--data', samples, '--out', later, ...TINY, '--max-steps', '3', '--save-every', '1', '--lr', '1e30'], 4, [/last good checkpoint is .*latest\.safetensors \(step 1\)/]);
     for (const name of ['latest.safetensors', 'latest.optim.safetensors']) {
       const file = parseSafetensors(readFileSync(join(later, name)), name);
       for (const [key, tensor] of file.tensors) {

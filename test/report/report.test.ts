@@ -86,7 +86,9 @@ describe('report: TensorBoard events, --keep-samples, run and results pages', ()
   it('the run page says where the run stands; the merged results page has both shards\' inputs', () => {
     const page = readFileSync(join(run, 'index.html'), 'utf8');
     assert.match(page, /step <b>10<\/b> \/ 10/);
-    assert.match(page, /finished/);
+    // --max-steps 10 of a 20-step schedule (4 samples x 5 epochs): stopped, not finished.
+    assert.match(page, /stopped at step 10 by --max-steps 10 \(the schedule has 20 steps/);
+    assert.doesNotMatch(page, /finished/);
     assert.doesNotMatch(page, /http-equiv="refresh"/, 'a finished run\'s page does not reload itself');
     assert.ok(existsSync(join(results, 'index_shard_0_of_2.html')) && existsSync(join(results, 'index_shard_1_of_2.html')));
     const merged = readFileSync(join(results, 'index.html'), 'utf8');

@@ -89,7 +89,13 @@ interface PngChunks {
 /** Walks the chunk list, checking CRCs, and gathers IHDR, PLTE and the IDAT stream. */
 export function readPngChunks(bytes: Uint8Array, source: string): PngChunks {
   if (bytes.length < 8 || !PNG_SIGNATURE.every((b, i) => bytes[i] === b)) {
-    throw new InputError(`${source}: not a PNG file (bad signature)`);
+    if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) {
+      throw new InputError(
+        `${source}: is a JPEG image, not a PNG: label and instance maps must be lossless PNG, because JPEG compression changes the ids along every edge ` +
+          '(convert the original maps to PNG, not these JPEGs)',
+      );
+    }
+    throw new InputError(`${source}: not a PNG file (bad signature): label and instance maps must be PNG`);
   }
   let at = 8;
   let header: PngHeader | undefined;
