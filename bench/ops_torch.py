@@ -3,7 +3,8 @@ ratio measured on this machine. Benchmark only (never used by tests).
 
 Reads the case list as JSON on stdin (written by bench/ops.ts), prints JSON
 rows on stdout. Layout is NCHW, as PyTorch prefers; shapes are given in NHWC.
-Usage: /usr/bin/python3 bench/ops_torch.py --threads N [--min-ms 600]
+Usage: /usr/bin/python3 bench/ops_torch.py --threads N [--min-ms 600] [--device cuda]
+(--device cuda: tensors on the GPU, each call timed to its end with torch.cuda.synchronize.)
 """
 import argparse
 import json
@@ -12,6 +13,17 @@ import time
 
 import torch
 import torch.nn.functional as F
+
+DEVICE = torch.device('cpu')
+
+
+def randn(*shape):
+    return torch.randn(*shape, device=DEVICE)
+
+
+def sync():
+    if DEVICE.type == 'cuda':
+        torch.cuda.synchronize(DEVICE)
 
 
 def nchw(shape):
@@ -38,9 +50,9 @@ def unary(name):
 def make_call(case):
     kind = case['kind']
     if kind in ('conv', 'convInput', 'convFilter'):
-        x = torch.randn(nchw(case['xShape']))
+        x = randn(nchw(case['xShape']))
         k, co, s, p = case['kernel'], case['outChannels'], case['stride'], case['pad']
-        w = torch.randn(co, x.shape[1], k, k)
+        w = randn(co, x.shape[1], k, k)
         # As in ops.ts: with freshWeights every call copies the filter (training changes it every step).
         weights = (lambda: w.clone()) if case.get('freshWeights') else (lambda: w)
         if kind == 'conv':
@@ -51,11 +63,11 @@ def make_call(case):
             return lambda: torch.nn.grad.conv2d_input(x.shape, weights(), dy, stride=s, padding=p)
         return lambda: torch.nn.grad.conv2d_weight(x, w.shape, dy, stride=s, padding=p)
     if kind == 'transposed':
-        x = torch.randn(nchw(case['xShape']))
-        w = torch.randn(x.shape[1], case['outChannels'], case['kernel'], case['kernel'])
+        x = randn(nchw(case['xShape']))
+        w = randn(x.shape[1], case['outChannels'], case['kernel'], case['kernel'])
         return lambda: F.conv_transpose2d(x, w, stride=case['stride'], padding=case['pad'], output_padding=case['outputPadding'])
     f = unary(case['op'])
-    x = torch.randn(nchw(case['xShape']))
+    x = randn(nchw(case['xShape']))
     if kind == 'fwd':
         return lambda: f(x)
     xg = x.clone().requires_grad_(True)
@@ -71,11 +83,13 @@ def make_call(case):
 
 def time_call(call, min_ms):
     call()
+    sync()
     samples = []
     total = 0.0
     while len(samples) < 25 and (total < min_ms or len(samples) < 3):
         start = time.perf_counter()
         call()
+        sync()
         ms = (time.perf_counter() - start) * 1e3
         samples.append(ms)
         total += ms
@@ -87,7 +101,10 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument('--threads', type=int, required=True)
     parser.add_argument('--min-ms', type=float, default=600)
+    parser.add_argument('--device', default='cpu', help='cpu or cuda (cuda:N)')
     args = parser.parse_args()
+    global DEVICE
+    DEVICE = torch.device(args.device)
     torch.set_num_threads(args.threads)
     cases = json.load(sys.stdin)
     rows = []
@@ -98,7 +115,7 @@ def main():
         row = {
             'op': case['name'],
             'shape': case['shape'],
-            'backend': f'torch:{args.threads}',
+            'backend': f'torch:{args.threads}' if DEVICE.type == 'cpu' else f'torch:{DEVICE}',
             'ms': round(median, 3),
             'best ms': round(best, 3),
             'GFLOP/s': None if case['flops'] is None else round(case['flops'] / best / 1e6, 2),

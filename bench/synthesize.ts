@@ -14,7 +14,8 @@
  * The best round is reported per engine, with the machine's load average.
  *
  * Models: `g1`, the default G1 above; `local`, the reference's 1024p local
- * enhancer (ngf 32, one enhancer over the same G1 at ngf 64). On a device
+ * enhancer (ngf 32, one enhancer over the same G1 at ngf 64); `tiny`, G1 at
+ * ngf 8 with 2 downsamplings and 1 block (scripts/gpu-run.sh's CI path). On a device
  * backend (webgpu, tensorflow) the default is the reference's sizes: G1 at
  * 1024x512 and the local enhancer at 2048x1024 (`--sizes` applies to every
  * model when given). Reported besides times: images/s and what the GPU's
@@ -119,6 +120,12 @@ interface BenchModel {
 
 const MODELS: Readonly<Record<string, BenchModel>> = Object.freeze({
   g1: { stage: 'global', config: resolveConfig({ label_nc: 35, instance: true, instance_feat: false, netG: 'global', ngf: 64, n_downsample_global: 4, n_blocks_global: 9, norm: 'instance' }), deviceSize: [1024, 512] },
+  // scripts/gpu-run.sh's tiny path (CI, lavapipe).
+  tiny: {
+    stage: 'global',
+    config: resolveConfig({ label_nc: 35, instance: true, instance_feat: false, netG: 'global', ngf: 8, n_downsample_global: 2, n_blocks_global: 1, norm: 'instance' }),
+    deviceSize: [64, 32],
+  },
   local: {
     stage: 'local',
     config: resolveConfig({ label_nc: 35, instance: true, instance_feat: false, netG: 'local', ngf: 32, n_downsample_global: 4, n_blocks_global: 9, n_local_enhancers: 1, n_blocks_local: 3, norm: 'instance' }),

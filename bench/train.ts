@@ -10,7 +10,9 @@
  *            256x128 (issue 15's size; issue 5's 0.80 s was at 128x128);
  *   g1-1024  the default architecture at the reference's 1024x512 (GPU);
  *   local-2048  the reference's 1024p local enhancer (ngf 32, 1 enhancer)
- *            at 2048x1024 (GPU).
+ *            at 2048x1024 (GPU);
+ *   tiny     G1 ngf 8, 2 downsamplings, 1 block; D 1 scale x 2 layers, ndf 8,
+ *            at 64x32 (scripts/gpu-run.sh's CI path on lavapipe).
  *
  *   npm run bench -- train [--json] [--backend wasm] [--configs small,default] [--steps 3] [--size WxH] [--profile] [--pytorch]
  *
@@ -23,8 +25,10 @@
  *
  * Reported: the first step (kernel set-up included) and the mean of the
  * following steps; the wasm heap's size after the run (it only grows, so
- * this is its peak) and the process's peak RSS (the heap plus Adam's moments
- * and master weights in ordinary memory); with --profile, the kernels that
+ * this is its peak), its tensor high-water mark (HeapAccounting; what the
+ * memory estimate predicts) and the process's peak RSS (the kernel's maxRSS:
+ * the heap plus Adam's moments and master weights in ordinary memory; run
+ * one config per process for a per-config figure); with --profile, the kernels that
  * dominate one step. With --pytorch, the same step in PyTorch (Debian's
  * python3-torch, if installed: /usr/bin/python3) runs side by side from
  * bench/train_step_torch.py, for a ratio measured on this machine.
@@ -36,7 +40,7 @@ import { existsSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend, wasmThreadsPerCore, type BackendChoice } from '../src/backend/index.js';
+import { heapAccounting, initBackend, stopHeapAccounting, wasmThreadsPerCore, type BackendChoice } from '../src/backend/index.js';
 import { DEFAULT_CONFIG, generatorInputChannels, labelChannels, resolveConfig, type ArchConfig } from '../src/families/pix2pixhd/config.js';
 import { countParameters } from '../src/model/layers.js';
 import { modelSpecs, trainingNetworks } from '../src/families/pix2pixhd/networks.js';
@@ -73,6 +77,14 @@ const CONFIGS: Readonly<Record<string, BenchConfig>> = Object.freeze({
     config: resolveConfig({ ...DEFAULT_CONFIG, ngf: 16, n_downsample_global: 2, n_blocks_global: 3, num_D: 2, n_layers_D: 2, ndf: 16 }),
     height: 64,
     width: 128,
+    pytorchSeconds: Number.NaN,
+  },
+  // scripts/gpu-run.sh's tiny path (CI, lavapipe): the smallest network that still has every layer kind.
+  tiny: {
+    name: 'tiny',
+    config: resolveConfig({ ...DEFAULT_CONFIG, ngf: 8, n_downsample_global: 2, n_blocks_global: 1, num_D: 1, n_layers_D: 2, ndf: 8 }),
+    height: 32,
+    width: 64,
     pytorchSeconds: Number.NaN,
   },
   // PyTorch figures for the GPU sizes: issue 5's CPU step scaled by pixels (no GPU figure measured yet).
@@ -161,7 +173,7 @@ function topKernelShapes(profile: Awaited<ReturnType<typeof tf.profile>>, count:
 }
 
 /** The PyTorch step of the same configuration (wall and CPU seconds), when Debian's python3-torch is installed. */
-function pytorchSecondsPerStep(bench: BenchConfig, steps: number, progress: (line: string) => void): { wall: number; cpu: number } | null {
+function pytorchSecondsPerStep(bench: BenchConfig, steps: number, progress: (line: string) => void): { wall: number; cpu: number; peakRssMiB: number | null } | null {
   const python = '/usr/bin/python3';
   const script = join(__dirname, '..', '..', 'bench', 'train_step_torch.py');
   if (!existsSync(python) || !existsSync(script)) return null;
@@ -177,7 +189,8 @@ function pytorchSecondsPerStep(bench: BenchConfig, steps: number, progress: (lin
   }
   const wall = /seconds_per_step=([\d.]+)/.exec(result.stdout);
   const cpu = /cpu_seconds_per_step=([\d.]+)/.exec(result.stdout);
-  return wall && cpu ? { wall: Number(wall[1]), cpu: Number(cpu[1]) } : null;
+  const rss = /peak_rss_mib=([\d.]+)/.exec(result.stdout);
+  return wall && cpu ? { wall: Number(wall[1]), cpu: Number(cpu[1]), peakRssMiB: rss ? Number(rss[1]) : null } : null;
 }
 
 export async function runBench(args: BenchArgs): Promise<StageResult> {
@@ -211,6 +224,9 @@ export async function runBench(args: BenchArgs): Promise<StageResult> {
     const { config } = bench;
     const specs = modelSpecs(config, trainingNetworks(config));
     args.progress(`train bench: ${name} (${(countParameters(specs) / 1e6).toFixed(1)}M parameters) at ${bench.width}x${bench.height}`);
+    // The heap's tensor high-water mark from here on (wasm): what the memory estimate predicts.
+    stopHeapAccounting();
+    const accounting = heapAccounting();
     const model = createTrainingModel(config, 'global', initParams(specs, 1));
     const pool = new ImagePool(0);
     const devicePool = new ImagePool<tf.Tensor>(0);
@@ -231,8 +247,12 @@ export async function runBench(args: BenchArgs): Promise<StageResult> {
         times.push(Number(process.hrtime.bigint() - started) / 1e9);
         const cpu = process.cpuUsage(cpuStarted);
         cpuTimes.push((cpu.user + cpu.system) / 1e6);
-        peakRss = Math.max(peakRss, process.memoryUsage().rss);
-        args.progress(`train bench: ${name} step ${stepIndex + 1}/${steps + 1}: ${times[times.length - 1]!.toFixed(2)} s (CPU ${cpuTimes[cpuTimes.length - 1]!.toFixed(2)} s; load ${loadAverage()})`);
+        // The kernel's high-water mark (maxRSS, KiB): the true peak, not a sample between steps.
+        peakRss = Math.max(peakRss, process.resourceUsage().maxRSS * 1024);
+        args.progress(
+          `train bench: ${name} step ${stepIndex + 1}/${steps + 1}: ${times[times.length - 1]!.toFixed(2)} s (CPU ${cpuTimes[cpuTimes.length - 1]!.toFixed(2)} s; load ${loadAverage()}; ` +
+            `peak RSS ${Math.round(peakRss / MIB)} MiB, heap tensor peak ${Math.round(accounting.peak / MIB)} MiB)`,
+        );
       }
       if (device) {
         // One more step under tf.profile, for its peak tensor bytes (not timed).
@@ -276,7 +296,11 @@ export async function runBench(args: BenchArgs): Promise<StageResult> {
       peak_tensor_MiB: peakTensorBytes === null ? null : Math.round(peakTensorBytes / MIB),
       gpu_pool_MiB: gpuAllocatedBytes() === null ? null : Math.round(gpuAllocatedBytes()! / MIB),
       estimate_MiB: Math.round(estimate.totalBytes / MIB),
+      heap_tensor_peak_MiB: info.name === 'wasm' ? Math.round(accounting.peak / MIB) : null,
+      estimate_tensor_MiB: Math.round(estimate.tensorBytes / MIB),
       peak_rss_MiB: Math.round(peakRss / MIB),
+      pytorch_peak_rss_MiB: pytorch?.peakRssMiB ?? null,
+      rss_ratio: pytorch?.peakRssMiB ? Number((peakRss / MIB / pytorch.peakRssMiB).toFixed(2)) : null,
       load_avg_1m: Number(loadavg()[0]!.toFixed(2)),
     });
   }

@@ -14,6 +14,7 @@ import { dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { AUTO_INFERENCE_ONNXRUNTIME, initBackend, wasmThreadsPerCore, type BackendInfo } from './index';
 import { adapterName, probeAdapter, type AdapterDescription } from './webgpu/device';
+import { liveSystem, vulkanFacts, type SystemView, type VulkanFacts } from './webgpu/vulkan';
 
 export type BackendState = 'ok' | 'not installed' | 'fails';
 
@@ -27,6 +28,8 @@ export interface BackendReport {
   missing?: string[];
   /** webgpu: the adapter Dawn offers. */
   adapter?: AdapterDescription;
+  /** webgpu on Linux: the Vulkan loader, ICD manifests and NVIDIA driver pieces found. */
+  vulkan?: VulkanFacts;
 }
 
 export interface DoctorReport {
@@ -100,28 +103,50 @@ async function probeNative(): Promise<BackendReport> {
   }
 }
 
-async function probeWebgpu(): Promise<BackendReport> {
+/**
+ * What WebGPU lacks here, one line each: with no adapter, or only a software
+ * one on a machine with an NVIDIA GPU, the missing piece of NVIDIA's Vulkan
+ * driver when the facts name one, else the generic need for a Vulkan driver.
+ */
+export function webgpuMissing(adapter: AdapterDescription | null, facts: VulkanFacts | null): string[] {
+  if (adapter && !adapter.software) return [];
+  if (facts && facts.nvidiaGpu && facts.missing.length > 0) return [...facts.missing];
+  if (adapter) return [];
+  const missing: string[] = [];
+  if (facts && !facts.loader) missing.push('the Vulkan loader libvulkan.so.1 (Debian/Ubuntu package libvulkan1; Dawn loads it at run time)');
+  if (!facts || facts.icds.length === 0) {
+    missing.push('a Vulkan driver (ICD): the GPU vendor\'s, or Mesa\'s lavapipe for software; in containers NVIDIA_DRIVER_CAPABILITIES must include "graphics"');
+  }
+  return missing;
+}
+
+async function probeWebgpu(system: SystemView | null): Promise<BackendReport> {
   if (!resolvable('webgpu')) return { name: 'webgpu', state: 'not installed', reason: 'the optional package "webgpu" (Dawn for Node) is not installed' };
   if (!resolvable('@tensorflow/tfjs-backend-webgpu')) return { name: 'webgpu', state: 'not installed', reason: '@tensorflow/tfjs-backend-webgpu is not installed' };
+  const facts = system ? vulkanFacts(system) : null;
+  const withFacts = facts ? { vulkan: facts } : {};
   let adapter: AdapterDescription | null;
   try {
     adapter = await probeAdapter();
   } catch (error) {
-    return { name: 'webgpu', state: 'fails', reason: firstLine(error) };
+    return { name: 'webgpu', state: 'fails', reason: firstLine(error), ...withFacts };
   }
+  const missing = webgpuMissing(adapter, facts);
+  const withMissing = missing.length > 0 ? { missing } : {};
   if (!adapter) {
-    const missing = process.platform === 'linux' ? ['a Vulkan driver (ICD): the GPU vendor\'s, or Mesa\'s lavapipe for software; in containers NVIDIA_DRIVER_CAPABILITIES must include "graphics"'] : [];
-    return { name: 'webgpu', state: 'fails', reason: 'Dawn loads but finds no adapter', missing };
+    const reason = facts?.nvidiaGpu ? 'Dawn loads but finds no adapter: the NVIDIA GPU is not reachable through Vulkan' : 'Dawn loads but finds no adapter';
+    return { name: 'webgpu', state: 'fails', reason, ...withMissing, ...withFacts };
   }
   try {
     const info = await initBackend('webgpu', { log: () => {}, gradients: false });
     const sum = tf.addN(Array.from({ length: 12 }, () => tf.ones([4])));
     const values = await sum.data();
     tf.dispose(sum);
-    if (values[0] !== 12) return { name: 'webgpu', state: 'fails', reason: `a test sum came out ${values[0]}, not 12`, adapter };
-    return { name: 'webgpu', state: 'ok', reason: `${info.detail}${adapter.software ? ' (software: used only when asked for with --backend webgpu)' : ''}`, adapter };
+    if (values[0] !== 12) return { name: 'webgpu', state: 'fails', reason: `a test sum came out ${values[0]}, not 12`, adapter, ...withFacts };
+    const software = adapter.software ? (facts?.nvidiaGpu ? ' (software: the NVIDIA GPU is not reachable through Vulkan)' : ' (software: used only when asked for with --backend webgpu)') : '';
+    return { name: 'webgpu', state: 'ok', reason: `${info.detail}${software}`, adapter, ...withMissing, ...withFacts };
   } catch (error) {
-    return { name: 'webgpu', state: 'fails', reason: `${adapterName(adapter)}: ${firstLine(error)}`, adapter };
+    return { name: 'webgpu', state: 'fails', reason: `${adapterName(adapter)}: ${firstLine(error)}`, adapter, ...withMissing, ...withFacts };
   }
 }
 
@@ -169,9 +194,12 @@ function probeOnnxruntime(): BackendReport {
   }
 }
 
-/** Tries every backend; leaves the process on the cpu backend. */
-export async function diagnose(): Promise<DoctorReport> {
-  const backends: BackendReport[] = [await probeNative(), await probeWebgpu(), ...(await probeWasm()), await probeCpu(), probeOnnxruntime()];
+/**
+ * Tries every backend; leaves the process on the cpu backend. `system` is
+ * what the Vulkan probe reads (Linux: the live machine; tests give a fake).
+ */
+export async function diagnose(system: SystemView | null = process.platform === 'linux' ? liveSystem() : null): Promise<DoctorReport> {
+  const backends: BackendReport[] = [await probeNative(), await probeWebgpu(system), ...(await probeWasm()), await probeCpu(), probeOnnxruntime()];
   const ok = (name: string): boolean => backends.some((entry) => entry.name === name && entry.state === 'ok');
   const webgpu = backends.find((entry) => entry.name === 'webgpu');
   const hardwareWebgpu = ok('webgpu') && webgpu?.adapter?.software === false;
@@ -191,12 +219,22 @@ export async function diagnose(): Promise<DoctorReport> {
   };
 }
 
+/** The Vulkan facts in one line: the loader, each ICD manifest and its library, NVIDIA's container capabilities. */
+export function describeVulkan(facts: VulkanFacts): string {
+  const icds = facts.icds.map((icd) => `${icd.file} -> ${icd.library ?? '?'}${icd.libraryFound ? '' : ' (not found)'}`);
+  const parts = [`loader ${facts.loader ?? 'not found'}`, `ICDs ${icds.length > 0 ? icds.join(', ') : 'none'}`];
+  if (facts.strayNvidiaIcds.length > 0) parts.push(`NVIDIA ICD outside the search path: ${facts.strayNvidiaIcds.join(', ')}`);
+  if (facts.nvidiaGpu) parts.push(`NVIDIA GPU visible, NVIDIA_DRIVER_CAPABILITIES ${facts.driverCapabilities ?? 'unset'}`);
+  return parts.join('; ');
+}
+
 /** The report as text lines. */
 export function formatDoctorReport(report: DoctorReport): string[] {
   const lines = [`node ${report.node} on ${report.platform}${report.glibc ? `, glibc ${report.glibc}` : ''}`];
   for (const entry of report.backends) {
     lines.push(`${entry.name.padEnd(22)} ${entry.state.padEnd(13)} ${entry.reason}`);
     for (const item of entry.missing ?? []) lines.push(`${''.padEnd(36)} missing: ${item}`);
+    if (entry.vulkan) lines.push(`${''.padEnd(36)} vulkan: ${describeVulkan(entry.vulkan)}`);
     if (entry.adapter) {
       lines.push(`${''.padEnd(36)} adapter: ${adapterName(entry.adapter)}`);
       lines.push(`${''.padEnd(36)} limits: ${Object.entries(entry.adapter.limits).map(([name, value]) => `${name} ${value}`).join(', ')}`);

@@ -48,6 +48,7 @@ export function guardMalloc(module: WasmHeapModule): void {
   // overwritten. Keep the guard as the property's value and let such
   // assignments update only the function it forwards to.
   let unguardedMalloc = module._malloc.bind(module);
+  let unaccountedFree = module._free.bind(module);
   const guardedMalloc = (bytes: number): number => {
     if (!(bytes <= WASM_HEAP_MAX_BYTES)) throw new WasmHeapError(bytes, module.HEAPU8.length);
     const pointer = unguardedMalloc(bytes);
@@ -57,8 +58,21 @@ export function guardMalloc(module: WasmHeapModule): void {
     // the old size (tfjs writes through Module.HEAPU8 right after malloc).
     const memory = module.wasmMemory;
     if (memory != null && module.HEAPU8.buffer !== memory.buffer) module.HEAPU8 = new Uint8Array(memory.buffer);
+    if (accounting !== undefined) accounting.allocated(pointer, bytes);
     return pointer;
   };
+  const accountedFree = (pointer: number): void => {
+    if (accounting !== undefined) accounting.freed(pointer);
+    unaccountedFree(pointer);
+  };
+  Object.defineProperty(module, '_free', {
+    configurable: true,
+    enumerable: true,
+    get: () => accountedFree,
+    set: (replacement: (pointer: number) => void) => {
+      unaccountedFree = replacement;
+    },
+  });
   Object.defineProperty(module, '_malloc', {
     configurable: true,
     enumerable: true,
@@ -75,4 +89,54 @@ export function installHeapGuard(): void {
   const backend = tf.findBackend('wasm') as unknown as { wasm?: WasmHeapModule } | null;
   if (backend?.wasm == null) throw new Error('installHeapGuard: the wasm backend is not initialised');
   guardMalloc(backend.wasm);
+}
+
+/**
+ * Bytes the wasm backend allocates from JavaScript (every tensor's data and
+ * the kernels' JavaScript-side buffers), live and at their peak, while an
+ * accounting is open: the heap's high-water mark of tensor memory, exact
+ * (the heap's own size grows in steps of up to 96 MiB, and never shrinks).
+ * Allocations inside the wasm module's C++ (XNNPACK's packed weights, its
+ * scratch) are not seen.
+ */
+export class HeapAccounting {
+  private readonly sizes = new Map<number, number>();
+  live = 0;
+  peak = 0;
+
+  allocated(pointer: number, bytes: number): void {
+    // wasm32 hands back pointers as signed i32 (negative past 2 GiB); tfjs frees them as unsigned (>>> 0).
+    const address = pointer >>> 0;
+    // A block handed out again was freed by a path not seen here.
+    this.freed(address);
+    this.sizes.set(address, bytes);
+    this.live += bytes;
+    if (this.live > this.peak) this.peak = this.live;
+  }
+
+  freed(pointer: number): void {
+    const address = pointer >>> 0;
+    const bytes = this.sizes.get(address);
+    if (bytes === undefined) return;
+    this.sizes.delete(address);
+    this.live -= bytes;
+  }
+
+  /** Starts a new peak from what is live now. */
+  resetPeak(): void {
+    this.peak = this.live;
+  }
+}
+
+let accounting: HeapAccounting | undefined;
+
+/** Opens (or returns the open) accounting of the wasm heap; allocations made before it are not counted. */
+export function heapAccounting(): HeapAccounting {
+  accounting ??= new HeapAccounting();
+  return accounting;
+}
+
+/** Closes the accounting. */
+export function stopHeapAccounting(): void {
+  accounting = undefined;
 }

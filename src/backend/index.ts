@@ -25,6 +25,9 @@ export { setConv2dOperatorCaching } from './wasm/kernels';
 export { withDerivedTensorScope } from './wasm/derived-tensors';
 export { checkWebgpuErrors, checkWebgpuTensorBytes } from './webgpu/device';
 export { trainsOnHost } from './capabilities';
+export { wasmPacksConvWeights } from './wasm/native-matmul.js';
+export { heapAccounting, stopHeapAccounting, type HeapAccounting } from './heap-guard.js';
+export { lastLeanPassMemory, leanVariableGrads, type LeanPassMemory } from './leanGradients.js';
 export { BACKEND_CHOICES, type BackendChoice } from './choices.js';
 export { createGraphSession, onnxRuntimeAvailable, type GraphSession, type GraphTensor } from './onnxruntime/index.js';
 

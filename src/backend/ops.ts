@@ -59,6 +59,13 @@ function foldReflectedAxis(dy: tf.Tensor4D, pad: number, axis: 1 | 2, size: numb
   ]);
 }
 
+/** The adjoint of reflectPad(x, pad) for an input of `height` x `width`: the reflected borders of `dy` folded back. */
+export function reflectPadGradient(dy: tf.Tensor4D, pad: number, height: number, width: number): tf.Tensor4D {
+  return hasFusedKernel(P2phdKernel.reflectPadGrad)
+    ? (tf.engine().runKernel(P2phdKernel.reflectPadGrad, { dy }, { pad } as unknown as tf.NamedAttrMap) as tf.Tensor4D)
+    : tf.tidy(() => foldReflectedAxis(foldReflectedAxis(dy, pad, 1, height), pad, 2, width));
+}
+
 /**
  * PyTorch ReflectionPad2d(pad) on NHWC. The gradient folds the reflected
  * border contributions back onto the input (tfjs's own MirrorPad gradient
@@ -79,10 +86,7 @@ export function reflectPad(x: tf.Tensor4D, pad: number): tf.Tensor4D {
     const value = hasFusedKernel(P2phdKernel.reflectPad)
       ? (tf.engine().runKernel(P2phdKernel.reflectPad, { x: input }, attrs) as tf.Tensor4D)
       : tf.mirrorPad(input, symmetricPadding(pad), 'reflect');
-    const gradFunc = (dy: tf.Tensor4D): tf.Tensor4D =>
-      hasFusedKernel(P2phdKernel.reflectPadGrad)
-        ? (tf.engine().runKernel(P2phdKernel.reflectPadGrad, { dy }, attrs) as tf.Tensor4D)
-        : tf.tidy(() => foldReflectedAxis(foldReflectedAxis(dy, pad, 1, height), pad, 2, width));
+    const gradFunc = (dy: tf.Tensor4D): tf.Tensor4D => reflectPadGradient(dy, pad, height, width);
     return { value, gradFunc };
   });
   return padWithFoldingGradient(x) as tf.Tensor4D;
@@ -171,7 +175,7 @@ export function conv2d(x: tf.Tensor4D, w: tf.Tensor4D, stride: number, pad: numb
 }
 
 /** tfjs's padding argument for PyTorch's symmetric zero padding `pad`. */
-function convPadding(pad: number): 'valid' | ReturnType<typeof symmetricPadding> {
+export function convPadding(pad: number): 'valid' | ReturnType<typeof symmetricPadding> {
   return pad === 0 ? 'valid' : symmetricPadding(pad);
 }
 

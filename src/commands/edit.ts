@@ -6,7 +6,7 @@
  * removed).
  */
 import { spawn } from 'node:child_process';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { action, addCommonOptions } from './common.js';
 import { integerFlag } from '../flagValues.js';
 import { UsageError } from '../errors.js';
@@ -22,6 +22,11 @@ interface EditFlags {
   bind?: string;
   classNames?: string;
   open: boolean;
+  image?: string;
+  aligned: boolean;
+  direction?: 'AtoB' | 'BtoA';
+  eval: boolean;
+  dropout?: 'on' | 'off';
 }
 
 /** The address bound unless --bind says otherwise. */
@@ -43,21 +48,30 @@ export function registerEdit(program: Command): void {
   addCommonOptions(
     program
       .command('edit')
-      .description('edit a label map in the browser and watch the photo follow (local server on 127.0.0.1)')
+      .description('edit a label map (pix2pix: paint the A image) in the browser and watch the output follow (local server on 127.0.0.1)')
       .requiredOption('--checkpoint <file|dir>', 'checkpoint (a run folder means its latest.safetensors)')
       .option('--clusters <file>', 'style centres from p2phd cluster (models trained with --instance-feat)')
       .option('--labels <glob|file>', 'the label map PNG to edit (class ids)')
       .option('--instances <glob|file>', 'its instance map PNG')
-      .option('--data <dir|file>', 'a sample file (from preprocess) instead of --labels')
+      .option('--data <dir|file>', 'a sample file (from preprocess; pix2pix: preprocess --aligned) instead of --labels')
+      .option('--image <file>', 'pix2pix checkpoints: the A image to paint (network input)')
+      .option('--aligned', 'pix2pix: --image is an A|B file (A left, B right): B is shown as the real image', false)
+      .addOption(new Option('--direction <dir>', 'pix2pix with --aligned: which half is the input (default: the checkpoint\'s --direction)').choices(['AtoB', 'BtoA']))
+      .option('--eval', 'pix2pix: running batch-norm statistics, no dropout (synthesize --eval)', false)
+      .addOption(new Option('--dropout <on|off>', 'pix2pix: off (default here) gives batch statistics without dropout; on is the reference\'s test mode, masks seeded by --seed (synthesize --dropout on)').choices(['on', 'off']))
       .option('--class-names <file>', 'class names, one per line from id 0; a leading * marks classes with objects (default: Cityscapes for label_nc 35)')
-      .requiredOption('--out <dir>', 'where saves go: <name>_gtFine_labelIds.png, <name>_gtFine_instanceIds.png, <name>_styles.json, <name>.png')
+      .requiredOption('--out <dir>', 'where saves go: <name>_gtFine_labelIds.png, <name>_gtFine_instanceIds.png, <name>_styles.json, <name>.png (pix2pix: <name>_A.png, <name>.png)')
       .option('--port <n>', 'port (0: a free one)', integerFlag('--port', 0, 65535), 0)
       .option('--bind <address>', `address to listen on (default ${LOOPBACK}; anything else exposes the editor beyond this machine)`)
       .option('--no-open', 'do not open a browser'),
   ).action(
     action<EditFlags>(async (flags, context) => {
       const { inputSourceFromFlags } = await import('../synthesis/inputs.js');
-      const inputs = inputSourceFromFlags(flags);
+      if (flags.image !== undefined && (flags.labels !== undefined || flags.data !== undefined)) throw new UsageError('--image (pix2pix) and --labels / --data exclude each other');
+      if (flags.eval && flags.dropout === 'on') throw new UsageError('--eval turns dropout off; --dropout on contradicts it');
+      if (flags.aligned && flags.image === undefined) throw new UsageError('--aligned says --image is an A|B file: it needs --image');
+      if (flags.direction !== undefined && !flags.aligned) throw new UsageError('--direction picks the input half of A|B files: it needs --aligned');
+      const inputs = flags.image !== undefined ? undefined : inputSourceFromFlags(flags);
       const host = flags.bind ?? LOOPBACK;
       if (host === '0.0.0.0' || host === '::' || host === '[::]') {
         throw new UsageError(`--bind ${host}: name one address (the editor checks that requests name it in their Host header)`);
@@ -67,7 +81,9 @@ export function registerEdit(program: Command): void {
       const editor = await startEditor(
         {
           checkpoint: flags.checkpoint,
-          inputs,
+          ...(inputs !== undefined ? { inputs } : {}),
+          ...(flags.image !== undefined ? { image: { path: flags.image, aligned: flags.aligned, ...(flags.direction !== undefined ? { direction: flags.direction } : {}) } } : {}),
+          pix2pixMode: flags.eval ? 'eval' : flags.dropout === 'on' ? 'reference' : 'no-dropout',
           out: flags.out,
           host,
           port: flags.port,
@@ -92,6 +108,7 @@ export function registerEdit(program: Command): void {
         { flag: '--labels', path: flags.labels },
         { flag: '--instances', path: flags.instances },
         { flag: '--data', path: flags.data },
+        { flag: '--image', path: flags.image },
         { flag: '--clusters', path: flags.clusters },
         { flag: '--class-names', path: flags.classNames },
       ],

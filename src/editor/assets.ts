@@ -30,7 +30,7 @@ const HTML = `<!doctype html>
 <header id="toolbar">
   <strong>p2phd edit</strong>
   <span class="group" id="tools"></span>
-  <span class="group"><label>eraser paints <select id="eraser-class"></select></label></span>
+  <span class="group" id="eraser-group"><label>eraser paints <select id="eraser-class"></select></label></span>
   <span class="group">
     <label>size <input id="size" type="range" min="1" max="64" value="9"></label><output id="size-value">9</output>
     <select id="shape"><option value="round">round</option><option value="square">square</option></select>
@@ -105,6 +105,12 @@ body.view-side #overlay-canvas, body.view-result #overlay-canvas { display: none
 #status-text { flex: 1; }
 #progress { width: 160px; visibility: hidden; }
 #progress.running { visibility: visible; }
+body.family-pix2pix #inspector, body.family-pix2pix #eraser-group, body.family-pix2pix #random-styles { display: none; }
+.colours { display: grid; grid-template-columns: repeat(4, 1fr); gap: 3px; margin-top: 6px; }
+.colour { height: 22px; padding: 0; border: 2px solid #000; }
+.colour.active { border-color: #fff; outline: 1px solid #5865f2; }
+#colour-picker { width: 100%; height: 28px; padding: 0; }
+#colour-value { display: block; font-family: monospace; margin: 4px 0; }
 `;
 
 /** The asset map: '/' (the page), the stylesheet, and every compiled module under dist/page. */

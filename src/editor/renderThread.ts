@@ -8,26 +8,34 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { P2phdError, type ExitCodeValue } from '../errors.js';
 import type { ArchConfig } from '../families/pix2pixhd/config.js';
+import type { Pix2pixConfig } from '../families/pix2pix/config.js';
+import type { Pix2pixTestMode } from '../families/pix2pix/inference.js';
 
 export interface WorkerSettings {
   readonly checkpoint: string;
   readonly clusters?: string;
   readonly backend: string;
   readonly wasmThreads: number;
+  /** pix2pix checkpoints: the test mode, and --seed (dropout masks of the reference mode). */
+  readonly pix2pixMode: Pix2pixTestMode;
+  readonly seed: number;
 }
 
 export type WorkerRequest =
   | { kind: 'render'; id: number; width: number; height: number; labels: Uint16Array; instances: Int32Array; styles: Array<[number, number]> }
+  | { kind: 'renderRgb'; id: number; width: number; height: number; rgb: Uint8Array }
   | { kind: 'close' };
 
 export type WorkerReply =
   | { kind: 'log'; line: string; warning?: boolean }
-  | { kind: 'ready'; arch: ArchConfig; backend: string; source: string; clusterCounts: Array<[number, number]>; trainingWidth?: number }
+  | { kind: 'ready'; family: 'pix2pixhd'; arch: ArchConfig; backend: string; source: string; clusterCounts: Array<[number, number]>; trainingWidth?: number }
+  | { kind: 'ready'; family: 'pix2pix'; config: Pix2pixConfig; direction: 'AtoB' | 'BtoA'; backend: string; source: string }
   | { kind: 'failed'; message: string; exitCode: number }
   | { kind: 'rendered'; id: number; rgb: Uint8Array; channels: number; seconds: number }
   | { kind: 'error'; id: number; message: string; exitCode: number };
 
-export interface ModelInfo {
+export interface LabelModelInfo {
+  readonly family: 'pix2pixhd';
   readonly arch: ArchConfig;
   readonly backend: string;
   readonly source: string;
@@ -36,13 +44,32 @@ export interface ModelInfo {
   readonly trainingWidth?: number;
 }
 
-export interface RenderInput {
+export interface Pix2pixModelInfo {
+  readonly family: 'pix2pix';
+  readonly config: Pix2pixConfig;
+  readonly direction: 'AtoB' | 'BtoA';
+  readonly backend: string;
+  readonly source: string;
+}
+
+export type ModelInfo = LabelModelInfo | Pix2pixModelInfo;
+
+export interface LabelRenderInput {
   readonly width: number;
   readonly height: number;
   readonly labels: Uint16Array;
   readonly instances: Int32Array;
   readonly styles: ReadonlyMap<number, number>;
 }
+
+/** pix2pix: the A image, [H*W*3] RGB bytes. */
+export interface RgbRenderInput {
+  readonly width: number;
+  readonly height: number;
+  readonly rgb: Uint8Array;
+}
+
+export type RenderInput = LabelRenderInput | RgbRenderInput;
 
 export interface RenderOutput {
   readonly rgb: Uint8Array;
@@ -75,13 +102,19 @@ export class RenderThread {
             log(reply.line, reply.warning === true);
             return;
           case 'ready':
-            thread = new RenderThread(worker, {
-              arch: reply.arch,
-              backend: reply.backend,
-              source: reply.source,
-              clusterCounts: new Map(reply.clusterCounts),
-              ...(reply.trainingWidth !== undefined ? { trainingWidth: reply.trainingWidth } : {}),
-            });
+            thread = new RenderThread(
+              worker,
+              reply.family === 'pix2pix'
+                ? { family: 'pix2pix', config: reply.config, direction: reply.direction, backend: reply.backend, source: reply.source }
+                : {
+                    family: 'pix2pixhd',
+                    arch: reply.arch,
+                    backend: reply.backend,
+                    source: reply.source,
+                    clusterCounts: new Map(reply.clusterCounts),
+                    ...(reply.trainingWidth !== undefined ? { trainingWidth: reply.trainingWidth } : {}),
+                  },
+            );
             resolve(thread);
             return;
           case 'failed':
@@ -113,12 +146,21 @@ export class RenderThread {
   render(input: RenderInput): Promise<RenderOutput> {
     if (this.closed) return Promise.reject(new Error('render thread closed'));
     const id = this.nextId++;
-    const labels = input.labels.slice();
-    const instances = input.instances.slice();
-    const request: WorkerRequest = { kind: 'render', id, width: input.width, height: input.height, labels, instances, styles: [...input.styles] };
+    let request: WorkerRequest;
+    let transfer: ArrayBuffer[];
+    if ('rgb' in input) {
+      const rgb = input.rgb.slice();
+      request = { kind: 'renderRgb', id, width: input.width, height: input.height, rgb };
+      transfer = [rgb.buffer];
+    } else {
+      const labels = input.labels.slice();
+      const instances = input.instances.slice();
+      request = { kind: 'render', id, width: input.width, height: input.height, labels, instances, styles: [...input.styles] };
+      transfer = [labels.buffer, instances.buffer];
+    }
     return new Promise<RenderOutput>((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
-      this.worker.postMessage(request, [labels.buffer, instances.buffer]);
+      this.worker.postMessage(request, transfer);
     });
   }
 

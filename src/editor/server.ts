@@ -26,10 +26,12 @@ import { PngColorType } from '../data/formats/png.js';
 import type { Asset } from './assets.js';
 import { RenderQueue } from './renderQueue.js';
 import { downscaleNearest } from './shared/paint.js';
+import { downscaleNearestRgb } from './shared/paintRgb.js';
 import type { RenderInput, RenderOutput } from './renderThread.js';
 import {
   ASSET_PREFIX,
   bytesToBase64,
+  decodeRgbBody,
   decodeStateBody,
   IMAGE_PREFIX,
   INSTANCE_FACTOR,
@@ -37,6 +39,7 @@ import {
   MAX_STATE_HEADER_BYTES,
   REQUEST_HEADER,
   REQUEST_HEADER_VALUE,
+  rgbBodyLength,
   ROUTES,
   stateBodyLength,
   validSaveName,
@@ -49,12 +52,31 @@ import {
   type StyleUnit,
 } from './shared/protocol.js';
 
-export interface EditorState {
+/** A pix2pixHD session's state: label and instance maps, styles. */
+export interface LabelState {
   readonly width: number;
   readonly height: number;
   readonly labels: Uint16Array;
   readonly instances: Int32Array;
   readonly styles: ReadonlyMap<number, number>;
+}
+
+/** A pix2pix session's state: the A image, [H*W*3] RGB bytes. */
+export interface RgbState {
+  readonly width: number;
+  readonly height: number;
+  readonly rgb: Uint8Array;
+}
+
+export type EditorState = LabelState | RgbState;
+
+/** What a pix2pix session shows besides its state. */
+export interface Pix2pixServerOptions {
+  /** The real B image of an A|B input (RGB bytes), shown for comparison. */
+  readonly real?: Uint8Array;
+  readonly colours: ReadonlyArray<readonly [number, number, number]>;
+  /** The test mode, as synthesize's flags name it. */
+  readonly mode: string;
 }
 
 export interface EditorServerOptions {
@@ -70,7 +92,9 @@ export interface EditorServerOptions {
   readonly styleUnit: StyleUnit;
   readonly previewScale: number;
   readonly backend: string;
+  /** The starting state: label maps, or (pix2pix) an RGB image with `pix2pix` set. */
   readonly initial: EditorState;
+  readonly pix2pix?: Pix2pixServerOptions;
   /** Files a save must never overwrite (the inputs). */
   readonly protectedPaths: readonly string[];
   readonly assets: ReadonlyMap<string, Asset>;
@@ -186,7 +210,10 @@ function stylesOf(header: StateHeader): Map<number, number> {
 export async function startEditorServer(options: EditorServerOptions): Promise<EditorServer> {
   const { width, height } = options.initial;
   const pixels = width * height;
-  const maxBody = stateBodyLength(MAX_STATE_HEADER_BYTES, pixels);
+  const rgbSession = 'rgb' in options.initial;
+  if (rgbSession !== (options.pix2pix !== undefined)) throw new Error('startEditorServer: an RGB state goes with pix2pix options, and only it');
+  // Bodies are bounded by the image: 6 bytes a pixel for label maps, 3 x H x W for an RGB image.
+  const maxBody = rgbSession ? rgbBodyLength(MAX_STATE_HEADER_BYTES, pixels) : stateBodyLength(MAX_STATE_HEADER_BYTES, pixels);
   const token = randomBytes(32).toString('hex');
   const session = randomBytes(32).toString('hex');
   const images = new Map<string, StoredImage>();
@@ -200,7 +227,35 @@ export async function startEditorServer(options: EditorServerOptions): Promise<E
   let origin = '';
   let hostHeader = '';
 
-  const sessionInfo = (): SessionInfo => ({
+  const base64Of = (array: Uint8Array | Uint16Array | Int32Array): string => bytesToBase64(new Uint8Array(array.buffer, array.byteOffset, array.byteLength));
+  const sessionInfo = (): SessionInfo => {
+    const initial = options.initial;
+    if ('rgb' in initial) {
+      return {
+        family: 'pix2pix',
+        stem: options.stem,
+        width,
+        height,
+        labelNc: 0,
+        classes: [],
+        styleUnit: 'none',
+        previewScale: options.previewScale,
+        backend: options.backend,
+        labels: '',
+        instances: '',
+        styles: {},
+        pix2pix: {
+          image: base64Of(initial.rgb),
+          ...(options.pix2pix?.real ? { real: base64Of(options.pix2pix.real) } : {}),
+          colours: options.pix2pix?.colours ?? [],
+          mode: options.pix2pix?.mode ?? '',
+        },
+      };
+    }
+    return labelSessionInfo(initial);
+  };
+  const labelSessionInfo = (initial: LabelState): SessionInfo => ({
+    family: 'pix2pixhd',
     stem: options.stem,
     width,
     height,
@@ -209,9 +264,9 @@ export async function startEditorServer(options: EditorServerOptions): Promise<E
     styleUnit: options.styleUnit,
     previewScale: options.previewScale,
     backend: options.backend,
-    labels: bytesToBase64(new Uint8Array(options.initial.labels.buffer, options.initial.labels.byteOffset, options.initial.labels.byteLength)),
-    instances: bytesToBase64(new Uint8Array(options.initial.instances.buffer, options.initial.instances.byteOffset, options.initial.instances.byteLength)),
-    styles: Object.fromEntries([...options.initial.styles].map(([id, index]) => [String(id), index])),
+    labels: base64Of(initial.labels),
+    instances: base64Of(initial.instances),
+    styles: Object.fromEntries([...initial.styles].map(([id, index]) => [String(id), index])),
   });
 
   let storedBytes = 0;
@@ -229,15 +284,20 @@ export async function startEditorServer(options: EditorServerOptions): Promise<E
   /** A render job: the state's maps at `scale` (nearest-neighbour downscale), through the thread, as a PNG. */
   function renderJob(state: EditorState, scale: number): { key: string; run: () => Promise<StoredImage> } {
     const hash = createHash('sha256');
-    hash.update(`${scale}|${JSON.stringify([...state.styles].sort((a, b) => a[0] - b[0]))}|`);
-    hash.update(new Uint8Array(state.labels.buffer, state.labels.byteOffset, state.labels.byteLength));
-    hash.update(new Uint8Array(state.instances.buffer, state.instances.byteOffset, state.instances.byteLength));
+    if ('rgb' in state) {
+      hash.update(`rgb|${scale}|`);
+      hash.update(state.rgb);
+    } else {
+      hash.update(`${scale}|${JSON.stringify([...state.styles].sort((a, b) => a[0] - b[0]))}|`);
+      hash.update(new Uint8Array(state.labels.buffer, state.labels.byteOffset, state.labels.byteLength));
+      hash.update(new Uint8Array(state.instances.buffer, state.instances.byteOffset, state.instances.byteLength));
+    }
     const key = hash.digest('hex');
     return {
       key,
       run: async () => {
         const input = scale === 1 ? state : downscaleState(state, scale);
-        const output = await options.render({ width: input.width, height: input.height, labels: input.labels, instances: input.instances, styles: state.styles });
+        const output = await options.render(input);
         passes.set(scale, (passes.get(scale) ?? 0) + 1);
         if (scale === 1) lastSeconds = output.seconds;
         const png = await sharp(Buffer.from(output.rgb.buffer, output.rgb.byteOffset, output.rgb.byteLength), {
@@ -265,6 +325,13 @@ export async function startEditorServer(options: EditorServerOptions): Promise<E
   }
 
   async function readState(request: IncomingMessage): Promise<{ header: StateHeader; state: EditorState }> {
+    if (rgbSession) {
+      const decoded = decodeRgbBody(await readBody(request), pixels);
+      if (typeof decoded === 'string') throw new HttpError(400, decoded);
+      const header = decoded.header as StateHeader;
+      if (header === null || typeof header !== 'object' || Array.isArray(header)) throw new HttpError(400, 'header must be an object');
+      return { header, state: { width, height, rgb: decoded.rgb } };
+    }
     const decoded = decodeStateBody(await readBody(request), pixels);
     if (typeof decoded === 'string') throw new HttpError(400, decoded);
     const header = decoded.header as StateHeader;
@@ -290,7 +357,7 @@ export async function startEditorServer(options: EditorServerOptions): Promise<E
     const { header, state } = await readState(request);
     const name = header.name;
     if (!validSaveName(name)) throw new HttpError(400, 'save name: letters, digits, ".", "_", "-" only, 1-100 characters, not starting with "." and without ".."');
-    const files = [`${name}_gtFine_labelIds.png`, `${name}_gtFine_instanceIds.png`, `${name}_styles.json`, `${name}.png`];
+    const files = 'rgb' in state ? [`${name}_A.png`, `${name}.png`] : [`${name}_gtFine_labelIds.png`, `${name}_gtFine_instanceIds.png`, `${name}_styles.json`, `${name}.png`];
     const paths = files.map((file) => {
       const path = resolve(outRoot, file);
       const inside = relative(outRoot, path);
@@ -301,6 +368,13 @@ export async function startEditorServer(options: EditorServerOptions): Promise<E
     // The image: the state at full resolution (a cached pass when there is one), never superseded.
     const job = renderJob(state, 1);
     const image = queue.cached(job.key) ?? (await job.run());
+    if ('rgb' in state) {
+      // The painted A image as an RGB PNG (synthesize --inputs reads it back exactly), then the output.
+      await writeFileAtomically(paths[0]!, encodePng({ width, height, bitDepth: 8, colorType: PngColorType.rgb, samples: state.rgb }));
+      await writeFileAtomically(paths[1]!, image.png);
+      options.log.info(`edit: saved ${files.join(', ')} in ${options.out}`);
+      return { files };
+    }
     const present = new Set(state.instances);
     const styleIds = options.styleUnit === 'label' ? new Set<number>(state.labels) : present;
     const styles = options.styleUnit === 'none' ? [] : [...state.styles].filter(([id]) => styleIds.has(id)).sort((a, b) => a[0] - b[0]);
@@ -435,6 +509,7 @@ function realOrResolved(path: string): string {
 
 /** The state at 1/scale size, nearest neighbour (the pixel at each block's centre). */
 function downscaleState(state: EditorState, scale: number): EditorState {
+  if ('rgb' in state) return { width: Math.floor(state.width / scale), height: Math.floor(state.height / scale), rgb: downscaleNearestRgb(state.rgb, state.width, state.height, scale) };
   return {
     width: Math.floor(state.width / scale),
     height: Math.floor(state.height / scale),

@@ -10,6 +10,7 @@
  * returns them, so losses index them the same way.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { convAddUnit } from '../backend/convUnit.js';
 import { avgPoolDownsample, conv2d } from '../backend/ops.js';
 import { conv2dLayer, getParam, leakyRelu, normLayer, runSequential, sequentialSpecs, type ForwardOptions, type Layer, type ParamSpec, type Params, type Sequential } from './layers.js';
 import type { NormKind } from './layers.js';
@@ -133,19 +134,31 @@ function runScales(
  * its filter gradient once, and the input gradients that reach G cover the
  * image's channels only (not 39 channels, 36 of them thrown away).
  */
-export function discriminatorConditionTerms(shape: DiscriminatorShape, params: Params, condition: tf.Tensor4D): tf.Tensor4D[] {
-  const conditionChannels = condition.shape[3];
+export function discriminatorConditionTerms(shape: DiscriminatorShape, params: Params, condition: tf.Tensor4D | readonly tf.Tensor4D[]): tf.Tensor4D[] {
   return tf.tidy(() => {
+    const levels = Array.isArray(condition) ? (condition as readonly tf.Tensor4D[]) : downsamplingPyramid(condition as tf.Tensor4D, shape.numD);
     const terms: tf.Tensor4D[] = [];
-    let levelCondition = condition;
     for (let level = 0; level < shape.numD; level++) {
+      const levelCondition = levels[level]!;
       const [first] = singleDiscriminator(shape, shape.numD - 1 - level);
       const { conv, weight } = openingConv(first!, params);
-      const wCondition = tf.slice(weight, [0, 0, 0, 0], [-1, -1, conditionChannels, -1]) as tf.Tensor4D;
+      const wCondition = tf.slice(weight, [0, 0, 0, 0], [-1, -1, levelCondition.shape[3], -1]) as tf.Tensor4D;
       terms.push(conv2d(levelCondition, wCondition, conv.stride, conv.pad));
-      if (level !== shape.numD - 1) levelCondition = avgPoolDownsample(levelCondition);
     }
     return terms;
+  });
+}
+
+/**
+ * `input` and its numD - 1 downsamplings (D's pyramid). A training step
+ * takes the condition's before its gradient tape: nothing trains it, and the
+ * tape would keep the pooling's inputs to the end of the forward pass.
+ */
+export function downsamplingPyramid(input: tf.Tensor4D, levels: number): tf.Tensor4D[] {
+  return tf.tidy(() => {
+    const pyramid: tf.Tensor4D[] = [input.clone()];
+    for (let level = 1; level < levels; level++) pyramid.push(avgPoolDownsample(pyramid[level - 1]!));
+    return pyramid;
   });
 }
 
@@ -176,8 +189,14 @@ export function discriminatorForwardOnImage(
   return runScales(shape, params, image, options, (first, levelImage, level) => {
     const { conv, afterConv, weight } = openingConv(first, params);
     const wImage = tf.slice(weight, [0, 0, conv.inChannels - imageChannels, 0], [-1, -1, imageChannels, -1]) as tf.Tensor4D;
+    const bias = getParam(params, `${first.name}.0.bias`);
+    const [only] = afterConv;
+    if (afterConv.length === 1 && only?.kind === 'leakyRelu') {
+      // One op that saves the image and the shared condition term, not three outputs (backend/convUnit.ts).
+      return convAddUnit(conditionTerms[level]!, levelImage, wImage, bias, conv, { kind: 'leakyRelu', slope: only.slope });
+    }
     const imageTerm = conv2d(levelImage, wImage, conv.stride, conv.pad);
-    const convolved = tf.add(tf.add(conditionTerms[level]!, imageTerm), getParam(params, `${first.name}.0.bias`)) as tf.Tensor4D;
+    const convolved = tf.add(tf.add(conditionTerms[level]!, imageTerm), bias) as tf.Tensor4D;
     return runSequential({ name: first.name, layers: afterConv }, convolved, params, options);
   });
 }

@@ -11,6 +11,8 @@
  * happens only at the checkpoint boundary (params.ts).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { convUnit, type ConvUnitShape, type PreActivation } from '../backend/convUnit.js';
+import { checkpointed } from '../backend/leanGradients.js';
 import { conv2d, conv2dConstantPrefix, conv2dTranspose, instanceNorm, reflectPad } from '../backend/ops.js';
 
 /** Normalisation layers, as the references' --norm (shared by every family). */
@@ -214,6 +216,13 @@ export interface ForwardOptions {
    */
   readonly constantInputChannels?: number;
   /**
+   * Gradient checkpointing (training with --checkpoint-activations): each
+   * residual block saves only its input for the backward pass, which runs
+   * the block again (about one more forward pass of the blocks) and gives
+   * the same bits. Needs the lean schedule and instance norm.
+   */
+  readonly checkpointResidualBlocks?: boolean;
+  /**
    * Dropout layers' keep masks (0/1, the layer's output shape), drawn per
    * call in forward order; without it dropout is the identity (eval()).
    */
@@ -311,16 +320,68 @@ function runLayer(layer: Layer, prefix: string, x: tf.Tensor4D, params: Params, 
       return tf.leakyRelu(x, layer.slope);
     case 'tanh':
       return tf.tanh(x);
-    case 'resnetBlock':
-      return tf.add(x, runLayers(layer.convBlock, `${prefix}.conv_block`, x, params, options));
+    case 'resnetBlock': {
+      const blockPrefix = `${prefix}.conv_block`;
+      if (options.checkpointResidualBlocks === true && options.training) {
+        // Recomputed in backward (backend/leanGradients.ts checkpointed): the block saves its input alone.
+        const specs: ParamSpec[] = [];
+        layerSpecs(prefix, layer, specs);
+        if (specs.some((spec) => !isTrainable(spec))) throw new Error(`${prefix}: checkpointed residual blocks need instance norm (batch norm's running statistics would move twice)`);
+        const keys = specs.map((spec) => spec.key);
+        const inner: ForwardOptions = { ...options, checkpointResidualBlocks: false };
+        return checkpointed(x, keys.map((key) => getParam(params, key)), (input, weights) =>
+          tf.add(input, runLayers(layer.convBlock, blockPrefix, input, new Map(keys.map((key, i) => [key, weights[i]!])), inner)),
+        );
+      }
+      return tf.add(x, runLayers(layer.convBlock, blockPrefix, x, params, options));
+    }
   }
+}
+
+/** A conv unit found in a layer list: the cheap layers before a conv and the conv (backend/convUnit.ts). */
+export interface UnitAt {
+  readonly shape: ConvUnitShape;
+  /** The conv's index in the list (its parameters' index). */
+  readonly convIndex: number;
+}
+
+/**
+ * The conv unit that starts at `layers[index]`: an optional ReLU or
+ * LeakyReLU, an optional reflection pad, then a conv or transposed conv.
+ */
+export function convUnitAt(layers: readonly Layer[], index: number, constantChannels = 0): UnitAt | undefined {
+  let j = index;
+  let activation: PreActivation | undefined;
+  let reflect = 0;
+  const first = layers[j];
+  if (first?.kind === 'relu') activation = { kind: 'relu' };
+  else if (first?.kind === 'leakyRelu') activation = { kind: 'leakyRelu', slope: first.slope };
+  if (activation !== undefined) j++;
+  const pad = layers[j];
+  if (pad?.kind === 'reflectPad' && pad.pad > 0) {
+    reflect = pad.pad;
+    j++;
+  }
+  const conv = layers[j];
+  // A conv without bias (pix2pix's, before batch norm) runs op by op.
+  if ((conv?.kind === 'conv' || conv?.kind === 'convTranspose') && conv.bias === false) return undefined;
+  if (conv?.kind === 'conv') {
+    return { shape: { activation, reflectPad: reflect, conv: { kind: 'conv', stride: conv.stride, pad: conv.pad, constantChannels } }, convIndex: j };
+  }
+  if (conv?.kind === 'convTranspose' && constantChannels === 0) {
+    return { shape: { activation, reflectPad: reflect, conv: { kind: 'convTranspose', stride: conv.stride, pad: conv.pad, outputPadding: conv.outputPadding } }, convIndex: j };
+  }
+  return undefined;
 }
 
 /**
  * Runs layers one by one, freeing each intermediate as soon as the next
  * exists: at inference the peak is about two activations instead of every
- * layer's (GBs for the default G at 1024x512). Under tf.grads this is safe:
- * the engine keeps its own clones of what backprop needs.
+ * layer's (GBs for the default G at 1024x512). Each conv runs with the
+ * activation and padding before it as one unit that saves only its input
+ * for a backward pass (backend/convUnit.ts); under a gradient tape that is
+ * all a layer list keeps, besides what instance norm saves (its output and
+ * statistics, which the next unit's input shares).
  */
 function runLayers(
   layers: readonly Layer[],
@@ -332,16 +393,29 @@ function runLayers(
   let y = x;
   // constantInputChannels holds up to the first conv, through reflection padding only.
   let layerOptions = options;
-  layers.forEach((layer, index) => {
+  let index = 0;
+  while (index < layers.length) {
     const input = y;
-    if (layerOptions.constantInputChannels !== undefined && layer.kind !== 'reflectPad' && layer.kind !== 'conv') {
-      throw new Error(`constantInputChannels: ${prefix}.${index} (${layer.kind}) comes before the first conv`);
-    }
     const current = layerOptions;
-    y = tf.tidy(() => runLayer(layer, `${prefix}.${index}`, input, params, current));
-    if (layer.kind === 'conv') layerOptions = withoutConstantInput(options);
+    const constant = current.constantInputChannels;
+    const unit = convUnitAt(layers, index, constant ?? 0);
+    const kind = layers[index]!.kind;
+    if (constant !== undefined && (unit === undefined ? kind !== 'reflectPad' && kind !== 'conv' : unit.shape.activation !== undefined)) {
+      throw new Error(`constantInputChannels: ${prefix}.${index} (${layers[index]!.kind}) comes before the first conv`);
+    }
+    if (unit !== undefined) {
+      const key = `${prefix}.${unit.convIndex}`;
+      y = tf.tidy(() => convUnit(input, getParam(params, `${key}.weight`) as tf.Tensor4D, getParam(params, `${key}.bias`), unit.shape));
+      layerOptions = withoutConstantInput(options);
+      index = unit.convIndex + 1;
+    } else {
+      const at = index;
+      y = tf.tidy(() => runLayer(layers[at]!, `${prefix}.${at}`, input, params, current));
+      if (kind === 'conv') layerOptions = withoutConstantInput(options);
+      index++;
+    }
     if (input !== x) input.dispose();
-  });
+  }
   // Never hand back the caller's own tensor: the result is always the caller's to dispose.
   return y === x ? x.clone() : y;
 }

@@ -3,67 +3,91 @@
  * step, so that a run that cannot fit fails at once with a suggestion, never
  * hours in (and never by tfjs writing past a failed allocation).
  *
- * What lives in the wasm heap during a step, as measured on tfjs 4.22:
- * - every parameter (weights and buffers);
- * - XNNPACK's packed copy of every convolution weight (the wasm conv2d
- *   caches one per filter tensor);
- * - the activations the tape keeps and the gradients the backward pass
- *   computes, which tfjs holds until the whole backward pass ends: about 4x
- *   the forward layer outputs (counted by walking the layer lists at the
- *   training size; D runs three times per step);
- * - allocator overhead and fragmentation: measured peaks were 0.97x to
- *   1.45x the sum above as the compute kernels changed (the default
- *   architecture at 256x128: 3.9 GiB, later 2.5 GiB; the small bench
- *   config at 128x128: 0.55 to 0.65 GiB); 1.2x is used. The peak is
- *   reached in the first step (memory is flat afterwards), so an estimate
- *   that errs low still fails within the first step, through the heap
- *   guard's clear error, not hours in.
- * Weight gradients leave the heap as they are produced, and Adam's moments
- * and master weights live outside it (step.ts, adam.ts): they count toward
- * the process's memory (hostBytes), not the heap.
+ * What lives in the wasm heap during a lean step (step.ts: the backward walk
+ * of backend/leanGradients.ts frees each saved tensor and gradient at its
+ * last use), at its peak, the end of the forward pass:
+ * - every parameter (weights and buffers), and the batch's inputs;
+ * - what the forward pass saved for the backward pass, walked over the layer
+ *   lists (model/activations.ts savedStepFloats: a conv unit's input, an
+ *   instance norm's output, D's outputs for feature matching, ...);
+ * - the backward pass's frontier: about one more activation of the largest
+ *   size (a gradient beside what it consumes);
+ * - the forms D's kernels derive from its filters for the step (transposes,
+ *   stride phases; backend/wasm/derived-tensors.ts): about two copies of D;
+ * - XNNPACK's packed copy of every conv weight, where the products run on
+ *   XNNPACK (P2PHD_NATIVE_GEMM=0, or onnxruntime-node missing);
+ * - allocator overhead and what the wasm module allocates for itself: 1.3x.
+ * Measured against the heap's tensor high-water mark (HeapAccounting) at
+ * several sizes: within 15% (test/train/memory.test.ts). Weight gradients
+ * leave the heap as they are produced, and Adam's moments and master
+ * weights live outside it (step.ts, adam.ts): they count toward the
+ * process's memory (hostBytes), not the heap.
  */
 import { totalmem } from 'node:os';
 import { UsageError } from '../errors.js';
-import { checkWebgpuTensorBytes } from '../backend/index.js';
+import { checkWebgpuTensorBytes, wasmPacksConvWeights } from '../backend/index.js';
 import type { Stage } from '../families/pix2pixhd/stages.js';
 import type { ArchConfig } from '../families/pix2pixhd/config.js';
-import { activationFloats } from '../families/pix2pixhd/activations.js';
-import { countParameters } from '../model/layers.js';
-import { modelSpecs, trainingNetworks } from '../families/pix2pixhd/networks.js';
+import { activationFloats, savedStepFloats } from '../families/pix2pixhd/activations.js';
+import { countParameters, type ParamSpec } from '../model/layers.js';
+import { modelSpecs, networkSpecs, trainingNetworks } from '../families/pix2pixhd/networks.js';
 import { optimizerKeys } from './model.js';
 
 /** The wasm32 heap's hard ceiling (tfjs-backend-wasm's build). */
 const WASM_HEAP_BYTES = 4294901760;
-/** Tape-held activations plus retained gradients, relative to the forward layer outputs (measured). */
-const ACTIVATION_FACTOR = 4;
-/** Heap size at its peak relative to the live bytes above (measured: allocator overhead and fragmentation). */
-const ALLOCATOR_OVERHEAD = 1.2;
+/**
+ * The heap's size at its peak relative to the tensor bytes: the heap grows
+ * in steps and also holds the wasm module's own allocations and the
+ * allocator's fragmentation. Measured: 1.08x for the default architecture at
+ * 256x128 (928 MiB), 1.29x at 1024x512 (3045 MiB against 2354 MiB of
+ * estimated tensors; bench train, docs/memory.md).
+ */
+const ALLOCATOR_OVERHEAD = 1.3;
+/** D's derived filter forms kept through a step, in copies of D's conv weights. */
+const DERIVED_D_COPIES = 2;
 
 export interface MemoryEstimate {
   parameterBytes: number;
-  /** XNNPACK's packed convolution weights (wasm). */
+  /** XNNPACK's packed convolution weights (wasm, when the products run on XNNPACK). */
   packedBytes: number;
+  /** What the forward pass saves for the backward pass, the inputs, and the backward frontier. */
   activationBytes: number;
+  /** The tensors at the step's peak (parameters, derived forms, activations): what HeapAccounting measures. */
+  tensorBytes: number;
   /** The heap at its peak, overhead included. */
   totalBytes: number;
   /** Outside the tensor heap: Adam's two moments and the master weights of every trained parameter. */
   hostBytes: number;
 }
 
-export function estimateTrainingMemory(config: ArchConfig, stage: Stage, size: { height: number; width: number }, batchSize: number): MemoryEstimate {
+function convWeightFloats(specs: readonly ParamSpec[]): number {
+  return countParameters(specs.filter((spec) => spec.role === 'convWeight' || spec.role === 'convTransposeWeight'), 'all');
+}
+
+export function estimateTrainingMemory(
+  config: ArchConfig,
+  stage: Stage,
+  size: { height: number; width: number },
+  batchSize: number,
+  options: { packed?: boolean; checkpoint?: boolean } = {},
+): MemoryEstimate {
   const specs = modelSpecs(config, trainingNetworks(config));
   const keys = optimizerKeys(stage, specs);
   const trainedKeys = new Set([...keys.G, ...keys.D]);
   const trained = specs.filter((spec) => trainedKeys.has(spec.key));
   const parameterBytes = 4 * countParameters(specs, 'all');
-  const packedBytes = 4 * countParameters(specs.filter((spec) => spec.role === 'convWeight' || spec.role === 'convTransposeWeight'), 'all');
-  const floats = activationFloats(config, size.height, size.width);
-  const activationBytes = 4 * batchSize * ACTIVATION_FACTOR * (floats.G + floats.E + 3 * floats.D);
+  const packed = options.packed ?? wasmPacksConvWeights();
+  const packedBytes = packed ? 4 * convWeightFloats(specs) : 0;
+  const saved = savedStepFloats(config, size.height, size.width, { checkpoint: options.checkpoint === true });
+  const activationBytes = 4 * batchSize * (saved.G + saved.E + saved.D + saved.largest);
+  const derivedBytes = 4 * DERIVED_D_COPIES * convWeightFloats(networkSpecs(config, 'D'));
+  const tensorBytes = parameterBytes + derivedBytes + activationBytes;
   return {
     parameterBytes,
     packedBytes,
     activationBytes,
-    totalBytes: ALLOCATOR_OVERHEAD * (parameterBytes + packedBytes + activationBytes),
+    tensorBytes,
+    totalBytes: ALLOCATOR_OVERHEAD * (tensorBytes + packedBytes),
     hostBytes: 3 * 4 * countParameters(trained, 'all'),
   };
 }
@@ -74,8 +98,18 @@ const GIB = 1024 ** 3;
  * Fails up front (exit 2) when the machine cannot hold Adam's state (on any
  * backend), or the wasm heap a step of this configuration.
  */
-export function checkTrainingMemory(config: ArchConfig, stage: Stage, size: { height: number; width: number }, batchSize: number, backend: string): MemoryEstimate {
-  const estimate = estimateTrainingMemory(config, stage, size, batchSize);
+export function checkTrainingMemory(
+  config: ArchConfig,
+  stage: Stage,
+  size: { height: number; width: number },
+  batchSize: number,
+  backend: string,
+  options: { checkpoint?: boolean } = {},
+): MemoryEstimate {
+  if (options.checkpoint === true && config.norm !== 'instance') {
+    throw new UsageError('--checkpoint-activations: needs --norm instance (a recomputed block would move batch norm\'s running statistics twice)');
+  }
+  const estimate = estimateTrainingMemory(config, stage, size, batchSize, { checkpoint: options.checkpoint });
   if (estimate.hostBytes > totalmem()) {
     throw new UsageError(
       `this configuration trains ${(estimate.hostBytes / 12 / 1e6).toFixed(0)} M parameters, whose Adam moments and master weights need ` +
@@ -89,17 +123,25 @@ export function checkTrainingMemory(config: ArchConfig, stage: Stage, size: { he
   if (backend !== 'wasm') return estimate;
   const budget = WASM_HEAP_BYTES;
   if (estimate.totalBytes > budget) {
+    // Only suggestions that fit when followed (each estimated again).
+    const fits = (changed: ArchConfig, height = size.height, width = size.width, batch = batchSize): boolean =>
+      estimateTrainingMemory(changed, stage, { height, width }, batch, { checkpoint: options.checkpoint }).totalBytes <= budget;
     const suggestions: string[] = [];
-    const fixedBytes = ALLOCATOR_OVERHEAD * (estimate.parameterBytes + estimate.packedBytes);
-    const fittingBatch = Math.floor((batchSize * (budget - fixedBytes)) / (ALLOCATOR_OVERHEAD * estimate.activationBytes));
-    if (batchSize > 1 && fittingBatch >= 1) suggestions.push(`--batch-size ${fittingBatch}`);
-    suggestions.push('smaller samples (preprocess with a smaller --load-size or a crop mode)');
-    if (config.ngf > 32) suggestions.push(`--ngf ${config.ngf / 2}`);
-    if (config.n_blocks_global > 3) suggestions.push(`--n-blocks-global ${Math.ceil(config.n_blocks_global / 2)}`);
+    for (let batch = batchSize - 1; batch >= 1; batch--) {
+      if (fits(config, size.height, size.width, batch)) {
+        suggestions.push(`--batch-size ${batch}`);
+        break;
+      }
+    }
+    let [height, width] = [size.height, size.width];
+    while (height >= 64 && !fits(config, height, width)) [height, width] = [Math.round(height / 2), Math.round(width / 2)];
+    if (fits(config, height, width)) suggestions.push(`samples of ${width}x${height} or smaller (preprocess with --load-size ${width} or a crop mode)`);
+    if (config.ngf > 32 && fits({ ...config, ngf: config.ngf / 2 })) suggestions.push(`--ngf ${config.ngf / 2}`);
+    if (config.n_blocks_global > 3 && fits({ ...config, n_blocks_global: Math.ceil(config.n_blocks_global / 2) })) suggestions.push(`--n-blocks-global ${Math.ceil(config.n_blocks_global / 2)}`);
     suggestions.push('--backend tensorflow (no 4 GB cap) where the native binding installs');
     throw new UsageError(
       `this configuration needs about ${(estimate.totalBytes / GIB).toFixed(1)} GiB of tensor memory per step at ${size.width}x${size.height}, batch ${batchSize} ` +
-        `(weights ${(estimate.parameterBytes / GIB).toFixed(2)}, XNNPACK's packed weights ${(estimate.packedBytes / GIB).toFixed(2)}, activations and gradients ${(estimate.activationBytes / GIB).toFixed(2)}, allocator overhead x${ALLOCATOR_OVERHEAD}); ` +
+        `(weights ${(estimate.parameterBytes / GIB).toFixed(2)}, ${estimate.packedBytes > 0 ? `XNNPACK's packed weights ${(estimate.packedBytes / GIB).toFixed(2)}, ` : ''}activations kept for the backward pass ${(estimate.activationBytes / GIB).toFixed(2)}, allocator overhead x${ALLOCATOR_OVERHEAD}); ` +
         `the wasm backend's heap stops at 4 GiB. Try: ${suggestions.join('; or ')}`,
     );
   }

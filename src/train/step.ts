@@ -27,24 +27,27 @@
  * the image's; and with instance features, G's first convs return no input
  * gradient for the label channels before the features (conv2dConstantPrefix).
  *
- * Memory: tfjs keeps every gradient it computes until the whole backward
- * pass ends, so differentiating with respect to the weights would hold a
- * second copy of every trained weight in the tensor heap (0.75 GB for the
- * default architecture, on top of the weights and XNNPACK's packed copies of
- * them). Instead each trained weight enters the forward pass through a
- * "gradient sink": an identity whose backward copies the incoming gradient
- * into JavaScript memory and frees it at once. The sinks take a shared
- * scalar anchor as a second input; differentiating with respect to the
- * anchor alone puts every sink on the backward path, so the weights'
- * gradients are produced, moved out, and never accumulate on the heap.
+ * Memory: the backward pass is the lean schedule (backend/leanGradients.ts):
+ * it frees each tensor the forward pass saved, and each gradient, at its
+ * last use, and the layers save little (conv units, D's opening unit:
+ * backend/convUnit.ts); --checkpoint-activations recomputes the residual
+ * blocks (ForwardOptions.checkpointResidualBlocks). tfjs's own walk
+ * (schedule 'tape') gives the same bits and holds everything to the end.
+ * Weight gradients never pile up either way: each trained weight enters
+ * the forward pass through a "gradient sink", an identity whose backward
+ * copies the incoming gradient out (to JavaScript memory, or to Adam on the
+ * device) and frees it at once. The sinks take a shared scalar anchor as a
+ * second input; differentiating with respect to the anchor alone puts every
+ * sink on the backward path, so the weights' gradients are produced, moved
+ * out, and never accumulate on the heap.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { copyValuesInto, ownedValues } from '../backend/buffers.js';
-import { withDerivedTensorScope } from '../backend/index.js';
+import { leanVariableGrads, withDerivedTensorScope } from '../backend/index.js';
 import type { InstanceSegments } from '../families/pix2pixhd/encoder.js';
 import type { ForwardOptions } from '../model/layers.js';
 import { featureMatchingLoss, ganLoss, stopGradient, vgg19Features, vggLossFromFeatures, type GanMode, type Vgg19 } from '../model/losses.js';
-import { discriminate, discriminateImage, discriminatorCondition, encodeFeatures, generate } from '../families/pix2pixhd/networks.js';
+import { discriminate, discriminateImage, discriminatorCondition, discriminatorConditionPyramid, encodeFeatures, generate } from '../families/pix2pixhd/networks.js';
 import type { Random } from '../model/random.js';
 import type { AdamHyperparameters } from './adam.js';
 import { PIX2PIXHD_LOSS_NAMES } from '../families/pix2pixhd/index.js';
@@ -69,6 +72,8 @@ export interface LossSettings {
   readonly lambdaFeat: number;
   /** The VGG19 weights; without them the VGG loss is off (G_VGG = 0). */
   readonly vgg?: Vgg19;
+  /** Not a loss: how the step runs. Recompute the residual blocks in backward (--checkpoint-activations; same bits, less memory). */
+  readonly checkpointActivations?: boolean;
 }
 
 /** A batch as tensors (NHWC). The caller owns and disposes them. */
@@ -150,8 +155,19 @@ function gradientSink(weight: tf.Tensor, anchor: tf.Scalar, receive: (gradient: 
   return sink(weight, anchor) as tf.Tensor;
 }
 
+/**
+ * How the backward pass is scheduled: `lean` (the default) walks the
+ * recorded operations itself and frees every saved tensor and gradient at
+ * its last use (backend/leanGradients.ts); `tape` is tfjs's own
+ * variableGrads, which holds them all until the pass ends. Both call the
+ * same gradient functions in the same order and sum in the same order: the
+ * same bits (test/train/lean.test.ts), at a fraction of the memory.
+ */
+export type StepSchedule = 'lean' | 'tape';
+
 /** What differs between the host step and the device step, around the one shared pass. */
 interface PassHooks {
+  readonly schedule: StepSchedule;
   /** Each trained weight's gradient as the backward pass produces it; freed right after. */
   readonly receive: (key: string, gradient: tf.Tensor) => void;
   /** D's fake input after the image pool. */
@@ -169,15 +185,18 @@ interface PassHooks {
  */
 function forwardBackward(model: TrainingModel, inputs: StepInputs, settings: LossSettings, hooks: PassHooks): tf.Tensor4D | undefined {
   const { config } = model;
-  const forward = { training: true } as const;
+  const forward: ForwardOptions = { training: true, checkpointResidualBlocks: settings.checkpointActivations === true };
   const discriminatorOptions = { training: true, sigmoid: settings.gan === 'vanilla' } as const;
   let keptFake: tf.Tensor4D | undefined;
   const anchor = tf.tidy(() => tf.variable(tf.scalar(0), true));
   // The real photos' VGG features are constants of the loss: computed before
   // the tape, which then keeps none of their activations until backward ends.
   const realVgg = settings.vgg ? vgg19Features(settings.vgg, inputs.real) : undefined;
+  // Likewise the condition's pyramid for D (labels and boundaries, which nothing trains).
+  const conditionPyramid = discriminatorConditionPyramid(config, inputs.input);
   try {
-    const { value, grads } = tf.variableGrads(() => {
+    const differentiate = hooks.schedule === 'tape' ? tf.variableGrads : leanVariableGrads;
+    const { value, grads } = differentiate(() => {
       const params = new SinkingParams(model.variables, model.optimizerOf, anchor, hooks.receive);
       let generatorInput = inputs.input;
       let generatorOptions: ForwardOptions = forward;
@@ -194,7 +213,7 @@ function forwardBackward(model: TrainingModel, inputs: StepInputs, settings: Los
 
       // The condition's part of D's first convs, once for the three passes
       // (see discriminatorConditionTerms), with D's weights behind their sinks.
-      const conditionTerms = discriminatorCondition(config, params, inputs.input);
+      const conditionTerms = discriminatorCondition(config, params, conditionPyramid);
       // A drawn pool image comes with the labels it was generated from: that pass takes the concatenated form.
       const predFakePool = hooks.poolActive
         ? discriminate(config, params, hooks.throughPool(tf.concat([inputs.input, stopGradient(fake)], 3)), discriminatorOptions)
@@ -226,6 +245,7 @@ function forwardBackward(model: TrainingModel, inputs: StepInputs, settings: Los
     throw error;
   } finally {
     anchor.dispose();
+    tf.dispose(conditionPyramid);
     if (realVgg) tf.dispose(realVgg);
   }
   return keptFake;
@@ -247,6 +267,7 @@ export function computeStepGradients(
     onGradient?: (key: string, gradient: Float32Array) => void;
     /** Where to read a gradient of `length` floats (the caller's reused arrays); a new array otherwise. */
     gradientArray?: (length: number) => Float32Array;
+    schedule?: StepSchedule;
   } = {},
 ): StepGradients {
   const losses = {} as LossValues;
@@ -256,6 +277,7 @@ export function computeStepGradients(
   let discard = false;
   // D's filters meet three passes and three input gradients: its kernels keep what they derive from them until the step ends.
   const keptFake = withDerivedTensorScope(() => forwardBackward(model, inputs, settings, {
+    schedule: options.schedule ?? 'lean',
     keepFake: options.keepFake === true,
     receive: (key, tensor) => {
       if (discard) return;
@@ -307,10 +329,12 @@ export function computeDeviceStep(
     pool?: { readonly pool: ImagePool<tf.Tensor>; readonly random: Random };
     keepFake?: boolean;
     onGradient: (key: string, gradient: tf.Tensor) => void;
+    schedule?: StepSchedule;
   },
 ): DeviceStepResult {
   let losses: tf.Tensor1D | undefined;
   const fake = forwardBackward(model, inputs, settings, {
+    schedule: options.schedule ?? 'lean',
     keepFake: options.keepFake === true,
     receive: options.onGradient,
     poolActive: options.pool !== undefined && options.pool.pool.capacity > 0,

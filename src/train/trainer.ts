@@ -300,7 +300,7 @@ async function prepareAndTrain(
     throw new UsageError(`--batch-size ${settings.batchSize} is larger than the ${folder.samples.length} samples in ${settings.data}`);
   }
   // With --niter-fix-global the run ends up training every G parameter, as joint does.
-  checkTrainingMemory(config, settings.niterFixGlobal > 0 ? 'joint' : stage, size, settings.batchSize, backend.name);
+  checkTrainingMemory(config, settings.niterFixGlobal > 0 ? 'joint' : stage, size, settings.batchSize, backend.name, { checkpoint: settings.checkpointActivations });
 
   // The position decides what optimizer_G trains (--niter-fix-global), so it is read before the model is built.
   const position: Position =
@@ -426,7 +426,7 @@ async function trainLoop(context: LoopContext): Promise<TrainSummary> {
   const { log, stage } = request;
   const schedule: Schedule = { lr: settings.lr, epochs: settings.epochs, decayEpochs: settings.decayEpochs };
   const epochs = totalEpochs(schedule);
-  const lossSettings: LossSettings = { gan: settings.lsgan ? 'lsgan' : 'vanilla', ganFeatLoss: settings.ganFeatLoss, lambdaFeat: settings.lambdaFeat, vgg };
+  const lossSettings: LossSettings = { gan: settings.lsgan ? 'lsgan' : 'vanilla', ganFeatLoss: settings.ganFeatLoss, lambdaFeat: settings.lambdaFeat, vgg, checkpointActivations: settings.checkpointActivations };
   const loader = new BatchLoader(folder, {
     seed: settings.seed,
     batchSize: settings.batchSize,

@@ -93,20 +93,21 @@ describe('instance-wise average pooling', () => {
     tf.dispose([x, r, gradient, expected]);
   });
 
-  it('is fast at 1024x512 with ~100 instances (forward + backward)', () => {
+  // Timings belong in `npm run bench`; here the large case checks the gradient by hand:
+  // pooling is an orthogonal projection P (symmetric, P^2 = P), so d/dx sum((Px)^2) = 2Px.
+  it('at 1024x512 with ~100 instances, the gradient of sum(pool(x)^2) is 2 pool(x)', () => {
     const height = 512;
     const width = 1024;
     const ids = new Int32Array(height * width);
     for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) ids[y * width + x] = 1000 + Math.floor(y / 52) * 10 + Math.floor(x / 103);
-    const x = tf.randomNormal([1, height, width, 3]) as tf.Tensor4D;
-    const started = performance.now();
+    const x = tf.randomNormal([1, height, width, 3], 0, 1, 'float32', 7) as tf.Tensor4D;
     const segments = instanceSegments(ids, 1, height, width);
     assert.ok(segments.pixelCounts.length >= 90);
     const gradient = tf.grad((input: tf.Tensor) => tf.sum(tf.square(instanceAveragePool(input as tf.Tensor4D, segments))))(x);
-    gradient.dataSync();
-    const seconds = (performance.now() - started) / 1000;
-    process.stdout.write(`# instance pooling 1024x512, ${segments.pixelCounts.length} instances, forward + backward: ${seconds.toFixed(3)} s\n`);
-    assert.ok(seconds < 2, `${seconds} s`);
+    const pooled = instanceAveragePool(x, segments);
+    const error = tf.max(tf.abs(tf.sub(gradient, tf.mul(pooled, 2)))).dataSync()[0]!;
+    assert.ok(error < 1e-4, `max |grad - 2 pool(x)| = ${error}`);
+    tf.dispose(pooled);
     tf.dispose([x, gradient]);
   });
 });

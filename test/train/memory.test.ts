@@ -22,7 +22,9 @@ import { checkTrainingMemory, estimateTrainingMemory } from '../../src/train/mem
 import { createTrainingModel, disposeTrainingModel, readCheckpointTensors, readOptimizerTensors, restoreOptimizers, type TrainingModel } from '../../src/train/model.js';
 import { runStep } from '../../src/train/trainer.js';
 import { readStepPool, restoreStepPool, runDeviceStep } from '../../src/train/deviceStep.js';
-import { initBackend } from '../../src/backend/index.js';
+import { heapAccounting, initBackend, stopHeapAccounting } from '../../src/backend/index.js';
+import { instanceSegments } from '../../src/families/pix2pixhd/encoder.js';
+import { computeStepGradients } from '../../src/train/step.js';
 import { onWebgpu } from '../support/webgpu.js';
 import { fixtureSamples } from './cli.js';
 import { setUpBackend } from './helpers.js';
@@ -153,6 +155,65 @@ describe('training memory', () => {
     const local = estimateTrainingMemory(resolveConfig({ ...DEFAULT_CONFIG, netG: 'local', ngf: 32 }), 'local', { height: 512, width: 1024 }, 1);
     assert.ok(local.hostBytes < local.parameterBytes, 'train local keeps Adam state for the enhancer (and D) only');
   });
+
+  it('the paper\'s 512p step (default G1 + 2-scale D at 1024x512) fits the wasm heap; a refused one\'s suggestions fit when followed', () => {
+    const config = resolveConfig({ ...DEFAULT_CONFIG });
+    const fits = checkTrainingMemory(config, 'global', { height: 512, width: 1024 }, 1, 'wasm');
+    assert.ok(fits.totalBytes < 4 * 1024 ** 3, `estimate ${fits.totalBytes}`);
+    let message = '';
+    assert.throws(() => checkTrainingMemory(config, 'global', { height: 1024, width: 2048 }, 2, 'wasm'), (error: unknown) => {
+      assert.ok(error instanceof UsageError);
+      message = error.message;
+      return true;
+    });
+    const heap = 4294901760;
+    const suggestions = message.slice(message.indexOf('Try: ') + 5).split('; or ');
+    let followed = 0;
+    for (const suggestion of suggestions) {
+      const samples = /^samples of (\d+)x(\d+)/.exec(suggestion);
+      const flag = /^--(ngf|n-blocks-global|batch-size) (\d+)$/.exec(suggestion);
+      let estimate;
+      if (samples) estimate = estimateTrainingMemory(config, 'global', { width: Number(samples[1]), height: Number(samples[2]) }, 2);
+      else if (flag?.[1] === 'batch-size') estimate = estimateTrainingMemory(config, 'global', { height: 1024, width: 2048 }, Number(flag[2]));
+      else if (flag) estimate = estimateTrainingMemory(resolveConfig({ ...DEFAULT_CONFIG, [flag[1] === 'ngf' ? 'ngf' : 'n_blocks_global']: Number(flag[2]) }), 'global', { height: 1024, width: 2048 }, 2);
+      else continue;
+      followed++;
+      assert.ok(estimate.totalBytes <= heap, `"${suggestion}" does not fit: ${estimate.totalBytes}`);
+    }
+    assert.ok(followed >= 1, `suggestions: ${message}`);
+  });
+
+  // The estimate against the heap's measured tensor high-water mark (every
+  // allocation the wasm backend makes for tensors, from before the model
+  // exists to the end of one lean step).
+  const MEASURED = [
+    ['G1 ngf 16, 3 downsamplings, 3 blocks, D ndf 16 at 256x128', { ngf: 16, n_downsample_global: 3, n_blocks_global: 3, ndf: 16 }, 128, 256, 1],
+    ['the same at 512x256', { ngf: 16, n_downsample_global: 3, n_blocks_global: 3, ndf: 16 }, 256, 512, 1],
+    ['G1 ngf 32, 2 downsamplings, 2 blocks, default D, instance features, batch 2, 192x96', { ngf: 32, n_downsample_global: 2, n_blocks_global: 2, instance_feat: true }, 96, 192, 2],
+  ] as const;
+  for (const [title, overrides, height, width, count] of MEASURED) {
+    it(`the estimate is within 15% of the measured peak: ${title}`, () => {
+      const config = resolveConfig({ ...DEFAULT_CONFIG, ...overrides });
+      stopHeapAccounting();
+      const accounting = heapAccounting();
+      const model = createTrainingModel(config, 'global', initParams(modelSpecs(config, trainingNetworks(config)), 1), { adamOnHost: true });
+      const batch = syntheticBatch(config, height, width, 1, count);
+      const input = tf.tensor4d(batch.input, [count, height, width, batch.inputChannels]);
+      const real = tf.tensor4d(batch.image, [count, height, width, 3]);
+      try {
+        const segments = config.instance_feat ? instanceSegments(batch.inst!, count, height, width) : undefined;
+        computeStepGradients(model, { input, real, segments }, { gan: 'lsgan', ganFeatLoss: true, lambdaFeat: 10 }, { onGradient: () => {} });
+        const estimate = estimateTrainingMemory(config, 'global', { height, width }, count, { packed: false });
+        const ratio = estimate.tensorBytes / accounting.peak;
+        process.stdout.write(`# ${title}: estimated ${(estimate.tensorBytes / 1e6).toFixed(1)} MB, measured ${(accounting.peak / 1e6).toFixed(1)} MB (${ratio.toFixed(3)}x)\n`);
+        assert.ok(Math.abs(ratio - 1) <= 0.15, `estimate ${estimate.tensorBytes} vs measured ${accounting.peak}`);
+      } finally {
+        tf.dispose([input, real]);
+        disposeTrainingModel(model);
+        stopHeapAccounting();
+      }
+    });
+  }
 });
 
 onWebgpu('training memory on webgpu', (setUp) => {
@@ -207,8 +268,7 @@ async function flatMemoryRun(samples: string, steps: number, adamOnHost: boolean
 }
 
 /** Two samples of stripes: label and instance change every few pixels, the photo is noise. */
-function syntheticBatch(config: ArchConfig, height: number, width: number, seed: number): Batch {
-  const count = 2;
+function syntheticBatch(config: ArchConfig, height: number, width: number, seed: number, count = 2): Batch {
   const random = new Random(seed);
   const channels = generatorInputChannels({ ...config, instance_feat: false });
   const pixels = count * height * width;

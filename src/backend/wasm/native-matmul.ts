@@ -25,6 +25,11 @@ export function nativeMatMulSession(): MatMulSession | null {
   return session;
 }
 
+/** Whether the wasm backend's convs keep XNNPACK's packed copy of their filters (no native GEMM registered). */
+export function wasmPacksConvWeights(): boolean {
+  return session === null;
+}
+
 function isPlainHeap(array: Float32Array): boolean {
   return array.buffer instanceof ArrayBuffer;
 }

@@ -39,7 +39,23 @@ export interface ClassEntry {
 /** How styles attach: per instance id, per label id (label_feat), or not at all (no instance features). */
 export type StyleUnit = 'instance' | 'label' | 'none';
 
+/** Which kind of model the session edits: label + instance maps (pix2pixhd) or the RGB A image (pix2pix). */
+export type EditorFamily = 'pix2pixhd' | 'pix2pix';
+
+/** A pix2pix session's extra parts. */
+export interface Pix2pixSession {
+  /** The A image being painted: base64 of [H*W*3] RGB bytes. */
+  readonly image: string;
+  /** The real B image (an A|B input), base64 RGB, for the before/after view. */
+  readonly real?: string;
+  /** The A image's distinct colours, most frequent first (capped). */
+  readonly colours: ReadonlyArray<readonly [number, number, number]>;
+  /** The test mode renders use (synthesize's flags for it). */
+  readonly mode: string;
+}
+
 export interface SessionInfo {
+  readonly family: EditorFamily;
   readonly stem: string;
   readonly width: number;
   readonly height: number;
@@ -55,12 +71,14 @@ export interface SessionInfo {
   readonly instances: string;
   /** The starting styles: id -> cluster index, complete. */
   readonly styles: Readonly<Record<string, number>>;
+  /** pix2pix sessions only (labels and instances are then empty). */
+  readonly pix2pix?: Pix2pixSession;
 }
 
 /** The JSON part of a render or save request body. */
 export interface StateHeader {
-  /** Styles: id -> cluster index. */
-  readonly styles: Readonly<Record<string, number>>;
+  /** Styles: id -> cluster index (label-map sessions). */
+  readonly styles?: Readonly<Record<string, number>>;
   /** Render: 1 = full resolution, previewScale = a preview. */
   readonly scale?: number;
   /** Render: 'main' (newest wins) or 'thumb' (style gallery, runs when main is idle). */
@@ -143,6 +161,40 @@ export function decodeStateBody(body: Uint8Array, pixels: number): { header: unk
   const labels = new Uint16Array(pixels);
   for (let p = 0; p < pixels; p++, offset += 2) labels[p] = view.getUint16(offset, true);
   return { header, labels, instances };
+}
+
+/**
+ * An RGB state body (pix2pix sessions): [u32 LE header length][header JSON,
+ * zero-padded to a multiple of 4][RGB bytes, H*W*3].
+ */
+export function encodeRgbBody(header: StateHeader, rgb: Uint8Array): Uint8Array<ArrayBuffer> {
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  const padded = (json.length + 3) & ~3;
+  const out = new Uint8Array(4 + padded + rgb.length);
+  new DataView(out.buffer).setUint32(0, json.length, true);
+  out.set(json, 4);
+  out.set(rgb, 4 + padded);
+  return out;
+}
+
+/** The exact byte length of an RGB body: bounded by 3 x H x W plus the header. */
+export function rgbBodyLength(headerBytes: number, pixels: number): number {
+  return 4 + ((headerBytes + 3) & ~3) + pixels * 3;
+}
+
+/** Decodes an RGB body; a string names what is wrong. */
+export function decodeRgbBody(body: Uint8Array, pixels: number): { header: unknown; rgb: Uint8Array } | string {
+  if (body.length < 4) return 'body too short';
+  const headerBytes = new DataView(body.buffer, body.byteOffset, body.byteLength).getUint32(0, true);
+  if (headerBytes > MAX_STATE_HEADER_BYTES) return 'header too long';
+  if (body.length !== rgbBodyLength(headerBytes, pixels)) return `body has ${body.length} bytes, expected ${rgbBodyLength(headerBytes, pixels)} for ${pixels} RGB pixels`;
+  let header: unknown;
+  try {
+    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body.subarray(4, 4 + headerBytes)));
+  } catch {
+    return 'header is not JSON';
+  }
+  return { header, rgb: body.slice(4 + ((headerBytes + 3) & ~3)) };
 }
 
 /** Little-endian bytes <-> base64 of typed arrays (the session's maps). */

@@ -17,6 +17,7 @@ import {
   discriminatorForward,
   discriminatorForwardOnImage,
   discriminatorSpecs,
+  downsamplingPyramid,
   type DiscriminatorOptions,
   type DiscriminatorShape,
 } from '../../model/discriminator.js';
@@ -150,9 +151,14 @@ export function discriminate(config: ArchConfig, params: Params, input: tf.Tenso
 }
 
 /** The condition's part of D's first convs, shared by the passes of a step (see discriminatorConditionTerms). */
-export function discriminatorCondition(config: ArchConfig, params: Params, condition: tf.Tensor4D): tf.Tensor4D[] {
-  checkInput('discriminatorCondition', condition, discriminatorInputChannels(config) - config.output_nc);
+export function discriminatorCondition(config: ArchConfig, params: Params, condition: tf.Tensor4D | readonly tf.Tensor4D[]): tf.Tensor4D[] {
+  checkInput('discriminatorCondition', Array.isArray(condition) ? (condition as readonly tf.Tensor4D[])[0]! : (condition as tf.Tensor4D), discriminatorInputChannels(config) - config.output_nc);
   return discriminatorConditionTerms(discriminatorShape(config), params, condition);
+}
+
+/** The condition's pyramid for discriminatorCondition, made ahead (outside a gradient tape). */
+export function discriminatorConditionPyramid(config: ArchConfig, condition: tf.Tensor4D): tf.Tensor4D[] {
+  return downsamplingPyramid(condition, config.num_D);
 }
 
 /** discriminate(concat(condition, image)) from the condition's terms. */
