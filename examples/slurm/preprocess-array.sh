@@ -3,6 +3,8 @@
 # input (sorted order) starting at its index, so the array covers every input
 # once. Outputs are atomic, so a failed task is simply resubmitted.
 #
+# SLURM fails the job when the log folder (logs/, below) does not exist:
+#   mkdir -p logs
 #   sbatch --array=0-15 examples/slurm/preprocess-array.sh /data/cityscapes /scratch/samples_512
 #SBATCH --job-name=p2phd-preprocess
 #SBATCH --cpus-per-task=2

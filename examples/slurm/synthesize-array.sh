@@ -5,6 +5,8 @@
 # 2048x1024 maps are resized with --load-size 1024 (the 1024p model takes them
 # as they are).
 #
+# SLURM fails the job when the log folder (logs/, below) does not exist:
+#   mkdir -p logs
 #   sbatch --array=0-7 examples/slurm/synthesize-array.sh runs/512p_feat '/data/cityscapes/test_label/*.png' '/data/cityscapes/test_inst/*.png' results/ --load-size 1024
 #SBATCH --job-name=p2phd-synthesize
 #SBATCH --cpus-per-task=2

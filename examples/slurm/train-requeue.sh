@@ -3,7 +3,12 @@
 # and exits 75 when SLURM's warning signal arrives (or its own --time-limit
 # passes); this script then requeues itself, and the next run resumes.
 #
-#   sbatch examples/slurm/train-requeue.sh global work/samples_512 work/runs/512p_feat --instance-feat
+# Submit from the p2phd clone (or from a project with p2phd installed). SLURM
+# opens the log file below before this script runs and fails the job when
+# logs/ does not exist, so create it first:
+#
+#   mkdir -p logs
+#   sbatch examples/slurm/train-requeue.sh global work/samples_512 runs/512p_feat --instance-feat
 #SBATCH --job-name=p2phd-train
 #SBATCH --cpus-per-task=4
 #SBATCH --gres=gpu:1
@@ -25,13 +30,21 @@ if [ -f "$RUN/latest.safetensors" ] || [ -f "$RUN/latest.optim.safetensors" ]; t
 
 # The signal must reach p2phd itself: `npx p2phd` would put npm's wrapper in
 # between, which dies on SIGTERM without passing it on. So run the p2phd
-# launcher (a node script) directly: from the submit folder's node_modules,
-# else from PATH; $P2PHD overrides both.
+# launcher (a node script) directly: $P2PHD if set, else the submit folder's
+# node_modules/.bin/p2phd (p2phd installed as a dependency), else its
+# bin/p2phd (a p2phd clone after `npm ci`), else p2phd on PATH (`npm link`).
+SUBMIT=${SLURM_SUBMIT_DIR:-$PWD}
 P2PHD=${P2PHD:-}
 if [ -z "$P2PHD" ]; then
-  if [ -x "${SLURM_SUBMIT_DIR:-$PWD}/node_modules/.bin/p2phd" ]; then P2PHD="${SLURM_SUBMIT_DIR:-$PWD}/node_modules/.bin/p2phd"
-  else P2PHD=$(command -v p2phd) || { echo "p2phd not found: npm install it in ${SLURM_SUBMIT_DIR:-$PWD}, or set P2PHD" >&2; exit 2; }
-  fi
+  for candidate in "$SUBMIT/node_modules/.bin/p2phd" "$SUBMIT/bin/p2phd"; do
+    if [ -x "$candidate" ]; then P2PHD=$candidate; break; fi
+  done
+fi
+if [ -z "$P2PHD" ]; then
+  P2PHD=$(command -v p2phd) || {
+    echo "p2phd not found: submit from the p2phd clone (after npm ci) or from a project that installed p2phd, run npm link in the clone, or set P2PHD" >&2
+    exit 2
+  }
 fi
 
 # --signal=B: delivers SIGTERM to this batch shell only: pass it on to p2phd,

@@ -77,7 +77,7 @@ function nativeMissing(packageName: string): string[] {
     // Where tfjs-node 4.22's scripts/deps-constants.js puts libtensorflow 2.9.1.
     const libraryName = process.platform === 'win32' ? 'tensorflow.dll' : process.platform === 'darwin' ? 'libtensorflow.dylib' : 'libtensorflow.so.2.9.1';
     const lib = join(root, 'deps', 'lib', libraryName);
-    if (!existsSync(lib)) missing.push(`${lib} (its install did not download libtensorflow; see README, "The native TensorFlow route")`);
+    if (!existsSync(lib)) missing.push(`${lib} (its install did not download libtensorflow; see docs/backends.md, "GPU routes")`);
   }
   if (packageName.endsWith('-gpu') && process.platform === 'linux') {
     if (process.arch !== 'x64') missing.push(`Linux x86-64 (this is ${process.arch})`);

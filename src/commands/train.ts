@@ -29,7 +29,7 @@ signal during a step that cannot be waited for (the first step of a process,
 and every step once one took over 10 s, e.g. on --backend cpu) ends the
 process at once with 143/130, without a save. The last saved checkpoint is
 always intact.
-More: src/train/README.md.`;
+More: docs/recipes.md and docs/batch.md (in the p2phd package's docs/ folder).`;
 
 /** The flags the user typed (not defaulted), for --resume's consistency check. */
 function explicitFlags(command: Command): Set<TrainFlagName> {

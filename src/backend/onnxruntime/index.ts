@@ -119,7 +119,7 @@ export interface GraphSession {
 /**
  * A session over an ONNX model held in memory, on `provider`. The CUDA
  * provider is tried only when asked for; when it cannot be created (not
- * installed: npm install --onnxruntime-node-install=cuda12) the message says
+ * installed: ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install) the message says
  * so, exit 2.
  */
 export async function createGraphSession(model: Uint8Array, provider: OnnxRuntimeProvider = requestedOnnxRuntimeProvider()): Promise<GraphSession> {
@@ -136,7 +136,7 @@ export async function createGraphSession(model: Uint8Array, provider: OnnxRuntim
     const message = (error instanceof Error ? error.message : String(error)).split('\n')[0]!.trim();
     if (provider === 'cuda') {
       throw new UsageError(
-        `P2PHD_ONNXRUNTIME_PROVIDER=cuda: ONNX Runtime could not start its CUDA provider (${message}); install it with npm install --onnxruntime-node-install=cuda12 (CUDA 12 and cuDNN 9 needed)`,
+        `P2PHD_ONNXRUNTIME_PROVIDER=cuda: ONNX Runtime could not start its CUDA provider (${message}); install it with ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install (CUDA 12 and cuDNN 9 needed; docs/backends.md)`,
       );
     }
     throw error;
