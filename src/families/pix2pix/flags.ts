@@ -10,28 +10,13 @@
 import { Option } from 'commander';
 import { UsageError } from '../../errors.js';
 import { integerFlag, numberFlag } from '../../flagValues.js';
+import { defaulted, optionalString, toggle, valued, type FlagSpec } from '../../flagTable.js';
 import { INIT_GAIN_MAX, PIX2PIX_DISCRIMINATORS, PIX2PIX_GENERATORS, PIX2PIX_INITS, PIX2PIX_INTEGER_BOUNDS, PIX2PIX_NORMS } from './config.js';
 import { PIX2PIX_GAN_MODES } from './losses.js';
 
 const LR_POLICY_NAMES = ['linear', 'step', 'plateau', 'cosine'] as const;
 
-interface FlagSpec<T> {
-  readonly flags: string;
-  readonly help: string;
-  readonly parse?: (value: string) => T;
-  readonly defaultValue?: T;
-  readonly defaultHelp?: string;
-  readonly choices?: readonly string[];
-  /** Run-control flags may differ on --resume. */
-  readonly changeableOnResume?: boolean;
-  readonly type?: T;
-}
-
-const valued = <T>(spec: FlagSpec<T>): FlagSpec<T> => Object.freeze(spec);
-const defaulted = <T>(spec: FlagSpec<T> & { readonly defaultValue: T }): FlagSpec<T> & { readonly defaultValue: T } => Object.freeze(spec);
-const toggle = (flags: string, help: string, extra: Partial<FlagSpec<boolean>> = {}): FlagSpec<boolean> & { readonly defaultValue: boolean } =>
-  Object.freeze({ flags, help, ...extra, defaultValue: flags.startsWith('--no-') });
-const text = (value: string): string => value;
+const text = optionalString;
 const bounded = (flag: string, key: keyof typeof PIX2PIX_INTEGER_BOUNDS): ((value: string) => number) =>
   integerFlag(flag, PIX2PIX_INTEGER_BOUNDS[key].min, PIX2PIX_INTEGER_BOUNDS[key].max);
 
