@@ -4,6 +4,7 @@
  * text all derive from the table, so a flag cannot exist in one place and be
  * missing in another. Ground floor: any module may build a table.
  */
+import { integerFlag, numberFlag } from './flagValues.js';
 
 export interface FlagSpec<T> {
   /** Commander's spelling, e.g. '--n-blocks-global <n>'. */
@@ -39,3 +40,27 @@ export function toggle(flags: string, help: string, extra: Partial<FlagSpec<bool
 }
 
 export const optionalString = (value: string): string => value;
+
+/** What differs between the training loops' run-control flags: the reference's save_epoch_freq and how a strip reads. */
+export interface RunControlFlagTexts {
+  readonly saveEpochEveryDefault: number;
+  /** The sample strip as --sample-every names it ("PNG strip", "strip (A | fake B | real B)"). */
+  readonly strip: string;
+  /** Appended to --keep-samples' help (may be empty). */
+  readonly keepSamplesNote: string;
+}
+
+/**
+ * The run-control flags every training loop takes (stopping, saving, sample
+ * strips), declared once: each may change on --resume.
+ */
+export function runControlFlags(texts: RunControlFlagTexts) {
+  return {
+    maxSteps: valued<number>({ flags: '--max-steps <n>', help: 'stop (exit 0) after this many steps in total', parse: integerFlag('--max-steps', 1), changeableOnResume: true }),
+    timeLimit: valued<number>({ flags: '--time-limit <minutes>', help: 'save and exit 75 before this much wall time has passed', parse: numberFlag('--time-limit', 0), changeableOnResume: true }),
+    saveEvery: defaulted<number>({ flags: '--save-every <steps>', help: 'write latest.safetensors every this many steps', parse: integerFlag('--save-every', 1), defaultValue: 1000, changeableOnResume: true }),
+    saveEpochEvery: defaulted<number>({ flags: '--save-epoch-every <n>', help: 'keep an epoch_NNN checkpoint every this many epochs, and after the last (reference save_epoch_freq)', parse: integerFlag('--save-epoch-every', 1), defaultValue: texts.saveEpochEveryDefault, changeableOnResume: true }),
+    sampleEvery: defaulted<number>({ flags: '--sample-every <steps>', help: `write a samples/ ${texts.strip} every this many steps (and at epoch ends)`, parse: integerFlag('--sample-every', 1), defaultValue: 100, changeableOnResume: true }),
+    keepSamples: defaulted<number>({ flags: '--keep-samples <n>', help: `keep the latest N samples/ strips plus the last of each epoch${texts.keepSamplesNote}`, parse: integerFlag('--keep-samples', 0), defaultValue: 20, changeableOnResume: true }),
+  } as const;
+}

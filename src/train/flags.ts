@@ -11,7 +11,7 @@ import { Option } from 'commander';
 import { UsageError } from '../errors.js';
 import { integerFlag, numberFlag } from '../flagValues.js';
 import { PIX2PIXHD_TRAIN_FLAGS } from '../families/pix2pixhd/flags.js';
-import { defaulted, optionalString, toggle, valued, type FlagSpec } from '../flagTable.js';
+import { defaulted, optionalString, runControlFlags, toggle, valued, type FlagSpec } from '../flagTable.js';
 
 /**
  * Keys are commander's attribute names for each flag (registration checks
@@ -43,12 +43,7 @@ export const TRAIN_FLAGS = Object.freeze({
   maxDatasetSize: valued<number>({ flags: '--max-dataset-size <n>', help: 'train on the first N samples of --data (sorted order) only, for quick trials (reference max_dataset_size)', parse: integerFlag('--max-dataset-size', 1) }),
 
   // Run control.
-  maxSteps: valued<number>({ flags: '--max-steps <n>', help: 'stop (exit 0) after this many steps in total', parse: integerFlag('--max-steps', 1), changeableOnResume: true }),
-  timeLimit: valued<number>({ flags: '--time-limit <minutes>', help: 'save and exit 75 before this much wall time has passed', parse: numberFlag('--time-limit', 0), changeableOnResume: true }),
-  saveEvery: defaulted<number>({ flags: '--save-every <steps>', help: 'write latest.safetensors every this many steps', parse: integerFlag('--save-every', 1), defaultValue: 1000, changeableOnResume: true }),
-  saveEpochEvery: defaulted<number>({ flags: '--save-epoch-every <n>', help: 'keep an epoch_NNN checkpoint every this many epochs, and after the last (reference save_epoch_freq)', parse: integerFlag('--save-epoch-every', 1), defaultValue: 10, changeableOnResume: true }),
-  sampleEvery: defaulted<number>({ flags: '--sample-every <steps>', help: 'write a samples/ PNG strip every this many steps (and at epoch ends)', parse: integerFlag('--sample-every', 1), defaultValue: 100, changeableOnResume: true }),
-  keepSamples: defaulted<number>({ flags: '--keep-samples <n>', help: 'keep the latest N samples/ strips plus the last of each epoch (every strip stays in tensorboard/)', parse: integerFlag('--keep-samples', 0), defaultValue: 20, changeableOnResume: true }),
+  ...runControlFlags({ saveEpochEveryDefault: 10, strip: 'PNG strip', keepSamplesNote: ' (every strip stays in tensorboard/)' }),
 });
 
 export type TrainFlagName = keyof typeof TRAIN_FLAGS;

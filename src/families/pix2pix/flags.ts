@@ -10,7 +10,7 @@
 import { Option } from 'commander';
 import { UsageError } from '../../errors.js';
 import { integerFlag, numberFlag } from '../../flagValues.js';
-import { defaulted, optionalString, toggle, valued, type FlagSpec } from '../../flagTable.js';
+import { defaulted, optionalString, runControlFlags, toggle, valued, type FlagSpec } from '../../flagTable.js';
 import { INIT_GAIN_MAX, PIX2PIX_DISCRIMINATORS, PIX2PIX_GENERATORS, PIX2PIX_INITS, PIX2PIX_INTEGER_BOUNDS, PIX2PIX_NORMS } from './config.js';
 import { PIX2PIX_GAN_MODES } from './losses.js';
 
@@ -57,12 +57,7 @@ export const PIX2PIX_TRAIN_FLAGS = Object.freeze({
   serial: toggle('--serial', 'keep the samples in sorted order (no shuffling; reference serial_batches)'),
 
   // Run control.
-  maxSteps: valued<number>({ flags: '--max-steps <n>', help: 'stop (exit 0) after this many steps in total', parse: integerFlag('--max-steps', 1), changeableOnResume: true }),
-  timeLimit: valued<number>({ flags: '--time-limit <minutes>', help: 'save and exit 75 before this much wall time has passed', parse: numberFlag('--time-limit', 0), changeableOnResume: true }),
-  saveEvery: defaulted<number>({ flags: '--save-every <steps>', help: 'write latest.safetensors every this many steps', parse: integerFlag('--save-every', 1), defaultValue: 1000, changeableOnResume: true }),
-  saveEpochEvery: defaulted<number>({ flags: '--save-epoch-every <n>', help: 'keep an epoch_NNN checkpoint every this many epochs, and after the last (reference save_epoch_freq)', parse: integerFlag('--save-epoch-every', 1), defaultValue: 5, changeableOnResume: true }),
-  sampleEvery: defaulted<number>({ flags: '--sample-every <steps>', help: 'write a samples/ strip (A | fake B | real B) every this many steps (and at epoch ends)', parse: integerFlag('--sample-every', 1), defaultValue: 100, changeableOnResume: true }),
-  keepSamples: defaulted<number>({ flags: '--keep-samples <n>', help: 'keep the latest N samples/ strips plus the last of each epoch', parse: integerFlag('--keep-samples', 0), defaultValue: 20, changeableOnResume: true }),
+  ...runControlFlags({ saveEpochEveryDefault: 5, strip: 'strip (A | fake B | real B)', keepSamplesNote: '' }),
 });
 
 export type Pix2pixFlagName = keyof typeof PIX2PIX_TRAIN_FLAGS;
