@@ -4,6 +4,7 @@
  * text all derive from the table, so a flag cannot exist in one place and be
  * missing in another. Ground floor: any module may build a table.
  */
+import { Option } from 'commander';
 import { integerFlag, numberFlag } from './flagValues.js';
 
 export interface FlagSpec<T> {
@@ -63,4 +64,23 @@ export function runControlFlags(texts: RunControlFlagTexts) {
     sampleEvery: defaulted<number>({ flags: '--sample-every <steps>', help: `write a samples/ ${texts.strip} every this many steps (and at epoch ends)`, parse: integerFlag('--sample-every', 1), defaultValue: 100, changeableOnResume: true }),
     keepSamples: defaulted<number>({ flags: '--keep-samples <n>', help: `keep the latest N samples/ strips plus the last of each epoch${texts.keepSamplesNote}`, parse: integerFlag('--keep-samples', 0), defaultValue: 20, changeableOnResume: true }),
   } as const;
+}
+
+/**
+ * The commander Options of a table, checking that each key is commander's
+ * attribute name (so parsed options index straight into the table), except
+ * the keys `renamed` lists (a table may key a negatable flag by its own name).
+ */
+export function commanderOptions(table: Readonly<Record<string, FlagSpec<unknown>>>, tableName: string, renamed: readonly string[] = []): Option[] {
+  return Object.entries(table).map(([name, spec]) => {
+    const defaultNote = spec.defaultHelp ? ` (default: ${spec.defaultHelp})` : '';
+    const option = new Option(spec.flags, `${spec.help}${defaultNote}`);
+    if (!renamed.includes(name) && option.attributeName() !== name) {
+      throw new Error(`${tableName} flag table: key ${name} does not match commander's attribute ${option.attributeName()}`);
+    }
+    if (spec.parse) option.argParser(spec.parse as (value: string, previous: unknown) => unknown);
+    if (spec.choices) option.choices([...spec.choices]);
+    if (spec.defaultValue !== undefined && !option.negate) option.default(spec.defaultValue);
+    return option;
+  });
 }

@@ -7,11 +7,11 @@
  *
  * This module stays free of tfjs so that `--help` is instant.
  */
-import { Option } from 'commander';
+import type { Option } from 'commander';
 import { UsageError } from '../errors.js';
 import { integerFlag, numberFlag } from '../flagValues.js';
 import { PIX2PIXHD_TRAIN_FLAGS } from '../families/pix2pixhd/flags.js';
-import { defaulted, optionalString, runControlFlags, toggle, valued, type FlagSpec } from '../flagTable.js';
+import { defaulted, optionalString, commanderOptions, runControlFlags, toggle, valued, type FlagSpec } from '../flagTable.js';
 
 /**
  * Keys are commander's attribute names for each flag (registration checks
@@ -79,18 +79,7 @@ export function flagName(name: TrainFlagName): string {
 
 /** Builds the commander Options of the table, checking that each key is commander's attribute name. */
 export function trainOptions(): Option[] {
-  return (Object.keys(TRAIN_FLAGS) as TrainFlagName[]).map((name) => {
-    const spec = flagSpec(name);
-    const defaultNote = spec.defaultHelp ? ` (default: ${spec.defaultHelp})` : '';
-    const option = new Option(spec.flags, `${spec.help}${defaultNote}`);
-    if (option.attributeName() !== name) {
-      throw new Error(`train flag table: key ${name} does not match commander's attribute ${option.attributeName()}`);
-    }
-    if (spec.parse) option.argParser(spec.parse as (value: string, previous: unknown) => unknown);
-    if (spec.choices) option.choices([...spec.choices]);
-    if (spec.defaultValue !== undefined && !option.negate) option.default(spec.defaultValue);
-    return option;
-  });
+  return commanderOptions(TRAIN_FLAGS, 'train');
 }
 
 /** --data and --out are required (checked here rather than by commander so the exit code is 2 with our message). */

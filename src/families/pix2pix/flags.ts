@@ -7,10 +7,10 @@
  * distinguishable from the default (the architecture may come from --init or
  * the resumed run); their defaults are shown in the help.
  */
-import { Option } from 'commander';
+import type { Option } from 'commander';
 import { UsageError } from '../../errors.js';
 import { integerFlag, numberFlag } from '../../flagValues.js';
-import { defaulted, optionalString, runControlFlags, toggle, valued, type FlagSpec } from '../../flagTable.js';
+import { defaulted, optionalString, commanderOptions, runControlFlags, toggle, valued, type FlagSpec } from '../../flagTable.js';
 import { INIT_GAIN_MAX, PIX2PIX_DISCRIMINATORS, PIX2PIX_GENERATORS, PIX2PIX_INITS, PIX2PIX_INTEGER_BOUNDS, PIX2PIX_NORMS } from './config.js';
 import { PIX2PIX_GAN_MODES } from './losses.js';
 
@@ -81,16 +81,8 @@ export function pix2pixFlagName(name: Pix2pixFlagName): string {
 }
 
 export function pix2pixTrainOptions(): Option[] {
-  return (Object.keys(PIX2PIX_TRAIN_FLAGS) as Pix2pixFlagName[]).map((name) => {
-    const flag = spec(name);
-    const option = new Option(flag.flags, `${flag.help}${flag.defaultHelp ? ` (default: ${flag.defaultHelp})` : ''}`);
-    // Commander names --no-dropout's value "dropout"; the table keys it noDropout (valued: absent = not given).
-    if (name !== 'noDropout' && option.attributeName() !== name) throw new Error(`pix2pix flag table: key ${name} does not match commander's ${option.attributeName()}`);
-    if (flag.parse) option.argParser(flag.parse as (value: string, previous: unknown) => unknown);
-    if (flag.choices) option.choices([...flag.choices]);
-    if (flag.defaultValue !== undefined && !option.negate) option.default(flag.defaultValue);
-    return option;
-  });
+  // Commander names --no-dropout's value "dropout"; the table keys it noDropout (valued: absent = not given).
+  return commanderOptions(PIX2PIX_TRAIN_FLAGS, 'pix2pix', ['noDropout']);
 }
 
 /** The parsed options as the table's values (commander stores --no-dropout as dropout: false). */
