@@ -19,16 +19,24 @@ export type InputSource =
   | { readonly kind: 'files'; readonly labels: string; readonly instances?: string; readonly images?: string }
   | { readonly kind: 'samples'; readonly data: string };
 
-/** One input, decoded, at its own size. Maps are row-major [H, W]; RGB interleaved. */
-export interface LoadedInput {
-  /** Names the input in messages. */
-  readonly source: string;
+/** The maps of one input, row-major [H, W] (RGB interleaved). */
+export interface SynthesisMaps {
   readonly height: number;
   readonly width: number;
+  /** Class ids (label_nc > 0). */
   readonly labels?: Uint8Array | Uint16Array;
+  /** Colour label map (label_nc = 0). */
   readonly labelRgb?: Uint8Array;
+  /** Instance ids; without them the label map stands in (every class region one instance). */
   readonly instanceMap?: Int32Array;
+  /** Precomputed instance edges (a sample file's); computed from the instance map otherwise. */
   readonly edges?: Uint8Array;
+}
+
+/** One input, decoded, at its own size: its maps, where it came from, and its photo when given. */
+export interface LoadedInput extends SynthesisMaps {
+  /** Names the input in messages. */
+  readonly source: string;
   readonly photo?: Uint8Array;
 }
 

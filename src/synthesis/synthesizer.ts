@@ -15,22 +15,10 @@ import { instanceEdges } from '../data/datasets/labels.js';
 import type { ArchConfig } from '../families/pix2pixhd/config.js';
 import { distinctInstanceIds } from './featureRows.js';
 import { buildGeneratorInputWithoutFeatures, setFeatureChannels, toImageBytes } from './generatorInput.js';
+import type { SynthesisMaps } from './inputs.js';
 import { loadInferenceNetworks, type InferenceEngine, type InferenceNetworks } from './inferenceNetworks.js';
 import { checkStyleMap, chooseStyles, parseStyleMap, styleFeatureMap, type StyleMap, type StyleRule } from './styles.js';
 
-/** The maps of one input, row-major [H, W] (RGB interleaved). */
-export interface SynthesisMaps {
-  readonly height: number;
-  readonly width: number;
-  /** Class ids (label_nc > 0). */
-  readonly labels?: Uint8Array | Uint16Array;
-  /** Colour label map (label_nc = 0). */
-  readonly labelRgb?: Uint8Array;
-  /** Instance ids; without them the label map stands in (every class region one instance). */
-  readonly instanceMap?: Int32Array;
-  /** Precomputed instance edges (a sample file's); computed from the instance map otherwise. */
-  readonly edges?: Uint8Array;
-}
 
 /** One input made ready for G: its input tensor (feature channels filled per output) and the ids features are placed by. */
 export interface PreparedInput {
