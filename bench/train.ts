@@ -21,7 +21,14 @@
  * read back), and the default configs are g1-1024 and local-2048;
  * `--size WxH` overrides every config's size (a tiny run on lavapipe, say).
  * Also reported there: images/s and the peak tensor memory of one step
- * (tf.profile's peakBytes), plus what the GPU buffer pool holds.
+ * (tf.profile's peakBytes, from one more step; `--no-peak-profile` skips
+ * it) and, on webgpu, the device memory (backend/webgpu/buffer-accounting.ts):
+ * gpu_live_peak_MiB, the high-water mark of the bytes in live buffers over
+ * the run (the analogue of torch.cuda.max_memory_allocated), and
+ * gpu_pool_MiB, every buffer tfjs's pool holds after the run (freed buffers
+ * stay for reuse and the pool never shrinks, so this is its peak, the memory
+ * the device must have; gpu_pool_step1_MiB after the first step), beside the
+ * estimate's device figure (estimate_device_MiB, src/train/memory.ts).
  *
  * Reported: the first step (kernel set-up included) and the mean of the
  * following steps; the wasm heap's size after the run (it only grows, so
@@ -31,7 +38,12 @@
  * one config per process for a per-config figure); with --profile, the kernels that
  * dominate one step. With --pytorch, the same step in PyTorch (Debian's
  * python3-torch, if installed: /usr/bin/python3) runs side by side from
- * bench/train_step_torch.py, for a ratio measured on this machine.
+ * bench/train_step_torch.py, for a ratio measured on this machine, with one
+ * more untimed PyTorch step for its peak of live tensor bytes
+ * (pytorch_peak_tensor_MiB: torch.profiler's allocator events, see
+ * train_step_torch.py --memory) and the ratios gpu_pool_ratio and
+ * gpu_live_ratio of the webgpu figures to it (issue 26's target: the pool at
+ * most 1.25x).
  * Issue 5's reference points (PyTorch 1.13 CPU, 2 threads): 6.6 s (default),
  * 0.80 s (small).
  */
@@ -40,7 +52,7 @@ import { existsSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { heapAccounting, initBackend, stopHeapAccounting, wasmThreadsPerCore, type BackendChoice } from '../src/backend/index.js';
+import { heapAccounting, initBackend, stopHeapAccounting, wasmThreadsPerCore, webgpuBufferAccounting, type BackendChoice } from '../src/backend/index.js';
 import { DEFAULT_CONFIG, generatorInputChannels, labelChannels, resolveConfig, type ArchConfig } from '../src/families/pix2pixhd/config.js';
 import { countParameters } from '../src/model/layers.js';
 import { modelSpecs, trainingNetworks } from '../src/families/pix2pixhd/networks.js';
@@ -172,15 +184,26 @@ function topKernelShapes(profile: Awaited<ReturnType<typeof tf.profile>>, count:
     .join('');
 }
 
-/** The PyTorch step of the same configuration (wall and CPU seconds), when Debian's python3-torch is installed. */
-function pytorchSecondsPerStep(bench: BenchConfig, steps: number, progress: (line: string) => void): { wall: number; cpu: number; peakRssMiB: number | null } | null {
+interface PytorchStep {
+  wall: number;
+  cpu: number;
+  peakRssMiB: number | null;
+  /** The peak of live tensor bytes in one step (train_step_torch.py --memory: torch.profiler's allocator events on the CPU). */
+  peakTensorMiB: number | null;
+}
+
+/**
+ * The PyTorch step of the same configuration (wall and CPU seconds, peak RSS,
+ * peak live tensor bytes), when Debian's python3-torch is installed.
+ */
+function pytorchSecondsPerStep(bench: BenchConfig, steps: number, progress: (line: string) => void): PytorchStep | null {
   const python = '/usr/bin/python3';
   const script = join(__dirname, '..', '..', 'bench', 'train_step_torch.py');
   if (!existsSync(python) || !existsSync(script)) return null;
   const { config } = bench;
   const args = [script, `--height=${bench.height}`, `--width=${bench.width}`, `--ngf=${config.ngf}`, `--n-downsample=${config.n_downsample_global}`,
     `--n-blocks=${config.n_blocks_global}`, `--ndf=${config.ndf}`, `--n-layers-d=${config.n_layers_D}`, `--num-d=${config.num_D}`,
-    `--input-nc=${generatorInputChannels(config)}`, `--steps=${steps}`, '--threads=2'];
+    `--input-nc=${generatorInputChannels(config)}`, `--steps=${steps}`, '--threads=2', '--memory'];
   progress(`train bench: PyTorch ${bench.name} (${python} ${args.join(' ')})`);
   const result = spawnSync(python, args, { encoding: 'utf8' });
   if (result.status !== 0) {
@@ -190,7 +213,8 @@ function pytorchSecondsPerStep(bench: BenchConfig, steps: number, progress: (lin
   const wall = /seconds_per_step=([\d.]+)/.exec(result.stdout);
   const cpu = /cpu_seconds_per_step=([\d.]+)/.exec(result.stdout);
   const rss = /peak_rss_mib=([\d.]+)/.exec(result.stdout);
-  return wall && cpu ? { wall: Number(wall[1]), cpu: Number(cpu[1]), peakRssMiB: rss ? Number(rss[1]) : null } : null;
+  const tensors = /peak_tensor_mib=([\d.]+)/.exec(result.stdout);
+  return wall && cpu ? { wall: Number(wall[1]), cpu: Number(cpu[1]), peakRssMiB: rss ? Number(rss[1]) : null, peakTensorMiB: tensors ? Number(tensors[1]) : null } : null;
 }
 
 export async function runBench(args: BenchArgs): Promise<StageResult> {
@@ -206,6 +230,8 @@ export async function runBench(args: BenchArgs): Promise<StageResult> {
   if (size && (size.length !== 2 || !size.every((n) => Number.isInteger(n) && n > 0))) throw new Error(`--size ${sizeOption}: expected WxH`);
   const profile = args.rest.includes('--profile');
   const withPytorch = args.rest.includes('--pytorch');
+  // tf.profile's extra step (peak_tensor_MiB) costs a whole step: minutes on lavapipe at the default's sizes.
+  const peakProfile = !args.rest.includes('--no-peak-profile');
   // As `p2phd train` runs: one wasm thread per core unless P2PHD_WASM_THREADS says otherwise.
   const info = await initBackend(backend, { log: () => {}, wasmThreads: wasmThreadsPerCore() });
   const device = !trainsOnHost(info.name);
@@ -227,6 +253,9 @@ export async function runBench(args: BenchArgs): Promise<StageResult> {
     // The heap's tensor high-water mark from here on (wasm): what the memory estimate predicts.
     stopHeapAccounting();
     const accounting = heapAccounting();
+    // The webgpu buffer pool's figures (live buffers' high-water mark, the pool), from before the model is made.
+    const buffers = webgpuBufferAccounting();
+    let firstStepBuffers: ReturnType<NonNullable<typeof buffers>['figures']> | undefined;
     const model = createTrainingModel(config, 'global', initParams(specs, 1));
     const pool = new ImagePool(0);
     const devicePool = new ImagePool<tf.Tensor>(0);
@@ -247,14 +276,16 @@ export async function runBench(args: BenchArgs): Promise<StageResult> {
         times.push(Number(process.hrtime.bigint() - started) / 1e9);
         const cpu = process.cpuUsage(cpuStarted);
         cpuTimes.push((cpu.user + cpu.system) / 1e6);
+        if (stepIndex === 0) firstStepBuffers = buffers?.figures();
         // The kernel's high-water mark (maxRSS, KiB): the true peak, not a sample between steps.
         peakRss = Math.max(peakRss, process.resourceUsage().maxRSS * 1024);
         args.progress(
           `train bench: ${name} step ${stepIndex + 1}/${steps + 1}: ${times[times.length - 1]!.toFixed(2)} s (CPU ${cpuTimes[cpuTimes.length - 1]!.toFixed(2)} s; load ${loadAverage()}; ` +
-            `peak RSS ${Math.round(peakRss / MIB)} MiB, heap tensor peak ${Math.round(accounting.peak / MIB)} MiB)`,
+            `peak RSS ${Math.round(peakRss / MIB)} MiB, ` +
+            (buffers ? `GPU live peak ${Math.round(buffers.figures().livePeakBytes / MIB)} MiB, pool ${Math.round(buffers.figures().poolBytes / MIB)} MiB)` : `heap tensor peak ${Math.round(accounting.peak / MIB)} MiB)`),
         );
       }
-      if (device) {
+      if (device && peakProfile) {
         // One more step under tf.profile, for its peak tensor bytes (not timed).
         const batch = syntheticBatch(config, bench.height, bench.width, 98);
         peakTensorBytes = (await tf.profile(async () => {
@@ -270,6 +301,7 @@ export async function runBench(args: BenchArgs): Promise<StageResult> {
         if (args.rest.includes('--profile-shapes')) notes.push(`${name} profile by shape (one step): ${topKernelShapes(profiled, 40)}`);
       }
     } finally {
+      buffers?.stop();
       await adam?.close();
       disposeTrainingModel(model);
     }
@@ -280,6 +312,9 @@ export async function runBench(args: BenchArgs): Promise<StageResult> {
     const heap = wasmHeapBytes();
     const estimate = estimateTrainingMemory(config, 'global', { height: bench.height, width: bench.width }, 1);
     const pytorch = withPytorch ? pytorchSecondsPerStep(bench, steps, args.progress) : null;
+    const lastBuffers = buffers?.figures();
+    const mib = (bytes: number | undefined): number | null => (bytes === undefined ? null : Math.round(bytes / MIB));
+    const poolBytes = lastBuffers?.poolBytes ?? gpuAllocatedBytes() ?? undefined;
     rows.push({
       config: name,
       size: `${bench.width}x${bench.height}`,
@@ -294,7 +329,13 @@ export async function runBench(args: BenchArgs): Promise<StageResult> {
       ratio: Number((mean / (pytorch?.wall ?? bench.pytorchSeconds)).toFixed(2)),
       wasm_heap_MiB: heap === null ? null : Math.round(heap / MIB),
       peak_tensor_MiB: peakTensorBytes === null ? null : Math.round(peakTensorBytes / MIB),
-      gpu_pool_MiB: gpuAllocatedBytes() === null ? null : Math.round(gpuAllocatedBytes()! / MIB),
+      gpu_pool_MiB: mib(poolBytes),
+      gpu_pool_step1_MiB: mib(firstStepBuffers?.poolBytes),
+      gpu_live_peak_MiB: mib(lastBuffers?.livePeakBytes),
+      estimate_device_MiB: Math.round(estimate.deviceBytes / MIB),
+      pytorch_peak_tensor_MiB: pytorch?.peakTensorMiB ?? null,
+      gpu_pool_ratio: poolBytes !== undefined && pytorch?.peakTensorMiB ? Number((poolBytes / MIB / pytorch.peakTensorMiB).toFixed(2)) : null,
+      gpu_live_ratio: lastBuffers && pytorch?.peakTensorMiB ? Number((lastBuffers.livePeakBytes / MIB / pytorch.peakTensorMiB).toFixed(2)) : null,
       estimate_MiB: Math.round(estimate.totalBytes / MIB),
       heap_tensor_peak_MiB: info.name === 'wasm' ? Math.round(accounting.peak / MIB) : null,
       estimate_tensor_MiB: Math.round(estimate.tensorBytes / MIB),

@@ -13,9 +13,12 @@ the GPU machine's python3 with `--device cuda`.
 Prints `seconds_per_step=<mean of the steps after the first>`, the process CPU
 time per step (`cpu_seconds_per_step=`), the best step (`best=`) and, on CUDA,
 the peak memory PyTorch's allocator held (`peak_allocated_mib=`,
-`peak_reserved_mib=`).
+`peak_reserved_mib=`); on the CPU with `--memory`, the peak of live tensor
+bytes during one more (untimed) step (`peak_tensor_mib=`, and what was live
+before it, `baseline_tensor_mib=`; see cpu_peak_tensor_bytes).
 """
 import argparse
+import gc
 import resource
 import time
 
@@ -220,6 +223,39 @@ def pix2pix_steps(args, device, sync):
     return times, cpu_times
 
 
+def live_tensor_bytes():
+    """Bytes of every tensor storage Python can reach now (weights, gradients, Adam's state, inputs), each storage once."""
+    gc.collect()
+    storages = {}
+    for obj in gc.get_objects():
+        try:
+            if torch.is_tensor(obj) and obj.device.type == 'cpu':
+                storage = obj.storage()
+                storages[storage.data_ptr()] = storage.nbytes()
+        except Exception:  # objects that fail to answer are not tensors we can count
+            continue
+    return sum(storages.values())
+
+
+def cpu_peak_tensor_bytes(step):
+    """The peak of live tensor bytes during `step()` on the CPU, where PyTorch keeps no allocator statistics:
+    what is live before the step (live_tensor_bytes) plus the highest running sum of the CPU allocator's
+    allocations and frees during it, as torch.profiler records them with profile_memory=True (every
+    c10 CPU allocation and free, in order; buffers a library allocates by itself, such as oneDNN's, are not
+    seen). Returns (peak, baseline)."""
+    from torch.profiler import ProfilerActivity, profile
+    baseline = live_tensor_bytes()
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        step()
+    events = [e for e in prof.profiler.kineto_results.events() if e.name() == '[memory]' and str(e.device_type()) == 'DeviceType.CPU']
+    events.sort(key=lambda e: e.start_us())  # stable: events of the same microsecond keep their order
+    live = high = 0
+    for event in events:
+        live += event.nbytes()
+        high = max(high, live)
+    return baseline + high, baseline
+
+
 def make_generator(args):
     if args.netg == 'local':
         return LocalEnhancer(args.input_nc, args.ngf, args.n_downsample, args.n_blocks, args.n_local_enhancers, args.n_blocks_local)
@@ -235,6 +271,9 @@ def main():
     parser.add_argument('--device', default='cpu', help='cpu or cuda (cuda:N)')
     parser.add_argument('--mode', choices=['step', 'forward'], default='step')
     parser.add_argument('--netg', choices=['global', 'local'], default='global')
+    parser.add_argument('--memory', action='store_true',
+                        help='on the CPU: one more step (not timed) under torch.profiler for the peak of live tensor bytes '
+                             '(peak_tensor_mib=, the CPU analogue of torch.cuda.max_memory_allocated)')
     parser.add_argument('--model', choices=['pix2pixhd', 'pix2pix'], default='pix2pixhd',
                         help='pix2pix: the default pix2pix step (unet_256 with --n-downsample 8, ngf 64, basic D, 3 input channels)')
     args = parser.parse_args()
@@ -253,6 +292,7 @@ def main():
 
     times = []
     cpu_times = []
+    peak_tensor = None
     if args.model != 'pix2pix':
         generator = make_generator(args).to(device)
         label = torch.zeros(1, args.input_nc, args.height, args.width, device=device)
@@ -278,10 +318,9 @@ def main():
         opt_d = torch.optim.Adam(discriminator.parameters(), lr=2e-4, betas=(0.5, 0.999))
         real = torch.rand(1, 3, args.height, args.width, device=device) * 2 - 1
         feat_weight = 4.0 / (args.n_layers_d + 1) / args.num_d * 10.0
-        for _ in range(args.steps + 1):
-            sync()
-            start = time.perf_counter()
-            cpu_start = time.process_time()
+
+        def one_step():
+            # A function, so that the step's tensors die when it returns (not when the next step rebinds them).
             fake = generator(label)
             pred_fake_pool = discriminator(torch.cat((label, fake.detach()), 1))
             pred_real = discriminator(torch.cat((label, real), 1))
@@ -299,9 +338,17 @@ def main():
             # The step ends when its losses are read, as p2phd's device step reads its losses.
             loss_g.item()
             loss_d.item()
+
+        for _ in range(args.steps + 1):
+            sync()
+            start = time.perf_counter()
+            cpu_start = time.process_time()
+            one_step()
             sync()
             times.append(time.perf_counter() - start)
             cpu_times.append(time.process_time() - cpu_start)
+        if args.memory and not cuda:
+            peak_tensor, baseline_tensor = cpu_peak_tensor_bytes(one_step)
     steady = times[1:] or times
     steady_cpu = cpu_times[1:] or cpu_times
     # ru_maxrss: the process's peak resident set, in KiB on Linux.
@@ -310,6 +357,8 @@ def main():
         memory += (f' peak_allocated_mib={torch.cuda.max_memory_allocated(device) / 2 ** 20:.0f}'
                   f' peak_reserved_mib={torch.cuda.max_memory_reserved(device) / 2 ** 20:.0f}'
                   f' gpu="{torch.cuda.get_device_name(device)}"')
+    if peak_tensor is not None:
+        memory += f' peak_tensor_mib={peak_tensor / 2 ** 20:.0f} baseline_tensor_mib={baseline_tensor / 2 ** 20:.0f}'
     print(f'seconds_per_step={sum(steady) / len(steady):.4f} cpu_seconds_per_step={sum(steady_cpu) / len(steady_cpu):.4f} '
           f'first={times[0]:.4f} best={min(steady):.4f} threads={torch.get_num_threads()} torch={torch.__version__} '
           f'device={device} model={args.model} mode={args.mode} netg={args.netg} size={args.width}x{args.height}{memory}')

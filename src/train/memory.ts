@@ -45,6 +45,8 @@ const WASM_HEAP_BYTES = 4294901760;
 const ALLOCATOR_OVERHEAD = 1.3;
 /** D's derived filter forms kept through a step, in copies of D's conv weights. */
 const DERIVED_D_COPIES = 2;
+/** deviceAdam.ts's update of one parameter: its 13 element-wise temporaries (held to the end of its tf.tidy) and the gradient. */
+const ADAM_TEMPORARIES = 14;
 
 export interface MemoryEstimate {
   parameterBytes: number;
@@ -58,6 +60,25 @@ export interface MemoryEstimate {
   totalBytes: number;
   /** Outside the tensor heap: Adam's two moments and the master weights of every trained parameter. */
   hostBytes: number;
+  /** On a device backend (webgpu, tensorflow): see deviceTrainingBytes. */
+  deviceBytes: number;
+}
+
+/**
+ * Device memory at a device step's peak (deviceStep.ts, every backend but
+ * wasm): the parameters, Adam's two moments of every trained parameter (as
+ * device tensors), what the forward pass saves (the same walk as the heap's),
+ * and Adam's update of one parameter in flight (deviceAdam.ts: the gradient
+ * and 13 element-wise temporaries of the largest trained tensor's size). No packed
+ * or derived weight forms (those are the wasm kernels'), no allocator factor:
+ * this is the live tensors' high-water mark; tfjs-webgpu's buffer pool holds
+ * more (freed buffers wait there for a tensor of the same size), measured in
+ * docs/memory.md.
+ */
+function deviceTrainingBytes(parameterBytes: number, activationBytes: number, trained: readonly ParamSpec[]): number {
+  const momentBytes = 2 * 4 * countParameters(trained, 'all');
+  const largestTrained = Math.max(0, ...trained.map((spec) => countParameters([spec], 'all')));
+  return parameterBytes + momentBytes + activationBytes + ADAM_TEMPORARIES * 4 * largestTrained;
 }
 
 function convWeightFloats(specs: readonly ParamSpec[]): number {
@@ -89,6 +110,7 @@ export function estimateTrainingMemory(
     tensorBytes,
     totalBytes: ALLOCATOR_OVERHEAD * (tensorBytes + packedBytes),
     hostBytes: 3 * 4 * countParameters(trained, 'all'),
+    deviceBytes: deviceTrainingBytes(parameterBytes, activationBytes, trained),
   };
 }
 
