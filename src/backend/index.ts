@@ -24,7 +24,7 @@ import { describeOnnxRuntime, loadOnnxRuntime, OnnxRuntimeUnavailable, requested
 export { setConv2dOperatorCaching } from './wasm/kernels';
 export { withDerivedTensorScope } from './wasm/derived-tensors';
 export { checkWebgpuErrors, checkWebgpuTensorBytes } from './webgpu/device';
-export { webgpuBufferAccounting, type WebgpuBufferAccounting, type WebgpuBufferFigures } from './webgpu/buffer-accounting.js';
+export { releaseDisposedWebgpuBuffers, webgpuBufferAccounting, type WebgpuBufferAccounting, type WebgpuBufferFigures } from './webgpu/buffer-accounting.js';
 export { trainsOnHost } from './capabilities';
 export { wasmPacksConvWeights } from './wasm/native-matmul.js';
 export { heapAccounting, stopHeapAccounting, type HeapAccounting } from './heap-guard.js';

@@ -17,7 +17,11 @@
  * (adam.ts) rounds less often; both agree within float noise.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { releaseDisposedWebgpuBuffers } from '../backend/index.js';
 import type { AdamHyperparameters } from './adam.js';
+
+/** Parameters from this size on (elements; 1 MiB) release their update's temporaries between its stages (webgpu). */
+const RELEASE_AT_ELEMENTS = 1 << 18;
 
 /** The moments of one parameter tensor. */
 export interface DeviceMoments {
@@ -66,20 +70,44 @@ export class DeviceAdamStep {
     if (gradient.size !== weights.size) {
       throw new RangeError(`DeviceAdamStep: gradient has ${gradient.size} elements, weights ${weights.size}`);
     }
+    // The same ops in the same order as torch (the same bits as before), but each temporary is freed
+    // as soon as it is used and each moment assigned as soon as it is made, and on webgpu the freed
+    // buffers go back to the pool between the stages (tfjs holds a disposed tensor's buffer until its
+    // queue is next submitted): a few temporaries of the parameter's size are live at once, not
+    // thirteen. That counts twice on webgpu: in the step's peak, and in tfjs's buffer pool, which keeps
+    // as many buffers of each parameter size as were ever live at once.
+    const release = weights.size >= RELEASE_AT_ELEMENTS ? releaseDisposedWebgpuBuffers : (): void => {};
     tf.tidy(() => {
       const g = tf.reshape(gradient, weights.shape);
+      /** op(...) then frees `spent` (temporaries made here). */
+      const then = (result: tf.Tensor, ...spent: tf.Tensor[]): tf.Tensor => {
+        tf.dispose(spent);
+        return result;
+      };
       // exp_avg.mul_(beta1).add_(grad, alpha=1 - beta1)
-      const m = tf.add(tf.mul(moments.m, this.beta1), tf.mul(g, this.oneMinusBeta1));
-      // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-      const v = tf.add(tf.mul(moments.v, this.beta2), tf.mul(tf.mul(g, g), this.oneMinusBeta2));
-      // denom = (exp_avg_sq.sqrt() / sqrt(bias_correction2)).add_(eps)
-      const denom = tf.add(tf.div(tf.sqrt(v), this.biasCorrection2Sqrt), this.epsilon);
-      // param.addcdiv_(exp_avg, denom, value=-step_size)
-      const updated = tf.sub(weights, tf.mul(tf.div(m, denom), this.stepSize));
+      const decayedM = tf.mul(moments.m, this.beta1);
+      const scaledG = tf.mul(g, this.oneMinusBeta1);
+      const m = then(tf.add(decayedM, scaledG), decayedM, scaledG);
       moments.m.assign(m);
+      release();
+      // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+      const decayedV = tf.mul(moments.v, this.beta2);
+      const squared = tf.mul(g, g);
+      const scaledSquared = then(tf.mul(squared, this.oneMinusBeta2), squared);
+      const v = then(tf.add(decayedV, scaledSquared), decayedV, scaledSquared);
       moments.v.assign(v);
-      weights.assign(updated);
+      release();
+      // denom = (exp_avg_sq.sqrt() / sqrt(bias_correction2)).add_(eps)
+      const root = tf.sqrt(v);
+      const corrected = then(tf.div(root, this.biasCorrection2Sqrt), root);
+      const denom = then(tf.add(corrected, this.epsilon), corrected);
+      release();
+      // param.addcdiv_(exp_avg, denom, value=-step_size)
+      const ratio = then(tf.div(m, denom), denom);
+      const step = then(tf.mul(ratio, this.stepSize), ratio);
+      weights.assign(then(tf.sub(weights, step), step));
     });
+    release();
   }
 
   dispose(): void {

@@ -45,8 +45,13 @@ const WASM_HEAP_BYTES = 4294901760;
 const ALLOCATOR_OVERHEAD = 1.3;
 /** D's derived filter forms kept through a step, in copies of D's conv weights. */
 const DERIVED_D_COPIES = 2;
-/** deviceAdam.ts's update of one parameter: its 13 element-wise temporaries (held to the end of its tf.tidy) and the gradient. */
-const ADAM_TEMPORARIES = 14;
+/**
+ * deviceAdam.ts's update of the largest parameter, in copies of it: three
+ * temporaries, the gradient and its last summand, the moment being replaced
+ * (measured at the peak of a small configuration on lavapipe, where Adam's
+ * update is the peak; at larger sizes the end of the forward pass is).
+ */
+const ADAM_TEMPORARIES = 6;
 
 export interface MemoryEstimate {
   parameterBytes: number;
@@ -69,7 +74,7 @@ export interface MemoryEstimate {
  * wasm): the parameters, Adam's two moments of every trained parameter (as
  * device tensors), what the forward pass saves (the same walk as the heap's),
  * and Adam's update of one parameter in flight (deviceAdam.ts: the gradient
- * and 13 element-wise temporaries of the largest trained tensor's size). No packed
+ * and a few element-wise temporaries of the largest trained tensor's size). No packed
  * or derived weight forms (those are the wasm kernels'), no allocator factor:
  * this is the live tensors' high-water mark; tfjs-webgpu's buffer pool holds
  * more (freed buffers wait there for a tensor of the same size), measured in
