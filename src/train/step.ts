@@ -43,7 +43,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { copyValuesInto, ownedValues } from '../backend/buffers.js';
-import { leanVariableGrads, withDerivedTensorScope } from '../backend/index.js';
+import { leanVariableGrads, withDerivedTensorScope, type SavedTensorOffload } from '../backend/index.js';
 import type { InstanceSegments } from '../families/pix2pixhd/encoder.js';
 import type { ForwardOptions } from '../model/layers.js';
 import { featureMatchingLoss, ganLoss, stopGradient, vgg19Features, vggLossFromFeatures, type GanMode, type Vgg19 } from '../model/losses.js';
@@ -74,6 +74,8 @@ export interface LossSettings {
   readonly vgg?: Vgg19;
   /** Not a loss: how the step runs. Recompute the residual blocks in backward (--checkpoint-activations; same bits, less memory). */
   readonly checkpointActivations?: boolean;
+  /** Not a loss either: where large saved tensors wait out of the wasm heap between the passes (same bits; wasm only). */
+  readonly offload?: SavedTensorOffload;
 }
 
 /** A batch as tensors (NHWC). The caller owns and disposes them. */
@@ -195,7 +197,8 @@ function forwardBackward(model: TrainingModel, inputs: StepInputs, settings: Los
   // Likewise the condition's pyramid for D (labels and boundaries, which nothing trains).
   const conditionPyramid = discriminatorConditionPyramid(config, inputs.input);
   try {
-    const differentiate = hooks.schedule === 'tape' ? tf.variableGrads : leanVariableGrads;
+    const differentiate =
+      hooks.schedule === 'tape' ? tf.variableGrads : (f: () => tf.Scalar, xs: tf.Variable[]) => leanVariableGrads(f, xs, { offload: settings.offload });
     const { value, grads } = differentiate(() => {
       const params = new SinkingParams(model.variables, model.optimizerOf, anchor, hooks.receive);
       let generatorInput = inputs.input;
