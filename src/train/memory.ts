@@ -58,6 +58,8 @@ export interface MemoryEstimate {
   totalBytes: number;
   /** Outside the tensor heap: Adam's two moments and the master weights of every trained parameter. */
   hostBytes: number;
+  /** Saved tensors waiting outside the heap between the passes, at most (with offload; else 0). */
+  offloadBytes: number;
 }
 
 function convWeightFloats(specs: readonly ParamSpec[]): number {
@@ -69,7 +71,7 @@ export function estimateTrainingMemory(
   stage: Stage,
   size: { height: number; width: number },
   batchSize: number,
-  options: { packed?: boolean; checkpoint?: boolean } = {},
+  options: { packed?: boolean; checkpoint?: boolean; offload?: boolean } = {},
 ): MemoryEstimate {
   const specs = modelSpecs(config, trainingNetworks(config));
   const keys = optimizerKeys(stage, specs);
@@ -89,6 +91,7 @@ export function estimateTrainingMemory(
     tensorBytes,
     totalBytes: ALLOCATOR_OVERHEAD * (tensorBytes + packedBytes),
     hostBytes: 3 * 4 * countParameters(trained, 'all'),
+    offloadBytes: 0,
   };
 }
 

@@ -221,6 +221,10 @@ function forwardBackward(model: TrainingModel, inputs: StepInputs, settings: Los
       const predFakePool = hooks.poolActive
         ? discriminate(config, params, hooks.throughPool(tf.concat([inputs.input, stopGradient(fake)], 3)), discriminatorOptions)
         : discriminateImage(config, params, conditionTerms, stopGradient(fake), discriminatorOptions);
+      // Only this pass's loss is needed later: its layer outputs go now (what the tape saved of them
+      // can then leave the heap), not at the end of the forward pass. Same ops, same bits.
+      const lossDFake = ganLoss(predFakePool, false, settings.gan);
+      tf.dispose(predFakePool.flat());
       const predReal = discriminateImage(config, params, conditionTerms, inputs.real, discriminatorOptions);
       // D's weights enter this pass directly, not through sinks: they are off
       // the backward path, so loss_G reaches G (through fake) but not D; the
@@ -228,7 +232,7 @@ function forwardBackward(model: TrainingModel, inputs: StepInputs, settings: Los
       const predFake = discriminateImage(config, model.variables, conditionTerms.map((term) => stopGradient(term)), fake, discriminatorOptions);
 
       const scalars: Record<LossName, tf.Scalar> = {
-        D_fake: ganLoss(predFakePool, false, settings.gan),
+        D_fake: lossDFake,
         D_real: ganLoss(predReal, true, settings.gan),
         G_GAN: ganLoss(predFake, true, settings.gan),
         G_GAN_Feat: settings.ganFeatLoss
