@@ -6,7 +6,7 @@
  * All return scalars and are differentiable; tensors they create are freed.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { conv2d } from '../backend/ops.js';
+import { conv2d, detach } from '../backend/ops.js';
 import { InputError } from '../errors.js';
 import type { Tensor } from '../data/formats/tensor.js';
 
@@ -20,13 +20,9 @@ export type GanMode = keyof typeof GAN_MODES;
 /** PyTorch's BCELoss clamps log at -100 so that a saturated sigmoid stays finite. */
 const BCE_LOG_FLOOR = -100;
 
-/** `x` forward, zero gradient backward: the reference's `.detach()`. */
+/** `x` forward, no gradient backward: the reference's `.detach()` (backend/ops.ts detach). */
 export function stopGradient<T extends tf.Tensor>(x: T): T {
-  const detach = tf.customGrad((...inputs) => {
-    const input = inputs[0] as tf.Tensor;
-    return { value: input.clone(), gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy) };
-  });
-  return detach(x) as T;
+  return detach(x);
 }
 
 /** Mean absolute difference: torch.nn.L1Loss. */
@@ -70,20 +66,28 @@ export function featureMatchingLoss(
   real: ReadonlyArray<readonly tf.Tensor[]>,
   options: FeatureMatchingOptions,
 ): tf.Scalar {
-  const weight = (4 / (options.nLayersD + 1)) * (1 / options.numD) * options.lambdaFeat;
   return tf.tidy(() => {
-    const terms: tf.Tensor[] = [];
+    const terms: tf.Scalar[] = [];
     fake.forEach((fakeOutputs, i) => {
       const realOutputs = real[i];
       if (realOutputs === undefined || realOutputs.length !== fakeOutputs.length) {
         throw new Error('featureMatchingLoss: fake and real outputs differ in structure');
       }
-      for (let j = 0; j < fakeOutputs.length - 1; j++) {
-        terms.push(tf.mul(l1Loss(fakeOutputs[j]!, stopGradient(realOutputs[j]!)), weight));
-      }
+      for (let j = 0; j < fakeOutputs.length - 1; j++) terms.push(featureMatchingTerm(fakeOutputs[j]!, realOutputs[j]!, options));
     });
-    return (terms.length === 0 ? tf.scalar(0) : tf.addN(terms)) as tf.Scalar;
+    return featureMatchingSum(terms);
   });
+}
+
+/** One layer's term of featureMatchingLoss (a layer's output on the fake and on the real photo; the real one detached). */
+export function featureMatchingTerm(fake: tf.Tensor, real: tf.Tensor, options: FeatureMatchingOptions): tf.Scalar {
+  const weight = (4 / (options.nLayersD + 1)) * (1 / options.numD) * options.lambdaFeat;
+  return tf.tidy(() => tf.mul(l1Loss(fake, stopGradient(real)), weight) as tf.Scalar);
+}
+
+/** featureMatchingLoss from its terms, in featureMatchingLoss's order (scales, then layers). */
+export function featureMatchingSum(terms: readonly tf.Scalar[]): tf.Scalar {
+  return (terms.length === 0 ? tf.scalar(0) : tf.addN(terms as tf.Scalar[])) as tf.Scalar;
 }
 
 // ---------------------------------------------------------------------------
