@@ -18,13 +18,14 @@ import { createMatMulSession, type MatMulSession } from './onnxruntime/matmul-se
 import { nativeMatMulSession, registerNativeMatMul } from './wasm/native-matmul';
 import { adapterName, createWebgpuBackend, WebgpuNoHardware, WebgpuUnavailable } from './webgpu/device';
 import { registerWebgpuKernels } from './webgpu/kernels';
+import { poolWebgpuBuffersBelow } from './webgpu/buffer-accounting.js';
 import { BACKEND_CHOICES, type BackendChoice } from './choices.js';
 import { describeOnnxRuntime, loadOnnxRuntime, OnnxRuntimeUnavailable, requestedOnnxRuntimeProvider } from './onnxruntime/index.js';
 
 export { setConv2dOperatorCaching } from './wasm/kernels';
 export { withDerivedTensorScope } from './wasm/derived-tensors';
 export { checkWebgpuErrors, checkWebgpuTensorBytes } from './webgpu/device';
-export { releaseDisposedWebgpuBuffers, webgpuBufferAccounting, type WebgpuBufferAccounting, type WebgpuBufferFigures } from './webgpu/buffer-accounting.js';
+export { poolWebgpuBuffersBelow, releaseDisposedWebgpuBuffers, webgpuBufferAccounting, type WebgpuBufferAccounting, type WebgpuBufferFigures } from './webgpu/buffer-accounting.js';
 export { trainsOnHost } from './capabilities';
 export { wasmPacksConvWeights } from './wasm/native-matmul.js';
 export { heapAccounting, stopHeapAccounting, type HeapAccounting } from './heap-guard.js';
@@ -261,6 +262,13 @@ function webgpuInitialiser(allowSoftware: (settings: InitSettings) => boolean): 
     }
     await activate('webgpu');
     registerWebgpuKernels(adapter.limits['maxStorageBuffersPerShaderStage']!, adapter.software);
+    // P2PHD_WEBGPU_POOL_BELOW_MIB=N: freed buffers of N MiB or more go back to the device (less memory, slower; docs/memory.md).
+    const poolBelow = process.env['P2PHD_WEBGPU_POOL_BELOW_MIB'];
+    if (poolBelow !== undefined && poolBelow !== '') {
+      const mib = Number(poolBelow);
+      if (!(mib > 0)) throw new UsageError(`P2PHD_WEBGPU_POOL_BELOW_MIB=${poolBelow}: expected a positive number of MiB`);
+      poolWebgpuBuffersBelow(mib * 2 ** 20);
+    }
     return { name: 'webgpu', simd: true, threads: 0, detail: `tfjs-backend-webgpu on Dawn, adapter ${adapterName(adapter)}` };
   };
 }

@@ -9,7 +9,7 @@
 import { after, before, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
-import { webgpuBufferAccounting } from '../../src/backend/index.js';
+import { poolWebgpuBuffersBelow, releaseDisposedWebgpuBuffers, webgpuBufferAccounting } from '../../src/backend/index.js';
 import { DEFAULT_CONFIG, generatorInputChannels, resolveConfig, type ArchConfig } from '../../src/families/pix2pixhd/config.js';
 import { modelSpecs, trainingNetworks } from '../../src/families/pix2pixhd/networks.js';
 import { initParams } from '../../src/model/params.js';
@@ -114,6 +114,29 @@ onWebgpu('device memory on webgpu: the estimate against the live buffers\' peak'
       tf.dispose([weights, plain]);
       disposeDeviceMoments(moments);
       disposeDeviceMoments(plainMoments);
+    }
+  });
+
+  it('poolWebgpuBuffersBelow: a freed buffer at or above the size goes back to the device, a smaller one stays pooled', async () => {
+    const accounting = webgpuBufferAccounting()!;
+    const freed = async (elements: number): Promise<number> => {
+      const input = tf.fill([elements], 2);
+      const doubled = tf.add(input, input);
+      assert.equal((await doubled.data())[elements - 1], 4);
+      const before = accounting.figures().poolBytes;
+      tf.dispose([input, doubled]);
+      releaseDisposedWebgpuBuffers();
+      return before - accounting.figures().poolBytes;
+    };
+    try {
+      poolWebgpuBuffersBelow(1 << 20);
+      assert.equal(await freed(1 << 19), 2 * 4 * (1 << 19), 'two 2 MiB buffers given back');
+      assert.equal(await freed(1 << 16), 0, 'two 256 KiB buffers kept in the pool');
+      poolWebgpuBuffersBelow(0);
+      assert.equal(await freed((1 << 19) + 16), 0, 'tfjs pooling again');
+    } finally {
+      poolWebgpuBuffersBelow(0);
+      accounting.stop();
     }
   });
 });

@@ -18,6 +18,7 @@ interface BufferManagerLike {
   numBytesUsed: number;
   numBytesAllocated: number;
   acquireBuffer(...args: unknown[]): unknown;
+  releaseBuffer(buffer: { size: number }, reuse?: boolean): void;
 }
 
 export interface WebgpuBufferFigures {
@@ -25,8 +26,10 @@ export interface WebgpuBufferFigures {
   liveBytes: number;
   /** The largest liveBytes since the accounting opened or resetPeak. */
   livePeakBytes: number;
-  /** Bytes of every buffer the pool holds (in use or free): only grows, so also its peak. */
+  /** Bytes of every buffer the pool holds now (in use or free). */
   poolBytes: number;
+  /** The largest poolBytes since the accounting opened or resetPeak: the device memory tfjs held at most. */
+  poolPeakBytes: number;
 }
 
 export interface WebgpuBufferAccounting {
@@ -53,16 +56,24 @@ export function webgpuBufferAccounting(): WebgpuBufferAccounting | undefined {
   if (!manager) return undefined;
   const original = manager.acquireBuffer;
   let peak = manager.numBytesUsed;
+  let poolPeak = manager.numBytesAllocated;
   const wrapped = function (this: BufferManagerLike, ...args: unknown[]): unknown {
     const buffer = original.apply(this, args);
     if (this.numBytesUsed > peak) peak = this.numBytesUsed;
+    if (this.numBytesAllocated > poolPeak) poolPeak = this.numBytesAllocated;
     return buffer;
   };
   manager.acquireBuffer = wrapped;
   return {
-    figures: () => ({ liveBytes: manager.numBytesUsed, livePeakBytes: Math.max(peak, manager.numBytesUsed), poolBytes: manager.numBytesAllocated }),
+    figures: () => ({
+      liveBytes: manager.numBytesUsed,
+      livePeakBytes: Math.max(peak, manager.numBytesUsed),
+      poolBytes: manager.numBytesAllocated,
+      poolPeakBytes: Math.max(poolPeak, manager.numBytesAllocated),
+    }),
     resetPeak: () => {
       peak = manager.numBytesUsed;
+      poolPeak = manager.numBytesAllocated;
     },
     stop: () => {
       if (manager.acquireBuffer === wrapped) manager.acquireBuffer = original;
@@ -91,4 +102,28 @@ export function releaseDisposedWebgpuBuffers(): void {
   if (!backend.commandEncoder || typeof backend.submitQueue !== 'function' || typeof backend.endComputePassEncoder !== 'function') return;
   backend.endComputePassEncoder();
   backend.submitQueue();
+}
+
+/**
+ * Buffers of `bytes` or more go back to the device when their tensor is
+ * freed instead of waiting in tfjs's pool (which reuses a buffer only for a
+ * tensor of exactly the same size, so a step's many activation sizes each
+ * keep their own buffers: the pool grew to 1.2x to 1.9x the live peak on
+ * lavapipe). The device gives such a buffer back at once or reuses its
+ * memory for the next one; each new buffer costs an allocation and a clear.
+ * 0 or Infinity: tfjs's own pooling. A no-op on every other backend.
+ */
+export function poolWebgpuBuffersBelow(bytes: number): void {
+  const manager = bufferManager();
+  if (!manager) return;
+  const tagged = manager as BufferManagerLike & { p2phdOriginalRelease?: BufferManagerLike['releaseBuffer'] };
+  const original = tagged.p2phdOriginalRelease ?? manager.releaseBuffer;
+  tagged.p2phdOriginalRelease = original;
+  if (!(bytes > 0 && Number.isFinite(bytes))) {
+    manager.releaseBuffer = original;
+    return;
+  }
+  manager.releaseBuffer = function (this: BufferManagerLike, buffer: { size: number }, reuse = true): void {
+    original.call(this, buffer, reuse && buffer.size < bytes);
+  };
 }
