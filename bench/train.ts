@@ -25,10 +25,11 @@
  * it) and, on webgpu, the device memory (backend/webgpu/buffer-accounting.ts):
  * gpu_live_peak_MiB, the high-water mark of the bytes in live buffers over
  * the run (the analogue of torch.cuda.max_memory_allocated), and
- * gpu_pool_MiB, every buffer tfjs's pool holds after the run (freed buffers
- * stay for reuse and the pool never shrinks, so this is its peak, the memory
- * the device must have; gpu_pool_step1_MiB after the first step), beside the
- * estimate's device figure (estimate_device_MiB, src/train/memory.ts).
+ * gpu_pool_MiB, the most tfjs's buffer pool held during the run (freed
+ * buffers stay there for reuse, so this is the memory the device must have;
+ * without P2PHD_WEBGPU_POOL_BELOW_MIB the pool never shrinks;
+ * gpu_pool_step1_MiB over the first step), beside the estimate's device
+ * figure (estimate_device_MiB, src/train/memory.ts).
  *
  * Reported: the first step (kernel set-up included) and the mean of the
  * following steps; the wasm heap's size after the run (it only grows, so
@@ -314,7 +315,7 @@ export async function runBench(args: BenchArgs): Promise<StageResult> {
     const pytorch = withPytorch ? pytorchSecondsPerStep(bench, steps, args.progress) : null;
     const lastBuffers = buffers?.figures();
     const mib = (bytes: number | undefined): number | null => (bytes === undefined ? null : Math.round(bytes / MIB));
-    const poolBytes = lastBuffers?.poolBytes ?? gpuAllocatedBytes() ?? undefined;
+    const poolBytes = lastBuffers?.poolPeakBytes ?? gpuAllocatedBytes() ?? undefined;
     rows.push({
       config: name,
       size: `${bench.width}x${bench.height}`,
@@ -330,7 +331,7 @@ export async function runBench(args: BenchArgs): Promise<StageResult> {
       wasm_heap_MiB: heap === null ? null : Math.round(heap / MIB),
       peak_tensor_MiB: peakTensorBytes === null ? null : Math.round(peakTensorBytes / MIB),
       gpu_pool_MiB: mib(poolBytes),
-      gpu_pool_step1_MiB: mib(firstStepBuffers?.poolBytes),
+      gpu_pool_step1_MiB: mib(firstStepBuffers?.poolPeakBytes),
       gpu_live_peak_MiB: mib(lastBuffers?.livePeakBytes),
       estimate_device_MiB: Math.round(estimate.deviceBytes / MIB),
       pytorch_peak_tensor_MiB: pytorch?.peakTensorMiB ?? null,
