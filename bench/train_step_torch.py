@@ -230,7 +230,7 @@ def live_tensor_bytes():
     for obj in gc.get_objects():
         try:
             if torch.is_tensor(obj) and obj.device.type == 'cpu':
-                storage = obj.storage()
+                storage = obj.untyped_storage() if hasattr(obj, 'untyped_storage') else obj.storage()
                 storages[storage.data_ptr()] = storage.nbytes()
         except Exception:  # objects that fail to answer are not tensors we can count
             continue
