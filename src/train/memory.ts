@@ -78,6 +78,8 @@ export interface MemoryEstimate {
   hostBytes: number;
   /** Saved tensors waiting outside the heap between the passes, at most (with offload; else 0). */
   offloadBytes: number;
+  /** Whether the figures are for the offloaded step (--offload-activations, or chosen by checkTrainingMemory). */
+  offload: boolean;
 }
 
 function convWeightFloats(specs: readonly ParamSpec[]): number {
@@ -108,7 +110,10 @@ export function estimateTrainingMemory(
     let pyramid = 0;
     for (let level = 1; level < config.num_D; level++) pyramid += pixels / 4 ** level;
     const inputBytes = 4 * batchSize * (generatorInputChannels({ ...config, instance_feat: false }) * (pixels + pyramid) + config.output_nc * pixels);
-    const workingBytes = inputBytes + 4 * batchSize * OFFLOAD_WORKING_SET * saved.largest;
+    // With instance features G's input is concat(labels, features), held through the forward pass,
+    // and its gradient (for E) is formed whole in the backward pass: two more input-sized tensors.
+    const featureInputBytes = config.instance_feat ? 2 * 4 * batchSize * generatorInputChannels(config) * pixels : 0;
+    const workingBytes = inputBytes + featureInputBytes + 4 * batchSize * OFFLOAD_WORKING_SET * saved.largest;
     const tensorBytes = parameterBytes + derivedBytes + workingBytes;
     return {
       parameterBytes,
@@ -118,6 +123,7 @@ export function estimateTrainingMemory(
       totalBytes: OFFLOAD_ALLOCATOR_OVERHEAD * (tensorBytes + packedBytes),
       hostBytes,
       offloadBytes: Math.max(0, activationBytes - workingBytes),
+      offload: true,
     };
   }
   const tensorBytes = parameterBytes + derivedBytes + activationBytes;
@@ -129,6 +135,7 @@ export function estimateTrainingMemory(
     totalBytes: ALLOCATOR_OVERHEAD * (tensorBytes + packedBytes),
     hostBytes,
     offloadBytes: 0,
+    offload: false,
   };
 }
 
@@ -162,14 +169,17 @@ export function checkTrainingMemory(
   }
   if (backend !== 'wasm') return estimate;
   const budget = WASM_HEAP_BYTES;
+  if (estimate.totalBytes > budget && options.offload !== true) {
+    // Offloading costs two copies per step: chosen only where the heap cannot hold the step without it.
+    const offloaded = estimateTrainingMemory(config, stage, size, batchSize, { checkpoint: options.checkpoint, offload: true });
+    if (offloaded.totalBytes <= budget && offloaded.hostBytes + offloaded.offloadBytes <= totalmem()) return offloaded;
+  }
   if (estimate.totalBytes > budget) {
     // Only suggestions that fit when followed (each estimated again).
+    // What follows a suggestion may run offloaded (chosen then as here): it fits if either form does.
     const fits = (changed: ArchConfig, height = size.height, width = size.width, batch = batchSize): boolean =>
-      estimateTrainingMemory(changed, stage, { height, width }, batch, { checkpoint: options.checkpoint, offload: options.offload }).totalBytes <= budget;
+      [false, true].some((offload) => estimateTrainingMemory(changed, stage, { height, width }, batch, { checkpoint: options.checkpoint, offload }).totalBytes <= budget);
     const suggestions: string[] = [];
-    if (options.offload !== true && estimateTrainingMemory(config, stage, size, batchSize, { checkpoint: options.checkpoint, offload: true }).totalBytes <= budget) {
-      suggestions.push('--offload-activations');
-    }
     for (let batch = batchSize - 1; batch >= 1; batch--) {
       if (fits(config, size.height, size.width, batch)) {
         suggestions.push(`--batch-size ${batch}`);
