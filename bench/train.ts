@@ -305,7 +305,7 @@ export async function runBench(args: BenchArgs): Promise<StageResult> {
       peak_tensor_MiB: peakTensorBytes === null ? null : Math.round(peakTensorBytes / MIB),
       gpu_pool_MiB: gpuAllocatedBytes() === null ? null : Math.round(gpuAllocatedBytes()! / MIB),
       estimate_MiB: Math.round(estimate.totalBytes / MIB),
-      offloaded: estimate.offload,
+      offloaded: estimate.offload ? 'yes' : 'no',
       heap_tensor_peak_MiB: info.name === 'wasm' ? Math.round(accounting.peak / MIB) : null,
       estimate_tensor_MiB: Math.round(estimate.tensorBytes / MIB),
       peak_rss_MiB: Math.round(peakRss / MIB),
