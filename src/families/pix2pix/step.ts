@@ -18,9 +18,21 @@
  * differentiated with respect to G's weights alone. D stays in training mode
  * throughout, so each of its three passes uses its batch's statistics and
  * moves its running statistics (num_batches_tracked + 3 per step, G's + 1).
+ *
+ * Memory: under the lean schedule (the default) both gradients come from
+ * backend/leanGradients.ts, which frees each saved tensor and gradient at
+ * its last use, and D's step runs apart from G's tape
+ * (backend/tapeAside.ts): its passes and its backward pass are recorded on
+ * a tape of its own, freed as it walks back, instead of on G's tape until
+ * G's backward pass ends. The `tape` schedule is tfjs's own variableGrads
+ * with D's step nested in G's tape: the same gradient functions in the same
+ * order, summed in the same order, so the same bits
+ * (test/families/pix2pix/lean.test.ts); it holds everything to the end.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { ownedValues } from '../../backend/buffers.js';
+import { leanVariableGrads } from '../../backend/leanGradients.js';
+import { apartFromTape } from '../../backend/tapeAside.js';
 import type { DropoutMasks, ForwardOptions } from '../../model/layers.js';
 import { l1Loss } from '../../model/losses.js';
 import { PIX2PIX_LOSS_NAMES, type Pix2pixConfig, type Pix2pixLossName, type Pix2pixLosses } from './config.js';
@@ -28,6 +40,22 @@ import { pix2pixGanLoss, type Pix2pixGanMode } from './losses.js';
 import { pix2pixDiscriminate, pix2pixGenerate } from './networks.js';
 
 export { PIX2PIX_LOSS_NAMES, type Pix2pixLossName, type Pix2pixLosses } from './config.js';
+
+/**
+ * How the step's backward passes are scheduled: `lean` (the default) or
+ * tfjs's `tape`; the same bits (see the module comment).
+ */
+export type Pix2pixStepSchedule = 'lean' | 'tape';
+
+/** The differentiation a schedule uses: the value and the gradients of the variables on a path to it. */
+function differentiation(schedule: Pix2pixStepSchedule): (f: () => tf.Scalar, xs: tf.Variable[]) => { value: tf.Scalar; grads: tf.NamedTensorMap } {
+  return schedule === 'tape' ? (f, xs) => tf.variableGrads(f, xs) : (f, xs) => leanVariableGrads(f, xs);
+}
+
+/** D's step inside G's forward pass: nested in G's tape (`tape`, as the reference's order asks), or apart from it (`lean`). */
+function besideG<T>(schedule: Pix2pixStepSchedule, fn: () => T): T {
+  return schedule === 'tape' ? fn() : apartFromTape(fn);
+}
 
 export interface Pix2pixLossSettings {
   readonly ganMode: Pix2pixGanMode;
@@ -63,6 +91,8 @@ export interface Pix2pixStepHooks {
   readonly updateD: (gradients: Map<string, Float32Array>) => void;
   /** Keep the first generated image (for sample strips). */
   readonly keepFake?: boolean;
+  /** `lean` when absent. */
+  readonly schedule?: Pix2pixStepSchedule;
 }
 
 export interface Pix2pixStepResult {
@@ -115,28 +145,32 @@ export function pix2pixStep(model: Pix2pixStepModel, inputs: Pix2pixStepInputs, 
   let finite = true;
   let keptFake: tf.Tensor | undefined;
   let gradientsG = new Map<string, Float32Array>();
+  const schedule = hooks.schedule ?? 'lean';
+  const differentiate = differentiation(schedule);
   try {
-    const { value, grads } = tf.variableGrads(() => {
+    const { value, grads } = differentiate(() => {
       const fake = pix2pixGenerate(config, variables, inputs.A, generatorOptions);
       if (hooks.keepFake) keptFake = tf.keep(tf.slice(fake, [0, 0, 0, 0], [1, -1, -1, -1]));
-      // D's step. Its tape differentiates with respect to D's weights only,
-      // so fake_B enters as a constant (the reference's detach()).
-      const stepD = tf.variableGrads(() => {
-        const dFake = pix2pixGanLoss(pix2pixDiscriminate(config, variables, tf.concat([inputs.A, fake], 3), discriminatorOptions), false, settings.ganMode);
-        const dReal = pix2pixGanLoss(pix2pixDiscriminate(config, variables, tf.concat([inputs.A, inputs.B], 3), discriminatorOptions), true, settings.ganMode);
-        losses.D_fake = dFake.dataSync()[0]!;
-        losses.D_real = dReal.dataSync()[0]!;
-        return tf.mul(tf.add(dFake, dReal), 0.5) as tf.Scalar;
-      }, varsD);
-      stepD.value.dispose();
-      const gradientsD = gradientsByKey(stepD.grads, keyOf);
-      tf.dispose(Object.values(stepD.grads));
-      if (nonFinitePix2pixLoss(losses) !== undefined) {
-        finite = false;
-      } else {
-        hooks.updateD(gradientsD);
-        updatedD = true;
-      }
+      // D's step. It differentiates with respect to D's weights only, so
+      // fake_B enters as a constant (the reference's detach()).
+      besideG(schedule, () => {
+        const stepD = differentiate(() => {
+          const dFake = pix2pixGanLoss(pix2pixDiscriminate(config, variables, tf.concat([inputs.A, fake], 3), discriminatorOptions), false, settings.ganMode);
+          const dReal = pix2pixGanLoss(pix2pixDiscriminate(config, variables, tf.concat([inputs.A, inputs.B], 3), discriminatorOptions), true, settings.ganMode);
+          losses.D_fake = dFake.dataSync()[0]!;
+          losses.D_real = dReal.dataSync()[0]!;
+          return tf.mul(tf.add(dFake, dReal), 0.5) as tf.Scalar;
+        }, varsD);
+        stepD.value.dispose();
+        const gradientsD = gradientsByKey(stepD.grads, keyOf);
+        tf.dispose(Object.values(stepD.grads));
+        if (nonFinitePix2pixLoss(losses) !== undefined) {
+          finite = false;
+        } else {
+          hooks.updateD(gradientsD);
+          updatedD = true;
+        }
+      });
       // G's loss through the updated D.
       const gGan = pix2pixGanLoss(pix2pixDiscriminate(config, variables, tf.concat([inputs.A, fake], 3), discriminatorOptions), true, settings.ganMode);
       const gL1 = tf.mul(l1Loss(fake, inputs.B), settings.lambdaL1) as tf.Scalar;
@@ -171,6 +205,8 @@ export interface Pix2pixDeviceStepHooks {
   readonly updateD: (gradients: ReadonlyMap<string, tf.Tensor>) => void;
   /** Keep the first generated image (for sample strips). */
   readonly keepFake?: boolean;
+  /** `lean` when absent. */
+  readonly schedule?: Pix2pixStepSchedule;
 }
 
 export interface Pix2pixDeviceStepResult {
@@ -216,23 +252,27 @@ export function pix2pixDeviceStep(model: Pix2pixStepModel, inputs: Pix2pixStepIn
   const discriminatorOptions: ForwardOptions = { training: true };
   const kept: Partial<Record<Pix2pixLossName, tf.Scalar>> = {};
   let keptFake: tf.Tensor | undefined;
+  const schedule = hooks.schedule ?? 'lean';
+  const differentiate = differentiation(schedule);
   try {
-    const { value, grads } = tf.variableGrads(() => {
+    const { value, grads } = differentiate(() => {
       const fake = pix2pixGenerate(config, variables, inputs.A, generatorOptions);
       if (hooks.keepFake) keptFake = tf.keep(tf.slice(fake, [0, 0, 0, 0], [1, -1, -1, -1]));
-      const stepD = tf.variableGrads(() => {
-        const dFake = pix2pixGanLoss(pix2pixDiscriminate(config, variables, tf.concat([inputs.A, fake], 3), discriminatorOptions), false, settings.ganMode);
-        const dReal = pix2pixGanLoss(pix2pixDiscriminate(config, variables, tf.concat([inputs.A, inputs.B], 3), discriminatorOptions), true, settings.ganMode);
-        kept.D_fake = tf.keep(dFake);
-        kept.D_real = tf.keep(dReal);
-        return tf.mul(tf.add(dFake, dReal), 0.5) as tf.Scalar;
-      }, varsD);
-      stepD.value.dispose();
-      try {
-        hooks.updateD(tensorsByKey(stepD.grads));
-      } finally {
-        tf.dispose(Object.values(stepD.grads));
-      }
+      besideG(schedule, () => {
+        const stepD = differentiate(() => {
+          const dFake = pix2pixGanLoss(pix2pixDiscriminate(config, variables, tf.concat([inputs.A, fake], 3), discriminatorOptions), false, settings.ganMode);
+          const dReal = pix2pixGanLoss(pix2pixDiscriminate(config, variables, tf.concat([inputs.A, inputs.B], 3), discriminatorOptions), true, settings.ganMode);
+          kept.D_fake = tf.keep(dFake);
+          kept.D_real = tf.keep(dReal);
+          return tf.mul(tf.add(dFake, dReal), 0.5) as tf.Scalar;
+        }, varsD);
+        stepD.value.dispose();
+        try {
+          hooks.updateD(tensorsByKey(stepD.grads));
+        } finally {
+          tf.dispose(Object.values(stepD.grads));
+        }
+      });
       const gGan = pix2pixGanLoss(pix2pixDiscriminate(config, variables, tf.concat([inputs.A, fake], 3), discriminatorOptions), true, settings.ganMode);
       const gL1 = tf.mul(l1Loss(fake, inputs.B), settings.lambdaL1) as tf.Scalar;
       kept.G_GAN = tf.keep(gGan);
