@@ -343,11 +343,15 @@ export interface UnitAt {
   readonly shape: ConvUnitShape;
   /** The conv's index in the list (its parameters' index). */
   readonly convIndex: number;
+  /** Whether the conv has a bias. */
+  readonly bias: boolean;
 }
 
 /**
  * The conv unit that starts at `layers[index]`: an optional ReLU or
- * LeakyReLU, an optional reflection pad, then a conv or transposed conv.
+ * LeakyReLU, an optional reflection pad, then a conv or transposed conv,
+ * with or without bias (pix2pix's convs before batch norm have none; the
+ * U-Net's LeakyReLU + down conv and ReLU + up conv are units too).
  */
 export function convUnitAt(layers: readonly Layer[], index: number, constantChannels = 0): UnitAt | undefined {
   let j = index;
@@ -363,13 +367,11 @@ export function convUnitAt(layers: readonly Layer[], index: number, constantChan
     j++;
   }
   const conv = layers[j];
-  // A conv without bias (pix2pix's, before batch norm) runs op by op.
-  if ((conv?.kind === 'conv' || conv?.kind === 'convTranspose') && conv.bias === false) return undefined;
   if (conv?.kind === 'conv') {
-    return { shape: { activation, reflectPad: reflect, conv: { kind: 'conv', stride: conv.stride, pad: conv.pad, constantChannels } }, convIndex: j };
+    return { shape: { activation, reflectPad: reflect, conv: { kind: 'conv', stride: conv.stride, pad: conv.pad, constantChannels } }, convIndex: j, bias: conv.bias !== false };
   }
   if (conv?.kind === 'convTranspose' && constantChannels === 0) {
-    return { shape: { activation, reflectPad: reflect, conv: { kind: 'convTranspose', stride: conv.stride, pad: conv.pad, outputPadding: conv.outputPadding } }, convIndex: j };
+    return { shape: { activation, reflectPad: reflect, conv: { kind: 'convTranspose', stride: conv.stride, pad: conv.pad, outputPadding: conv.outputPadding } }, convIndex: j, bias: conv.bias !== false };
   }
   return undefined;
 }
@@ -405,7 +407,8 @@ function runLayers(
     }
     if (unit !== undefined) {
       const key = `${prefix}.${unit.convIndex}`;
-      y = tf.tidy(() => convUnit(input, getParam(params, `${key}.weight`) as tf.Tensor4D, getParam(params, `${key}.bias`), unit.shape));
+      const bias = unit.bias ? getParam(params, `${key}.bias`) : undefined;
+      y = tf.tidy(() => convUnit(input, getParam(params, `${key}.weight`) as tf.Tensor4D, bias, unit.shape));
       layerOptions = withoutConstantInput(options);
       index = unit.convIndex + 1;
     } else {
