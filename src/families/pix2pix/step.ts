@@ -33,7 +33,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ownedValues } from '../../backend/buffers.js';
 import { leanVariableGrads } from '../../backend/leanGradients.js';
 import { apartFromTape } from '../../backend/tapeAside.js';
-import type { DropoutMasks, ForwardOptions } from '../../model/layers.js';
+import { SinkingParams, sinkAnchor } from '../../model/gradientSinks.js';
+import type { DropoutMasks, ForwardOptions, Params } from '../../model/layers.js';
 import { l1Loss } from '../../model/losses.js';
 import { PIX2PIX_LOSS_NAMES, type Pix2pixConfig, type Pix2pixLossName, type Pix2pixLosses } from './config.js';
 import { pix2pixGanLoss, type Pix2pixGanMode } from './losses.js';
@@ -55,6 +56,32 @@ function differentiation(schedule: Pix2pixStepSchedule): (f: () => tf.Scalar, xs
 /** D's step inside G's forward pass: nested in G's tape (`tape`, as the reference's order asks), or apart from it (`lean`). */
 function besideG<T>(schedule: Pix2pixStepSchedule, fn: () => T): T {
   return schedule === 'tape' ? fn() : apartFromTape(fn);
+}
+
+/**
+ * Runs `loss` (G's forward pass and loss, reading G's weights from the map
+ * it is given) and its backward pass; each of G's gradients goes to
+ * `receive` as the backward pass produces it, through a gradient sink
+ * (model/gradientSinks.ts), and is freed right after: G's gradients never
+ * pile up on the heap.
+ */
+function differentiateG(
+  differentiate: ReturnType<typeof differentiation>,
+  variables: ReadonlyMap<string, tf.Variable>,
+  keysG: readonly string[],
+  receive: (key: string, gradient: tf.Tensor) => void,
+  loss: (params: Params) => tf.Scalar,
+): void {
+  for (const key of keysG) if (!variables.has(key)) throw new Error(`pix2pix step: no variable ${key}`);
+  const trained = new Set(keysG);
+  const anchor = sinkAnchor();
+  try {
+    const { value, grads } = differentiate(() => loss(new SinkingParams(variables, trained, anchor, receive)), [anchor]);
+    value.dispose();
+    tf.dispose(Object.values(grads));
+  } finally {
+    anchor.dispose();
+  }
 }
 
 export interface Pix2pixLossSettings {
@@ -136,7 +163,6 @@ export function pix2pixStep(model: Pix2pixStepModel, inputs: Pix2pixStepInputs, 
       keyOf.set(variable.name, key);
       return variable;
     });
-  const varsG = variablesOf(model.keysG);
   const varsD = variablesOf(model.keysD);
   const generatorOptions: ForwardOptions = hooks.dropout ? { training: true, dropout: hooks.dropout } : { training: true };
   const discriminatorOptions: ForwardOptions = { training: true };
@@ -144,12 +170,16 @@ export function pix2pixStep(model: Pix2pixStepModel, inputs: Pix2pixStepInputs, 
   let updatedD = false;
   let finite = true;
   let keptFake: tf.Tensor | undefined;
-  let gradientsG = new Map<string, Float32Array>();
+  const gradientsG = new Map<string, Float32Array>();
   const schedule = hooks.schedule ?? 'lean';
   const differentiate = differentiation(schedule);
+  // G's gradients go nowhere when a loss is not finite (known at the end of the forward pass).
+  const receiveG = (key: string, gradient: tf.Tensor): void => {
+    if (finite) gradientsG.set(key, ownedValues(gradient));
+  };
   try {
-    const { value, grads } = differentiate(() => {
-      const fake = pix2pixGenerate(config, variables, inputs.A, generatorOptions);
+    differentiateG(differentiate, variables, model.keysG, receiveG, (paramsG) => {
+      const fake = pix2pixGenerate(config, paramsG, inputs.A, generatorOptions);
       if (hooks.keepFake) keptFake = tf.keep(tf.slice(fake, [0, 0, 0, 0], [1, -1, -1, -1]));
       // D's step. It differentiates with respect to D's weights only, so
       // fake_B enters as a constant (the reference's detach()).
@@ -171,17 +201,15 @@ export function pix2pixStep(model: Pix2pixStepModel, inputs: Pix2pixStepInputs, 
           updatedD = true;
         }
       });
-      // G's loss through the updated D.
+      // G's loss through the updated D (whose weights enter directly: no gradient reaches them).
       const gGan = pix2pixGanLoss(pix2pixDiscriminate(config, variables, tf.concat([inputs.A, fake], 3), discriminatorOptions), true, settings.ganMode);
       const gL1 = tf.mul(l1Loss(fake, inputs.B), settings.lambdaL1) as tf.Scalar;
       losses.G_GAN = gGan.dataSync()[0]!;
       losses.G_L1 = gL1.dataSync()[0]!;
       if (nonFinitePix2pixLoss(losses) !== undefined) finite = false;
       return tf.add(gGan, gL1) as tf.Scalar;
-    }, varsG);
-    value.dispose();
-    if (finite) gradientsG = gradientsByKey(grads, keyOf);
-    tf.dispose(Object.values(grads));
+    });
+    if (!finite) gradientsG.clear();
   } catch (error) {
     keptFake?.dispose();
     throw error;
@@ -207,12 +235,18 @@ export interface Pix2pixDeviceStepHooks {
   readonly keepFake?: boolean;
   /** `lean` when absent. */
   readonly schedule?: Pix2pixStepSchedule;
+  /**
+   * Each of G's gradients as the backward pass produces it (optimizer_G's
+   * step on the device, say: the step holds the old weights it still needs);
+   * the step frees it right after. Without it G's gradients are returned.
+   */
+  readonly onGradientG?: (key: string, gradient: tf.Tensor) => void;
 }
 
 export interface Pix2pixDeviceStepResult {
   /** The four losses in PIX2PIX_LOSS_NAMES order, [4]; the caller reads and disposes it. */
   readonly losses: tf.Tensor1D;
-  /** G's gradients by key; the caller disposes them. */
+  /** G's gradients by key (empty with hooks.onGradientG); the caller disposes them. */
   readonly gradientsG: Map<string, tf.Tensor>;
   /** The first generated image [1, H, W, output_nc], when asked for; the caller disposes it. */
   readonly fake?: tf.Tensor;
@@ -246,17 +280,19 @@ export function pix2pixDeviceStep(model: Pix2pixStepModel, inputs: Pix2pixStepIn
     }
     return out;
   };
-  const varsG = variablesOf(model.keysG);
   const varsD = variablesOf(model.keysD);
   const generatorOptions: ForwardOptions = hooks.dropout ? { training: true, dropout: hooks.dropout } : { training: true };
   const discriminatorOptions: ForwardOptions = { training: true };
   const kept: Partial<Record<Pix2pixLossName, tf.Scalar>> = {};
   let keptFake: tf.Tensor | undefined;
+  const gradientsG = new Map<string, tf.Tensor>();
   const schedule = hooks.schedule ?? 'lean';
   const differentiate = differentiation(schedule);
+  // A clone shares the data: kept past the sink's dispose, for the caller.
+  const receiveG = hooks.onGradientG ?? ((key: string, gradient: tf.Tensor): void => void gradientsG.set(key, tf.keep(gradient.clone())));
   try {
-    const { value, grads } = differentiate(() => {
-      const fake = pix2pixGenerate(config, variables, inputs.A, generatorOptions);
+    differentiateG(differentiate, variables, model.keysG, receiveG, (paramsG) => {
+      const fake = pix2pixGenerate(config, paramsG, inputs.A, generatorOptions);
       if (hooks.keepFake) keptFake = tf.keep(tf.slice(fake, [0, 0, 0, 0], [1, -1, -1, -1]));
       besideG(schedule, () => {
         const stepD = differentiate(() => {
@@ -278,12 +314,12 @@ export function pix2pixDeviceStep(model: Pix2pixStepModel, inputs: Pix2pixStepIn
       kept.G_GAN = tf.keep(gGan);
       kept.G_L1 = tf.keep(gL1);
       return tf.add(gGan, gL1) as tf.Scalar;
-    }, varsG);
-    value.dispose();
+    });
     const losses = tf.tidy(() => tf.stack(PIX2PIX_LOSS_NAMES.map((name) => tf.reshape(kept[name]!, []))) as tf.Tensor1D);
-    return { losses, gradientsG: tensorsByKey(grads), ...(keptFake ? { fake: keptFake } : {}) };
+    return { losses, gradientsG, ...(keptFake ? { fake: keptFake } : {}) };
   } catch (error) {
     keptFake?.dispose();
+    tf.dispose([...gradientsG.values()]);
     throw error;
   } finally {
     tf.dispose(Object.values(kept));
