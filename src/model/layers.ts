@@ -223,6 +223,17 @@ export interface ForwardOptions {
    */
   readonly checkpointResidualBlocks?: boolean;
   /**
+   * Batch norm on batch statistics, training: each layer saves its input
+   * (and its weight and bias) alone for the backward pass, which runs the
+   * layer's normalisation again on its own tape (backend/leanGradients.ts
+   * checkpointed) and walks it back with tfjs's gradient functions: the same
+   * bits as the layer recorded op by op, which saves five more tensors of
+   * its size (tf.moments' and the normalisation's intermediates). The
+   * running statistics move once, in the forward pass. Needs the lean
+   * schedule.
+   */
+  readonly checkpointBatchNorm?: boolean;
+  /**
    * Dropout layers' keep masks (0/1, the layer's output shape), drawn per
    * call in forward order; without it dropout is the identity (eval()).
    */
@@ -269,19 +280,28 @@ function batchNorm(x: tf.Tensor4D, prefix: string, params: Params, options: Forw
     // level of the output against the reference at 1024x512).
     return tf.add(tf.mul(instanceNorm(x, NORM_EPS), weight), bias) as tf.Tensor4D;
   }
-  const { mean, variance } = tf.moments(x, [0, 1, 2]);
-  const y = tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, NORM_EPS))), weight), bias) as tf.Tensor4D;
   const count = x.shape[0] * x.shape[1] * x.shape[2];
   const tracked = params.get(`${prefix}.num_batches_tracked`);
-  if (options.training && runningMean instanceof tf.Variable && runningVar instanceof tf.Variable) {
-    tf.tidy(() => {
-      const unbiased = tf.mul(variance, count > 1 ? count / (count - 1) : 1);
-      runningMean.assign(tf.add(tf.mul(runningMean, 1 - BATCH_NORM_MOMENTUM), tf.mul(mean, BATCH_NORM_MOMENTUM)));
-      runningVar.assign(tf.add(tf.mul(runningVar, 1 - BATCH_NORM_MOMENTUM), tf.mul(unbiased, BATCH_NORM_MOMENTUM)));
-      if (tracked instanceof tf.Variable) tracked.assign(tf.add(tracked, tf.scalar(1, tracked.dtype)));
-    });
+  let updateRunning = options.training && runningMean instanceof tf.Variable && runningVar instanceof tf.Variable;
+  const normalise = (input: tf.Tensor4D, w: tf.Tensor, b: tf.Tensor): tf.Tensor4D => {
+    const { mean, variance } = tf.moments(input, [0, 1, 2]);
+    const y = tf.add(tf.mul(tf.div(tf.sub(input, mean), tf.sqrt(tf.add(variance, NORM_EPS))), w), b) as tf.Tensor4D;
+    if (updateRunning && runningMean instanceof tf.Variable && runningVar instanceof tf.Variable) {
+      // Once per forward pass: a checkpointed layer's recomputation in backward leaves them alone.
+      updateRunning = false;
+      tf.tidy(() => {
+        const unbiased = tf.mul(variance, count > 1 ? count / (count - 1) : 1);
+        runningMean.assign(tf.add(tf.mul(runningMean, 1 - BATCH_NORM_MOMENTUM), tf.mul(mean, BATCH_NORM_MOMENTUM)));
+        runningVar.assign(tf.add(tf.mul(runningVar, 1 - BATCH_NORM_MOMENTUM), tf.mul(unbiased, BATCH_NORM_MOMENTUM)));
+        if (tracked instanceof tf.Variable) tracked.assign(tf.add(tracked, tf.scalar(1, tracked.dtype)));
+      });
+    }
+    return y;
+  };
+  if (options.training && options.checkpointBatchNorm === true) {
+    return checkpointed(x, [weight, bias], (input, [w, b]) => normalise(input, w!, b!));
   }
-  return y;
+  return normalise(x, weight, bias);
 }
 
 function runLayer(layer: Layer, prefix: string, x: tf.Tensor4D, params: Params, options: ForwardOptions): tf.Tensor4D {

@@ -3,12 +3,14 @@
  * made, as memory.ts does for pix2pixHD, so that a run that cannot fit fails
  * at once with one line and the flags that would shrink it.
  *
- * What the heap holds at the lean step's peak (families/pix2pix/step.ts),
- * the end of D's forward passes inside G's forward pass:
+ * What the heap holds at the lean step's peak (families/pix2pix/step.ts):
+ * the end of D's forward passes inside G's forward pass, or G's backward
+ * walk recomputing a batch-norm layer (checkpointed):
  * - every parameter and buffer of G and D;
  * - what G's pass saved for its backward pass (held until G's backward pass
- *   ends), and what D's two passes saved for D's
- *   (families/pix2pix/activations.ts), times the batch;
+ *   ends), and what D's two passes saved for D's, or D's third pass and six
+ *   tensors of the largest batch-norm layer (families/pix2pix/activations.ts),
+ *   times the batch;
  * - the backward walk's frontier: a few activations of the largest size and
  *   the largest conv's column buffer (p2phd's GEMM convs, at most 64 MB);
  * - D's gradients, which come as one set (G's leave the heap as they are
@@ -36,6 +38,8 @@ const WASM_HEAP_BYTES = 4294901760;
 export const PIX2PIX_ALLOCATOR_OVERHEAD = 1.3;
 /** The backward walk's frontier, in activations of the largest size (a gradient, its contribution, the recomputed input of a unit). */
 const FRONTIER_ACTIVATIONS = 3;
+/** Tensors of a batch-norm layer's size its recomputation in backward holds at once (six, and the incoming gradient). */
+const NORM_RECOMPUTED = 7;
 /** p2phd's GEMM convs make their columns in bands of at most 16M floats (backend/wasm/conv2d-native-column.ts). */
 const MAX_COLUMN_FLOATS = 16 * 1024 * 1024;
 
@@ -74,8 +78,13 @@ export function estimatePix2pixTrainingMemory(
   const packedBytes = packed ? 4 * countParameters(specs.filter((spec) => spec.role === 'convWeight' || spec.role === 'convTransposeWeight'), 'all') : 0;
   const gradientBytes = 4 * countParameters(pix2pixSpecs(config, ['D']).filter(isTrainable), 'all');
   const saved = pix2pixSavedStepFloats(config, size.height, size.width);
-  const frontier = FRONTIER_ACTIVATIONS * batchSize * saved.largest + Math.min(MAX_COLUMN_FLOATS, batchSize * saved.columns);
-  const activationBytes = 4 * (batchSize * (saved.G + 2 * saved.D) + frontier);
+  const frontier = (largest: number, columns: number): number => FRONTIER_ACTIVATIONS * batchSize * largest + Math.min(MAX_COLUMN_FLOATS, batchSize * columns);
+  // D's two passes as D's backward walk starts (its frontier D-sized), or D's
+  // third pass in G's backward walk: a recomputed batch norm, or G's frontier.
+  const dStep = batchSize * (saved.G + 2 * saved.D) + frontier(saved.largestD, saved.columnsD);
+  const gStep = batchSize * (saved.G + saved.D + NORM_RECOMPUTED * saved.largestNorm);
+  const gFrontier = batchSize * (saved.G + saved.D) + frontier(saved.largestG, saved.columnsG);
+  const activationBytes = 4 * Math.max(dStep, gStep, gFrontier);
   const momentBytes = onHost ? 0 : 2 * 4 * trained;
   const tensorBytes = parameterBytes + gradientBytes + activationBytes + momentBytes;
   return {

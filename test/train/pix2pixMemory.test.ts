@@ -32,36 +32,38 @@ describe('pix2pix training memory estimate', () => {
 
   it('counts what the lean step saves: by hand for a tiny G and D at 4x4', () => {
     // Rules (families/pix2pix/activations.ts): a conv unit saves its input
-    // (once), batch norm its input and 5 tensors of its size, a lone ReLU its
-    // input, tanh its output, a residual block's sum its inner output.
-    // G: unit [pad3, conv7] saves A 16; BN 16 + 80 -> 112; [relu, conv s2] 16 -> 128; BN at 2x2x2: 8 + 40 -> 176;
-    //    [relu, conv s2] 8 -> 184; BN at 1x1x4: 4 + 20 -> 208; lone relu 4 -> 212;
-    //    6 blocks at 1x1x4: input 4, BN 24, [relu, pad, conv] 4, BN 24, sum's inner output 4 = 60 each -> 572;
-    //    [convT] 4 -> 576; BN 8 + 40 -> 624; [relu, convT] 8 -> 632; BN 16 + 80 -> 728; [relu, pad3, conv7] 16 -> 744;
-    //    tanh 16 -> 760; the L1 loss's difference and its absolute value 2 x 16 -> 792.
-    // D (input 4x4x2): [conv] 32; [leaky, conv] 16 -> 48; BN at 4x4x2: 32 + 160 -> 240; [leaky, conv] 32 -> 272.
-    // Largest: G's padded 10x10 input. No conv has 16 output channels: no column buffers.
-    assert.deepEqual(pix2pixSavedStepFloats(TINY, 4, 4), { G: 792, D: 272, largest: 100, columns: 0 });
+    // (once), batch norm (checkpointed) its input, a lone ReLU its input,
+    // tanh its output, a residual block its input and its inner output.
+    // G: unit [pad3, conv7] saves A 16; BN 16 -> 32; [relu, conv s2] 16 -> 48; BN at 2x2x2 8 -> 56;
+    //    [relu, conv s2] 8 -> 64; BN at 1x1x4 4 -> 68; lone relu 4 -> 72;
+    //    6 blocks at 1x1x4: input 4, BN 4, [relu, pad, conv] 4, BN 4, the sum's inner output 4 = 20 each -> 192;
+    //    [convT] 4 -> 196; BN 8 -> 204; [relu, convT] 8 -> 212; BN 16 -> 228; [relu, pad3, conv7] 16 -> 244;
+    //    tanh 16 -> 260; the L1 loss's difference and its absolute value 2 x 16 -> 292.
+    // D (input 4x4x2): [conv] 32; [leaky, conv] 16 -> 48; BN at 4x4x2 32 -> 80; [leaky, conv] 32 -> 112.
+    // Largest: G's padded 10x10 input, D's 4x4x2; the largest batch norm D's 4x4x2.
+    // No conv has 16 output channels: no column buffers.
+    assert.deepEqual(pix2pixSavedStepFloats(TINY, 4, 4), { G: 292, D: 112, largest: 100, largestG: 100, largestD: 32, columnsG: 0, columnsD: 0, largestNorm: 32 });
   });
 
   it('parameters, packed weights, gradients, activations and Adam: by hand for the same config', () => {
     // Parameters (a norm of C channels: weight, bias, running mean, running var: 4C, + num_batches_tracked):
     //   G 2256, D 16: 2272; trained 2134 (G 2123, D 11: conv 2->1 + bias 3, conv 1->2 2, norm 2 x 2, conv 2->1 2).
     // Convolution weights (XNNPACK packs a copy on wasm): 2012.
-    // Activations: G once, D twice, 3 of the largest: 4 x (792 + 2 x 272 + 3 x 100) = 6544 bytes per sample.
+    // Activations per sample, the largest of: D's two passes and D's frontier 292 + 2 x 112 + 3 x 32 = 612;
+    // D's third pass and a recomputed batch norm 292 + 112 + 7 x 32 = 628; G's frontier 292 + 112 + 3 x 100 = 704.
     const host = estimatePix2pixTrainingMemory(TINY, { height: 4, width: 4 }, 1, true, { packed: true });
     assert.deepEqual(
       { parameters: host.parameterBytes, packed: host.packedBytes, gradients: host.gradientBytes, activations: host.activationBytes, moments: host.momentBytes, host: host.hostBytes },
-      { parameters: 4 * 2272, packed: 4 * 2012, gradients: 4 * 11, activations: 6544, moments: 0, host: 12 * 2134 },
+      { parameters: 4 * 2272, packed: 4 * 2012, gradients: 4 * 11, activations: 4 * 704, moments: 0, host: 12 * 2134 },
     );
-    assert.equal(host.tensorBytes, 4 * 2272 + 4 * 11 + 6544);
-    assert.ok(Math.abs(host.totalBytes - 1.3 * (4 * 2272 + 4 * 2012 + 4 * 11 + 6544)) < 1e-6);
+    assert.equal(host.tensorBytes, 4 * 2272 + 4 * 11 + 4 * 704);
+    assert.ok(Math.abs(host.totalBytes - 1.3 * (4 * 2272 + 4 * 2012 + 4 * 11 + 4 * 704)) < 1e-6);
     // On the device: no packed copies, the moments beside the weights, nothing on the host.
     const device = estimatePix2pixTrainingMemory(TINY, { height: 4, width: 4 }, 2, false);
     assert.equal(device.packedBytes, 0);
     assert.equal(device.momentBytes, 8 * 2134);
     assert.equal(device.hostBytes, 0);
-    assert.equal(device.activationBytes, 2 * 6544);
+    assert.equal(device.activationBytes, 2 * 4 * 704);
   });
 
   // The estimate against the heap's tensor high-water mark during one lean
@@ -107,14 +109,15 @@ describe('pix2pix training memory estimate', () => {
 
   it('refuses on wasm what cannot fit the 4 GiB heap, naming the size; every suggestion fits when followed', () => {
     const config = resolvePix2pixConfig({ netG: 'unet_256', netD: 'basic', ngf: 64, ndf: 64 });
-    // The reference's defaults at 256x256 fit (measured: 0.48 GB of tensors), and so does resnet_9blocks (1.42 GB).
+    // The reference's defaults at 256x256 fit (measured: 0.36 GB of tensors), and so does resnet_9blocks (0.64 GB).
     assert.doesNotThrow(() => checkPix2pixTrainingMemory(config, { height: 256, width: 256 }, 1, 'wasm', true));
     assert.doesNotThrow(() => checkPix2pixTrainingMemory(resolvePix2pixConfig({ netG: 'resnet_9blocks' }), { height: 256, width: 256 }, 1, 'wasm', true));
     const heap = 4294901760;
     for (const [changed, size, batch] of [
       [config, { height: 2048, width: 2048 }, 4],
-      [config, { height: 1024, width: 1024 }, 2],
+      [config, { height: 1024, width: 1024 }, 4],
       [resolvePix2pixConfig({ netG: 'resnet_9blocks', ngf: 128 }), { height: 768, width: 1024 }, 1],
+      [resolvePix2pixConfig({ netG: 'resnet_9blocks' }), { height: 512, width: 512 }, 4],
     ] as const) {
       let error: unknown;
       try {

@@ -8,9 +8,11 @@
  * - a conv unit (backend/convUnit.ts: activation, padding, conv, with or
  *   without bias) saves its input; its output is saved by whatever reads it;
  * - instance norm saves its output (and its statistics, a few floats);
- * - batch norm (training: tf.moments and the normalisation, op by op)
- *   saves its input and five tensors of its size (x - mean twice, its
- *   square, the normalised and the scaled values); its output is not saved;
+ * - batch norm saves its input (the lean schedule checkpoints it: model/
+ *   layers.ts checkpointBatchNorm); its backward pass recomputes it, holding
+ *   six tensors of its size for a moment (x - mean twice, its square, the
+ *   normalised and the scaled values, and the output); its output is not
+ *   saved;
  * - norm none (an identity) shares its input's data;
  * - dropout saves its input, its mask and the scaled mask;
  * - a lone ReLU or LeakyReLU saves its input, tanh its output;
@@ -37,6 +39,8 @@ interface Walk {
   largest: number;
   /** The largest im2col column buffer a conv of the walk asks for (floats). */
   columns: number;
+  /** The largest batch-norm layer (floats). */
+  largestNorm: number;
 }
 
 function floatsOf(state: { height: number; width: number; channels: number }): number {
@@ -107,8 +111,8 @@ function savedWalk(layers: readonly Layer[], start: Walk): Walk {
             state.saved = true;
           } else if (layer.norm === 'batch') {
             save();
-            state.floats += 5 * floatsOf(state);
             state.saved = false;
+            state.largestNorm = Math.max(state.largestNorm, floatsOf(state));
           }
           break;
         case 'dropout':
@@ -129,12 +133,12 @@ function savedWalk(layers: readonly Layer[], start: Walk): Walk {
           save();
           const inner = savedWalk(layer.convBlock, state);
           if (!inner.saved) inner.floats += floatsOf(inner);
-          state = { ...state, floats: inner.floats, largest: inner.largest, columns: inner.columns, saved: false };
+          state = { ...state, floats: inner.floats, largest: inner.largest, columns: inner.columns, largestNorm: inner.largestNorm, saved: false };
           break;
         }
         case 'unetSkip': {
           const inner = savedWalk(layer.layers, state);
-          state = { ...state, channels: state.channels + inner.channels, floats: inner.floats, largest: inner.largest, columns: inner.columns, saved: false };
+          state = { ...state, channels: state.channels + inner.channels, floats: inner.floats, largest: inner.largest, columns: inner.columns, largestNorm: inner.largestNorm, saved: false };
           break;
         }
         default:
@@ -148,24 +152,39 @@ function savedWalk(layers: readonly Layer[], start: Walk): Walk {
 }
 
 function startAt(channels: number, height: number, width: number): Walk {
-  return { height, width, channels, saved: false, floats: 0, largest: height * width * channels, columns: 0 };
+  return { height, width, channels, saved: false, floats: 0, largest: height * width * channels, columns: 0, largestNorm: 0 };
 }
 
-/** What one sample's lean step saves, in floats (see the module comment). */
+/** What one sample's lean step saves, in floats (see the module comment), per network. */
 export interface Pix2pixSavedFloats {
   /** G's pass, its output (tanh) and the L1 loss's two differences. */
   readonly G: number;
   /** One pass of D, its input (the concatenated pair) included. */
   readonly D: number;
-  /** The largest single activation of either network. */
+  /** The largest single activation of either network (webgpu's buffer limit applies to it). */
   readonly largest: number;
-  /** The largest conv column buffer (a GEMM conv's scratch) of one sample, before the kernels' banding caps it. */
-  readonly columns: number;
+  /** The largest single activation of G, and of D. */
+  readonly largestG: number;
+  readonly largestD: number;
+  /** The largest conv column buffer (a GEMM conv's scratch) of G, and of D, for one sample, before the kernels' banding caps it. */
+  readonly columnsG: number;
+  readonly columnsD: number;
+  /** The largest batch-norm layer (floats): its recomputation in backward holds about seven of these. */
+  readonly largestNorm: number;
 }
 
 export function pix2pixSavedStepFloats(config: Pix2pixConfig, height: number, width: number): Pix2pixSavedFloats {
   const g = savedWalk(pix2pixGenerator(config).layers, startAt(config.input_nc, height, width));
   const l1 = 2 * height * width * config.output_nc;
   const d = savedWalk(pix2pixDiscriminator(config).layers, startAt(config.input_nc + config.output_nc, height, width));
-  return { G: g.floats + l1, D: d.floats, largest: Math.max(g.largest, d.largest), columns: Math.max(g.columns, d.columns) };
+  return {
+    G: g.floats + l1,
+    D: d.floats,
+    largest: Math.max(g.largest, d.largest),
+    largestG: g.largest,
+    largestD: d.largest,
+    columnsG: g.columns,
+    columnsD: d.columns,
+    largestNorm: Math.max(g.largestNorm, d.largestNorm),
+  };
 }

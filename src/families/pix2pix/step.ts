@@ -53,6 +53,17 @@ function differentiation(schedule: Pix2pixStepSchedule): (f: () => tf.Scalar, xs
   return schedule === 'tape' ? (f, xs) => tf.variableGrads(f, xs) : (f, xs) => leanVariableGrads(f, xs);
 }
 
+/**
+ * G's and D's forward options: training mode; under the lean schedule batch
+ * norm saves its input alone and is recomputed in backward (model/layers.ts
+ * checkpointBatchNorm: the same bits, five tensors of each layer's size
+ * less to keep).
+ */
+function forwardOptions(schedule: Pix2pixStepSchedule, dropout: DropoutMasks | undefined): { generatorOptions: ForwardOptions; discriminatorOptions: ForwardOptions } {
+  const discriminatorOptions: ForwardOptions = schedule === 'lean' ? { training: true, checkpointBatchNorm: true } : { training: true };
+  return { generatorOptions: dropout ? { ...discriminatorOptions, dropout } : discriminatorOptions, discriminatorOptions };
+}
+
 /** D's step inside G's forward pass: nested in G's tape (`tape`, as the reference's order asks), or apart from it (`lean`). */
 function besideG<T>(schedule: Pix2pixStepSchedule, fn: () => T): T {
   return schedule === 'tape' ? fn() : apartFromTape(fn);
@@ -164,14 +175,13 @@ export function pix2pixStep(model: Pix2pixStepModel, inputs: Pix2pixStepInputs, 
       return variable;
     });
   const varsD = variablesOf(model.keysD);
-  const generatorOptions: ForwardOptions = hooks.dropout ? { training: true, dropout: hooks.dropout } : { training: true };
-  const discriminatorOptions: ForwardOptions = { training: true };
+  const schedule = hooks.schedule ?? 'lean';
+  const { generatorOptions, discriminatorOptions } = forwardOptions(schedule, hooks.dropout);
   const losses: Partial<Pix2pixLosses> = {};
   let updatedD = false;
   let finite = true;
   let keptFake: tf.Tensor | undefined;
   const gradientsG = new Map<string, Float32Array>();
-  const schedule = hooks.schedule ?? 'lean';
   const differentiate = differentiation(schedule);
   // G's gradients go nowhere when a loss is not finite (known at the end of the forward pass).
   const receiveG = (key: string, gradient: tf.Tensor): void => {
@@ -281,12 +291,11 @@ export function pix2pixDeviceStep(model: Pix2pixStepModel, inputs: Pix2pixStepIn
     return out;
   };
   const varsD = variablesOf(model.keysD);
-  const generatorOptions: ForwardOptions = hooks.dropout ? { training: true, dropout: hooks.dropout } : { training: true };
-  const discriminatorOptions: ForwardOptions = { training: true };
+  const schedule = hooks.schedule ?? 'lean';
+  const { generatorOptions, discriminatorOptions } = forwardOptions(schedule, hooks.dropout);
   const kept: Partial<Record<Pix2pixLossName, tf.Scalar>> = {};
   let keptFake: tf.Tensor | undefined;
   const gradientsG = new Map<string, tf.Tensor>();
-  const schedule = hooks.schedule ?? 'lean';
   const differentiate = differentiation(schedule);
   // A clone shares the data: kept past the sink's dispose, for the caller.
   const receiveG = hooks.onGradientG ?? ((key: string, gradient: tf.Tensor): void => void gradientsG.set(key, tf.keep(gradient.clone())));

@@ -1,5 +1,6 @@
 /**
- * pix2pix's lean schedule (leanGradients.ts, D's step apart from G's tape)
+ * pix2pix's lean schedule (leanGradients.ts, D's step apart from G's tape,
+ * G's gradients through sinks, batch norm checkpointed)
  * against tfjs's tape (tf.variableGrads, D's step nested in G's tape) on
  * the same backend, from the same weights, inputs and dropout masks: the
  * same losses, the same bits for D's gradients (taken midway), for G's
