@@ -27,7 +27,7 @@ export { checkWebgpuErrors, checkWebgpuTensorBytes } from './webgpu/device';
 export { trainsOnHost } from './capabilities';
 export { wasmPacksConvWeights } from './wasm/native-matmul.js';
 export { heapAccounting, stopHeapAccounting, type HeapAccounting } from './heap-guard.js';
-export { lastLeanPassMemory, leanVariableGrads, type LeanPassMemory } from './leanGradients.js';
+export { lastLeanPassMemory, leanVariableGrads, SavedTensorOffload, type LeanPassMemory, type LeanPassOptions } from './leanGradients.js';
 export { BACKEND_CHOICES, type BackendChoice } from './choices.js';
 export { createGraphSession, onnxRuntimeAvailable, type GraphSession, type GraphTensor } from './onnxruntime/index.js';
 

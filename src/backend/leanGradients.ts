@@ -24,6 +24,7 @@
  * gradients.ts reads its module layout: tfjs-core is pinned to 4.22.0.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { copyValuesInto } from './buffers.js';
 
 /** One recorded operation (tfjs-core's TapeNode). */
 interface TapeNode {
@@ -49,6 +50,170 @@ function engineInternals(): EngineInternals {
     throw new Error('leanVariableGrads: tfjs-core engine internals changed (startTape/endTape/state not found)');
   }
   return engine as EngineInternals;
+}
+
+/** A saved tensor's data waiting outside the tensor heap, and the tape slots that saved it. */
+interface OffloadedData {
+  readonly values: Float32Array;
+  readonly shape: number[];
+  /** Slots not yet restored; the restored tensor is freed when the last one has its clone. */
+  holders: number;
+  restored?: tf.Tensor;
+}
+
+/**
+ * Room beyond the wasm heap (4 GiB): during a lean pass's forward pass, a
+ * large tensor saved for the backward pass is copied out of the heap into
+ * an ordinary array as soon as the forward pass has let go of it (only the
+ * tape's saved slots still hold it), and copied back just before the walk
+ * reaches the operation that saved it. The heap then holds the working set
+ * (weights, a layer's input and output, the gradient frontier) and the rest
+ * waits in process memory. The copies are exact, so the gradients keep
+ * their bits. The arrays are pooled by length and reused step after step
+ * (a fresh array costs a page fault per 4 KB and leaves the old one to the
+ * garbage collector): the pool's size is the most a step ever offloaded.
+ * wasm only: the other backends' tensors either live in process memory
+ * already (cpu, tensorflow) or would cost a device round trip (webgpu).
+ */
+export class SavedTensorOffload {
+  private readonly pool = new Map<number, Float32Array[]>();
+  /** Bytes in the pool's arrays (in use or free): what offloading adds to the process's memory. */
+  poolBytes = 0;
+  /** The most bytes out of the heap at once in the last pass. */
+  lastPeakBytes = 0;
+  private outBytes = 0;
+
+  /** Tensors smaller than `minBytes` stay in the heap (copying them would save little). */
+  constructor(readonly minBytes = 4 * 2 ** 20) {}
+
+  /** An array of `length` floats from the pool, or a new one. */
+  take(length: number): Float32Array {
+    const free = this.pool.get(length)?.pop();
+    this.outBytes += 4 * length;
+    this.lastPeakBytes = Math.max(this.lastPeakBytes, this.outBytes);
+    if (free !== undefined) return free;
+    this.poolBytes += 4 * length;
+    return new Float32Array(length);
+  }
+
+  /** Back to the pool (its contents are no longer needed). */
+  give(array: Float32Array): void {
+    this.outBytes -= 4 * array.length;
+    const free = this.pool.get(array.length);
+    if (free === undefined) this.pool.set(array.length, [array]);
+    else free.push(array);
+  }
+
+  beginPass(): void {
+    if (tf.getBackend() !== 'wasm') throw new Error(`SavedTensorOffload: the ${tf.getBackend()} backend has no heap to leave (wasm only)`);
+    this.outBytes = 0;
+    this.lastPeakBytes = 0;
+  }
+
+  /** Lets the pool's arrays go (after the last step). */
+  clear(): void {
+    this.pool.clear();
+    this.poolBytes = 0;
+  }
+}
+
+/**
+ * What a lean pass does while the forward pass is recorded (outer passes
+ * only): frees at once what operations off the gradient's path saved (a
+ * frozen network's activations: they would never be used), and offloads
+ * large saved tensors the forward pass no longer holds.
+ */
+class ForwardRecorder {
+  private readonly fromX: Set<number>;
+  /** Saved tensors that may be offloaded once nothing else holds their data: by data id, each slot that saved it. */
+  private readonly pending = new Map<object, Array<{ slots: Array<tf.Tensor | null>; index: number }>>();
+  /** Offloaded slots: by the node's saved array, slot index -> data. */
+  readonly offloaded = new Map<Array<tf.Tensor | null>, Map<number, OffloadedData>>();
+
+  constructor(xs: readonly tf.Tensor[], private readonly offload: SavedTensorOffload | undefined) {
+    this.fromX = new Set(xs.map((x) => x.id));
+  }
+
+  /** The tape array to hand the engine: its push records each node through `record`. */
+  tape(): TapeNode[] {
+    const nodes: TapeNode[] = [];
+    nodes.push = (...added: TapeNode[]): number => {
+      const length = Array.prototype.push.apply(nodes, added);
+      for (const node of added) this.record(node);
+      return length;
+    };
+    return nodes;
+  }
+
+  private record(node: TapeNode): void {
+    if (!Object.values(node.inputs).some((input) => this.fromX.has(input.id))) {
+      // Not downstream of xs: its gradient is never taken (nodesBetween leaves it out).
+      tf.dispose(node.saved ?? []);
+      return;
+    }
+    for (const output of node.outputs) this.fromX.add(output.id);
+    if (this.offload === undefined || node.saved === undefined) return;
+    const slots = node.saved as Array<tf.Tensor | null>;
+    slots.forEach((tensor, index) => {
+      if (tensor === null || tensor.dtype !== 'float32' || 4 * tensor.size < this.offload!.minBytes) return;
+      const entries = this.pending.get(tensor.dataId);
+      if (entries === undefined) this.pending.set(tensor.dataId, [{ slots, index }]);
+      else entries.push({ slots, index });
+    });
+    this.offloadReleased();
+  }
+
+  /** Offloads every pending tensor whose data only saved slots hold now. */
+  offloadReleased(): void {
+    if (this.offload === undefined) return;
+    const backend = tf.backend();
+    for (const [dataId, entries] of this.pending) {
+      if (backend.refCount(dataId) !== entries.length) continue;
+      this.pending.delete(dataId);
+      const first = entries[0]!;
+      const tensor = first.slots[first.index]!;
+      const data: OffloadedData = { values: copyValuesInto(tensor, this.offload.take(tensor.size)), shape: tensor.shape.slice(), holders: entries.length };
+      for (const { slots, index } of entries) {
+        slots[index]!.dispose();
+        slots[index] = null;
+        let bySlot = this.offloaded.get(slots);
+        if (bySlot === undefined) this.offloaded.set(slots, (bySlot = new Map()));
+        bySlot.set(index, data);
+      }
+    }
+  }
+
+  /** Puts back what `node` saved, before its gradient is taken. */
+  restore(node: TapeNode): void {
+    const bySlot = node.saved === undefined ? undefined : this.offloaded.get(node.saved as Array<tf.Tensor | null>);
+    if (bySlot === undefined) return;
+    const slots = node.saved as Array<tf.Tensor | null>;
+    for (const [index, data] of bySlot) {
+      if (data.restored === undefined) {
+        // wasm copies the values into its heap: the array is free again at once.
+        data.restored = tf.tensor(data.values, data.shape, 'float32');
+        this.offload!.give(data.values);
+      }
+      slots[index] = data.restored.clone();
+      if (--data.holders === 0) data.restored.dispose();
+    }
+    this.offloaded.delete(slots);
+  }
+
+  /** Frees what was never restored (an error, or a slot off the path). */
+  dispose(): void {
+    const seen = new Set<OffloadedData>();
+    for (const bySlot of this.offloaded.values()) {
+      for (const data of bySlot.values()) {
+        if (seen.has(data)) continue;
+        seen.add(data);
+        if (data.restored === undefined) this.offload!.give(data.values);
+        else data.restored.dispose();
+      }
+    }
+    this.offloaded.clear();
+    this.pending.clear();
+  }
 }
 
 /**
@@ -97,6 +262,11 @@ export function lastLeanPassMemory(): Readonly<LeanPassMemory> {
   return { ...lastPass };
 }
 
+export interface LeanPassOptions {
+  /** Offload large saved tensors out of the wasm heap between the forward and the backward pass (SavedTensorOffload). */
+  readonly offload?: SavedTensorOffload;
+}
+
 /**
  * Gradients of each trainable tensor in `xs` (variables) of the scalar
  * `f()`, as tf.variableGrads(f, xs) would give them, bit for bit, holding
@@ -104,8 +274,8 @@ export function lastLeanPassMemory(): Readonly<LeanPassMemory> {
  * the gradients by variable name (only those on a path to the value); the
  * caller owns them.
  */
-export function leanVariableGrads(f: () => tf.Scalar, xs: readonly tf.Variable[]): { value: tf.Scalar; grads: Record<string, tf.Tensor> } {
-  const { value, gradients } = differentiate(f, xs, undefined);
+export function leanVariableGrads(f: () => tf.Scalar, xs: readonly tf.Variable[], options: LeanPassOptions = {}): { value: tf.Scalar; grads: Record<string, tf.Tensor> } {
+  const { value, gradients } = differentiate(f, xs, undefined, false, options.offload);
   if (value.rank !== 0) {
     value.dispose();
     tf.dispose(gradients.filter((g): g is tf.Tensor => g !== undefined));
@@ -123,7 +293,13 @@ export function leanVariableGrads(f: () => tf.Scalar, xs: readonly tf.Variable[]
  * Runs `f()` on the tape and walks it back from `dy` (ones when undefined):
  * the value and each of `xs`'s gradients (undefined off the path).
  */
-function differentiate(f: () => tf.Tensor, xs: readonly tf.Tensor[], dy: tf.Tensor | undefined, recompute = false): { value: tf.Tensor; gradients: Array<tf.Tensor | undefined> } {
+function differentiate(
+  f: () => tf.Tensor,
+  xs: readonly tf.Tensor[],
+  dy: tf.Tensor | undefined,
+  recompute = false,
+  offload?: SavedTensorOffload,
+): { value: tf.Tensor; gradients: Array<tf.Tensor | undefined> } {
   const engine = engineInternals();
   const outer = engine.state.gradientDepth === 0;
   if (recompute && engine.state.activeTape != null) {
@@ -131,10 +307,21 @@ function differentiate(f: () => tf.Tensor, xs: readonly tf.Tensor[], dy: tf.Tens
     throw new Error('a checkpointed segment recomputes on a tape of its own: it needs the lean schedule');
   }
   engine.startTape();
+  // Only the outermost pass owns the tape (a nested one records onto it).
+  const recorder = outer ? new ForwardRecorder(xs, offload) : undefined;
+  if (recorder !== undefined) {
+    offload?.beginPass();
+    engine.state.activeTape = recorder.tape();
+  }
   let y: tf.Tensor;
   let tape: TapeNode[];
   try {
     y = engine.tidy('forward', f);
+    // The forward pass's own tensors are gone now: what only the tape holds can leave the heap.
+    recorder?.offloadReleased();
+  } catch (error) {
+    recorder?.dispose();
+    throw error;
   } finally {
     engine.endTape();
     tape = engine.state.activeTape ?? [];
@@ -176,6 +363,7 @@ function differentiate(f: () => tf.Tensor, xs: readonly tf.Tensor[], dy: tf.Tens
     for (let i = path.length - 1; i >= 0; i--) {
       const node = path[i]!;
       if (node.gradient === undefined) throw new Error(`leanVariableGrads: no gradient function for ${node.kernelName}`);
+      recorder?.restore(node);
       const dys = node.outputs.map((output) => gradients.get(output.id) ?? null);
       const names = Object.keys(node.inputs);
       const contributions = tf.tidy(() => {
@@ -225,6 +413,7 @@ function differentiate(f: () => tf.Tensor, xs: readonly tf.Tensor[], dy: tf.Tens
   } finally {
     for (const id of [...gradients.keys()]) release(id);
     if (outer) for (const node of tape) tf.dispose(node.saved ?? []);
+    recorder?.dispose();
   }
 }
 

@@ -77,6 +77,13 @@ export interface DiscriminatorOptions extends ForwardOptions {
    * outputs and feature matching (all but the last) includes the last conv.
    */
   readonly sigmoid?: boolean;
+  /**
+   * Called with each output as soon as it exists (scale `level`, pyramid
+   * order; `index` within the scale): a training step computes its feature
+   * matching term there, so that each term's backward pass meets its layer
+   * (the frontier holds one layer's gradient, not every layer's at once).
+   */
+  readonly onOutput?: (level: number, index: number, output: tf.Tensor4D) => void;
 }
 
 /**
@@ -111,13 +118,15 @@ function runScales(
     let levelInput = input;
     for (let level = 0; level < shape.numD; level++) {
       const [first, ...rest] = singleDiscriminator(shape, shape.numD - 1 - level);
-      let x = firstGroup(first!, levelInput, level);
-      const outputs: tf.Tensor4D[] = [x];
-      for (const group of rest) {
-        x = runSequential(group, x, params, options);
-        outputs.push(x);
-      }
-      if (options.sigmoid) outputs.push(tf.sigmoid(x));
+      const outputs: tf.Tensor4D[] = [];
+      const output = (y: tf.Tensor4D): tf.Tensor4D => {
+        outputs.push(y);
+        options.onOutput?.(level, outputs.length - 1, y);
+        return y;
+      };
+      let x = output(firstGroup(first!, levelInput, level));
+      for (const group of rest) x = output(runSequential(group, x, params, options));
+      if (options.sigmoid) output(tf.sigmoid(x));
       results.push(outputs);
       if (level !== shape.numD - 1) levelInput = avgPoolDownsample(levelInput);
     }

@@ -70,20 +70,28 @@ export function featureMatchingLoss(
   real: ReadonlyArray<readonly tf.Tensor[]>,
   options: FeatureMatchingOptions,
 ): tf.Scalar {
-  const weight = (4 / (options.nLayersD + 1)) * (1 / options.numD) * options.lambdaFeat;
   return tf.tidy(() => {
-    const terms: tf.Tensor[] = [];
+    const terms: tf.Scalar[] = [];
     fake.forEach((fakeOutputs, i) => {
       const realOutputs = real[i];
       if (realOutputs === undefined || realOutputs.length !== fakeOutputs.length) {
         throw new Error('featureMatchingLoss: fake and real outputs differ in structure');
       }
-      for (let j = 0; j < fakeOutputs.length - 1; j++) {
-        terms.push(tf.mul(l1Loss(fakeOutputs[j]!, stopGradient(realOutputs[j]!)), weight));
-      }
+      for (let j = 0; j < fakeOutputs.length - 1; j++) terms.push(featureMatchingTerm(fakeOutputs[j]!, realOutputs[j]!, options));
     });
-    return (terms.length === 0 ? tf.scalar(0) : tf.addN(terms)) as tf.Scalar;
+    return featureMatchingSum(terms);
   });
+}
+
+/** One layer's term of featureMatchingLoss (a layer's output on the fake and on the real photo; the real one detached). */
+export function featureMatchingTerm(fake: tf.Tensor, real: tf.Tensor, options: FeatureMatchingOptions): tf.Scalar {
+  const weight = (4 / (options.nLayersD + 1)) * (1 / options.numD) * options.lambdaFeat;
+  return tf.tidy(() => tf.mul(l1Loss(fake, stopGradient(real)), weight) as tf.Scalar);
+}
+
+/** featureMatchingLoss from its terms, in featureMatchingLoss's order (scales, then layers). */
+export function featureMatchingSum(terms: readonly tf.Scalar[]): tf.Scalar {
+  return (terms.length === 0 ? tf.scalar(0) : tf.addN(terms as tf.Scalar[])) as tf.Scalar;
 }
 
 // ---------------------------------------------------------------------------

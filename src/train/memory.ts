@@ -27,7 +27,7 @@ import { totalmem } from 'node:os';
 import { UsageError } from '../errors.js';
 import { checkWebgpuTensorBytes, wasmPacksConvWeights } from '../backend/index.js';
 import type { Stage } from '../families/pix2pixhd/stages.js';
-import type { ArchConfig } from '../families/pix2pixhd/config.js';
+import { generatorInputChannels, type ArchConfig } from '../families/pix2pixhd/config.js';
 import { activationFloats, savedStepFloats } from '../families/pix2pixhd/activations.js';
 import { countParameters, type ParamSpec } from '../model/layers.js';
 import { modelSpecs, networkSpecs, trainingNetworks } from '../families/pix2pixhd/networks.js';
@@ -45,6 +45,23 @@ const WASM_HEAP_BYTES = 4294901760;
 const ALLOCATOR_OVERHEAD = 1.3;
 /** D's derived filter forms kept through a step, in copies of D's conv weights. */
 const DERIVED_D_COPIES = 2;
+/**
+ * With --offload-activations (backend/leanGradients.ts SavedTensorOffload)
+ * the heap holds, besides the weights and the batch, a working set that
+ * moves with the walk: a layer's input and output, what is restored for
+ * the operation at hand, the gradient frontier, the feature-matching
+ * terms of the layer D is at. Measured at its peak in units of the step's
+ * largest activation: 7.2 (G1 ngf 16 at 1024x512), 7.6 (train local, the
+ * 1024p model at 1024x512), 4.7 (the same at 2048x1024, where the
+ * enhancer's 256 MiB activation outweighs D's): 7 is an upper bound.
+ */
+const OFFLOAD_WORKING_SET = 5;
+/**
+ * The heap's size over its tensors with offloading: blocks of every size
+ * freed out of order fragment it. Measured: 4041 MiB of heap for 2334 MiB
+ * of tensors (train local, the 1024p model at 2048x1024, one step).
+ */
+const OFFLOAD_ALLOCATOR_OVERHEAD = 1.75;
 
 export interface MemoryEstimate {
   parameterBytes: number;
@@ -58,6 +75,8 @@ export interface MemoryEstimate {
   totalBytes: number;
   /** Outside the tensor heap: Adam's two moments and the master weights of every trained parameter. */
   hostBytes: number;
+  /** Saved tensors waiting outside the heap between the passes, at most (with offload; else 0). */
+  offloadBytes: number;
 }
 
 function convWeightFloats(specs: readonly ParamSpec[]): number {
@@ -69,7 +88,7 @@ export function estimateTrainingMemory(
   stage: Stage,
   size: { height: number; width: number },
   batchSize: number,
-  options: { packed?: boolean; checkpoint?: boolean } = {},
+  options: { packed?: boolean; checkpoint?: boolean; offload?: boolean } = {},
 ): MemoryEstimate {
   const specs = modelSpecs(config, trainingNetworks(config));
   const keys = optimizerKeys(stage, specs);
@@ -81,6 +100,25 @@ export function estimateTrainingMemory(
   const saved = savedStepFloats(config, size.height, size.width, { checkpoint: options.checkpoint === true });
   const activationBytes = 4 * batchSize * (saved.G + saved.E + saved.D + saved.largest);
   const derivedBytes = 4 * DERIVED_D_COPIES * convWeightFloats(networkSpecs(config, 'D'));
+  const hostBytes = 3 * 4 * countParameters(trained, 'all');
+  if (options.offload === true) {
+    // The batch and D's condition pyramid stay in the heap (the forward pass holds them throughout).
+    const pixels = size.height * size.width;
+    let pyramid = 0;
+    for (let level = 1; level < config.num_D; level++) pyramid += pixels / 4 ** level;
+    const inputBytes = 4 * batchSize * (generatorInputChannels({ ...config, instance_feat: false }) * (pixels + pyramid) + config.output_nc * pixels);
+    const workingBytes = inputBytes + 4 * batchSize * OFFLOAD_WORKING_SET * saved.largest;
+    const tensorBytes = parameterBytes + derivedBytes + workingBytes;
+    return {
+      parameterBytes,
+      packedBytes,
+      activationBytes: workingBytes,
+      tensorBytes,
+      totalBytes: OFFLOAD_ALLOCATOR_OVERHEAD * (tensorBytes + packedBytes),
+      hostBytes,
+      offloadBytes: Math.max(0, activationBytes - workingBytes),
+    };
+  }
   const tensorBytes = parameterBytes + derivedBytes + activationBytes;
   return {
     parameterBytes,
@@ -88,7 +126,8 @@ export function estimateTrainingMemory(
     activationBytes,
     tensorBytes,
     totalBytes: ALLOCATOR_OVERHEAD * (tensorBytes + packedBytes),
-    hostBytes: 3 * 4 * countParameters(trained, 'all'),
+    hostBytes,
+    offloadBytes: 0,
   };
 }
 
@@ -104,13 +143,13 @@ export function checkTrainingMemory(
   size: { height: number; width: number },
   batchSize: number,
   backend: string,
-  options: { checkpoint?: boolean } = {},
+  options: { checkpoint?: boolean; offload?: boolean } = {},
 ): MemoryEstimate {
   if (options.checkpoint === true && config.norm !== 'instance') {
     throw new UsageError('--checkpoint-activations: needs --norm instance (a recomputed block would move batch norm\'s running statistics twice)');
   }
-  const estimate = estimateTrainingMemory(config, stage, size, batchSize, { checkpoint: options.checkpoint });
-  if (estimate.hostBytes > totalmem()) {
+  const estimate = estimateTrainingMemory(config, stage, size, batchSize, { checkpoint: options.checkpoint, offload: options.offload });
+  if (estimate.hostBytes + estimate.offloadBytes > totalmem()) {
     throw new UsageError(
       `this configuration trains ${(estimate.hostBytes / 12 / 1e6).toFixed(0)} M parameters, whose Adam moments and master weights need ` +
         `${(estimate.hostBytes / GIB).toFixed(1)} GiB, more than this machine's ${(totalmem() / GIB).toFixed(0)} GiB: use a smaller --ngf, --n-blocks-global or --n-downsample-global`,
@@ -125,8 +164,11 @@ export function checkTrainingMemory(
   if (estimate.totalBytes > budget) {
     // Only suggestions that fit when followed (each estimated again).
     const fits = (changed: ArchConfig, height = size.height, width = size.width, batch = batchSize): boolean =>
-      estimateTrainingMemory(changed, stage, { height, width }, batch, { checkpoint: options.checkpoint }).totalBytes <= budget;
+      estimateTrainingMemory(changed, stage, { height, width }, batch, { checkpoint: options.checkpoint, offload: options.offload }).totalBytes <= budget;
     const suggestions: string[] = [];
+    if (options.offload !== true && estimateTrainingMemory(config, stage, size, batchSize, { checkpoint: options.checkpoint, offload: true }).totalBytes <= budget) {
+      suggestions.push('--offload-activations');
+    }
     for (let batch = batchSize - 1; batch >= 1; batch--) {
       if (fits(config, size.height, size.width, batch)) {
         suggestions.push(`--batch-size ${batch}`);
@@ -141,7 +183,7 @@ export function checkTrainingMemory(
     suggestions.push('--backend tensorflow (no 4 GB cap) where the native binding installs');
     throw new UsageError(
       `this configuration needs about ${(estimate.totalBytes / GIB).toFixed(1)} GiB of tensor memory per step at ${size.width}x${size.height}, batch ${batchSize} ` +
-        `(weights ${(estimate.parameterBytes / GIB).toFixed(2)}, ${estimate.packedBytes > 0 ? `XNNPACK's packed weights ${(estimate.packedBytes / GIB).toFixed(2)}, ` : ''}activations kept for the backward pass ${(estimate.activationBytes / GIB).toFixed(2)}, allocator overhead x${ALLOCATOR_OVERHEAD}); ` +
+        `(weights ${(estimate.parameterBytes / GIB).toFixed(2)}, ${estimate.packedBytes > 0 ? `XNNPACK's packed weights ${(estimate.packedBytes / GIB).toFixed(2)}, ` : ''}${options.offload === true ? 'the batch and the working set of the offloaded step' : 'activations kept for the backward pass'} ${(estimate.activationBytes / GIB).toFixed(2)}, allocator overhead x${options.offload === true ? OFFLOAD_ALLOCATOR_OVERHEAD : ALLOCATOR_OVERHEAD}); ` +
         `the wasm backend's heap stops at 4 GiB. Try: ${suggestions.join('; or ')}`,
     );
   }

@@ -43,11 +43,11 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { copyValuesInto, ownedValues } from '../backend/buffers.js';
-import { leanVariableGrads, withDerivedTensorScope } from '../backend/index.js';
+import { leanVariableGrads, withDerivedTensorScope, type SavedTensorOffload } from '../backend/index.js';
 import type { InstanceSegments } from '../families/pix2pixhd/encoder.js';
 import type { ForwardOptions } from '../model/layers.js';
 import { SinkingParams } from '../model/gradientSinks.js';
-import { featureMatchingLoss, ganLoss, stopGradient, vgg19Features, vggLossFromFeatures, type GanMode, type Vgg19 } from '../model/losses.js';
+import { featureMatchingSum, featureMatchingTerm, ganLoss, stopGradient, vgg19Features, vggLossFromFeatures, type GanMode, type Vgg19 } from '../model/losses.js';
 import { discriminate, discriminateImage, discriminatorCondition, discriminatorConditionPyramid, encodeFeatures, generate } from '../families/pix2pixhd/networks.js';
 import type { Random } from '../model/random.js';
 import type { AdamHyperparameters } from './adam.js';
@@ -75,6 +75,8 @@ export interface LossSettings {
   readonly vgg?: Vgg19;
   /** Not a loss: how the step runs. Recompute the residual blocks in backward (--checkpoint-activations; same bits, less memory). */
   readonly checkpointActivations?: boolean;
+  /** Not a loss either: where large saved tensors wait out of the wasm heap between the passes (same bits; wasm only). */
+  readonly offload?: SavedTensorOffload;
 }
 
 /** A batch as tensors (NHWC). The caller owns and disposes them. */
@@ -146,7 +148,8 @@ function forwardBackward(model: TrainingModel, inputs: StepInputs, settings: Los
   // Likewise the condition's pyramid for D (labels and boundaries, which nothing trains).
   const conditionPyramid = discriminatorConditionPyramid(config, inputs.input);
   try {
-    const differentiate = hooks.schedule === 'tape' ? tf.variableGrads : leanVariableGrads;
+    const differentiate =
+      hooks.schedule === 'tape' ? tf.variableGrads : (f: () => tf.Scalar, xs: tf.Variable[]) => leanVariableGrads(f, xs, { offload: settings.offload });
     const { value, grads } = differentiate(() => {
       const params = new SinkingParams(model.variables, model.optimizerOf, anchor, hooks.receive);
       let generatorInput = inputs.input;
@@ -169,19 +172,41 @@ function forwardBackward(model: TrainingModel, inputs: StepInputs, settings: Los
       const predFakePool = hooks.poolActive
         ? discriminate(config, params, hooks.throughPool(tf.concat([inputs.input, stopGradient(fake)], 3)), discriminatorOptions)
         : discriminateImage(config, params, conditionTerms, stopGradient(fake), discriminatorOptions);
+      // Only this pass's loss is needed later: its layer outputs go now (what the tape saved of them
+      // can then leave the heap), not at the end of the forward pass. Same ops, same bits.
+      const lossDFake = ganLoss(predFakePool, false, settings.gan);
+      tf.dispose(predFakePool.flat());
       const predReal = discriminateImage(config, params, conditionTerms, inputs.real, discriminatorOptions);
+      const lossDReal = ganLoss(predReal, true, settings.gan);
+      // Feature matching, term by term as the fake's pass makes each layer's
+      // output: each real output goes once matched, and the backward pass
+      // meets each term beside its layer instead of holding every layer's
+      // gradient from its start. Each output's gradient sums two terms
+      // either way (the next layer's, the match's), and a + b = b + a: same bits.
+      const matchingTerms: tf.Scalar[] = [];
+      const matching = { nLayersD: config.n_layers_D, numD: config.num_D, lambdaFeat: settings.lambdaFeat };
+      const matchOutput = (level: number, index: number, output: tf.Tensor4D): void => {
+        const real = predReal[level]!;
+        if (index >= real.length - 1) return;
+        matchingTerms.push(tf.keep(featureMatchingTerm(output, real[index]!, matching)));
+        real[index]!.dispose();
+      };
       // D's weights enter this pass directly, not through sinks: they are off
       // the backward path, so loss_G reaches G (through fake) but not D; the
       // shared condition terms enter detached for the same reason.
-      const predFake = discriminateImage(config, model.variables, conditionTerms.map((term) => stopGradient(term)), fake, discriminatorOptions);
+      const predFake = discriminateImage(config, model.variables, conditionTerms.map((term) => stopGradient(term)), fake, {
+        ...discriminatorOptions,
+        ...(settings.ganFeatLoss ? { onOutput: matchOutput } : {}),
+      });
 
+      // Kept past D's tidy by matchOutput: theirs to free once summed (the tape needs only their shapes).
+      const featureMatching = settings.ganFeatLoss ? featureMatchingSum(matchingTerms) : tf.scalar(0);
+      tf.dispose(matchingTerms);
       const scalars: Record<LossName, tf.Scalar> = {
-        D_fake: ganLoss(predFakePool, false, settings.gan),
-        D_real: ganLoss(predReal, true, settings.gan),
+        D_fake: lossDFake,
+        D_real: lossDReal,
         G_GAN: ganLoss(predFake, true, settings.gan),
-        G_GAN_Feat: settings.ganFeatLoss
-          ? featureMatchingLoss(predFake, predReal, { nLayersD: config.n_layers_D, numD: config.num_D, lambdaFeat: settings.lambdaFeat })
-          : tf.scalar(0),
+        G_GAN_Feat: featureMatching,
         G_VGG: settings.vgg && realVgg ? vggLossFromFeatures(settings.vgg, fake, realVgg, settings.lambdaFeat) : tf.scalar(0),
       };
       hooks.onLosses(scalars);

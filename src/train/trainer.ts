@@ -16,7 +16,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { DivergedError, ExitCode, InputError, StoppedError, UsageError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { createProgress } from '../log.js';
-import type { BackendInfo } from '../backend/index.js';
+import { SavedTensorOffload, type BackendInfo } from '../backend/index.js';
 import { checkpointFromFile, checkpointParams, firstNonFinite, trainingResizeRecord, type Checkpoint } from '../families/checkpoint.js';
 import { readInitCheckpoint } from '../families/pix2pixhd/referenceCheckpoint.js';
 import { isStage, type Stage } from '../families/pix2pixhd/stages.js';
@@ -300,7 +300,11 @@ async function prepareAndTrain(
     throw new UsageError(`--batch-size ${settings.batchSize} is larger than the ${folder.samples.length} samples in ${settings.data}`);
   }
   // With --niter-fix-global the run ends up training every G parameter, as joint does.
-  checkTrainingMemory(config, settings.niterFixGlobal > 0 ? 'joint' : stage, size, settings.batchSize, backend.name, { checkpoint: settings.checkpointActivations });
+  checkTrainingMemory(config, settings.niterFixGlobal > 0 ? 'joint' : stage, size, settings.batchSize, backend.name, {
+    checkpoint: settings.checkpointActivations,
+    offload: settings.offloadActivations && backend.name === 'wasm',
+  });
+  if (settings.offloadActivations && backend.name !== 'wasm') log.warn(`--offload-activations: the ${backend.name} backend has no 4 GiB heap to leave; ignored`);
 
   // The position decides what optimizer_G trains (--niter-fix-global), so it is read before the model is built.
   const position: Position =
@@ -426,7 +430,14 @@ async function trainLoop(context: LoopContext): Promise<TrainSummary> {
   const { log, stage } = request;
   const schedule: Schedule = { lr: settings.lr, epochs: settings.epochs, decayEpochs: settings.decayEpochs };
   const epochs = totalEpochs(schedule);
-  const lossSettings: LossSettings = { gan: settings.lsgan ? 'lsgan' : 'vanilla', ganFeatLoss: settings.ganFeatLoss, lambdaFeat: settings.lambdaFeat, vgg, checkpointActivations: settings.checkpointActivations };
+  const lossSettings: LossSettings = {
+    gan: settings.lsgan ? 'lsgan' : 'vanilla',
+    ganFeatLoss: settings.ganFeatLoss,
+    lambdaFeat: settings.lambdaFeat,
+    vgg,
+    checkpointActivations: settings.checkpointActivations,
+    ...(settings.offloadActivations && tf.getBackend() === 'wasm' ? { offload: new SavedTensorOffload() } : {}),
+  };
   const loader = new BatchLoader(folder, {
     seed: settings.seed,
     batchSize: settings.batchSize,

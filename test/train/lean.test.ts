@@ -9,7 +9,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
-import { heapAccounting, initBackend, stopHeapAccounting } from '../../src/backend/index.js';
+import { heapAccounting, initBackend, SavedTensorOffload, stopHeapAccounting } from '../../src/backend/index.js';
 import { DEFAULT_CONFIG, generatorInputChannels, resolveConfig, type ArchConfig } from '../../src/families/pix2pixhd/config.js';
 import { instanceSegments, type InstanceSegments } from '../../src/families/pix2pixhd/encoder.js';
 import { modelSpecs, trainingNetworks } from '../../src/families/pix2pixhd/networks.js';
@@ -77,13 +77,13 @@ interface Run {
   peakBytes: number;
 }
 
-async function runStep(testCase: Case, schedule: StepSchedule, checkpointActivations = false): Promise<Run> {
+async function runStep(testCase: Case, schedule: StepSchedule, how: Pick<LossSettings, 'checkpointActivations' | 'offload'> = {}): Promise<Run> {
   const model = testCase.model();
   try {
     // The same pool history for both schedules: one step to fill it, then the measured step draws from it.
     const pool = new ImagePool(testCase.pool);
     const inputs = { input: testCase.input, real: testCase.real, segments: testCase.segments };
-    const losses = { ...testCase.losses, checkpointActivations };
+    const losses = { ...testCase.losses, ...how };
     if (testCase.pool > 0) computeStepGradients(model, inputs, losses, { pool: { pool, random: Random.forLabel(1, 'fill') }, schedule });
     let result: StepGradients | undefined;
     const profile = await tf.profile(() => {
@@ -172,7 +172,7 @@ describe('--checkpoint-activations (wasm): residual blocks recomputed in backwar
         const plainPeak = plainAccounting.peak;
         stopHeapAccounting();
         const checkpointAccounting = heapAccounting();
-        const checkpointed = await runStep(testCase, 'lean', true);
+        const checkpointed = await runStep(testCase, 'lean', { checkpointActivations: true });
         const checkpointPeak = checkpointAccounting.peak;
         stopHeapAccounting();
         assertSameBits(checkpointed.result, plain.result);
@@ -187,9 +187,61 @@ describe('--checkpoint-activations (wasm): residual blocks recomputed in backwar
   it('refuses the tape schedule with a clear error', async () => {
     const testCase = await goldenCase('train_step');
     try {
-      await assert.rejects(runStep(testCase, 'tape', true), /needs the lean schedule/);
+      await assert.rejects(runStep(testCase, 'tape', { checkpointActivations: true }), /needs the lean schedule/);
     } finally {
       tf.dispose([testCase.input, testCase.real]);
+    }
+  });
+});
+
+/** The heap's tensor high-water mark over one runStep, and its result. */
+async function measuredStep(testCase: Case, how: Pick<LossSettings, 'checkpointActivations' | 'offload'>): Promise<Run & { heapPeak: number }> {
+  stopHeapAccounting();
+  const accounting = heapAccounting();
+  try {
+    const run = await runStep(testCase, 'lean', how);
+    return { ...run, heapPeak: accounting.peak };
+  } finally {
+    stopHeapAccounting();
+  }
+}
+
+describe('saved tensors offloaded out of the wasm heap between the passes', () => {
+  before(setUpBackend);
+  for (const [title, make, checkpointActivations] of [[...CASES[0]!, false], [...CASES[0]!, true], [...CASES[2]!, false]] as const) {
+    it(`${title}${checkpointActivations ? ', checkpointed' : ''}: the same bits as in the heap, a lower heap peak, the pool reused`, async () => {
+      const testCase = await make();
+      // Every saved tensor of 1 KB or more leaves the heap (the test sizes are small).
+      const offload = new SavedTensorOffload(1024);
+      try {
+        const inHeap = await measuredStep(testCase, { checkpointActivations });
+        const offloaded = await measuredStep(testCase, { checkpointActivations, offload });
+        assertSameBits(offloaded.result, inHeap.result);
+        process.stdout.write(`# ${title}: heap tensor peak ${offloaded.heapPeak} offloaded (${offload.lastPeakBytes} bytes out at most), ${inHeap.heapPeak} in the heap\n`);
+        assert.ok(offload.lastPeakBytes > 0, 'nothing was offloaded');
+        assert.ok(offloaded.heapPeak < inHeap.heapPeak, `offloaded peak ${offloaded.heapPeak} not below ${inHeap.heapPeak}`);
+        // Taken out and put back: everything offloaded was restored or freed, the arrays back in the pool.
+        const tensors = tf.memory().numTensors;
+        const poolBytes = offload.poolBytes;
+        const again = await measuredStep(testCase, { checkpointActivations, offload });
+        assertSameBits(again.result, inHeap.result);
+        assert.equal(offload.poolBytes, poolBytes, 'a second step allocated new arrays instead of reusing the pool');
+        assert.equal(tf.memory().numTensors, tensors, 'tensors left behind');
+      } finally {
+        offload.clear();
+        tf.dispose([testCase.input, testCase.real]);
+      }
+    });
+  }
+
+  it('refuses a backend without a heap', async () => {
+    await initBackend('cpu', { log: () => {} });
+    const testCase = syntheticCase();
+    try {
+      await assert.rejects(runStep(testCase, 'lean', { offload: new SavedTensorOffload() }), /wasm only/);
+    } finally {
+      tf.dispose([testCase.input, testCase.real]);
+      await setUpBackend();
     }
   });
 });

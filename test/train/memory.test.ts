@@ -22,7 +22,7 @@ import { checkTrainingMemory, estimateTrainingMemory } from '../../src/train/mem
 import { createTrainingModel, disposeTrainingModel, readCheckpointTensors, readOptimizerTensors, restoreOptimizers, type TrainingModel } from '../../src/train/model.js';
 import { runStep } from '../../src/train/trainer.js';
 import { readStepPool, restoreStepPool, runDeviceStep } from '../../src/train/deviceStep.js';
-import { heapAccounting, initBackend, stopHeapAccounting } from '../../src/backend/index.js';
+import { heapAccounting, initBackend, SavedTensorOffload, stopHeapAccounting } from '../../src/backend/index.js';
 import { instanceSegments } from '../../src/families/pix2pixhd/encoder.js';
 import { computeStepGradients } from '../../src/train/step.js';
 import { onWebgpu } from '../support/webgpu.js';
@@ -214,6 +214,48 @@ describe('training memory', () => {
       }
     });
   }
+});
+
+describe('training memory with --offload-activations (wasm)', () => {
+  before(setUpBackend);
+  it('the estimate is within 15% of the measured heap peak: train local, small 1024p-style model at 512x256', () => {
+    const config = resolveConfig({ ...DEFAULT_CONFIG, netG: 'local', ngf: 16, n_downsample_global: 3, n_blocks_global: 3, ndf: 16 });
+    const [height, width] = [256, 512];
+    stopHeapAccounting();
+    const accounting = heapAccounting();
+    const model = createTrainingModel(config, 'local', initParams(modelSpecs(config, trainingNetworks(config)), 1), { adamOnHost: true });
+    const batch = syntheticBatch(config, height, width, 1, 1);
+    const input = tf.tensor4d(batch.input, [1, height, width, batch.inputChannels]);
+    const real = tf.tensor4d(batch.image, [1, height, width, 3]);
+    const offload = new SavedTensorOffload();
+    try {
+      computeStepGradients(model, { input, real }, { gan: 'lsgan', ganFeatLoss: true, lambdaFeat: 10, offload }, { onGradient: () => {} });
+      const estimate = estimateTrainingMemory(config, 'local', { height, width }, 1, { packed: false, offload: true });
+      const ratio = estimate.tensorBytes / accounting.peak;
+      process.stdout.write(`# offloaded: estimated ${(estimate.tensorBytes / 1e6).toFixed(1)} MB, measured ${(accounting.peak / 1e6).toFixed(1)} MB (${ratio.toFixed(3)}x); ${(offload.lastPeakBytes / 1e6).toFixed(1)} MB out of the heap\n`);
+      assert.ok(offload.lastPeakBytes > 0, 'nothing was offloaded');
+      assert.ok(Math.abs(ratio - 1) <= 0.15, `estimate ${estimate.tensorBytes} vs measured ${accounting.peak}`);
+    } finally {
+      offload.clear();
+      tf.dispose([input, real]);
+      disposeTrainingModel(model);
+      stopHeapAccounting();
+    }
+  });
+
+  it('a step the heap cannot hold is refused with --offload-activations among the suggestions when that fits', () => {
+    const config = resolveConfig({ ...DEFAULT_CONFIG, ngf: 32 });
+    // train global, G1 ngf 32 at 2048x1024: about 6.5 GiB of heap in the heap, 3.9 with offloading.
+    let message = '';
+    assert.throws(() => checkTrainingMemory(config, 'global', { height: 1024, width: 2048 }, 1, 'wasm'), (error: unknown) => {
+      assert.ok(error instanceof UsageError);
+      message = error.message;
+      return true;
+    });
+    assert.match(message, /--offload-activations/);
+    const fits = checkTrainingMemory(config, 'global', { height: 1024, width: 2048 }, 1, 'wasm', { offload: true });
+    assert.ok(fits.totalBytes <= 4294901760 && fits.offloadBytes > 0, `offloaded estimate ${fits.totalBytes}`);
+  });
 });
 
 onWebgpu('training memory on webgpu', (setUp) => {

@@ -49,7 +49,7 @@ describe('pix2pix training memory estimate', () => {
     // Parameters (a norm of C channels: weight, bias, running mean, running var: 4C, + num_batches_tracked):
     //   G 2256, D 16: 2272; trained 2134 (G 2123, D 11: conv 2->1 + bias 3, conv 1->2 2, norm 2 x 2, conv 2->1 2).
     // Convolution weights (XNNPACK packs a copy on wasm): 2012.
-    // Activations per sample, the largest of: D's two passes and D's frontier 292 + 2 x 112 + 3 x 32 = 612;
+    // Activations per sample, the largest of: D's two passes and D's frontier 292 + 2 x 112 + 5 x 32 = 676;
     // D's third pass and a recomputed batch norm 292 + 112 + 7 x 32 = 628; G's frontier 292 + 112 + 3 x 100 = 704.
     const host = estimatePix2pixTrainingMemory(TINY, { height: 4, width: 4 }, 1, true, { packed: true });
     assert.deepEqual(

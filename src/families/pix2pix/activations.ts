@@ -14,13 +14,14 @@
  *   normalised and the scaled values, and the output); its output is not
  *   saved;
  * - norm none (an identity) shares its input's data;
- * - dropout saves its input, its mask and the scaled mask;
+ * - dropout saves its input and its scaled mask;
  * - a lone ReLU or LeakyReLU saves its input, tanh its output;
  * - a residual block's sum saves its two inputs; a U-Net block's skip
  *   (LeakyReLU of the block's input) reads what the block's first unit
  *   saved, and the concatenation saves nothing;
- * - every operation's saved tensors stay until the backward walk begins,
- *   on the path to the loss or not (the dropout masks' scaling among them).
+ * - what operations off the gradient's path save (the dropout masks'
+ *   scaling, the running statistics' updates) is freed as they are
+ *   recorded (backend/leanGradients.ts).
  * A tensor saved twice (or shared by a clone) counts once.
  */
 import { convUnitAt, type Layer } from '../../model/layers.js';
@@ -117,7 +118,7 @@ function savedWalk(layers: readonly Layer[], start: Walk): Walk {
           break;
         case 'dropout':
           save();
-          state.floats += 2 * floatsOf(state);
+          state.floats += floatsOf(state);
           state.saved = false;
           break;
         case 'relu':

@@ -38,6 +38,7 @@ export const PIX2PIXHD_TRAIN_FLAGS = Object.freeze({
   vggWeights: valued<string>({ flags: '--vgg-weights <file>', help: "torchvision's VGG19 (vgg19-dcbb9e9d.pth, or any .pth/.safetensors with its features.N names): enables the VGG loss", parse: optionalString }),
   // How the step runs.
   checkpointActivations: toggle('--checkpoint-activations', 'recompute the residual blocks in the backward pass instead of keeping their activations (same results; less memory, about one more forward pass of the blocks); instance norm only', { changeableOnResume: true }),
+  offloadActivations: toggle('--offload-activations', "wasm: move the large tensors saved for the backward pass out of the 4 GiB heap into process memory between the passes (same results; lets larger steps fit the heap, two copies per step)", { changeableOnResume: true }),
   poolSize: defaulted<number>({ flags: '--pool-size <n>', help: 'image pool of past fakes shown to D (0: none)', parse: integerFlag('--pool-size', 0), defaultValue: 0 }),
 
 });
