@@ -13,20 +13,22 @@
  * G runs once, as in the reference (its dropout masks and running
  * statistics are drawn and updated once per step): its forward pass is
  * recorded on a gradient tape that stays open while D's gradients are taken
- * on a second tape nested in it and D is updated (by the caller's
- * `updateD`); G's loss is then formed through the updated D and
- * differentiated with respect to G's weights alone. D stays in training mode
- * throughout, so each of its three passes uses its batch's statistics and
- * moves its running statistics (num_batches_tracked + 3 per step, G's + 1).
+ * and D is updated (by the caller's `updateD`); G's loss is then formed
+ * through the updated D and differentiated with respect to G's weights
+ * alone. D stays in training mode throughout, so each of its three passes
+ * uses its batch's statistics and moves its running statistics
+ * (num_batches_tracked + 3 per step, G's + 1).
  *
  * Memory: under the lean schedule (the default) both gradients come from
  * backend/leanGradients.ts, which frees each saved tensor and gradient at
- * its last use, and D's step runs apart from G's tape
- * (backend/tapeAside.ts): its passes and its backward pass are recorded on
- * a tape of its own, freed as it walks back, instead of on G's tape until
- * G's backward pass ends. The `tape` schedule is tfjs's own variableGrads
- * with D's step nested in G's tape: the same gradient functions in the same
- * order, summed in the same order, so the same bits
+ * its last use; D's step runs apart from G's tape (backend/tapeAside.ts),
+ * on a tape of its own that is freed as it walks back, instead of on G's
+ * tape until G's backward pass ends; G's weights enter through gradient
+ * sinks (model/gradientSinks.ts), so G's gradients leave the heap as they
+ * are produced; batch norm is checkpointed (saves its input, recomputed in
+ * backward). The `tape` schedule is tfjs's own variableGrads with D's step
+ * nested in G's tape and batch norm op by op: the same gradient functions
+ * in the same order, summed in the same order, so the same bits
  * (test/families/pix2pix/lean.test.ts); it holds everything to the end.
  */
 import * as tf from '@tensorflow/tfjs-core';
