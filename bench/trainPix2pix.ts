@@ -24,7 +24,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { heapAccounting, initBackend, stopHeapAccounting, wasmThreadsPerCore, type BackendChoice } from '../src/backend/index.js';
 import { countParameters, isTrainable } from '../src/model/layers.js';
-import { toVariables } from '../src/model/params.js';
+import { disposeParams, toVariables } from '../src/model/params.js';
 import { Random } from '../src/model/random.js';
 import { resolvePix2pixConfig, unetLevels, type Pix2pixConfig } from '../src/families/pix2pix/config.js';
 import { SeededDropout } from '../src/families/pix2pix/dropout.js';
@@ -83,7 +83,10 @@ export async function runPix2pixBench(args: BenchArgs): Promise<StageResult> {
     stopHeapAccounting();
     const accounting = heapAccounting();
     args.progress(`train bench: pix2pix ${name} (${(countParameters(specs) / 1e6).toFixed(1)}M parameters) at ${size}x${size}`);
-    const variables = toVariables(initPix2pixParams(specs, config, 1), specs);
+    const initial = initPix2pixParams(specs, config, 1);
+    const variables = toVariables(initial, specs);
+    // The variables share the initial tensors' data: those are let go now, or they would keep the first weights alive beside the updated ones.
+    disposeParams(initial);
     const trained = specs.filter(isTrainable);
     const slotList = createSharedSlots(trained.map((spec) => variables.get(spec.key)!.size));
     const slots = new Map<string, AdamSlot>(trained.map((spec, i) => [spec.key, slotList[i]!]));
