@@ -17,6 +17,11 @@ import { createTrainingModel, disposeTrainingModel } from '../src/train/model.js
 import { computeStepGradients } from '../src/train/step.js';
 import { syntheticBatch } from '../bench/train.js';
 
+function wasmHeapBytes(): number {
+  const backend = tf.findBackend('wasm') as unknown as { wasm?: { HEAPU8: Uint8Array } } | null;
+  return backend?.wasm?.HEAPU8.length ?? 0;
+}
+
 async function main(): Promise<void> {
   const [stage, size, ...rest] = process.argv.slice(2);
   const [width, height] = size!.split('x').map(Number) as [number, number];
@@ -44,7 +49,7 @@ async function main(): Promise<void> {
   process.stdout.write(
     `${stage} ${size} ${JSON.stringify(overrides)} offload=${offload !== undefined}: heap tensor peak ${mib(accounting.peak)} MiB (model ${mib(afterModel)}), ` +
       `estimate ${mib(estimate.tensorBytes)} MiB (${(estimate.tensorBytes / accounting.peak).toFixed(3)}x), offloaded at most ${mib(offload?.lastPeakBytes ?? 0)} MiB ` +
-      `(estimate ${mib(estimate.offloadBytes ?? 0)}), ${((Date.now() - started) / 1000).toFixed(1)} s\n`,
+      `(estimate ${mib(estimate.offloadBytes ?? 0)}), heap ${mib(wasmHeapBytes())} MiB (estimate ${mib(estimate.totalBytes)}), ${((Date.now() - started) / 1000).toFixed(1)} s\n`,
   );
   tf.dispose([input, real]);
   disposeTrainingModel(model);

@@ -249,3 +249,18 @@ export function conv2dTranspose(
     pad === 0 ? 'valid' : symmetricPadding(pad),
   );
 }
+
+/**
+ * `x`'s values as a new tensor the gradient tape does not link to `x`: the
+ * reference's `.detach()`. It shares x's data (no copy) and, unlike an op
+ * with a zero gradient, puts nothing on the backward path: a zero gradient
+ * the size of x would be made in the backward pass and held until the walk
+ * reaches x's producer (for D's condition terms and the real photo's
+ * feature maps, hundreds of MB at 2048x1024, held through D's whole
+ * backward pass).
+ */
+export function detach<T extends tf.Tensor>(x: T): T {
+  const backend = tf.backend();
+  backend.incRef(x.dataId);
+  return tf.engine().makeTensorFromTensorInfo({ dataId: x.dataId, shape: x.shape, dtype: x.dtype }, backend) as T;
+}

@@ -6,7 +6,7 @@
  * All return scalars and are differentiable; tensors they create are freed.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { conv2d } from '../backend/ops.js';
+import { conv2d, detach } from '../backend/ops.js';
 import { InputError } from '../errors.js';
 import type { Tensor } from '../data/formats/tensor.js';
 
@@ -20,13 +20,9 @@ export type GanMode = keyof typeof GAN_MODES;
 /** PyTorch's BCELoss clamps log at -100 so that a saturated sigmoid stays finite. */
 const BCE_LOG_FLOOR = -100;
 
-/** `x` forward, zero gradient backward: the reference's `.detach()`. */
+/** `x` forward, no gradient backward: the reference's `.detach()` (backend/ops.ts detach). */
 export function stopGradient<T extends tf.Tensor>(x: T): T {
-  const detach = tf.customGrad((...inputs) => {
-    const input = inputs[0] as tf.Tensor;
-    return { value: input.clone(), gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy) };
-  });
-  return detach(x) as T;
+  return detach(x);
 }
 
 /** Mean absolute difference: torch.nn.L1Loss. */

@@ -133,6 +133,8 @@ function registerSlice(): void {
  * (see `setConv2dOperatorCaching`).
  */
 let cacheConv2dOperators = true;
+/** The largest indirection buffer a cached XNNPACK operator may keep (see registerConv2d). */
+const MAX_CACHED_INDIRECTION_BYTES = 64 * 2 ** 20;
 
 /**
  * tfjs's XNNPACK Conv2D keeps one operator per filter tensor until that
@@ -226,7 +228,10 @@ function registerConv2d(): void {
       );
     }
     if (!usable || !preferColumnGemm(outputPixels, tf.util.sizeFromShape(filter.shape))) {
-      return cacheConv2dOperators ? xnnpackConv2d(args) : withFilterCopy(args, xnnpackConv2d);
+      // A cached operator's indirection buffer (a pointer per output pixel and tap) stays in the
+      // heap as long as the filter: past 64 MiB (a 7x7 conv at 2048x1024 asks 400 MB) it is not kept.
+      const indirectionBytes = 4 * outputPixels * info.filterHeight * info.filterWidth;
+      return cacheConv2dOperators && indirectionBytes <= MAX_CACHED_INDIRECTION_BYTES ? xnnpackConv2d(args) : withFilterCopy(args, xnnpackConv2d);
     }
     return runTensorKernel<tf.Conv2DAttrs>(args, (inputs) =>
       conv2dColumnGemm(inputs['x'] as tf.Tensor4D, inputs['filter'] as tf.Tensor4D, columnConvShape(info, geometry)),
