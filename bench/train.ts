@@ -53,7 +53,7 @@ import { existsSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { heapAccounting, initBackend, stopHeapAccounting, wasmThreadsPerCore, webgpuBufferAccounting, type BackendChoice } from '../src/backend/index.js';
+import { heapAccounting, initBackend, SavedTensorOffload, stopHeapAccounting, wasmThreadsPerCore, webgpuBufferAccounting, type BackendChoice } from '../src/backend/index.js';
 import { DEFAULT_CONFIG, generatorInputChannels, labelChannels, resolveConfig, type ArchConfig } from '../src/families/pix2pixhd/config.js';
 import { countParameters } from '../src/model/layers.js';
 import { modelSpecs, trainingNetworks } from '../src/families/pix2pixhd/networks.js';
@@ -62,7 +62,8 @@ import { Random } from '../src/model/random.js';
 import type { Batch } from '../src/train/data.js';
 import { AdamThread } from '../src/train/adamThread.js';
 import { ImagePool } from '../src/train/imagePool.js';
-import { estimateTrainingMemory } from '../src/train/memory.js';
+import { checkTrainingMemory, estimateTrainingMemory } from '../src/train/memory.js';
+import type { Stage } from '../src/families/pix2pixhd/stages.js';
 import { createTrainingModel, disposeTrainingModel } from '../src/train/model.js';
 import { runStep } from '../src/train/trainer.js';
 import { runDeviceStep } from '../src/train/deviceStep.js';
@@ -75,6 +76,8 @@ const MIB = 1024 * 1024;
 interface BenchConfig {
   name: string;
   config: ArchConfig;
+  /** The training stage (default global): what optimizer_G trains. */
+  stage?: Stage;
   height: number;
   width: number;
   /** Issue 5's PyTorch 1.13 CPU (2 threads) seconds per step on this machine class. */
@@ -102,7 +105,9 @@ const CONFIGS: Readonly<Record<string, BenchConfig>> = Object.freeze({
   },
   // PyTorch figures for the GPU sizes: issue 5's CPU step scaled by pixels (no GPU figure measured yet).
   'g1-1024': { name: 'g1-1024', config: resolveConfig({ ...DEFAULT_CONFIG }), height: 512, width: 1024, pytorchSeconds: 6.6 * 16 },
-  'local-2048': { name: 'local-2048', config: resolveConfig({ ...DEFAULT_CONFIG, netG: 'local', ngf: 32, n_local_enhancers: 1 }), height: 1024, width: 2048, pytorchSeconds: Number.NaN },
+  // The reference's 1024p model (train_1024p_24G.sh: --netG local --ngf 32 --num_D 3) at 2048x1024, its two stages.
+  'local-2048': { name: 'local-2048', config: resolveConfig({ ...DEFAULT_CONFIG, netG: 'local', ngf: 32, n_local_enhancers: 1, num_D: 3 }), stage: 'local', height: 1024, width: 2048, pytorchSeconds: Number.NaN },
+  'joint-2048': { name: 'joint-2048', config: resolveConfig({ ...DEFAULT_CONFIG, netG: 'local', ngf: 32, n_local_enhancers: 1, num_D: 3 }), stage: 'joint', height: 1024, width: 2048, pytorchSeconds: Number.NaN },
 });
 
 /** Bytes the device holds now, where the backend says: the GPU buffer pool (webgpu), else null. */
@@ -254,14 +259,18 @@ export async function runBench(args: BenchArgs): Promise<StageResult> {
     // The heap's tensor high-water mark from here on (wasm): what the memory estimate predicts.
     stopHeapAccounting();
     const accounting = heapAccounting();
+    const stage = bench.stage ?? 'global';
+    // As `p2phd train` runs it: offloaded where the wasm heap cannot hold the step otherwise.
+    const memory =
+      info.name === 'wasm' ? checkTrainingMemory(config, stage, { height: bench.height, width: bench.width }, 1, info.name) : estimateTrainingMemory(config, stage, { height: bench.height, width: bench.width }, 1);
     // The webgpu buffer pool's figures (live buffers' high-water mark, the pool), from before the model is made.
     const buffers = webgpuBufferAccounting();
     let firstStepBuffers: ReturnType<NonNullable<typeof buffers>['figures']> | undefined;
-    const model = createTrainingModel(config, 'global', initParams(specs, 1));
+    const model = createTrainingModel(config, stage, initParams(specs, 1));
     const pool = new ImagePool(0);
     const devicePool = new ImagePool<tf.Tensor>(0);
     const hyper = { lr: 0.0002, beta1: 0.5, beta2: 0.999, epsilon: 1e-8 };
-    const losses = { gan: 'lsgan', ganFeatLoss: true, lambdaFeat: 10 } as const;
+    const losses = { gan: 'lsgan', ganFeatLoss: true, lambdaFeat: 10, ...(memory.offload ? { offload: new SavedTensorOffload() } : {}) } as const;
     const adam = device ? undefined : new AdamThread(new Map([...model.optimizers.G.slots, ...model.optimizers.D.slots]));
     const step = (batch: Batch, index: number): Promise<unknown> =>
       device ? runDeviceStep(model, batch, losses, devicePool, 1, index, false, hyper) : runStep(model, batch, losses, pool, 1, index, false, hyper, adam);
@@ -311,7 +320,7 @@ export async function runBench(args: BenchArgs): Promise<StageResult> {
     const steadyCpu = cpuTimes.slice(1);
     const meanCpu = steadyCpu.reduce((a, b) => a + b, 0) / Math.max(1, steadyCpu.length);
     const heap = wasmHeapBytes();
-    const estimate = estimateTrainingMemory(config, 'global', { height: bench.height, width: bench.width }, 1);
+    const estimate = memory;
     const pytorch = withPytorch ? pytorchSecondsPerStep(bench, steps, args.progress) : null;
     const lastBuffers = buffers?.figures();
     const mib = (bytes: number | undefined): number | null => (bytes === undefined ? null : Math.round(bytes / MIB));
@@ -338,6 +347,7 @@ export async function runBench(args: BenchArgs): Promise<StageResult> {
       gpu_pool_ratio: poolBytes !== undefined && pytorch?.peakTensorMiB ? Number((poolBytes / MIB / pytorch.peakTensorMiB).toFixed(2)) : null,
       gpu_live_ratio: lastBuffers && pytorch?.peakTensorMiB ? Number((lastBuffers.livePeakBytes / MIB / pytorch.peakTensorMiB).toFixed(2)) : null,
       estimate_MiB: Math.round(estimate.totalBytes / MIB),
+      offloaded: estimate.offload ? 'yes' : 'no',
       heap_tensor_peak_MiB: info.name === 'wasm' ? Math.round(accounting.peak / MIB) : null,
       estimate_tensor_MiB: Math.round(estimate.tensorBytes / MIB),
       peak_rss_MiB: Math.round(peakRss / MIB),

@@ -12,6 +12,9 @@
  * With --pytorch the same step and forward run in PyTorch (Debian's
  * python3-torch: /usr/bin/python3, 2 threads) from
  * bench/train_step_pix2pix_torch.py, for ratios measured on this machine.
+ * Memory: the process's peak RSS after the steps (the kernel's maxRSS; with
+ * several configs, the peak so far), the wasm heap's tensor peak, and
+ * PyTorch's peak RSS after its steps.
  * Options: --configs default,small  --steps 3  --backend wasm.
  */
 import { spawnSync } from 'node:child_process';
@@ -19,9 +22,9 @@ import { existsSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend, wasmThreadsPerCore, type BackendChoice } from '../src/backend/index.js';
+import { heapAccounting, initBackend, stopHeapAccounting, wasmThreadsPerCore, type BackendChoice } from '../src/backend/index.js';
 import { countParameters, isTrainable } from '../src/model/layers.js';
-import { toVariables } from '../src/model/params.js';
+import { disposeParams, toVariables } from '../src/model/params.js';
 import { Random } from '../src/model/random.js';
 import { resolvePix2pixConfig, unetLevels, type Pix2pixConfig } from '../src/families/pix2pix/config.js';
 import { SeededDropout } from '../src/families/pix2pix/dropout.js';
@@ -45,7 +48,7 @@ const CONFIGS: Readonly<Record<string, Pix2pixBenchConfig>> = Object.freeze({
   small: { config: resolvePix2pixConfig({ netG: 'unet_128', ngf: 16, ndf: 16 }), size: 128 },
 });
 
-function pytorchTimes(bench: Pix2pixBenchConfig, steps: number, progress: (line: string) => void): { wall: number; cpu: number; synthesize: number } | null {
+function pytorchTimes(bench: Pix2pixBenchConfig, steps: number, progress: (line: string) => void): { wall: number; cpu: number; synthesize: number; peakRssMiB: number | null } | null {
   const python = '/usr/bin/python3';
   const script = join(__dirname, '..', '..', 'bench', 'train_step_pix2pix_torch.py');
   if (!existsSync(python) || !existsSync(script)) return null;
@@ -57,7 +60,8 @@ function pytorchTimes(bench: Pix2pixBenchConfig, steps: number, progress: (line:
     return null;
   }
   const read = (name: string): number => Number(new RegExp(`^${name}=([\\d.]+)`, 'm').exec(result.stdout)?.[1]);
-  return { wall: read('seconds_per_step'), cpu: read('cpu_seconds_per_step'), synthesize: read('synthesize_seconds') };
+  const rss = read('peak_rss_mib');
+  return { wall: read('seconds_per_step'), cpu: read('cpu_seconds_per_step'), synthesize: read('synthesize_seconds'), peakRssMiB: Number.isFinite(rss) ? rss : null };
 }
 
 export async function runPix2pixBench(args: BenchArgs): Promise<StageResult> {
@@ -75,8 +79,14 @@ export async function runPix2pixBench(args: BenchArgs): Promise<StageResult> {
     if (!bench) throw new Error(`unknown pix2pix config ${name}; known: ${Object.keys(CONFIGS).join(', ')}`);
     const { config, size } = bench;
     const specs = pix2pixSpecs(config);
+    // The wasm heap's tensor high-water mark over this config's steps (weights included).
+    stopHeapAccounting();
+    const accounting = heapAccounting();
     args.progress(`train bench: pix2pix ${name} (${(countParameters(specs) / 1e6).toFixed(1)}M parameters) at ${size}x${size}`);
-    const variables = toVariables(initPix2pixParams(specs, config, 1), specs);
+    const initial = initPix2pixParams(specs, config, 1);
+    const variables = toVariables(initial, specs);
+    // The variables share the initial tensors' data: those are let go now, or they would keep the first weights alive beside the updated ones.
+    disposeParams(initial);
     const trained = specs.filter(isTrainable);
     const slotList = createSharedSlots(trained.map((spec) => variables.get(spec.key)!.size));
     const slots = new Map<string, AdamSlot>(trained.map((spec, i) => [spec.key, slotList[i]!]));
@@ -113,6 +123,10 @@ export async function runPix2pixBench(args: BenchArgs): Promise<StageResult> {
       tf.dispose([A, B]);
       args.progress(`train bench: pix2pix ${name} step ${step + 1}/${steps + 1}: ${times[times.length - 1]!.toFixed(2)} s`);
     }
+    // The kernel's high-water mark (maxRSS) after the training steps: the process's peak so far (configs run in order).
+    const peakRss = process.resourceUsage().maxRSS * 1024;
+    const heapPeak = accounting.peak;
+    stopHeapAccounting();
     const input = Float32Array.from({ length: size * size * config.input_nc }, () => random.uniform(-1, 1));
     translate(config, variables, { image: input, height: size, width: size }, testModeOptions('reference', new Random(1)));
     const synthStarted = process.hrtime.bigint();
@@ -135,6 +149,10 @@ export async function runPix2pixBench(args: BenchArgs): Promise<StageResult> {
       pytorch_synthesize_s: pytorch?.synthesize ?? null,
       ratio: pytorch ? Number((mean / pytorch.wall).toFixed(2)) : null,
       synthesize_ratio: pytorch ? Number((synthesize / pytorch.synthesize).toFixed(2)) : null,
+      peak_rss_MiB: Math.round(peakRss / 2 ** 20),
+      heap_tensor_peak_MiB: info.name === 'wasm' ? Math.round(heapPeak / 2 ** 20) : null,
+      pytorch_peak_rss_MiB: pytorch?.peakRssMiB ?? null,
+      rss_ratio: pytorch?.peakRssMiB ? Number((peakRss / 2 ** 20 / pytorch.peakRssMiB).toFixed(2)) : null,
       load_avg_1m: Number(loadavg()[0]!.toFixed(2)),
     });
   }

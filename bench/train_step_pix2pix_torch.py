@@ -12,6 +12,7 @@ with /usr/bin/python3. Prints `seconds_per_step=`, `cpu_seconds_per_step=`
 (means of the steps after the first) and `synthesize_seconds=`.
 """
 import argparse
+import resource
 import time
 
 import torch
@@ -98,6 +99,8 @@ def main():
         cpus.append(time.process_time() - cpu)
     steady = walls[1:] or walls
     steady_cpu = cpus[1:] or cpus
+    # The process's high-water mark after the training steps (KiB on Linux), before the forward-only timing.
+    peak_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     with torch.no_grad():
         g(a)
         wall = time.perf_counter()
@@ -107,6 +110,7 @@ def main():
     print('seconds_per_step=%.4f' % (sum(steady) / len(steady)))
     print('cpu_seconds_per_step=%.4f' % (sum(steady_cpu) / len(steady_cpu)))
     print('synthesize_seconds=%.4f' % synthesize)
+    print('peak_rss_mib=%.0f' % peak_rss_mib)
 
 
 if __name__ == '__main__':

@@ -107,12 +107,33 @@ function activationGradient(dy: tf.Tensor4D, x: tf.Tensor4D, activation: PreActi
 /**
  * conv(pad(activation(x)), w) + b as one operation that saves x and w only
  * (see the module comment). w in tfjs layout ([kh, kw, in, out], or
- * [kh, kw, out, in] for a transposed conv); b [out].
+ * [kh, kw, out, in] for a transposed conv); b [out], or undefined for a
+ * conv without bias (pix2pix's convs before batch norm: then the unit is
+ * the layers' activation, padding and conv, and its gradient theirs).
  */
-export function convUnit(x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor, shape: ConvUnitShape): tf.Tensor4D {
+export function convUnit(x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor | undefined, shape: ConvUnitShape): tf.Tensor4D {
   const engine = tf.engine() as unknown as KernelFuncRunner;
+  const gradients = (dy: tf.Tensor4D, savedX: tf.Tensor4D, savedW: tf.Tensor4D): Record<string, () => tf.Tensor> => {
+    const [batch, height, width, channels] = savedX.shape;
+    const padded: [number, number, number, number] = [batch, height + 2 * shape.reflectPad, width + 2 * shape.reflectPad, channels];
+    const map: Record<string, () => tf.Tensor> = {
+      x: () => {
+        const dInput = convInputGradient(dy, savedW, padded, shape.conv);
+        const dActivated = shape.reflectPad > 0 ? reflectPadGradient(dInput, shape.reflectPad, height, width) : dInput;
+        return activationGradient(dActivated, savedX, shape.activation);
+      },
+      w: () => {
+        const input = convInput(savedX, shape);
+        const dw = filterGradient(dy, input, savedW, shape.conv);
+        if (input !== savedX) input.dispose();
+        return dw;
+      },
+    };
+    if (b !== undefined) map['b'] = () => tf.reshape(tf.sum(dy, [0, 1, 2]), b.shape);
+    return map;
+  };
   return engine.runKernelFunc({
-    inputs: { x, w, b },
+    inputs: b === undefined ? { x, w } : { x, w, b },
     forwardFunc: (_backend, save) => {
       save([x, w]);
       // Each intermediate freed once consumed: at inference the unit holds
@@ -120,29 +141,14 @@ export function convUnit(x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor, shape: Co
       const input = convInput(x, shape);
       const y = convolve(input, w, shape.conv);
       if (input !== x) input.dispose();
+      if (b === undefined) return y;
       const output = tf.add(y, b);
       y.dispose();
       return output as tf.Tensor4D;
     },
     backwardsFunc: (dy, saved) => {
       const [savedX, savedW] = saved as [tf.Tensor4D, tf.Tensor4D];
-      const gradient = dy as tf.Tensor4D;
-      const [batch, height, width, channels] = savedX.shape;
-      const padded: [number, number, number, number] = [batch, height + 2 * shape.reflectPad, width + 2 * shape.reflectPad, channels];
-      return {
-        x: () => {
-          const dInput = convInputGradient(gradient, savedW, padded, shape.conv);
-          const dActivated = shape.reflectPad > 0 ? reflectPadGradient(dInput, shape.reflectPad, height, width) : dInput;
-          return activationGradient(dActivated, savedX, shape.activation);
-        },
-        w: () => {
-          const input = convInput(savedX, shape);
-          const dw = filterGradient(gradient, input, savedW, shape.conv);
-          if (input !== savedX) input.dispose();
-          return dw;
-        },
-        b: () => tf.reshape(tf.sum(gradient, [0, 1, 2]), b.shape),
-      };
+      return gradients(dy as tf.Tensor4D, savedX, savedW);
     },
   }) as tf.Tensor4D;
 }

@@ -223,6 +223,17 @@ export interface ForwardOptions {
    */
   readonly checkpointResidualBlocks?: boolean;
   /**
+   * Batch norm on batch statistics, training: each layer saves its input
+   * (and its weight and bias) alone for the backward pass, which runs the
+   * layer's normalisation again on its own tape (backend/leanGradients.ts
+   * checkpointed) and walks it back with tfjs's gradient functions: the same
+   * bits as the layer recorded op by op, which saves five more tensors of
+   * its size (tf.moments' and the normalisation's intermediates). The
+   * running statistics move once, in the forward pass. Needs the lean
+   * schedule.
+   */
+  readonly checkpointBatchNorm?: boolean;
+  /**
    * Dropout layers' keep masks (0/1, the layer's output shape), drawn per
    * call in forward order; without it dropout is the identity (eval()).
    */
@@ -269,19 +280,28 @@ function batchNorm(x: tf.Tensor4D, prefix: string, params: Params, options: Forw
     // level of the output against the reference at 1024x512).
     return tf.add(tf.mul(instanceNorm(x, NORM_EPS), weight), bias) as tf.Tensor4D;
   }
-  const { mean, variance } = tf.moments(x, [0, 1, 2]);
-  const y = tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, NORM_EPS))), weight), bias) as tf.Tensor4D;
   const count = x.shape[0] * x.shape[1] * x.shape[2];
   const tracked = params.get(`${prefix}.num_batches_tracked`);
-  if (options.training && runningMean instanceof tf.Variable && runningVar instanceof tf.Variable) {
-    tf.tidy(() => {
-      const unbiased = tf.mul(variance, count > 1 ? count / (count - 1) : 1);
-      runningMean.assign(tf.add(tf.mul(runningMean, 1 - BATCH_NORM_MOMENTUM), tf.mul(mean, BATCH_NORM_MOMENTUM)));
-      runningVar.assign(tf.add(tf.mul(runningVar, 1 - BATCH_NORM_MOMENTUM), tf.mul(unbiased, BATCH_NORM_MOMENTUM)));
-      if (tracked instanceof tf.Variable) tracked.assign(tf.add(tracked, tf.scalar(1, tracked.dtype)));
-    });
+  let updateRunning = options.training && runningMean instanceof tf.Variable && runningVar instanceof tf.Variable;
+  const normalise = (input: tf.Tensor4D, w: tf.Tensor, b: tf.Tensor): tf.Tensor4D => {
+    const { mean, variance } = tf.moments(input, [0, 1, 2]);
+    const y = tf.add(tf.mul(tf.div(tf.sub(input, mean), tf.sqrt(tf.add(variance, NORM_EPS))), w), b) as tf.Tensor4D;
+    if (updateRunning && runningMean instanceof tf.Variable && runningVar instanceof tf.Variable) {
+      // Once per forward pass: a checkpointed layer's recomputation in backward leaves them alone.
+      updateRunning = false;
+      tf.tidy(() => {
+        const unbiased = tf.mul(variance, count > 1 ? count / (count - 1) : 1);
+        runningMean.assign(tf.add(tf.mul(runningMean, 1 - BATCH_NORM_MOMENTUM), tf.mul(mean, BATCH_NORM_MOMENTUM)));
+        runningVar.assign(tf.add(tf.mul(runningVar, 1 - BATCH_NORM_MOMENTUM), tf.mul(unbiased, BATCH_NORM_MOMENTUM)));
+        if (tracked instanceof tf.Variable) tracked.assign(tf.add(tracked, tf.scalar(1, tracked.dtype)));
+      });
+    }
+    return y;
+  };
+  if (options.training && options.checkpointBatchNorm === true) {
+    return checkpointed(x, [weight, bias], (input, [w, b]) => normalise(input, w!, b!));
   }
-  return y;
+  return normalise(x, weight, bias);
 }
 
 function runLayer(layer: Layer, prefix: string, x: tf.Tensor4D, params: Params, options: ForwardOptions): tf.Tensor4D {
@@ -343,11 +363,15 @@ export interface UnitAt {
   readonly shape: ConvUnitShape;
   /** The conv's index in the list (its parameters' index). */
   readonly convIndex: number;
+  /** Whether the conv has a bias. */
+  readonly bias: boolean;
 }
 
 /**
  * The conv unit that starts at `layers[index]`: an optional ReLU or
- * LeakyReLU, an optional reflection pad, then a conv or transposed conv.
+ * LeakyReLU, an optional reflection pad, then a conv or transposed conv,
+ * with or without bias (pix2pix's convs before batch norm have none; the
+ * U-Net's LeakyReLU + down conv and ReLU + up conv are units too).
  */
 export function convUnitAt(layers: readonly Layer[], index: number, constantChannels = 0): UnitAt | undefined {
   let j = index;
@@ -363,13 +387,11 @@ export function convUnitAt(layers: readonly Layer[], index: number, constantChan
     j++;
   }
   const conv = layers[j];
-  // A conv without bias (pix2pix's, before batch norm) runs op by op.
-  if ((conv?.kind === 'conv' || conv?.kind === 'convTranspose') && conv.bias === false) return undefined;
   if (conv?.kind === 'conv') {
-    return { shape: { activation, reflectPad: reflect, conv: { kind: 'conv', stride: conv.stride, pad: conv.pad, constantChannels } }, convIndex: j };
+    return { shape: { activation, reflectPad: reflect, conv: { kind: 'conv', stride: conv.stride, pad: conv.pad, constantChannels } }, convIndex: j, bias: conv.bias !== false };
   }
   if (conv?.kind === 'convTranspose' && constantChannels === 0) {
-    return { shape: { activation, reflectPad: reflect, conv: { kind: 'convTranspose', stride: conv.stride, pad: conv.pad, outputPadding: conv.outputPadding } }, convIndex: j };
+    return { shape: { activation, reflectPad: reflect, conv: { kind: 'convTranspose', stride: conv.stride, pad: conv.pad, outputPadding: conv.outputPadding } }, convIndex: j, bias: conv.bias !== false };
   }
   return undefined;
 }
@@ -405,7 +427,8 @@ function runLayers(
     }
     if (unit !== undefined) {
       const key = `${prefix}.${unit.convIndex}`;
-      y = tf.tidy(() => convUnit(input, getParam(params, `${key}.weight`) as tf.Tensor4D, getParam(params, `${key}.bias`), unit.shape));
+      const bias = unit.bias ? getParam(params, `${key}.bias`) : undefined;
+      y = tf.tidy(() => convUnit(input, getParam(params, `${key}.weight`) as tf.Tensor4D, bias, unit.shape));
       layerOptions = withoutConstantInput(options);
       index = unit.convIndex + 1;
     } else {

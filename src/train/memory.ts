@@ -65,10 +65,11 @@ const ADAM_TEMPORARIES = 6;
 const OFFLOAD_WORKING_SET = 5;
 /**
  * The heap's size over its tensors with offloading: blocks of every size
- * freed out of order fragment it. Measured: 4041 MiB of heap for 2334 MiB
- * of tensors (train local, the 1024p model at 2048x1024, one step).
+ * freed out of order leave gaps the next large block does not fit.
+ * Measured: 3430 MiB of heap for a 2761 MiB tensor peak (1.24x; train
+ * joint, the 1024p model at 2048x1024, one step).
  */
-const OFFLOAD_ALLOCATOR_OVERHEAD = 1.75;
+const OFFLOAD_ALLOCATOR_OVERHEAD = 1.35;
 
 export interface MemoryEstimate {
   parameterBytes: number;
@@ -84,6 +85,8 @@ export interface MemoryEstimate {
   hostBytes: number;
   /** Saved tensors waiting outside the heap between the passes, at most (with offload; else 0). */
   offloadBytes: number;
+  /** Whether the figures are for the offloaded step (--offload-activations, or chosen by checkTrainingMemory). */
+  offload: boolean;
   /** On a device backend (webgpu, tensorflow): see deviceTrainingBytes (never offloaded). */
   deviceBytes: number;
 }
@@ -134,7 +137,10 @@ export function estimateTrainingMemory(
     let pyramid = 0;
     for (let level = 1; level < config.num_D; level++) pyramid += pixels / 4 ** level;
     const inputBytes = 4 * batchSize * (generatorInputChannels({ ...config, instance_feat: false }) * (pixels + pyramid) + config.output_nc * pixels);
-    const workingBytes = inputBytes + 4 * batchSize * OFFLOAD_WORKING_SET * saved.largest;
+    // With instance features G's input is concat(labels, features), held through the forward pass,
+    // and its gradient (for E) is formed whole in the backward pass: two more input-sized tensors.
+    const featureInputBytes = config.instance_feat ? 2 * 4 * batchSize * generatorInputChannels(config) * pixels : 0;
+    const workingBytes = inputBytes + featureInputBytes + 4 * batchSize * OFFLOAD_WORKING_SET * saved.largest;
     const tensorBytes = parameterBytes + derivedBytes + workingBytes;
     return {
       parameterBytes,
@@ -144,6 +150,7 @@ export function estimateTrainingMemory(
       totalBytes: OFFLOAD_ALLOCATOR_OVERHEAD * (tensorBytes + packedBytes),
       hostBytes,
       offloadBytes: Math.max(0, activationBytes - workingBytes),
+      offload: true,
       deviceBytes,
     };
   }
@@ -156,6 +163,7 @@ export function estimateTrainingMemory(
     totalBytes: ALLOCATOR_OVERHEAD * (tensorBytes + packedBytes),
     hostBytes,
     offloadBytes: 0,
+    offload: false,
     deviceBytes,
   };
 }
@@ -190,14 +198,17 @@ export function checkTrainingMemory(
   }
   if (backend !== 'wasm') return estimate;
   const budget = WASM_HEAP_BYTES;
+  if (estimate.totalBytes > budget && options.offload !== true) {
+    // Offloading costs two copies per step: chosen only where the heap cannot hold the step without it.
+    const offloaded = estimateTrainingMemory(config, stage, size, batchSize, { checkpoint: options.checkpoint, offload: true });
+    if (offloaded.totalBytes <= budget && offloaded.hostBytes + offloaded.offloadBytes <= totalmem()) return offloaded;
+  }
   if (estimate.totalBytes > budget) {
     // Only suggestions that fit when followed (each estimated again).
+    // What follows a suggestion may run offloaded (chosen then as here): it fits if either form does.
     const fits = (changed: ArchConfig, height = size.height, width = size.width, batch = batchSize): boolean =>
-      estimateTrainingMemory(changed, stage, { height, width }, batch, { checkpoint: options.checkpoint, offload: options.offload }).totalBytes <= budget;
+      [false, true].some((offload) => estimateTrainingMemory(changed, stage, { height, width }, batch, { checkpoint: options.checkpoint, offload }).totalBytes <= budget);
     const suggestions: string[] = [];
-    if (options.offload !== true && estimateTrainingMemory(config, stage, size, batchSize, { checkpoint: options.checkpoint, offload: true }).totalBytes <= budget) {
-      suggestions.push('--offload-activations');
-    }
     for (let batch = batchSize - 1; batch >= 1; batch--) {
       if (fits(config, size.height, size.width, batch)) {
         suggestions.push(`--batch-size ${batch}`);

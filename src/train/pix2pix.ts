@@ -224,18 +224,30 @@ async function deviceStep(
   hyper: AdamHyperparameters,
 ): Promise<{ losses: Pix2pixLosses; fake?: Float32Array }> {
   const adam = { G: new DeviceAdamStep(model.steps.G + 1, hyper), D: new DeviceAdamStep(model.steps.D + 1, hyper) };
-  const apply = (network: 'G' | 'D', gradients: ReadonlyMap<string, tf.Tensor>): void => {
-    for (const key of network === 'G' ? model.keysG : model.keysD) {
+  const applyD = (gradients: ReadonlyMap<string, tf.Tensor>): void => {
+    for (const key of model.keysD) {
       const gradient = gradients.get(key);
       if (gradient === undefined) throw new Error(`pix2pix training: no gradient for ${key}`);
-      adam[network].update(model.variables.get(key)!, model.moments.get(key)!, gradient);
+      adam.D.update(model.variables.get(key)!, model.moments.get(key)!, gradient);
     }
-    model.steps[network] += 1;
+    model.steps.D += 1;
   };
   try {
-    const result = pix2pixDeviceStep(stepModel, inputs, lossSettings, { ...(dropout ? { dropout } : {}), keepFake, updateD: (gradients) => apply('D', gradients) });
+    // optimizer_G's step runs on each of G's gradients as the backward pass produces it (none pile up).
+    const updatedG = new Set<string>();
+    const result = pix2pixDeviceStep(stepModel, inputs, lossSettings, {
+      ...(dropout ? { dropout } : {}),
+      keepFake,
+      updateD: applyD,
+      onGradientG: (key, gradient) => {
+        adam.G.update(model.variables.get(key)!, model.moments.get(key)!, gradient);
+        updatedG.add(key);
+      },
+    });
     try {
-      apply('G', result.gradientsG);
+      const missing = model.keysG.find((key) => !updatedG.has(key));
+      if (missing !== undefined) throw new Error(`pix2pix training: no gradient for ${missing}`);
+      model.steps.G += 1;
       const values = (await result.losses.data()) as Float32Array;
       const fake = result.fake ? ((await result.fake.data()) as Float32Array) : undefined;
       // Dawn's validation and out-of-memory errors are silent in tfjs: raised here, once per step.

@@ -39,13 +39,14 @@
  * device) and frees it at once. The sinks take a shared scalar anchor as a
  * second input; differentiating with respect to the anchor alone puts every
  * sink on the backward path, so the weights' gradients are produced, moved
- * out, and never accumulate on the heap.
+ * out, and never accumulate on the heap (model/gradientSinks.ts).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { copyValuesInto, ownedValues } from '../backend/buffers.js';
 import { leanVariableGrads, withDerivedTensorScope, type SavedTensorOffload } from '../backend/index.js';
 import type { InstanceSegments } from '../families/pix2pixhd/encoder.js';
 import type { ForwardOptions } from '../model/layers.js';
+import { SinkingParams } from '../model/gradientSinks.js';
 import { featureMatchingSum, featureMatchingTerm, ganLoss, stopGradient, vgg19Features, vggLossFromFeatures, type GanMode, type Vgg19 } from '../model/losses.js';
 import { discriminate, discriminateImage, discriminatorCondition, discriminatorConditionPyramid, encodeFeatures, generate } from '../families/pix2pixhd/networks.js';
 import type { Random } from '../model/random.js';
@@ -105,56 +106,6 @@ export interface StepGradients {
   readonly gradients: Map<string, Float32Array>;
   /** The first generated image, [H * W * 3] (NHWC), when asked for (for sample strips). */
   readonly fake?: Float32Array;
-}
-
-/**
- * The parameter map the forward passes read: a trained weight is put behind
- * its gradient sink at its first use, not up front. The backward pass walks
- * the tape in reverse, so a sink recorded just before the layer that uses
- * it receives its gradient right after that layer's backward step; sinks
- * recorded at the start would all fire at the very end, after every weight
- * gradient had piled up on the heap.
- */
-class SinkingParams extends Map<string, tf.Tensor> {
-  constructor(
-    variables: ReadonlyMap<string, tf.Variable>,
-    private readonly trained: ReadonlyMap<string, unknown>,
-    private readonly anchor: tf.Scalar,
-    private readonly receive: (key: string, gradient: tf.Tensor) => void,
-  ) {
-    super(variables);
-  }
-
-  override get(key: string): tf.Tensor | undefined {
-    const value = super.get(key);
-    if (value === undefined || !this.trained.has(key) || !(value instanceof tf.Variable)) return value;
-    const sunk = gradientSink(value, this.anchor, (gradient) => this.receive(key, gradient));
-    this.set(key, sunk);
-    return sunk;
-  }
-}
-
-/**
- * `weight` forward; backward, its gradient is handed to `receive` and the
- * tensor freed right after (`receive` copies or consumes it). `anchor` only
- * puts the sink on the backward path; it gets a zero gradient.
- */
-function gradientSink(weight: tf.Tensor, anchor: tf.Scalar, receive: (gradient: tf.Tensor) => void): tf.Tensor {
-  const sink = tf.customGrad((...inputs) => {
-    const [value] = inputs as [tf.Tensor, tf.Scalar];
-    return {
-      // A reshape to the same shape shares the data; clone() would copy it
-      // on wasm (and XNNPACK would pack the copy again).
-      value: tf.reshape(value, value.shape),
-      gradFunc: (dy: tf.Tensor) => {
-        receive(dy);
-        // No later node reads this gradient: free it now, not at the end of the backward pass.
-        dy.dispose();
-        return [tf.scalar(0), tf.scalar(0)];
-      },
-    };
-  });
-  return sink(weight, anchor) as tf.Tensor;
 }
 
 /**

@@ -300,11 +300,15 @@ async function prepareAndTrain(
     throw new UsageError(`--batch-size ${settings.batchSize} is larger than the ${folder.samples.length} samples in ${settings.data}`);
   }
   // With --niter-fix-global the run ends up training every G parameter, as joint does.
-  checkTrainingMemory(config, settings.niterFixGlobal > 0 ? 'joint' : stage, size, settings.batchSize, backend.name, {
+  const memory = checkTrainingMemory(config, settings.niterFixGlobal > 0 ? 'joint' : stage, size, settings.batchSize, backend.name, {
     checkpoint: settings.checkpointActivations,
     offload: settings.offloadActivations && backend.name === 'wasm',
   });
   if (settings.offloadActivations && backend.name !== 'wasm') log.warn(`--offload-activations: the ${backend.name} backend has no 4 GiB heap to leave; ignored`);
+  if (memory.offload && !settings.offloadActivations) {
+    log.info(`--offload-activations: chosen, as the 4 GiB wasm heap cannot hold this step otherwise (about ${(memory.offloadBytes / 2 ** 30).toFixed(1)} GiB of saved activations wait in process memory between the passes)`);
+  }
+  const offloadActivations = memory.offload;
 
   // The position decides what optimizer_G trains (--niter-fix-global), so it is read before the model is built.
   const position: Position =
@@ -382,6 +386,7 @@ async function prepareAndTrain(
       resumedMidEpochLr: changes.midEpochLr,
       perEpoch,
       multiple,
+      offloadActivations,
       resumed: stored !== undefined,
       runId,
       stop: prepared.stop,
@@ -417,6 +422,8 @@ interface LoopContext {
   resumedMidEpochLr: number | undefined;
   perEpoch: number;
   multiple: number;
+  /** Large saved activations wait out of the wasm heap between the passes (checkTrainingMemory's choice or the flag). */
+  offloadActivations: boolean;
   resumed: boolean;
   runId: string;
   stop: StopControl;
@@ -436,7 +443,7 @@ async function trainLoop(context: LoopContext): Promise<TrainSummary> {
     lambdaFeat: settings.lambdaFeat,
     vgg,
     checkpointActivations: settings.checkpointActivations,
-    ...(settings.offloadActivations && tf.getBackend() === 'wasm' ? { offload: new SavedTensorOffload() } : {}),
+    ...(context.offloadActivations ? { offload: new SavedTensorOffload() } : {}),
   };
   const loader = new BatchLoader(folder, {
     seed: settings.seed,

@@ -3,7 +3,8 @@
  * under tfjs's tape: the same output and the same gradients for every input,
  * bit for bit, for each kind of unit (ReLU or LeakyReLU or none, reflection
  * pad or none, conv with zero padding and stride, transposed conv, constant
- * leading channels; the opening unit with its added term), on wasm and cpu.
+ * leading channels; without bias, as pix2pix's convs before batch norm;
+ * the opening unit with its added term), on wasm and cpu.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -19,7 +20,7 @@ function randomTensor(shape: number[], seed: number): tf.Tensor {
 }
 
 /** The layers one by one, as layers.ts ran them before the units. */
-function opByOp(x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor, shape: ConvUnitShape): tf.Tensor4D {
+function opByOp(x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor | undefined, shape: ConvUnitShape): tf.Tensor4D {
   let y = x;
   if (shape.activation?.kind === 'relu') y = tf.relu(y);
   if (shape.activation?.kind === 'leakyRelu') y = tf.leakyRelu(y, shape.activation.slope);
@@ -27,7 +28,7 @@ function opByOp(x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor, shape: ConvUnitSha
   const { conv } = shape;
   if (conv.kind === 'convTranspose') y = conv2dTranspose(y, w, conv.stride, conv.pad, conv.outputPadding);
   else y = conv.constantChannels > 0 ? conv2dConstantPrefix(y, w, conv.stride, conv.pad, conv.constantChannels) : conv2d(y, w, conv.stride, conv.pad);
-  return tf.add(y, b);
+  return b === undefined ? y : tf.add(y, b);
 }
 
 function sameBits(a: tf.Tensor, b: tf.Tensor, what: string): void {
@@ -72,6 +73,32 @@ for (const backend of ['wasm', 'cpu'] as const) {
           ['x', 'w', 'b'].forEach((name, i) => sameBits(actual[i]!, expected[i]!, `d${name}`));
         } finally {
           tf.dispose([x, w, b, reference, dy, output, ...expected, ...actual]);
+        }
+      });
+    });
+
+    // pix2pix's convs before batch norm: no bias (the U-Net's LeakyReLU + down conv and ReLU + up conv among them).
+    const WITHOUT_BIAS: ReadonlyArray<readonly [string, ConvUnitShape, number[], number[]]> = [
+      ['LeakyReLU 0.2, conv 4x4 stride 2 pad 1 (U-Net down)', { activation: { kind: 'leakyRelu', slope: 0.2 }, reflectPad: 0, conv: { kind: 'conv', stride: 2, pad: 1, constantChannels: 0 } }, [2, 8, 8, 4], [4, 4, 4, 6]],
+      ['ReLU, transposed conv 4x4 stride 2 pad 1 (U-Net up)', { activation: { kind: 'relu' }, reflectPad: 0, conv: { kind: 'convTranspose', stride: 2, pad: 1, outputPadding: 0 } }, [2, 4, 4, 6], [4, 4, 3, 6]],
+      ['ReLU, reflect pad 1, conv 3x3 (ResNet block)', UNITS[0]![1], UNITS[0]![2], UNITS[0]![3]],
+      ['transposed conv 3x3 stride 2 alone (ResNet up)', { reflectPad: 0, conv: { kind: 'convTranspose', stride: 2, pad: 1, outputPadding: 1 } }, [1, 5, 6, 6], [3, 3, 3, 6]],
+    ];
+    WITHOUT_BIAS.forEach(([title, shape, xShape, wShape], index) => {
+      it(`without bias: ${title}`, () => {
+        const x = randomTensor(xShape, 50 + index) as tf.Tensor4D;
+        const w = randomTensor(wShape, 60 + index) as tf.Tensor4D;
+        const reference = opByOp(x, w, undefined, shape);
+        const dy = randomTensor(reference.shape, 70 + index);
+        const loss = (run: typeof opByOp) => (xIn: tf.Tensor, wIn: tf.Tensor) => tf.sum(tf.mul(run(xIn as tf.Tensor4D, wIn as tf.Tensor4D, undefined, shape), dy));
+        const expected = tf.grads(loss(opByOp))([x, w]);
+        const actual = tf.grads(loss(convUnit))([x, w]);
+        const output = convUnit(x, w, undefined, shape);
+        try {
+          sameBits(output, reference, 'output');
+          ['x', 'w'].forEach((name, i) => sameBits(actual[i]!, expected[i]!, `d${name}`));
+        } finally {
+          tf.dispose([x, w, reference, dy, output, ...expected, ...actual]);
         }
       });
     });

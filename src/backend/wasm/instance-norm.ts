@@ -41,8 +41,17 @@ export function registerInstanceNormKernels(backendName: string): void {
     const dy = inputs['dy'] as tf.Tensor4D;
     const y = inputs['y'] as tf.Tensor4D;
     const invStd = inputs['invStd'] as tf.Tensor4D;
+    // The same ops in the same order, each temporary as large as dy freed as
+    // soon as it is consumed: three alive at once, not five (1.25 GiB for a
+    // 32-channel layer at 2048x1024).
     const meanDy = spatialMean(dy);
-    const meanDyY = spatialMean(tf.mul(dy, y));
-    return tf.mul(tf.sub(tf.sub(dy, meanDy), tf.mul(y, meanDyY)), invStd);
+    const meanDyY = tf.tidy(() => spatialMean(tf.mul(dy, y)));
+    const centred = tf.sub(dy, meanDy);
+    const yTerm = tf.mul(y, meanDyY);
+    const difference = tf.sub(centred, yTerm);
+    tf.dispose([centred, yTerm, meanDy, meanDyY]);
+    const dx = tf.mul(difference, invStd);
+    difference.dispose();
+    return dx;
   });
 }

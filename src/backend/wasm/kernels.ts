@@ -215,7 +215,11 @@ function registerConv2d(): void {
         conv2dBinaryInput(inputs['x'] as tf.Tensor4D, inputs['filter'] as tf.Tensor4D, binary, info.outHeight, info.outWidth, geometry, memory, denseConv),
       );
     }
-    const native = usable ? nativeColumnGemm(info) : null;
+    // XNNPACK builds an indirection buffer of a pointer per output pixel and tap for every call
+    // (400 MB for a 7x7 conv at 2048x1024, at the top of the heap): past 64 MiB, MLAS's banded
+    // columns take any shape instead.
+    const indirectionBytes = 4 * outputPixels * info.filterHeight * info.filterWidth;
+    const native = usable ? (nativeColumnGemm(info) ?? (indirectionBytes > MAX_CACHED_INDIRECTION_BYTES ? nativeMatMulSession() : null)) : null;
     if (native !== null) {
       return runTensorKernel<tf.Conv2DAttrs>(args, (inputs) =>
         conv2dNativeColumn(native, inputs['x'] as tf.Tensor4D, inputs['filter'] as tf.Tensor4D, columnConvShape(info, geometry)),
@@ -228,9 +232,7 @@ function registerConv2d(): void {
       );
     }
     if (!usable || !preferColumnGemm(outputPixels, tf.util.sizeFromShape(filter.shape))) {
-      // A cached operator's indirection buffer (a pointer per output pixel and tap) stays in the
-      // heap as long as the filter: past 64 MiB (a 7x7 conv at 2048x1024 asks 400 MB) it is not kept.
-      const indirectionBytes = 4 * outputPixels * info.filterHeight * info.filterWidth;
+      // A cached operator's indirection buffer stays in the heap as long as the filter: past 64 MiB it is not kept.
       return cacheConv2dOperators && indirectionBytes <= MAX_CACHED_INDIRECTION_BYTES ? xnnpackConv2d(args) : withFilterCopy(args, xnnpackConv2d);
     }
     return runTensorKernel<tf.Conv2DAttrs>(args, (inputs) =>

@@ -13,21 +13,89 @@
  * G runs once, as in the reference (its dropout masks and running
  * statistics are drawn and updated once per step): its forward pass is
  * recorded on a gradient tape that stays open while D's gradients are taken
- * on a second tape nested in it and D is updated (by the caller's
- * `updateD`); G's loss is then formed through the updated D and
- * differentiated with respect to G's weights alone. D stays in training mode
- * throughout, so each of its three passes uses its batch's statistics and
- * moves its running statistics (num_batches_tracked + 3 per step, G's + 1).
+ * and D is updated (by the caller's `updateD`); G's loss is then formed
+ * through the updated D and differentiated with respect to G's weights
+ * alone. D stays in training mode throughout, so each of its three passes
+ * uses its batch's statistics and moves its running statistics
+ * (num_batches_tracked + 3 per step, G's + 1).
+ *
+ * Memory: under the lean schedule (the default) both gradients come from
+ * backend/leanGradients.ts, which frees each saved tensor and gradient at
+ * its last use; D's step runs apart from G's tape (backend/tapeAside.ts),
+ * on a tape of its own that is freed as it walks back, instead of on G's
+ * tape until G's backward pass ends; G's weights enter through gradient
+ * sinks (model/gradientSinks.ts), so G's gradients leave the heap as they
+ * are produced; batch norm is checkpointed (saves its input, recomputed in
+ * backward). The `tape` schedule is tfjs's own variableGrads with D's step
+ * nested in G's tape and batch norm op by op: the same gradient functions
+ * in the same order, summed in the same order, so the same bits
+ * (test/families/pix2pix/lean.test.ts); it holds everything to the end.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { ownedValues } from '../../backend/buffers.js';
-import type { DropoutMasks, ForwardOptions } from '../../model/layers.js';
+import { leanVariableGrads } from '../../backend/leanGradients.js';
+import { apartFromTape } from '../../backend/tapeAside.js';
+import { SinkingParams, sinkAnchor } from '../../model/gradientSinks.js';
+import type { DropoutMasks, ForwardOptions, Params } from '../../model/layers.js';
 import { l1Loss } from '../../model/losses.js';
 import { PIX2PIX_LOSS_NAMES, type Pix2pixConfig, type Pix2pixLossName, type Pix2pixLosses } from './config.js';
 import { pix2pixGanLoss, type Pix2pixGanMode } from './losses.js';
 import { pix2pixDiscriminate, pix2pixGenerate } from './networks.js';
 
 export { PIX2PIX_LOSS_NAMES, type Pix2pixLossName, type Pix2pixLosses } from './config.js';
+
+/**
+ * How the step's backward passes are scheduled: `lean` (the default) or
+ * tfjs's `tape`; the same bits (see the module comment).
+ */
+export type Pix2pixStepSchedule = 'lean' | 'tape';
+
+/** The differentiation a schedule uses: the value and the gradients of the variables on a path to it. */
+function differentiation(schedule: Pix2pixStepSchedule): (f: () => tf.Scalar, xs: tf.Variable[]) => { value: tf.Scalar; grads: tf.NamedTensorMap } {
+  return schedule === 'tape' ? (f, xs) => tf.variableGrads(f, xs) : (f, xs) => leanVariableGrads(f, xs);
+}
+
+/**
+ * G's and D's forward options: training mode; under the lean schedule batch
+ * norm saves its input alone and is recomputed in backward (model/layers.ts
+ * checkpointBatchNorm: the same bits, five tensors of each layer's size
+ * less to keep).
+ */
+function forwardOptions(schedule: Pix2pixStepSchedule, dropout: DropoutMasks | undefined): { generatorOptions: ForwardOptions; discriminatorOptions: ForwardOptions } {
+  const discriminatorOptions: ForwardOptions = schedule === 'lean' ? { training: true, checkpointBatchNorm: true } : { training: true };
+  return { generatorOptions: dropout ? { ...discriminatorOptions, dropout } : discriminatorOptions, discriminatorOptions };
+}
+
+/** D's step inside G's forward pass: nested in G's tape (`tape`, as the reference's order asks), or apart from it (`lean`). */
+function besideG<T>(schedule: Pix2pixStepSchedule, fn: () => T): T {
+  return schedule === 'tape' ? fn() : apartFromTape(fn);
+}
+
+/**
+ * Runs `loss` (G's forward pass and loss, reading G's weights from the map
+ * it is given) and its backward pass; each of G's gradients goes to
+ * `receive` as the backward pass produces it, through a gradient sink
+ * (model/gradientSinks.ts), and is freed right after: G's gradients never
+ * pile up on the heap.
+ */
+function differentiateG(
+  differentiate: ReturnType<typeof differentiation>,
+  variables: ReadonlyMap<string, tf.Variable>,
+  keysG: readonly string[],
+  receive: (key: string, gradient: tf.Tensor) => void,
+  loss: (params: Params) => tf.Scalar,
+): void {
+  for (const key of keysG) if (!variables.has(key)) throw new Error(`pix2pix step: no variable ${key}`);
+  const trained = new Set(keysG);
+  const anchor = sinkAnchor();
+  try {
+    const { value, grads } = differentiate(() => loss(new SinkingParams(variables, trained, anchor, receive)), [anchor]);
+    value.dispose();
+    tf.dispose(Object.values(grads));
+  } finally {
+    anchor.dispose();
+  }
+}
 
 export interface Pix2pixLossSettings {
   readonly ganMode: Pix2pixGanMode;
@@ -63,6 +131,8 @@ export interface Pix2pixStepHooks {
   readonly updateD: (gradients: Map<string, Float32Array>) => void;
   /** Keep the first generated image (for sample strips). */
   readonly keepFake?: boolean;
+  /** `lean` when absent. */
+  readonly schedule?: Pix2pixStepSchedule;
 }
 
 export interface Pix2pixStepResult {
@@ -106,48 +176,52 @@ export function pix2pixStep(model: Pix2pixStepModel, inputs: Pix2pixStepInputs, 
       keyOf.set(variable.name, key);
       return variable;
     });
-  const varsG = variablesOf(model.keysG);
   const varsD = variablesOf(model.keysD);
-  const generatorOptions: ForwardOptions = hooks.dropout ? { training: true, dropout: hooks.dropout } : { training: true };
-  const discriminatorOptions: ForwardOptions = { training: true };
+  const schedule = hooks.schedule ?? 'lean';
+  const { generatorOptions, discriminatorOptions } = forwardOptions(schedule, hooks.dropout);
   const losses: Partial<Pix2pixLosses> = {};
   let updatedD = false;
   let finite = true;
   let keptFake: tf.Tensor | undefined;
-  let gradientsG = new Map<string, Float32Array>();
+  const gradientsG = new Map<string, Float32Array>();
+  const differentiate = differentiation(schedule);
+  // G's gradients go nowhere when a loss is not finite (known at the end of the forward pass).
+  const receiveG = (key: string, gradient: tf.Tensor): void => {
+    if (finite) gradientsG.set(key, ownedValues(gradient));
+  };
   try {
-    const { value, grads } = tf.variableGrads(() => {
-      const fake = pix2pixGenerate(config, variables, inputs.A, generatorOptions);
+    differentiateG(differentiate, variables, model.keysG, receiveG, (paramsG) => {
+      const fake = pix2pixGenerate(config, paramsG, inputs.A, generatorOptions);
       if (hooks.keepFake) keptFake = tf.keep(tf.slice(fake, [0, 0, 0, 0], [1, -1, -1, -1]));
-      // D's step. Its tape differentiates with respect to D's weights only,
-      // so fake_B enters as a constant (the reference's detach()).
-      const stepD = tf.variableGrads(() => {
-        const dFake = pix2pixGanLoss(pix2pixDiscriminate(config, variables, tf.concat([inputs.A, fake], 3), discriminatorOptions), false, settings.ganMode);
-        const dReal = pix2pixGanLoss(pix2pixDiscriminate(config, variables, tf.concat([inputs.A, inputs.B], 3), discriminatorOptions), true, settings.ganMode);
-        losses.D_fake = dFake.dataSync()[0]!;
-        losses.D_real = dReal.dataSync()[0]!;
-        return tf.mul(tf.add(dFake, dReal), 0.5) as tf.Scalar;
-      }, varsD);
-      stepD.value.dispose();
-      const gradientsD = gradientsByKey(stepD.grads, keyOf);
-      tf.dispose(Object.values(stepD.grads));
-      if (nonFinitePix2pixLoss(losses) !== undefined) {
-        finite = false;
-      } else {
-        hooks.updateD(gradientsD);
-        updatedD = true;
-      }
-      // G's loss through the updated D.
+      // D's step. It differentiates with respect to D's weights only, so
+      // fake_B enters as a constant (the reference's detach()).
+      besideG(schedule, () => {
+        const stepD = differentiate(() => {
+          const dFake = pix2pixGanLoss(pix2pixDiscriminate(config, variables, tf.concat([inputs.A, fake], 3), discriminatorOptions), false, settings.ganMode);
+          const dReal = pix2pixGanLoss(pix2pixDiscriminate(config, variables, tf.concat([inputs.A, inputs.B], 3), discriminatorOptions), true, settings.ganMode);
+          losses.D_fake = dFake.dataSync()[0]!;
+          losses.D_real = dReal.dataSync()[0]!;
+          return tf.mul(tf.add(dFake, dReal), 0.5) as tf.Scalar;
+        }, varsD);
+        stepD.value.dispose();
+        const gradientsD = gradientsByKey(stepD.grads, keyOf);
+        tf.dispose(Object.values(stepD.grads));
+        if (nonFinitePix2pixLoss(losses) !== undefined) {
+          finite = false;
+        } else {
+          hooks.updateD(gradientsD);
+          updatedD = true;
+        }
+      });
+      // G's loss through the updated D (whose weights enter directly: no gradient reaches them).
       const gGan = pix2pixGanLoss(pix2pixDiscriminate(config, variables, tf.concat([inputs.A, fake], 3), discriminatorOptions), true, settings.ganMode);
       const gL1 = tf.mul(l1Loss(fake, inputs.B), settings.lambdaL1) as tf.Scalar;
       losses.G_GAN = gGan.dataSync()[0]!;
       losses.G_L1 = gL1.dataSync()[0]!;
       if (nonFinitePix2pixLoss(losses) !== undefined) finite = false;
       return tf.add(gGan, gL1) as tf.Scalar;
-    }, varsG);
-    value.dispose();
-    if (finite) gradientsG = gradientsByKey(grads, keyOf);
-    tf.dispose(Object.values(grads));
+    });
+    if (!finite) gradientsG.clear();
   } catch (error) {
     keptFake?.dispose();
     throw error;
@@ -171,12 +245,20 @@ export interface Pix2pixDeviceStepHooks {
   readonly updateD: (gradients: ReadonlyMap<string, tf.Tensor>) => void;
   /** Keep the first generated image (for sample strips). */
   readonly keepFake?: boolean;
+  /** `lean` when absent. */
+  readonly schedule?: Pix2pixStepSchedule;
+  /**
+   * Each of G's gradients as the backward pass produces it (optimizer_G's
+   * step on the device, say: the step holds the old weights it still needs);
+   * the step frees it right after. Without it G's gradients are returned.
+   */
+  readonly onGradientG?: (key: string, gradient: tf.Tensor) => void;
 }
 
 export interface Pix2pixDeviceStepResult {
   /** The four losses in PIX2PIX_LOSS_NAMES order, [4]; the caller reads and disposes it. */
   readonly losses: tf.Tensor1D;
-  /** G's gradients by key; the caller disposes them. */
+  /** G's gradients by key (empty with hooks.onGradientG); the caller disposes them. */
   readonly gradientsG: Map<string, tf.Tensor>;
   /** The first generated image [1, H, W, output_nc], when asked for; the caller disposes it. */
   readonly fake?: tf.Tensor;
@@ -210,40 +292,45 @@ export function pix2pixDeviceStep(model: Pix2pixStepModel, inputs: Pix2pixStepIn
     }
     return out;
   };
-  const varsG = variablesOf(model.keysG);
   const varsD = variablesOf(model.keysD);
-  const generatorOptions: ForwardOptions = hooks.dropout ? { training: true, dropout: hooks.dropout } : { training: true };
-  const discriminatorOptions: ForwardOptions = { training: true };
+  const schedule = hooks.schedule ?? 'lean';
+  const { generatorOptions, discriminatorOptions } = forwardOptions(schedule, hooks.dropout);
   const kept: Partial<Record<Pix2pixLossName, tf.Scalar>> = {};
   let keptFake: tf.Tensor | undefined;
+  const gradientsG = new Map<string, tf.Tensor>();
+  const differentiate = differentiation(schedule);
+  // A clone shares the data: kept past the sink's dispose, for the caller.
+  const receiveG = hooks.onGradientG ?? ((key: string, gradient: tf.Tensor): void => void gradientsG.set(key, tf.keep(gradient.clone())));
   try {
-    const { value, grads } = tf.variableGrads(() => {
-      const fake = pix2pixGenerate(config, variables, inputs.A, generatorOptions);
+    differentiateG(differentiate, variables, model.keysG, receiveG, (paramsG) => {
+      const fake = pix2pixGenerate(config, paramsG, inputs.A, generatorOptions);
       if (hooks.keepFake) keptFake = tf.keep(tf.slice(fake, [0, 0, 0, 0], [1, -1, -1, -1]));
-      const stepD = tf.variableGrads(() => {
-        const dFake = pix2pixGanLoss(pix2pixDiscriminate(config, variables, tf.concat([inputs.A, fake], 3), discriminatorOptions), false, settings.ganMode);
-        const dReal = pix2pixGanLoss(pix2pixDiscriminate(config, variables, tf.concat([inputs.A, inputs.B], 3), discriminatorOptions), true, settings.ganMode);
-        kept.D_fake = tf.keep(dFake);
-        kept.D_real = tf.keep(dReal);
-        return tf.mul(tf.add(dFake, dReal), 0.5) as tf.Scalar;
-      }, varsD);
-      stepD.value.dispose();
-      try {
-        hooks.updateD(tensorsByKey(stepD.grads));
-      } finally {
-        tf.dispose(Object.values(stepD.grads));
-      }
+      besideG(schedule, () => {
+        const stepD = differentiate(() => {
+          const dFake = pix2pixGanLoss(pix2pixDiscriminate(config, variables, tf.concat([inputs.A, fake], 3), discriminatorOptions), false, settings.ganMode);
+          const dReal = pix2pixGanLoss(pix2pixDiscriminate(config, variables, tf.concat([inputs.A, inputs.B], 3), discriminatorOptions), true, settings.ganMode);
+          kept.D_fake = tf.keep(dFake);
+          kept.D_real = tf.keep(dReal);
+          return tf.mul(tf.add(dFake, dReal), 0.5) as tf.Scalar;
+        }, varsD);
+        stepD.value.dispose();
+        try {
+          hooks.updateD(tensorsByKey(stepD.grads));
+        } finally {
+          tf.dispose(Object.values(stepD.grads));
+        }
+      });
       const gGan = pix2pixGanLoss(pix2pixDiscriminate(config, variables, tf.concat([inputs.A, fake], 3), discriminatorOptions), true, settings.ganMode);
       const gL1 = tf.mul(l1Loss(fake, inputs.B), settings.lambdaL1) as tf.Scalar;
       kept.G_GAN = tf.keep(gGan);
       kept.G_L1 = tf.keep(gL1);
       return tf.add(gGan, gL1) as tf.Scalar;
-    }, varsG);
-    value.dispose();
+    });
     const losses = tf.tidy(() => tf.stack(PIX2PIX_LOSS_NAMES.map((name) => tf.reshape(kept[name]!, []))) as tf.Tensor1D);
-    return { losses, gradientsG: tensorsByKey(grads), ...(keptFake ? { fake: keptFake } : {}) };
+    return { losses, gradientsG, ...(keptFake ? { fake: keptFake } : {}) };
   } catch (error) {
     keptFake?.dispose();
+    tf.dispose([...gradientsG.values()]);
     throw error;
   } finally {
     tf.dispose(Object.values(kept));
