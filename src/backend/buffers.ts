@@ -7,6 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { asWasmBackend } from './wasm/heap-views';
+import { conv2dOperatorCaching } from './wasm/kernels';
 
 function backendCopies(): boolean {
   return tf.getBackend() === 'wasm';
@@ -34,4 +35,21 @@ export function copyValuesInto(tensor: tf.Tensor, target: Float32Array): Float32
   if (target.length !== tensor.size) throw new RangeError(`copyValuesInto: target has ${target.length} elements, the tensor ${tensor.size}`);
   target.set((backendCopies() ? asWasmBackend(tf.backend()).typedArrayFromHeap(tensor) : tensor.dataSync()) as Float32Array);
   return target;
+}
+
+/**
+ * Writes `values` into `tensor`'s own storage where that is safe: on wasm,
+ * when no other tensor shares its data and no XNNPACK operator may keep a
+ * packed copy of it (operator caching off). Returns false otherwise (the
+ * caller makes a new tensor). A weight rewritten in place after every step
+ * keeps its heap block: a new one each step lands wherever a gap fits and,
+ * over a long run at 2048x1024, scatters the weights through the heap that
+ * the step's large blocks need whole.
+ */
+export function overwriteInPlace(tensor: tf.Tensor, values: Float32Array): boolean {
+  if (!backendCopies() || conv2dOperatorCaching() || tensor.dtype !== 'float32' || values.length !== tensor.size) return false;
+  const backend = tf.backend();
+  if (backend.refCount(tensor.dataId) !== 1) return false;
+  (asWasmBackend(backend).typedArrayFromHeap(tensor) as Float32Array).set(values);
+  return true;
 }

@@ -22,7 +22,7 @@ import { poolWebgpuBuffersBelow } from './webgpu/buffer-accounting.js';
 import { BACKEND_CHOICES, type BackendChoice } from './choices.js';
 import { describeOnnxRuntime, loadOnnxRuntime, OnnxRuntimeUnavailable, requestedOnnxRuntimeProvider } from './onnxruntime/index.js';
 
-export { setConv2dOperatorCaching } from './wasm/kernels';
+export { conv2dOperatorCaching, setConv2dOperatorCaching } from './wasm/kernels';
 export { withDerivedTensorScope } from './wasm/derived-tensors';
 export { checkWebgpuErrors, checkWebgpuTensorBytes } from './webgpu/device';
 export { poolWebgpuBuffersBelow, releaseDisposedWebgpuBuffers, webgpuBufferAccounting, type WebgpuBufferAccounting, type WebgpuBufferFigures } from './webgpu/buffer-accounting.js';

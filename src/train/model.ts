@@ -14,7 +14,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { InputError } from '../errors.js';
-import { valuesForUpload } from '../backend/buffers.js';
+import { overwriteInPlace, valuesForUpload } from '../backend/buffers.js';
 import type { Stage } from '../families/pix2pixhd/stages.js';
 import { makeTensor, type Tensor } from '../data/formats/safetensors.js';
 import { firstNonFinite } from '../families/checkpoint.js';
@@ -184,6 +184,7 @@ export function applyAdam(model: TrainingModel, name: OptimizerName, gradients: 
 export function uploadWeights(model: TrainingModel, name: OptimizerName): void {
   for (const [key, slot] of model.optimizers[name].slots) {
     const variable = model.variables.get(key)!;
+    if (overwriteInPlace(variable, slot.weights)) continue;
     // Adam overwrites the master weights in place: the tensor must not keep them.
     const updated = tf.tensor(valuesForUpload(slot.weights), variable.shape, 'float32');
     variable.assign(updated);

@@ -16,7 +16,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { DivergedError, ExitCode, InputError, StoppedError, UsageError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { createProgress } from '../log.js';
-import { SavedTensorOffload, type BackendInfo } from '../backend/index.js';
+import { conv2dOperatorCaching, SavedTensorOffload, setConv2dOperatorCaching, type BackendInfo } from '../backend/index.js';
 import { checkpointFromFile, checkpointParams, firstNonFinite, trainingResizeRecord, type Checkpoint } from '../families/checkpoint.js';
 import { readInitCheckpoint } from '../families/pix2pixhd/referenceCheckpoint.js';
 import { isStage, type Stage } from '../families/pix2pixhd/stages.js';
@@ -309,6 +309,9 @@ async function prepareAndTrain(
     log.info(`--offload-activations: chosen, as the 4 GiB wasm heap cannot hold this step otherwise (about ${(memory.offloadBytes / 2 ** 30).toFixed(1)} GiB of saved activations wait in process memory between the passes)`);
   }
   const offloadActivations = memory.offload;
+  // An offloaded step is one the heap only just holds: weights rewritten in place keep their blocks
+  // (backend/buffers.ts overwriteInPlace), which needs XNNPACK to keep no packed copies of them.
+  const previousCaching = setConv2dOperatorCaching(offloadActivations ? false : conv2dOperatorCaching());
 
   // The position decides what optimizer_G trains (--niter-fix-global), so it is read before the model is built.
   const position: Position =
@@ -396,6 +399,7 @@ async function prepareAndTrain(
     if (vgg) disposeVgg19(vgg);
     disposeStepPool(pool);
     disposeTrainingModel(model);
+    setConv2dOperatorCaching(previousCaching);
   }
 }
 

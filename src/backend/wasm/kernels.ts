@@ -147,6 +147,11 @@ const MAX_CACHED_INDIRECTION_BYTES = 64 * 2 ** 20;
  * arithmetic (same kernel, same packing), at the cost of packing the filter
  * again on every call. Returns the previous setting.
  */
+/** Whether XNNPACK may keep operators (with packed copies of filters) between calls. */
+export function conv2dOperatorCaching(): boolean {
+  return cacheConv2dOperators;
+}
+
 export function setConv2dOperatorCaching(enabled: boolean): boolean {
   const previous = cacheConv2dOperators;
   cacheConv2dOperators = enabled;
