@@ -53,7 +53,7 @@ import { existsSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { heapAccounting, initBackend, SavedTensorOffload, setConv2dOperatorCaching, stopHeapAccounting, wasmThreadsPerCore, webgpuBufferAccounting, type BackendChoice } from '../src/backend/index.js';
+import { conv2dOperatorCaching, heapAccounting, initBackend, SavedTensorOffload, setConv2dOperatorCaching, stopHeapAccounting, wasmThreadsPerCore, webgpuBufferAccounting, type BackendChoice } from '../src/backend/index.js';
 import { DEFAULT_CONFIG, generatorInputChannels, labelChannels, resolveConfig, type ArchConfig } from '../src/families/pix2pixhd/config.js';
 import { countParameters } from '../src/model/layers.js';
 import { modelSpecs, trainingNetworks } from '../src/families/pix2pixhd/networks.js';
@@ -266,7 +266,9 @@ export async function runBench(args: BenchArgs): Promise<StageResult> {
     // The webgpu buffer pool's figures (live buffers' high-water mark, the pool), from before the model is made.
     const buffers = webgpuBufferAccounting();
     let firstStepBuffers: ReturnType<NonNullable<typeof buffers>['figures']> | undefined;
-    const previousCaching = setConv2dOperatorCaching(!memory.offload);
+    // As train does: an offloaded step rewrites its weights in place, which needs XNNPACK to cache no packed copies.
+    const previousCaching = conv2dOperatorCaching();
+    if (memory.offload) setConv2dOperatorCaching(false);
     const model = createTrainingModel(config, stage, initParams(specs, 1));
     const pool = new ImagePool(0);
     const devicePool = new ImagePool<tf.Tensor>(0);

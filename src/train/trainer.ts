@@ -311,7 +311,8 @@ async function prepareAndTrain(
   const offloadActivations = memory.offload;
   // An offloaded step is one the heap only just holds: weights rewritten in place keep their blocks
   // (backend/buffers.ts overwriteInPlace), which needs XNNPACK to keep no packed copies of them.
-  const previousCaching = setConv2dOperatorCaching(offloadActivations ? false : conv2dOperatorCaching());
+  const previousCaching = conv2dOperatorCaching();
+  if (offloadActivations) setConv2dOperatorCaching(false);
 
   // The position decides what optimizer_G trains (--niter-fix-global), so it is read before the model is built.
   const position: Position =

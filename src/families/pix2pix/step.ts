@@ -145,6 +145,21 @@ export interface Pix2pixStepResult {
   readonly fake?: Float32Array;
 }
 
+/** D's two GAN losses of the reference's backward_D: on concat(A, fake) against "fake", on concat(A, B) against "real". */
+function discriminatorLosses(
+  config: Pix2pixConfig,
+  params: Params,
+  inputs: Pix2pixStepInputs,
+  fake: tf.Tensor4D,
+  options: ForwardOptions,
+  ganMode: Pix2pixGanMode,
+): { dFake: tf.Scalar; dReal: tf.Scalar } {
+  return {
+    dFake: pix2pixGanLoss(pix2pixDiscriminate(config, params, tf.concat([inputs.A, fake], 3), options), false, ganMode),
+    dReal: pix2pixGanLoss(pix2pixDiscriminate(config, params, tf.concat([inputs.A, inputs.B], 3), options), true, ganMode),
+  };
+}
+
 function gradientsByKey(grads: tf.NamedTensorMap, keyOf: ReadonlyMap<string, string>): Map<string, Float32Array> {
   const out = new Map<string, Float32Array>();
   for (const [name, gradient] of Object.entries(grads)) {
@@ -197,8 +212,7 @@ export function pix2pixStep(model: Pix2pixStepModel, inputs: Pix2pixStepInputs, 
       // fake_B enters as a constant (the reference's detach()).
       besideG(schedule, () => {
         const stepD = differentiate(() => {
-          const dFake = pix2pixGanLoss(pix2pixDiscriminate(config, variables, tf.concat([inputs.A, fake], 3), discriminatorOptions), false, settings.ganMode);
-          const dReal = pix2pixGanLoss(pix2pixDiscriminate(config, variables, tf.concat([inputs.A, inputs.B], 3), discriminatorOptions), true, settings.ganMode);
+          const { dFake, dReal } = discriminatorLosses(config, variables, inputs, fake, discriminatorOptions, settings.ganMode);
           losses.D_fake = dFake.dataSync()[0]!;
           losses.D_real = dReal.dataSync()[0]!;
           return tf.mul(tf.add(dFake, dReal), 0.5) as tf.Scalar;
@@ -307,8 +321,7 @@ export function pix2pixDeviceStep(model: Pix2pixStepModel, inputs: Pix2pixStepIn
       if (hooks.keepFake) keptFake = tf.keep(tf.slice(fake, [0, 0, 0, 0], [1, -1, -1, -1]));
       besideG(schedule, () => {
         const stepD = differentiate(() => {
-          const dFake = pix2pixGanLoss(pix2pixDiscriminate(config, variables, tf.concat([inputs.A, fake], 3), discriminatorOptions), false, settings.ganMode);
-          const dReal = pix2pixGanLoss(pix2pixDiscriminate(config, variables, tf.concat([inputs.A, inputs.B], 3), discriminatorOptions), true, settings.ganMode);
+          const { dFake, dReal } = discriminatorLosses(config, variables, inputs, fake, discriminatorOptions, settings.ganMode);
           kept.D_fake = tf.keep(dFake);
           kept.D_real = tf.keep(dReal);
           return tf.mul(tf.add(dFake, dReal), 0.5) as tf.Scalar;
